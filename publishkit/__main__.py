@@ -1,0 +1,3 @@
+from publishkit.cli import main
+
+main()

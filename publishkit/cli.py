@@ -1,0 +1,352 @@
+"""The `publishkit` command line: parse options, call one stage, render its result.
+
+This is the only module that imports typer, prints, exits or reads the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import replace
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+from . import __version__, manifest
+from .config import CONFIG_NAME, Settings, load_settings
+from .errors import CheckFailed, ManifestError, PublishkitError, UsageError
+from .fetch import fetch_release
+from .notes import compare_manifests, render_allensdk, render_markdown
+from .pinned import ReadSettings
+from .release import cut_release
+from .verify import verify_release
+from .versions import Bump
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+log = logging.getLogger("publishkit")
+
+
+class _Group(typer.core.TyperGroup):
+    """Turns every PublishkitError into its message, its hint and its exit code: here only."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PublishkitError as exc:
+            hint = f" (fix: {exc.hint})" if exc.hint else ""
+            err.print(f"error: {escape(exc.message)}{escape(hint)}")
+            raise typer.Exit(exc.exit_code) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # a bug: say so in one line; --verbose logs the traceback
+            log.debug("unexpected error", exc_info=True)
+            err.print(
+                f"internal error: {type(exc).__name__}: {escape(str(exc))} "
+                "(please report it; --verbose shows the traceback)"
+            )
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Publish neurophysiology data: versioned S3 releases pinned by manifests.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+manifest_app = typer.Typer(cls=_Group, help="Work with manifest files.", no_args_is_help=True)
+app.add_typer(manifest_app, name="manifest")
+
+
+class TextOrJson(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class NotesFormat(str, Enum):
+    markdown = "markdown"
+    allensdk = "allensdk"
+    json = "json"
+
+
+WorkspaceOption = Annotated[
+    Path, typer.Option("--workspace", "-w", help=f"Workspace folder holding {CONFIG_NAME}.")
+]
+FormatOption = Annotated[
+    TextOrJson, typer.Option("--format", "-f", help="text for people, json for scripts.")
+]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"publishkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+                           help="Show the version and exit.")
+    ] = False,
+) -> None:
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _settings(workspace: Path) -> Settings:
+    settings = load_settings(workspace)
+    endpoint = settings.s3.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    return replace(settings, s3=replace(settings.s3, endpoint_url=endpoint))
+
+
+def _read_settings(workspace: Path) -> ReadSettings:
+    """A workspace's S3 settings when there is one, else the standard AWS environment."""
+    if (workspace / CONFIG_NAME).is_file():
+        s3 = _settings(workspace).s3
+        return ReadSettings(s3.region, s3.endpoint_url, s3.public_url, s3.bucket)
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return ReadSettings(region=region, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+
+
+class _Bars:
+    """A rich progress bar per task description, on stderr, only on a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+            console=err, transient=True, disable=not (enabled and err.is_terminal),
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __call__(self, task: str, advance: int, total: int) -> None:
+        if task not in self._tasks:
+            self._tasks[task] = self._progress.add_task(task, total=total)
+        self._progress.update(self._tasks[task], advance=advance)
+
+    def __enter__(self) -> _Bars:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+
+def _print_json(document: Any) -> None:
+    out.out(json.dumps(document, indent=2, sort_keys=True), highlight=False)
+
+
+@app.command()
+def release(
+    workspace: WorkspaceOption = Path("."),
+    version: Annotated[
+        str | None, typer.Option("--version", help="The new version, X.Y.Z (semver).")
+    ] = None,
+    bump: Annotated[
+        Bump | None, typer.Option("--bump", help="Bump the latest version: major, minor, patch.")
+    ] = None,
+    fmt: FormatOption = TextOrJson.text,
+) -> None:
+    """Upload what changed to the versioned bucket, write manifest vX.Y.Z and the release notes.
+
+    Without --version or --bump it prints the bump the changes suggest and exits 2. A release with
+    nothing changed writes nothing and exits 0.
+    """
+    settings = _settings(workspace)
+    with _Bars(fmt is TextOrJson.text) as bars:
+        result = cut_release(settings=settings, version=version, bump=bump, progress=bars)
+    if fmt is TextOrJson.json:
+        _print_json({
+            "status": "released" if result.version else "unchanged",
+            "version": result.version,
+            "previous_version": result.previous_version,
+            "uploaded": list(result.uploaded),
+            "unchanged": result.unchanged,
+            "manifest_url": result.manifest_url,
+            "manifest_path": result.manifest_path,
+            "notes_repaired": result.notes_repaired,
+            "changes": result.comparison.as_json() if result.comparison else None,
+        })
+        return
+    if result.version is None:
+        out.print(f"Nothing changed since v{result.previous_version}; nothing was written.")
+        if result.notes_repaired:
+            out.print(f"Wrote the missing release notes of v{result.previous_version}.")
+        return
+    assert result.comparison is not None
+    out.print(
+        f"Released v{result.version}: uploaded {len(result.uploaded)} file(s), "
+        f"{result.unchanged} unchanged."
+    )
+    out.print(f"Manifest: {result.manifest_url}")
+    out.print(f"Local copy: {result.manifest_path}\n")
+    out.print(render_markdown(result.comparison), markup=False)
+
+
+@app.command()
+def notes(
+    old: Annotated[Path, typer.Argument(help="The earlier manifest (JSON file).")],
+    new: Annotated[Path, typer.Argument(help="The later manifest (JSON file).")],
+    fmt: Annotated[
+        NotesFormat,
+        typer.Option("--format", "-f",
+                     help="markdown (default), allensdk (AllenSDK's compare_manifests text), json."),
+    ] = NotesFormat.markdown,
+) -> None:
+    """Say what changed between two manifests: created, deleted, changed, renamed files."""
+    old_doc, new_doc = manifest.load(old), manifest.load(new)
+    if fmt is NotesFormat.allensdk:
+        out.out(render_allensdk(old_doc, new_doc, old.name, new.name), highlight=False)
+        return
+    comparison = compare_manifests(old_doc, new_doc, old.name, new.name)
+    if fmt is NotesFormat.json:
+        _print_json(comparison.as_json())
+    else:
+        out.print(render_markdown(comparison), markup=False, end="")
+
+
+_STATUS_STYLE = {"ok": "green", "missing": "red", "size-mismatch": "red",
+                 "hash-mismatch": "red", "error": "red"}
+
+
+@app.command()
+def verify(
+    manifest_file: Annotated[Path, typer.Argument(metavar="MANIFEST", help="Manifest to check.")],
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Download every file and check its blake2b hash.")
+    ] = False,
+    workspace: WorkspaceOption = Path("."),
+    fmt: FormatOption = TextOrJson.text,
+) -> None:
+    """Check that every version a manifest pins exists with its size (and, --deep, its hash).
+
+    Exits 1 on any problem. Warns when a file has a newer version than the pinned one and when
+    the bucket's versioning is suspended.
+    """
+    read = _read_settings(workspace)
+    with _Bars(fmt is TextOrJson.text) as bars:
+        report = verify_release(manifest_path=manifest_file, read=read, deep=deep, progress=bars)
+    if fmt is TextOrJson.json:
+        _print_json(report.as_json())
+    else:
+        table = Table("file", "status", "detail", box=None)
+        for check in report.checks:
+            if check.status != "ok" or check.warning:
+                style = _STATUS_STYLE[check.status]
+                detail = check.detail or f"warning: {check.warning}"
+                table.add_row(escape(check.path), f"[{style}]{check.status}[/]", escape(detail))
+        if table.row_count:
+            out.print(table)
+        for warning in report.warnings:
+            err.print(f"warning: {escape(warning)}")
+        bad = sum(c.status != "ok" for c in report.checks)
+        what = "present, sizes and hashes match" if deep else "present with the recorded size"
+        if bad:
+            out.print(f"v{report.version}: {bad} of {len(report.checks)} file(s) FAILED")
+        else:
+            out.print(f"v{report.version}: all {len(report.checks)} file(s) {what}")
+    if not report.ok:
+        raise typer.Exit(CheckFailed.exit_code)
+
+
+@app.command()
+def fetch(
+    manifest_file: Annotated[Path, typer.Argument(metavar="MANIFEST", help="Manifest to fetch.")],
+    to: Annotated[Path, typer.Option("--to", help="Cache folder; files land in "
+                                     "DIR/<project>-<version>/ as in AllenSDK's cache.")],
+    workspace: WorkspaceOption = Path("."),
+    fmt: FormatOption = TextOrJson.text,
+) -> None:
+    """Download every file of a release at its pinned version, hash-checked before use.
+
+    A file already fetched for another manifest (same hash) is hard-linked, not downloaded.
+    """
+    read = _read_settings(workspace)
+    with _Bars(fmt is TextOrJson.text) as bars:
+        report = fetch_release(manifest_path=manifest_file, dest=to, read=read, progress=bars)
+    if fmt is TextOrJson.json:
+        _print_json(report.as_json())
+    else:
+        for item in report.files:
+            if item.outcome == "failed":
+                err.print(f"failed: {escape(item.path)}: {escape(item.detail)}")
+        out.print(
+            f"{report.root}: {report.count('downloaded')} downloaded, "
+            f"{report.count('linked')} linked, {report.count('present')} already present, "
+            f"{report.count('failed')} failed"
+        )
+    if not report.ok:
+        raise typer.Exit(CheckFailed.exit_code)
+
+
+@manifest_app.command("validate")
+def manifest_validate(
+    file: Annotated[Path, typer.Argument(help="Manifest JSON file.")],
+    fmt: FormatOption = TextOrJson.text,
+) -> None:
+    """Check a manifest against schemas/manifest.schema.json; exits 1 when it is invalid."""
+    if not file.is_file():
+        raise UsageError(f"{file}: no such file", hint="check the path")
+    try:
+        document = manifest.load(file)
+    except ManifestError as exc:
+        if fmt is TextOrJson.json:
+            _print_json({"file": str(file), "valid": False, "error": exc.message})
+            raise typer.Exit(CheckFailed.exit_code) from None
+        raise CheckFailed(exc.message, exc.hint) from None
+    if fmt is TextOrJson.json:
+        _print_json({"file": str(file), "valid": True, "error": None})
+        return
+    out.print(
+        f"{file}: valid manifest v{document['manifest_version']} of {document['project_name']} "
+        f"({len(document['metadata_files'])} metadata, {len(document['data_files'])} data files)"
+    )
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,
+    bucket: Annotated[str, typer.Option(help="Name of the versioned bucket to create.")] =
+        "demo-release",
+    region: Annotated[str, typer.Option(help="Region of the bucket.")] = "us-west-2",
+) -> None:
+    """Serve a local S3 (moto) on loopback with a versioned, public-read bucket.
+
+    Prints KEY=VALUE lines to export (e.g. `eval $(publishkit sandbox | head -5)` in another
+    shell won't keep it running: run it in its own terminal and export the lines), then serves
+    until interrupted. For rehearsals and tests only: data lives in memory.
+    """
+    from .sandbox import S3Sandbox
+
+    server = S3Sandbox(port)
+    server.start()
+    try:
+        info = server.create_bucket(bucket, region)
+        for key, value in info.environment().items():
+            out.out(f"{key}={value}", highlight=False)
+        sys.stdout.flush()
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    app(prog_name="publishkit")

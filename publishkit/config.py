@@ -1,0 +1,108 @@
+"""The workspace configuration, `publishkit.yaml`, loaded and validated into frozen settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .schemas import violations
+
+CONFIG_NAME = "publishkit.yaml"
+DEFAULT_PUBLIC_URL = "https://{bucket}.s3.{region}.amazonaws.com/{key}"
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    bucket: str
+    prefix: str
+    region: str
+    endpoint_url: str | None = None
+    public_url: str = DEFAULT_PUBLIC_URL
+    multipart_threshold: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    workspace: Path
+    project: str
+    s3: S3Settings
+    metadata_files: tuple[tuple[str, Path], ...]
+    id_column: str = "file_id"
+    path_column: str = "file_path"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.workspace / ".publishkit"
+
+
+def load_settings(workspace: Path) -> Settings:
+    """Read `<workspace>/publishkit.yaml`; a ConfigError names the key, the line and the fix."""
+    path = workspace / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: no {CONFIG_NAME} here",
+            hint="run publishkit inside a workspace, or pass --workspace DIR",
+        )
+    text = path.read_text(encoding="utf-8")
+    try:
+        document = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}:{line}: {problem}", hint="fix the YAML syntax") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, found {type(document).__name__}")
+    problems = violations(document, "config")
+    if problems:
+        first = problems[0]
+        line = _line_of(root, first.path)
+        raise ConfigError(
+            f"{path} line {line}: {first.dotted}: {first.message}",
+            hint="see schemas/config.schema.json for the expected keys and values",
+        )
+    return _settings(workspace.resolve(), document)
+
+
+def _settings(workspace: Path, doc: dict[str, Any]) -> Settings:
+    s3 = doc["s3"]
+    data = doc.get("data_files", {})
+    threshold_mb = s3.get("multipart_threshold_mb", 64)
+    return Settings(
+        workspace=workspace,
+        project=doc["project"],
+        s3=S3Settings(
+            bucket=s3["bucket"],
+            prefix=s3.get("prefix", doc["project"]),
+            region=s3.get("region", DEFAULT_REGION),
+            endpoint_url=s3.get("endpoint_url"),
+            public_url=s3.get("public_url", DEFAULT_PUBLIC_URL),
+            multipart_threshold=threshold_mb * 1024 * 1024,
+        ),
+        metadata_files=tuple(
+            (name, workspace / rel) for name, rel in doc.get("metadata_files", {}).items()
+        ),
+        id_column=data.get("id_column", "file_id"),
+        path_column=data.get("path_column", "file_path"),
+    )
+
+
+def _line_of(node: yaml.Node | None, path: tuple[str | int, ...]) -> int:
+    """The 1-based line of the deepest YAML node along `path` that exists."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for part in path:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            child = node.value[part] if part < len(node.value) else None
+        if child is None:
+            break
+        node, line = child, child.start_mark.line + 1
+    return line

@@ -1,0 +1,126 @@
+"""Every digest a release needs, from one read of each file, cached by the file's stat.
+
+The file is read once, in large chunks; each digest runs in its own thread (hashlib releases the
+GIL on large updates), so the throughput is that of the slowest digest, not the sum of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from .state import StateStore
+
+CHUNK_SIZE = 8 * 1024 * 1024
+_QUEUE_DEPTH = 4
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+    def hexdigest(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class FileDigests:
+    """What a manifest and the object store need to know about a file's content."""
+
+    size: int
+    blake2b: str  # the manifest's file_hash (AllenSDK: hashlib.blake2b, default settings)
+    sha256: str
+
+
+def digest_file(path: Path, chunk_size: int = CHUNK_SIZE) -> FileDigests:
+    """blake2b and sha256 of `path` from a single read."""
+    hashers: dict[str, Hasher] = {"blake2b": hashlib.blake2b(), "sha256": hashlib.sha256()}
+    size = feed_hashers(path, list(hashers.values()), chunk_size)
+    return FileDigests(
+        size=size, blake2b=hashers["blake2b"].hexdigest(), sha256=hashers["sha256"].hexdigest()
+    )
+
+
+def feed_hashers(path: Path, hashers: list[Hasher], chunk_size: int = CHUNK_SIZE) -> int:
+    """Read `path` once and feed every chunk to every hasher, each in its own thread."""
+    queues: list[queue.Queue[bytes | None]] = [queue.Queue(_QUEUE_DEPTH) for _ in hashers]
+    failures: list[BaseException] = []
+
+    def consume(hasher: Hasher, chunks: queue.Queue[bytes | None]) -> None:
+        while (chunk := chunks.get()) is not None:
+            if not failures:
+                try:
+                    hasher.update(chunk)
+                except BaseException as exc:  # surfaced in the reading thread below
+                    failures.append(exc)
+
+    workers = [
+        threading.Thread(target=consume, args=pair, daemon=True)
+        for pair in zip(hashers, queues, strict=True)
+    ]
+    for worker in workers:
+        worker.start()
+    size = 0
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            while chunk := handle.read(chunk_size):
+                size += len(chunk)
+                for chunks in queues:
+                    chunks.put(chunk)
+    finally:
+        for chunks in queues:
+            chunks.put(None)
+        for worker in workers:
+            worker.join()
+    if failures:
+        raise failures[0]
+    return size
+
+
+class DigestCache:
+    """Digests keyed by (path, size, mtime_ns, inode): an unchanged file is never re-read."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def get(self, path: Path) -> FileDigests:
+        stat = path.stat()
+        key = str(path.resolve())
+        rows = self._store.query(
+            "SELECT size, mtime_ns, inode, blake2b, sha256 FROM file_digests WHERE path = ?",
+            (key,),
+        )
+        if rows and rows[0][:3] == (stat.st_size, stat.st_mtime_ns, stat.st_ino):
+            return FileDigests(size=stat.st_size, blake2b=str(rows[0][3]), sha256=str(rows[0][4]))
+        digests = digest_file(path)
+        after = os.stat(path)
+        if (after.st_size, after.st_mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+            self.record(path, digests)  # a file changed while being read is not cacheable
+        return digests
+
+    def record(self, path: Path, digests: FileDigests) -> None:
+        """Remember digests computed elsewhere (e.g. while downloading) for `path` as it is now."""
+        stat = path.stat()
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO file_digests VALUES (?, ?, ?, ?, ?, ?)",
+                (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino,
+                 digests.blake2b, digests.sha256),
+            )
+
+    def find(self, blake2b: str) -> tuple[Path, FileDigests] | None:
+        """A file on record with this content that is still unchanged on disk."""
+        rows = self._store.query(
+            "SELECT path, size, mtime_ns, inode, sha256 FROM file_digests WHERE blake2b = ?",
+            (blake2b,),
+        )
+        for path, size, mtime_ns, inode, sha256 in rows:
+            try:
+                stat = os.stat(str(path))
+            except OSError:
+                continue
+            if (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (size, mtime_ns, inode):
+                return Path(str(path)), FileDigests(int(str(size)), blake2b, str(sha256))
+        return None

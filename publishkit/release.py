@@ -1,0 +1,292 @@
+"""The release stage: upload what changed, pin it in manifest vX.Y.Z, write the release notes."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from . import __version__, manifest
+from .config import Settings
+from .digests import DigestCache, FileDigests
+from .errors import CheckFailed, PublishkitError, UsageError, VersionError
+from .jsonio import dumps, write_atomic
+from .inventory import ReleaseFile, collect
+from .notes import Comparison, compare_manifests, has_section, prepend_section, render_markdown
+from .progress import Progress, no_progress
+from .s3 import BLAKE2B_METADATA, S3Bucket
+from .state import StateStore
+from .versions import Bump, Version
+
+GROUP_KEY = {"metadata": "metadata_files", "data": "data_files"}
+UPLOAD_THREADS = 4
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    version: str | None  # None when nothing changed
+    previous_version: str | None
+    comparison: Comparison | None
+    uploaded: tuple[str, ...]  # relpaths sent to the bucket (or adopted after a crash)
+    unchanged: int
+    manifest_url: str | None
+    manifest_path: str | None
+    notes_repaired: bool = False
+
+
+@dataclass(frozen=True)
+class _Published:
+    latest: Version | None
+    versions: frozenset[Version]
+    document: dict[str, Any] | None
+
+
+def cut_release(
+    *,
+    settings: Settings,
+    version: str | None = None,
+    bump: Bump | None = None,
+    progress: Progress = no_progress,
+) -> ReleaseResult:
+    """Cut the next release of the workspace; refuses bad input before writing anything."""
+    if version and bump:
+        raise UsageError("give either --version or --bump, not both")
+    requested = Version.parse(version) if version else None
+    files = collect(settings)
+    bucket = S3Bucket.connect(
+        settings.s3.bucket, settings.s3.region, settings.s3.endpoint_url, write=True
+    )
+    bucket.require_versioning()
+    published = _published(settings, bucket)
+    if requested is not None:
+        _check_new(requested, published)
+    with StateStore.in_dir(settings.state_dir) as store:
+        digests = _digest_all(files, DigestCache(store), progress)
+    previous = published.document
+    draft = _draft_manifest(settings, files, digests, previous)
+    old_name = manifest.manifest_name(settings.project, published.latest) if previous else None
+    comparison = compare_manifests(previous, draft, old_name, "(this release)")
+    if previous is not None and not comparison.changes:
+        repaired = _repair_notes(settings, bucket, previous)
+        return ReleaseResult(None, str(published.latest), None, (), len(files), None, None, repaired)
+    if requested is None:
+        if bump is None:
+            raise UsageError(
+                f"no --version or --bump given; the changes suggest --bump "
+                f"{comparison.suggested_bump}",
+                hint="pass --bump major|minor|patch or --version X.Y.Z",
+            )
+        requested = (published.latest or Version(0, 0, 0)).bump(bump)
+        _check_new(requested, published)
+    draft["manifest_version"] = str(requested)
+    name = manifest.manifest_name(settings.project, requested)
+    comparison = compare_manifests(previous, draft, old_name, name)
+    uploaded = _upload_changed(settings, bucket, files, digests, draft, progress)
+    manifest_url = _publish_manifest(settings, bucket, draft, name)
+    _publish_notes(settings, bucket, comparison)
+    return ReleaseResult(
+        version=str(requested),
+        previous_version=str(published.latest) if published.latest else None,
+        comparison=comparison,
+        uploaded=tuple(uploaded),
+        unchanged=len(files) - len(uploaded),
+        manifest_url=manifest_url,
+        manifest_path=str(settings.workspace / "manifests" / name),
+    )
+
+
+def _key(settings: Settings, relpath: str) -> str:
+    return f"{settings.s3.prefix}/{relpath}"
+
+
+def _published(settings: Settings, bucket: S3Bucket) -> _Published:
+    prefix = _key(settings, "manifests/")
+    versions = {}
+    for key in bucket.list_keys(prefix):
+        name = key[len(prefix):]
+        found = manifest.version_from_name(name)
+        if found is not None and name == manifest.manifest_name(settings.project, found):
+            versions[found] = key
+    if not versions:
+        return _Published(None, frozenset(), None)
+    latest = max(versions)
+    data = bucket.get_bytes(versions[latest])
+    if data is None:
+        raise PublishkitError(f"s3://{bucket.name}/{versions[latest]} vanished while reading it")
+    document = manifest.parse_manifest(data, f"s3://{bucket.name}/{versions[latest]}")
+    return _Published(latest, frozenset(versions), document)
+
+
+def _check_new(requested: Version, published: _Published) -> None:
+    if requested in published.versions:
+        raise VersionError(
+            f"version {requested} is already published; a published manifest is never overwritten",
+            hint=f"cut a newer version, e.g. --version {published.latest.bump('patch')}"
+            if published.latest
+            else None,
+        )
+    if published.latest is not None and requested < published.latest:
+        raise VersionError(
+            f"version {requested} is older than the latest release {published.latest}",
+            hint=f"cut a newer version, e.g. --version {published.latest.bump('patch')}",
+        )
+
+
+def _digest_all(
+    files: list[ReleaseFile], cache: DigestCache, progress: Progress
+) -> dict[str, FileDigests]:
+    total = len(files)
+    found = {}
+    for item in files:
+        found[item.relpath] = cache.get(item.path)
+        progress("Hashing", 1, total)
+    return found
+
+
+def _draft_manifest(
+    settings: Settings,
+    files: list[ReleaseFile],
+    digests: dict[str, FileDigests],
+    previous: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The new manifest with unchanged entries carried over; changed ones await a version_id."""
+    carried = {}
+    for group in manifest.GROUPS:
+        for entry in (previous or {}).get(group, {}).values():
+            carried[manifest.entry_relpath(entry)] = entry
+    document: dict[str, Any] = {
+        "project_name": settings.project,
+        "manifest_version": "0.0.0",
+        "metadata_file_id_column_name": settings.id_column,
+        "data_pipeline": [
+            {"name": "publishkit", "version": __version__, "comment": "cut by publishkit release"}
+        ],
+        "previous_manifest_version": previous["manifest_version"] if previous else None,
+        "created": _now(),
+        "metadata_files": {},
+        "data_files": {},
+    }
+    for item in files:
+        digest = digests[item.relpath]
+        old = carried.get(item.relpath)
+        entry = {
+            "url": manifest.public_url(
+                settings.s3.public_url,
+                bucket=settings.s3.bucket,
+                region=settings.s3.region,
+                key=_key(settings, item.relpath),
+            ),
+            "path": item.relpath,
+            "file_hash": digest.blake2b,
+            "sha256": digest.sha256,
+            "size": digest.size,
+        }
+        if old is not None and old["file_hash"] == digest.blake2b:
+            entry["version_id"] = old["version_id"]
+            if old.get("created"):
+                entry["created"] = old["created"]
+        else:
+            entry |= {"version_id": "", "previous_version_id": old["version_id"] if old else None}
+        document[GROUP_KEY[item.group]][item.name] = entry
+    return document
+
+
+def _upload_changed(
+    settings: Settings,
+    bucket: S3Bucket,
+    files: list[ReleaseFile],
+    digests: dict[str, FileDigests],
+    draft: dict[str, Any],
+    progress: Progress,
+) -> list[str]:
+    pending = [f for f in files if not draft[GROUP_KEY[f.group]][f.name]["version_id"]]
+    total = sum(digests[f.relpath].size for f in pending)
+
+    def upload(item: ReleaseFile) -> tuple[ReleaseFile, str]:
+        digest = digests[item.relpath]
+        key = _key(settings, item.relpath)
+        current = bucket.head(key)
+        if (
+            current is not None
+            and current.size == digest.size
+            and current.metadata.get(BLAKE2B_METADATA) == digest.blake2b
+        ):  # uploaded by a run that crashed before its manifest: adopt, never re-upload
+            progress("Uploading", digest.size, total)
+            return item, current.version_id
+        version_id = bucket.put_file(
+            key,
+            item.path,
+            sha256_hex=digest.sha256,
+            blake2b_hex=digest.blake2b,
+            multipart_threshold=settings.s3.multipart_threshold,
+            on_bytes=lambda n: progress("Uploading", n, total),
+        )
+        return item, version_id
+
+    failures = []
+    with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
+        futures = [pool.submit(upload, item) for item in pending]
+        for future in futures:
+            try:
+                item, version_id = future.result()
+            except PublishkitError as exc:
+                failures.append(str(exc))
+                continue
+            entry = draft[GROUP_KEY[item.group]][item.name]
+            entry["version_id"] = version_id
+            entry["created"] = _now()
+    if failures:
+        raise CheckFailed(
+            f"{len(failures)} of {len(pending)} uploads failed, no manifest was written; "
+            f"first: {failures[0]}",
+            hint="fix the cause and run the release again; finished uploads are re-used",
+        )
+    return [f.relpath for f in pending]
+
+
+def _publish_manifest(
+    settings: Settings, bucket: S3Bucket, document: dict[str, Any], name: str
+) -> str:
+    manifest.validate(document, name)
+    data = dumps(document).encode()
+    key = _key(settings, f"manifests/{name}")
+    bucket.put_bytes(key, data, content_type="application/json", create_only=True)
+    manifest.write_local(settings.workspace / "manifests" / name, document)
+    return manifest.public_url(
+        settings.s3.public_url, bucket=settings.s3.bucket, region=settings.s3.region, key=key
+    )
+
+
+def _publish_notes(settings: Settings, bucket: S3Bucket, comparison: Comparison) -> None:
+    key = _key(settings, "release_notes.md")
+    existing = bucket.get_bytes(key)
+    section = render_markdown(comparison, date=_now()[:10])
+    text = prepend_section(
+        existing.decode("utf-8") if existing else None, section, comparison.new_version
+    )
+    bucket.put_bytes(key, text.encode(), content_type="text/markdown", create_only=False)
+    write_atomic(settings.workspace / "release_notes.md", text)
+
+
+def _repair_notes(settings: Settings, bucket: S3Bucket, latest: dict[str, Any]) -> bool:
+    """A crash between manifest and notes leaves the notes behind; write them on the next run."""
+    existing = bucket.get_bytes(_key(settings, "release_notes.md"))
+    version = latest["manifest_version"]
+    if has_section(existing.decode("utf-8") if existing else None, version):
+        return False
+    before = latest.get("previous_manifest_version")
+    older = None
+    if before:
+        data = bucket.get_bytes(
+            _key(settings, f"manifests/{manifest.manifest_name(settings.project, before)}")
+        )
+        older = manifest.parse_manifest(data, before) if data else None
+    name = manifest.manifest_name(settings.project, version)
+    old_name = manifest.manifest_name(settings.project, before) if older else None
+    _publish_notes(settings, bucket, compare_manifests(older, latest, old_name, name))
+    return True
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,72 @@
+"""Semantic versions of releases: parsing, ordering and bumping (semver.org 2.0.0)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import total_ordering
+from typing import Literal
+
+from .errors import VersionError
+
+Bump = Literal["major", "minor", "patch"]
+BUMPS: tuple[Bump, ...] = ("major", "minor", "patch")
+
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+)
+
+
+@total_ordering
+@dataclass(frozen=True)
+class Version:
+    major: int
+    minor: int
+    patch: int
+    prerelease: str = ""
+    build: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        match = _SEMVER.match(text.strip())
+        if match is None:
+            raise VersionError(
+                f"version {text!r} is not a semantic version",
+                hint="use MAJOR.MINOR.PATCH, e.g. 0.2.0, or pass --bump major|minor|patch",
+            )
+        major, minor, patch, pre, build = match.groups()
+        return cls(int(major), int(minor), int(patch), pre or "", build or "")
+
+    def bump(self, part: Bump) -> Version:
+        if part == "major":
+            return Version(self.major + 1, 0, 0)
+        if part == "minor":
+            return Version(self.major, self.minor + 1, 0)
+        return Version(self.major, self.minor, self.patch + 1)
+
+    def _key(self) -> tuple[int, int, int, int, tuple[tuple[int, int | str], ...]]:
+        pre = tuple(
+            (0, int(part)) if part.isdigit() else (1, part) for part in self.prerelease.split(".")
+        )
+        return (self.major, self.minor, self.patch, 0 if self.prerelease else 1, pre)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return self._key() < other._key()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Version) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __str__(self) -> str:
+        text = f"{self.major}.{self.minor}.{self.patch}"
+        if self.prerelease:
+            text += f"-{self.prerelease}"
+        if self.build:
+            text += f"+{self.build}"
+        return text
