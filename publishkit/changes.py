@@ -82,9 +82,10 @@ def allensdk_text(old: dict[str, Any], new: dict[str, Any], old_name: str, new_n
     """Exactly what AllenSDK's `CloudCacheBase.compare_manifests` returns for these manifests."""
     lines: dict[str, list[str]] = {}
     for group in GROUP_OF:
+        # AllenSDK walks the ids sorted; the last name per hash wins
         names = [
-            {allensdk_relpath(doc[group][k]["url"]): doc[group][k]["file_hash"] for k in sorted(doc[group])}
-            for doc in (old, new)  # AllenSDK walks the ids sorted; the last name per hash wins
+            {allensdk_relpath(e["url"]): e["file_hash"] for _, e in sorted(doc[group].items())}
+            for doc in (old, new)
         ]
         lines[group] = [delta for _, delta in sorted(_allensdk_detect(names[0], names[1]).items())]
     if not lines["metadata_files"] and not lines["data_files"]:

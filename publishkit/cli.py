@@ -11,16 +11,16 @@ import os
 import sys
 import time
 from dataclasses import replace
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
+from typer.exceptions import TyperException
 
 from . import __version__, manifest
 from .config import CONFIG_NAME, Settings, load_settings
@@ -40,14 +40,14 @@ log = logging.getLogger("publishkit")
 class _Group(typer.core.TyperGroup):
     """Turns every PublishkitError into its message, its hint and its exit code: here only."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except PublishkitError as exc:
             hint = f" (fix: {exc.hint})" if exc.hint else ""
             err.print(f"error: {escape(exc.message)}{escape(hint)}")
             raise typer.Exit(exc.exit_code) from None
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
+        except (TyperException, typer.Exit, typer.Abort):
             raise
         except KeyboardInterrupt:
             err.print("interrupted")
@@ -72,12 +72,12 @@ manifest_app = typer.Typer(cls=_Group, help="Work with manifest files.", no_args
 app.add_typer(manifest_app, name="manifest")
 
 
-class TextOrJson(str, Enum):
+class TextOrJson(StrEnum):
     text = "text"
     json = "json"
 
 
-class NotesFormat(str, Enum):
+class NotesFormat(StrEnum):
     markdown = "markdown"
     allensdk = "allensdk"
     json = "json"
@@ -101,8 +101,13 @@ def _version_callback(value: bool) -> None:
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version_callback, is_eager=True,
-                           help="Show the version and exit.")
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Show the version and exit.",
+        ),
     ] = False,
 ) -> None:
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -129,8 +134,12 @@ class _Bars:
 
     def __init__(self, enabled: bool) -> None:
         self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-            console=err, transient=True, disable=not (enabled and err.is_terminal),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            console=err,
+            transient=True,
+            disable=not (enabled and err.is_terminal),
         )
         self._tasks: dict[str, TaskID] = {}
 
@@ -171,17 +180,19 @@ def release(
     with _Bars(fmt is TextOrJson.text) as bars:
         result = cut_release(settings=settings, version=version, bump=bump, progress=bars)
     if fmt is TextOrJson.json:
-        _print_json({
-            "status": "released" if result.version else "unchanged",
-            "version": result.version,
-            "previous_version": result.previous_version,
-            "uploaded": list(result.uploaded),
-            "unchanged": result.unchanged,
-            "manifest_url": result.manifest_url,
-            "manifest_path": result.manifest_path,
-            "notes_repaired": result.notes_repaired,
-            "changes": result.comparison.as_json() if result.comparison else None,
-        })
+        _print_json(
+            {
+                "status": "released" if result.version else "unchanged",
+                "version": result.version,
+                "previous_version": result.previous_version,
+                "uploaded": list(result.uploaded),
+                "unchanged": result.unchanged,
+                "manifest_url": result.manifest_url,
+                "manifest_path": result.manifest_path,
+                "notes_repaired": result.notes_repaired,
+                "changes": result.comparison.as_json() if result.comparison else None,
+            }
+        )
         return
     if result.version is None:
         out.print(f"Nothing changed since v{result.previous_version}; nothing was written.")
@@ -204,8 +215,11 @@ def notes(
     new: Annotated[Path, typer.Argument(help="The later manifest (JSON file).")],
     fmt: Annotated[
         NotesFormat,
-        typer.Option("--format", "-f",
-                     help="markdown (default), allensdk (AllenSDK's compare_manifests text), json."),
+        typer.Option(
+            "--format",
+            "-f",
+            help="markdown (default), allensdk (AllenSDK compare_manifests text), json.",
+        ),
     ] = NotesFormat.markdown,
 ) -> None:
     """Say what changed between two manifests: created, deleted, changed, renamed files."""
@@ -220,8 +234,13 @@ def notes(
         out.print(render_markdown(comparison), markup=False, end="")
 
 
-_STATUS_STYLE = {"ok": "green", "missing": "red", "size-mismatch": "red",
-                 "hash-mismatch": "red", "error": "red"}
+_STATUS_STYLE = {
+    "ok": "green",
+    "missing": "red",
+    "size-mismatch": "red",
+    "hash-mismatch": "red",
+    "error": "red",
+}
 
 
 @app.command()
@@ -267,8 +286,13 @@ def verify(
 @app.command()
 def fetch(
     manifest_file: Annotated[Path, typer.Argument(metavar="MANIFEST", help="Manifest to fetch.")],
-    to: Annotated[Path, typer.Option("--to", help="Cache folder; files land in "
-                                     "DIR/<project>-<version>/ as in AllenSDK's cache.")],
+    to: Annotated[
+        Path,
+        typer.Option(
+            "--to",
+            help="Cache folder; files land in DIR/<project>-<version>/ as in AllenSDK's cache.",
+        ),
+    ],
     workspace: WorkspaceOption = Path("."),
     fmt: FormatOption = TextOrJson.text,
 ) -> None:
@@ -321,8 +345,9 @@ def manifest_validate(
 @app.command()
 def sandbox(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,
-    bucket: Annotated[str, typer.Option(help="Name of the versioned bucket to create.")] =
-        "demo-release",
+    bucket: Annotated[
+        str, typer.Option(help="Name of the versioned bucket to create.")
+    ] = "demo-release",
     region: Annotated[str, typer.Option(help="Region of the bucket.")] = "us-west-2",
 ) -> None:
     """Serve a local S3 (moto) on loopback with a versioned, public-read bucket.

@@ -54,11 +54,12 @@ def load_settings(workspace: Path) -> Settings:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
+        where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}:{line}: {problem}", hint="fix the YAML syntax") from None
+        raise ConfigError(f"{path}{where}: {problem}", hint="fix the YAML syntax") from None
     if not isinstance(document, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings, found {type(document).__name__}")
+        found = type(document).__name__
+        raise ConfigError(f"{path}: expected a mapping of settings, found {found}")
     problems = violations(document, "config")
     if problems:
         first = problems[0]

@@ -106,8 +106,14 @@ class DigestCache:
         with self._store.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO file_digests VALUES (?, ?, ?, ?, ?, ?)",
-                (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino,
-                 digests.blake2b, digests.sha256),
+                (
+                    str(path.resolve()),
+                    stat.st_size,
+                    stat.st_mtime_ns,
+                    stat.st_ino,
+                    digests.blake2b,
+                    digests.sha256,
+                ),
             )
 
     def find(self, blake2b: str) -> tuple[Path, FileDigests] | None:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from . import manifest
 from .digests import DigestCache, FileDigests
 from .errors import ManifestError, PublishkitError
+from .jsonio import default_mode
 from .pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
 from .progress import Progress, no_progress
 from .state import StateStore
@@ -53,8 +54,9 @@ class FetchReport:
             "root": self.root,
             "ok": self.ok,
             "counts": {o: self.count(o) for o in ("downloaded", "linked", "present", "failed")},
-            "files": [{"path": f.path, "outcome": f.outcome, "detail": f.detail}
-                      for f in self.files],
+            "files": [
+                {"path": f.path, "outcome": f.outcome, "detail": f.detail} for f in self.files
+            ],
         }
 
 
@@ -120,6 +122,7 @@ def _fetch_one(
     blake, sha = hashlib.blake2b(), hashlib.sha256()
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
+    os.fchmod(fd, default_mode())
     try:
         with os.fdopen(fd, "wb") as handle:
 

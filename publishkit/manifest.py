@@ -46,7 +46,7 @@ def parse_manifest(data: bytes | str, source: str) -> dict[str, Any]:
             f"{source}: not valid JSON ({exc})", hint="is this a publishkit or AllenSDK manifest?"
         ) from None
     validate(document, source)
-    return document  # type: ignore[no-any-return]
+    return dict(document)
 
 
 def load(path: Path) -> dict[str, Any]:

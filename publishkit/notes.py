@@ -52,9 +52,7 @@ def compare_manifests(
     )
 
 
-def render_allensdk(
-    old: dict[str, Any], new: dict[str, Any], old_name: str, new_name: str
-) -> str:
+def render_allensdk(old: dict[str, Any], new: dict[str, Any], old_name: str, new_name: str) -> str:
     return allensdk_text(old, new, old_name, new_name)
 
 
@@ -74,8 +72,12 @@ def render_markdown(comparison: Comparison, *, date: str | None = None) -> str:
         if not in_group:
             continue
         lines += ["", f"### {title} ({_summary(in_group)})", ""]
-        lines += [f"- `{c.path}` → `{c.new_path}` renamed" if c.kind == "renamed"
-                  else f"- `{c.path}` {c.kind}" for c in in_group]
+        lines += [
+            f"- `{c.path}` → `{c.new_path}` renamed"
+            if c.kind == "renamed"
+            else f"- `{c.path}` {c.kind}"
+            for c in in_group
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -93,4 +95,5 @@ def prepend_section(existing: str | None, section: str, version: str) -> str:
 
 
 def has_section(document: str | None, version: str) -> bool:
-    return bool(document) and re.search(rf"^## v{re.escape(version)}\b", document or "", re.M) is not None
+    pattern = re.compile(rf"^## v{re.escape(version)}\b", re.M)
+    return document is not None and pattern.search(document) is not None

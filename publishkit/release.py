@@ -11,8 +11,8 @@ from . import __version__, manifest
 from .config import Settings
 from .digests import DigestCache, FileDigests
 from .errors import CheckFailed, PublishkitError, UsageError, VersionError
-from .jsonio import dumps, write_atomic
 from .inventory import ReleaseFile, collect
+from .jsonio import dumps, write_atomic
 from .notes import Comparison, compare_manifests, has_section, prepend_section, render_markdown
 from .progress import Progress, no_progress
 from .s3 import BLAKE2B_METADATA, S3Bucket
@@ -65,11 +65,15 @@ def cut_release(
         digests = _digest_all(files, DigestCache(store), progress)
     previous = published.document
     draft = _draft_manifest(settings, files, digests, previous)
-    old_name = manifest.manifest_name(settings.project, published.latest) if previous else None
+    old_name = (
+        manifest.manifest_name(settings.project, published.latest) if published.latest else None
+    )
     comparison = compare_manifests(previous, draft, old_name, "(this release)")
     if previous is not None and not comparison.changes:
         repaired = _repair_notes(settings, bucket, previous)
-        return ReleaseResult(None, str(published.latest), None, (), len(files), None, None, repaired)
+        return ReleaseResult(
+            None, str(published.latest), None, (), len(files), None, None, repaired
+        )
     if requested is None:
         if bump is None:
             raise UsageError(
@@ -104,7 +108,7 @@ def _published(settings: Settings, bucket: S3Bucket) -> _Published:
     prefix = _key(settings, "manifests/")
     versions = {}
     for key in bucket.list_keys(prefix):
-        name = key[len(prefix):]
+        name = key[len(prefix) :]
         found = manifest.version_from_name(name)
         if found is not None and name == manifest.manifest_name(settings.project, found):
             versions[found] = key
@@ -283,7 +287,7 @@ def _repair_notes(settings: Settings, bucket: S3Bucket, latest: dict[str, Any]) 
         )
         older = manifest.parse_manifest(data, before) if data else None
     name = manifest.manifest_name(settings.project, version)
-    old_name = manifest.manifest_name(settings.project, before) if older else None
+    old_name = manifest.manifest_name(settings.project, before) if older and before else None
     _publish_notes(settings, bucket, compare_manifests(older, latest, old_name, name))
     return True
 

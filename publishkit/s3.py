@@ -99,7 +99,7 @@ class S3Bucket:
         try:
             response = self.client.head_object(**args)
         except ClientError as exc:
-            if _code(exc) in _MISSING or _code(exc) == "400" and version_id:
+            if _code(exc) in _MISSING or (_code(exc) == "400" and version_id):
                 return None
             raise self._error(exc, key) from None
         except BotoCoreError as exc:

@@ -46,8 +46,13 @@ class VerifyReport:
             "ok": self.ok,
             "warnings": list(self.warnings),
             "files": [
-                {"path": c.path, "version_id": c.version_id, "status": c.status,
-                 "detail": c.detail, "warning": c.warning}
+                {
+                    "path": c.path,
+                    "version_id": c.version_id,
+                    "status": c.status,
+                    "detail": c.detail,
+                    "warning": c.warning,
+                }
                 for c in self.checks
             ],
         }
@@ -94,21 +99,34 @@ def _check_one(pool: BucketPool, item: PinnedFile, deep: bool) -> FileCheck:
     bucket = pool.get(item.bucket)
     found = bucket.head(item.key, item.version_id)
     if found is None:
-        return FileCheck(item.relpath, item.version_id, "missing",
-                         f"s3://{item.bucket}/{item.key} has no version {item.version_id}")
+        return FileCheck(
+            item.relpath,
+            item.version_id,
+            "missing",
+            f"s3://{item.bucket}/{item.key} has no version {item.version_id}",
+        )
     current = bucket.head(item.key)
     warning = ""
     if current is not None and current.version_id != item.version_id:
         warning = f"a newer version {current.version_id} exists; the manifest pins an older one"
     if item.size is not None and found.size != item.size:
-        return FileCheck(item.relpath, item.version_id, "size-mismatch",
-                         f"stored {found.size} bytes, manifest says {item.size}", warning)
+        return FileCheck(
+            item.relpath,
+            item.version_id,
+            "size-mismatch",
+            f"stored {found.size} bytes, manifest says {item.size}",
+            warning,
+        )
     if deep:
         hasher = hashlib.blake2b()
         if not bucket.stream(item.key, item.version_id, hasher.update):
             return FileCheck(item.relpath, item.version_id, "missing", "vanished during download")
         if hasher.hexdigest() != item.file_hash:
-            return FileCheck(item.relpath, item.version_id, "hash-mismatch",
-                             f"blake2b {hasher.hexdigest()[:16]}…, manifest says "
-                             f"{item.file_hash[:16]}…", warning)
+            return FileCheck(
+                item.relpath,
+                item.version_id,
+                "hash-mismatch",
+                f"blake2b {hasher.hexdigest()[:16]}…, manifest says {item.file_hash[:16]}…",
+                warning,
+            )
     return FileCheck(item.relpath, item.version_id, "ok", "", warning)
