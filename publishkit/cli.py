@@ -40,7 +40,7 @@ log = logging.getLogger("publishkit")
 class _Group(typer.core.TyperGroup):
     """Turns every PublishkitError into its message, its hint and its exit code: here only."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except PublishkitError as exc:

@@ -159,6 +159,7 @@ class S3Bucket:
             "Key": key,
             "Body": data,
             "ContentType": content_type,
+            "ChecksumAlgorithm": "SHA256",
             "ChecksumSHA256": _b64_sha256(data),
         }
         if create_only:
@@ -198,6 +199,7 @@ class S3Bucket:
                         Bucket=self.name,
                         Key=key,
                         Body=body,
+                        ChecksumAlgorithm="SHA256",
                         ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256_hex)).decode(),
                         **extra,
                     )
@@ -234,6 +236,7 @@ class S3Bucket:
                         UploadId=upload_id,
                         PartNumber=number,
                         Body=chunk,
+                        ChecksumAlgorithm="SHA256",
                         ChecksumSHA256=checksum,
                     )
                     parts.append(

@@ -1,0 +1,286 @@
+"""`publishkit release` against a real moto S3 server over HTTP."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import REGION, Workspace
+
+
+def versions_of(s3_client: Any, bucket: str, key: str) -> list[dict[str, Any]]:
+    listed = s3_client.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", [])
+    return [v for v in listed if v["Key"] == key]
+
+
+def all_keys(s3_client: Any, bucket: str) -> list[str]:
+    return [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+def test_first_release_writes_allensdk_manifest_pinning_put_versions(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    result = cli("release", "--version", "0.1.0", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert "Released v0.1.0: uploaded 3 file(s)" in result.stdout
+
+    local = json.loads(workspace.manifest_path("0.1.0").read_text())
+    key = "demo-project/manifests/demo-project_project_manifest_v0.1.0.json"
+    remote = json.loads(s3_client.get_object(Bucket=workspace.bucket, Key=key)["Body"].read())
+    assert local == remote
+    assert local["project_name"] == "demo-project"
+    assert local["manifest_version"] == "0.1.0"
+    assert local["metadata_file_id_column_name"] == "file_id"
+    assert local["data_pipeline"][0]["name"] == "publishkit"
+    assert set(local["metadata_files"]) == {"sessions"}
+    assert set(local["data_files"]) == {"101", "102"}
+
+    entry = local["data_files"]["101"]
+    content = (workspace.root / "data" / "s101.nwb").read_bytes()
+    assert entry["url"] == (
+        f"https://{workspace.bucket}.s3.{REGION}.amazonaws.com/demo-project/data/s101.nwb"
+    )
+    assert entry["file_hash"] == hashlib.blake2b(content).hexdigest()
+    assert entry["sha256"] == hashlib.sha256(content).hexdigest()
+    assert entry["size"] == len(content)
+    (only,) = versions_of(s3_client, workspace.bucket, "demo-project/data/s101.nwb")
+    assert entry["version_id"] == only["VersionId"]
+    table = local["metadata_files"]["sessions"]
+    assert table["url"].endswith("/demo-project/project_metadata/sessions.csv")
+    # sorted keys, two-space indent, trailing newline
+    text = workspace.manifest_path("0.1.0").read_text()
+    assert text == json.dumps(local, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    notes = (workspace.root / "release_notes.md").read_text()
+    assert notes.startswith("# Release notes\n\n## v0.1.0")
+    assert "s3.amazonaws.com" not in notes or "?" not in notes
+
+
+def test_sha256_checksum_is_stored_with_each_object(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+    head = s3_client.head_object(
+        Bucket=workspace.bucket, Key="demo-project/data/s102.nwb", ChecksumMode="ENABLED"
+    )
+    content = (workspace.root / "data" / "s102.nwb").read_bytes()
+    assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(content).digest()).decode()
+
+
+def test_unchanged_files_keep_their_version_and_get_no_second_one(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+    first = json.loads(workspace.manifest_path("0.1.0").read_text())
+    workspace.set_sessions({"101": b"session 101 " * 1000, "102": b"edited 102"})
+
+    result = cli("release", "--bump", "minor", cwd=workspace.root)
+
+    assert result.exit_code == 0, result.stderr
+    assert "uploaded 1 file(s), 2 unchanged" in result.stdout
+    second = json.loads(workspace.manifest_path("0.2.0").read_text())
+    assert second["data_files"]["101"]["version_id"] == first["data_files"]["101"]["version_id"]
+    assert second["data_files"]["102"]["version_id"] != first["data_files"]["102"]["version_id"]
+    assert (
+        second["data_files"]["102"]["previous_version_id"]
+        == first["data_files"]["102"]["version_id"]
+    )
+    assert second["previous_manifest_version"] == "0.1.0"
+    assert len(versions_of(s3_client, workspace.bucket, "demo-project/data/s101.nwb")) == 1
+    assert len(versions_of(s3_client, workspace.bucket, "demo-project/data/s102.nwb")) == 2
+    notes = (workspace.root / "release_notes.md").read_text()
+    assert notes.index("## v0.2.0") < notes.index("## v0.1.0")  # newest on top
+    assert "`data/s102.nwb` changed" in notes
+
+
+def test_nothing_changed_writes_nothing_and_exits_0(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+    before = {k: len(versions_of(s3_client, workspace.bucket, k))
+              for k in all_keys(s3_client, workspace.bucket)}
+
+    result = cli("release", "--bump", "patch", cwd=workspace.root)
+
+    assert result.exit_code == 0
+    assert "Nothing changed since v0.1.0; nothing was written." in result.stdout
+    after = {k: len(versions_of(s3_client, workspace.bucket, k))
+             for k in all_keys(s3_client, workspace.bucket)}
+    assert after == before
+    assert sorted(p.name for p in (workspace.root / "manifests").iterdir()) == [
+        "demo-project_project_manifest_v0.1.0.json"
+    ]
+
+
+def test_multipart_upload_for_large_files(cli, workspace: Workspace, aws_env, s3_client) -> None:
+    workspace.write_config(extra_s3="  multipart_threshold_mb: 5\n")
+    big = hashlib.sha256(b"seed").digest() * (11 * 1024 * 1024 // 32)
+    workspace.set_sessions({"101": big})
+
+    result = cli("release", "--version", "0.1.0", cwd=workspace.root)
+
+    assert result.exit_code == 0, result.stderr
+    head = s3_client.head_object(
+        Bucket=workspace.bucket, Key="demo-project/data/s101.nwb", PartNumber=1
+    )
+    assert head["PartsCount"] == 3  # 5 MiB + 5 MiB + 1 MiB
+    body = s3_client.get_object(Bucket=workspace.bucket, Key="demo-project/data/s101.nwb")
+    assert hashlib.blake2b(body["Body"].read()).hexdigest() == hashlib.blake2b(big).hexdigest()
+    uploads = s3_client.list_multipart_uploads(Bucket=workspace.bucket).get("Uploads", [])
+    assert uploads == []
+
+
+def test_upload_finished_before_a_crash_is_adopted_not_repeated(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    """A run that died after uploading but before its manifest left the object behind."""
+    content = (workspace.root / "data" / "s101.nwb").read_bytes()
+    left = s3_client.put_object(
+        Bucket=workspace.bucket,
+        Key="demo-project/data/s101.nwb",
+        Body=content,
+        Metadata={"publishkit-blake2b": hashlib.blake2b(content).hexdigest()},
+    )
+
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+
+    (only,) = versions_of(s3_client, workspace.bucket, "demo-project/data/s101.nwb")
+    assert only["VersionId"] == left["VersionId"]
+    manifest = json.loads(workspace.manifest_path("0.1.0").read_text())
+    assert manifest["data_files"]["101"]["version_id"] == left["VersionId"]
+
+
+def test_rename_delete_and_create_suggest_and_apply_a_major_bump(
+    cli, workspace: Workspace, aws_env
+) -> None:
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+    (workspace.root / "data" / "s101.nwb").rename(workspace.root / "data" / "s201.nwb")
+    workspace.set_sessions({"201": b"session 101 " * 1000, "103": b"new"})
+
+    suggested = cli("release", cwd=workspace.root)
+    assert suggested.exit_code == 2
+    assert "the changes suggest --bump major" in suggested.stderr
+
+    result = cli("release", "--bump", "major", "--format", "json", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["version"] == "1.0.0"
+    kinds = {(c["kind"], c["path"]) for c in summary["changes"]["changes"]}
+    assert ("renamed", "data/s101.nwb") in kinds
+    assert ("deleted", "data/s102.nwb") in kinds
+    assert ("created", "data/s103.nwb") in kinds
+
+
+@pytest.mark.parametrize(
+    ("change", "bump"),
+    [("metadata", "patch"), ("data", "minor")],
+)
+def test_suggested_bump_without_version_or_bump(
+    cli, workspace: Workspace, aws_env, change: str, bump: str
+) -> None:
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+    table = workspace.root / "metadata" / "sessions.csv"
+    if change == "metadata":
+        table.write_text(table.read_text().replace("mouse-101", "mouse-A"))
+    else:
+        (workspace.root / "data" / "s101.nwb").write_bytes(b"changed")
+
+    result = cli("release", cwd=workspace.root)
+
+    assert result.exit_code == 2
+    assert f"the changes suggest --bump {bump}" in result.stderr
+    assert not workspace.manifest_path("0.1.1").exists()
+
+
+# --- refusals: each before anything is written, naming the offending value -------------------
+
+
+def test_refuses_a_bucket_that_does_not_exist(cli, workspace: Workspace, aws_env) -> None:
+    workspace.bucket = "no-such-bucket"
+    workspace.write_config()
+    result = cli("release", "--version", "0.1.0", cwd=workspace.root)
+    assert result.exit_code == 2
+    assert "s3://no-such-bucket: the bucket does not exist" in result.stderr
+    assert not (workspace.root / "manifests").exists()
+
+
+@pytest.mark.parametrize("status", [None, "Suspended"])
+def test_refuses_a_bucket_without_versioning(
+    cli, workspace: Workspace, aws_env, s3_server, s3_client, status: str | None
+) -> None:
+    name = f"unversioned-{(status or 'never').lower()}"
+    s3_server.create_bucket(name, REGION, versioned=False)
+    if status:
+        s3_client.put_bucket_versioning(
+            Bucket=name, VersioningConfiguration={"Status": status}
+        )
+    workspace.bucket = name
+    workspace.write_config()
+
+    result = cli("release", "--version", "0.1.0", cwd=workspace.root)
+
+    assert result.exit_code == 2
+    assert f"s3://{name}: versioning is {status or 'not enabled'}" in result.stderr
+    assert f"put-bucket-versioning --bucket {name}" in result.stderr  # how to enable it
+    assert s3_client.list_objects_v2(Bucket=name).get("KeyCount", 0) == 0
+
+
+def test_refuses_missing_credentials(cli, workspace: Workspace, aws_env, monkeypatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    result = cli("release", "--version", "0.1.0", cwd=workspace.root)
+    assert result.exit_code == 2
+    assert f"s3://{workspace.bucket}: no AWS credentials found" in result.stderr
+    assert "AWS_ACCESS_KEY_ID" in result.stderr
+
+
+def test_refuses_a_listed_data_file_absent_on_disk(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    (workspace.root / "data" / "s102.nwb").unlink()
+    result = cli("release", "--version", "0.1.0", cwd=workspace.root)
+    assert result.exit_code == 2
+    assert "line 3: data file data/s102.nwb is listed in table 'sessions'" in result.stderr
+    assert "absent on disk" in result.stderr
+    assert s3_client.list_objects_v2(Bucket=workspace.bucket).get("KeyCount", 0) == 0
+
+
+def test_refuses_a_version_already_published(cli, workspace: Workspace, aws_env) -> None:
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+    (workspace.root / "data" / "s101.nwb").write_bytes(b"changed")
+    result = cli("release", "--version", "0.1.0", cwd=workspace.root)
+    assert result.exit_code == 2
+    assert "version 0.1.0 is already published" in result.stderr
+    older = cli("release", "--version", "0.0.9", cwd=workspace.root)
+    assert older.exit_code == 2
+    assert "version 0.0.9 is older than the latest release 0.1.0" in older.stderr
+
+
+@pytest.mark.parametrize("bad", ["1.0", "v1.0.0", "01.2.3", "1.2.3.4", "latest"])
+def test_refuses_a_version_that_is_not_semver(cli, workspace: Workspace, aws_env, bad) -> None:
+    result = cli("release", "--version", bad, cwd=workspace.root)
+    assert result.exit_code == 2
+    assert f"version '{bad}' is not a semantic version" in result.stderr
+
+
+def test_first_release_without_version_suggests_minor(cli, workspace: Workspace, aws_env) -> None:
+    result = cli("release", cwd=workspace.root)
+    assert result.exit_code == 2
+    assert "no --version or --bump given; the changes suggest --bump minor" in result.stderr
+    assert not (workspace.root / "manifests").exists()
+
+
+def test_refuses_version_and_bump_together(cli, workspace: Workspace, aws_env) -> None:
+    result = cli("release", "--version", "1.0.0", "--bump", "major", cwd=workspace.root)
+    assert result.exit_code == 2
+    assert "either --version or --bump, not both" in result.stderr
+
+
+def test_outside_a_workspace(cli, tmp_path, aws_env) -> None:
+    result = cli("release", "--version", "0.1.0", cwd=tmp_path)
+    assert result.exit_code == 2
+    assert "no publishkit.yaml here" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
