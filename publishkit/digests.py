@@ -17,11 +17,11 @@ from typing import Protocol
 from .state import StateStore
 
 CHUNK_SIZE = 8 * 1024 * 1024
-_QUEUE_DEPTH = 4
+_BUFFERS = 3
 
 
 class Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
+    def update(self, data: bytes | memoryview, /) -> None: ...
     def hexdigest(self) -> str: ...
 
 
@@ -44,17 +44,32 @@ def digest_file(path: Path, chunk_size: int = CHUNK_SIZE) -> FileDigests:
 
 
 def feed_hashers(path: Path, hashers: list[Hasher], chunk_size: int = CHUNK_SIZE) -> int:
-    """Read `path` once and feed every chunk to every hasher, each in its own thread."""
-    queues: list[queue.Queue[bytes | None]] = [queue.Queue(_QUEUE_DEPTH) for _ in hashers]
+    """Read `path` once and feed every chunk to every hasher, each in its own thread.
+
+    The reader fills a few reusable buffers (no per-chunk allocation) while the hashers work on
+    the previous ones; a buffer returns to the reader once every hasher is done with it.
+    """
+    buffers = [bytearray(chunk_size) for _ in range(_BUFFERS)]
+    free: queue.Queue[int] = queue.Queue()
+    for index in range(_BUFFERS):
+        free.put(index)
+    users = [0] * _BUFFERS
+    lock = threading.Lock()
+    queues: list[queue.Queue[tuple[int, int] | None]] = [queue.Queue() for _ in hashers]
     failures: list[BaseException] = []
 
-    def consume(hasher: Hasher, chunks: queue.Queue[bytes | None]) -> None:
-        while (chunk := chunks.get()) is not None:
+    def consume(hasher: Hasher, chunks: queue.Queue[tuple[int, int] | None]) -> None:
+        while (item := chunks.get()) is not None:
+            index, length = item
             if not failures:
                 try:
-                    hasher.update(chunk)
+                    hasher.update(memoryview(buffers[index])[:length])
                 except BaseException as exc:  # surfaced in the reading thread below
                     failures.append(exc)
+            with lock:
+                users[index] -= 1
+                if users[index] == 0:
+                    free.put(index)
 
     workers = [
         threading.Thread(target=consume, args=pair, daemon=True)
@@ -65,10 +80,15 @@ def feed_hashers(path: Path, hashers: list[Hasher], chunk_size: int = CHUNK_SIZE
     size = 0
     try:
         with open(path, "rb", buffering=0) as handle:
-            while chunk := handle.read(chunk_size):
-                size += len(chunk)
+            while True:
+                index = free.get()
+                length = handle.readinto(buffers[index])
+                if not length:
+                    break
+                size += length
+                users[index] = len(hashers)
                 for chunks in queues:
-                    chunks.put(chunk)
+                    chunks.put((index, length))
     finally:
         for chunks in queues:
             chunks.put(None)

@@ -22,14 +22,22 @@ def test_fetch_gets_pinned_versions_and_links_what_it_has(
     cli, two_releases: Workspace, tmp_path
 ) -> None:
     cache = tmp_path / "cache"
-    first = cli("fetch", str(two_releases.manifest_path("0.1.0")), "--to", str(cache),
-                cwd=two_releases.root)
+    first = cli(
+        "fetch", str(two_releases.manifest_path("0.1.0")), "--to", str(cache), cwd=two_releases.root
+    )
     assert first.exit_code == 0, first.stderr
     old = cache / "demo-project-0.1.0" / "data" / "s102.nwb"
     assert old.read_bytes() == b"session 102 " * 2000  # the pinned, older version
 
-    second = cli("fetch", str(two_releases.manifest_path("0.2.0")), "--to", str(cache),
-                 "--format", "json", cwd=two_releases.root)
+    second = cli(
+        "fetch",
+        str(two_releases.manifest_path("0.2.0")),
+        "--to",
+        str(cache),
+        "--format",
+        "json",
+        cwd=two_releases.root,
+    )
 
     assert second.exit_code == 0, second.stderr
     report = json.loads(second.stdout)
@@ -41,11 +49,20 @@ def test_fetch_gets_pinned_versions_and_links_what_it_has(
         "demo-project-0.2.0/data/s103.nwb": "downloaded",
     }
     linked = cache / "demo-project-0.2.0" / "data" / "s101.nwb"
-    assert linked.stat().st_ino == (cache / "demo-project-0.1.0" / "data" / "s101.nwb").stat().st_ino
+    assert (
+        linked.stat().st_ino == (cache / "demo-project-0.1.0" / "data" / "s101.nwb").stat().st_ino
+    )
     assert (cache / "demo-project-0.2.0" / "data" / "s102.nwb").read_bytes() == b"edited"
 
-    again = cli("fetch", str(two_releases.manifest_path("0.2.0")), "--to", str(cache),
-                "--format", "json", cwd=two_releases.root)
+    again = cli(
+        "fetch",
+        str(two_releases.manifest_path("0.2.0")),
+        "--to",
+        str(cache),
+        "--format",
+        "json",
+        cwd=two_releases.root,
+    )
     assert json.loads(again.stdout)["counts"]["present"] == 4
 
 

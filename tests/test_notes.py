@@ -30,17 +30,29 @@ def manifest(version: str, metadata: dict[str, Any], data: dict[str, Any]) -> di
 
 OLD = manifest(
     "0.1.0",
-    {"units": entry("project_metadata/units.csv", "u1"),
-     "sessions": entry("project_metadata/sessions.csv", "s1")},
-    {"1": entry("data/a.nwb", "a"), "2": entry("data/b.nwb", "b"),
-     "3": entry("data/c.nwb", "c"), "4": entry("data/d.nwb", "d")},
+    {
+        "units": entry("project_metadata/units.csv", "u1"),
+        "sessions": entry("project_metadata/sessions.csv", "s1"),
+    },
+    {
+        "1": entry("data/a.nwb", "a"),
+        "2": entry("data/b.nwb", "b"),
+        "3": entry("data/c.nwb", "c"),
+        "4": entry("data/d.nwb", "d"),
+    },
 )
 NEW = manifest(
     "0.2.0",
-    {"units": entry("project_metadata/units.csv", "u2"),
-     "sessions": entry("project_metadata/sessions.csv", "s1")},
-    {"1": entry("data/a.nwb", "a2"), "3": entry("data/c.nwb", "c"),
-     "5": entry("data/e.nwb", "d"), "6": entry("data/f.nwb", "f")},
+    {
+        "units": entry("project_metadata/units.csv", "u2"),
+        "sessions": entry("project_metadata/sessions.csv", "s1"),
+    },
+    {
+        "1": entry("data/a.nwb", "a2"),
+        "3": entry("data/c.nwb", "c"),
+        "5": entry("data/e.nwb", "d"),
+        "6": entry("data/f.nwb", "f"),
+    },
 )
 
 
@@ -65,8 +77,9 @@ def test_suggested_bumps() -> None:
     assert suggest_bump(compare(OLD, NEW)) == "major"
     only_tables = manifest("0.1.1", NEW["metadata_files"], OLD["data_files"])
     assert suggest_bump(compare(OLD, only_tables)) == "patch"
-    created = manifest("0.2.0", OLD["metadata_files"],
-                       {**OLD["data_files"], "9": entry("data/z.nwb", "z")})
+    created = manifest(
+        "0.2.0", OLD["metadata_files"], {**OLD["data_files"], "9": entry("data/z.nwb", "z")}
+    )
     assert suggest_bump(compare(OLD, created)) == "minor"
     assert suggest_bump(compare(OLD, OLD)) is None
 
@@ -114,8 +127,13 @@ def test_markdown_groups_with_counts(cli, tmp_path: Path) -> None:
 
 
 def test_json_for_scripts(cli, tmp_path: Path) -> None:
-    result = cli("notes", str(write(tmp_path, "o.json", OLD)), str(write(tmp_path, "n.json", NEW)),
-                 "--format", "json")
+    result = cli(
+        "notes",
+        str(write(tmp_path, "o.json", OLD)),
+        str(write(tmp_path, "n.json", NEW)),
+        "--format",
+        "json",
+    )
     assert result.exit_code == 0
     report = json.loads(result.stdout)
     assert report["suggested_bump"] == "major"
@@ -126,8 +144,9 @@ def test_json_for_scripts(cli, tmp_path: Path) -> None:
 def test_bad_manifest_names_the_file_and_pointer(cli, tmp_path: Path) -> None:
     broken = dict(NEW)
     broken["data_files"] = {"1": {**NEW["data_files"]["1"], "file_hash": "xyz"}}
-    result = cli("notes", str(write(tmp_path, "o.json", OLD)),
-                 str(write(tmp_path, "bad.json", broken)))
+    result = cli(
+        "notes", str(write(tmp_path, "o.json", OLD)), str(write(tmp_path, "bad.json", broken))
+    )
     assert result.exit_code == 2
     assert "bad.json: at /data_files/1/file_hash:" in result.stderr
     missing = cli("notes", str(tmp_path / "nope.json"), str(tmp_path / "o.json"))

@@ -100,15 +100,19 @@ def test_nothing_changed_writes_nothing_and_exits_0(
     cli, workspace: Workspace, aws_env, s3_client
 ) -> None:
     assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
-    before = {k: len(versions_of(s3_client, workspace.bucket, k))
-              for k in all_keys(s3_client, workspace.bucket)}
+    before = {
+        k: len(versions_of(s3_client, workspace.bucket, k))
+        for k in all_keys(s3_client, workspace.bucket)
+    }
 
     result = cli("release", "--bump", "patch", cwd=workspace.root)
 
     assert result.exit_code == 0
     assert "Nothing changed since v0.1.0; nothing was written." in result.stdout
-    after = {k: len(versions_of(s3_client, workspace.bucket, k))
-             for k in all_keys(s3_client, workspace.bucket)}
+    after = {
+        k: len(versions_of(s3_client, workspace.bucket, k))
+        for k in all_keys(s3_client, workspace.bucket)
+    }
     assert after == before
     assert sorted(p.name for p in (workspace.root / "manifests").iterdir()) == [
         "demo-project_project_manifest_v0.1.0.json"
@@ -214,9 +218,7 @@ def test_refuses_a_bucket_without_versioning(
     name = f"unversioned-{(status or 'never').lower()}"
     s3_server.create_bucket(name, REGION, versioned=False)
     if status:
-        s3_client.put_bucket_versioning(
-            Bucket=name, VersioningConfiguration={"Status": status}
-        )
+        s3_client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": status})
     workspace.bucket = name
     workspace.write_config()
 

@@ -28,8 +28,9 @@ def test_deleted_version_fails_and_is_named(cli, released: Workspace, s3_client)
         Key="demo-project/data/s101.nwb",
         VersionId=doc["data_files"]["101"]["version_id"],
     )
-    result = cli("verify", str(released.manifest_path("0.1.0")), "--format", "json",
-                 cwd=released.root)
+    result = cli(
+        "verify", str(released.manifest_path("0.1.0")), "--format", "json", cwd=released.root
+    )
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     bad = {f["path"]: f["status"] for f in report["files"] if f["status"] != "ok"}
@@ -65,8 +66,9 @@ def test_warns_when_a_key_has_a_newer_version_than_the_pinned_one(
     cli, released: Workspace, s3_client
 ) -> None:
     s3_client.put_object(Bucket=released.bucket, Key="demo-project/data/s101.nwb", Body=b"new")
-    result = cli("verify", str(released.manifest_path("0.1.0")), "--format", "json",
-                 cwd=released.root)
+    result = cli(
+        "verify", str(released.manifest_path("0.1.0")), "--format", "json", cwd=released.root
+    )
     assert result.exit_code == 0  # the pinned versions are all still there
     report = json.loads(result.stdout)
     warned = {f["path"]: f["warning"] for f in report["files"] if f["warning"]}
@@ -85,9 +87,7 @@ def test_warns_when_bucket_versioning_is_suspended(cli, released: Workspace, s3_
     assert "versioning is Suspended" in result.stderr
 
 
-def test_outside_a_workspace_uses_the_aws_environment(
-    cli, released: Workspace, tmp_path
-) -> None:
+def test_outside_a_workspace_uses_the_aws_environment(cli, released: Workspace, tmp_path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     result = cli("verify", str(released.manifest_path("0.1.0")), cwd=elsewhere)
