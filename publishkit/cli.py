@@ -110,8 +110,13 @@ def _main(
         ),
     ] = False,
 ) -> None:
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING)  # botocore's loggers stay quiet
 
 
 def _settings(workspace: Path) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from .s3 import BLAKE2B_METADATA, S3Bucket
 from .state import StateStore
 from .versions import Bump, Version
 
+log = logging.getLogger(__name__)
 GROUP_KEY = {"metadata": "metadata_files", "data": "data_files"}
 UPLOAD_THREADS = 4
 
@@ -205,6 +207,7 @@ def _upload_changed(
     progress: Progress,
 ) -> list[str]:
     pending = [f for f in files if not draft[GROUP_KEY[f.group]][f.name]["version_id"]]
+    log.info("%d of %d files changed since the last manifest", len(pending), len(files))
     total = sum(digests[f.relpath].size for f in pending)
 
     def upload(item: ReleaseFile) -> tuple[ReleaseFile, str]:
@@ -216,8 +219,10 @@ def _upload_changed(
             and current.size == digest.size
             and current.metadata.get(BLAKE2B_METADATA) == digest.blake2b
         ):  # uploaded by a run that crashed before its manifest: adopt, never re-upload
+            log.info("adopting s3://%s/%s version %s", bucket.name, key, current.version_id)
             progress("Uploading", digest.size, total)
             return item, current.version_id
+        log.info("uploading %s (%d bytes) to s3://%s/%s", item.path, digest.size, bucket.name, key)
         version_id = bucket.put_file(
             key,
             item.path,
@@ -256,6 +261,7 @@ def _publish_manifest(
     data = dumps(document).encode()
     key = _key(settings, f"manifests/{name}")
     bucket.put_bytes(key, data, content_type="application/json", create_only=True)
+    log.info("published manifest s3://%s/%s", bucket.name, key)
     manifest.write_local(settings.workspace / "manifests" / name, document)
     return manifest.public_url(
         settings.s3.public_url, bucket=settings.s3.bucket, region=settings.s3.region, key=key

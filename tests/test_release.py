@@ -286,3 +286,30 @@ def test_outside_a_workspace(cli, tmp_path, aws_env) -> None:
     assert result.exit_code == 2
     assert "no publishkit.yaml here" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_published_manifest_key_is_never_overwritten(bucket, aws_env) -> None:
+    """The conditional PUT guards the race the version check cannot: two releases at once."""
+    from publishkit.errors import StorageError
+    from publishkit.s3 import S3Bucket
+
+    store = S3Bucket.connect(bucket.bucket, REGION, bucket.endpoint_url, write=True)
+    key = "p/manifests/p_project_manifest_v1.0.0.json"
+    store.put_bytes(key, b"{}", content_type="application/json", create_only=True)
+    with pytest.raises(StorageError, match="already exists; it is never overwritten"):
+        store.put_bytes(key, b'{"x": 1}', content_type="application/json", create_only=True)
+    assert store.get_bytes(key) == b"{}"
+
+
+def test_verbose_logs_uploads_without_secrets(
+    cli, workspace: Workspace, aws_env, monkeypatch
+) -> None:
+    secret = "Sx9-not-a-real-secret-but-distinctive"
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    result = cli("--verbose", "release", "--version", "0.1.0", cwd=workspace.root)
+    assert result.exit_code == 0
+    assert "uploading" in result.stderr and "3 of 3 files changed" in result.stderr
+    written = [p.read_bytes() for p in workspace.root.rglob("*") if p.is_file()]
+    for text in [result.stdout, result.stderr]:
+        assert secret not in text and "Signature=" not in text
+    assert not any(secret.encode() in blob for blob in written)
