@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -11,6 +12,9 @@ from .config import Settings
 from .errors import WorkspaceError
 
 Group = Literal["metadata", "data"]
+# AllenSDK takes the S3 key from the manifest URL without percent-decoding it, so a key must be
+# spelled the same in a URL and in the bucket: no spaces, no characters a URL would escape.
+_URL_SAFE = re.compile(r"^[A-Za-z0-9._~/-]+$")
 
 
 @dataclass(frozen=True)
@@ -83,5 +87,11 @@ def _safe_relpath(raw: str, where: str, column: str) -> str:
         raise WorkspaceError(
             f"{where}: {column} {raw!r} must be a path inside the workspace",
             hint="use a relative path without '..'",
+        )
+    if not _URL_SAFE.match(pure.as_posix()):
+        raise WorkspaceError(
+            f"{where}: {column} {raw!r} has characters that AllenSDK cannot read back from a "
+            "manifest URL",
+            hint="rename the file using letters, digits and . _ - ~ / only",
         )
     return pure.as_posix()

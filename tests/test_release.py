@@ -313,3 +313,14 @@ def test_verbose_logs_uploads_without_secrets(
     for text in [result.stdout, result.stderr]:
         assert secret not in text and "Signature=" not in text
     assert not any(secret.encode() in blob for blob in written)
+
+
+@pytest.mark.parametrize("path", ["data/a b.nwb", "data/ses+1.nwb", "../outside.nwb"])
+def test_refuses_data_paths_a_manifest_url_cannot_carry(
+    cli, workspace: Workspace, aws_env, path: str
+) -> None:
+    table = workspace.root / "metadata" / "sessions.csv"
+    table.write_text(f"file_id,file_path\n1,{path}\n")
+    result = cli("release", "--version", "0.1.0", cwd=workspace.root)
+    assert result.exit_code == 2
+    assert f"line 2: file_path '{path}'" in result.stderr
