@@ -26,6 +26,11 @@ from . import __version__, manifest
 from .config import CONFIG_NAME, Settings, load_settings
 from .errors import CheckFailed, ManifestError, PublishkitError, UsageError
 from .fetch import fetch_release
+from .inspect_config import BUILTIN_CONFIGS, LEVELS, InspectionConfig
+from .inspect_report import as_json, as_junit, summary
+from .inspection import InspectionReport, find_nwb_files, inspect_files
+from .inventory import collect
+from .jsonio import dumps, write_atomic
 from .notes import compare_manifests, render_allensdk, render_markdown
 from .pinned import ReadSettings
 from .release import cut_release
@@ -83,6 +88,14 @@ class NotesFormat(StrEnum):
     json = "json"
 
 
+class InspectFormat(StrEnum):
+    text = "text"
+    json = "json"
+    junit = "junit"
+
+
+Level = StrEnum("Level", {name: name for name in LEVELS})  # type: ignore[misc]
+
 WorkspaceOption = Annotated[
     Path, typer.Option("--workspace", "-w", help=f"Workspace folder holding {CONFIG_NAME}.")
 ]
@@ -121,8 +134,10 @@ def _main(
 
 def _settings(workspace: Path) -> Settings:
     settings = load_settings(workspace)
-    endpoint = settings.s3.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
-    return replace(settings, s3=replace(settings.s3, endpoint_url=endpoint))
+    if settings.s3_settings is None:
+        return settings
+    endpoint = settings.s3_settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    return replace(settings, s3_settings=replace(settings.s3_settings, endpoint_url=endpoint))
 
 
 def _read_settings(workspace: Path) -> ReadSettings:
@@ -376,6 +391,172 @@ def sandbox(
         pass
     finally:
         server.stop()
+
+
+_LEVEL_STYLE = {
+    "ERROR": "bold red",
+    "PYNWB_VALIDATION": "red",
+    "CRITICAL": "red",
+    "BEST_PRACTICE_VIOLATION": "yellow",
+    "BEST_PRACTICE_SUGGESTION": "dim",
+}
+
+
+@app.command("inspect")
+def inspect_command(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="NWB files or folders (searched for *.nwb). Default, inside a "
+            "workspace: its NWB files."
+        ),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="Base config: dandi (the default), none (nwbinspector's "
+            "defaults) or an nwbinspector YAML file; merged with publishkit.yaml's "
+            "inspection: section.",
+        ),
+    ] = None,
+    fail_on: Annotated[
+        Level | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 when a finding is at least this important "
+            "(default CRITICAL). Unreadable files always fail.",
+        ),
+    ] = None,
+    fmt: Annotated[
+        InspectFormat,
+        typer.Option("--format", "-f", help="text, json (nwbinspector's report shape) or junit."),
+    ] = InspectFormat.text,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report to FILE.")
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
+    no_dandi: Annotated[
+        bool, typer.Option("--no-dandi", help="Skip the DANDI asset-metadata checks.")
+    ] = False,
+    workspace: WorkspaceOption = Path("."),
+) -> None:
+    """Inspect NWB files with nwbinspector plus the checks DANDI applies at upload.
+
+    Findings are cached by file content and config: an unchanged file is not inspected twice.
+    Exits 1 when a finding is at or above --fail-on or a file cannot be read, else 0.
+    """
+    in_workspace = (workspace / CONFIG_NAME).is_file()
+    settings = _settings(workspace) if in_workspace else None
+    inspection = settings.inspection if settings else InspectionConfig()
+    if config is not None:
+        base = config if config in BUILTIN_CONFIGS else str(Path(config).resolve())
+        inspection = replace(inspection, base=base)
+    if paths:
+        files = find_nwb_files(paths)
+    elif settings is not None:
+        files = _workspace_nwb_files(settings)
+    else:
+        raise UsageError(
+            f"no PATH given and no {CONFIG_NAME} in {workspace.resolve()}",
+            hint="name NWB files or folders, or run inside a workspace",
+        )
+    with _Bars(fmt is InspectFormat.text and output is None) as bars:
+        report = inspect_files(
+            files=files,
+            config=inspection,
+            cache_dir=settings.state_dir if settings else _user_cache_dir(),
+            fail_on=str(fail_on or (settings.fail_on if settings else "CRITICAL")),
+            jobs=jobs,
+            dandi=not no_dandi,
+            relative_to=settings.workspace if settings else None,
+            progress=bars,
+        )
+    if fmt is InspectFormat.json:
+        text = dumps(as_json(report))
+    elif fmt is InspectFormat.junit:
+        text = as_junit(report)
+    else:
+        text = ""
+    if output is not None:
+        write_atomic(output, text or _plain_summary(report))
+        out.print(_verdict(report), markup=False)
+    elif text:
+        out.out(text, end="", highlight=False)
+    else:
+        _print_inspection(report)
+    if not report.passed:
+        raise typer.Exit(CheckFailed.exit_code)
+
+
+def _workspace_nwb_files(settings: Settings) -> list[Path]:
+    listed = [f.path for f in collect(settings) if f.path.suffix == ".nwb"]
+    if listed:
+        return listed
+    found = [
+        p
+        for p in sorted(settings.workspace.rglob("*.nwb"))
+        if not any(part.startswith(".") for part in p.relative_to(settings.workspace).parts)
+    ]
+    if not found:
+        raise UsageError(
+            f"{settings.workspace}: the workspace has no .nwb files",
+            hint="name NWB files or folders to inspect",
+        )
+    return found
+
+
+def _user_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "publishkit"
+
+
+def _verdict(report: InspectionReport) -> str:
+    cached = sum(f.cached for f in report.files)
+    counts = f"{len(report.files)} file(s), {cached} from cache"
+    if report.passed:
+        return f"PASSED: {counts}; nothing at or above {report.fail_on}"
+    parts = []
+    if report.failing:
+        files = len({f.file_path for f in report.failing})
+        parts.append(
+            f"{len(report.failing)} finding(s) at or above {report.fail_on} in {files} file(s)"
+        )
+    if report.unreadable:
+        parts.append(f"{len(report.unreadable)} unreadable file(s)")
+    return f"FAILED: {'; '.join(parts)} ({counts})"
+
+
+def _plain_summary(report: InspectionReport) -> str:
+    lines = [
+        f"{imp} {check}: {n_files} file(s), {n} message(s)"
+        for imp, check, n_files, n in summary(report)
+    ]
+    lines += [
+        f"{f.file_path}: {f.importance} {f.check_function_name}: {f.message}"
+        for f in report.failing
+    ]
+    return "\n".join([*lines, _verdict(report)]) + "\n"
+
+
+def _print_inspection(report: InspectionReport) -> None:
+    rows = summary(report)
+    if rows:
+        table = Table("importance", "check", "files", "messages", box=None)
+        for importance, check, n_files, n in rows:
+            style = _LEVEL_STYLE[importance]
+            table.add_row(f"[{style}]{importance}[/]", escape(check), str(n_files), str(n))
+        out.print(table)
+    for item in report.failing:
+        where = f" at {item.location}" if item.location else ""
+        first_line = item.message.strip().splitlines()[0] if item.message.strip() else ""
+        out.print(
+            f"{escape(item.file_path)}: {item.importance} "
+            f"{escape(item.check_function_name)}{escape(where)}: {escape(first_line)}"
+        )
+    if report.suppressed:
+        out.print(f"{len(report.suppressed)} finding(s) suppressed by publishkit.yaml")
+    out.print(_verdict(report), markup=False)
 
 
 def main() -> None:

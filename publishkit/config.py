@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import ConfigError
+from .inspect_config import InspectionConfig, from_section
 from .schemas import violations
 
 CONFIG_NAME = "publishkit.yaml"
@@ -30,14 +31,26 @@ class S3Settings:
 class Settings:
     workspace: Path
     project: str
-    s3: S3Settings
+    s3_settings: S3Settings | None
     metadata_files: tuple[tuple[str, Path], ...]
     id_column: str = "file_id"
     path_column: str = "file_path"
+    inspection: InspectionConfig = field(default_factory=InspectionConfig)
+    fail_on: str = "CRITICAL"
 
     @property
     def state_dir(self) -> Path:
         return self.workspace / ".publishkit"
+
+    @property
+    def s3(self) -> S3Settings:
+        """The S3 section; a ConfigError for stages that need it when it is absent."""
+        if self.s3_settings is None:
+            raise ConfigError(
+                f"{self.workspace / CONFIG_NAME}: no s3 section; releases need a bucket",
+                hint="add s3: {bucket: ..., region: ...} to publishkit.yaml",
+            )
+        return self.s3_settings
 
 
 def load_settings(workspace: Path) -> Settings:
@@ -72,25 +85,29 @@ def load_settings(workspace: Path) -> Settings:
 
 
 def _settings(workspace: Path, doc: dict[str, Any]) -> Settings:
-    s3 = doc["s3"]
     data = doc.get("data_files", {})
-    threshold_mb = s3.get("multipart_threshold_mb", 64)
     return Settings(
         workspace=workspace,
         project=doc["project"],
-        s3=S3Settings(
-            bucket=s3["bucket"],
-            prefix=s3.get("prefix", doc["project"]),
-            region=s3.get("region", DEFAULT_REGION),
-            endpoint_url=s3.get("endpoint_url"),
-            public_url=s3.get("public_url", DEFAULT_PUBLIC_URL),
-            multipart_threshold=threshold_mb * 1024 * 1024,
-        ),
+        s3_settings=_s3(doc["s3"], doc["project"]) if "s3" in doc else None,
+        inspection=from_section(doc.get("inspection"), workspace),
+        fail_on=doc.get("inspection", {}).get("fail_on", "CRITICAL"),
         metadata_files=tuple(
             (name, workspace / rel) for name, rel in doc.get("metadata_files", {}).items()
         ),
         id_column=data.get("id_column", "file_id"),
         path_column=data.get("path_column", "file_path"),
+    )
+
+
+def _s3(s3: dict[str, Any], project: str) -> S3Settings:
+    return S3Settings(
+        bucket=s3["bucket"],
+        prefix=s3.get("prefix", project),
+        region=s3.get("region", DEFAULT_REGION),
+        endpoint_url=s3.get("endpoint_url"),
+        public_url=s3.get("public_url", DEFAULT_PUBLIC_URL),
+        multipart_threshold=s3.get("multipart_threshold_mb", 64) * 1024 * 1024,
     )
 
 

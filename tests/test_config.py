@@ -35,7 +35,7 @@ def test_defaults(tmp_path: Path) -> None:
             "project: demo\ns3:\n  bucket: Bad_Bucket\n",
             "line 3: s3.bucket: 'Bad_Bucket' does not match",
         ),
-        ("project: demo\n", "line 1: (top level): 's3' is a required property"),
+        ("s3:\n  bucket: demo-release\n", "line 1: (top level): 'project' is a required property"),
         (
             "project: demo\ns3:\n  bucket: demo-release\ndata_files:\n  id_column: 7\n",
             "line 5: data_files.id_column: 7 is not of type 'string'",

@@ -1,0 +1,301 @@
+"""The inspect stage: NWB files in, findings out; cached by content, run in parallel.
+
+Findings come from nwbinspector (with pynwb validation), from dandi-cli's own asset-metadata
+extraction (what `dandi upload` would reject) and from publishkit (what `dandi organize` needs).
+They are cached by (file content hash, effective config, tool versions) in SQLite, so an
+unchanged file is never inspected twice and concurrent runs cannot corrupt the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections.abc import Iterable
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from .digests import DigestCache
+from .errors import UsageError
+from .inspect_config import LEVELS, InspectionConfig, rank
+from .inspect_worker import inspect_path
+from .progress import Progress, no_progress
+from .state import StateStore
+
+TOOLS = ("publishkit", "nwbinspector", "pynwb", "hdmf", "dandi", "dandischema")
+UNIQUE_IDENTIFIERS = "check_unique_identifiers"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One message, in nwbinspector's fields plus where it came from."""
+
+    message: str
+    importance: str
+    severity: str
+    check_function_name: str
+    object_type: str | None
+    object_name: str | None
+    location: str | None
+    file_path: str
+    source: str  # nwbinspector, dandi or publishkit
+    suppressed_because: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        document = {k: v for k, v in self.__dict__.items() if k != "suppressed_because"}
+        if self.suppressed_because:
+            document["suppressed_because"] = self.suppressed_because
+        return document
+
+
+@dataclass(frozen=True)
+class InspectedFile:
+    path: str  # as shown to the user
+    readable: bool
+    cached: bool
+
+
+@dataclass(frozen=True)
+class InspectionReport:
+    files: tuple[InspectedFile, ...]
+    findings: tuple[Finding, ...]  # active, most important first
+    suppressed: tuple[Finding, ...]
+    fail_on: str
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def failing(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if rank(f.importance) <= rank(self.fail_on))
+
+    @property
+    def unreadable(self) -> tuple[InspectedFile, ...]:
+        return tuple(f for f in self.files if not f.readable)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failing and not self.unreadable
+
+
+def find_nwb_files(paths: Iterable[Path]) -> list[Path]:
+    """Files as given, folders searched for *.nwb; a path that does not exist is bad input."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*.nwb") if p.is_file()))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise UsageError(f"{path}: no such file or folder", hint="check the path")
+    if not found:
+        raise UsageError(
+            f"no .nwb files in {', '.join(str(p) for p in paths)}",
+            hint="name NWB files or folders that contain them",
+        )
+    return list(dict.fromkeys(found))
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {}
+    for tool in TOOLS:
+        try:
+            versions[tool] = version(tool)
+        except PackageNotFoundError:
+            versions[tool] = "absent"
+    return versions
+
+
+def inspect_files(
+    *,
+    files: list[Path],
+    config: InspectionConfig,
+    cache_dir: Path,
+    fail_on: str = "CRITICAL",
+    jobs: int = 1,
+    dandi: bool = True,
+    relative_to: Path | None = None,
+    progress: Progress = no_progress,
+) -> InspectionReport:
+    """Inspect `files`; re-use cached findings for content already inspected the same way."""
+    if fail_on not in LEVELS:
+        raise UsageError(f"--fail-on {fail_on}: expected one of {', '.join(LEVELS)}")
+    nwbinspector_config = config.nwbinspector_config()
+    versions = tool_versions()
+    key = json.dumps(
+        {"config": nwbinspector_config, "dandi": dandi, "versions": versions}, sort_keys=True
+    )
+    shown = {path: _shown(path, relative_to) for path in files}
+    results: dict[Path, dict[str, Any]] = {}
+    cached: set[Path] = set()
+    with StateStore.in_dir(cache_dir) as store:
+        _ensure_table(store)
+        hashes = {}
+        for path in files:
+            hashes[path] = DigestCache(store).get(path).blake2b
+            progress("Hashing", 1, len(files))
+        for path in files:
+            hit = store.query(
+                "SELECT result FROM inspection_results WHERE content = ? AND setup = ?",
+                (hashes[path], key),
+            )
+            if hit:
+                results[path] = json.loads(str(hit[0][0]))
+                cached.add(path)
+        todo = [p for p in files if p not in results]
+        progress("Inspecting", len(cached), len(files))
+        for path, result in _run(todo, nwbinspector_config, dandi, jobs):
+            results[path] = result
+            with store.transaction() as conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO inspection_results VALUES (?, ?, ?)",
+                    (hashes[path], key, json.dumps(result)),
+                )
+            progress("Inspecting", 1, len(files))
+    findings = [
+        Finding(**entry, file_path=shown[path])
+        for path in files
+        for entry in results[path]["findings"]
+    ]
+    findings += _unique_identifiers(files, results, config)
+    active, suppressed = _apply_suppressions(findings, config)
+    return InspectionReport(
+        files=tuple(
+            InspectedFile(shown[p], bool(results[p]["readable"]), p in cached) for p in files
+        ),
+        findings=tuple(sorted(active, key=_order)),
+        suppressed=tuple(sorted(suppressed, key=_order)),
+        fail_on=fail_on,
+        versions=versions,
+    )
+
+
+def _ensure_table(store: StateStore) -> None:
+    with store.transaction() as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS inspection_results ("
+            " content TEXT NOT NULL, setup TEXT NOT NULL, result TEXT NOT NULL,"
+            " PRIMARY KEY (content, setup))"
+        )
+
+
+def _shown(path: Path, relative_to: Path | None) -> str:
+    if relative_to is not None:
+        try:
+            return path.resolve().relative_to(relative_to.resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+def _run(
+    todo: list[Path], config: dict[str, list[str]] | None, dandi: bool, jobs: int
+) -> Iterable[tuple[Path, dict[str, Any]]]:
+    """Results as they complete; in this process for one job, else in a pool of workers."""
+    if jobs <= 1 or len(todo) <= 1:
+        for path in todo:
+            yield path, inspect_path(str(path), config, dandi)
+        return
+    # A forkserver imports pynwb, nwbinspector and dandi once; workers fork from it, warm.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(
+        ["publishkit.inspect_worker", "nwbinspector", "pynwb", "dandi.metadata.nwb"]
+    )
+    remaining = list(todo)
+    while remaining:
+        with ProcessPoolExecutor(min(jobs, len(remaining)), mp_context=context) as pool:
+            futures: dict[Future[dict[str, Any]], Path] = {
+                pool.submit(inspect_path, str(path), config, dandi): path for path in remaining
+            }
+            try:
+                for future in as_completed(futures):
+                    path = futures[future]
+                    result = future.result()
+                    remaining.remove(path)
+                    yield path, result
+            except BrokenProcessPool:
+                # A worker died (e.g. a crash inside HDF5). Run the rest alone, one per pool,
+                # so the file that kills its worker is the only one reported as unreadable.
+                for path in list(remaining):
+                    remaining.remove(path)
+                    yield path, _isolated(path, config, dandi, context)
+
+
+def _isolated(
+    path: Path, config: dict[str, list[str]] | None, dandi: bool, context: Any
+) -> dict[str, Any]:
+    try:
+        with ProcessPoolExecutor(1, mp_context=context) as pool:
+            return pool.submit(inspect_path, str(path), config, dandi).result()
+    except BrokenProcessPool:
+        return {
+            "identifier": None,
+            "readable": False,
+            "findings": [
+                {
+                    "message": "the process reading this file crashed",
+                    "importance": "ERROR",
+                    "severity": "LOW",
+                    "check_function_name": "During io.read(), the reading process crashed.",
+                    "object_type": None,
+                    "object_name": None,
+                    "location": None,
+                    "source": "publishkit",
+                }
+            ],
+        }
+
+
+def _unique_identifiers(
+    files: list[Path], results: dict[Path, dict[str, Any]], config: InspectionConfig
+) -> list[Finding]:
+    """nwbinspector's cross-file check, with its exact message, from the identifiers read."""
+    from natsort import natsorted
+
+    level = config.level_of(UNIQUE_IDENTIFIERS, "CRITICAL")
+    if level is None or len(files) < 2:
+        return []
+    by_identifier: dict[str, list[Path]] = {}
+    for path in files:
+        if results[path]["identifier"] is not None:
+            by_identifier.setdefault(results[path]["identifier"], []).append(path)
+    found = []
+    for identifier, paths in by_identifier.items():
+        if len(paths) > 1:
+            names = natsorted([p.name for p in paths])
+            found.append(
+                Finding(
+                    message=(
+                        f"The identifier '{identifier}' is used across the .nwb files: {names}. "
+                        "The identifier of any NWBFile should be a completely unique value - "
+                        "we recommend using uuid4 to achieve this."
+                    ),
+                    importance=level,
+                    severity="LOW",
+                    check_function_name=UNIQUE_IDENTIFIERS,
+                    object_type="NWBFile",
+                    object_name="root",
+                    location="/",
+                    file_path=str(names[-1]),
+                    source="nwbinspector",
+                )
+            )
+    return found
+
+
+def _apply_suppressions(
+    findings: list[Finding], config: InspectionConfig
+) -> tuple[list[Finding], list[Finding]]:
+    active, suppressed = [], []
+    for item in findings:
+        rule = config.suppression_for(item.check_function_name, item.file_path)
+        if rule is None:
+            active.append(item)
+        else:
+            suppressed.append(Finding(**{**item.__dict__, "suppressed_because": rule.reason}))
+    return active, suppressed
+
+
+def _order(item: Finding) -> tuple[int, str, str, str]:
+    return (rank(item.importance), item.check_function_name, item.file_path, item.location or "")
