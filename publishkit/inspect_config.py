@@ -12,6 +12,7 @@ import fnmatch
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +57,23 @@ class InspectionConfig:
     skip: tuple[str, ...] = ()
     suppress: tuple[Suppression, ...] = field(default=())
 
-    def nwbinspector_config(self) -> dict[str, list[str]] | None:
-        """The merged config in nwbinspector's own format (None: its defaults, unchanged)."""
-        levels = _load_base(self.base)
-        if levels is None and not self.importance and not self.skip:
+    @cached_property
+    def _levels(self) -> dict[str, str] | None:
+        """check -> level or SKIP, base first, then the workspace's changes (None: defaults)."""
+        base = _load_base(self.base)
+        if base is None and not self.importance and not self.skip:
             return None
-        merged = dict(levels or {})
+        merged = dict(base or {})
         merged.update(dict(self.importance))
         merged.update({check: "SKIP" for check in self.skip})
+        return merged
+
+    def nwbinspector_config(self) -> dict[str, list[str]] | None:
+        """The merged config in nwbinspector's own format (None: its defaults, unchanged)."""
+        if self._levels is None:
+            return None
         config: dict[str, list[str]] = {}
-        for check, level in sorted(merged.items()):
+        for check, level in sorted(self._levels.items()):
             config.setdefault(level, []).append(check)
         return config
 
@@ -79,11 +87,8 @@ class InspectionConfig:
 
     def level_of(self, check: str, default: str) -> str | None:
         """A check's configured level, None when skipped (for checks publishkit runs itself)."""
-        config = self.nwbinspector_config() or {}
-        for level, checks in config.items():
-            if check in checks:
-                return None if level == "SKIP" else level
-        return default
+        level = (self._levels or {}).get(check, default)
+        return None if level == "SKIP" else level
 
 
 def from_section(section: dict[str, Any] | None, workspace: Path | None) -> InspectionConfig:

@@ -247,6 +247,20 @@ def _isolated(
         }
 
 
+def _configured(findings: list[dict[str, Any]], config: InspectionConfig) -> list[dict[str, Any]]:
+    """The workspace's importance changes and skips, applied to publishkit's and DANDI's checks
+    too (nwbinspector applied them to its own while running)."""
+    kept = []
+    for entry in findings:
+        if entry["source"] == "nwbinspector":
+            kept.append(entry)
+            continue
+        level = config.level_of(entry["check_function_name"], entry["importance"])
+        if level is not None:
+            kept.append({**entry, "importance": level})
+    return kept
+
+
 def _unique_identifiers(
     files: list[Path], results: dict[Path, dict[str, Any]], config: InspectionConfig
 ) -> list[Finding]:
