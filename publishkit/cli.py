@@ -25,7 +25,6 @@ from typer.exceptions import TyperException
 from . import __version__, manifest
 from .config import CONFIG_NAME, Settings, load_settings
 from .errors import CheckFailed, ManifestError, PublishkitError, UsageError
-from .fetch import fetch_release
 from .inspect_config import BUILTIN_CONFIGS, LEVELS, InspectionConfig
 from .inspect_report import as_json, as_junit, summary
 from .inspection import InspectionReport, find_nwb_files, inspect_files
@@ -33,8 +32,6 @@ from .inventory import collect
 from .jsonio import dumps, write_atomic
 from .notes import compare_manifests, render_allensdk, render_markdown
 from .pinned import ReadSettings
-from .release import cut_release
-from .verify import verify_release
 from .versions import Bump
 
 out = Console(highlight=False, soft_wrap=True)
@@ -196,6 +193,8 @@ def release(
     Without --version or --bump it prints the bump the changes suggest and exits 2. A release with
     nothing changed writes nothing and exits 0.
     """
+    from .release import cut_release  # boto3 loads only for the commands that talk to S3
+
     settings = _settings(workspace)
     with _Bars(fmt is TextOrJson.text) as bars:
         result = cut_release(settings=settings, version=version, bump=bump, progress=bars)
@@ -277,6 +276,8 @@ def verify(
     Exits 1 on any problem. Warns when a file has a newer version than the pinned one and when
     the bucket's versioning is suspended.
     """
+    from .verify import verify_release
+
     read = _read_settings(workspace)
     with _Bars(fmt is TextOrJson.text) as bars:
         report = verify_release(manifest_path=manifest_file, read=read, deep=deep, progress=bars)
@@ -320,6 +321,8 @@ def fetch(
 
     A file already fetched for another manifest (same hash) is hard-linked, not downloaded.
     """
+    from .fetch import fetch_release
+
     read = _read_settings(workspace)
     with _Bars(fmt is TextOrJson.text) as bars:
         report = fetch_release(manifest_path=manifest_file, dest=to, read=read, progress=bars)

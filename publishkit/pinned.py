@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import manifest
-from .s3 import S3Bucket
+
+if TYPE_CHECKING:  # boto3 is imported only once a bucket is reached
+    from .s3 import S3Bucket
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class BucketPool:
         self._buckets: dict[str, S3Bucket] = {}
 
     def get(self, name: str) -> S3Bucket:
+        from .s3 import S3Bucket
+
         if name not in self._buckets:
             self._buckets[name] = S3Bucket.connect(
                 name, self._read.region, self._read.endpoint_url, write=False
