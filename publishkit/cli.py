@@ -5,7 +5,6 @@ This is the only module that imports typer, prints, exits or reads the environme
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -16,26 +15,21 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
-from rich.table import Table
 from typer.exceptions import TyperException
 
-from . import __version__, manifest
+from . import __version__, manifest, render
 from .config import CONFIG_NAME, Settings, load_settings
 from .errors import CheckFailed, ManifestError, PublishkitError, UsageError
 from .inspect_config import BUILTIN_CONFIGS, LEVELS, InspectionConfig
-from .inspect_report import as_json, as_junit, summary
-from .inspection import InspectionReport, find_nwb_files, inspect_files
-from .inventory import collect
+from .inspect_report import as_json, as_junit
+from .inspection import find_nwb_files, inspect_files, workspace_nwb_files
 from .jsonio import dumps, write_atomic
 from .notes import compare_manifests, render_allensdk, render_markdown
 from .pinned import ReadSettings
 from .versions import Bump
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out, err = render.out, render.err
 log = logging.getLogger("publishkit")
 
 
@@ -146,37 +140,6 @@ def _read_settings(workspace: Path) -> ReadSettings:
     return ReadSettings(region=region, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
 
 
-class _Bars:
-    """A rich progress bar per task description, on stderr, only on a terminal."""
-
-    def __init__(self, enabled: bool) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            console=err,
-            transient=True,
-            disable=not (enabled and err.is_terminal),
-        )
-        self._tasks: dict[str, TaskID] = {}
-
-    def __call__(self, task: str, advance: int, total: int) -> None:
-        if task not in self._tasks:
-            self._tasks[task] = self._progress.add_task(task, total=total)
-        self._progress.update(self._tasks[task], advance=advance)
-
-    def __enter__(self) -> _Bars:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-
-def _print_json(document: Any) -> None:
-    out.out(json.dumps(document, indent=2, sort_keys=True), highlight=False)
-
-
 @app.command()
 def release(
     workspace: WorkspaceOption = Path("."),
@@ -196,36 +159,12 @@ def release(
     from .release import cut_release  # boto3 loads only for the commands that talk to S3
 
     settings = _settings(workspace)
-    with _Bars(fmt is TextOrJson.text) as bars:
+    with render.Bars(fmt is TextOrJson.text) as bars:
         result = cut_release(settings=settings, version=version, bump=bump, progress=bars)
     if fmt is TextOrJson.json:
-        _print_json(
-            {
-                "status": "released" if result.version else "unchanged",
-                "version": result.version,
-                "previous_version": result.previous_version,
-                "uploaded": list(result.uploaded),
-                "unchanged": result.unchanged,
-                "manifest_url": result.manifest_url,
-                "manifest_path": result.manifest_path,
-                "notes_repaired": result.notes_repaired,
-                "changes": result.comparison.as_json() if result.comparison else None,
-            }
-        )
+        render.print_json(result.as_json())
         return
-    if result.version is None:
-        out.print(f"Nothing changed since v{result.previous_version}; nothing was written.")
-        if result.notes_repaired:
-            out.print(f"Wrote the missing release notes of v{result.previous_version}.")
-        return
-    assert result.comparison is not None
-    out.print(
-        f"Released v{result.version}: uploaded {len(result.uploaded)} file(s), "
-        f"{result.unchanged} unchanged."
-    )
-    out.print(f"Manifest: {result.manifest_url}")
-    out.print(f"Local copy: {result.manifest_path}\n")
-    out.print(render_markdown(result.comparison), markup=False)
+    render.print_release(result)
 
 
 @app.command()
@@ -248,18 +187,9 @@ def notes(
         return
     comparison = compare_manifests(old_doc, new_doc, old.name, new.name)
     if fmt is NotesFormat.json:
-        _print_json(comparison.as_json())
+        render.print_json(comparison.as_json())
     else:
         out.print(render_markdown(comparison), markup=False, end="")
-
-
-_STATUS_STYLE = {
-    "ok": "green",
-    "missing": "red",
-    "size-mismatch": "red",
-    "hash-mismatch": "red",
-    "error": "red",
-}
 
 
 @app.command()
@@ -279,27 +209,12 @@ def verify(
     from .verify import verify_release
 
     read = _read_settings(workspace)
-    with _Bars(fmt is TextOrJson.text) as bars:
+    with render.Bars(fmt is TextOrJson.text) as bars:
         report = verify_release(manifest_path=manifest_file, read=read, deep=deep, progress=bars)
     if fmt is TextOrJson.json:
-        _print_json(report.as_json())
+        render.print_json(report.as_json())
     else:
-        table = Table("file", "status", "detail", box=None)
-        for check in report.checks:
-            if check.status != "ok" or check.warning:
-                style = _STATUS_STYLE[check.status]
-                detail = check.detail or f"warning: {check.warning}"
-                table.add_row(escape(check.path), f"[{style}]{check.status}[/]", escape(detail))
-        if table.row_count:
-            out.print(table)
-        for warning in report.warnings:
-            err.print(f"warning: {escape(warning)}")
-        bad = sum(c.status != "ok" for c in report.checks)
-        what = "present, sizes and hashes match" if deep else "present with the recorded size"
-        if bad:
-            out.print(f"v{report.version}: {bad} of {len(report.checks)} file(s) FAILED")
-        else:
-            out.print(f"v{report.version}: all {len(report.checks)} file(s) {what}")
+        render.print_verify(report)
     if not report.ok:
         raise typer.Exit(CheckFailed.exit_code)
 
@@ -324,19 +239,12 @@ def fetch(
     from .fetch import fetch_release
 
     read = _read_settings(workspace)
-    with _Bars(fmt is TextOrJson.text) as bars:
+    with render.Bars(fmt is TextOrJson.text) as bars:
         report = fetch_release(manifest_path=manifest_file, dest=to, read=read, progress=bars)
     if fmt is TextOrJson.json:
-        _print_json(report.as_json())
+        render.print_json(report.as_json())
     else:
-        for item in report.files:
-            if item.outcome == "failed":
-                err.print(f"failed: {escape(item.path)}: {escape(item.detail)}")
-        out.print(
-            f"{report.root}: {report.count('downloaded')} downloaded, "
-            f"{report.count('linked')} linked, {report.count('present')} already present, "
-            f"{report.count('failed')} failed"
-        )
+        render.print_fetch(report)
     if not report.ok:
         raise typer.Exit(CheckFailed.exit_code)
 
@@ -353,11 +261,11 @@ def manifest_validate(
         document = manifest.load(file)
     except ManifestError as exc:
         if fmt is TextOrJson.json:
-            _print_json({"file": str(file), "valid": False, "error": exc.message})
+            render.print_json({"file": str(file), "valid": False, "error": exc.message})
             raise typer.Exit(CheckFailed.exit_code) from None
         raise CheckFailed(exc.message, exc.hint) from None
     if fmt is TextOrJson.json:
-        _print_json({"file": str(file), "valid": True, "error": None})
+        render.print_json({"file": str(file), "valid": True, "error": None})
         return
     out.print(
         f"{file}: valid manifest v{document['manifest_version']} of {document['project_name']} "
@@ -394,15 +302,6 @@ def sandbox(
         pass
     finally:
         server.stop()
-
-
-_LEVEL_STYLE = {
-    "ERROR": "bold red",
-    "PYNWB_VALIDATION": "red",
-    "CRITICAL": "red",
-    "BEST_PRACTICE_VIOLATION": "yellow",
-    "BEST_PRACTICE_SUGGESTION": "dim",
-}
 
 
 @app.command("inspect")
@@ -458,13 +357,13 @@ def inspect_command(
     if paths:
         files = find_nwb_files(paths)
     elif settings is not None:
-        files = _workspace_nwb_files(settings)
+        files = workspace_nwb_files(settings)
     else:
         raise UsageError(
             f"no PATH given and no {CONFIG_NAME} in {workspace.resolve()}",
             hint="name NWB files or folders, or run inside a workspace",
         )
-    with _Bars(fmt is InspectFormat.text and output is None) as bars:
+    with render.Bars(fmt is InspectFormat.text and output is None) as bars:
         report = inspect_files(
             files=files,
             config=inspection,
@@ -482,84 +381,19 @@ def inspect_command(
     else:
         text = ""
     if output is not None:
-        write_atomic(output, text or _plain_summary(report))
-        out.print(_verdict(report), markup=False)
+        write_atomic(output, text or render.plain_summary(report))
+        out.print(render.verdict(report), markup=False)
     elif text:
         out.out(text, end="", highlight=False)
     else:
-        _print_inspection(report)
+        render.print_inspection(report)
     if not report.passed:
         raise typer.Exit(CheckFailed.exit_code)
-
-
-def _workspace_nwb_files(settings: Settings) -> list[Path]:
-    listed = [f.path for f in collect(settings) if f.path.suffix == ".nwb"]
-    if listed:
-        return listed
-    found = [
-        p
-        for p in sorted(settings.workspace.rglob("*.nwb"))
-        if not any(part.startswith(".") for part in p.relative_to(settings.workspace).parts)
-    ]
-    if not found:
-        raise UsageError(
-            f"{settings.workspace}: the workspace has no .nwb files",
-            hint="name NWB files or folders to inspect",
-        )
-    return found
 
 
 def _user_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "publishkit"
-
-
-def _verdict(report: InspectionReport) -> str:
-    cached = sum(f.cached for f in report.files)
-    counts = f"{len(report.files)} file(s), {cached} from cache"
-    if report.passed:
-        return f"PASSED: {counts}; nothing at or above {report.fail_on}"
-    parts = []
-    if report.failing:
-        files = len({f.file_path for f in report.failing})
-        parts.append(
-            f"{len(report.failing)} finding(s) at or above {report.fail_on} in {files} file(s)"
-        )
-    if report.unreadable:
-        parts.append(f"{len(report.unreadable)} unreadable file(s)")
-    return f"FAILED: {'; '.join(parts)} ({counts})"
-
-
-def _plain_summary(report: InspectionReport) -> str:
-    lines = [
-        f"{imp} {check}: {n_files} file(s), {n} message(s)"
-        for imp, check, n_files, n in summary(report)
-    ]
-    lines += [
-        f"{f.file_path}: {f.importance} {f.check_function_name}: {f.message}"
-        for f in report.failing
-    ]
-    return "\n".join([*lines, _verdict(report)]) + "\n"
-
-
-def _print_inspection(report: InspectionReport) -> None:
-    rows = summary(report)
-    if rows:
-        table = Table("importance", "check", "files", "messages", box=None)
-        for importance, check, n_files, n in rows:
-            style = _LEVEL_STYLE[importance]
-            table.add_row(f"[{style}]{importance}[/]", escape(check), str(n_files), str(n))
-        out.print(table)
-    for item in report.failing:
-        where = f" at {item.location}" if item.location else ""
-        first_line = item.message.strip().splitlines()[0] if item.message.strip() else ""
-        out.print(
-            f"{escape(item.file_path)}: {item.importance} "
-            f"{escape(item.check_function_name)}{escape(where)}: {escape(first_line)}"
-        )
-    if report.suppressed:
-        out.print(f"{len(report.suppressed)} finding(s) suppressed by publishkit.yaml")
-    out.print(_verdict(report), markup=False)
 
 
 def main() -> None:

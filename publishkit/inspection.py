@@ -18,10 +18,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from .config import Settings
 from .digests import DigestCache
 from .errors import UsageError
 from .inspect_config import LEVELS, InspectionConfig, rank
 from .inspect_worker import inspect_path
+from .inventory import collect
 from .progress import Progress, no_progress
 from .state import StateStore
 
@@ -95,6 +97,24 @@ def find_nwb_files(paths: Iterable[Path]) -> list[Path]:
             hint="name NWB files or folders that contain them",
         )
     return list(dict.fromkeys(found))
+
+
+def workspace_nwb_files(settings: Settings) -> list[Path]:
+    """The NWB files the workspace's tables list; without any, every *.nwb not in a dot-folder."""
+    listed = [f.path for f in collect(settings) if f.path.suffix == ".nwb"]
+    if listed:
+        return listed
+    found = [
+        p
+        for p in sorted(settings.workspace.rglob("*.nwb"))
+        if not any(part.startswith(".") for part in p.relative_to(settings.workspace).parts)
+    ]
+    if not found:
+        raise UsageError(
+            f"{settings.workspace}: the workspace has no .nwb files",
+            hint="name NWB files or folders to inspect",
+        )
+    return found
 
 
 def tool_versions() -> dict[str, str]:

@@ -36,6 +36,19 @@ class ReleaseResult:
     manifest_path: str | None
     notes_repaired: bool = False
 
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": "released" if self.version else "unchanged",
+            "version": self.version,
+            "previous_version": self.previous_version,
+            "uploaded": list(self.uploaded),
+            "unchanged": self.unchanged,
+            "manifest_url": self.manifest_url,
+            "manifest_path": self.manifest_path,
+            "notes_repaired": self.notes_repaired,
+            "changes": self.comparison.as_json() if self.comparison else None,
+        }
+
 
 @dataclass(frozen=True)
 class _Published:
