@@ -36,6 +36,11 @@ class FileDigests:
 
 def digest_file(path: Path, chunk_size: int = CHUNK_SIZE) -> FileDigests:
     """blake2b and sha256 of `path` from a single read."""
+    if os.stat(path).st_size < chunk_size:  # one chunk: no threads or buffers needed
+        data = Path(path).read_bytes()
+        return FileDigests(
+            len(data), hashlib.blake2b(data).hexdigest(), hashlib.sha256(data).hexdigest()
+        )
     hashers: dict[str, Hasher] = {"blake2b": hashlib.blake2b(), "sha256": hashlib.sha256()}
     size = feed_hashers(path, list(hashers.values()), chunk_size)
     return FileDigests(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import importlib.util
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -107,13 +108,19 @@ def from_section(section: dict[str, Any] | None, workspace: Path | None) -> Insp
     )
 
 
+def _nwbinspector_dir() -> Path:
+    spec = importlib.util.find_spec("nwbinspector")
+    if spec is None or spec.origin is None:
+        raise ConfigError("nwbinspector is not installed", hint="pip install publishkit again")
+    return Path(spec.origin).parent
+
+
 def _load_base(base: str) -> dict[str, str] | None:
     if base == "none":
         return None
-    if base == "dandi":
-        from nwbinspector import load_config
-
-        document = load_config("dandi")
+    if base == "dandi":  # nwbinspector's own file, read without importing nwbinspector (1 s)
+        path = _nwbinspector_dir() / "_internal_configs" / "dandi.inspector_config.yaml"
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
     else:
         path = Path(base)
         if not path.is_file():

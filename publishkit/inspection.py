@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import multiprocessing
 from collections.abc import Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from .config import Settings
 from .digests import DigestCache
 from .errors import UsageError
 from .inspect_config import LEVELS, InspectionConfig, rank
-from .inspect_worker import inspect_path
+from .inspect_worker import inspect_batch, inspect_path, spec_signature
 from .inventory import collect
 from .progress import Progress, no_progress
 from .state import StateStore
@@ -217,29 +218,45 @@ def _run(
         for path in todo:
             yield path, inspect_path(str(path), config, dandi)
         return
-    # A forkserver imports pynwb, nwbinspector and dandi once; workers fork from it, warm.
+    # A forkserver imports pynwb, nwbinspector and dandi once (while the batches are planned);
+    # workers fork from it warm.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(
         ["publishkit.inspect_worker", "nwbinspector", "pynwb", "dandi.metadata.nwb"]
     )
-    remaining = list(todo)
-    while remaining:
-        with ProcessPoolExecutor(min(jobs, len(remaining)), mp_context=context) as pool:
-            futures: dict[Future[dict[str, Any]], Path] = {
-                pool.submit(inspect_path, str(path), config, dandi): path for path in remaining
-            }
-            try:
-                for future in as_completed(futures):
-                    path = futures[future]
-                    result = future.result()
-                    remaining.remove(path)
-                    yield path, result
-            except BrokenProcessPool:
-                # A worker died (e.g. a crash inside HDF5). Run the rest alone, one per pool,
-                # so the file that kills its worker is the only one reported as unreadable.
-                for path in list(remaining):
-                    remaining.remove(path)
-                    yield path, _isolated(path, config, dandi, context)
+    forkserver.ensure_running()
+    by_name = {str(path): path for path in todo}
+    remaining = set(todo)
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            futures = [
+                pool.submit(inspect_batch, [str(p) for p in batch], config, dandi)
+                for batch in _batches(todo, jobs)
+            ]
+            for future in as_completed(futures):
+                for name, result in future.result():
+                    remaining.discard(by_name[name])
+                    yield by_name[name], result
+    except BrokenProcessPool:
+        # A worker died (e.g. a crash inside HDF5). Run the rest alone, one per pool, so the
+        # file that kills its worker is the only one reported as unreadable.
+        for path in sorted(remaining):
+            yield path, _isolated(path, config, dandi, context)
+
+
+def _batches(todo: list[Path], jobs: int) -> list[list[Path]]:
+    """Files grouped by the specification cached in them, so that a specification used by few
+    files is loaded by one worker only; large groups are cut to keep every worker busy."""
+    groups: dict[str | None, list[Path]] = {}
+    for path in todo:
+        try:
+            signature = spec_signature(str(path))
+        except Exception:
+            signature = None  # unreadable: the worker reports why
+        groups.setdefault(signature, []).append(path)
+    size = max(1, -(-len(todo) // (jobs * 4)))
+    batches = [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
+    return sorted(batches, key=len, reverse=True)
 
 
 def _isolated(
