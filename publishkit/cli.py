@@ -66,6 +66,8 @@ app = typer.Typer(
 )
 manifest_app = typer.Typer(cls=_Group, help="Work with manifest files.", no_args_is_help=True)
 app.add_typer(manifest_app, name="manifest")
+templates_app = typer.Typer(cls=_Group, help="NWB conversion templates.", no_args_is_help=True)
+app.add_typer(templates_app, name="templates")
 
 
 class TextOrJson(StrEnum):
@@ -394,6 +396,83 @@ def inspect_command(
 def _user_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "publishkit"
+
+
+def _user_templates(workspace: Path) -> Path | None:
+    if not (workspace / CONFIG_NAME).is_file():
+        return None
+    settings = _settings(workspace)
+    return settings.conversion_settings.templates_dir if settings.conversion_settings else None
+
+
+@templates_app.command("list")
+def templates_list(
+    workspace: WorkspaceOption = Path("."), fmt: FormatOption = TextOrJson.text
+) -> None:
+    """The built-in templates, and a workspace's own (conversion.templates_dir)."""
+    from .templates import load_template, template_folders
+
+    found = [
+        load_template(folder) for folder in template_folders(_user_templates(workspace)).values()
+    ]
+    if fmt is TextOrJson.json:
+        render.print_json([{"name": t.name, "description": t.description} for t in found])
+        return
+    for template in found:
+        out.print(f"[bold]{template.name}[/] {template.version}  {escape(template.description)}")
+
+
+@templates_app.command("show")
+def templates_show(
+    name: Annotated[str, typer.Argument(help="Template name.")],
+    workspace: WorkspaceOption = Path("."),
+) -> None:
+    """A template's README and its template.yaml."""
+    from .templates import TEMPLATE_FILE, find_template
+
+    template = find_template(name, _user_templates(workspace))
+    readme = template.folder / "README.md"
+    if readme.is_file():
+        out.print(readme.read_text(encoding="utf-8"), markup=False)
+    out.print(f"--- {template.folder / TEMPLATE_FILE}", markup=False)
+    out.print((template.folder / TEMPLATE_FILE).read_text(encoding="utf-8"), markup=False)
+
+
+@app.command()
+def init(
+    dest: Annotated[Path, typer.Argument(metavar="DIR", help="New workspace folder.")],
+    template: Annotated[str, typer.Option("--template", "-t", help="Template to start from.")],
+) -> None:
+    """Make a workspace from a template's example: publishkit.yaml, sessions table, source data."""
+    from .scaffold import init_workspace
+    from .templates import find_template
+
+    made = init_workspace(dest=dest, template=find_template(template))
+    out.print(f"Made {made} from template {template}. Next: cd {made} && publishkit convert")
+
+
+@app.command()
+def convert(
+    workspace: WorkspaceOption = Path("."),
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
+    fmt: FormatOption = TextOrJson.text,
+) -> None:
+    """One NWB file per sessions-table row, through the workspace's conversion template.
+
+    Rows whose inputs and template are unchanged since the last run are skipped. A failing row is
+    reported with its row, column and reason, the others still convert, and the exit code is 1.
+    """
+    from .convert import convert_sessions
+
+    settings = _settings(workspace)
+    with render.Bars(fmt is TextOrJson.text) as bars:
+        report = convert_sessions(settings=settings, jobs=jobs, progress=bars)
+    if fmt is TextOrJson.json:
+        render.print_json(report.as_json())
+    else:
+        render.print_conversion(report)
+    if not report.ok:
+        raise typer.Exit(CheckFailed.exit_code)
 
 
 def main() -> None:

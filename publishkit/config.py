@@ -28,6 +28,14 @@ class S3Settings:
 
 
 @dataclass(frozen=True)
+class ConversionSettings:
+    template: str
+    sessions: Path
+    output_dir: Path
+    templates_dir: Path | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     workspace: Path
     project: str
@@ -37,6 +45,18 @@ class Settings:
     path_column: str = "file_path"
     inspection: InspectionConfig = field(default_factory=InspectionConfig)
     fail_on: str = "CRITICAL"
+    conversion_settings: ConversionSettings | None = None
+
+    @property
+    def conversion(self) -> ConversionSettings:
+        """The conversion section; a ConfigError for `convert` when it is absent."""
+        if self.conversion_settings is None:
+            raise ConfigError(
+                f"{self.workspace / CONFIG_NAME}: no conversion section",
+                hint="add conversion: {template: NAME}, or start with `publishkit init DIR "
+                "--template NAME`",
+            )
+        return self.conversion_settings
 
     @property
     def state_dir(self) -> Path:
@@ -76,7 +96,7 @@ def load_settings(workspace: Path) -> Settings:
     problems = violations(document, "config")
     if problems:
         first = problems[0]
-        line = _line_of(root, first.path)
+        line = line_of(root, first.path)
         raise ConfigError(
             f"{path} line {line}: {first.dotted}: {first.message}",
             hint="see schemas/config.schema.json for the expected keys and values",
@@ -92,11 +112,24 @@ def _settings(workspace: Path, doc: dict[str, Any]) -> Settings:
         s3_settings=_s3(doc["s3"], doc["project"]) if "s3" in doc else None,
         inspection=from_section(doc.get("inspection"), workspace),
         fail_on=doc.get("inspection", {}).get("fail_on", "CRITICAL"),
+        conversion_settings=_conversion(doc["conversion"], workspace)
+        if "conversion" in doc
+        else None,
         metadata_files=tuple(
             (name, workspace / rel) for name, rel in doc.get("metadata_files", {}).items()
         ),
         id_column=data.get("id_column", "file_id"),
         path_column=data.get("path_column", "file_path"),
+    )
+
+
+def _conversion(section: dict[str, Any], workspace: Path) -> ConversionSettings:
+    templates_dir = section.get("templates_dir")
+    return ConversionSettings(
+        template=section["template"],
+        sessions=workspace / section.get("sessions", "sessions.csv"),
+        output_dir=workspace / section.get("output_dir", "nwb"),
+        templates_dir=workspace / templates_dir if templates_dir else None,
     )
 
 
@@ -111,7 +144,7 @@ def _s3(s3: dict[str, Any], project: str) -> S3Settings:
     )
 
 
-def _line_of(node: yaml.Node | None, path: tuple[str | int, ...]) -> int:
+def line_of(node: yaml.Node | None, path: tuple[str | int, ...]) -> int:
     """The 1-based line of the deepest YAML node along `path` that exists."""
     line = node.start_mark.line + 1 if node is not None else 1
     for part in path:

@@ -18,6 +18,7 @@ from .inspection import InspectionReport
 from .notes import render_markdown
 
 if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import them
+    from .convert import ConversionReport
     from .fetch import FetchReport
     from .release import ReleaseResult
     from .verify import VerifyReport
@@ -165,5 +166,20 @@ def print_fetch(report: FetchReport) -> None:
     out.print(
         f"{report.root}: {report.count('downloaded')} downloaded, "
         f"{report.count('linked')} linked, {report.count('present')} already present, "
+        f"{report.count('failed')} failed"
+    )
+
+
+def print_conversion(report: ConversionReport) -> None:
+    for outcome in report.outcomes:
+        if outcome.status == "failed":
+            column = f", column {outcome.column}" if outcome.column else ""
+            err.print(
+                f"{escape(report.sessions)} row {outcome.row} (line {outcome.row + 1}){column}: "
+                f"{escape(outcome.reason or '')}"
+            )
+    out.print(
+        f"template {report.template} {report.template_version}: "
+        f"{report.count('converted')} converted, {report.count('unchanged')} unchanged, "
         f"{report.count('failed')} failed"
     )

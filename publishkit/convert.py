@@ -1,0 +1,258 @@
+"""The convert stage: one NWB file per sessions-table row, through a template.
+
+A row that fails is reported with its row, column and reason while the others still convert;
+rows whose inputs and template are unchanged since the last conversion are skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import multiprocessing
+import os
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from .config import Settings
+from .digests import DigestCache
+from .errors import WorkspaceError
+from .nwb_build import BuildContext, ConversionError, identifier_for
+from .progress import Progress, no_progress
+from .state import StateStore
+from .templates import DEFAULT_OUTPUT, Template, find_template, render, sources
+
+Status = Literal["converted", "unchanged", "failed"]
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    row: int  # 1-based data row; the table's line is row + 1
+    output: str | None  # relative to the workspace
+    status: Status
+    column: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ConversionReport:
+    template: str
+    template_version: str
+    sessions: str
+    outcomes: tuple[RowOutcome, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status != "failed" for o in self.outcomes)
+
+    def count(self, status: Status) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "template": self.template,
+            "template_version": self.template_version,
+            "sessions": self.sessions,
+            "ok": self.ok,
+            "counts": {s: self.count(s) for s in ("converted", "unchanged", "failed")},
+            "rows": [o.__dict__ for o in self.outcomes],
+        }
+
+
+@dataclass(frozen=True)
+class _Task:
+    row: int
+    output: Path
+    key: str
+    spec: dict[str, Any]  # rendered nwbfile, subject, objects
+    row_values: dict[str, str]
+    identifier: str
+    provenance: str
+
+
+def convert_sessions(
+    *, settings: Settings, jobs: int = 1, progress: Progress = no_progress
+) -> ConversionReport:
+    conversion = settings.conversion
+    template = find_template(conversion.template, conversion.templates_dir)
+    rows = _read_sessions(conversion.sessions)
+    outcomes: dict[int, RowOutcome] = {}
+    tasks: list[_Task] = []
+    with StateStore.in_dir(settings.state_dir) as store:
+        _ensure_table(store)
+        digests = DigestCache(store)
+        claimed: dict[str, int] = {}
+        for number, row in enumerate(rows, start=1):
+            try:
+                task = _plan(template, settings, number, row, digests, claimed)
+            except ConversionError as exc:
+                outcomes[number] = RowOutcome(number, None, "failed", exc.column, exc.reason)
+                continue
+            shown = _relative(task.output, settings.workspace)
+            if _unchanged(store, task):
+                outcomes[number] = RowOutcome(number, shown, "unchanged")
+            else:
+                tasks.append(task)
+        progress("Converting", len(outcomes), len(rows))
+        for task, error in _run(tasks, settings.workspace, jobs):
+            shown = _relative(task.output, settings.workspace)
+            if error is None:
+                _record(store, task)
+                outcomes[task.row] = RowOutcome(task.row, shown, "converted")
+            else:
+                outcomes[task.row] = RowOutcome(task.row, shown, "failed", error[0], error[1])
+            progress("Converting", 1, len(rows))
+    return ConversionReport(
+        template=template.name,
+        template_version=template.version,
+        sessions=_relative(conversion.sessions, settings.workspace),
+        outcomes=tuple(outcomes[n] for n in sorted(outcomes)),
+    )
+
+
+def _read_sessions(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise WorkspaceError(
+            f"sessions table {path} does not exist",
+            hint="fix conversion.sessions in publishkit.yaml or create the table",
+        )
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        rows = [
+            {k: (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(handle)
+        ]
+    if not rows:
+        raise WorkspaceError(f"sessions table {path} has no rows", hint="add one row per session")
+    return rows
+
+
+def _plan(
+    template: Template,
+    settings: Settings,
+    number: int,
+    row: dict[str, str],
+    digests: DigestCache,
+    claimed: dict[str, int],
+) -> _Task:
+    document = template.document
+    name = str(render(document.get("output", DEFAULT_OUTPUT), row, "output"))
+    pure = PurePosixPath(name)
+    if len(pure.parts) != 1 or not name.endswith(".nwb") or name.startswith("."):
+        raise ConversionError(f"output: {name!r} is not a plain .nwb file name", "output")
+    if name in claimed:
+        raise ConversionError(
+            f"output: {name} is also the output of row {claimed[name]}; rows need distinct "
+            "subject_id/session_id",
+            "session_id",
+        )
+    claimed[name] = number
+    spec = {key: render(document[key], row, key) for key in ("nwbfile", "subject", "objects")}
+    context = BuildContext(settings.workspace, row, number)
+    inputs = sorted({str(context.source(s, "source")) for s in sources(spec["objects"])})
+    key = hashlib.sha256(
+        json.dumps(
+            [template.digest, row, [(p, digests.get(Path(p)).blake2b) for p in inputs]],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    return _Task(
+        row=number,
+        output=settings.conversion.output_dir / name,
+        key=key,
+        spec=spec,
+        row_values=row,
+        identifier=identifier_for(template.name, name),
+        provenance=template.provenance,
+    )
+
+
+def _ensure_table(store: StateStore) -> None:
+    with store.transaction() as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS conversions (output TEXT PRIMARY KEY, key TEXT NOT NULL,"
+            " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL)"
+        )
+
+
+def _unchanged(store: StateStore, task: _Task) -> bool:
+    rows = store.query(
+        "SELECT key, size, mtime_ns FROM conversions WHERE output = ?", (str(task.output),)
+    )
+    if not rows or not task.output.is_file():
+        return False
+    stat = task.output.stat()
+    return rows[0] == (task.key, stat.st_size, stat.st_mtime_ns)
+
+
+def _record(store: StateStore, task: _Task) -> None:
+    stat = task.output.stat()
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO conversions VALUES (?, ?, ?, ?)",
+            (str(task.output), task.key, stat.st_size, stat.st_mtime_ns),
+        )
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _run(
+    tasks: list[_Task], root: Path, jobs: int
+) -> Iterable[tuple[_Task, tuple[str | None, str] | None]]:
+    if jobs <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield task, write_row(task, root)
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["publishkit.convert", "pynwb"])
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = {pool.submit(write_row, task, root): task for task in tasks}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def write_row(task: _Task, root: Path) -> tuple[str | None, str] | None:
+    """Build and write one NWB file (atomically); None, or (column, reason) when it fails."""
+    import warnings
+
+    from pynwb import NWBHDF5IO
+
+    from .nwb_build import BUILDERS, new_nwbfile
+    from .templates import load_builders
+
+    load_builders()
+    partial = task.output.with_name(f".{task.output.name}.part")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nwbfile = new_nwbfile(
+                task.spec["nwbfile"],
+                task.spec["subject"],
+                identifier=task.identifier,
+                provenance=task.provenance,
+            )
+            context = BuildContext(root, task.row_values, task.row)
+            for index, entry in enumerate(task.spec["objects"]):
+                try:
+                    BUILDERS[entry["kind"]](nwbfile, entry, context)
+                except ConversionError as exc:
+                    raise ConversionError(
+                        f"objects.{index} ({entry['kind']}): {exc.reason}", exc.column
+                    ) from None
+            task.output.parent.mkdir(parents=True, exist_ok=True)
+            with NWBHDF5IO(str(partial), "w") as io:
+                io.write(nwbfile)
+        os.replace(partial, task.output)
+    except ConversionError as exc:
+        return exc.column, exc.reason
+    except Exception as exc:  # pynwb's own refusals (shapes, types) are per-row failures too
+        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    finally:
+        partial.unlink(missing_ok=True)
+    return None
