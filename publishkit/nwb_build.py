@@ -112,8 +112,14 @@ def read_array(path: Path, key: str | None = None) -> np.ndarray:
         names = list(loaded.files)
         if key is None and len(names) == 1:
             key = names[0]
+        if key is None:
+            raise ConversionError(
+                f"{path.name} holds several arrays ({', '.join(names)}): name one with `key`", "key"
+            )
         if key not in names:
-            raise ConversionError(f"{path.name}: no array {key!r} (found: {', '.join(names)})")
+            raise ConversionError(
+                f"{path.name}: no array {key!r} (found: {', '.join(names)})", "key"
+            )
         return np.asarray(loaded[key])
 
 
