@@ -119,10 +119,20 @@ def load_template(folder: Path) -> Template:
             f"{path} line {line_of(root, ('name',))}: name: {document['name']!r} must match "
             f"the folder name {folder.name!r}"
         )
-    digest = hashlib.sha256(f"{__version__}\n{text}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{__version__}\n{_builders_digest()}\n{text}".encode()).hexdigest()
     return Template(
         document["name"], document["version"], document["description"], folder, document, digest
     )
+
+
+@cache
+def _builders_digest() -> str:
+    """Changes when a builder's code does, so that its outputs are converted again."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for module in sorted(package.glob("nwb_*.py")):
+        digest.update(module.read_bytes())
+    return digest.hexdigest()
 
 
 @cache
