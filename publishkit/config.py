@@ -81,15 +81,7 @@ def load_settings(workspace: Path) -> Settings:
             f"{path}: no {CONFIG_NAME} here",
             hint="run publishkit inside a workspace, or pass --workspace DIR",
         )
-    text = path.read_text(encoding="utf-8")
-    try:
-        document = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}{where}: {problem}", hint="fix the YAML syntax") from None
+    document, root = read_yaml(path)
     if not isinstance(document, dict):
         found = type(document).__name__
         raise ConfigError(f"{path}: expected a mapping of settings, found {found}")
@@ -142,6 +134,18 @@ def _s3(s3: dict[str, Any], project: str) -> S3Settings:
         public_url=s3.get("public_url", DEFAULT_PUBLIC_URL),
         multipart_threshold=s3.get("multipart_threshold_mb", 64) * 1024 * 1024,
     )
+
+
+def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    """The document and its node tree (for line numbers); a ConfigError names the line."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return yaml.safe_load(text), yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}{where}: {problem}", hint="fix the YAML syntax") from None
 
 
 def line_of(node: yaml.Node | None, path: tuple[str | int, ...]) -> int:

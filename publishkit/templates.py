@@ -15,10 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import __version__
-from .config import line_of
+from .config import line_of, read_yaml
 from .errors import ConfigError, UsageError
 from .nwb_build import BUILDERS, ConversionError
 from .schemas import violations
@@ -86,14 +84,8 @@ def load_template(folder: Path) -> Template:
     """Read and check `folder/template.yaml`; errors name the file, the line and the field."""
     load_builders()
     path = folder / TEMPLATE_FILE
+    document, root = read_yaml(path)
     text = path.read_text(encoding="utf-8")
-    try:
-        document = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
     problems = violations(document, "template")
     for index, item in enumerate(
         document.get("objects") or [] if isinstance(document, dict) else []
