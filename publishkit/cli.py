@@ -475,5 +475,33 @@ def convert(
         raise typer.Exit(CheckFailed.exit_code)
 
 
+@app.command()
+def organize(
+    workspace: WorkspaceOption = Path("."),
+    fmt: FormatOption = TextOrJson.text,
+) -> None:
+    """Lay the workspace's NWB files out in the dandiset folder (dandi.folder) as DANDI names them.
+
+    Names come from dandi-cli's naming, file by file, so they never depend on the batch; two files
+    that would get the same name are refused by name. dandi.files_mode: copy (default), move,
+    symlink or hardlink.
+    """
+    from .organize import organize_files
+
+    settings = _settings(workspace)
+    with render.Bars(fmt is TextOrJson.text) as bars:
+        report = organize_files(settings=settings, progress=bars)
+    if fmt is TextOrJson.json:
+        render.print_json(report.as_json())
+        return
+    for item in report.files:
+        if item.action != "unchanged":
+            out.print(f"{item.action:>8}  {escape(item.source)} -> {escape(item.dandi_path)}")
+    out.print(
+        f"{report.folder}: {report.count('created')} created, {report.count('updated')} updated, "
+        f"{report.count('unchanged')} unchanged, {report.count('removed')} removed"
+    )
+
+
 def main() -> None:
     app(prog_name="publishkit")

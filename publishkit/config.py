@@ -36,6 +36,15 @@ class ConversionSettings:
 
 
 @dataclass(frozen=True)
+class DandiSettings:
+    folder: Path
+    instance: str | None = None
+    dandiset: str | None = None
+    files_mode: str = "copy"
+    required_fields: tuple[str, ...] = ("subject_id", "session_id")
+
+
+@dataclass(frozen=True)
 class Settings:
     workspace: Path
     project: str
@@ -46,6 +55,11 @@ class Settings:
     inspection: InspectionConfig = field(default_factory=InspectionConfig)
     fail_on: str = "CRITICAL"
     conversion_settings: ConversionSettings | None = None
+    dandi_settings: DandiSettings | None = None
+
+    @property
+    def dandi(self) -> DandiSettings:
+        return self.dandi_settings or DandiSettings(folder=self.workspace / "dandiset")
 
     @property
     def conversion(self) -> ConversionSettings:
@@ -107,6 +121,7 @@ def _settings(workspace: Path, doc: dict[str, Any]) -> Settings:
         conversion_settings=_conversion(doc["conversion"], workspace)
         if "conversion" in doc
         else None,
+        dandi_settings=_dandi(doc.get("dandi", {}), workspace),
         metadata_files=tuple(
             (name, workspace / rel) for name, rel in doc.get("metadata_files", {}).items()
         ),
@@ -122,6 +137,16 @@ def _conversion(section: dict[str, Any], workspace: Path) -> ConversionSettings:
         sessions=workspace / section.get("sessions", "sessions.csv"),
         output_dir=workspace / section.get("output_dir", "nwb"),
         templates_dir=workspace / templates_dir if templates_dir else None,
+    )
+
+
+def _dandi(section: dict[str, Any], workspace: Path) -> DandiSettings:
+    return DandiSettings(
+        folder=workspace / section.get("folder", "dandiset"),
+        instance=section.get("instance"),
+        dandiset=section.get("dandiset"),
+        files_mode=section.get("files_mode", "copy"),
+        required_fields=tuple(section.get("required_fields", ("subject_id", "session_id"))),
     )
 
 
