@@ -503,5 +503,64 @@ def organize(
     )
 
 
+class Target(StrEnum):
+    dandi = "dandi"
+    s3 = "s3"
+    all = "all"
+
+
+@app.command()
+def upload(
+    target: Annotated[
+        Target, typer.Option("--target", help="dandi, s3, or all that publishkit.yaml enables.")
+    ] = Target.all,
+    workspace: WorkspaceOption = Path("."),
+    fmt: FormatOption = TextOrJson.text,
+) -> None:
+    """Upload what changed: organized files to the dandiset (dandi-cli), release files to S3.
+
+    Re-running uploads nothing new. A file that fails does not stop the others; failures are
+    listed at the end with their reason and the exit code is 1. The S3 upload writes no
+    manifest: the next `publishkit release` pins what was uploaded.
+    """
+    settings = _settings(workspace)
+    targets = (
+        [target.value]
+        if target is not Target.all
+        else [
+            name
+            for name, enabled in (
+                ("dandi", bool(settings.dandi.instance and settings.dandi.dandiset)),
+                ("s3", settings.s3_settings is not None),
+            )
+            if enabled
+        ]
+    )
+    if not targets:
+        raise UsageError(
+            f"{workspace / CONFIG_NAME}: neither dandi (instance, dandiset) nor s3 is configured",
+            hint="add a dandi: or s3: section, or pass --target",
+        )
+    summary: dict[str, Any] = {}
+    ok = True
+    with render.Bars(fmt is TextOrJson.text) as bars:
+        if "dandi" in targets:
+            from .dandi_upload import upload_to_dandi
+
+            dandi_report = upload_to_dandi(settings=settings, progress=bars)
+            summary["dandi"] = dandi_report.as_json()
+            ok = dandi_report.ok
+        if "s3" in targets:
+            from .release import upload_to_s3
+
+            summary["s3"] = upload_to_s3(settings=settings, progress=bars).as_json()
+    if fmt is TextOrJson.json:
+        render.print_json(summary)
+    else:
+        render.print_uploads(summary)
+    if not ok:
+        raise typer.Exit(CheckFailed.exit_code)
+
+
 def main() -> None:
     app(prog_name="publishkit")

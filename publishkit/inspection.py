@@ -181,6 +181,7 @@ def inspect_files(
     ]
     findings += _unique_identifiers(files, results, config)
     active, suppressed = _apply_suppressions(findings, config)
+    _record_passes(cache_dir, files, hashes, results, active, shown, fail_on)
     return InspectionReport(
         files=tuple(
             InspectedFile(shown[p], bool(results[p]["readable"]), p in cached) for p in files
@@ -198,6 +199,34 @@ def _ensure_table(store: StateStore) -> None:
             "CREATE TABLE IF NOT EXISTS inspection_results ("
             " content TEXT NOT NULL, setup TEXT NOT NULL, result TEXT NOT NULL,"
             " PRIMARY KEY (content, setup))"
+        )
+        conn.execute("CREATE TABLE IF NOT EXISTS inspection_passed (content TEXT PRIMARY KEY)")
+
+
+def passed_inspection(store: StateStore, content: str) -> bool:
+    """Whether a file with this content hash passed `publishkit inspect` in this workspace."""
+    _ensure_table(store)
+    return bool(store.query("SELECT 1 FROM inspection_passed WHERE content = ?", (content,)))
+
+
+def _record_passes(
+    cache_dir: Path,
+    files: list[Path],
+    hashes: dict[Path, str],
+    results: dict[Path, dict[str, Any]],
+    active: list[Finding],
+    shown: dict[Path, str],
+    fail_on: str,
+) -> None:
+    """Remember which contents passed, so that an upload need not validate them again
+    (only when the bar was at least as high as DANDI's: nothing CRITICAL or worse)."""
+    if rank(fail_on) < rank("CRITICAL"):
+        return
+    failing = {f.file_path for f in active if rank(f.importance) <= rank(fail_on)}
+    passed = [p for p in files if results[p]["readable"] and shown[p] not in failing]
+    with StateStore.in_dir(cache_dir) as store, store.transaction() as conn:
+        conn.executemany(
+            "INSERT OR IGNORE INTO inspection_passed VALUES (?)", [(hashes[p],) for p in passed]
         )
 
 

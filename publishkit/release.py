@@ -10,11 +10,13 @@ from typing import Any
 
 from . import __version__, manifest
 from .config import Settings
+from .dandi_upload import recorded_assets
 from .digests import DigestCache, FileDigests
 from .errors import CheckFailed, PublishkitError, UsageError, VersionError
 from .inventory import ReleaseFile, collect
 from .jsonio import dumps, write_atomic
 from .notes import Comparison, compare_manifests, has_section, prepend_section, render_markdown
+from .organize import recorded_paths
 from .progress import Progress, no_progress
 from .s3 import BLAKE2B_METADATA, S3Bucket
 from .state import StateStore
@@ -68,18 +70,15 @@ def cut_release(
     if version and bump:
         raise UsageError("give either --version or --bump, not both")
     requested = Version.parse(version) if version else None
-    files = collect(settings)
-    bucket = S3Bucket.connect(
-        settings.s3.bucket, settings.s3.region, settings.s3.endpoint_url, write=True
+    staged = _stage(settings, requested, progress)
+    files, bucket, published, digests, draft = (
+        staged.files,
+        staged.bucket,
+        staged.published,
+        staged.digests,
+        staged.draft,
     )
-    bucket.require_versioning()
-    published = _published(settings, bucket)
-    if requested is not None:
-        _check_new(requested, published)
-    with StateStore.in_dir(settings.state_dir) as store:
-        digests = _digest_all(files, DigestCache(store), progress)
     previous = published.document
-    draft = _draft_manifest(settings, files, digests, previous)
     old_name = (
         manifest.manifest_name(settings.project, published.latest) if published.latest else None
     )
@@ -113,6 +112,70 @@ def cut_release(
         manifest_url=manifest_url,
         manifest_path=str(settings.workspace / "manifests" / name),
     )
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """Everything a release or an S3 upload knows before it writes anything."""
+
+    files: list[ReleaseFile]
+    bucket: S3Bucket
+    published: _Published
+    digests: dict[str, FileDigests]
+    draft: dict[str, Any]
+
+
+def _stage(settings: Settings, requested: Version | None, progress: Progress) -> _Staged:
+    files = collect(settings)
+    bucket = S3Bucket.connect(
+        settings.s3.bucket, settings.s3.region, settings.s3.endpoint_url, write=True
+    )
+    bucket.require_versioning()
+    published = _published(settings, bucket)
+    if requested is not None:
+        _check_new(requested, published)
+    with StateStore.in_dir(settings.state_dir) as store:
+        digests = _digest_all(files, DigestCache(store), progress)
+        on_dandi = dandi_entries(store, settings)
+    draft = _draft_manifest(settings, files, digests, published.document, on_dandi)
+    return _Staged(files, bucket, published, digests, draft)
+
+
+@dataclass(frozen=True)
+class S3UploadResult:
+    uploaded: tuple[str, ...]
+    unchanged: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"uploaded": list(self.uploaded), "unchanged": self.unchanged}
+
+
+def upload_to_s3(*, settings: Settings, progress: Progress = no_progress) -> S3UploadResult:
+    """The upload step of a release alone: changed files go up, no manifest is written; the next
+    release adopts them (by their recorded blake2b) instead of uploading them again."""
+    staged = _stage(settings, None, progress)
+    uploaded = _upload_changed(
+        settings, staged.bucket, staged.files, staged.digests, staged.draft, progress
+    )
+    return S3UploadResult(tuple(uploaded), len(staged.files) - len(uploaded))
+
+
+def dandi_entries(store: StateStore, settings: Settings) -> dict[str, dict[str, str]]:
+    """Workspace path -> the manifest keys of its DANDI asset, for files whose uploaded asset
+    has the content they have now."""
+    dandiset = settings.dandi.dandiset
+    assets = recorded_assets(store, dandiset)
+    entries = {}
+    for source, dandi_path in recorded_paths(store).items():
+        if dandi_path in assets and dandiset:
+            asset_id, content = assets[dandi_path]
+            entries[source] = {
+                "dandiset_id": dandiset,
+                "dandi_asset_path": dandi_path,
+                "dandi_asset_id": asset_id,
+                "_blake2b": content,
+            }
+    return entries
 
 
 def _key(settings: Settings, relpath: str) -> str:
@@ -168,6 +231,7 @@ def _draft_manifest(
     files: list[ReleaseFile],
     digests: dict[str, FileDigests],
     previous: dict[str, Any] | None,
+    on_dandi: dict[str, dict[str, str]],
 ) -> dict[str, Any]:
     """The new manifest with unchanged entries carried over; changed ones await a version_id."""
     carried = {}
@@ -207,6 +271,9 @@ def _draft_manifest(
                 entry["created"] = old["created"]
         else:
             entry |= {"version_id": "", "previous_version_id": old["version_id"] if old else None}
+        asset = on_dandi.get(item.relpath)
+        if item.group == "data" and asset and asset["_blake2b"] == digest.blake2b:
+            entry |= {k: v for k, v in asset.items() if not k.startswith("_")}
         document[GROUP_KEY[item.group]][item.name] = entry
     return document
 

@@ -183,3 +183,20 @@ def print_conversion(report: ConversionReport) -> None:
         f"{report.count('converted')} converted, {report.count('unchanged')} unchanged, "
         f"{report.count('failed')} failed"
     )
+
+
+def print_uploads(summary: dict[str, Any]) -> None:
+    dandi = summary.get("dandi")
+    if dandi:
+        for item in dandi["files"]:
+            if item["outcome"] == "failed":
+                err.print(f"failed: {escape(item['dandi_path'])}: {escape(item['reason'] or '')}")
+        counts = dandi["counts"]
+        out.print(
+            f"DANDI {escape(dandi['instance'])} dandiset {dandi['dandiset']}: "
+            f"{counts['uploaded']} uploaded, {counts['unchanged']} unchanged, "
+            f"{counts['failed']} failed"
+        )
+    s3 = summary.get("s3")
+    if s3:
+        out.print(f"S3: {len(s3['uploaded'])} uploaded, {s3['unchanged']} unchanged")

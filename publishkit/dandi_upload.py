@@ -1,0 +1,148 @@
+"""Upload to DANDI through dandi-cli: only what changed, each file on its own, results recorded.
+
+dandi-cli reads the API key where it always does (DANDI_API_KEY, its keyring). A file whose content
+passed `publishkit inspect` is uploaded without dandi-cli validating it a second time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from .config import Settings
+from .digests import DigestCache
+from .errors import ConfigError, WorkspaceError
+from .inspection import passed_inspection
+from .organize import recorded_paths
+from .progress import Progress, no_progress
+from .state import StateStore
+
+Outcome = Literal["uploaded", "unchanged", "failed"]
+
+
+@dataclass(frozen=True)
+class DandiFile:
+    dandi_path: str
+    outcome: Outcome
+    asset_id: str | None = None
+    etag: str | None = None
+    validated_by_dandi: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class DandiUploadReport:
+    instance: str
+    dandiset: str
+    files: tuple[DandiFile, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(f.outcome != "failed" for f in self.files)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(f.outcome == outcome for f in self.files)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "instance": self.instance,
+            "dandiset": self.dandiset,
+            "ok": self.ok,
+            "counts": {o: self.count(o) for o in ("uploaded", "unchanged", "failed")},
+            "files": [f.__dict__ for f in self.files],
+        }
+
+
+def upload_to_dandi(*, settings: Settings, progress: Progress = no_progress) -> DandiUploadReport:
+    dandi = settings.dandi
+    if not dandi.instance or not dandi.dandiset:
+        raise ConfigError(
+            f"{settings.workspace / 'publishkit.yaml'}: dandi.instance and dandi.dandiset are "
+            "needed to upload to DANDI",
+            hint="e.g. dandi: {instance: dandi-sandbox, dandiset: '000123'}",
+        )
+    results: list[DandiFile] = []
+    with StateStore.in_dir(settings.state_dir) as store:
+        _ensure_table(store)
+        organized = sorted(set(recorded_paths(store).values()))
+        if not organized:
+            raise WorkspaceError(
+                f"{dandi.folder}: nothing organized yet", hint="run `publishkit organize` first"
+            )
+        digests = DigestCache(store)
+        for name in organized:
+            target = dandi.folder / name
+            content = digests.get(target).blake2b
+            known = store.query(
+                "SELECT asset_id, etag FROM dandi_uploads WHERE dandi_path = ? AND blake2b = ? "
+                "AND dandiset = ?",
+                (name, content, dandi.dandiset),
+            )
+            if known:
+                results.append(DandiFile(name, "unchanged", str(known[0][0]), str(known[0][1])))
+            else:
+                trusted = passed_inspection(store, content)
+                results.append(_upload_one(dandi.instance, dandi.dandiset, target, name, trusted))
+                done = results[-1]
+                if done.outcome == "uploaded":
+                    with store.transaction() as conn:
+                        conn.execute(
+                            "INSERT OR REPLACE INTO dandi_uploads VALUES (?, ?, ?, ?, ?)",
+                            (name, dandi.dandiset, content, done.asset_id, done.etag),
+                        )
+            progress("Uploading to DANDI", 1, len(organized))
+    return DandiUploadReport(dandi.instance, dandi.dandiset, tuple(results))
+
+
+def _upload_one(instance: str, dandiset: str, target: Path, name: str, trusted: bool) -> DandiFile:
+    """One dandi-cli upload; its failure is this file's, reported with the reason."""
+    from dandi.dandiapi import DandiAPIClient
+    from dandi.upload import UploadExisting, UploadValidation, upload
+
+    validation = UploadValidation.SKIP if trusted else UploadValidation.REQUIRE
+    logging.getLogger("dandi").setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            upload(
+                [str(target)],
+                existing=UploadExisting.REFRESH,
+                validation=validation,
+                dandi_instance=instance,
+                jobs=1,
+            )
+            with DandiAPIClient.for_dandi_instance(instance) as client:
+                asset = client.get_dandiset(dandiset, "draft").get_asset_by_path(name)
+                etag = asset.get_raw_digest()
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return DandiFile(name, "failed", reason=f"{type(exc).__name__}: {reason}")
+    return DandiFile(name, "uploaded", asset.identifier, str(etag), not trusted)
+
+
+def _ensure_table(store: StateStore) -> None:
+    with store.transaction() as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS dandi_uploads (dandi_path TEXT NOT NULL,"
+            " dandiset TEXT NOT NULL, blake2b TEXT NOT NULL, asset_id TEXT NOT NULL,"
+            " etag TEXT NOT NULL, PRIMARY KEY (dandi_path, dandiset))"
+        )
+
+
+def recorded_assets(store: StateStore, dandiset: str | None) -> dict[str, tuple[str, str]]:
+    """dandiset path -> (asset id, blake2b) for what was last uploaded to `dandiset`."""
+    if dandiset is None:
+        return {}
+    try:
+        rows = store.query(
+            "SELECT dandi_path, asset_id, blake2b FROM dandi_uploads WHERE dandiset = ?",
+            (dandiset,),
+        )
+    except Exception:
+        return {}
+    return {str(path): (str(asset), str(content)) for path, asset, content in rows}
