@@ -68,6 +68,8 @@ manifest_app = typer.Typer(cls=_Group, help="Work with manifest files.", no_args
 app.add_typer(manifest_app, name="manifest")
 templates_app = typer.Typer(cls=_Group, help="NWB conversion templates.", no_args_is_help=True)
 app.add_typer(templates_app, name="templates")
+export_app = typer.Typer(cls=_Group, help="Tables for data consumers.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 
 class TextOrJson(StrEnum):
@@ -560,6 +562,34 @@ def upload(
         render.print_uploads(summary)
     if not ok:
         raise typer.Exit(CheckFailed.exit_code)
+
+
+@export_app.command("file-manifest")
+def export_file_manifest_command(
+    manifest_file: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[MANIFEST]",
+            help="Release manifest (default: the latest one in the workspace's manifests/).",
+        ),
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")] = Path(
+        "file_manifest.csv"
+    ),
+    workspace: WorkspaceOption = Path("."),
+) -> None:
+    """A CSV with one row per data file: its id, dandiset path, DANDI URL and pinned S3 URL."""
+    from .export import export_file_manifest, latest_local_manifest
+
+    settings = _settings(workspace)
+    chosen = manifest_file or latest_local_manifest(settings.workspace / "manifests")
+    rows = export_file_manifest(
+        manifest_path=chosen,
+        output=output,
+        dandi_instance=settings.dandi.instance,
+        id_column=settings.id_column,
+    )
+    out.print(f"{output}: {rows} data file(s) from {chosen.name}")
 
 
 def main() -> None:
