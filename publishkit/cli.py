@@ -285,27 +285,46 @@ def sandbox(
     ] = "demo-release",
     region: Annotated[str, typer.Option(help="Region of the bucket.")] = "us-west-2",
 ) -> None:
-    """Serve a local S3 (moto) on loopback with a versioned, public-read bucket.
+    """Serve a local S3 (moto) and a local DANDI archive on loopback, for rehearsals and tests.
 
-    Prints KEY=VALUE lines to export (e.g. `eval $(publishkit sandbox | head -5)` in another
-    shell won't keep it running: run it in its own terminal and export the lines), then serves
-    until interrupted. For rehearsals and tests only: data lives in memory.
+    Creates a versioned, public-read bucket and an empty dandiset, prints KEY=VALUE lines to
+    export (AWS_ENDPOINT_URL, credentials, the bucket, DANDI_API_URL, DANDI_API_KEY,
+    DANDISET_ID), then serves until interrupted. Data lives in memory and a temporary folder.
     """
+    import tempfile
+
+    from .dandi_server import DandiSandbox
     from .sandbox import S3Sandbox
 
-    server = S3Sandbox(port)
-    server.start()
-    try:
-        info = server.create_bucket(bucket, region)
-        for key, value in info.environment().items():
-            out.out(f"{key}={value}", highlight=False)
-        sys.stdout.flush()
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    with tempfile.TemporaryDirectory(prefix="publishkit-sandbox-") as state:
+        s3 = S3Sandbox(port)
+        s3.start()
+        try:
+            info = s3.create_bucket(bucket, region)
+            s3.create_bucket(DANDI_BLOB_BUCKET, region)
+            archive = DandiSandbox(
+                s3.endpoint_url, DANDI_BLOB_BUCKET, region, Path(state) / "dandi.sqlite"
+            )
+            archive.start()
+            dandiset = archive.create_dandiset("publishkit sandbox dandiset")
+            lines = {
+                **info.environment(),
+                "DANDI_API_URL": archive.api_url,
+                "DANDI_API_KEY": archive.api_key,
+                "DANDISET_ID": dandiset,
+            }
+            for key, value in lines.items():
+                out.out(f"{key}={value}", highlight=False)
+            sys.stdout.flush()
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            s3.stop()
+
+
+DANDI_BLOB_BUCKET = "dandi-blobs"
 
 
 @app.command("inspect")
@@ -549,7 +568,9 @@ def upload(
         if "dandi" in targets:
             from .dandi_upload import upload_to_dandi
 
-            dandi_report = upload_to_dandi(settings=settings, progress=bars)
+            dandi_report = upload_to_dandi(
+                settings=settings, api_key=os.environ.get("DANDI_API_KEY"), progress=bars
+            )
             summary["dandi"] = dandi_report.as_json()
             ok = dandi_report.ok
         if "s3" in targets:

@@ -10,6 +10,7 @@ import contextlib
 import io
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -58,7 +59,11 @@ class DandiUploadReport:
         }
 
 
-def upload_to_dandi(*, settings: Settings, progress: Progress = no_progress) -> DandiUploadReport:
+def upload_to_dandi(
+    *, settings: Settings, api_key: str | None = None, progress: Progress = no_progress
+) -> DandiUploadReport:
+    """`api_key` (the CLI passes DANDI_API_KEY) is handed to dandi-cli for this instance when
+    dandi-cli has no key of its own there; otherwise dandi-cli finds its key as it always does."""
     dandi = settings.dandi
     if not dandi.instance or not dandi.dandiset:
         raise ConfigError(
@@ -66,7 +71,6 @@ def upload_to_dandi(*, settings: Settings, progress: Progress = no_progress) -> 
             "needed to upload to DANDI",
             hint="e.g. dandi: {instance: dandi-sandbox, dandiset: '000123'}",
         )
-    results: list[DandiFile] = []
     with StateStore.in_dir(settings.state_dir) as store:
         _ensure_table(store)
         organized = sorted(set(recorded_paths(store).values()))
@@ -75,28 +79,46 @@ def upload_to_dandi(*, settings: Settings, progress: Progress = no_progress) -> 
                 f"{dandi.folder}: nothing organized yet", hint="run `publishkit organize` first"
             )
         digests = DigestCache(store)
-        for name in organized:
-            target = dandi.folder / name
-            content = digests.get(target).blake2b
-            known = store.query(
-                "SELECT asset_id, etag FROM dandi_uploads WHERE dandi_path = ? AND blake2b = ? "
-                "AND dandiset = ?",
-                (name, content, dandi.dandiset),
-            )
-            if known:
-                results.append(DandiFile(name, "unchanged", str(known[0][0]), str(known[0][1])))
-            else:
-                trusted = passed_inspection(store, content)
-                results.append(_upload_one(dandi.instance, dandi.dandiset, target, name, trusted))
-                done = results[-1]
-                if done.outcome == "uploaded":
-                    with store.transaction() as conn:
-                        conn.execute(
-                            "INSERT OR REPLACE INTO dandi_uploads VALUES (?, ?, ?, ?, ?)",
-                            (name, dandi.dandiset, content, done.asset_id, done.etag),
-                        )
-            progress("Uploading to DANDI", 1, len(organized))
+        stack = contextlib.ExitStack()
+        if api_key:
+            stack.enter_context(_key_for_instance(dandi.instance, api_key))
+        with stack:
+            results = _upload_all(store, digests, settings, organized, progress)
     return DandiUploadReport(dandi.instance, dandi.dandiset, tuple(results))
+
+
+def _upload_all(
+    store: StateStore,
+    digests: DigestCache,
+    settings: Settings,
+    organized: list[str],
+    progress: Progress,
+) -> list[DandiFile]:
+    dandi = settings.dandi
+    assert dandi.instance and dandi.dandiset
+    results: list[DandiFile] = []
+    for name in organized:
+        target = dandi.folder / name
+        content = digests.get(target).blake2b
+        known = store.query(
+            "SELECT asset_id, etag FROM dandi_uploads WHERE dandi_path = ? AND blake2b = ? "
+            "AND dandiset = ?",
+            (name, content, dandi.dandiset),
+        )
+        if known:
+            results.append(DandiFile(name, "unchanged", str(known[0][0]), str(known[0][1])))
+        else:
+            trusted = passed_inspection(store, content)
+            results.append(_upload_one(dandi.instance, dandi.dandiset, target, name, trusted))
+            done = results[-1]
+            if done.outcome == "uploaded":
+                with store.transaction() as conn:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO dandi_uploads VALUES (?, ?, ?, ?, ?)",
+                        (name, dandi.dandiset, content, done.asset_id, done.etag),
+                    )
+        progress("Uploading to DANDI", 1, len(organized))
+    return results
 
 
 def _upload_one(instance: str, dandiset: str, target: Path, name: str, trusted: bool) -> DandiFile:
@@ -111,7 +133,7 @@ def _upload_one(instance: str, dandiset: str, target: Path, name: str, trusted: 
             warnings.simplefilter("ignore")
             upload(
                 [str(target)],
-                existing=UploadExisting.REFRESH,
+                existing=UploadExisting.OVERWRITE,  # by content (etag), not by mtime
                 validation=validation,
                 dandi_instance=instance,
                 jobs=1,
@@ -123,6 +145,25 @@ def _upload_one(instance: str, dandiset: str, target: Path, name: str, trusted: 
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return DandiFile(name, "failed", reason=f"{type(exc).__name__}: {reason}")
     return DandiFile(name, "uploaded", asset.identifier, str(etag), not trusted)
+
+
+@contextlib.contextmanager
+def _key_for_instance(instance: str, api_key: str) -> Iterator[None]:
+    """dandi-cli reads `<INSTANCE NAME>_API_KEY` (for a URL: its host:port); lend it the key."""
+    import os
+
+    from dandi.dandiapi import DandiAPIClient
+
+    with DandiAPIClient.for_dandi_instance(instance) as client:
+        variable = client.api_key_env_var
+    if os.environ.get(variable):
+        yield
+        return
+    os.environ[variable] = api_key
+    try:
+        yield
+    finally:
+        os.environ.pop(variable, None)
 
 
 def _ensure_table(store: StateStore) -> None:

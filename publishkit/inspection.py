@@ -101,15 +101,20 @@ def find_nwb_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def workspace_nwb_files(settings: Settings) -> list[Path]:
-    """The NWB files the workspace's tables list; without any, every *.nwb not in a dot-folder."""
-    listed = [f.path for f in collect(settings) if f.path.suffix == ".nwb"]
-    if listed:
-        return listed
-    found = [
-        p
-        for p in sorted(settings.workspace.rglob("*.nwb"))
-        if not any(part.startswith(".") for part in p.relative_to(settings.workspace).parts)
-    ]
+    """The workspace's own NWB files: convert's outputs when it converts, else those its tables
+    list, else every *.nwb outside dot-folders and the dandiset folder (organize's copies)."""
+    if settings.conversion_settings is not None:
+        found = sorted(settings.conversion.output_dir.glob("*.nwb"))
+    else:
+        found = [f.path for f in collect(settings) if f.path.suffix == ".nwb"]
+    if not found:
+        dandiset = settings.dandi.folder.resolve()
+        found = [
+            p
+            for p in sorted(settings.workspace.rglob("*.nwb"))
+            if not any(part.startswith(".") for part in p.relative_to(settings.workspace).parts)
+            and not p.resolve().is_relative_to(dandiset)
+        ]
     if not found:
         raise UsageError(
             f"{settings.workspace}: the workspace has no .nwb files",

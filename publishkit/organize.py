@@ -52,18 +52,9 @@ class OrganizeReport:
 
 
 def source_files(settings: Settings) -> list[Path]:
-    """The NWB files to organize: convert's outputs, else the workspace's (not the dandiset's)."""
-    if settings.conversion_settings is not None:
-        found = sorted(settings.conversion.output_dir.glob("*.nwb"))
-    else:
-        folder = settings.dandi.folder.resolve()
-        found = [p for p in workspace_nwb_files(settings) if not p.resolve().is_relative_to(folder)]
-    if not found:
-        raise WorkspaceError(
-            f"{settings.workspace}: no NWB files to organize",
-            hint="run `publishkit convert` first, or add NWB files to the workspace",
-        )
-    return found
+    """The NWB files to organize: the workspace's own (see `workspace_nwb_files`)."""
+    folder = settings.dandi.folder.resolve()
+    return [p for p in workspace_nwb_files(settings) if not p.resolve().is_relative_to(folder)]
 
 
 def dandi_names(files: list[Path], required: tuple[str, ...]) -> dict[Path, str]:

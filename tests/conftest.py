@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from publishkit.cli import app
+from publishkit.dandi_server import DandiSandbox
 from publishkit.sandbox import S3Sandbox, SandboxInfo
 
 REGION = "us-west-2"
@@ -55,6 +56,15 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, s3_server: S3Sandbox) -> dict[str, 
 def bucket(s3_server: S3Sandbox) -> SandboxInfo:
     """A fresh versioned, public-read bucket for one test."""
     return s3_server.create_bucket(f"test-bucket-{next(_bucket_numbers)}", REGION)
+
+
+@pytest.fixture
+def archive(s3_server: S3Sandbox, bucket: SandboxInfo, tmp_path: Path) -> Iterator[DandiSandbox]:
+    """The local DANDI archive (publishkit's), its blobs in a fresh bucket of the S3 server."""
+    with DandiSandbox(
+        s3_server.endpoint_url, bucket.bucket, REGION, tmp_path / "dandi.sqlite"
+    ) as sandbox:
+        yield sandbox
 
 
 @pytest.fixture

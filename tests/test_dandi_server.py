@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ import requests
 from dandischema.digests.dandietag import ETagHashlike
 
 from publishkit.dandi_server import DandiSandbox
-from publishkit.sandbox import S3Sandbox, SandboxInfo
 from tests.nwbfactory import write_nwb
 
 REGION = "us-west-2"
@@ -26,14 +24,6 @@ DANDI = (
     if _DANDI_EXE.exists()
     else [sys.executable, "-c", "from dandi.cli.command import main; main()"]
 )
-
-
-@pytest.fixture
-def archive(s3_server: S3Sandbox, bucket: SandboxInfo, tmp_path: Path) -> Iterator[DandiSandbox]:
-    with DandiSandbox(
-        s3_server.endpoint_url, bucket.bucket, REGION, tmp_path / "dandi.sqlite"
-    ) as sandbox:
-        yield sandbox
 
 
 def dandi_env(archive: DandiSandbox, home: Path, api_key: str | None = None) -> dict[str, str]:

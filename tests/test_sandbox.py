@@ -6,11 +6,12 @@ import subprocess
 import sys
 
 import boto3
+import requests
 from botocore import UNSIGNED
 from botocore.config import Config
 
 
-def test_sandbox_prints_environment_and_serves_a_versioned_public_bucket() -> None:
+def test_sandbox_serves_s3_and_dandi_and_prints_their_environment() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "publishkit", "sandbox", "--bucket", "rehearsal"],
         stdout=subprocess.PIPE,
@@ -19,8 +20,16 @@ def test_sandbox_prints_environment_and_serves_a_versioned_public_bucket() -> No
     )
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline().strip() for _ in range(5)]
+        lines = [process.stdout.readline().strip() for _ in range(8)]
         env = dict(line.split("=", 1) for line in lines)
+        assert env["DANDI_API_URL"].startswith("http://127.0.0.1:")
+        assert env["DANDI_API_URL"].endswith("/api")
+        dandiset = requests.get(
+            f"{env['DANDI_API_URL']}/dandisets/{env['DANDISET_ID']}/versions/draft/assets/",
+            headers={"Authorization": f"token {env['DANDI_API_KEY']}"},
+            timeout=30,
+        ).json()
+        assert dandiset["count"] == 0  # an empty dandiset, ready for uploads
         assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
         assert env["PUBLISHKIT_BUCKET"] == "rehearsal"
         client = boto3.client(

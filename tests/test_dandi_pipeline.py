@@ -1,0 +1,188 @@
+"""A workspace made from a template, converted, organized and uploaded to the local DANDI archive
+with publishkit; then read back with the real dandi-cli."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from publishkit.dandi_server import DandiSandbox
+from tests.test_dandi_server import api_assets, dandi, dandi_env, tree
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def study(cli, tmp_path: Path, archive: DandiSandbox, monkeypatch) -> tuple[Path, str]:
+    """A converted, organized workspace pointed at the local archive (DANDI_API_KEY set)."""
+    dandiset = archive.create_dandiset("pipeline test")
+    workspace = tmp_path / "study"
+    assert cli("init", str(workspace), "--template", "timeseries").exit_code == 0
+    config = workspace / "publishkit.yaml"
+    config.write_text(
+        config.read_text() + f"dandi:\n  instance: {archive.api_url}\n  dandiset: '{dandiset}'\n"
+    )
+    for key, value in dandi_env(archive, tmp_path / "home").items():
+        if key.startswith(("HOME", "XDG_", "DANDI_", "PYTHON_KEYRING")):
+            monkeypatch.setenv(key, value)
+    monkeypatch.delenv(archive.api_key_env_var, raising=False)
+    monkeypatch.setenv("DANDI_API_KEY", archive.api_key)  # what a user sets; publishkit relays it
+    assert cli("convert", "-w", str(workspace)).exit_code == 0
+    assert cli("organize", "-w", str(workspace)).exit_code == 0
+    return workspace, dandiset
+
+
+def upload(cli, workspace: Path) -> dict:
+    result = cli("upload", "--target", "dandi", "-w", str(workspace), "--format", "json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)["dandi"]
+
+
+def test_upload_then_dandi_download_gives_the_same_files(
+    cli,
+    study: tuple[Path, str],
+    archive: DandiSandbox,
+    tmp_path: Path,
+) -> None:
+    workspace, dandiset = study
+    # inspection passed for these contents: dandi-cli does not validate them again
+    assert cli("inspect", "-w", str(workspace)).exit_code == 0
+    first = upload(cli, workspace)
+    assert first["counts"] == {"uploaded": 2, "unchanged": 0, "failed": 0}
+    assert not any(f["validated_by_dandi"] for f in first["files"])
+    again = upload(cli, workspace)
+    assert again["counts"] == {"uploaded": 0, "unchanged": 2, "failed": 0}
+    assert len(api_assets(archive, dandiset)) == 2
+
+    env = dandi_env(archive, tmp_path / "home")
+    listed = dandi(
+        env, "ls", "-r", "-f", "json", f"{archive.api_url}/dandisets/{dandiset}/", cwd=tmp_path
+    )
+    paths = {item.get("path") for item in json.loads(listed.stdout) if item.get("path")}
+    assert {"sub-M-101/sub-M-101_ses-ts01.nwb", "sub-M-102/sub-M-102_ses-ts02.nwb"} <= paths
+    out = tmp_path / "downloaded"
+    out.mkdir()
+    dandi(
+        env,
+        "download",
+        "-o",
+        str(out),
+        f"{archive.api_url}/dandisets/{dandiset}/versions/draft/",
+        cwd=tmp_path,
+    )
+    assert tree(out / dandiset) == tree(workspace / "dandiset")
+
+
+def test_manifest_and_file_manifest_point_at_the_assets(
+    cli,
+    study: tuple[Path, str],
+    archive: DandiSandbox,
+    s3_server,
+    bucket,
+    aws_env,
+) -> None:
+    workspace, dandiset = study
+    uploaded = {f["dandi_path"]: f["asset_id"] for f in upload(cli, workspace)["files"]}
+    sessions = workspace / "sessions.csv"
+    rows = list(csv.DictReader(sessions.open()))
+    with sessions.open("w", newline="") as handle:  # the sessions table lists the NWB outputs
+        writer = csv.DictWriter(handle, [*rows[0], "file_id", "file_path"])
+        writer.writeheader()
+        for row in rows:
+            name = f"sub-{row['subject_id']}_ses-{row['session_id']}.nwb"
+            writer.writerow({**row, "file_id": row["session_id"], "file_path": f"nwb/{name}"})
+    config = workspace / "publishkit.yaml"
+    config.write_text(
+        config.read_text()
+        + f"s3:\n  bucket: {bucket.bucket}\n  region: us-west-2\n"
+        + "metadata_files:\n  sessions: sessions.csv\n"
+    )
+    assert cli("organize", "-w", str(workspace)).exit_code == 0  # sessions.csv changed, not NWB
+    released = cli("release", "--version", "1.0.0", "-w", str(workspace))
+    assert released.exit_code == 0, released.stderr
+    document = json.loads(
+        (workspace / "manifests" / "study_project_manifest_v1.0.0.json").read_text()
+    )
+    entry = document["data_files"]["ts01"]
+    assert entry["dandiset_id"] == dandiset
+    assert entry["dandi_asset_path"] == "sub-M-101/sub-M-101_ses-ts01.nwb"
+    assert entry["dandi_asset_id"] == uploaded["sub-M-101/sub-M-101_ses-ts01.nwb"]
+    out = workspace / "file_manifest.csv"
+    assert cli("export", "file-manifest", "-o", str(out), "-w", str(workspace)).exit_code == 0
+    row = next(r for r in csv.DictReader(out.open()) if r["file_id"] == "ts01")
+    assert row["archive_uri"] == f"{archive.api_url}/assets/{entry['dandi_asset_id']}/download/"
+    download = requests.get(row["archive_uri"], allow_redirects=True, timeout=30)
+    assert download.content == (workspace / "nwb" / "sub-M-101_ses-ts01.nwb").read_bytes()
+
+
+def test_an_interrupted_upload_converges_without_duplicates(
+    study: tuple[Path, str],
+    archive: DandiSandbox,
+) -> None:
+    workspace, dandiset = study
+    process = subprocess.Popen(
+        [sys.executable, "-m", "publishkit", "upload", "--target", "dandi", "-w", str(workspace)],
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while not api_assets(archive, dandiset) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)  # halfway: one asset made, the second not (yet) done
+    process.wait()
+    assert len(api_assets(archive, dandiset)) >= 1
+    rerun = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "publishkit",
+            "upload",
+            "--target",
+            "dandi",
+            "-w",
+            str(workspace),
+            "--format",
+            "json",
+        ],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assets = api_assets(archive, dandiset)
+    assert sorted(a["path"] for a in assets) == [
+        "sub-M-101/sub-M-101_ses-ts01.nwb",
+        "sub-M-102/sub-M-102_ses-ts02.nwb",
+    ]
+    again = json.loads(
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "publishkit",
+                "upload",
+                "--target",
+                "dandi",
+                "-w",
+                str(workspace),
+                "--format",
+                "json",
+            ],
+            env=os.environ.copy(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        ).stdout
+    )
+    assert again["dandi"]["counts"]["unchanged"] == 2
