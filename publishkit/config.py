@@ -32,6 +32,7 @@ class ConversionSettings:
     template: str
     sessions: Path
     output_dir: Path
+    files_table: Path
     templates_dir: Path | None = None
 
 
@@ -136,6 +137,7 @@ def _conversion(section: dict[str, Any], workspace: Path) -> ConversionSettings:
         template=section["template"],
         sessions=workspace / section.get("sessions", "sessions.csv"),
         output_dir=workspace / section.get("output_dir", "nwb"),
+        files_table=workspace / section.get("files_table", "nwb_files.csv"),
         templates_dir=workspace / templates_dir if templates_dir else None,
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -20,6 +21,7 @@ from typing import Any, Literal
 from .config import Settings
 from .digests import DigestCache
 from .errors import WorkspaceError
+from .jsonio import write_atomic
 from .nwb_build import BuildContext, ConversionError, identifier_for
 from .progress import Progress, no_progress
 from .state import StateStore
@@ -43,6 +45,8 @@ class ConversionReport:
     template_version: str
     sessions: str
     outcomes: tuple[RowOutcome, ...]
+    removed: tuple[str, ...] = ()  # outputs of rows no longer in the table, deleted
+    files_table: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -59,6 +63,8 @@ class ConversionReport:
             "ok": self.ok,
             "counts": {s: self.count(s) for s in ("converted", "unchanged", "failed")},
             "rows": [o.__dict__ for o in self.outcomes],
+            "removed": list(self.removed),
+            "files_table": self.files_table,
         }
 
 
@@ -105,12 +111,55 @@ def convert_sessions(
             else:
                 outcomes[task.row] = RowOutcome(task.row, shown, "failed", error[0], error[1])
             progress("Converting", 1, len(rows))
+        planned = {
+            str(conversion.output_dir / str(o.output).split("/")[-1])
+            for o in outcomes.values()
+            if o.output
+        }
+        removed = _remove_stale(store, planned, settings.workspace)
+    ordered = tuple(outcomes[n] for n in sorted(outcomes))
+    table = _write_files_table(settings, rows, ordered)
     return ConversionReport(
         template=template.name,
         template_version=template.version,
         sessions=_relative(conversion.sessions, settings.workspace),
-        outcomes=tuple(outcomes[n] for n in sorted(outcomes)),
+        outcomes=ordered,
+        removed=tuple(removed),
+        files_table=_relative(table, settings.workspace),
     )
+
+
+def _remove_stale(store: StateStore, planned: set[str], root: Path) -> list[str]:
+    """Outputs of rows that left the sessions table go too (only files convert wrote)."""
+    removed = []
+    for (output,) in store.query("SELECT output FROM conversions"):
+        if str(output) not in planned:
+            Path(str(output)).unlink(missing_ok=True)
+            with store.transaction() as conn:
+                conn.execute("DELETE FROM conversions WHERE output = ?", (output,))
+            removed.append(_relative(Path(str(output)), root))
+    return removed
+
+
+def _write_files_table(
+    settings: Settings, rows: list[dict[str, str]], outcomes: tuple[RowOutcome, ...]
+) -> Path:
+    """The NWB files made, one row each (id, path, then the session's columns): the table a
+    release publishes, so that every data file is listed with its session's metadata."""
+    conversion = settings.conversion
+    id_column, path_column = settings.id_column, settings.path_column
+    buffer = io.StringIO()
+    columns = [id_column, path_column] + [c for c in rows[0] if c not in (id_column, path_column)]
+    writer = csv.DictWriter(buffer, columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for outcome in outcomes:
+        if outcome.status != "failed" and outcome.output:
+            row = rows[outcome.row - 1]
+            writer.writerow(
+                {**row, id_column: Path(outcome.output).stem, path_column: outcome.output}
+            )
+    write_atomic(conversion.files_table, buffer.getvalue())
+    return conversion.files_table
 
 
 def _read_sessions(path: Path) -> list[dict[str, str]]:

@@ -23,7 +23,7 @@ from .organize import recorded_paths
 from .progress import Progress, no_progress
 from .state import StateStore
 
-Outcome = Literal["uploaded", "unchanged", "failed"]
+Outcome = Literal["uploaded", "unchanged", "removed", "failed"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class DandiUploadReport:
             "instance": self.instance,
             "dandiset": self.dandiset,
             "ok": self.ok,
-            "counts": {o: self.count(o) for o in ("uploaded", "unchanged", "failed")},
+            "counts": {o: self.count(o) for o in ("uploaded", "unchanged", "removed", "failed")},
             "files": [f.__dict__ for f in self.files],
         }
 
@@ -84,6 +84,7 @@ def upload_to_dandi(
             stack.enter_context(_key_for_instance(dandi.instance, api_key))
         with stack:
             results = _upload_all(store, digests, settings, organized, progress)
+            results += _remove_stale(store, dandi.instance, dandi.dandiset, set(organized))
     return DandiUploadReport(dandi.instance, dandi.dandiset, tuple(results))
 
 
@@ -118,6 +119,37 @@ def _upload_all(
                         (name, dandi.dandiset, content, done.asset_id, done.etag),
                     )
         progress("Uploading to DANDI", 1, len(organized))
+    return results
+
+
+def _remove_stale(
+    store: StateStore, instance: str, dandiset: str, organized: set[str]
+) -> list[DandiFile]:
+    """Assets publishkit uploaded whose file left the dandiset folder leave the draft too."""
+    stale = [
+        (path, asset)
+        for path, (asset, _) in recorded_assets(store, dandiset).items()
+        if path not in organized
+    ]
+    if not stale:
+        return []
+    from dandi.dandiapi import DandiAPIClient
+
+    results = []
+    with DandiAPIClient.for_dandi_instance(instance, authenticate=True) as client:
+        draft = client.get_dandiset(dandiset, "draft")
+        for path, asset_id in stale:
+            try:
+                draft.get_asset(asset_id).delete()
+            except Exception as exc:
+                results.append(DandiFile(path, "failed", asset_id, reason=f"delete: {exc}"))
+                continue
+            with store.transaction() as conn:
+                conn.execute(
+                    "DELETE FROM dandi_uploads WHERE dandi_path = ? AND dandiset = ?",
+                    (path, dandiset),
+                )
+            results.append(DandiFile(path, "removed", asset_id))
     return results
 
 

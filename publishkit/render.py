@@ -195,7 +195,7 @@ def print_uploads(summary: dict[str, Any]) -> None:
         out.print(
             f"DANDI {escape(dandi['instance'])} dandiset {dandi['dandiset']}: "
             f"{counts['uploaded']} uploaded, {counts['unchanged']} unchanged, "
-            f"{counts['failed']} failed"
+            f"{counts['removed']} removed, {counts['failed']} failed"
         )
     s3 = summary.get("s3")
     if s3:

@@ -57,10 +57,10 @@ def test_upload_then_dandi_download_gives_the_same_files(
     # inspection passed for these contents: dandi-cli does not validate them again
     assert cli("inspect", "-w", str(workspace)).exit_code == 0
     first = upload(cli, workspace)
-    assert first["counts"] == {"uploaded": 2, "unchanged": 0, "failed": 0}
+    assert first["counts"] == {"uploaded": 2, "unchanged": 0, "removed": 0, "failed": 0}
     assert not any(f["validated_by_dandi"] for f in first["files"])
     again = upload(cli, workspace)
-    assert again["counts"] == {"uploaded": 0, "unchanged": 2, "failed": 0}
+    assert again["counts"] == {"uploaded": 0, "unchanged": 2, "removed": 0, "failed": 0}
     assert len(api_assets(archive, dandiset)) == 2
 
     env = dandi_env(archive, tmp_path / "home")
@@ -186,3 +186,23 @@ def test_an_interrupted_upload_converges_without_duplicates(
         ).stdout
     )
     assert again["dandi"]["counts"]["unchanged"] == 2
+
+
+def test_a_session_removed_from_the_table_leaves_nwb_dandiset_and_draft(
+    cli, study: tuple[Path, str], archive: DandiSandbox
+) -> None:
+    workspace, dandiset = study
+    assert upload(cli, workspace)["counts"]["uploaded"] == 2
+    sessions = workspace / "sessions.csv"
+    lines = sessions.read_text().splitlines(keepends=True)
+    sessions.write_text("".join(lines[:2]))  # header + the first session only
+    converted = json.loads(cli("convert", "-w", str(workspace), "-f", "json").stdout)
+    assert converted["removed"] == ["nwb/sub-M-102_ses-ts02.nwb"]
+    assert "sub-M-102" not in (workspace / "nwb_files.csv").read_text()
+    organized = json.loads(cli("organize", "-w", str(workspace), "-f", "json").stdout)
+    assert organized["counts"]["removed"] == 1
+    result = upload(cli, workspace)
+    assert result["counts"] == {"uploaded": 0, "unchanged": 1, "removed": 1, "failed": 0}
+    assert [a["path"] for a in api_assets(archive, dandiset)] == [
+        "sub-M-101/sub-M-101_ses-ts01.nwb"
+    ]
