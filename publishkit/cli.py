@@ -153,22 +153,67 @@ def release(
     bump: Annotated[
         Bump | None, typer.Option("--bump", help="Bump the latest version: major, minor, patch.")
     ] = None,
+    plan: Annotated[
+        bool, typer.Option("--plan", help="Show what would happen and change nothing.")
+    ] = False,
+    first: Annotated[str | None, typer.Option("--from", help="First stage to run.")] = None,
+    last: Annotated[str | None, typer.Option("--to", help="Last stage to run.")] = None,
+    only: Annotated[str | None, typer.Option("--only", help="Run this stage alone.")] = None,
+    despite: Annotated[
+        str | None,
+        typer.Option(
+            "--publish-despite-inspection",
+            metavar="REASON",
+            help="Publish although inspection fails; the release notes record REASON.",
+        ),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
     fmt: FormatOption = TextOrJson.text,
 ) -> None:
-    """Upload what changed to the versioned bucket, write manifest vX.Y.Z and the release notes.
+    """Run the stages the workspace enables: convert, inspect, organize, upload, manifest, notes.
 
-    Without --version or --bump it prints the bump the changes suggest and exits 2. A release with
-    nothing changed writes nothing and exits 0.
+    Inspection gates publication (exit 1 with the findings) unless
+    --publish-despite-inspection gives a reason. Without --version or --bump, an S3-only release
+    prints the bump the changes suggest and exits 2; `--plan` shows it for any workspace. A
+    release with nothing changed writes nothing and exits 0. Re-running after a crash converges.
     """
-    from .release import cut_release  # boto3 loads only for the commands that talk to S3
+    from .pipeline import run_release, select_stages
 
     settings = _settings(workspace)
-    with render.Bars(fmt is TextOrJson.text) as bars:
-        result = cut_release(settings=settings, version=version, bump=bump, progress=bars)
+    stages = select_stages(first, last, only)
+    if plan:
+        from .plan import plan_release
+
+        planned = plan_release(settings=settings, stages=stages)
+        if fmt is TextOrJson.json:
+            render.print_json(planned.as_json())
+        else:
+            render.print_plan(planned)
+        return
+    with render.Bars(fmt is TextOrJson.text and not quiet) as bars:
+        result = run_release(
+            settings=settings,
+            stages=stages,
+            version=version,
+            bump=bump,
+            publish_despite_inspection=despite,
+            dandi_api_key=os.environ.get("DANDI_API_KEY"),
+            jobs=jobs,
+            progress=bars,
+        )
     if fmt is TextOrJson.json:
         render.print_json(result.as_json())
-        return
-    render.print_release(result)
+    elif result.gated and result.inspection is not None:
+        render.print_inspection(result.inspection)
+        err.print(
+            "error: inspection failed, so nothing was uploaded (fix: correct the files, or "
+            "pass --publish-despite-inspection REASON)"
+        )
+    elif not quiet:
+        render.print_pipeline(result)
+    if not result.ok:
+        raise typer.Exit(CheckFailed.exit_code)
 
 
 @app.command()

@@ -55,6 +55,7 @@ class Settings:
     path_column: str = "file_path"
     inspection: InspectionConfig = field(default_factory=InspectionConfig)
     fail_on: str = "CRITICAL"
+    inspection_enabled: bool = False  # an `inspection:` section is present
     conversion_settings: ConversionSettings | None = None
     dandi_settings: DandiSettings | None = None
 
@@ -119,6 +120,7 @@ def _settings(workspace: Path, doc: dict[str, Any]) -> Settings:
         s3_settings=_s3(doc["s3"], doc["project"]) if "s3" in doc else None,
         inspection=from_section(doc.get("inspection"), workspace),
         fail_on=doc.get("inspection", {}).get("fail_on", "CRITICAL"),
+        inspection_enabled="inspection" in doc,
         conversion_settings=_conversion(doc["conversion"], workspace)
         if "conversion" in doc
         else None,

@@ -85,23 +85,8 @@ def convert_sessions(
     conversion = settings.conversion
     template = find_template(conversion.template, conversion.templates_dir)
     rows = _read_sessions(conversion.sessions)
-    outcomes: dict[int, RowOutcome] = {}
-    tasks: list[_Task] = []
     with StateStore.in_dir(settings.state_dir) as store:
-        _ensure_table(store)
-        digests = DigestCache(store)
-        claimed: dict[str, int] = {}
-        for number, row in enumerate(rows, start=1):
-            try:
-                task = _plan(template, settings, number, row, digests, claimed)
-            except ConversionError as exc:
-                outcomes[number] = RowOutcome(number, None, "failed", exc.column, exc.reason)
-                continue
-            shown = _relative(task.output, settings.workspace)
-            if _unchanged(store, task):
-                outcomes[number] = RowOutcome(number, shown, "unchanged")
-            else:
-                tasks.append(task)
+        outcomes, tasks = _plan_rows(store, template, settings, rows)
         progress("Converting", len(outcomes), len(rows))
         for task, error in _run(tasks, settings.workspace, jobs):
             shown = _relative(task.output, settings.workspace)
@@ -127,6 +112,41 @@ def convert_sessions(
         removed=tuple(removed),
         files_table=_relative(table, settings.workspace),
     )
+
+
+def plan_conversion(*, settings: Settings) -> tuple[int, int, list[RowOutcome]]:
+    """(rows to convert, rows unchanged, rows failing already in planning); writes no file."""
+    conversion = settings.conversion
+    template = find_template(conversion.template, conversion.templates_dir)
+    rows = _read_sessions(conversion.sessions)
+    with StateStore.in_dir(settings.state_dir) as store:
+        outcomes, tasks = _plan_rows(store, template, settings, rows)
+    failing = [o for o in outcomes.values() if o.status == "failed"]
+    return len(tasks), len(outcomes) - len(failing), failing
+
+
+def _plan_rows(
+    store: StateStore, template: Template, settings: Settings, rows: list[dict[str, str]]
+) -> tuple[dict[int, RowOutcome], list[_Task]]:
+    """Rows already decided (unchanged, or failing to plan) and the tasks to run."""
+    _ensure_table(store)
+    digests = DigestCache(store)
+    outcomes: dict[int, RowOutcome] = {}
+    tasks: list[_Task] = []
+    claimed: dict[str, int] = {}
+    for number, row in enumerate(rows, start=1):
+        try:
+            task = _plan(template, settings, number, row, digests, claimed)
+        except ConversionError as exc:
+            outcomes[number] = RowOutcome(number, None, "failed", exc.column, exc.reason)
+            continue
+        if _unchanged(store, task):
+            outcomes[number] = RowOutcome(
+                number, _relative(task.output, settings.workspace), "unchanged"
+            )
+        else:
+            tasks.append(task)
+    return outcomes, tasks
 
 
 def _remove_stale(store: StateStore, planned: set[str], root: Path) -> list[str]:

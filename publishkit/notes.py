@@ -56,10 +56,14 @@ def render_allensdk(old: dict[str, Any], new: dict[str, Any], old_name: str, new
     return allensdk_text(old, new, old_name, new_name)
 
 
-def render_markdown(comparison: Comparison, *, date: str | None = None) -> str:
-    """One release's section: a heading, a summary line, then changes grouped with counts."""
+def render_markdown(
+    comparison: Comparison, *, date: str | None = None, remarks: tuple[str, ...] = ()
+) -> str:
+    """One release's section: a heading, remarks, a summary line, changes grouped with counts."""
     when = f" ({date})" if date else ""
     lines = [f"## v{comparison.new_version}{when}", ""]
+    for remark in remarks:
+        lines += [f"> **Note:** {remark}", ""]
     changes = list(comparison.changes)
     if comparison.old_version is None:
         lines.append(f"First release: {_summary(changes)}.")

@@ -64,9 +64,11 @@ def cut_release(
     settings: Settings,
     version: str | None = None,
     bump: Bump | None = None,
+    remarks: tuple[str, ...] = (),
     progress: Progress = no_progress,
 ) -> ReleaseResult:
-    """Cut the next release of the workspace; refuses bad input before writing anything."""
+    """Cut the next release of the workspace; refuses bad input before writing anything.
+    `remarks` go on top of this release's notes (e.g. an inspection override and its reason)."""
     if version and bump:
         raise UsageError("give either --version or --bump, not both")
     requested = Version.parse(version) if version else None
@@ -102,7 +104,7 @@ def cut_release(
     comparison = compare_manifests(previous, draft, old_name, name)
     uploaded = _upload_changed(settings, bucket, files, digests, draft, progress)
     manifest_url = _publish_manifest(settings, bucket, draft, name)
-    _publish_notes(settings, bucket, comparison)
+    _publish_notes(settings, bucket, comparison, remarks)
     return ReleaseResult(
         version=str(requested),
         previous_version=str(published.latest) if published.latest else None,
@@ -139,6 +141,18 @@ def _stage(settings: Settings, requested: Version | None, progress: Progress) ->
         on_dandi = dandi_entries(store, settings)
     draft = _draft_manifest(settings, files, digests, published.document, on_dandi)
     return _Staged(files, bucket, published, digests, draft)
+
+
+def preview(*, settings: Settings) -> tuple[Comparison, int, str | None]:
+    """What a release would change (comparison, files to upload, latest version); reads only."""
+    staged = _stage(settings, None, no_progress)
+    latest = staged.published.latest
+    old_name = manifest.manifest_name(settings.project, latest) if latest else None
+    comparison = compare_manifests(
+        staged.published.document, staged.draft, old_name, "(next release)"
+    )
+    pending = sum(not staged.draft[GROUP_KEY[f.group]][f.name]["version_id"] for f in staged.files)
+    return comparison, pending, str(latest) if latest else None
 
 
 @dataclass(frozen=True)
@@ -348,10 +362,12 @@ def _publish_manifest(
     )
 
 
-def _publish_notes(settings: Settings, bucket: S3Bucket, comparison: Comparison) -> None:
+def _publish_notes(
+    settings: Settings, bucket: S3Bucket, comparison: Comparison, remarks: tuple[str, ...] = ()
+) -> None:
     key = _key(settings, "release_notes.md")
     existing = bucket.get_bytes(key)
-    section = render_markdown(comparison, date=_now()[:10])
+    section = render_markdown(comparison, date=_now()[:10], remarks=remarks)
     text = prepend_section(
         existing.decode("utf-8") if existing else None, section, comparison.new_version
     )

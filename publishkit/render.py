@@ -20,6 +20,8 @@ from .notes import render_markdown
 if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import them
     from .convert import ConversionReport
     from .fetch import FetchReport
+    from .pipeline import PipelineResult
+    from .plan import ReleasePlan
     from .release import ReleaseResult
     from .verify import VerifyReport
 
@@ -200,3 +202,34 @@ def print_uploads(summary: dict[str, Any]) -> None:
     s3 = summary.get("s3")
     if s3:
         out.print(f"S3: {len(s3['uploaded'])} uploaded, {s3['unchanged']} unchanged")
+
+
+def print_pipeline(result: PipelineResult) -> None:
+    if result.conversion is not None:
+        print_conversion(result.conversion)
+    if result.inspection is not None:
+        out.print(f"inspect: {verdict(result.inspection)}", markup=False)
+        if result.overridden:
+            err.print(f"warning: publishing despite failed inspection: {escape(result.overridden)}")
+    if result.organized is not None:
+        report = result.organized
+        out.print(
+            f"organize: {report.count('created')} created, {report.count('updated')} "
+            f"updated, {report.count('unchanged')} unchanged, {report.count('removed')} "
+            "removed"
+        )
+    summary = {k: v.as_json() for k, v in (("dandi", result.dandi), ("s3", result.s3_upload)) if v}
+    if summary:
+        print_uploads(summary)
+    if result.release is not None:
+        print_release(result.release)
+    if result.skipped:
+        out.print(f"(not enabled by publishkit.yaml: {', '.join(result.skipped)})")
+
+
+def print_plan(plan: ReleasePlan) -> None:
+    for line in plan.lines:
+        out.print(line, markup=False)
+    if plan.notes:
+        out.print("\nDraft release notes:\n", markup=False)
+        out.print(plan.notes, markup=False)

@@ -91,34 +91,27 @@ def test_manifest_and_file_manifest_point_at_the_assets(
     aws_env,
 ) -> None:
     workspace, dandiset = study
-    uploaded = {f["dandi_path"]: f["asset_id"] for f in upload(cli, workspace)["files"]}
-    sessions = workspace / "sessions.csv"
-    rows = list(csv.DictReader(sessions.open()))
-    with sessions.open("w", newline="") as handle:  # the sessions table lists the NWB outputs
-        writer = csv.DictWriter(handle, [*rows[0], "file_id", "file_path"])
-        writer.writeheader()
-        for row in rows:
-            name = f"sub-{row['subject_id']}_ses-{row['session_id']}.nwb"
-            writer.writerow({**row, "file_id": row["session_id"], "file_path": f"nwb/{name}"})
     config = workspace / "publishkit.yaml"
-    config.write_text(
+    config.write_text(  # publish the table convert writes: one row per NWB file
         config.read_text()
         + f"s3:\n  bucket: {bucket.bucket}\n  region: us-west-2\n"
-        + "metadata_files:\n  sessions: sessions.csv\n"
+        + "metadata_files:\n  sessions: nwb_files.csv\n"
     )
-    assert cli("organize", "-w", str(workspace)).exit_code == 0  # sessions.csv changed, not NWB
-    released = cli("release", "--version", "1.0.0", "-w", str(workspace))
-    assert released.exit_code == 0, released.stderr
+    released = cli("release", "--version", "1.0.0", "-w", str(workspace), "-f", "json")
+    assert released.exit_code == 0, released.stdout + released.stderr
+    stages = json.loads(released.stdout)["stages"]
+    assert stages == ["convert", "inspect", "organize", "upload", "manifest", "notes"]
+    on_server = {a["path"]: a["asset_id"] for a in api_assets(archive, dandiset)}
     document = json.loads(
         (workspace / "manifests" / "study_project_manifest_v1.0.0.json").read_text()
     )
-    entry = document["data_files"]["ts01"]
+    entry = document["data_files"]["sub-M-101_ses-ts01"]
     assert entry["dandiset_id"] == dandiset
     assert entry["dandi_asset_path"] == "sub-M-101/sub-M-101_ses-ts01.nwb"
-    assert entry["dandi_asset_id"] == uploaded["sub-M-101/sub-M-101_ses-ts01.nwb"]
+    assert entry["dandi_asset_id"] == on_server["sub-M-101/sub-M-101_ses-ts01.nwb"]
     out = workspace / "file_manifest.csv"
     assert cli("export", "file-manifest", "-o", str(out), "-w", str(workspace)).exit_code == 0
-    row = next(r for r in csv.DictReader(out.open()) if r["file_id"] == "ts01")
+    row = next(r for r in csv.DictReader(out.open()) if r["file_id"] == "sub-M-101_ses-ts01")
     assert row["archive_uri"] == f"{archive.api_url}/assets/{entry['dandi_asset_id']}/download/"
     download = requests.get(row["archive_uri"], allow_redirects=True, timeout=30)
     assert download.content == (workspace / "nwb" / "sub-M-101_ses-ts01.nwb").read_bytes()

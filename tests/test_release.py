@@ -170,7 +170,7 @@ def test_rename_delete_and_create_suggest_and_apply_a_major_bump(
 
     result = cli("release", "--bump", "major", "--format", "json", cwd=workspace.root)
     assert result.exit_code == 0, result.stderr
-    summary = json.loads(result.stdout)
+    summary = json.loads(result.stdout)["release"]
     assert summary["version"] == "1.0.0"
     kinds = {(c["kind"], c["path"]) for c in summary["changes"]["changes"]}
     assert ("renamed", "data/s101.nwb") in kinds

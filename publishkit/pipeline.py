@@ -1,0 +1,168 @@
+"""`publishkit release`: the stages the workspace enables, in order, each one idempotent.
+
+convert (a `conversion:` section) -> inspect (`inspection:` or `conversion:`) -> organize and
+upload to DANDI (`dandi:` with instance and dandiset) -> upload, manifest and notes on S3 (`s3:`).
+Inspection gates publication: nothing is uploaded while a file fails, unless the caller gives a
+reason to publish anyway, which the release notes record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Settings
+from .convert import ConversionReport, convert_sessions
+from .errors import UsageError
+from .inspection import InspectionReport, inspect_files, workspace_nwb_files
+from .progress import Progress, no_progress
+from .versions import Bump
+
+STAGES = ("convert", "inspect", "organize", "upload", "manifest", "notes")
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    stages: tuple[str, ...]  # the stages that ran
+    conversion: ConversionReport | None = None
+    inspection: InspectionReport | None = None
+    organized: Any = None  # OrganizeReport
+    dandi: Any = None  # DandiUploadReport
+    s3_upload: Any = None  # S3UploadResult
+    release: Any = None  # ReleaseResult
+    gated: bool = False  # inspection failed and stopped the release
+    overridden: str | None = None  # the reason given to publish despite failed inspection
+    skipped: tuple[str, ...] = field(default=())  # selected but not enabled by the workspace
+
+    @property
+    def ok(self) -> bool:
+        return not self.gated and all(
+            report is None or report.ok for report in (self.conversion, self.dandi)
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        from .inspect_report import as_json as inspection_json
+
+        return {
+            "ok": self.ok,
+            "stages": list(self.stages),
+            "skipped": list(self.skipped),
+            "gated_by_inspection": self.gated,
+            "inspection_override": self.overridden,
+            "convert": self.conversion.as_json() if self.conversion else None,
+            "inspect": inspection_json(self.inspection)["header"] if self.inspection else None,
+            "organize": self.organized.as_json() if self.organized else None,
+            "dandi": self.dandi.as_json() if self.dandi else None,
+            "s3_upload": self.s3_upload.as_json() if self.s3_upload else None,
+            "release": self.release.as_json() if self.release else None,
+        }
+
+
+def select_stages(
+    first: str | None = None, last: str | None = None, only: str | None = None
+) -> tuple[str, ...]:
+    for name in (first, last, only):
+        if name is not None and name not in STAGES:
+            raise UsageError(f"unknown stage {name!r}", hint=f"stages: {', '.join(STAGES)}")
+    if only:
+        if first or last:
+            raise UsageError("give --only alone, or --from/--to")
+        return (only,)
+    start = STAGES.index(first) if first else 0
+    stop = STAGES.index(last) if last else len(STAGES) - 1
+    if start > stop:
+        raise UsageError(f"--from {first} comes after --to {last}")
+    return STAGES[start : stop + 1]
+
+
+def enabled_stages(settings: Settings) -> set[str]:
+    enabled = set()
+    if settings.conversion_settings is not None:
+        enabled |= {"convert", "inspect"}
+    if settings.inspection_enabled:
+        enabled.add("inspect")
+    if settings.dandi.instance and settings.dandi.dandiset:
+        enabled |= {"organize", "upload"}
+    if settings.s3_settings is not None:
+        enabled |= {"upload", "manifest", "notes"}
+    return enabled
+
+
+def run_release(
+    *,
+    settings: Settings,
+    stages: tuple[str, ...] = STAGES,
+    version: str | None = None,
+    bump: Bump | None = None,
+    publish_despite_inspection: str | None = None,
+    dandi_api_key: str | None = None,
+    jobs: int = 1,
+    progress: Progress = no_progress,
+) -> PipelineResult:
+    enabled = enabled_stages(settings)
+    run = tuple(s for s in stages if s in enabled)
+    skipped = tuple(s for s in stages if s not in enabled)
+    publishes = "manifest" in run
+    writes_before = {"convert", "organize"} & set(run) or ("upload" in run and _dandi(settings))
+    if publishes and writes_before and not (version or bump):
+        raise UsageError(
+            "no --version or --bump given",
+            hint="`publishkit release --plan` shows the bump the changes suggest",
+        )
+    if version and bump:
+        raise UsageError("give either --version or --bump, not both")
+    result: dict[str, Any] = {"stages": run, "skipped": skipped}
+    if "convert" in run:
+        result["conversion"] = convert_sessions(settings=settings, jobs=jobs, progress=progress)
+    if "inspect" in run:
+        report = inspect_files(
+            files=workspace_nwb_files(settings),
+            config=settings.inspection,
+            cache_dir=settings.state_dir,
+            fail_on=settings.fail_on,
+            jobs=jobs,
+            relative_to=settings.workspace,
+            progress=progress,
+        )
+        result["inspection"] = report
+        if not report.passed:
+            if publish_despite_inspection is None:
+                return PipelineResult(**result, gated=True)
+            result["overridden"] = publish_despite_inspection
+    if "organize" in run and _dandi(settings):
+        from .organize import organize_files
+
+        result["organized"] = organize_files(settings=settings, progress=progress)
+    if "upload" in run and _dandi(settings):
+        from .dandi_upload import upload_to_dandi
+
+        result["dandi"] = upload_to_dandi(
+            settings=settings, api_key=dandi_api_key, progress=progress
+        )
+    if settings.s3_settings is not None:
+        if publishes:
+            from .release import cut_release
+
+            remarks = _remarks(result.get("inspection"), result.get("overridden"))
+            result["release"] = cut_release(
+                settings=settings, version=version, bump=bump, remarks=remarks, progress=progress
+            )
+        elif "upload" in run:
+            from .release import upload_to_s3
+
+            result["s3_upload"] = upload_to_s3(settings=settings, progress=progress)
+    return PipelineResult(**result)
+
+
+def _dandi(settings: Settings) -> bool:
+    return bool(settings.dandi.instance and settings.dandi.dandiset)
+
+
+def _remarks(inspection: InspectionReport | None, reason: str | None) -> tuple[str, ...]:
+    if inspection is None or reason is None:
+        return ()
+    files = len({f.file_path for f in inspection.failing}) + len(inspection.unreadable)
+    return (
+        f"published although inspection failed ({len(inspection.failing)} finding(s) at or "
+        f"above {inspection.fail_on} in {files} file(s)); reason given: {reason}",
+    )
