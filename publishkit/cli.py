@@ -658,5 +658,43 @@ def export_file_manifest_command(
     out.print(f"{output}: {rows} data file(s) from {chosen.name}")
 
 
+@app.command()
+def demo(
+    folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="Keep the demo workspace here (default: a temporary folder, removed at the end).",
+        ),
+    ] = None,
+) -> None:
+    """Two releases of a template's example to a local S3 and DANDI: no network, no AWS.
+
+    Cuts 1.0.0 (convert, inspect, organize, upload to DANDI and S3, manifest, notes), changes the
+    data (one session edited, one added, one removed), cuts the next release, shows its notes and
+    verifies it.
+    """
+    import tempfile
+
+    from .demo import run_demo
+
+    # The sandboxes accept any credentials; these keep the user's own out of the demo.
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="sandbox",
+        AWS_SECRET_ACCESS_KEY="sandbox",
+        DANDI_CACHE="ignore",
+        DANDI_NO_ET="1",
+    )
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="publishkit-demo-") as scratch:
+        root = folder or Path(scratch)
+        root.mkdir(parents=True, exist_ok=True)
+        with render.Bars(True) as bars:
+            result = run_demo(root=root, progress=bars)
+        render.print_demo(result, time.monotonic() - started, keep=folder is not None)
+    if not result.verified.ok or not result.first.ok or not result.second.ok:
+        raise typer.Exit(CheckFailed.exit_code)
+
+
 def main() -> None:
     app(prog_name="publishkit")

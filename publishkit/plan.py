@@ -8,13 +8,14 @@ from typing import Any
 from .config import Settings
 from .errors import PublishkitError
 from .pipeline import _dandi, enabled_stages
+from .versions import Bump, Version
 
 
 @dataclass(frozen=True)
 class ReleasePlan:
     lines: tuple[str, ...]
     notes: str | None  # draft release notes (Markdown)
-    suggested_bump: str | None
+    suggested_bump: Bump | None
     next_version: str | None
 
     def as_json(self) -> dict[str, Any]:
@@ -56,8 +57,6 @@ def plan_release(*, settings: Settings, stages: tuple[str, ...]) -> ReleasePlan:
         else:
             bump = comparison.suggested_bump
             base = latest or "0.0.0"
-            from .versions import Version
-
             version = str(Version.parse(base).bump(bump)) if bump else None
             lines.append(
                 f"S3: {uploads} file(s) to upload to s3://{settings.s3.bucket}; "

@@ -19,6 +19,7 @@ from .notes import render_markdown
 
 if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import them
     from .convert import ConversionReport
+    from .demo import DemoResult
     from .fetch import FetchReport
     from .pipeline import PipelineResult
     from .plan import ReleasePlan
@@ -233,3 +234,18 @@ def print_plan(plan: ReleasePlan) -> None:
     if plan.notes:
         out.print("\nDraft release notes:\n", markup=False)
         out.print(plan.notes, markup=False)
+
+
+def print_demo(result: DemoResult, seconds: float, *, keep: bool) -> None:
+    out.print("[bold]Release 1.0.0[/]")
+    print_pipeline(result.first)
+    out.print("\n[bold]Then the data changed:[/]")
+    for change in result.changes:
+        out.print(f"  - {escape(change)}")
+    out.print("\n[bold]The next release[/]")
+    print_pipeline(result.second)
+    out.print("\n[bold]Its release notes[/]\n")
+    out.print(result.notes, markup=False)
+    print_verify(result.verified)
+    where = f"; the workspace is in {result.workspace}" if keep else ""
+    out.print(f"\nDemo done in {seconds:.0f} s{where}.", markup=False)
