@@ -18,7 +18,7 @@ from .jsonio import dumps, write_atomic
 from .notes import Comparison, compare_manifests, has_section, prepend_section, render_markdown
 from .organize import recorded_paths
 from .progress import Progress, no_progress
-from .s3 import BLAKE2B_METADATA, S3Bucket
+from .s3 import BLAKE2B_METADATA, ConditionFailed, S3Bucket
 from .state import StateStore
 from .versions import Bump, Version
 
@@ -317,14 +317,21 @@ def _upload_changed(
             progress("Uploading", digest.size, total)
             return item, current.version_id
         log.info("uploading %s (%d bytes) to s3://%s/%s", item.path, digest.size, bucket.name, key)
-        version_id = bucket.put_file(
-            key,
-            item.path,
-            sha256_hex=digest.sha256,
-            blake2b_hex=digest.blake2b,
-            multipart_threshold=settings.s3.multipart_threshold,
-            on_bytes=lambda n: progress("Uploading", n, total),
-        )
+        try:
+            version_id = bucket.put_file(
+                key,
+                item.path,
+                sha256_hex=digest.sha256,
+                blake2b_hex=digest.blake2b,
+                multipart_threshold=settings.s3.multipart_threshold,
+                on_bytes=lambda n: progress("Uploading", n, total),
+                replaces=current,
+            )
+        except ConditionFailed:
+            landed = bucket.head(key)  # our own PUT, applied before its answer was lost?
+            if not (landed and landed.metadata.get(BLAKE2B_METADATA) == digest.blake2b):
+                raise
+            version_id = landed.version_id
         return item, version_id
 
     failures = []

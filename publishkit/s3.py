@@ -28,6 +28,7 @@ class ObjectVersion:
     version_id: str
     size: int
     metadata: dict[str, str] = field(default_factory=dict)
+    etag: str = ""
 
 
 def make_client(region: str, endpoint_url: str | None, *, anonymous: bool = False) -> Any:
@@ -109,6 +110,7 @@ class S3Bucket:
             version_id=str(response.get("VersionId") or "null"),
             size=int(response["ContentLength"]),
             metadata=dict(response.get("Metadata", {})),
+            etag=str(response.get("ETag", "")),
         )
 
     def list_keys(self, prefix: str) -> list[str]:
@@ -168,6 +170,9 @@ class S3Bucket:
             return str(self.client.put_object(**args)["VersionId"])
         except ClientError as exc:
             if _code(exc) == "PreconditionFailed":
+                # A retry of our own PUT whose answer was lost finds the key taken by itself.
+                if self.get_bytes(key) == data and (mine := self.head(key)) is not None:
+                    return mine.version_id
                 raise StorageError(
                     f"s3://{self.name}/{key} already exists; it is never overwritten",
                     hint="cut a new version instead",
@@ -185,8 +190,14 @@ class S3Bucket:
         blake2b_hex: str,
         multipart_threshold: int,
         on_bytes: Callable[[int], None],
+        replaces: ObjectVersion | None = None,
     ) -> str:
-        """Upload a file with S3-verified SHA-256 checksums; returns the new VersionId."""
+        """Upload a file with S3-verified SHA-256 checksums; returns the new VersionId.
+
+        The PUT is conditional on the key's current state (`replaces`: absent, or that ETag), so
+        a retry of a PUT that S3 applied but whose answer was lost cannot add a second version:
+        it fails with ConditionFailed, and the caller adopts what is there.
+        """
         size = path.stat().st_size
         extra = {
             "ContentType": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
@@ -194,6 +205,7 @@ class S3Bucket:
         }
         try:
             if size < multipart_threshold:
+                condition = {"IfMatch": replaces.etag} if replaces else {"IfNoneMatch": "*"}
                 with open(path, "rb") as body:
                     response = self.client.put_object(
                         Bucket=self.name,
@@ -201,12 +213,15 @@ class S3Bucket:
                         Body=body,
                         ChecksumAlgorithm="SHA256",
                         ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256_hex)).decode(),
+                        **condition,
                         **extra,
                     )
                 on_bytes(size)
                 return str(response["VersionId"])
             return self._put_multipart(key, path, size, multipart_threshold, extra, on_bytes)
         except ClientError as exc:
+            if _code(exc) == "PreconditionFailed":
+                raise ConditionFailed(f"s3://{self.name}/{key} changed during the upload") from None
             raise self._error(exc, key) from None
         except BotoCoreError as exc:
             raise self._error(exc, key) from None
@@ -267,6 +282,10 @@ class S3Bucket:
             f"{where}: {type(exc).__name__}: {exc}",
             hint="check s3.endpoint_url / AWS_ENDPOINT_URL and that the server is running",
         )
+
+
+class ConditionFailed(StorageError):
+    """A conditional PUT found the key in another state than expected."""
 
 
 def _code(exc: ClientError) -> str:
