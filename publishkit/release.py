@@ -136,6 +136,8 @@ def _stage(settings: Settings, requested: Version | None, progress: Progress) ->
     published = _published(settings, bucket)
     if requested is not None:
         _check_new(requested, published)
+    if aborted := bucket.abort_incomplete_uploads(_key(settings, "")):
+        log.info("aborted %d incomplete multipart upload(s) of an earlier run", aborted)
     with StateStore.in_dir(settings.state_dir) as store:
         digests = _digest_all(files, DigestCache(store), progress)
         on_dandi = dandi_entries(store, settings)

@@ -92,6 +92,22 @@ class S3Bucket:
                 "--versioning-configuration Status=Enabled",
             )
 
+    def abort_incomplete_uploads(self, prefix: str) -> int:
+        """Abort multipart uploads under `prefix` left by a run that died mid-upload."""
+        aborted = 0
+        try:
+            for page in self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.name, Prefix=prefix
+            ):
+                for upload in page.get("Uploads", []):
+                    self.client.abort_multipart_upload(
+                        Bucket=self.name, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, prefix) from None
+        return aborted
+
     def head(self, key: str, version_id: str | None = None) -> ObjectVersion | None:
         """The given (or current) version of `key`, or None when there is none."""
         args = {"Bucket": self.name, "Key": key}

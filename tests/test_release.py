@@ -324,3 +324,15 @@ def test_refuses_data_paths_a_manifest_url_cannot_carry(
     result = cli("release", "--version", "0.1.0", cwd=workspace.root)
     assert result.exit_code == 2
     assert f"line 2: file_path '{path}'" in result.stderr
+
+
+def test_incomplete_multipart_uploads_of_a_dead_run_are_aborted(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    started = s3_client.create_multipart_upload(
+        Bucket=workspace.bucket, Key="demo-project/data/s101.nwb"
+    )  # what a run killed mid-upload leaves behind
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+    uploads = s3_client.list_multipart_uploads(Bucket=workspace.bucket).get("Uploads", [])
+    assert started["UploadId"] not in {u["UploadId"] for u in uploads}
+    assert uploads == []
