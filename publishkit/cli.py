@@ -696,5 +696,18 @@ def demo(
         raise typer.Exit(CheckFailed.exit_code)
 
 
+@app.command()
+def status(workspace: WorkspaceOption = Path("."), fmt: FormatOption = TextOrJson.text) -> None:
+    """Each stage the workspace enables, and each NWB file's state (inspected, on DANDI, in the
+    latest release), from the workspace's records alone."""
+    from .status import workspace_status
+
+    report = workspace_status(settings=_settings(workspace))
+    if fmt is TextOrJson.json:
+        render.print_json(report.as_json())
+    else:
+        render.print_status(report)
+
+
 def main() -> None:
     app(prog_name="publishkit")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import th
     from .pipeline import PipelineResult
     from .plan import ReleasePlan
     from .release import ReleaseResult
+    from .status import WorkspaceStatus
     from .verify import VerifyReport
 
 out = Console(highlight=False, soft_wrap=True)
@@ -249,3 +250,20 @@ def print_demo(result: DemoResult, seconds: float, *, keep: bool) -> None:
     print_verify(result.verified)
     where = f"; the workspace is in {result.workspace}" if keep else ""
     out.print(f"\nDemo done in {seconds:.0f} s{where}.", markup=False)
+
+
+def print_status(report: WorkspaceStatus) -> None:
+    out.print(
+        f"stages enabled: {', '.join(report.enabled) or 'none'}; latest release: "
+        f"{'v' + report.latest_release if report.latest_release else 'none'}"
+    )
+    table = Table("file", "inspection", "dandiset path", "on DANDI", "in latest release", box=None)
+    for item in report.files:
+        table.add_row(
+            escape(item.path),
+            item.inspected,
+            escape(item.dandi_path or "-"),
+            "yes" if item.on_dandi else "no",
+            f"v{item.in_release}" if item.in_release else "no",
+        )
+    out.print(table)

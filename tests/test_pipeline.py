@@ -109,3 +109,13 @@ def test_demo_runs_offline_without_credentials(tmp_path: Path) -> None:
     assert "Released v2.0.0" in done.stdout  # a deleted file calls for a major version
     assert "- `nwb/sub-M-102_ses-ts02.nwb` deleted" in done.stdout
     assert "v2.0.0: all 3 file(s) present, sizes and hashes match" in done.stdout
+
+
+def test_status_shows_each_file_state(cli, study: Path, aws_env) -> None:
+    assert cli("release", "--version", "1.0.0", "-w", str(study)).exit_code == 0
+    report = json.loads(cli("status", "-w", str(study), "-f", "json").stdout)
+    assert report["latest_release"] == "1.0.0"
+    assert report["enabled_stages"] == ["convert", "inspect", "upload", "manifest", "notes"]
+    states = {f["path"]: f for f in report["files"]}
+    assert set(states) == {"nwb/sub-M-101_ses-ts01.nwb", "nwb/sub-M-102_ses-ts02.nwb"}
+    assert all(f["inspected"] == "passed" and f["in_release"] == "1.0.0" for f in states.values())
