@@ -117,68 +117,39 @@ def test_manifest_and_file_manifest_point_at_the_assets(
     assert download.content == (workspace / "nwb" / "sub-M-101_ses-ts01.nwb").read_bytes()
 
 
-def test_an_interrupted_upload_converges_without_duplicates(
-    study: tuple[Path, str],
-    archive: DandiSandbox,
-) -> None:
-    workspace, dandiset = study
-    process = subprocess.Popen(
-        [sys.executable, "-m", "publishkit", "upload", "--target", "dandi", "-w", str(workspace)],
+def publishkit_upload(workspace: Path) -> subprocess.Popen[bytes]:
+    """`publishkit upload --target dandi` as a process of its own, to be killed or awaited."""
+    command = [sys.executable, "-m", "publishkit", "upload", "--target", "dandi"]
+    return subprocess.Popen(
+        [*command, "-w", str(workspace), "--format", "json"],
         env=os.environ.copy(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+
+def test_an_interrupted_upload_converges_without_duplicates(
+    study: tuple[Path, str], archive: DandiSandbox
+) -> None:
+    workspace, dandiset = study
+    process = publishkit_upload(workspace)
     deadline = time.monotonic() + 120
     while not api_assets(archive, dandiset) and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)  # halfway: one asset made, the second not (yet) done
     process.wait()
     assert len(api_assets(archive, dandiset)) >= 1
-    rerun = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "publishkit",
-            "upload",
-            "--target",
-            "dandi",
-            "-w",
-            str(workspace),
-            "--format",
-            "json",
-        ],
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert rerun.returncode == 0, rerun.stderr
+    rerun = publishkit_upload(workspace)
+    _, stderr = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, stderr
     assets = api_assets(archive, dandiset)
     assert sorted(a["path"] for a in assets) == [
         "sub-M-101/sub-M-101_ses-ts01.nwb",
         "sub-M-102/sub-M-102_ses-ts02.nwb",
     ]
-    again = json.loads(
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "publishkit",
-                "upload",
-                "--target",
-                "dandi",
-                "-w",
-                str(workspace),
-                "--format",
-                "json",
-            ],
-            env=os.environ.copy(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        ).stdout
-    )
-    assert again["dandi"]["counts"]["unchanged"] == 2
+    again = publishkit_upload(workspace)
+    stdout, _ = again.communicate(timeout=300)
+    assert json.loads(stdout)["dandi"]["counts"]["unchanged"] == 2
 
 
 def test_a_session_removed_from_the_table_leaves_nwb_dandiset_and_draft(
