@@ -99,6 +99,16 @@ FormatOption = Annotated[
 ]
 
 
+def _finish(report: Any, fmt: TextOrJson, show: Any) -> None:
+    """Render a stage's report (JSON for scripts, text for people); exit 1 when it failed."""
+    if fmt is TextOrJson.json:
+        render.print_json(report.as_json())
+    else:
+        show(report)
+    if not report.ok:
+        raise typer.Exit(CheckFailed.exit_code)
+
+
 def _version_callback(value: bool) -> None:
     if value:
         out.print(f"publishkit {__version__}")
@@ -260,12 +270,7 @@ def verify(
     read = _read_settings(workspace)
     with render.Bars(fmt is TextOrJson.text) as bars:
         report = verify_release(manifest_path=manifest_file, read=read, deep=deep, progress=bars)
-    if fmt is TextOrJson.json:
-        render.print_json(report.as_json())
-    else:
-        render.print_verify(report)
-    if not report.ok:
-        raise typer.Exit(CheckFailed.exit_code)
+    _finish(report, fmt, render.print_verify)
 
 
 @app.command()
@@ -290,12 +295,7 @@ def fetch(
     read = _read_settings(workspace)
     with render.Bars(fmt is TextOrJson.text) as bars:
         report = fetch_release(manifest_path=manifest_file, dest=to, read=read, progress=bars)
-    if fmt is TextOrJson.json:
-        render.print_json(report.as_json())
-    else:
-        render.print_fetch(report)
-    if not report.ok:
-        raise typer.Exit(CheckFailed.exit_code)
+    _finish(report, fmt, render.print_fetch)
 
 
 @manifest_app.command("validate")
@@ -533,12 +533,7 @@ def convert(
     settings = _settings(workspace)
     with render.Bars(fmt is TextOrJson.text) as bars:
         report = convert_sessions(settings=settings, jobs=jobs, progress=bars)
-    if fmt is TextOrJson.json:
-        render.print_json(report.as_json())
-    else:
-        render.print_conversion(report)
-    if not report.ok:
-        raise typer.Exit(CheckFailed.exit_code)
+    _finish(report, fmt, render.print_conversion)
 
 
 @app.command()
