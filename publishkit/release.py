@@ -86,10 +86,14 @@ def cut_release(
     )
     comparison = compare_manifests(previous, draft, old_name, "(this release)")
     if previous is not None and not comparison.changes:
-        repaired = _repair_notes(settings, bucket, previous)
+        # Nothing to publish; a run that died after publishing left its local copies behind.
+        repaired = _repair_local_copy(settings, previous)
+        repaired = _repair_notes(settings, bucket, previous) or repaired
         return ReleaseResult(
             None, str(published.latest), None, (), len(files), None, None, repaired
         )
+    if requested is not None and requested == published.latest:
+        _check_new(requested, published)  # the latest, and the files changed since: refuse
     if requested is None:
         if bump is None:
             raise UsageError(
@@ -134,8 +138,8 @@ def _stage(settings: Settings, requested: Version | None, progress: Progress) ->
     )
     bucket.require_versioning()
     published = _published(settings, bucket)
-    if requested is not None:
-        _check_new(requested, published)
+    if requested is not None and requested != published.latest:
+        _check_new(requested, published)  # the latest itself: see cut_release (a re-run)
     if aborted := bucket.abort_incomplete_uploads(_key(settings, "")):
         log.info("aborted %d incomplete multipart upload(s) of an earlier run", aborted)
     with StateStore.in_dir(settings.state_dir) as store:
@@ -382,6 +386,18 @@ def _publish_notes(
     )
     bucket.put_bytes(key, text.encode(), content_type="text/markdown", create_only=False)
     write_atomic(settings.workspace / "release_notes.md", text)
+
+
+def _repair_local_copy(settings: Settings, latest: dict[str, Any]) -> bool:
+    path = (
+        settings.workspace
+        / "manifests"
+        / manifest.manifest_name(settings.project, latest["manifest_version"])
+    )
+    if path.exists():
+        return False
+    manifest.write_local(path, latest)
+    return True
 
 
 def _repair_notes(settings: Settings, bucket: S3Bucket, latest: dict[str, Any]) -> bool:
