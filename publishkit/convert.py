@@ -129,7 +129,6 @@ def _plan_rows(
     store: StateStore, template: Template, settings: Settings, rows: list[dict[str, str]]
 ) -> tuple[dict[int, RowOutcome], list[_Task]]:
     """Rows already decided (unchanged, or failing to plan) and the tasks to run."""
-    _ensure_table(store)
     digests = DigestCache(store)
     outcomes: dict[int, RowOutcome] = {}
     tasks: list[_Task] = []
@@ -235,14 +234,6 @@ def _plan(
         identifier=identifier_for(template.name, name),
         provenance=template.provenance,
     )
-
-
-def _ensure_table(store: StateStore) -> None:
-    with store.transaction() as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS conversions (output TEXT PRIMARY KEY, key TEXT NOT NULL,"
-            " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL)"
-        )
 
 
 def _unchanged(store: StateStore, task: _Task) -> bool:

@@ -72,7 +72,6 @@ def upload_to_dandi(
             hint="e.g. dandi: {instance: dandi-sandbox, dandiset: '000123'}",
         )
     with StateStore.in_dir(settings.state_dir) as store:
-        _ensure_table(store)
         organized = sorted(set(recorded_paths(store).values()))
         if not organized:
             raise WorkspaceError(
@@ -198,24 +197,12 @@ def _key_for_instance(instance: str, api_key: str) -> Iterator[None]:
         os.environ.pop(variable, None)
 
 
-def _ensure_table(store: StateStore) -> None:
-    with store.transaction() as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS dandi_uploads (dandi_path TEXT NOT NULL,"
-            " dandiset TEXT NOT NULL, blake2b TEXT NOT NULL, asset_id TEXT NOT NULL,"
-            " etag TEXT NOT NULL, PRIMARY KEY (dandi_path, dandiset))"
-        )
-
-
 def recorded_assets(store: StateStore, dandiset: str | None) -> dict[str, tuple[str, str]]:
     """dandiset path -> (asset id, blake2b) for what was last uploaded to `dandiset`."""
     if dandiset is None:
         return {}
-    try:
-        rows = store.query(
-            "SELECT dandi_path, asset_id, blake2b FROM dandi_uploads WHERE dandiset = ?",
-            (dandiset,),
-        )
-    except Exception:
-        return {}
+    rows = store.query(
+        "SELECT dandi_path, asset_id, blake2b FROM dandi_uploads WHERE dandiset = ?",
+        (dandiset,),
+    )
     return {str(path): (str(asset), str(content)) for path, asset, content in rows}

@@ -156,7 +156,6 @@ def inspect_files(
     results: dict[Path, dict[str, Any]] = {}
     cached: set[Path] = set()
     with StateStore.in_dir(cache_dir) as store:
-        _ensure_table(store)
         hashes = {}
         for path in files:
             hashes[path] = DigestCache(store).get(path).blake2b
@@ -198,19 +197,8 @@ def inspect_files(
     )
 
 
-def _ensure_table(store: StateStore) -> None:
-    with store.transaction() as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS inspection_results ("
-            " content TEXT NOT NULL, setup TEXT NOT NULL, result TEXT NOT NULL,"
-            " PRIMARY KEY (content, setup))"
-        )
-        conn.execute("CREATE TABLE IF NOT EXISTS inspection_passed (content TEXT PRIMARY KEY)")
-
-
 def passed_inspection(store: StateStore, content: str) -> bool:
     """Whether a file with this content hash passed `publishkit inspect` in this workspace."""
-    _ensure_table(store)
     return bool(store.query("SELECT 1 FROM inspection_passed WHERE content = ?", (content,)))
 
 

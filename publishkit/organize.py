@@ -114,7 +114,6 @@ def organize_files(*, settings: Settings, progress: Progress = no_progress) -> O
     names = dandi_names(files, dandi.required_fields)
     results: list[Organized] = []
     with StateStore.in_dir(settings.state_dir) as store:
-        _ensure_table(store)
         digests = DigestCache(store)
         for path, name in names.items():
             target = dandi.folder / name
@@ -157,14 +156,6 @@ def _place(source: Path, target: Path, mode: str, digests: DigestCache) -> Actio
     return "updated" if existed else "created"
 
 
-def _ensure_table(store: StateStore) -> None:
-    with store.transaction() as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS organized (source TEXT PRIMARY KEY,"
-            " dandi_path TEXT NOT NULL, blake2b TEXT NOT NULL)"
-        )
-
-
 def _remove_stale(store: StateStore, folder: Path, current: set[str]) -> list[Organized]:
     """Files organized before whose source is gone leave the dandiset folder too."""
     removed = []
@@ -186,10 +177,7 @@ def _write_dandiset_yaml(folder: Path, dandiset: str | None) -> None:
 
 def recorded_paths(store: StateStore) -> dict[str, str]:
     """source (relative to the workspace) -> dandiset path, as last organized."""
-    try:
-        rows = store.query("SELECT source, dandi_path FROM organized")
-    except Exception:
-        return {}
+    rows = store.query("SELECT source, dandi_path FROM organized")
     return {str(source): str(name) for source, name in rows}
 
 

@@ -20,6 +20,25 @@ CREATE TABLE IF NOT EXISTS file_digests (
     sha256 TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS file_digests_by_blake2b ON file_digests (blake2b);
+-- convert: the output written for a row, and the key of what it was made from
+CREATE TABLE IF NOT EXISTS conversions (
+    output TEXT PRIMARY KEY, key TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL
+);
+-- inspect: findings by (content, setup), and the contents that passed
+CREATE TABLE IF NOT EXISTS inspection_results (
+    content TEXT NOT NULL, setup TEXT NOT NULL, result TEXT NOT NULL,
+    PRIMARY KEY (content, setup)
+);
+CREATE TABLE IF NOT EXISTS inspection_passed (content TEXT PRIMARY KEY);
+-- organize: source -> dandiset path
+CREATE TABLE IF NOT EXISTS organized (
+    source TEXT PRIMARY KEY, dandi_path TEXT NOT NULL, blake2b TEXT NOT NULL
+);
+-- upload to DANDI: what each dandiset path holds there
+CREATE TABLE IF NOT EXISTS dandi_uploads (
+    dandi_path TEXT NOT NULL, dandiset TEXT NOT NULL, blake2b TEXT NOT NULL,
+    asset_id TEXT NOT NULL, etag TEXT NOT NULL, PRIMARY KEY (dandi_path, dandiset)
+);
 """
 
 
