@@ -16,11 +16,15 @@ import hashlib
 import io as _io
 import json
 import logging
+import os
+import pickle
+import sys
 import traceback
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 ORGANIZE_SUBJECT = "check_dandi_organize_subject_id"
@@ -67,18 +71,21 @@ def finding(
 
 
 def inspect_batch(
-    paths: list[str], config: dict[str, list[str]] | None, dandi: bool
+    paths: list[str], config: dict[str, list[str]] | None, dandi: bool, specs_dir: str | None
 ) -> list[tuple[str, dict[str, Any]]]:
     """Several files in one task: files sharing a specification load it once."""
-    return [(path, inspect_path(path, config, dandi)) for path in paths]
+    return [(path, inspect_path(path, config, dandi, specs_dir)) for path in paths]
 
 
-def inspect_path(path: str, config: dict[str, list[str]] | None, dandi: bool) -> dict[str, Any]:
-    """Everything inspection learns from one file: its identifier, findings and DANDI fields."""
+def inspect_path(
+    path: str, config: dict[str, list[str]] | None, dandi: bool, specs_dir: str | None = None
+) -> dict[str, Any]:
+    """Everything inspection learns from one file: its identifier, findings and DANDI fields.
+    `specs_dir` keeps loaded specifications across runs (see `_spec`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            spec = _spec(path)
+            spec = _spec(path, specs_dir)
         except Exception:
             spec = None  # not HDF5, truncated...: the tools' own reads report why
         if spec is not None:
@@ -109,7 +116,7 @@ def spec_signature(path: str) -> str | None:
     return digest.hexdigest()
 
 
-def _spec(path: str) -> _Spec | None:
+def _spec(path: str, specs_dir: str | None) -> _Spec | None:
     from pynwb import NWBHDF5IO, get_type_map
     from pynwb.validation import get_cached_namespaces_to_validate
 
@@ -117,14 +124,55 @@ def _spec(path: str) -> _Spec | None:
     if signature is None:
         return None
     if signature not in _SPECS:
+        stored = _stored_spec(specs_dir, signature)
+        if stored is not None:
+            _SPECS[signature] = stored
+            return stored
         namespaces, manager, _ = get_cached_namespaces_to_validate(path=path)
         if not namespaces:
             _SPECS[signature] = None
         else:
             read_types = get_type_map()
             NWBHDF5IO.load_namespaces(read_types, path)
-            _SPECS[signature] = _Spec(namespaces, manager.type_map, read_types, {})
+            loaded = _Spec(namespaces, manager.type_map, read_types, {})
+            _store_spec(specs_dir, signature, loaded)
+            _SPECS[signature] = loaded
     return _SPECS[signature]
+
+
+def _spec_file(specs_dir: str, signature: str) -> Path:
+    """Loaded type maps hold pynwb's and hdmf's classes: only the same versions may load them."""
+    from importlib.metadata import version
+
+    tools = f"{version('pynwb')}-{version('hdmf')}-{sys.version_info[0]}.{sys.version_info[1]}"
+    return Path(specs_dir) / f"{signature}-{tools}.pickle"
+
+
+def _stored_spec(specs_dir: str | None, signature: str) -> _Spec | None:
+    """A specification loaded by an earlier run (loading one from its file takes ~0.4 s; its
+    pickle ~0.02 s): what keeps re-inspecting one changed file cheap."""
+    if specs_dir is None:
+        return None
+    try:
+        with _spec_file(specs_dir, signature).open("rb") as handle:
+            namespaces, validation_types, read_types = pickle.load(handle)
+    except Exception:
+        return None  # absent, or not loadable by these versions: load it from the file
+    return _Spec(namespaces, validation_types, read_types, {})
+
+
+def _store_spec(specs_dir: str | None, signature: str, spec: _Spec) -> None:
+    if specs_dir is None:
+        return
+    try:
+        data = pickle.dumps((spec.namespaces, spec.validation_types, spec.read_types))
+    except Exception:
+        return  # e.g. classes pynwb generated for an extension: loaded from the file each run
+    target = _spec_file(specs_dir, signature)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}")
+    partial.write_bytes(data)
+    os.replace(partial, target)
 
 
 def _inspect_once(

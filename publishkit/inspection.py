@@ -9,13 +9,9 @@ unchanged file is never inspected twice and concurrent runs cannot corrupt the c
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +19,7 @@ from .config import Settings
 from .digests import DigestCache
 from .errors import UsageError
 from .inspect_config import LEVELS, InspectionConfig, rank
-from .inspect_worker import inspect_batch, inspect_path, spec_signature
+from .inspect_pool import Inspecting, Task
 from .inventory import collect
 from .progress import Progress, no_progress
 from .state import StateStore
@@ -145,6 +141,32 @@ def inspect_files(
     progress: Progress = no_progress,
 ) -> InspectionReport:
     """Inspect `files`; re-use cached findings for content already inspected the same way."""
+    return start_inspection(
+        files=files,
+        config=config,
+        cache_dir=cache_dir,
+        fail_on=fail_on,
+        jobs=jobs,
+        dandi=dandi,
+        relative_to=relative_to,
+        progress=progress,
+    ).finish()
+
+
+def start_inspection(
+    *,
+    files: list[Path],
+    config: InspectionConfig,
+    cache_dir: Path,
+    fail_on: str = "CRITICAL",
+    jobs: int = 1,
+    dandi: bool = True,
+    relative_to: Path | None = None,
+    progress: Progress = no_progress,
+    background: bool = False,
+) -> PendingInspection:
+    """Look up cached findings and start inspecting the rest; `finish()` gives the report.
+    With `background`, the files are inspected in worker processes while the caller goes on."""
     if fail_on not in LEVELS:
         raise UsageError(f"--fail-on {fail_on}: expected one of {', '.join(LEVELS)}")
     nwbinspector_config = config.nwbinspector_config()
@@ -152,9 +174,7 @@ def inspect_files(
     key = json.dumps(
         {"config": nwbinspector_config, "dandi": dandi, "versions": versions}, sort_keys=True
     )
-    shown = {path: _shown(path, relative_to) for path in files}
     results: dict[Path, dict[str, Any]] = {}
-    cached: set[Path] = set()
     with StateStore.in_dir(cache_dir) as store:
         hashes = {}
         for path in files:
@@ -167,34 +187,74 @@ def inspect_files(
             )
             if hit:
                 results[path] = json.loads(str(hit[0][0]))
-                cached.add(path)
-        todo = [p for p in files if p not in results]
-        progress("Inspecting", len(cached), len(files))
-        for path, result in _run(todo, nwbinspector_config, dandi, jobs):
-            results[path] = result
-            with store.transaction() as conn:
-                conn.execute(
-                    "INSERT OR REPLACE INTO inspection_results VALUES (?, ?, ?)",
-                    (hashes[path], key, json.dumps(result)),
-                )
-            progress("Inspecting", 1, len(files))
-    findings = [
-        Finding(**entry, file_path=shown[path])
-        for path in files
-        for entry in results[path]["findings"]
-    ]
-    findings += _unique_identifiers(files, results, config)
-    active, suppressed = _apply_suppressions(findings, config)
-    _record_passes(cache_dir, files, hashes, results, active, shown, fail_on)
-    return InspectionReport(
-        files=tuple(
-            InspectedFile(shown[p], bool(results[p]["readable"]), p in cached) for p in files
-        ),
-        findings=tuple(sorted(active, key=_order)),
-        suppressed=tuple(sorted(suppressed, key=_order)),
+    todo = [p for p in files if p not in results]
+    task = Task(nwbinspector_config, dandi, str(cache_dir / "specs"))
+    return PendingInspection(
+        files=files,
+        config=config,
+        cache_dir=cache_dir,
         fail_on=fail_on,
         versions=versions,
+        key=key,
+        hashes=hashes,
+        results=results,
+        shown={path: _shown(path, relative_to) for path in files},
+        inspecting=Inspecting(todo, task, jobs, background=background),
+        progress=progress,
     )
+
+
+@dataclass
+class PendingInspection:
+    """An inspection under way: cached results known, the others arriving from `inspecting`."""
+
+    files: list[Path]
+    config: InspectionConfig
+    cache_dir: Path
+    fail_on: str
+    versions: dict[str, str]
+    key: str  # the configuration and tool versions results are cached under
+    hashes: dict[Path, str]
+    results: dict[Path, dict[str, Any]]  # cached so far
+    shown: dict[Path, str]
+    inspecting: Inspecting
+    progress: Progress
+
+    def finish(self) -> InspectionReport:
+        """Wait for the files being inspected, record their results, report on every file."""
+        files, results, shown = self.files, self.results, self.shown
+        cached = set(results)
+        self.progress("Inspecting", len(cached), len(files))
+        with StateStore.in_dir(self.cache_dir) as store:
+            for path, result in self.inspecting.results():
+                results[path] = result
+                with store.transaction() as conn:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO inspection_results VALUES (?, ?, ?)",
+                        (self.hashes[path], self.key, json.dumps(result)),
+                    )
+                self.progress("Inspecting", 1, len(files))
+        findings = [
+            Finding(**entry, file_path=shown[path])
+            for path in files
+            for entry in results[path]["findings"]
+        ]
+        findings += _unique_identifiers(files, results, self.config)
+        active, suppressed = _apply_suppressions(findings, self.config)
+        _record_passes(self.cache_dir, files, self.hashes, results, active, shown, self.fail_on)
+        return InspectionReport(
+            files=tuple(
+                InspectedFile(shown[p], bool(results[p]["readable"]), p in cached) for p in files
+            ),
+            findings=tuple(sorted(active, key=_order)),
+            suppressed=tuple(sorted(suppressed, key=_order)),
+            fail_on=self.fail_on,
+            versions=self.versions,
+        )
+
+    def cancel(self) -> None:
+        """The caller gave up (it failed while the files were inspected): start nothing more."""
+        self.inspecting.cancel()
 
 
 def passed_inspection(store: StateStore, content: str) -> bool:
@@ -230,80 +290,6 @@ def _shown(path: Path, relative_to: Path | None) -> str:
         except ValueError:
             pass
     return str(path)
-
-
-def _run(
-    todo: list[Path], config: dict[str, list[str]] | None, dandi: bool, jobs: int
-) -> Iterable[tuple[Path, dict[str, Any]]]:
-    """Results as they complete; in this process for one job, else in a pool of workers."""
-    if jobs <= 1 or len(todo) <= 1:
-        for path in todo:
-            yield path, inspect_path(str(path), config, dandi)
-        return
-    # A forkserver imports pynwb, nwbinspector and dandi once (while the batches are planned);
-    # workers fork from it warm.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(
-        ["publishkit.inspect_worker", "nwbinspector", "pynwb", "dandi.metadata.nwb"]
-    )
-    forkserver.ensure_running()
-    by_name = {str(path): path for path in todo}
-    remaining = set(todo)
-    try:
-        with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            futures = [
-                pool.submit(inspect_batch, [str(p) for p in batch], config, dandi)
-                for batch in _batches(todo, jobs)
-            ]
-            for future in as_completed(futures):
-                for name, result in future.result():
-                    remaining.discard(by_name[name])
-                    yield by_name[name], result
-    except BrokenProcessPool:
-        # A worker died (e.g. a crash inside HDF5). Run the rest alone, one per pool, so the
-        # file that kills its worker is the only one reported as unreadable.
-        for path in sorted(remaining):
-            yield path, _isolated(path, config, dandi, context)
-
-
-def _batches(todo: list[Path], jobs: int) -> list[list[Path]]:
-    """Files grouped by the specification cached in them, so that a specification used by few
-    files is loaded by one worker only; large groups are cut to keep every worker busy."""
-    groups: dict[str | None, list[Path]] = {}
-    for path in todo:
-        try:
-            signature = spec_signature(str(path))
-        except Exception:
-            signature = None  # unreadable: the worker reports why
-        groups.setdefault(signature, []).append(path)
-    size = max(1, -(-len(todo) // (jobs * 4)))
-    batches = [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
-    return sorted(batches, key=len, reverse=True)
-
-
-def _isolated(
-    path: Path, config: dict[str, list[str]] | None, dandi: bool, context: Any
-) -> dict[str, Any]:
-    try:
-        with ProcessPoolExecutor(1, mp_context=context) as pool:
-            return pool.submit(inspect_path, str(path), config, dandi).result()
-    except BrokenProcessPool:
-        return {
-            "identifier": None,
-            "readable": False,
-            "findings": [
-                {
-                    "message": "the process reading this file crashed",
-                    "importance": "ERROR",
-                    "severity": "LOW",
-                    "check_function_name": "During io.read(), the reading process crashed.",
-                    "object_type": None,
-                    "object_name": None,
-                    "location": None,
-                    "source": "publishkit",
-                }
-            ],
-        }
 
 
 def _configured(findings: list[dict[str, Any]], config: InspectionConfig) -> list[dict[str, Any]]:

@@ -9,14 +9,16 @@ reason to publish anyway, which the release notes record.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings
-from .convert import ConversionReport, convert_sessions
 from .errors import UsageError
-from .inspection import InspectionReport, inspect_files, workspace_nwb_files
+from .inspection import InspectionReport, start_inspection, workspace_nwb_files
 from .progress import Progress, no_progress
 from .versions import Bump
+
+if TYPE_CHECKING:
+    from .convert import ConversionReport
 
 STAGES = ("convert", "inspect", "organize", "upload", "manifest", "notes")
 
@@ -113,9 +115,14 @@ def run_release(
         raise UsageError("give either --version or --bump, not both")
     result: dict[str, Any] = {"stages": run, "skipped": skipped}
     if "convert" in run:
+        from .convert import convert_sessions
+
         result["conversion"] = convert_sessions(settings=settings, jobs=jobs, progress=progress)
+    staged = None
+    # Nothing changes an S3-only release's files after inspection: stage it while inspecting.
+    stage_early = publishes and not ({"organize", "upload"} & set(run) and _dandi(settings))
     if "inspect" in run:
-        report = inspect_files(
+        pending = start_inspection(
             files=workspace_nwb_files(settings),
             config=settings.inspection,
             cache_dir=settings.state_dir,
@@ -123,7 +130,17 @@ def run_release(
             jobs=jobs,
             relative_to=settings.workspace,
             progress=progress,
+            background=stage_early,
         )
+        try:
+            if stage_early:  # reads only: the gate below still holds
+                from .release import stage_release
+
+                staged = stage_release(settings=settings, version=version, progress=progress)
+            report = pending.finish()
+        except BaseException:
+            pending.cancel()
+            raise
         result["inspection"] = report
         if not report.passed:
             if publish_despite_inspection is None:
@@ -145,7 +162,12 @@ def run_release(
 
             remarks = _remarks(result.get("inspection"), result.get("overridden"))
             result["release"] = cut_release(
-                settings=settings, version=version, bump=bump, remarks=remarks, progress=progress
+                settings=settings,
+                version=version,
+                bump=bump,
+                remarks=remarks,
+                progress=progress,
+                staged=staged,
             )
         elif "upload" in run:
             from .release import upload_to_s3

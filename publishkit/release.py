@@ -66,13 +66,17 @@ def cut_release(
     bump: Bump | None = None,
     remarks: tuple[str, ...] = (),
     progress: Progress = no_progress,
+    staged: Staged | None = None,
 ) -> ReleaseResult:
     """Cut the next release of the workspace; refuses bad input before writing anything.
-    `remarks` go on top of this release's notes (e.g. an inspection override and its reason)."""
+    `remarks` go on top of this release's notes (e.g. an inspection override and its reason);
+    `staged` is what `stage_release` found, when the caller staged it earlier."""
     if version and bump:
         raise UsageError("give either --version or --bump, not both")
     requested = Version.parse(version) if version else None
-    staged = _stage(settings, requested, progress)
+    if staged is None:
+        staged = stage_release(settings=settings, version=version, progress=progress)
+    _abort_leftovers(settings, staged.bucket)
     files, bucket, published, digests, draft = (
         staged.files,
         staged.bucket,
@@ -121,7 +125,7 @@ def cut_release(
 
 
 @dataclass(frozen=True)
-class _Staged:
+class Staged:
     """Everything a release or an S3 upload knows before it writes anything."""
 
     files: list[ReleaseFile]
@@ -131,7 +135,12 @@ class _Staged:
     draft: dict[str, Any]
 
 
-def _stage(settings: Settings, requested: Version | None, progress: Progress) -> _Staged:
+def stage_release(
+    *, settings: Settings, version: str | None = None, progress: Progress = no_progress
+) -> Staged:
+    """Read what a release needs (the files and their digests, the bucket, the published
+    manifests) and refuse a --version that cannot be cut; writes nothing anywhere."""
+    requested = Version.parse(version) if version else None
     files = collect(settings)
     bucket = S3Bucket.connect(
         settings.s3.bucket, settings.s3.region, settings.s3.endpoint_url, write=True
@@ -140,18 +149,21 @@ def _stage(settings: Settings, requested: Version | None, progress: Progress) ->
     published = _published(settings, bucket)
     if requested is not None and requested != published.latest:
         _check_new(requested, published)  # the latest itself: see cut_release (a re-run)
-    if aborted := bucket.abort_incomplete_uploads(_key(settings, "")):
-        log.info("aborted %d incomplete multipart upload(s) of an earlier run", aborted)
     with StateStore.in_dir(settings.state_dir) as store:
         digests = _digest_all(files, DigestCache(store), progress)
         on_dandi = dandi_entries(store, settings)
     draft = _draft_manifest(settings, files, digests, published.document, on_dandi)
-    return _Staged(files, bucket, published, digests, draft)
+    return Staged(files, bucket, published, digests, draft)
+
+
+def _abort_leftovers(settings: Settings, bucket: S3Bucket) -> None:
+    if aborted := bucket.abort_incomplete_uploads(_key(settings, "")):
+        log.info("aborted %d incomplete multipart upload(s) of an earlier run", aborted)
 
 
 def preview(*, settings: Settings) -> tuple[Comparison, int, str | None]:
     """What a release would change (comparison, files to upload, latest version); reads only."""
-    staged = _stage(settings, None, no_progress)
+    staged = stage_release(settings=settings)
     latest = staged.published.latest
     old_name = manifest.manifest_name(settings.project, latest) if latest else None
     comparison = compare_manifests(
@@ -173,7 +185,8 @@ class S3UploadResult:
 def upload_to_s3(*, settings: Settings, progress: Progress = no_progress) -> S3UploadResult:
     """The upload step of a release alone: changed files go up, no manifest is written; the next
     release adopts them (by their recorded blake2b) instead of uploading them again."""
-    staged = _stage(settings, None, progress)
+    staged = stage_release(settings=settings, progress=progress)
+    _abort_leftovers(settings, staged.bucket)
     uploaded = _upload_changed(
         settings, staged.bucket, staged.files, staged.digests, staged.draft, progress
     )

@@ -85,6 +85,24 @@ def test_only_and_plan_change_nothing_they_should_not(
     assert keys(s3_client, bucket.bucket) == []
 
 
+def test_a_release_refused_while_its_files_are_inspected_writes_nothing(
+    cli, study: Path, aws_env, s3_client, bucket
+) -> None:
+    """The S3 side is read while the files are inspected; a version it refuses stops the run
+    (exit 2) with the inspection cancelled and nothing uploaded."""
+    assert cli("release", "--version", "1.0.0", "-w", str(study)).exit_code == 0
+    before = s3_client.list_object_versions(Bucket=bucket.bucket)["Versions"]
+    sessions = study / "sessions.csv"
+    sessions.write_text(sessions.read_text().replace("home cage.", "home cage at night.", 1))
+    refused = cli("release", "--version", "0.9.0", "-w", str(study), "--jobs", "2")
+    assert refused.exit_code == 2, refused.stdout + refused.stderr
+    assert "0.9.0" in refused.stderr and "1.0.0" in refused.stderr
+    assert s3_client.list_object_versions(Bucket=bucket.bucket)["Versions"] == before
+    retried = cli("release", "--version", "1.1.0", "-w", str(study), "-f", "json")
+    assert retried.exit_code == 0, retried.stderr
+    assert "nwb/sub-M-101_ses-ts01.nwb" in json.loads(retried.stdout)["release"]["uploaded"]
+
+
 def test_a_full_release_without_a_version_is_refused_first(cli, study: Path, aws_env) -> None:
     result = cli("release", "-w", str(study))
     assert result.exit_code == 2

@@ -332,6 +332,9 @@ def test_incomplete_multipart_uploads_of_a_dead_run_are_aborted(
     started = s3_client.create_multipart_upload(
         Bucket=workspace.bucket, Key="demo-project/data/s101.nwb"
     )  # what a run killed mid-upload leaves behind
+    assert cli("release", "--plan", cwd=workspace.root).exit_code == 0  # reads only
+    uploads = s3_client.list_multipart_uploads(Bucket=workspace.bucket).get("Uploads", [])
+    assert [u["UploadId"] for u in uploads] == [started["UploadId"]]
     assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
     uploads = s3_client.list_multipart_uploads(Bucket=workspace.bucket).get("Uploads", [])
     assert started["UploadId"] not in {u["UploadId"] for u in uploads}
