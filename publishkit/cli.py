@@ -214,6 +214,12 @@ def release(
         )
     if fmt is TextOrJson.json:
         render.print_json(result.as_json())
+    elif result.stopped_by_conversion and result.conversion is not None:
+        render.print_conversion(result.conversion)
+        err.print(
+            "error: a row failed to convert, so nothing was organized or uploaded (fix: correct "
+            "the rows named above and run the release again)"
+        )
     elif result.gated and result.inspection is not None:
         render.print_inspection(result.inspection)
         err.print(

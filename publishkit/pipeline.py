@@ -33,12 +33,13 @@ class PipelineResult:
     s3_upload: Any = None  # S3UploadResult
     release: Any = None  # ReleaseResult
     gated: bool = False  # inspection failed and stopped the release
+    stopped_by_conversion: bool = False  # a row failed to convert: nothing after convert ran
     overridden: str | None = None  # the reason given to publish despite failed inspection
     skipped: tuple[str, ...] = field(default=())  # selected but not enabled by the workspace
 
     @property
     def ok(self) -> bool:
-        return not self.gated and all(
+        return not (self.gated or self.stopped_by_conversion) and all(
             report is None or report.ok for report in (self.conversion, self.dandi)
         )
 
@@ -50,6 +51,7 @@ class PipelineResult:
             "stages": list(self.stages),
             "skipped": list(self.skipped),
             "gated_by_inspection": self.gated,
+            "stopped_by_conversion": self.stopped_by_conversion,
             "inspection_override": self.overridden,
             "convert": self.conversion.as_json() if self.conversion else None,
             "inspect": inspection_json(self.inspection)["header"] if self.inspection else None,
@@ -117,7 +119,11 @@ def run_release(
     if "convert" in run:
         from .convert import convert_sessions
 
-        result["conversion"] = convert_sessions(settings=settings, jobs=jobs, progress=progress)
+        conversion = convert_sessions(settings=settings, jobs=jobs, progress=progress)
+        result["conversion"] = conversion
+        if not conversion.ok and set(run) - {"convert", "inspect"}:
+            # a release without the failed rows' files is not the release asked for
+            return PipelineResult(**result, stopped_by_conversion=True)
     staged = None
     # Nothing changes an S3-only release's files after inspection: stage it while inspecting.
     stage_early = publishes and not ({"organize", "upload"} & set(run) and _dandi(settings))

@@ -414,11 +414,16 @@ def _repair_local_copy(settings: Settings, latest: dict[str, Any]) -> bool:
 
 
 def _repair_notes(settings: Settings, bucket: S3Bucket, latest: dict[str, Any]) -> bool:
-    """A crash between manifest and notes leaves the notes behind; write them on the next run."""
+    """A crash between manifest and notes leaves the notes behind; write them on the next run.
+    A crash between the bucket's notes and the local copy leaves the local copy behind."""
     existing = bucket.get_bytes(_key(settings, "release_notes.md"))
     version = latest["manifest_version"]
-    if has_section(existing.decode("utf-8") if existing else None, version):
-        return False
+    if existing is not None and has_section(existing.decode("utf-8"), version):
+        local = settings.workspace / "release_notes.md"
+        if has_section(local.read_text("utf-8") if local.exists() else None, version):
+            return False
+        write_atomic(local, existing.decode("utf-8"))
+        return True
     before = latest.get("previous_manifest_version")
     older = None
     if before:

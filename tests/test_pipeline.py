@@ -85,6 +85,22 @@ def test_only_and_plan_change_nothing_they_should_not(
     assert keys(s3_client, bucket.bucket) == []
 
 
+def test_a_row_that_fails_to_convert_stops_the_release_before_any_upload(
+    cli, study: Path, aws_env, s3_client, bucket
+) -> None:
+    sessions = study / "sessions.csv"
+    sessions.write_text(sessions.read_text().replace("data/ts02_signals.csv", "data/gone.csv"))
+    stopped = cli("release", "--version", "1.0.0", "-w", str(study))
+    assert stopped.exit_code == 1
+    assert "gone.csv" in stopped.stdout + stopped.stderr
+    assert "a row failed to convert, so nothing was organized or uploaded" in stopped.stderr
+    assert keys(s3_client, bucket.bucket) == []
+    summary = json.loads(
+        cli("release", "--version", "1.0.0", "-w", str(study), "-f", "json").stdout
+    )
+    assert summary["stopped_by_conversion"] and summary["release"] is None
+
+
 def test_a_release_refused_while_its_files_are_inspected_writes_nothing(
     cli, study: Path, aws_env, s3_client, bucket
 ) -> None:

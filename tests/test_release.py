@@ -339,3 +339,27 @@ def test_incomplete_multipart_uploads_of_a_dead_run_are_aborted(
     uploads = s3_client.list_multipart_uploads(Bucket=workspace.bucket).get("Uploads", [])
     assert started["UploadId"] not in {u["UploadId"] for u in uploads}
     assert uploads == []
+
+
+def test_a_rerun_repairs_what_a_crash_after_publishing_left_behind(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    """Killed after the manifest: the next run writes the notes; killed after the bucket's notes:
+    it restores the local copies. Same version, nothing uploaded again."""
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+    notes_key = "demo-project/release_notes.md"
+    published = s3_client.get_object(Bucket=workspace.bucket, Key=notes_key)["Body"].read()
+    local_notes = workspace.root / "release_notes.md"
+    local_notes.unlink()
+    workspace.manifest_path("0.1.0").unlink()
+    again = cli("release", "--version", "0.1.0", "-f", "json", cwd=workspace.root)
+    assert again.exit_code == 0, again.stderr
+    summary = json.loads(again.stdout)["release"]
+    assert summary["status"] == "unchanged" and summary["notes_repaired"]
+    assert local_notes.read_bytes() == published
+    assert workspace.manifest_path("0.1.0").exists()
+
+    s3_client.put_object(Bucket=workspace.bucket, Key=notes_key, Body=b"# Release notes\n")
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+    rewritten = s3_client.get_object(Bucket=workspace.bucket, Key=notes_key)["Body"].read()
+    assert b"## v0.1.0" in rewritten and local_notes.read_bytes() == rewritten
