@@ -21,6 +21,7 @@ from typer.exceptions import TyperException
 from . import __version__, manifest, render
 from .config import CONFIG_NAME, Settings, load_settings
 from .errors import CheckFailed, ManifestError, PublishkitError, UsageError
+from .executors import LOCAL
 from .inspect_config import BUILTIN_CONFIGS, LEVELS, InspectionConfig
 from .inspect_report import as_json, as_junit
 from .inspection import find_nwb_files, inspect_files, workspace_nwb_files
@@ -97,6 +98,41 @@ WorkspaceOption = Annotated[
 FormatOption = Annotated[
     TextOrJson, typer.Option("--format", "-f", help="text for people, json for scripts.")
 ]
+JobsOption = Annotated[
+    int, typer.Option("--jobs", "-j", min=1, help="Worker processes (with the local executor).")
+]
+
+
+class ExecutorKind(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+ExecutorOption = Annotated[
+    ExecutorKind | None,
+    typer.Option(
+        "--executor",
+        help="Where conversion, inspection and digests run: local (--jobs processes here) or "
+        "dask (a cluster, see --scheduler). Default: publishkit.yaml's executor: section, "
+        "else local.",
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="The Dask scheduler, e.g. tcp://head-node:8786 (implies --executor dask). Its "
+        "workers need publishkit installed and the workspace at the same path.",
+    ),
+]
+
+
+def _with_executor(
+    settings: Settings, kind: ExecutorKind | None, scheduler: str | None
+) -> Settings:
+    chosen = settings.executor.overridden(kind.value if kind else None, scheduler)
+    return replace(settings, executor=chosen)
 
 
 def _finish(report: Any, fmt: TextOrJson, show: Any) -> None:
@@ -177,7 +213,9 @@ def release(
             help="Publish although inspection fails; the release notes record REASON.",
         ),
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
+    jobs: JobsOption = 1,
+    executor: ExecutorOption = None,
+    scheduler: SchedulerOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
     fmt: FormatOption = TextOrJson.text,
 ) -> None:
@@ -190,7 +228,7 @@ def release(
     """
     from .pipeline import run_release, select_stages
 
-    settings = _settings(workspace)
+    settings = _with_executor(_settings(workspace), executor, scheduler)
     stages = select_stages(first, last, only)
     if plan:
         from .plan import plan_release
@@ -411,7 +449,9 @@ def inspect_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report to FILE.")
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
+    jobs: JobsOption = 1,
+    executor: ExecutorOption = None,
+    scheduler: SchedulerOption = None,
     no_dandi: Annotated[
         bool, typer.Option("--no-dandi", help="Skip the DANDI asset-metadata checks.")
     ] = False,
@@ -424,6 +464,9 @@ def inspect_command(
     """
     in_workspace = (workspace / CONFIG_NAME).is_file()
     settings = _settings(workspace) if in_workspace else None
+    chosen = (settings.executor if settings else LOCAL).overridden(
+        executor.value if executor else None, scheduler
+    )
     inspection = settings.inspection if settings else InspectionConfig()
     if config is not None:
         base = config if config in BUILTIN_CONFIGS else str(Path(config).resolve())
@@ -447,6 +490,7 @@ def inspect_command(
             dandi=not no_dandi,
             relative_to=settings.workspace if settings else None,
             progress=bars,
+            executor=chosen,
         )
     if fmt is InspectFormat.json:
         text = dumps(as_json(report))
@@ -526,7 +570,9 @@ def init(
 @app.command()
 def convert(
     workspace: WorkspaceOption = Path("."),
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
+    jobs: JobsOption = 1,
+    executor: ExecutorOption = None,
+    scheduler: SchedulerOption = None,
     fmt: FormatOption = TextOrJson.text,
 ) -> None:
     """One NWB file per sessions-table row, through the workspace's conversion template.
@@ -536,7 +582,7 @@ def convert(
     """
     from .convert import convert_sessions
 
-    settings = _settings(workspace)
+    settings = _with_executor(_settings(workspace), executor, scheduler)
     with render.Bars(fmt is TextOrJson.text) as bars:
         report = convert_sessions(settings=settings, jobs=jobs, progress=bars)
     _finish(report, fmt, render.print_conversion)

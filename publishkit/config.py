@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .executors import LOCAL, ExecutorSettings
 from .inspect_config import InspectionConfig, from_section
 from .schemas import violations
 
@@ -58,6 +59,7 @@ class Settings:
     inspection_enabled: bool = False  # an `inspection:` section is present
     conversion_settings: ConversionSettings | None = None
     dandi_settings: DandiSettings | None = None
+    executor: ExecutorSettings = LOCAL
 
     @property
     def dandi(self) -> DandiSettings:
@@ -125,6 +127,7 @@ def _settings(workspace: Path, doc: dict[str, Any]) -> Settings:
         if "conversion" in doc
         else None,
         dandi_settings=_dandi(doc.get("dandi", {}), workspace),
+        executor=ExecutorSettings(**doc.get("executor", {})),
         metadata_files=tuple(
             (name, workspace / rel) for name, rel in doc.get("metadata_files", {}).items()
         ),

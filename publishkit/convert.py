@@ -21,6 +21,7 @@ from typing import Any, Literal
 from .config import Settings
 from .digests import DigestCache
 from .errors import WorkspaceError
+from .executors import ExecutorSettings, WorkerCrashed, on_dask
 from .jsonio import write_atomic
 from .nwb_build import BuildContext, ConversionError, identifier_for
 from .progress import Progress, no_progress
@@ -88,7 +89,7 @@ def convert_sessions(
     with StateStore.in_dir(settings.state_dir) as store:
         outcomes, tasks = _plan_rows(store, template, settings, rows)
         progress("Converting", len(outcomes), len(rows))
-        for task, error in _run(tasks, settings.workspace, jobs):
+        for task, error in _run(tasks, settings.workspace, jobs, settings.executor):
             shown = _relative(task.output, settings.workspace)
             if error is None:
                 _record(store, task)
@@ -263,8 +264,15 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _run(
-    tasks: list[_Task], root: Path, jobs: int
+    tasks: list[_Task], root: Path, jobs: int, executor: ExecutorSettings
 ) -> Iterable[tuple[_Task, tuple[str | None, str] | None]]:
+    if executor.dask and executor.scheduler:
+        for task, outcome in on_dask(write_row, tasks, executor.scheduler, root):
+            if isinstance(outcome, WorkerCrashed):
+                yield task, (None, f"the worker converting this row crashed: {outcome}")
+            else:
+                yield task, outcome
+        return
     if jobs <= 1 or len(tasks) <= 1:
         for task in tasks:
             yield task, write_row(task, root)

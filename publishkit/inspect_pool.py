@@ -19,6 +19,7 @@ from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
+from .executors import LOCAL, ExecutorSettings, WorkerCrashed, on_dask
 from .inspect_worker import inspect_batch, inspect_path, spec_signature
 
 PRELOAD = ["publishkit.inspect_preload"]
@@ -39,16 +40,27 @@ class Inspecting:
     In this process for one job or one file, unless `background`: then always in workers, fed
     from a thread, so that the caller's own work overlaps with the inspection."""
 
-    def __init__(self, todo: list[Path], task: Task, jobs: int, *, background: bool = False):
+    def __init__(
+        self,
+        todo: list[Path],
+        task: Task,
+        jobs: int,
+        *,
+        background: bool = False,
+        executor: ExecutorSettings = LOCAL,
+    ):
         self._todo = todo
         self._task = task
         self._jobs = max(1, jobs)
+        self._scheduler = executor.scheduler if executor.dask else None
         self._pool: ProcessPoolExecutor | None = None
         self._cancelled = threading.Event()
         self._queue: queue.Queue[tuple[str, Any]] | None = None
         in_process = not background and (self._jobs == 1 or len(todo) <= 1)
         self._results: Iterator[tuple[Path, dict[str, Any]]] = iter(())
-        if todo:
+        if todo and self._scheduler:
+            self._results = self._on_dask(self._scheduler)
+        elif todo:
             self._results = self._in_process() if in_process else self._in_workers()
         if background and todo:
             self._queue = queue.Queue()
@@ -87,6 +99,16 @@ class Inspecting:
     def _in_process(self) -> Iterator[tuple[Path, dict[str, Any]]]:
         for path in self._todo:
             yield path, inspect_path(str(path), **self._task.__dict__)
+
+    def _on_dask(self, scheduler: str) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """One task per file: each worker keeps the specifications it loaded for the next."""
+        by_name = {str(path): path for path in self._todo}
+        task = self._task
+        arguments = (task.config, task.dandi, task.specs_dir)
+        for name, outcome in on_dask(inspect_path, list(by_name), scheduler, *arguments):
+            if self._cancelled.is_set():
+                return
+            yield by_name[name], _crashed() if isinstance(outcome, WorkerCrashed) else outcome
 
     def _in_workers(self) -> Iterator[tuple[Path, dict[str, Any]]]:
         context = start_forkserver()
@@ -145,19 +167,24 @@ def _isolated(path: Path, task: Task, context: Any) -> dict[str, Any]:
         with ProcessPoolExecutor(1, mp_context=context) as pool:
             return pool.submit(inspect_path, str(path), **task.__dict__).result()
     except BrokenProcessPool:
-        return {
-            "identifier": None,
-            "readable": False,
-            "findings": [
-                {
-                    "message": "the process reading this file crashed",
-                    "importance": "ERROR",
-                    "severity": "LOW",
-                    "check_function_name": "During io.read(), the reading process crashed.",
-                    "object_type": None,
-                    "object_name": None,
-                    "location": None,
-                    "source": "publishkit",
-                }
-            ],
-        }
+        return _crashed()
+
+
+def _crashed() -> dict[str, Any]:
+    """The result of a file whose reading took its worker down."""
+    return {
+        "identifier": None,
+        "readable": False,
+        "findings": [
+            {
+                "message": "the process reading this file crashed",
+                "importance": "ERROR",
+                "severity": "LOW",
+                "check_function_name": "During io.read(), the reading process crashed.",
+                "object_type": None,
+                "object_name": None,
+                "location": None,
+                "source": "publishkit",
+            }
+        ],
+    }

@@ -18,6 +18,7 @@ from typing import Any
 from .config import Settings
 from .digests import DigestCache
 from .errors import UsageError
+from .executors import LOCAL, ExecutorSettings
 from .inspect_config import LEVELS, InspectionConfig, rank
 from .inspect_pool import Inspecting, Task
 from .inventory import collect
@@ -139,9 +140,11 @@ def inspect_files(
     dandi: bool = True,
     relative_to: Path | None = None,
     progress: Progress = no_progress,
+    executor: ExecutorSettings = LOCAL,
 ) -> InspectionReport:
     """Inspect `files`; re-use cached findings for content already inspected the same way."""
     return start_inspection(
+        executor=executor,
         files=files,
         config=config,
         cache_dir=cache_dir,
@@ -164,6 +167,7 @@ def start_inspection(
     relative_to: Path | None = None,
     progress: Progress = no_progress,
     background: bool = False,
+    executor: ExecutorSettings = LOCAL,
 ) -> PendingInspection:
     """Look up cached findings and start inspecting the rest; `finish()` gives the report.
     With `background`, the files are inspected in worker processes while the caller goes on."""
@@ -199,7 +203,7 @@ def start_inspection(
         hashes=hashes,
         results=results,
         shown={path: _shown(path, relative_to) for path in files},
-        inspecting=Inspecting(todo, task, jobs, background=background),
+        inspecting=Inspecting(todo, task, jobs, background=background, executor=executor),
         progress=progress,
     )
 

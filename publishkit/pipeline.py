@@ -137,6 +137,7 @@ def run_release(
             relative_to=settings.workspace,
             progress=progress,
             background=stage_early,
+            executor=settings.executor,
         )
         try:
             if stage_early:  # reads only: the gate below still holds
