@@ -774,6 +774,8 @@ def _exit_now(code: int | str | None) -> None:
     if isinstance(code, str):
         err.print(code)
         code = 1
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # a profiler or debugger writes its results after main() returns
     threading_shutdown = getattr(threading, "_shutdown", None)
     if threading_shutdown is not None:
         threading_shutdown()  # joins running threads, as the interpreter's own exit would

@@ -10,10 +10,14 @@ import hashlib
 import os
 import queue
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from .errors import WorkspaceError
+from .executors import LOCAL, ExecutorSettings, WorkerCrashed, on_dask
+from .progress import Progress, no_progress
 from .state import StateStore
 
 CHUNK_SIZE = 8 * 1024 * 1024
@@ -111,19 +115,59 @@ class DigestCache:
         self._store = store
 
     def get(self, path: Path) -> FileDigests:
+        known = self.known(path)
+        if known is not None:
+            return known
         stat = path.stat()
-        key = str(path.resolve())
-        rows = self._store.query(
-            "SELECT size, mtime_ns, inode, blake2b, sha256 FROM file_digests WHERE path = ?",
-            (key,),
-        )
-        if rows and rows[0][:3] == (stat.st_size, stat.st_mtime_ns, stat.st_ino):
-            return FileDigests(size=stat.st_size, blake2b=str(rows[0][3]), sha256=str(rows[0][4]))
         digests = digest_file(path)
         after = os.stat(path)
         if (after.st_size, after.st_mtime_ns) == (stat.st_size, stat.st_mtime_ns):
             self.record(path, digests)  # a file changed while being read is not cacheable
         return digests
+
+    def known(self, path: Path) -> FileDigests | None:
+        """The digests on record for `path`, if it has not changed since; reads no content."""
+        stat = path.stat()
+        rows = self._store.query(
+            "SELECT size, mtime_ns, inode, blake2b, sha256 FROM file_digests WHERE path = ?",
+            (str(path.resolve()),),
+        )
+        if rows and rows[0][:3] == (stat.st_size, stat.st_mtime_ns, stat.st_ino):
+            return FileDigests(size=stat.st_size, blake2b=str(rows[0][3]), sha256=str(rows[0][4]))
+        return None
+
+    def get_all(
+        self,
+        paths: Sequence[Path],
+        executor: ExecutorSettings = LOCAL,
+        progress: Progress = no_progress,
+    ) -> dict[Path, FileDigests]:
+        """Digests of every path: from the record when unchanged, the others read here or, with
+        a Dask executor, on the cluster's workers (and recorded here)."""
+        found: dict[Path, FileDigests] = {}
+        missing = []
+        for path in paths:
+            known = self.known(path)
+            if known is None:
+                missing.append(path)
+                continue
+            found[path] = known
+            progress("Hashing", 1, len(paths))
+        if executor.dask and executor.scheduler and missing:
+            for path, outcome in on_dask(_digest_unchanged, missing, executor.scheduler):
+                if isinstance(outcome, WorkerCrashed):
+                    raise WorkspaceError(f"{path}: the worker reading it crashed: {outcome}")
+                before, digests = outcome
+                now = path.stat()
+                if before == (now.st_size, now.st_mtime_ns):  # unchanged since it was read
+                    self.record(path, digests)
+                found[path] = digests
+                progress("Hashing", 1, len(paths))
+            return found
+        for path in missing:
+            found[path] = self.get(path)
+            progress("Hashing", 1, len(paths))
+        return found
 
     def record(self, path: Path, digests: FileDigests) -> None:
         """Remember digests computed elsewhere (e.g. while downloading) for `path` as it is now."""
@@ -155,3 +199,9 @@ class DigestCache:
             if (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (size, mtime_ns, inode):
                 return Path(str(path)), FileDigests(int(str(size)), blake2b, str(sha256))
         return None
+
+
+def _digest_unchanged(path: Path) -> tuple[tuple[int, int], FileDigests]:
+    """A worker's digest of `path`, with the (size, mtime_ns) it had before being read."""
+    stat = path.stat()
+    return (stat.st_size, stat.st_mtime_ns), digest_file(path)

@@ -180,10 +180,8 @@ def start_inspection(
     )
     results: dict[Path, dict[str, Any]] = {}
     with StateStore.in_dir(cache_dir) as store:
-        hashes = {}
-        for path in files:
-            hashes[path] = DigestCache(store).get(path).blake2b
-            progress("Hashing", 1, len(files))
+        digests = DigestCache(store).get_all(files, executor, progress)
+        hashes = {path: digests[path].blake2b for path in files}
         for path in files:
             hit = store.query(
                 "SELECT result FROM inspection_results WHERE content = ? AND setup = ?",

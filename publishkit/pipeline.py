@@ -8,6 +8,7 @@ reason to publish anyway, which the release notes record.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ class PipelineResult:
     stopped_by_conversion: bool = False  # a row failed to convert: nothing after convert ran
     overridden: str | None = None  # the reason given to publish despite failed inspection
     skipped: tuple[str, ...] = field(default=())  # selected but not enabled by the workspace
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage that ran
 
     @property
     def ok(self) -> bool:
@@ -59,6 +61,7 @@ class PipelineResult:
             "dandi": self.dandi.as_json() if self.dandi else None,
             "s3_upload": self.s3_upload.as_json() if self.s3_upload else None,
             "release": self.release.as_json() if self.release else None,
+            "seconds": self.seconds,
         }
 
 
@@ -115,12 +118,14 @@ def run_release(
         )
     if version and bump:
         raise UsageError("give either --version or --bump, not both")
-    result: dict[str, Any] = {"stages": run, "skipped": skipped}
+    timer = _Timer()
+    result: dict[str, Any] = {"stages": run, "skipped": skipped, "seconds": timer.seconds}
     if "convert" in run:
         from .convert import convert_sessions
 
         conversion = convert_sessions(settings=settings, jobs=jobs, progress=progress)
         result["conversion"] = conversion
+        timer.lap("convert")
         if not conversion.ok and set(run) - {"convert", "inspect"}:
             # a release without the failed rows' files is not the release asked for
             return PipelineResult(**result, stopped_by_conversion=True)
@@ -149,6 +154,7 @@ def run_release(
             pending.cancel()
             raise
         result["inspection"] = report
+        timer.lap("inspect")  # with the S3 side staged meanwhile, when it was
         if not report.passed:
             if publish_despite_inspection is None:
                 return PipelineResult(**result, gated=True)
@@ -157,12 +163,14 @@ def run_release(
         from .organize import organize_files
 
         result["organized"] = organize_files(settings=settings, progress=progress)
+        timer.lap("organize")
     if "upload" in run and _dandi(settings):
         from .dandi_upload import upload_to_dandi
 
         result["dandi"] = upload_to_dandi(
             settings=settings, api_key=dandi_api_key, progress=progress
         )
+        timer.lap("upload_dandi")
     if settings.s3_settings is not None:
         if publishes:
             from .release import cut_release
@@ -180,7 +188,21 @@ def run_release(
             from .release import upload_to_s3
 
             result["s3_upload"] = upload_to_s3(settings=settings, progress=progress)
+        timer.lap("s3")  # upload, manifest and notes
     return PipelineResult(**result)
+
+
+class _Timer:
+    """Wall time per stage, for the JSON summary (CI logs, benchmarks/scale.py)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._since = time.monotonic()
+
+    def lap(self, stage: str) -> None:
+        now = time.monotonic()
+        self.seconds[stage] = round(now - self._since, 3)
+        self._since = now
 
 
 def _dandi(settings: Settings) -> bool:

@@ -150,7 +150,8 @@ def stage_release(
     if requested is not None and requested != published.latest:
         _check_new(requested, published)  # the latest itself: see cut_release (a re-run)
     with StateStore.in_dir(settings.state_dir) as store:
-        digests = _digest_all(files, DigestCache(store), progress)
+        found = DigestCache(store).get_all([f.path for f in files], settings.executor, progress)
+        digests = {f.relpath: found[f.path] for f in files}
         on_dandi = dandi_entries(store, settings)
     draft = _draft_manifest(settings, files, digests, published.document, on_dandi)
     return Staged(files, bucket, published, digests, draft)
@@ -246,17 +247,6 @@ def _check_new(requested: Version, published: _Published) -> None:
             f"version {requested} is older than the latest release {published.latest}",
             hint=f"cut a newer version, e.g. --version {published.latest.bump('patch')}",
         )
-
-
-def _digest_all(
-    files: list[ReleaseFile], cache: DigestCache, progress: Progress
-) -> dict[str, FileDigests]:
-    total = len(files)
-    found = {}
-    for item in files:
-        found[item.relpath] = cache.get(item.path)
-        progress("Hashing", 1, total)
-    return found
 
 
 def _draft_manifest(

@@ -66,6 +66,20 @@ def test_a_release_on_the_cluster_lands_in_the_workspace_state(
     assert summary["convert"]["counts"]["converted"] == SESSIONS
     assert summary["inspect"]["files"] == SESSIONS and summary["inspect"]["files_from_cache"] == 0
     assert len(summary["release"]["uploaded"]) == SESSIONS + 1  # and the files table
+    ran = distributed.Client(cluster, set_as_default=False)
+    try:  # how many tasks of each function the scheduler saw through
+        done = ran.run_on_scheduler(
+            lambda dask_scheduler: {
+                name: prefix.state_counts.get("released", 0)
+                + prefix.state_counts.get("forgotten", 0)
+                for name, prefix in dask_scheduler.task_prefixes.items()
+            }
+        )
+    finally:
+        ran.close()
+    assert done.get("write_row", 0) >= SESSIONS
+    assert done.get("inspect_path", 0) >= SESSIONS
+    assert done.get("digest_unchanged", 0) >= SESSIONS  # dask drops the leading underscore
 
     # the results were recorded here: run locally, nothing is converted, inspected or uploaded
     again = cli("release", "--bump", "patch", "--executor", "local", "-w", str(study), "-f", "json")
