@@ -57,33 +57,36 @@ def source_files(settings: Settings) -> list[Path]:
     return [p for p in workspace_nwb_files(settings) if not p.resolve().is_relative_to(folder)]
 
 
-def dandi_names(files: list[Path], required: tuple[str, ...]) -> dict[Path, str]:
-    """Each file's DANDI path, from dandi-cli's metadata extraction and naming, file by file."""
-    from dandi.metadata.nwb import get_metadata
-    from dandi.organize import create_unique_filenames_from_metadata
+def dandi_names(
+    files: list[Path], required: tuple[str, ...], store: StateStore | None = None
+) -> dict[Path, str]:
+    """Each file's DANDI path, from dandi-cli's metadata extraction and naming, file by file.
+    With a store, a name is kept by content: an unchanged file is not read again."""
+    from importlib.metadata import version
 
-    extract = getattr(get_metadata, "__wrapped__", get_metadata)  # not dandi's disk cache
+    setup = f"dandi {version('dandi')}; required {','.join(required)}"
+    digests = DigestCache(store) if store is not None else None
     names: dict[Path, str] = {}
     missing: dict[str, list[str]] = {}
-    logging.getLogger("dandi").setLevel(logging.ERROR)
     for path in files:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            try:
-                metadata = extract(str(path))
-            except Exception as exc:
-                raise WorkspaceError(
-                    f"{path}: dandi-cli cannot read its metadata ({exc})",
-                    hint="run `publishkit inspect` on it",
-                ) from None
-            metadata["path"] = str(path)
-            for field in required:
-                if not metadata.get(field):
-                    missing.setdefault(field, []).append(path.name)
-            if missing:
-                continue
-            (named,) = create_unique_filenames_from_metadata([metadata], list(required))
-        names[path] = str(named["dandi_path"])
+        content = digests.get(path).blake2b if digests is not None else None
+        kept = _kept_name(store, content, setup)
+        if kept is not None:
+            names[path] = kept
+            continue
+        metadata = _metadata(path)
+        for field in required:
+            if not metadata.get(field):
+                missing.setdefault(field, []).append(path.name)
+        if missing:
+            continue
+        names[path] = _dandi_path(metadata, required)
+        if store is not None and content is not None:
+            with store.transaction() as conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO dandi_names VALUES (?, ?, ?)",
+                    (content, setup, names[path]),
+                )
     if missing:
         field, which = next(iter(missing.items()))
         raise WorkspaceError(
@@ -92,6 +95,43 @@ def dandi_names(files: list[Path], required: tuple[str, ...]) -> dict[Path, str]
         )
     _refuse_collisions(names)
     return names
+
+
+def _kept_name(store: StateStore | None, content: str | None, setup: str) -> str | None:
+    if store is None or content is None:
+        return None
+    rows = store.query(
+        "SELECT name FROM dandi_names WHERE content = ? AND setup = ?", (content, setup)
+    )
+    return str(rows[0][0]) if rows else None
+
+
+def _metadata(path: Path) -> dict[str, Any]:
+    """dandi-cli's metadata of one file (not from dandi's own disk cache)."""
+    from dandi.metadata.nwb import get_metadata
+
+    extract = getattr(get_metadata, "__wrapped__", get_metadata)
+    logging.getLogger("dandi").setLevel(logging.ERROR)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        try:
+            metadata = dict(extract(str(path)))
+        except Exception as exc:
+            raise WorkspaceError(
+                f"{path}: dandi-cli cannot read its metadata ({exc})",
+                hint="run `publishkit inspect` on it",
+            ) from None
+    metadata["path"] = str(path)
+    return metadata
+
+
+def _dandi_path(metadata: dict[str, Any], required: tuple[str, ...]) -> str:
+    from dandi.organize import create_unique_filenames_from_metadata
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        (named,) = create_unique_filenames_from_metadata([metadata], list(required))
+    return str(named["dandi_path"])
 
 
 def _refuse_collisions(names: dict[Path, str]) -> None:
@@ -111,9 +151,9 @@ def _refuse_collisions(names: dict[Path, str]) -> None:
 def organize_files(*, settings: Settings, progress: Progress = no_progress) -> OrganizeReport:
     dandi = settings.dandi
     files = source_files(settings)
-    names = dandi_names(files, dandi.required_fields)
     results: list[Organized] = []
     with StateStore.in_dir(settings.state_dir) as store:
+        names = dandi_names(files, dandi.required_fields, store)
         digests = DigestCache(store)
         for path, name in names.items():
             target = dandi.folder / name

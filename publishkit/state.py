@@ -30,6 +30,11 @@ CREATE TABLE IF NOT EXISTS inspection_results (
     PRIMARY KEY (content, setup)
 );
 CREATE TABLE IF NOT EXISTS inspection_passed (content TEXT PRIMARY KEY);
+-- organize: the DANDI name of a content (under a setup: required fields, dandi version)
+CREATE TABLE IF NOT EXISTS dandi_names (
+    content TEXT NOT NULL, setup TEXT NOT NULL, name TEXT NOT NULL,
+    PRIMARY KEY (content, setup)
+);
 -- organize: source -> dandiset path
 CREATE TABLE IF NOT EXISTS organized (
     source TEXT PRIMARY KEY, dandi_path TEXT NOT NULL, blake2b TEXT NOT NULL

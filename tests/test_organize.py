@@ -41,6 +41,23 @@ def test_organize_lays_out_files_and_records_the_mapping(cli, study: Path) -> No
     assert again["counts"] == {"created": 0, "updated": 0, "unchanged": 2, "removed": 0}
 
 
+def test_an_unchanged_file_is_not_read_again(cli, study: Path, monkeypatch) -> None:
+    """Names are kept by content: a second run reads only the file whose content changed."""
+    from publishkit import organize as stage
+
+    first = {f["source"]: f["dandi_path"] for f in organize(cli, study)[1]["files"]}
+    read = []
+    extract = stage._metadata
+    monkeypatch.setattr(stage, "_metadata", lambda path: read.append(path.name) or extract(path))
+    assert organize(cli, study)[1]["counts"]["unchanged"] == 2
+    assert read == []
+    write_nwb(study / "nwb" / "sub-M-102_ses-ts02.nwb", subject_id="M-102", session_id="ts02")
+    again = organize(cli, study)[1]
+    assert read == ["sub-M-102_ses-ts02.nwb"]
+    assert {f["source"]: f["dandi_path"] for f in again["files"]} == first
+    assert again["counts"]["updated"] == 1
+
+
 def test_names_do_not_depend_on_the_batch(cli, study: Path) -> None:
     first = {f["source"]: f["dandi_path"] for f in organize(cli, study)[1]["files"]}
     (study / "nwb" / "sub-M-102_ses-ts02.nwb").unlink()
