@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .manifest import allensdk_relpath, entry_relpath
+from .manifest import allensdk_relpaths, entry_relpath
 from .versions import Bump
 
 Kind = Literal["created", "deleted", "changed", "renamed"]
@@ -42,12 +42,9 @@ def _hashes(entries: dict[str, Any]) -> dict[str, str]:
 
 
 def _diff(group: str, before: dict[str, str], after: dict[str, str]) -> list[Change]:
-    changes = [
-        Change(group, "changed", path)
-        for path in sorted(before.keys() & after.keys())
-        if before[path] != after[path]
-    ]
-    gone = sorted(before.keys() - after.keys())
+    differ = [path for path, _ in before.items() - after.items()]  # changed or gone
+    changes = [Change(group, "changed", path) for path in sorted(p for p in differ if p in after)]
+    gone = sorted(path for path in differ if path not in after)
     arrived = sorted(after.keys() - before.keys())
     unclaimed: dict[str, list[str]] = {}
     for path in arrived:
@@ -82,11 +79,7 @@ def allensdk_text(old: dict[str, Any], new: dict[str, Any], old_name: str, new_n
     """Exactly what AllenSDK's `CloudCacheBase.compare_manifests` returns for these manifests."""
     lines: dict[str, list[str]] = {}
     for group in GROUP_OF:
-        # AllenSDK walks the ids sorted; the last name per hash wins
-        names = [
-            {allensdk_relpath(e["url"]): e["file_hash"] for _, e in sorted(doc[group].items())}
-            for doc in (old, new)
-        ]
+        names = [_allensdk_names(doc[group]) for doc in (old, new)]
         lines[group] = [delta for _, delta in sorted(_allensdk_detect(names[0], names[1]).items())]
     if not lines["metadata_files"] and not lines["data_files"]:
         return "The two manifests are equivalent"
@@ -94,18 +87,26 @@ def allensdk_text(old: dict[str, Any], new: dict[str, Any], old_name: str, new_n
     return head + "".join(f"{line}\n" for line in lines["metadata_files"] + lines["data_files"])
 
 
+def _allensdk_names(entries: dict[str, Any]) -> dict[str, str]:
+    """AllenSDK's file name -> hash; it walks the ids sorted (a later id's name wins)."""
+    walked = [(entry["url"], entry["file_hash"]) for _, entry in sorted(entries.items())]
+    names = allensdk_relpaths([url for url, _ in walked])
+    return dict(zip(names, [digest for _, digest in walked], strict=True))
+
+
 def _allensdk_detect(h0: dict[str, str], h1: dict[str, str]) -> dict[str, str]:
-    """AllenSDK's `_detect_changes`, quirks included (a copy of an old file is not 'created')."""
-    by_hash0 = {h: name for name, h in h0.items()}
-    by_hash1 = {h: name for name, h in h1.items()}
+    """AllenSDK's `_detect_changes`, quirks included (a copy of an old file is not 'created');
+    it looks at every name, this only at those whose hash differs or that one side lacks."""
+    by_hash0 = dict(zip(h0.values(), h0, strict=True))  # the last name per hash wins
+    by_hash1 = dict(zip(h1.values(), h1, strict=True))
     deltas = {}
-    for name in h0.keys() | h1.keys():
-        if name in h0 and name in h1:
-            if h0[name] != h1[name]:
-                deltas[name] = f"{name} changed"
-        elif name in h0:
-            moved = by_hash1.get(h0[name])
+    for name, digest in h0.items() - h1.items():
+        if name in h1:
+            deltas[name] = f"{name} changed"
+        else:
+            moved = by_hash1.get(digest)
             deltas[name] = f"{name} renamed {moved}" if moved else f"{name} deleted"
-        elif h1[name] not in by_hash0:
+    for name in h1.keys() - h0.keys():
+        if h1[name] not in by_hash0:
             deltas[name] = f"{name} created"
     return deltas

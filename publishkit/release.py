@@ -372,7 +372,7 @@ def _publish_manifest(
     key = _key(settings, f"manifests/{name}")
     bucket.put_bytes(key, data, content_type="application/json", create_only=True)
     log.info("published manifest s3://%s/%s", bucket.name, key)
-    manifest.write_local(settings.workspace / "manifests" / name, document)
+    write_atomic(settings.workspace / "manifests" / name, data)  # validated, as published
     return manifest.public_url(
         settings.s3.public_url, bucket=settings.s3.bucket, region=settings.s3.region, key=key
     )

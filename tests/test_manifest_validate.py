@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
+import random
+import re
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
-from tests.test_notes import NEW
+import pytest
+
+from publishkit import manifest, schemas
+from publishkit.errors import ManifestError
+from publishkit.jsonio import dumps
+from publishkit.schemas import violations
+from tests.test_notes import NEW, entry
 
 
 def test_valid(cli, tmp_path: Path) -> None:
@@ -47,3 +60,223 @@ def test_missing_file_is_bad_usage(cli, tmp_path: Path) -> None:
     result = cli("manifest", "validate", str(tmp_path / "absent.json"))
     assert result.exit_code == 2
     assert "absent.json: no such file" in result.stderr
+
+
+# --- validation at scale: quick checks vouch for entries, jsonschema judges the rest ---------
+
+FIELD_VALUES: dict[str, list[Any]] = {
+    "url": [
+        *("https://b/p/x", "http://b/p/x", "https://x", "http://x", "HTTPS://b/p", "ftp://b/p"),
+        *("https://", "http://", "https://b/p?v=1", "https://b/p#f", "https://b/p\n", ""),
+        *("https://b/\np", "https://b/é", 7, None),
+    ],
+    "file_hash": [
+        *("a" * 128, "0123456789abcdef" * 8, "A" * 128, "a" * 127, "a" * 129),
+        *("a" * 128 + "\n", "\n" + "a" * 128, "g" * 128, "é" * 128, "a" * 64 + "\0" + "a" * 63),
+        *(12, None),
+    ],
+    "sha256": ["0" * 64, "0" * 64 + "\n", "0" * 63, "F" * 64, []],
+    "version_id": ["v", "", None, 3],
+    "path": [
+        *("a/b.nwb", "a..b/c.nwb", "a/b..", "../a", "a/..", "a/../b", "..", "/a", "a\n", "a\nb"),
+        *("", "a/..\n", "é/ü", 5),
+    ],
+    "size": [0, 5, -1, 1.0, 2.5, True, "5", None, 10**30],
+    "previous_version_id": [None, "v", 3],
+    "created": ["2026-01-01T00:00:00Z", "not a date", 1],
+    "dandiset_id": ["000123", "12345", "000123\n", "abcdef", "\uff10" * 6],
+    "dandi_asset_path": ["x", 1],
+    "dandi_asset_id": ["x", None],
+    "extra": ["anything", {"nested": [1]}],
+}
+
+
+def _full_pass_error(document: Any) -> str | None:
+    """What validate says with jsonschema over the whole document (as before quick checks)."""
+    problems = violations(document, "manifest")
+    if not problems:
+        return None
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"src: at {problems[0].pointer or '/'}: {problems[0].message}{more}"
+
+
+def _error(document: Any) -> str | None:
+    try:
+        manifest.validate(document, "src")
+    except ManifestError as exc:
+        return exc.message
+    return None
+
+
+def _big(entries: int) -> dict[str, Any]:
+    doc = json.loads(json.dumps(NEW))
+    doc["data_files"] = {
+        str(n): {
+            **entry(f"data/s{n}.nwb", f"c{n}"),
+            **{"path": f"data/s{n}.nwb", "size": n, "sha256": "0" * 64, "dandiset_id": "000123"},
+        }
+        for n in range(entries)
+    }
+    return doc
+
+
+def _mutate(doc: dict[str, Any], rng: random.Random) -> None:
+    group = rng.choice(["metadata_files", "data_files"])
+    key = rng.choice(list(doc[group]))
+    choice = rng.random() if isinstance(doc[group][key], dict) else 0.95
+    if choice < 0.7:
+        field = rng.choice(list(FIELD_VALUES))
+        doc[group][key][field] = rng.choice(FIELD_VALUES[field])
+    elif choice < 0.8:
+        del doc[group][key][rng.choice(["url", "version_id", "file_hash"])]
+    elif choice < 0.9:
+        doc[group][key] = rng.choice([[], "entry", None, 3])
+    else:
+        doc[group][rng.choice(["a/b", "", "x", 7])] = doc[group].pop(key)
+
+
+@pytest.mark.parametrize("few", [32, 1])
+def test_quick_checks_accept_and_refuse_exactly_as_jsonschema(monkeypatch, few: int) -> None:
+    """Same verdict and message (first problem by pointer, how many more) on documents with up
+    to three random faults among their entries; few=1 halves down to single entries."""
+    monkeypatch.setattr(manifest, "_FEW", few)
+    rng = random.Random(few)
+    for field, values in FIELD_VALUES.items():
+        for value in values:
+            doc = _big(40)
+            doc["data_files"]["17"][field] = value
+            assert _error(doc) == _full_pass_error(doc), (field, value)
+    for _ in range(120):
+        doc = _big(40)
+        for _ in range(rng.randint(0, 3)):
+            _mutate(doc, rng)
+        assert _error(doc) == _full_pass_error(doc), doc
+
+
+def test_whole_groups_and_top_level_faults_are_left_to_jsonschema() -> None:
+    for fault in (
+        {"data_files": []},
+        {"metadata_files": None},
+        {"manifest_version": "1"},
+        {"data_pipeline": [{"name": 1}]},
+    ):
+        doc = {**_big(40), **fault}
+        assert _error(doc) == _full_pass_error(doc) is not None
+    assert _error([]) == _full_pass_error([])
+
+
+def test_valid_entries_never_reach_jsonschema() -> None:
+    """The speed: a valid manifest's entries are all vouched for by the quick checks."""
+    doc = _big(500)
+    left = manifest._unvouched(doc)
+    assert left["data_files"] == {} and left["metadata_files"] == {}
+    doc["data_files"]["250"]["file_hash"] = "x"
+    left = manifest._unvouched(doc)
+    assert "250" in left["data_files"] and len(left["data_files"]) <= manifest._FEW
+    assert "at /data_files/250/file_hash: 'x' does not match" in (_error(doc) or "")
+
+
+def test_a_schema_keyword_the_quick_checks_do_not_know_turns_them_off() -> None:
+    assert schemas.members_check("manifest", "data_files") is not None
+    assert schemas.members_check("manifest", "metadata_files") is not None
+    assert schemas._compile({"type": "string", "maxLength": 3}, {}) is None
+    looping = {"$defs": {"a": {"$ref": "#/$defs/a"}}}
+    assert schemas._compile({"$ref": "#/$defs/a"}, looping) is None
+    assert schemas._compile({"$ref": "#/$defs/missing"}, looping) is None
+
+
+TRICKY = [
+    *("", "\n", "a", "a\n", "\na", "/", "..", "a..b", "a/../b", "a/..", "../", "/a", "a\nb"),
+    *("https://", "http://", "https://x", "http://x", "https://x?", "https://x#", "https://\n"),
+    *("0" * 64, "0" * 64 + "\n", "0" * 63, "0" * 65, "A" * 64, "f" * 128, "f" * 128 + "\n"),
+    *("000000", "00000\n", "0000000", "é" * 6, "\uff10" * 6, "\0" * 6),
+]
+
+
+@pytest.mark.parametrize("pattern", list(schemas._QUICK_PATTERNS))
+def test_quick_pattern_tests_never_pass_what_the_pattern_refuses(pattern: str) -> None:
+    quick = schemas._QUICK_PATTERNS[pattern]
+    rng = random.Random(pattern)
+    alphabet = "0af/.\n?#:hpst\0é"
+    strings = TRICKY + [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(3000)
+    ]
+    strings += [
+        prefix + s for prefix in ("https://", "http://", "0" * 58, "f" * 122) for s in strings
+    ]
+    for string in strings:
+        if quick([string]):
+            assert re.search(pattern, string), (pattern, string)
+
+
+# --- manifests are written by jsonio.dumps: the text of json.dumps(indent=2, sort_keys) -------
+
+
+def _outcome(func: Callable[[Any], str], document: Any) -> Any:
+    try:
+        return func(document)
+    except Exception as exc:
+        return type(exc), str(exc), exc.__context__ is None
+
+
+def test_dumps_writes_what_json_dumps_writes() -> None:
+    def reference(document: Any) -> str:
+        return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    rng = random.Random(3)
+    text = 'ab"\\\n\t}{,[]: é€😀\0\x1f/'
+
+    def string() -> str:
+        return "".join(rng.choice(text) for _ in range(rng.randint(0, 6)))
+
+    def key() -> Any:
+        return string() if rng.random() < 0.97 else rng.choice([1, 2.5, True, None, (1,)])
+
+    def scalar() -> Any:
+        odd = [object()] if rng.random() < 0.01 else []
+        values = [string(), rng.randint(-(10**20), 10**20), rng.random() * 1e300, -0.0, 1.0]
+        return rng.choice([*values, math.nan, math.inf, True, False, None, (1, "a"), *odd])
+
+    def value(depth: int) -> Any:
+        roll = rng.random()
+        if depth > 3 or roll < 0.3:
+            return scalar()
+        if roll < 0.6:
+            return {key(): value(depth + 1) for _ in range(rng.randint(0, 4))}
+        if roll < 0.75:
+            return [value(depth + 1) for _ in range(rng.randint(0, 4))]
+        entries = [{key(): scalar() for _ in range(rng.randint(0, 3))} for _ in range(4)]
+        return entries if roll < 0.85 else {string(): item for item in entries}
+
+    for _ in range(3000):
+        document = value(0)
+        assert _outcome(dumps, document) == _outcome(reference, document), document
+    looped: dict[str, Any] = {}
+    looped["a"] = {"b": looped}
+    for document in (_big(50), looped, {"a": {"b": {1: 1, "x": 2}}}, [{"a": [1]}, {"b": 2}]):
+        assert _outcome(dumps, document) == _outcome(reference, document)
+
+
+def test_public_url_is_the_template_formatted_with_the_quoted_key() -> None:
+    rng = random.Random(4)
+    alphabet = "aZ09/-_.~ %?#é😀+=&:;@!*'()[]{}\\\"\n\0"
+    templates = [
+        *("https://{bucket}.s3.{region}.amazonaws.com/{key}", "{key}", "x{{key}}y{key}"),
+        *("{{key}}", "{{{key}}}", "{bucket:{key}}", "{key!r}", "{key:>9}", "{key}{key}"),
+        *("{key[0]}", "{0}{key}", "{keyx}{key}", "{region!s}-{key}", "{key}\0", "{bucket}{key}"),
+    ]
+
+    def outcome(func: Callable[[], str]) -> Any:
+        try:
+            return func()
+        except Exception as exc:
+            return type(exc), str(exc)
+
+    for _ in range(20000):
+        template, bucket = rng.choice(templates), rng.choice(["bk", "b\0k", "", "{x}"])
+        key = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+        want = outcome(
+            partial(template.format, bucket=bucket, region="r", key=quote(key, safe="/-_.~"))
+        )
+        got = outcome(partial(manifest.public_url, template, bucket=bucket, region="r", key=key))
+        assert got == want, (template, bucket, key)

@@ -1,0 +1,312 @@
+"""Manifests and release notes at scale: build, validate and diff N entries, against AllenSDK.
+
+    python benchmarks/notes_scale.py [--files 300000] [--repeat 2] [--allensdk-python PATH]
+
+Generates the manifests of two releases of a workspace of N data files (plus a few metadata
+tables) through publishkit's own release code (`_draft_manifest`, as `publishkit release`
+drafts one), the second one realistically different from the first: 1% of the files created,
+0.5% deleted, 1% re-exported (new hash), 0.5% renamed, two tables edited and one added. Both
+are written to a temporary folder, then it times (best of --repeat, in this process, each run
+after a garbage collection):
+
+  build     drafting the second manifest as a release does (`_draft_manifest` against the
+            first: URLs, carried-over versions), filling in the version ids S3 would return
+            for what it uploads, and `manifest.write_local` (validate, serialize, fsync)
+  validate  `manifest.load` of the second file: read, parse, validate (`publishkit manifest
+            validate`)
+  diff      `publishkit notes OLD NEW`'s work: `manifest.load` of both files, `compare_manifests`
+            and `render_markdown`
+  AllenSDK  `compare_manifests(OLD, NEW)` of AllenSDK's own cache class for a local folder
+            (`LocalCache`, whose `compare_manifests`, `_load_manifest` and `_detect_changes`
+            are those `S3CloudCache` inherits: it loads both JSON files into `Manifest`s,
+            detects the changes and builds the message), run with AllenSDK's venv; the time
+            (best of --repeat too) is taken inside that subprocess, without interpreter
+            start-up and imports (its wall time with them, and all runs, is shown too)
+
+Also shown: json.loads of both files alone (the floor of either side's diff) and `publishkit
+notes --format allensdk`'s work. Targets: each publishkit step under 5 s, and diff / AllenSDK
+<= 0.5. It fails loudly unless publishkit's `allensdk_text` is AllenSDK's message, character
+for character, and `compare` finds exactly the changes made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gc
+import hashlib
+import json
+import os
+import random
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from publishkit import manifest
+from publishkit.changes import allensdk_text
+from publishkit.config import S3Settings, Settings
+from publishkit.digests import FileDigests
+from publishkit.inventory import ReleaseFile
+from publishkit.notes import compare_manifests, render_markdown
+from publishkit.release import _draft_manifest, _now
+
+STEP_TARGET = 5.0
+RATIO_TARGET = 0.5
+PROJECT = "scale-demo"
+ALLENSDK_PYTHON = Path("/work/allensdk-venv/bin/python")
+SHARE = {"deleted": 0.005, "changed": 0.01, "renamed": 0.005, "created": 0.01}
+
+# Runs in AllenSDK's venv (`python -I`: publishkit is not importable there). Prints one JSON
+# object: the shortest time `compare_manifests` took in `repeat` runs (each after a garbage
+# collection), its text and AllenSDK's version.
+ALLENSDK_SIDE = """
+import gc, importlib.util, json, sys, time, warnings
+assert importlib.util.find_spec("publishkit") is None, "publishkit is importable here"
+import allensdk
+from allensdk.api.cloud_cache.cloud_cache import LocalCache
+cache_dir, project, old, new, repeat = sys.argv[1:6]
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    cache = LocalCache(cache_dir, project)
+assert {old, new} <= set(cache.manifest_file_names), cache.manifest_file_names
+times = []
+for _ in range(int(repeat)):
+    text = None
+    gc.collect()
+    start = time.perf_counter()
+    text = cache.compare_manifests(old, new)
+    times.append(time.perf_counter() - start)
+json.dump({"seconds": min(times), "text": text, "allensdk": allensdk.__version__}, sys.stdout)
+"""
+
+
+@dataclass
+class Workspace:
+    """What a release of the workspace sees: its files and their digests."""
+
+    files: list[ReleaseFile]
+    digests: dict[str, FileDigests]
+
+
+def digests_of(relpath: str, revision: int) -> FileDigests:
+    content = f"{relpath} r{revision}".encode()
+    size = 50_000_000 + int.from_bytes(hashlib.md5(content).digest()[:3], "big")
+    return FileDigests(
+        size, hashlib.blake2b(content).hexdigest(), hashlib.sha256(content).hexdigest()
+    )
+
+
+def data_file(n: int, root: Path, suffix: str = "") -> ReleaseFile:
+    relpath = f"nwb/sub-{n // 4:06d}/sub-{n // 4:06d}_ses-{n:07d}{suffix}.nwb"
+    return ReleaseFile("data", str(n), relpath, root / relpath)
+
+
+def table(name: str, root: Path) -> ReleaseFile:
+    return ReleaseFile("metadata", name, f"project_metadata/{name}.csv", root / f"{name}.csv")
+
+
+def first_workspace(count: int, root: Path) -> Workspace:
+    files = [table(name, root) for name in ("sessions", "subjects", "units")]
+    files += sorted((data_file(n, root) for n in range(count)), key=lambda f: f.relpath)
+    return Workspace(files, {f.relpath: digests_of(f.relpath, 0) for f in files})
+
+
+def next_workspace(before: Workspace, count: int, seed: int) -> tuple[Workspace, Counter[str]]:
+    """`before` one release later, and how many changes of each "group kind" were made."""
+    sizes = {kind: round(count * share) for kind, share in SHARE.items()}
+    data = [f.relpath for f in before.files if f.group == "data"]
+    picked = iter(
+        random.Random(seed).sample(data, sizes["deleted"] + sizes["changed"] + sizes["renamed"])
+    )
+    chosen = {
+        kind: {next(picked) for _ in range(sizes[kind])}
+        for kind in ("deleted", "changed", "renamed")
+    }
+    root = before.files[0].path.parent
+    files = [table("probes", root)]  # a new table
+    revision = {}
+    for item in before.files:
+        if item.relpath in chosen["deleted"]:
+            continue
+        if item.relpath in chosen["renamed"]:  # same content, new name
+            moved = data_file(int(item.name), root, "_ecephys")
+            revision[moved.relpath] = before.digests[item.relpath]
+            files.append(moved)
+            continue
+        edited = item.group == "metadata" and item.name in ("sessions", "units")
+        if item.relpath in chosen["changed"] or edited:
+            revision[item.relpath] = digests_of(item.relpath, 1)  # re-exported / rows edited
+        files.append(item)
+    files += [data_file(n, root) for n in range(count, count + sizes["created"])]
+    files.sort(key=lambda f: (f.group != "metadata", f.relpath))
+    digests = {
+        f.relpath: revision.get(f.relpath)
+        or before.digests.get(f.relpath)
+        or digests_of(f.relpath, 0)
+        for f in files
+    }
+    made = Counter({"metadata changed": 2, "metadata created": 1})
+    made.update({f"data {kind}": n for kind, n in sizes.items()})
+    return Workspace(files, digests), made
+
+
+def fake_version_id(relpath: str, digest: str) -> str:
+    """An S3-like version id (32 URL-safe characters)."""
+    raw = hashlib.blake2b(f"{relpath}:{digest}".encode(), digest_size=24).digest()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def settings_for(root: Path) -> Settings:
+    return Settings(
+        workspace=root,
+        project=PROJECT,
+        s3_settings=S3Settings(bucket="scale-demo-data", prefix=PROJECT, region="us-west-2"),
+        metadata_files=(),
+    )
+
+
+def build(
+    settings: Settings, after: Workspace, previous: dict[str, Any] | None, version: str, path: Path
+) -> None:
+    """A release's manifest: drafted against the previous one, the version ids of the files it
+    uploads filled in as `_upload_changed` does, then written by `manifest.write_local`."""
+    document = _draft_manifest(settings, after.files, after.digests, previous, {})
+    document["manifest_version"] = version
+    uploaded = _now()
+    for group in manifest.GROUPS:
+        for entry in document[group].values():
+            if not entry["version_id"]:
+                entry["version_id"] = fake_version_id(entry["path"], entry["file_hash"])
+                entry["created"] = uploaded
+    manifest.write_local(path, document)
+
+
+def best_of(repeat: int, func: Callable[[], Any]) -> tuple[float, Any]:
+    """The shortest of `repeat` runs (each after a garbage collection), and what it returned."""
+    times, result = [], None
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def publishkit_notes(old: Path, new: Path) -> str:
+    """What `publishkit notes OLD NEW` computes before printing it."""
+    before, after = manifest.load(old), manifest.load(new)
+    return render_markdown(compare_manifests(before, after, old.name, new.name))
+
+
+def publishkit_allensdk(old: Path, new: Path) -> str:
+    """What `publishkit notes OLD NEW --format allensdk` computes before printing it."""
+    return allensdk_text(manifest.load(old), manifest.load(new), old.name, new.name)
+
+
+def allensdk_compare(
+    python: Path, folder: Path, old: Path, new: Path, repeat: int
+) -> dict[str, Any]:
+    """AllenSDK's result, plus `wall`: the subprocess's time with start-up and imports."""
+    start = time.perf_counter()
+    names = [old.name, new.name, str(repeat)]
+    done = subprocess.run(
+        [str(python), "-I", "-c", ALLENSDK_SIDE, str(folder), PROJECT, *names],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"AllenSDK's compare_manifests failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return {**result, "wall": time.perf_counter() - start}
+
+
+def check_same_changes(old: Path, new: Path, ours: str, theirs: str, made: Counter[str]) -> int:
+    """Fail loudly unless publishkit's AllenSDK text is AllenSDK's and `compare` finds the
+    changes the benchmark made; the number of changes."""
+    if ours != theirs:
+        diff = set(ours.splitlines()) ^ set(theirs.splitlines())
+        raise SystemExit(f"publishkit's allensdk_text differs from AllenSDK's: {sorted(diff)[:10]}")
+    before, after = manifest.load(old), manifest.load(new)
+    found = Counter(
+        f"{c.group} {c.kind}" for c in compare_manifests(before, after, None, "").changes
+    )
+    if found != made:
+        raise SystemExit(f"publishkit found {dict(found)}, the benchmark made {dict(made)}")
+    return sum(found.values())
+
+
+def verdict(seconds: float, target: float, strict: bool = True) -> str:
+    ok = seconds < target if strict else seconds <= target
+    return "met" if ok else "MISSED"
+
+
+def time_build(args: argparse.Namespace, old: Path, new: Path) -> tuple[float, Counter[str]]:
+    """Writes the first release's manifest (untimed), then times the second one's build."""
+    root = old.parent.parent / "workspace"
+    settings = settings_for(root)
+    first = first_workspace(args.files, root)
+    build(settings, first, None, "1.0.0", old)
+    second, made = next_workspace(first, args.files, args.seed)
+    del first
+    previous = manifest.load(old)  # a release reads it from the bucket
+    seconds, _ = best_of(args.repeat, lambda: build(settings, second, previous, "2.0.0", new))
+    return seconds, made
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=300_000)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--allensdk-python", type=Path, default=ALLENSDK_PYTHON)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "manifests"
+        old = folder / manifest.manifest_name(PROJECT, "1.0.0")
+        new = folder / manifest.manifest_name(PROJECT, "2.0.0")
+        build_s, made = time_build(args, old, new)
+        validate_s, _ = best_of(args.repeat, lambda: manifest.load(new))
+        diff_s, _ = best_of(args.repeat, lambda: publishkit_notes(old, new))
+        parse_s, _ = best_of(args.repeat, lambda: [json.loads(p.read_bytes()) for p in (old, new)])
+        text_s, ours = best_of(args.repeat, lambda: publishkit_allensdk(old, new))
+        allensdk = allensdk_compare(args.allensdk_python, folder, old, new, args.repeat)
+        changes = check_same_changes(old, new, ours, allensdk["text"], made)
+        sizes = [path.stat().st_size / 1e6 for path in (old, new)]
+    ratio = diff_s / allensdk["seconds"]
+    print(
+        f"{args.files} data files (+3/4 tables); manifests of {sizes[0]:.0f} and {sizes[1]:.0f} MB"
+        f" with {changes} changes between them; {os.cpu_count()} cores, best of {args.repeat}"
+    )
+    for label, seconds in (
+        ("build + write", build_s),
+        ("load + validate", validate_s),
+        ("diff (notes)", diff_s),
+    ):
+        report(
+            f"publishkit {label}",
+            seconds,
+            f"target < {STEP_TARGET:.0f} s: {verdict(seconds, STEP_TARGET)}",
+        )
+    report("  json.loads of both files alone", parse_s, "part of either side's diff")
+    report("  notes --format allensdk", text_s, "load both + allensdk_text")
+    report(
+        f"AllenSDK {allensdk['allensdk']} compare_manifests",
+        allensdk["seconds"],
+        f"subprocess: {allensdk['wall']:.2f} s with start-up, imports, {args.repeat} runs",
+    )
+    target = f"target <= {RATIO_TARGET}: {verdict(ratio, RATIO_TARGET, strict=False)}"
+    print(f"{'diff ratio publishkit / AllenSDK':<34} {ratio:6.3f}    ({target})")
+    print("same changes as AllenSDK: yes (allensdk_text == compare_manifests's text)")
+
+
+def report(label: str, seconds: float, note: str) -> None:
+    print(f"{label:<34} {seconds:6.2f} s  ({note})")
+
+
+if __name__ == "__main__":
+    main()
