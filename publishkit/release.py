@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -345,8 +347,7 @@ def _upload_changed(
 
     failures = []
     with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
-        futures = [pool.submit(upload, item) for item in pending]
-        for future in futures:
+        for future in _submitted(pool, upload, pending, UPLOAD_THREADS * 4):
             try:
                 item, version_id = future.result()
             except PublishkitError as exc:
@@ -362,6 +363,19 @@ def _upload_changed(
             hint="fix the cause and run the release again; finished uploads are re-used",
         )
     return [f.relpath for f in pending]
+
+
+def _submitted(
+    pool: ThreadPoolExecutor, function: Any, items: list[Any], ahead: int
+) -> Iterator[Future[Any]]:
+    """function(item) for each item on `pool`, in order, with at most `ahead` submitted and
+    not yet handed over: memory stays flat in the number of files."""
+    waiting: deque[Future[Any]] = deque()
+    for item in items:
+        waiting.append(pool.submit(function, item))
+        if len(waiting) >= ahead:
+            yield waiting.popleft()
+    yield from waiting
 
 
 def _publish_manifest(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import mimetypes
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from .errors import CredentialsError, StorageError
 
 BLAKE2B_METADATA = "publishkit-blake2b"
 MAX_PARTS = 10_000
+_HASH_READ_SIZE = 1024 * 1024  # a part's checksum is computed in reads of this size
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket"}
 
 
@@ -257,24 +259,24 @@ class S3Bucket:
         )["UploadId"]
         parts = []
         try:
-            with open(path, "rb") as handle:
-                number = 1
-                while chunk := handle.read(part_size):
-                    checksum = _b64_sha256(chunk)
+            with open(path, "rb", buffering=0) as handle:
+                for number, start in enumerate(range(0, size, part_size), start=1):
+                    length = min(part_size, size - start)
+                    body = _FileRange(handle.fileno(), start, length, str(path))
+                    checksum = body.b64_sha256()
                     response = self.client.upload_part(
                         Bucket=self.name,
                         Key=key,
                         UploadId=upload_id,
                         PartNumber=number,
-                        Body=chunk,
+                        Body=body,
                         ChecksumAlgorithm="SHA256",
                         ChecksumSHA256=checksum,
                     )
                     parts.append(
                         {"ETag": response["ETag"], "PartNumber": number, "ChecksumSHA256": checksum}
                     )
-                    on_bytes(len(chunk))
-                    number += 1
+                    on_bytes(length)
             response = self.client.complete_multipart_upload(
                 Bucket=self.name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
@@ -298,6 +300,69 @@ class S3Bucket:
             f"{where}: {type(exc).__name__}: {exc}",
             hint="check s3.endpoint_url / AWS_ENDPOINT_URL and that the server is running",
         )
+
+
+class _FileRange:
+    """`length` bytes of an open file from `start`, as a seekable stream of their own.
+
+    A part's body, read from disk as it is hashed and sent: memory stays flat in the part size
+    (and so in the file size). Positions are relative to `start`: botocore measures the body with
+    seek/tell and rewinds it with seek(0) to retry a request. Reads use pread, so no file
+    position is shared.
+    """
+
+    def __init__(self, fd: int, start: int, length: int, name: str) -> None:
+        self._fd = fd
+        self._start = start
+        self._length = length
+        self._position = 0
+        self._label = name
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, size: int | None = -1) -> bytes:
+        remaining = self._length - self._position
+        wanted = remaining if size is None or size < 0 else min(size, remaining)
+        if wanted <= 0:
+            return b""
+        data = os.pread(self._fd, wanted, self._start + self._position)
+        if len(data) < wanted:  # short of the size this upload was started with
+            raise StorageError(f"{self._label} shrank while it was being uploaded")
+        self._position += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_SET:
+            position = offset
+        elif whence == os.SEEK_CUR:
+            position = self._position + offset
+        elif whence == os.SEEK_END:
+            position = self._length + offset
+        else:
+            raise ValueError(f"invalid whence ({whence})")
+        if position < 0:
+            raise ValueError(f"negative seek position {position}")
+        self._position = position
+        return position
+
+    def tell(self) -> int:
+        return self._position
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def b64_sha256(self) -> str:
+        """The part's SHA-256 (base64), read in bounded chunks; leaves the position at 0."""
+        hasher = hashlib.sha256()
+        self.seek(0)
+        while chunk := self.read(_HASH_READ_SIZE):
+            hasher.update(chunk)
+        self.seek(0)
+        return base64.b64encode(hasher.digest()).decode()
 
 
 class ConditionFailed(StorageError):
