@@ -117,6 +117,31 @@ def describe(proxy: FaultProxy) -> str:
     return "\n".join(f"{r.number} {r.fault} {r.method} {r.path}" for r in proxy.failed())
 
 
+def test_many_new_files_are_listed_once_not_asked_for_one_by_one(
+    cli, workspace: Workspace, through_proxy, s3_client
+) -> None:
+    """A release of 40 new files: one listing of the prefix instead of a HEAD per file; the
+    second release, with one file changed, asks for that file's current version alone."""
+    from tests.faultproxy import no_faults
+
+    proxy = through_proxy(no_faults)
+    workspace.set_sessions({str(n): f"session {n}".encode() * 100 for n in range(40)})
+    release(cli, workspace, "--version", "1.0.0")
+    heads = [r for r in proxy.records if r.method == "HEAD" and r.path.count("/") > 1]
+    puts = [r for r in proxy.records if r.method == "PUT"]
+    assert heads == [] and len(puts) == 40 + 3  # the files, the table, the manifest, the notes
+    seen = len(proxy.records)
+    workspace.set_sessions(
+        {str(n): (b"edited" if n == 7 else f"session {n}".encode() * 100) for n in range(40)}
+    )
+    release(cli, workspace, "--version", "1.1.0")
+    later = proxy.records[seen:]
+    assert [r.path for r in later if r.method == "HEAD" and r.path.count("/") > 1] == [
+        f"/{workspace.bucket}/demo-project/data/s7.nwb"
+    ]
+    assert_release_intact(cli, s3_client, workspace, "1.1.0")
+
+
 # --- faults before the request reaches the bucket: botocore's retries must be enough --------
 
 
