@@ -149,6 +149,36 @@ def test_a_scheduler_that_does_not_answer_is_bad_input(cli, study: Path) -> None
     assert not (study / "nwb").exists() or not list((study / "nwb").glob("*.nwb"))
 
 
+def test_the_workspace_can_name_the_cluster(cli, study: Path, cluster: str) -> None:
+    """`executor:` in publishkit.yaml sends the work to the cluster; --executor local, here."""
+    config = study / "publishkit.yaml"
+    plain = config.read_text()
+    config.write_text(plain + "executor:\n  kind: dask\n")
+    refused = cli("convert", "-w", str(study))
+    assert (
+        refused.exit_code == 2 and "executor: 'scheduler' is a required property" in refused.stderr
+    )
+    config.write_text(plain + f"executor:\n  kind: dask\n  scheduler: {cluster}\n")
+    client = distributed.Client(cluster, set_as_default=False)
+    try:
+        before = client.run_on_scheduler(_rows_converted)
+        assert cli("convert", "-w", str(study)).exit_code == 0
+        deadline = time.monotonic() + 10  # the scheduler forgets the tasks once they are let go
+        while client.run_on_scheduler(_rows_converted) < before + SESSIONS:
+            assert time.monotonic() < deadline, "the rows did not run on the cluster"
+            time.sleep(0.1)
+        (study / "sessions.csv").write_text((study / "sessions.csv").read_text() + "\n")
+        local = cli("convert", "--executor", "local", "-w", str(study), "-f", "json")
+        assert json.loads(local.stdout)["counts"]["unchanged"] == SESSIONS
+    finally:
+        client.close()
+
+
+def _rows_converted(dask_scheduler) -> int:
+    prefix = dask_scheduler.task_prefixes.get("write_row")
+    return 0 if prefix is None else prefix.state_counts["forgotten"]
+
+
 def test_dask_without_a_scheduler_is_refused(cli, study: Path) -> None:
     result = cli("release", "--executor", "dask", "--plan", "-w", str(study))
     assert result.exit_code == 2
