@@ -135,9 +135,19 @@ def _spec(path: str, specs_dir: str | None) -> _Spec | None:
             read_types = get_type_map()
             NWBHDF5IO.load_namespaces(read_types, path)
             loaded = _Spec(namespaces, manager.type_map, read_types, {})
+            _add_validators(loaded)
             _store_spec(specs_dir, signature, loaded)
             _SPECS[signature] = loaded
     return _SPECS[signature]
+
+
+def _add_validators(spec: _Spec) -> None:
+    """pynwb's validators of each namespace (building them costs ~0.1 s: kept with the spec)."""
+    from hdmf.validate import ValidatorMap
+
+    catalog = spec.validation_types.namespace_catalog
+    for namespace in spec.namespaces:
+        spec.validators[namespace] = ValidatorMap(catalog.get_namespace(namespace))
 
 
 def _spec_file(specs_dir: str, signature: str) -> Path:
@@ -145,7 +155,7 @@ def _spec_file(specs_dir: str, signature: str) -> Path:
     from importlib.metadata import version
 
     tools = f"{version('pynwb')}-{version('hdmf')}-{sys.version_info[0]}.{sys.version_info[1]}"
-    return Path(specs_dir) / f"{signature}-{tools}.pickle"
+    return Path(specs_dir) / f"{signature}-{tools}-v2.pickle"
 
 
 def _stored_spec(specs_dir: str | None, signature: str) -> _Spec | None:
@@ -155,17 +165,19 @@ def _stored_spec(specs_dir: str | None, signature: str) -> _Spec | None:
         return None
     try:
         with _spec_file(specs_dir, signature).open("rb") as handle:
-            namespaces, validation_types, read_types = pickle.load(handle)
+            namespaces, validation_types, read_types, validators = pickle.load(handle)
     except Exception:
         return None  # absent, or not loadable by these versions: load it from the file
-    return _Spec(namespaces, validation_types, read_types, {})
+    return _Spec(namespaces, validation_types, read_types, validators)
 
 
 def _store_spec(specs_dir: str | None, signature: str, spec: _Spec) -> None:
     if specs_dir is None:
         return
     try:
-        data = pickle.dumps((spec.namespaces, spec.validation_types, spec.read_types))
+        data = pickle.dumps(
+            (spec.namespaces, spec.validation_types, spec.read_types, spec.validators)
+        )
     except Exception:
         return  # e.g. classes pynwb generated for an extension: loaded from the file each run
     target = _spec_file(specs_dir, signature)
@@ -179,7 +191,6 @@ def _inspect_once(
     path: str, spec: _Spec, config: dict[str, list[str]] | None, dandi: bool
 ) -> dict[str, Any]:
     from hdmf.build import BuildManager
-    from hdmf.validate import ValidatorMap
     from nwbinspector import inspect_nwbfile_object
     from pynwb import NWBHDF5IO
 
@@ -187,9 +198,6 @@ def _inspect_once(
     with NWBHDF5IO(path, "r", manager=BuildManager(spec.read_types)) as io:
         builder = io.read_builder()
         for namespace in spec.namespaces:
-            if namespace not in spec.validators:
-                catalog = spec.validation_types.namespace_catalog
-                spec.validators[namespace] = ValidatorMap(catalog.get_namespace(namespace))
             findings += [
                 _validation_finding(e) for e in spec.validators[namespace].validate(builder)
             ]
