@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from publishkit.sandbox import S3Sandbox  # noqa: E402
 from tests.faultproxy import FaultProxy, Record  # noqa: E402
+from tests.studies import release_to_s3, repeat_first_session  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -121,20 +122,8 @@ def make_workspace(root: Path, files: int, bucket: str) -> Path:
         check=True,
         capture_output=True,
     )
-    sessions = workspace / "sessions.csv"
-    with sessions.open(newline="") as handle:
-        first = next(csv.DictReader(handle))
-    with sessions.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(first))
-        writer.writeheader()
-        for n in range(files):  # every session reads the first one's (small) data files
-            writer.writerow({**first, "session_id": f"s{n:05d}", "subject_id": f"M-{n:05d}"})
-    config = workspace / "publishkit.yaml"
-    config.write_text(
-        config.read_text()
-        + f"s3:\n  bucket: {bucket}\n  region: us-west-2\n"
-        + "metadata_files:\n  sessions: nwb_files.csv\n"
-    )
+    repeat_first_session(workspace, files)
+    release_to_s3(workspace, bucket)
     return workspace
 
 

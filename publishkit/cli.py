@@ -24,7 +24,7 @@ from .errors import CheckFailed, ManifestError, PublishkitError, UsageError
 from .executors import LOCAL
 from .inspect_config import BUILTIN_CONFIGS, LEVELS, InspectionConfig
 from .inspect_report import as_json, as_junit
-from .inspection import find_nwb_files, inspect_files, workspace_nwb_files
+from .inspection import find_nwb_files, start_inspection, workspace_nwb_files
 from .jsonio import dumps, write_atomic
 from .notes import compare_manifests, render_allensdk, render_markdown
 from .pinned import ReadSettings
@@ -481,7 +481,7 @@ def inspect_command(
             hint="name NWB files or folders, or run inside a workspace",
         )
     with render.Bars(fmt is InspectFormat.text and output is None) as bars:
-        report = inspect_files(
+        report = start_inspection(
             files=files,
             config=inspection,
             cache_dir=settings.state_dir if settings else _user_cache_dir(),
@@ -491,7 +491,7 @@ def inspect_command(
             relative_to=settings.workspace if settings else None,
             progress=bars,
             executor=chosen,
-        )
+        ).finish()
     if fmt is InspectFormat.json:
         text = dumps(as_json(report))
     elif fmt is InspectFormat.junit:

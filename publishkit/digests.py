@@ -10,7 +10,7 @@ import hashlib
 import os
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -118,11 +118,8 @@ class DigestCache:
         known = self.known(path)
         if known is not None:
             return known
-        stat = path.stat()
-        digests = digest_file(path)
-        after = os.stat(path)
-        if (after.st_size, after.st_mtime_ns) == (stat.st_size, stat.st_mtime_ns):
-            self.record(path, digests)  # a file changed while being read is not cacheable
+        before, digests = _digest_unchanged(path)
+        self._keep(path, before, digests)
         return digests
 
     def known(self, path: Path) -> FileDigests | None:
@@ -153,21 +150,17 @@ class DigestCache:
                 continue
             found[path] = known
             progress("Hashing", 1, len(paths))
-        if executor.dask and executor.scheduler and missing:
-            for path, outcome in on_dask(_digest_unchanged, missing, executor.scheduler):
-                if isinstance(outcome, WorkerCrashed):
-                    raise WorkspaceError(f"{path}: the worker reading it crashed: {outcome}")
-                before, digests = outcome
-                now = path.stat()
-                if before == (now.st_size, now.st_mtime_ns):  # unchanged since it was read
-                    self.record(path, digests)
-                found[path] = digests
-                progress("Hashing", 1, len(paths))
-            return found
-        for path in missing:
-            found[path] = self.get(path)
+        for path, (before, digests) in _read_all(missing, executor):
+            self._keep(path, before, digests)
+            found[path] = digests
             progress("Hashing", 1, len(paths))
         return found
+
+    def _keep(self, path: Path, before: tuple[int, int], digests: FileDigests) -> None:
+        """Record digests read from `path` unless it changed since (then they are not cacheable)."""
+        now = path.stat()
+        if before == (now.st_size, now.st_mtime_ns):
+            self.record(path, digests)
 
     def record(self, path: Path, digests: FileDigests) -> None:
         """Remember digests computed elsewhere (e.g. while downloading) for `path` as it is now."""
@@ -199,6 +192,20 @@ class DigestCache:
             if (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (size, mtime_ns, inode):
                 return Path(str(path)), FileDigests(int(str(size)), blake2b, str(sha256))
         return None
+
+
+def _read_all(
+    paths: list[Path], executor: ExecutorSettings
+) -> Iterator[tuple[Path, tuple[tuple[int, int], FileDigests]]]:
+    """(path, _digest_unchanged(path)) for each path: here, or on the Dask cluster."""
+    if not (executor.dask and executor.scheduler):
+        for path in paths:
+            yield path, _digest_unchanged(path)
+        return
+    for path, outcome in on_dask(_digest_unchanged, paths, executor.scheduler):
+        if isinstance(outcome, WorkerCrashed):
+            raise WorkspaceError(f"{path}: the worker reading it crashed: {outcome}")
+        yield path, outcome
 
 
 def _digest_unchanged(path: Path) -> tuple[tuple[int, int], FileDigests]:

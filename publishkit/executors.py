@@ -40,19 +40,18 @@ class ExecutorSettings:
         """These settings with the command line's --executor/--scheduler applied, checked."""
         if kind is not None and kind not in KINDS:
             raise UsageError(f"--executor {kind}: expected one of {', '.join(KINDS)}")
-        # --scheduler alone means the cluster at that address
-        chosen = ExecutorSettings(kind or ("dask" if scheduler else self.kind), scheduler)
-        if chosen.dask and not chosen.scheduler:
-            chosen = ExecutorSettings("dask", self.scheduler)
-        if chosen.dask and not chosen.scheduler:
+        if kind == "local" and scheduler:
+            raise UsageError("--scheduler is only for --executor dask")
+        if (kind or ("dask" if scheduler else self.kind)) == "local":  # --scheduler alone: dask
+            return LOCAL
+        address = scheduler or self.scheduler
+        if not address:
             raise UsageError(
                 "--executor dask needs the scheduler's address",
                 hint="pass --scheduler tcp://HOST:8786, or set executor.scheduler in "
                 "publishkit.yaml",
             )
-        if not chosen.dask and scheduler:
-            raise UsageError("--scheduler is only for --executor dask")
-        return chosen
+        return ExecutorSettings("dask", address)
 
 
 LOCAL = ExecutorSettings()

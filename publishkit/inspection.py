@@ -130,32 +130,6 @@ def tool_versions() -> dict[str, str]:
     return versions
 
 
-def inspect_files(
-    *,
-    files: list[Path],
-    config: InspectionConfig,
-    cache_dir: Path,
-    fail_on: str = "CRITICAL",
-    jobs: int = 1,
-    dandi: bool = True,
-    relative_to: Path | None = None,
-    progress: Progress = no_progress,
-    executor: ExecutorSettings = LOCAL,
-) -> InspectionReport:
-    """Inspect `files`; re-use cached findings for content already inspected the same way."""
-    return start_inspection(
-        executor=executor,
-        files=files,
-        config=config,
-        cache_dir=cache_dir,
-        fail_on=fail_on,
-        jobs=jobs,
-        dandi=dandi,
-        relative_to=relative_to,
-        progress=progress,
-    ).finish()
-
-
 def start_inspection(
     *,
     files: list[Path],
@@ -169,8 +143,9 @@ def start_inspection(
     background: bool = False,
     executor: ExecutorSettings = LOCAL,
 ) -> PendingInspection:
-    """Look up cached findings and start inspecting the rest; `finish()` gives the report.
-    With `background`, the files are inspected in worker processes while the caller goes on."""
+    """Inspect `files`, re-using cached findings for content already inspected the same way:
+    looks up the cache and starts inspecting the rest; `finish()` gives the report. With
+    `background`, the files are inspected in worker processes while the caller goes on."""
     if fail_on not in LEVELS:
         raise UsageError(f"--fail-on {fail_on}: expected one of {', '.join(LEVELS)}")
     nwbinspector_config = config.nwbinspector_config()

@@ -9,7 +9,6 @@ The seed is printed; PUBLISHKIT_CRASH_SEED=N replays a failing run.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -24,6 +23,7 @@ import h5py
 import pytest
 
 from publishkit.dandi_server import DandiSandbox
+from tests.studies import release_to_s3, repeat_first_session
 from tests.test_dandi_server import api_assets, dandi_env
 
 pytestmark = pytest.mark.slow
@@ -67,24 +67,12 @@ def study(cli, tmp_path: Path, archive: DandiSandbox, s3_server, monkeypatch) ->
     release_bucket = s3_server.create_bucket("crash-release", "us-west-2").bucket
     workspace = tmp_path / "study"
     assert cli("init", str(workspace), "--template", "timeseries").exit_code == 0
-    sessions = workspace / "sessions.csv"
-    with sessions.open(newline="") as handle:
-        table = list(csv.DictReader(handle))
-    rows = [  # every session reads the first one's data files
-        {**table[0], "session_id": f"ts{n:02d}", "subject_id": f"M-{100 + n}"}
-        for n in range(1, SESSIONS + 1)
-    ]
-    with sessions.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(table[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    repeat_first_session(workspace, SESSIONS)
     config = workspace / "publishkit.yaml"
     config.write_text(
-        config.read_text()
-        + f"dandi:\n  instance: {archive.api_url}\n  dandiset: '{dandiset}'\n"
-        + f"s3:\n  bucket: {release_bucket}\n  region: us-west-2\n"
-        + "metadata_files:\n  sessions: nwb_files.csv\n"
+        config.read_text() + f"dandi:\n  instance: {archive.api_url}\n  dandiset: '{dandiset}'\n"
     )
+    release_to_s3(workspace, release_bucket)
     for key, value in dandi_env(archive, tmp_path / "home").items():
         if key.startswith(("HOME", "XDG_", "DANDI_", "PYTHON_KEYRING")):
             monkeypatch.setenv(key, value)

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from publishkit.dandi_server import DandiSandbox
+from tests.studies import release_to_s3
 from tests.test_dandi_server import api_assets, dandi, dandi_env, tree
 
 pytestmark = pytest.mark.slow
@@ -91,12 +92,7 @@ def test_manifest_and_file_manifest_point_at_the_assets(
     aws_env,
 ) -> None:
     workspace, dandiset = study
-    config = workspace / "publishkit.yaml"
-    config.write_text(  # publish the table convert writes: one row per NWB file
-        config.read_text()
-        + f"s3:\n  bucket: {bucket.bucket}\n  region: us-west-2\n"
-        + "metadata_files:\n  sessions: nwb_files.csv\n"
-    )
+    release_to_s3(workspace, bucket.bucket)  # one row per NWB file
     released = cli("release", "--version", "1.0.0", "-w", str(workspace), "-f", "json")
     assert released.exit_code == 0, released.stdout + released.stderr
     stages = json.loads(released.stdout)["stages"]

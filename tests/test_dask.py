@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.studies import release_to_s3, repeat_first_session
+
 distributed = pytest.importorskip("distributed")  # the test extra installs it
 
 pytestmark = pytest.mark.slow
@@ -38,20 +40,8 @@ def study(cli, tmp_path: Path, bucket) -> Path:
     """The timeseries template with eight sessions, releasing to S3."""
     workspace = tmp_path / "study"
     assert cli("init", str(workspace), "--template", "timeseries").exit_code == 0
-    sessions = workspace / "sessions.csv"
-    with sessions.open(newline="") as handle:
-        first = next(csv.DictReader(handle))
-    with sessions.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(first))
-        writer.writeheader()
-        for n in range(1, SESSIONS + 1):
-            writer.writerow({**first, "session_id": f"ts{n:02d}", "subject_id": f"M-{100 + n}"})
-    config = workspace / "publishkit.yaml"
-    config.write_text(
-        config.read_text()
-        + f"s3:\n  bucket: {bucket.bucket}\n  region: us-west-2\n"
-        + "metadata_files:\n  sessions: nwb_files.csv\n"
-    )
+    repeat_first_session(workspace, SESSIONS)
+    release_to_s3(workspace, bucket.bucket)
     return workspace
 
 

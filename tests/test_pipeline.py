@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from publishkit.pipeline import select_stages
+from tests.studies import release_to_s3
 
 
 @pytest.fixture
@@ -18,12 +19,7 @@ def study(cli, tmp_path: Path, bucket) -> Path:
     """A template workspace that converts, inspects and releases to S3 (no DANDI)."""
     workspace = tmp_path / "study"
     assert cli("init", str(workspace), "--template", "timeseries").exit_code == 0
-    config = workspace / "publishkit.yaml"
-    config.write_text(
-        config.read_text()
-        + f"s3:\n  bucket: {bucket.bucket}\n  region: us-west-2\n"
-        + "metadata_files:\n  sessions: nwb_files.csv\n"
-    )
+    release_to_s3(workspace, bucket.bucket)
     return workspace
 
 
