@@ -314,7 +314,8 @@ def _upload_changed(
     pending = [f for f in files if not draft[GROUP_KEY[f.group]][f.name]["version_id"]]
     log.info("%d of %d files changed since the last manifest", len(pending), len(files))
     total = sum(digests[f.relpath].size for f in pending)
-    existing = _existing_keys(settings, bucket, len(files), len(pending))
+    new = sum(draft[GROUP_KEY[f.group]][f.name]["previous_version_id"] is None for f in pending)
+    existing = _existing_keys(settings, bucket, len(files), new)
 
     def upload(item: ReleaseFile) -> tuple[ReleaseFile, str]:
         digest = digests[item.relpath]
@@ -366,13 +367,12 @@ def _upload_changed(
     return [f.relpath for f in pending]
 
 
-def _existing_keys(
-    settings: Settings, bucket: S3Bucket, files: int, pending: int
-) -> set[str] | None:
+def _existing_keys(settings: Settings, bucket: S3Bucket, files: int, new: int) -> set[str] | None:
     """The keys under the release's prefix, when listing them (a request per 1,000 keys) costs
-    fewer requests than asking for each pending file (a HEAD each); None otherwise. Only keys
-    that exist need a HEAD (to adopt an object a crashed run uploaded, or to replace it)."""
-    if files // 1000 + 1 >= pending:
+    fewer requests than asking for each file new to the manifest (a HEAD each; a changed file
+    has a key and needs its HEAD anyway); None otherwise. Only keys that exist need a HEAD (to
+    adopt an object a crashed run uploaded, or to replace it)."""
+    if files // 1000 + 1 >= new:
         return None
     return set(bucket.list_keys(_key(settings, "")))
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Workspace
-from tests.faultproxy import FaultProxy, Plan, Request, every_nth, first_match
+from tests.faultproxy import FaultProxy, Plan, Record, Request, every_nth, first_match
 
 pytestmark = pytest.mark.slow
 
@@ -121,7 +121,7 @@ def test_many_new_files_are_listed_once_not_asked_for_one_by_one(
     cli, workspace: Workspace, through_proxy, s3_client
 ) -> None:
     """A release of 40 new files: one listing of the prefix instead of a HEAD per file; the
-    second release, with one file changed, asks for that file's current version alone."""
+    second release, with two files changed, asks for their current versions alone."""
     from tests.faultproxy import no_faults
 
     proxy = through_proxy(no_faults)
@@ -130,16 +130,24 @@ def test_many_new_files_are_listed_once_not_asked_for_one_by_one(
     heads = [r for r in proxy.records if r.method == "HEAD" and r.path.count("/") > 1]
     puts = [r for r in proxy.records if r.method == "PUT"]
     assert heads == [] and len(puts) == 40 + 3  # the files, the table, the manifest, the notes
+    assert len([r for r in proxy.records if _lists_the_prefix(r)]) == 1
     seen = len(proxy.records)
     workspace.set_sessions(
-        {str(n): (b"edited" if n == 7 else f"session {n}".encode() * 100) for n in range(40)}
+        {str(n): (b"edited" if n in (7, 8) else f"session {n}".encode() * 100) for n in range(40)}
     )
     release(cli, workspace, "--version", "1.1.0")
     later = proxy.records[seen:]
-    assert [r.path for r in later if r.method == "HEAD" and r.path.count("/") > 1] == [
-        f"/{workspace.bucket}/demo-project/data/s7.nwb"
+    assert sorted(r.path for r in later if r.method == "HEAD" and r.path.count("/") > 1) == [
+        f"/{workspace.bucket}/demo-project/data/s7.nwb",
+        f"/{workspace.bucket}/demo-project/data/s8.nwb",
     ]
+    assert not [r for r in later if _lists_the_prefix(r)]  # a changed file needs its HEAD anyway
     assert_release_intact(cli, s3_client, workspace, "1.1.0")
+
+
+def _lists_the_prefix(record: Record) -> bool:
+    """A listing of the whole release prefix (not of its manifests)."""
+    return "list-type" in record.query and "manifests" not in record.query
 
 
 # --- faults before the request reaches the bucket: botocore's retries must be enough --------
