@@ -5,6 +5,7 @@ This is the only module that imports typer, prints, exits or reads the environme
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import sys
@@ -28,6 +29,7 @@ from .inspection import find_nwb_files, start_inspection, workspace_nwb_files
 from .jsonio import dumps, write_atomic
 from .notes import compare_manifests, render_allensdk, render_markdown
 from .pinned import ReadSettings
+from .pipeline import dandi_enabled
 from .versions import Bump
 
 out, err = render.out, render.err
@@ -49,6 +51,9 @@ class _Group(typer.core.TyperGroup):
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
+        except BrokenPipeError:  # the reader went away (`| head`): nothing left to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except Exception as exc:  # a bug: say so in one line; --verbose logs the traceback
             log.debug("unexpected error", exc_info=True)
             err.print(
@@ -97,6 +102,14 @@ WorkspaceOption = Annotated[
 ]
 FormatOption = Annotated[
     TextOrJson, typer.Option("--format", "-f", help="text for people, json for scripts.")
+]
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="When another publishkit run is writing to the workspace, wait for it to finish "
+        "instead of stopping.",
+    ),
 ]
 JobsOption = Annotated[
     int, typer.Option("--jobs", "-j", min=1, help="Worker processes (with the local executor).")
@@ -174,11 +187,27 @@ def _main(
 
 
 def _settings(workspace: Path) -> Settings:
-    settings = load_settings(workspace)
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    settings = load_settings(workspace, default_region=region)
     if settings.s3_settings is None:
         return settings
     endpoint = settings.s3_settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
     return replace(settings, s3_settings=replace(settings.s3_settings, endpoint_url=endpoint))
+
+
+def _relay_dandi_key(settings: Settings) -> str | None:
+    """The DANDI API key of the workspace's instance, where dandi-cli looks for it
+    (`<INSTANCE>_API_KEY`) or in DANDI_API_KEY, which is relayed to dandi-cli's variable."""
+    instance = settings.dandi.instance
+    if not (instance and settings.dandi.dandiset):
+        return None
+    from .dandi_access import key_variable
+
+    variable = key_variable(instance)
+    key = os.environ.get(variable) or os.environ.get("DANDI_API_KEY")
+    if key and not os.environ.get(variable):
+        os.environ[variable] = key  # dandi-cli's upload reads it there
+    return key
 
 
 def _read_settings(workspace: Path) -> ReadSettings:
@@ -213,6 +242,19 @@ def release(
             help="Publish although inspection fails; the release notes record REASON.",
         ),
     ] = None,
+    note: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--note",
+            metavar="TEXT",
+            help="A remark for the top of this release's notes (repeatable).",
+        ),
+    ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option("--allow-empty", help="Allow a first release that has no data file at all."),
+    ] = False,
+    wait: WaitOption = False,
     jobs: JobsOption = 1,
     executor: ExecutorOption = None,
     scheduler: SchedulerOption = None,
@@ -230,14 +272,24 @@ def release(
 
     settings = _with_executor(_settings(workspace), executor, scheduler)
     stages = select_stages(first, last, only)
+    api_key = _relay_dandi_key(settings)
     if plan:
         from .plan import plan_release
 
-        planned = plan_release(settings=settings, stages=stages)
+        planned = plan_release(
+            settings=settings,
+            stages=stages,
+            version=version,
+            bump=bump,
+            allow_empty=allow_empty,
+            dandi_api_key=api_key,
+        )
         if fmt is TextOrJson.json:
             render.print_json(planned.as_json())
         else:
             render.print_plan(planned)
+        if not planned.ok:
+            raise typer.Exit(CheckFailed.exit_code)
         return
     with render.Bars(fmt is TextOrJson.text and not quiet) as bars:
         result = run_release(
@@ -246,8 +298,11 @@ def release(
             version=version,
             bump=bump,
             publish_despite_inspection=despite,
-            dandi_api_key=os.environ.get("DANDI_API_KEY"),
+            notes=tuple(note or ()),
+            allow_empty=allow_empty,
+            dandi_api_key=api_key,
             jobs=jobs,
+            wait=wait,
             progress=bars,
         )
     if fmt is TextOrJson.json:
@@ -257,6 +312,12 @@ def release(
         err.print(
             "error: a row failed to convert, so nothing was organized or uploaded (fix: correct "
             "the rows named above and run the release again)"
+        )
+    elif result.stopped_by_dandi and result.dandi is not None:
+        render.print_uploads({"dandi": result.dandi.as_json()})
+        err.print(
+            "error: the DANDI upload failed, so nothing was published to S3 (fix: correct the "
+            "cause named above and run the release again; finished uploads are re-used)"
         )
     elif result.gated and result.inspection is not None:
         render.print_inspection(result.inspection)
@@ -573,6 +634,7 @@ def convert(
     jobs: JobsOption = 1,
     executor: ExecutorOption = None,
     scheduler: SchedulerOption = None,
+    wait: WaitOption = False,
     fmt: FormatOption = TextOrJson.text,
 ) -> None:
     """One NWB file per sessions-table row, through the workspace's conversion template.
@@ -584,13 +646,14 @@ def convert(
 
     settings = _with_executor(_settings(workspace), executor, scheduler)
     with render.Bars(fmt is TextOrJson.text) as bars:
-        report = convert_sessions(settings=settings, jobs=jobs, progress=bars)
+        report = convert_sessions(settings=settings, jobs=jobs, wait=wait, progress=bars)
     _finish(report, fmt, render.print_conversion)
 
 
 @app.command()
 def organize(
     workspace: WorkspaceOption = Path("."),
+    wait: WaitOption = False,
     fmt: FormatOption = TextOrJson.text,
 ) -> None:
     """Lay the workspace's NWB files out in the dandiset folder (dandi.folder) as DANDI names them.
@@ -603,7 +666,7 @@ def organize(
 
     settings = _settings(workspace)
     with render.Bars(fmt is TextOrJson.text) as bars:
-        report = organize_files(settings=settings, progress=bars)
+        report = organize_files(settings=settings, wait=wait, progress=bars)
     if fmt is TextOrJson.json:
         render.print_json(report.as_json())
         return
@@ -628,6 +691,7 @@ def upload(
         Target, typer.Option("--target", help="dandi, s3, or all that publishkit.yaml enables.")
     ] = Target.all,
     workspace: WorkspaceOption = Path("."),
+    wait: WaitOption = False,
     fmt: FormatOption = TextOrJson.text,
 ) -> None:
     """Upload what changed: organized files to the dandiset (dandi-cli), release files to S3.
@@ -643,7 +707,7 @@ def upload(
         else [
             name
             for name, enabled in (
-                ("dandi", bool(settings.dandi.instance and settings.dandi.dandiset)),
+                ("dandi", dandi_enabled(settings)),
                 ("s3", settings.s3_settings is not None),
             )
             if enabled
@@ -658,17 +722,20 @@ def upload(
     ok = True
     with render.Bars(fmt is TextOrJson.text) as bars:
         if "dandi" in targets:
+            from .dandi_access import check_dandi_access
             from .dandi_upload import upload_to_dandi
 
+            api_key = _relay_dandi_key(settings)
+            check_dandi_access(settings=settings, api_key=api_key)
             dandi_report = upload_to_dandi(
-                settings=settings, api_key=os.environ.get("DANDI_API_KEY"), progress=bars
+                settings=settings, api_key=api_key, wait=wait, progress=bars
             )
             summary["dandi"] = dandi_report.as_json()
             ok = dandi_report.ok
         if "s3" in targets:
             from .release import upload_to_s3
 
-            summary["s3"] = upload_to_s3(settings=settings, progress=bars).as_json()
+            summary["s3"] = upload_to_s3(settings=settings, wait=wait, progress=bars).as_json()
     if fmt is TextOrJson.json:
         render.print_json(summary)
     else:
@@ -754,6 +821,19 @@ def status(workspace: WorkspaceOption = Path("."), fmt: FormatOption = TextOrJso
         render.print_json(report.as_json())
     else:
         render.print_status(report)
+
+
+def _reflow_help(*apps: typer.Typer) -> None:
+    """Commands' help as paragraphs that the terminal wraps: a docstring's own line breaks
+    would otherwise show, and wrap mid-sentence in any width but the source's."""
+    for each in apps:
+        for info in each.registered_commands:
+            text = info.help or inspect.getdoc(info.callback) or ""
+            paragraphs = [" ".join(p.split()) for p in text.split("\n\n")]
+            info.help = "\n\n".join(p for p in paragraphs if p)
+
+
+_reflow_help(app, manifest_app, templates_app, export_app)
 
 
 def main() -> None:

@@ -91,8 +91,10 @@ class Settings:
         return self.s3_settings
 
 
-def load_settings(workspace: Path) -> Settings:
-    """Read `<workspace>/publishkit.yaml`; a ConfigError names the key, the line and the fix."""
+def load_settings(workspace: Path, *, default_region: str | None = None) -> Settings:
+    """Read `<workspace>/publishkit.yaml`; a ConfigError names the key, the line and the fix.
+    `default_region`: the region when s3.region is not set (the CLI passes AWS_REGION or
+    AWS_DEFAULT_REGION); else us-east-1."""
     path = workspace / CONFIG_NAME
     if not path.is_file():
         raise ConfigError(
@@ -111,29 +113,48 @@ def load_settings(workspace: Path) -> Settings:
             f"{path} line {line}: {first.dotted}: {first.message}",
             hint="see schemas/config.schema.json for the expected keys and values",
         )
-    return _settings(workspace.resolve(), document)
+    return _settings(workspace.resolve(), document, default_region or DEFAULT_REGION)
 
 
-def _settings(workspace: Path, doc: dict[str, Any]) -> Settings:
+def _settings(workspace: Path, doc: dict[str, Any], region: str) -> Settings:
     data = doc.get("data_files", {})
+    conversion = _conversion(doc["conversion"], workspace) if "conversion" in doc else None
     return Settings(
         workspace=workspace,
         project=doc["project"],
-        s3_settings=_s3(doc["s3"], doc["project"]) if "s3" in doc else None,
+        s3_settings=_s3(doc["s3"], doc["project"], region) if "s3" in doc else None,
         inspection=from_section(doc.get("inspection"), workspace),
         fail_on=doc.get("inspection", {}).get("fail_on", "CRITICAL"),
         inspection_enabled="inspection" in doc,
-        conversion_settings=_conversion(doc["conversion"], workspace)
-        if "conversion" in doc
-        else None,
+        conversion_settings=conversion,
         dandi_settings=_dandi(doc.get("dandi", {}), workspace),
         executor=ExecutorSettings(**doc.get("executor", {})),
-        metadata_files=tuple(
-            (name, workspace / rel) for name, rel in doc.get("metadata_files", {}).items()
-        ),
+        metadata_files=_tables(doc, workspace, conversion),
         id_column=data.get("id_column", "file_id"),
         path_column=data.get("path_column", "file_path"),
     )
+
+
+def _tables(
+    doc: dict[str, Any], workspace: Path, conversion: ConversionSettings | None
+) -> tuple[tuple[str, Path], ...]:
+    """The tables a release publishes: metadata_files, and the files table that convert writes
+    (named after its file, e.g. nwb_files) unless it is listed already or opted out of."""
+    tables = [(name, workspace / rel) for name, rel in doc.get("metadata_files", {}).items()]
+    release_it = doc.get("conversion", {}).get("release_files_table", True)
+    if conversion is not None and release_it:
+        listed = {path.resolve() for _, path in tables}
+        name = conversion.files_table.stem
+        if conversion.files_table.resolve() in listed:
+            return tuple(tables)
+        if name in dict(tables):
+            raise ConfigError(
+                f"metadata_files.{name} names {dict(tables)[name]}, but a release also publishes "
+                f"conversion's files table {conversion.files_table.name} as table {name!r}",
+                hint="rename that table, or set conversion.release_files_table: false",
+            )
+        tables.append((name, conversion.files_table))
+    return tuple(tables)
 
 
 def _conversion(section: dict[str, Any], workspace: Path) -> ConversionSettings:
@@ -157,11 +178,11 @@ def _dandi(section: dict[str, Any], workspace: Path) -> DandiSettings:
     )
 
 
-def _s3(s3: dict[str, Any], project: str) -> S3Settings:
+def _s3(s3: dict[str, Any], project: str, region: str) -> S3Settings:
     return S3Settings(
         bucket=s3["bucket"],
         prefix=s3.get("prefix", project),
-        region=s3.get("region", DEFAULT_REGION),
+        region=s3.get("region", region),
         endpoint_url=s3.get("endpoint_url"),
         public_url=s3.get("public_url", DEFAULT_PUBLIC_URL),
         multipart_threshold=s3.get("multipart_threshold_mb", 64) * 1024 * 1024,

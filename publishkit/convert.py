@@ -25,6 +25,7 @@ from .executors import ExecutorSettings, WorkerCrashed, on_dask
 from .jsonio import write_atomic
 from .nwb_build import BuildContext, ConversionError, identifier_for
 from .progress import Progress, no_progress
+from .runlock import exclusive_run
 from .state import StateStore
 from .templates import DEFAULT_OUTPUT, Template, find_template, render, sources
 
@@ -81,6 +82,15 @@ class _Task:
 
 
 def convert_sessions(
+    *, settings: Settings, jobs: int = 1, wait: bool = False, progress: Progress = no_progress
+) -> ConversionReport:
+    """One NWB file per row of the sessions table, unchanged rows skipped, failing rows
+    reported while the others convert; one writing run of the workspace at a time."""
+    with exclusive_run(settings.state_dir, "convert", wait=wait):
+        return _convert(settings=settings, jobs=jobs, progress=progress)
+
+
+def _convert(
     *, settings: Settings, jobs: int = 1, progress: Progress = no_progress
 ) -> ConversionReport:
     conversion = settings.conversion

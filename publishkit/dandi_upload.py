@@ -21,6 +21,7 @@ from .errors import ConfigError, WorkspaceError
 from .inspection import passed_inspection
 from .organize import recorded_paths
 from .progress import Progress, no_progress
+from .runlock import exclusive_run
 from .state import StateStore
 
 Outcome = Literal["uploaded", "unchanged", "removed", "failed"]
@@ -60,10 +61,21 @@ class DandiUploadReport:
 
 
 def upload_to_dandi(
-    *, settings: Settings, api_key: str | None = None, progress: Progress = no_progress
+    *,
+    settings: Settings,
+    api_key: str | None = None,
+    wait: bool = False,
+    progress: Progress = no_progress,
 ) -> DandiUploadReport:
-    """`api_key` (the CLI passes DANDI_API_KEY) is handed to dandi-cli for this instance when
-    dandi-cli has no key of its own there; otherwise dandi-cli finds its key as it always does."""
+    """dandi-cli's upload of what changed in the dandiset folder, file by file (a failure is
+    reported, the others go on); one writing run of the workspace at a time. `api_key` (the CLI
+    passes DANDI_API_KEY) is handed to dandi-cli for this instance when dandi-cli has no key of
+    its own there; otherwise dandi-cli finds its key as it always does."""
+    with exclusive_run(settings.state_dir, "upload", wait=wait):
+        return _upload(settings=settings, api_key=api_key, progress=progress)
+
+
+def _upload(*, settings: Settings, api_key: str | None, progress: Progress) -> DandiUploadReport:
     dandi = settings.dandi
     if not dandi.instance or not dandi.dandiset:
         raise ConfigError(

@@ -96,8 +96,7 @@ def _configure(workspace: Path, endpoint: str, dandi_api: str, dandiset: str) ->
         config.read_text(encoding="utf-8")
         + "inspection:\n  config: dandi\n"
         + f"dandi:\n  instance: {dandi_api}\n  dandiset: '{dandiset}'\n"
-        + f"s3:\n  bucket: {BUCKET}\n  region: {REGION}\n  endpoint_url: {endpoint}\n"
-        + "metadata_files:\n  sessions: nwb_files.csv   # written by convert\n",
+        + f"s3:\n  bucket: {BUCKET}\n  region: {REGION}\n  endpoint_url: {endpoint}\n",
         encoding="utf-8",
     )
 

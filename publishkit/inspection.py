@@ -78,6 +78,25 @@ class InspectionReport:
     def passed(self) -> bool:
         return not self.failing and not self.unreadable
 
+    def failure_summary(self) -> str:
+        """Why inspection failed, counted in inspected files: what the console and the
+        release notes both say ('' when it passed)."""
+        inspected = {f.path for f in self.files}
+        by_name = {Path(p).name: p for p in inspected}
+        named = {  # a cross-file finding names a file by its bare name
+            f.file_path if f.file_path in inspected else by_name.get(Path(f.file_path).name)
+            for f in self.failing
+        }
+        named.discard(None)
+        parts = []
+        if self.failing:
+            parts.append(
+                f"{len(self.failing)} finding(s) at or above {self.fail_on} in {len(named)} file(s)"
+            )
+        if self.unreadable:
+            parts.append(f"{len(self.unreadable)} unreadable file(s)")
+        return "; ".join(parts)
+
 
 def find_nwb_files(paths: Iterable[Path]) -> list[Path]:
     """Files as given, folders searched for *.nwb; a path that does not exist is bad input."""

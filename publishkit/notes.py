@@ -98,6 +98,15 @@ def prepend_section(existing: str | None, section: str, version: str) -> str:
     return NOTES_TITLE + "\n" + section + ("\n" + body if body else "")
 
 
+def drop_newest_section(document: str) -> str:
+    """The release-notes document without its newest (top) section: what it was before the
+    latest release wrote it."""
+    body = document.removeprefix(NOTES_TITLE).lstrip("\n")
+    sections = re.split(r"^(?=## v)", body, flags=re.M)  # a leading "" when body starts with one
+    older = "".join(sections[2:] if sections[0] == "" else sections[1:])
+    return NOTES_TITLE + "\n" + older
+
+
 def has_section(document: str | None, version: str) -> bool:
     pattern = re.compile(rf"^## v{re.escape(version)}\b", re.M)
     return document is not None and pattern.search(document) is not None

@@ -23,6 +23,7 @@ from .digests import DigestCache
 from .errors import WorkspaceError
 from .inspection import workspace_nwb_files
 from .progress import Progress, no_progress
+from .runlock import exclusive_run
 from .state import StateStore
 
 Action = Literal["created", "updated", "unchanged", "removed"]
@@ -148,7 +149,16 @@ def _refuse_collisions(names: dict[Path, str]) -> None:
         )
 
 
-def organize_files(*, settings: Settings, progress: Progress = no_progress) -> OrganizeReport:
+def organize_files(
+    *, settings: Settings, wait: bool = False, progress: Progress = no_progress
+) -> OrganizeReport:
+    """The workspace's NWB files laid out in the dandiset folder as DANDI names them, the
+    mapping recorded; one writing run of the workspace at a time."""
+    with exclusive_run(settings.state_dir, "organize", wait=wait):
+        return _organize(settings=settings, progress=progress)
+
+
+def _organize(*, settings: Settings, progress: Progress = no_progress) -> OrganizeReport:
     dandi = settings.dandi
     files = source_files(settings)
     results: list[Organized] = []

@@ -16,10 +16,12 @@ from .config import Settings
 from .errors import UsageError
 from .inspection import InspectionReport, start_inspection, workspace_nwb_files
 from .progress import Progress, no_progress
+from .runlock import exclusive_run
 from .versions import Bump
 
 if TYPE_CHECKING:
     from .convert import ConversionReport
+    from .release_stage import Target
 
 STAGES = ("convert", "inspect", "organize", "upload", "manifest", "notes")
 
@@ -35,13 +37,14 @@ class PipelineResult:
     release: Any = None  # ReleaseResult
     gated: bool = False  # inspection failed and stopped the release
     stopped_by_conversion: bool = False  # a row failed to convert: nothing after convert ran
+    stopped_by_dandi: bool = False  # a DANDI upload failed: nothing was published on S3
     overridden: str | None = None  # the reason given to publish despite failed inspection
     skipped: tuple[str, ...] = field(default=())  # selected but not enabled by the workspace
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage that ran
 
     @property
     def ok(self) -> bool:
-        return not (self.gated or self.stopped_by_conversion) and all(
+        return not (self.gated or self.stopped_by_conversion or self.stopped_by_dandi) and all(
             report is None or report.ok for report in (self.conversion, self.dandi)
         )
 
@@ -54,6 +57,7 @@ class PipelineResult:
             "skipped": list(self.skipped),
             "gated_by_inspection": self.gated,
             "stopped_by_conversion": self.stopped_by_conversion,
+            "stopped_by_dandi": self.stopped_by_dandi,
             "inspection_override": self.overridden,
             "convert": self.conversion.as_json() if self.conversion else None,
             "inspect": inspection_json(self.inspection)["header"] if self.inspection else None,
@@ -83,12 +87,12 @@ def select_stages(
 
 
 def enabled_stages(settings: Settings) -> set[str]:
-    enabled = set()
+    enabled: set[str] = set()
     if settings.conversion_settings is not None:
         enabled |= {"convert", "inspect"}
     if settings.inspection_enabled:
         enabled.add("inspect")
-    if settings.dandi.instance and settings.dandi.dandiset:
+    if dandi_enabled(settings):
         enabled |= {"organize", "upload"}
     if settings.s3_settings is not None:
         enabled |= {"upload", "manifest", "notes"}
@@ -102,15 +106,23 @@ def run_release(
     version: str | None = None,
     bump: Bump | None = None,
     publish_despite_inspection: str | None = None,
+    notes: tuple[str, ...] = (),
+    allow_empty: bool = False,
     dandi_api_key: str | None = None,
     jobs: int = 1,
+    wait: bool = False,
     progress: Progress = no_progress,
 ) -> PipelineResult:
+    """Run the selected stages that the workspace enables, in order, as one writing run of
+    the workspace. What would refuse the release later (the DANDI instance or key, the bucket,
+    the version) is checked before the first stage writes; a stage that fails stops every
+    stage after it, so nothing is published from a run that went wrong."""
     enabled = enabled_stages(settings)
     run = tuple(s for s in stages if s in enabled)
     skipped = tuple(s for s in stages if s not in enabled)
     publishes = "manifest" in run
-    writes_before = {"convert", "organize"} & set(run) or ("upload" in run and _dandi(settings))
+    to_dandi = "upload" in run and dandi_enabled(settings)
+    writes_before = {"convert", "organize"} & set(run) or to_dandi
     if publishes and writes_before and not (version or bump):
         raise UsageError(
             "no --version or --bump given",
@@ -118,6 +130,56 @@ def run_release(
         )
     if version and bump:
         raise UsageError("give either --version or --bump, not both")
+    if publish_despite_inspection is not None and not publish_despite_inspection.strip():
+        raise UsageError(
+            "--publish-despite-inspection needs a reason; the release notes record it",
+            hint='e.g. --publish-despite-inspection "ages of the legacy cohort were never '
+            'recorded"',
+        )
+    with exclusive_run(settings.state_dir, "release", wait=wait):
+        target = None
+        if to_dandi:
+            from .dandi_access import check_dandi_access
+
+            check_dandi_access(settings=settings, api_key=dandi_api_key)
+        if publishes and settings.s3_settings is not None:
+            from .release_stage import check_target
+
+            target = check_target(settings=settings, version=version)
+        return _run(
+            settings,
+            run,
+            skipped,
+            _Request(version, bump, publish_despite_inspection, notes, allow_empty),
+            target,
+            dandi_api_key,
+            jobs,
+            progress,
+        )
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What the release engineer asked of the S3 release."""
+
+    version: str | None
+    bump: Bump | None
+    despite: str | None  # the reason to publish despite failed inspection
+    notes: tuple[str, ...]
+    allow_empty: bool
+
+
+def _run(
+    settings: Settings,
+    run: tuple[str, ...],
+    skipped: tuple[str, ...],
+    request: _Request,
+    target: Target | None,
+    dandi_api_key: str | None,
+    jobs: int,
+    progress: Progress,
+) -> PipelineResult:
+    publishes = "manifest" in run
     timer = _Timer()
     result: dict[str, Any] = {"stages": run, "skipped": skipped, "seconds": timer.seconds}
     if "convert" in run:
@@ -131,7 +193,7 @@ def run_release(
             return PipelineResult(**result, stopped_by_conversion=True)
     staged = None
     # Nothing changes an S3-only release's files after inspection: stage it while inspecting.
-    stage_early = publishes and not ({"organize", "upload"} & set(run) and _dandi(settings))
+    stage_early = publishes and not ({"organize", "upload"} & set(run) and dandi_enabled(settings))
     if "inspect" in run:
         pending = start_inspection(
             files=workspace_nwb_files(settings),
@@ -146,9 +208,15 @@ def run_release(
         )
         try:
             if stage_early:  # reads only: the gate below still holds
-                from .release import stage_release
+                from .release_stage import stage_release
 
-                staged = stage_release(settings=settings, version=version, progress=progress)
+                staged = stage_release(
+                    settings=settings,
+                    version=request.version,
+                    allow_empty=request.allow_empty,
+                    progress=progress,
+                    target=target,
+                )
             report = pending.finish()
         except BaseException:
             pending.cancel()
@@ -156,31 +224,42 @@ def run_release(
         result["inspection"] = report
         timer.lap("inspect")  # with the S3 side staged meanwhile, when it was
         if not report.passed:
-            if publish_despite_inspection is None:
+            if request.despite is None:
                 return PipelineResult(**result, gated=True)
-            result["overridden"] = publish_despite_inspection
-    if "organize" in run and _dandi(settings):
+            result["overridden"] = request.despite
+    if "organize" in run and dandi_enabled(settings):
         from .organize import organize_files
 
         result["organized"] = organize_files(settings=settings, progress=progress)
         timer.lap("organize")
-    if "upload" in run and _dandi(settings):
+    if "upload" in run and dandi_enabled(settings):
         from .dandi_upload import upload_to_dandi
 
-        result["dandi"] = upload_to_dandi(
-            settings=settings, api_key=dandi_api_key, progress=progress
-        )
+        dandi = upload_to_dandi(settings=settings, api_key=dandi_api_key, progress=progress)
+        result["dandi"] = dandi
         timer.lap("upload_dandi")
+        if not dandi.ok:  # the S3 release would lack what failed on DANDI: publish nothing
+            return PipelineResult(**result, stopped_by_dandi=True)
     if settings.s3_settings is not None:
         if publishes:
             from .release import cut_release
 
             remarks = _remarks(result.get("inspection"), result.get("overridden"))
+            if staged is None:
+                from .release_stage import stage_release
+
+                staged = stage_release(
+                    settings=settings,
+                    version=request.version,
+                    allow_empty=request.allow_empty,
+                    progress=progress,
+                    target=target,
+                )
             result["release"] = cut_release(
                 settings=settings,
-                version=version,
-                bump=bump,
-                remarks=remarks,
+                version=request.version,
+                bump=request.bump,
+                remarks=request.notes + remarks,
                 progress=progress,
                 staged=staged,
             )
@@ -205,15 +284,15 @@ class _Timer:
         self._since = now
 
 
-def _dandi(settings: Settings) -> bool:
+def dandi_enabled(settings: Settings) -> bool:
+    """The workspace uploads to DANDI: its dandi: section names an instance and a dandiset."""
     return bool(settings.dandi.instance and settings.dandi.dandiset)
 
 
 def _remarks(inspection: InspectionReport | None, reason: str | None) -> tuple[str, ...]:
     if inspection is None or reason is None:
         return ()
-    files = len({f.file_path for f in inspection.failing}) + len(inspection.unreadable)
     return (
-        f"published although inspection failed ({len(inspection.failing)} finding(s) at or "
-        f"above {inspection.fail_on} in {files} file(s)); reason given: {reason}",
+        f"published although inspection failed ({inspection.failure_summary()}); "
+        f"reason given: {reason}",
     )

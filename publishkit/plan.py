@@ -1,14 +1,19 @@
-"""`publishkit release --plan`: what a release would do, computed without writing anything."""
+"""`publishkit release --plan`: what a release would do, computed without writing anything.
+
+The plan runs the checks the release itself would run first (the DANDI instance and key, the
+bucket, the version asked for, the files) and reports the first refusal, so that a plan that
+passes is a release that starts.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from .config import Settings
 from .errors import PublishkitError
-from .pipeline import _dandi, enabled_stages
-from .versions import Bump, Version
+from .pipeline import dandi_enabled, enabled_stages
+from .versions import Bump
 
 
 @dataclass(frozen=True)
@@ -17,9 +22,16 @@ class ReleasePlan:
     notes: str | None  # draft release notes (Markdown)
     suggested_bump: Bump | None
     next_version: str | None
+    refusal: str | None = None  # why the release would be refused, when it would
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "ok": self.ok,
+            "refusal": self.refusal,
             "plan": list(self.lines),
             "draft_notes": self.notes,
             "suggested_bump": self.suggested_bump,
@@ -27,10 +39,19 @@ class ReleasePlan:
         }
 
 
-def plan_release(*, settings: Settings, stages: tuple[str, ...]) -> ReleasePlan:
+def plan_release(
+    *,
+    settings: Settings,
+    stages: tuple[str, ...],
+    version: str | None = None,
+    bump: Bump | None = None,
+    allow_empty: bool = False,
+    dandi_api_key: str | None = None,
+) -> ReleasePlan:
+    """What `run_release` with these arguments would do, and the first thing it would refuse."""
     enabled = enabled_stages(settings)
     lines: list[str] = []
-    notes = bump = version = None
+    notes = suggested = cut = refusal = None
     if "convert" in stages and "convert" in enabled:
         from .convert import plan_conversion
 
@@ -41,30 +62,41 @@ def plan_release(*, settings: Settings, stages: tuple[str, ...]) -> ReleasePlan:
         lines += [f"  row {o.row}: {o.reason}" for o in failing]
     if "inspect" in stages and "inspect" in enabled:
         lines.append("inspect: every NWB file; unchanged ones come from the findings cache")
-    if {"organize", "upload"} & set(stages) and _dandi(settings):
+    if {"organize", "upload"} & set(stages) and dandi_enabled(settings):
         lines.append(
             f"DANDI: organize into {settings.dandi.folder.name}/ and upload what changed "
             f"to dandiset {settings.dandi.dandiset} on {settings.dandi.instance}"
         )
+        if "upload" in stages:
+            from .dandi_access import check_dandi_access
+
+            try:
+                check_dandi_access(settings=settings, api_key=dandi_api_key)
+            except PublishkitError as exc:
+                refusal = refusal or _refusal(exc)
     if "manifest" in stages and settings.s3_settings is not None:
         from .notes import render_markdown
         from .release import preview
 
         try:
-            comparison, uploads, latest = preview(settings=settings)
+            found = preview(settings=settings, version=version, bump=bump, allow_empty=allow_empty)
         except PublishkitError as exc:
-            lines.append(f"S3: cannot plan ({exc.message})")
+            refusal = refusal or _refusal(exc)
+            lines.append(f"S3: the release would be refused: {exc.message}")
         else:
-            bump = comparison.suggested_bump
-            base = latest or "0.0.0"
-            version = str(Version.parse(base).bump(bump)) if bump else None
+            suggested, cut = found.comparison.suggested_bump, found.version
             lines.append(
-                f"S3: {uploads} file(s) to upload to s3://{settings.s3.bucket}; "
-                + (f"suggested --bump {bump} -> v{version}" if bump else "nothing changed")
+                f"S3: {found.uploads} file(s) to upload to s3://{settings.s3.bucket}; "
+                + (f"v{cut}" if cut else "nothing changed, nothing to publish")
+                + (f" (the changes suggest --bump {suggested})" if suggested else "")
                 + " (from the files as they are now, before conversion)"
             )
-            if bump and version:
-                notes = render_markdown(replace(comparison, new_version=version))
+            if cut:
+                notes = render_markdown(found.comparison)
     if not lines:
         lines.append("nothing to do: publishkit.yaml enables none of the selected stages")
-    return ReleasePlan(tuple(lines), notes, bump, version)
+    return ReleasePlan(tuple(lines), notes, suggested, cut, refusal)
+
+
+def _refusal(exc: PublishkitError) -> str:
+    return exc.message + (f" (fix: {exc.hint})" if exc.hint else "")

@@ -85,15 +85,7 @@ def verdict(report: InspectionReport) -> str:
     counts = f"{len(report.files)} file(s), {cached} from cache"
     if report.passed:
         return f"PASSED: {counts}; nothing at or above {report.fail_on}"
-    parts = []
-    if report.failing:
-        files = len({f.file_path for f in report.failing})
-        parts.append(
-            f"{len(report.failing)} finding(s) at or above {report.fail_on} in {files} file(s)"
-        )
-    if report.unreadable:
-        parts.append(f"{len(report.unreadable)} unreadable file(s)")
-    return f"FAILED: {'; '.join(parts)} ({counts})"
+    return f"FAILED: {report.failure_summary()} ({counts})"
 
 
 def plain_summary(report: InspectionReport) -> str:

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore import UNSIGNED
@@ -17,10 +17,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import CredentialsError, StorageError
+from .s3_put import Content, Parts, changed, multipart_etag, whole_file
 
 BLAKE2B_METADATA = "publishkit-blake2b"
-MAX_PARTS = 10_000
-_HASH_READ_SIZE = 1024 * 1024  # a part's checksum is computed in reads of this size
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket"}
 
 
@@ -31,6 +30,16 @@ class ObjectVersion:
     size: int
     metadata: dict[str, str] = field(default_factory=dict)
     etag: str = ""
+
+
+class MultipartLog(Protocol):
+    """Where a run records the multipart uploads it has open, so that only a dead run's are
+    ever aborted: `begin` before the upload exists, `started` once it has an id, `ended` once it
+    is completed or aborted."""
+
+    def begin(self, bucket: str, key: str) -> int: ...
+    def started(self, token: int, upload_id: str) -> None: ...
+    def ended(self, token: int) -> None: ...
 
 
 def make_client(region: str, endpoint_url: str | None, *, anonymous: bool = False) -> Any:
@@ -94,21 +103,50 @@ class S3Bucket:
                 "--versioning-configuration Status=Enabled",
             )
 
-    def abort_incomplete_uploads(self, prefix: str) -> int:
-        """Abort multipart uploads under `prefix` left by a run that died mid-upload."""
-        aborted = 0
+    def location(self) -> str:
+        """The region the bucket lives in, as S3 reports it (GetBucketLocation, else the
+        region header of HeadBucket); '' when the store tells neither."""
+        try:
+            found = self.client.get_bucket_location(Bucket=self.name).get("LocationConstraint")
+            return str(found or "us-east-1")  # S3 reports us-east-1 as no constraint
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                raise self._error(exc, "") from None
+            headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        except BotoCoreError as exc:
+            raise self._error(exc, "") from None
+        try:  # GetBucketLocation may be denied to a release role: HeadBucket says it too
+            response = self.client.head_bucket(Bucket=self.name)
+            headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        except ClientError as exc:
+            headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or headers
+        except BotoCoreError as exc:
+            raise self._error(exc, "") from None
+        return str(headers.get("x-amz-bucket-region", ""))
+
+    def abort_upload(self, key: str, upload_id: str) -> bool:
+        """Abort one multipart upload; False when it was no longer open."""
+        try:
+            self.client.abort_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if _code(exc) in {"NoSuchUpload", *_MISSING}:
+                return False
+            raise self._error(exc, key) from None
+        except BotoCoreError as exc:
+            raise self._error(exc, key) from None
+        return True
+
+    def open_uploads(self, key: str) -> list[str]:
+        """The ids of the multipart uploads open on exactly `key`."""
+        found = []
         try:
             for page in self.client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=self.name, Prefix=prefix
+                Bucket=self.name, Prefix=key
             ):
-                for upload in page.get("Uploads", []):
-                    self.client.abort_multipart_upload(
-                        Bucket=self.name, Key=upload["Key"], UploadId=upload["UploadId"]
-                    )
-                    aborted += 1
+                found += [str(u["UploadId"]) for u in page.get("Uploads", []) if u["Key"] == key]
         except (ClientError, BotoCoreError) as exc:
-            raise self._error(exc, prefix) from None
-        return aborted
+            raise self._error(exc, key) from None
+        return found
 
     def head(self, key: str, version_id: str | None = None) -> ObjectVersion | None:
         """The given (or current) version of `key`, or None when there is none."""
@@ -204,39 +242,44 @@ class S3Bucket:
         key: str,
         path: Path,
         *,
-        sha256_hex: str,
-        blake2b_hex: str,
+        content: Content,
         multipart_threshold: int,
         on_bytes: Callable[[int], None],
         replaces: ObjectVersion | None = None,
+        uploads: MultipartLog | None = None,
     ) -> str:
-        """Upload a file with S3-verified SHA-256 checksums; returns the new VersionId.
+        """Upload a file that must be `content`, with S3-verified SHA-256 checksums; returns the
+        new VersionId. The bytes sent are hashed as they are sent: a file that is not `content`
+        (rewritten since it was hashed, or while it uploads) leaves no version (ContentChanged).
 
         The PUT is conditional on the key's current state (`replaces`: absent, or that ETag), so
         a retry of a PUT that S3 applied but whose answer was lost cannot add a second version:
-        it fails with ConditionFailed, and the caller adopts what is there.
+        it fails with ConditionFailed, and the caller adopts what is there. `uploads` records
+        each multipart upload while it is open, so that a later run can abort a dead run's.
         """
-        size = path.stat().st_size
         extra = {
             "ContentType": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-            "Metadata": {BLAKE2B_METADATA: blake2b_hex},
+            "Metadata": {BLAKE2B_METADATA: content.blake2b},
         }
         try:
-            if size < multipart_threshold:
+            with open(path, "rb", buffering=0) as handle:
+                if os.fstat(handle.fileno()).st_size != content.size:
+                    raise changed(str(path), "its size is not the one recorded for the release")
+                if content.size >= multipart_threshold:
+                    parts = Parts(handle.fileno(), content, multipart_threshold, str(path))
+                    return self._put_multipart(key, parts, extra, on_bytes, uploads)
                 condition = {"IfMatch": replaces.etag} if replaces else {"IfNoneMatch": "*"}
-                with open(path, "rb") as body:
-                    response = self.client.put_object(
-                        Bucket=self.name,
-                        Key=key,
-                        Body=body,
-                        ChecksumAlgorithm="SHA256",
-                        ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256_hex)).decode(),
-                        **condition,
-                        **extra,
-                    )
-                on_bytes(size)
+                response = self.client.put_object(
+                    Bucket=self.name,
+                    Key=key,
+                    Body=whole_file(handle.fileno(), content, str(path)),
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=content.b64_sha256(),
+                    **condition,
+                    **extra,
+                )
+                on_bytes(content.size)
                 return str(response["VersionId"])
-            return self._put_multipart(key, path, size, multipart_threshold, extra, on_bytes)
         except ClientError as exc:
             if _code(exc) == "PreconditionFailed":
                 raise ConditionFailed(f"s3://{self.name}/{key} changed during the upload") from None
@@ -247,42 +290,66 @@ class S3Bucket:
     def _put_multipart(
         self,
         key: str,
-        path: Path,
-        size: int,
-        part_size: int,
+        parts: Parts,
         extra: dict[str, Any],
         on_bytes: Callable[[int], None],
+        uploads: MultipartLog | None,
     ) -> str:
-        part_size = max(part_size, -(-size // MAX_PARTS))
+        token = uploads.begin(self.name, key) if uploads else None
         upload_id = self.client.create_multipart_upload(
             Bucket=self.name, Key=key, ChecksumAlgorithm="SHA256", **extra
         )["UploadId"]
-        parts = []
+        if uploads and token is not None:
+            uploads.started(token, upload_id)
+        sent = []
         try:
-            with open(path, "rb", buffering=0) as handle:
-                for number, start in enumerate(range(0, size, part_size), start=1):
-                    length = min(part_size, size - start)
-                    body = _FileRange(handle.fileno(), start, length, str(path))
-                    checksum = body.b64_sha256()
-                    response = self.client.upload_part(
-                        Bucket=self.name,
-                        Key=key,
-                        UploadId=upload_id,
-                        PartNumber=number,
-                        Body=body,
-                        ChecksumAlgorithm="SHA256",
-                        ChecksumSHA256=checksum,
-                    )
-                    parts.append(
-                        {"ETag": response["ETag"], "PartNumber": number, "ChecksumSHA256": checksum}
-                    )
-                    on_bytes(length)
+            for number, start, length in parts.ranges():
+                body, checksum = parts.body(start, length)
+                response = self.client.upload_part(
+                    Bucket=self.name,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=body,
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=checksum,
+                )
+                sent.append(
+                    {"ETag": response["ETag"], "PartNumber": number, "ChecksumSHA256": checksum}
+                )
+                on_bytes(length)
+            parts.check_whole()
+            version_id = self._complete(key, upload_id, sent, extra)
+        except BaseException:
+            self.client.abort_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id)
+            if uploads and token is not None:
+                uploads.ended(token)
+            raise
+        if uploads and token is not None:
+            uploads.ended(token)
+        return version_id
+
+    def _complete(
+        self, key: str, upload_id: str, parts: list[dict[str, Any]], extra: dict[str, Any]
+    ) -> str:
+        """Complete the upload; a retry whose first attempt landed (its answer lost) finds the
+        upload gone and recognises the object it made by its ETag and blake2b."""
+        try:
             response = self.client.complete_multipart_upload(
                 Bucket=self.name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
-        except BaseException:
-            self.client.abort_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id)
-            raise
+        except ClientError as exc:
+            if _code(exc) != "NoSuchUpload":
+                raise
+            landed = self.head(key)
+            expected = multipart_etag([part["ETag"] for part in parts])
+            blake2b = extra["Metadata"][BLAKE2B_METADATA]
+            if landed is None or (landed.etag, landed.metadata.get(BLAKE2B_METADATA)) != (
+                expected,
+                blake2b,
+            ):
+                raise
+            return landed.version_id
         return str(response["VersionId"])
 
     def _error(self, exc: Exception, key: str) -> StorageError:
@@ -300,69 +367,6 @@ class S3Bucket:
             f"{where}: {type(exc).__name__}: {exc}",
             hint="check s3.endpoint_url / AWS_ENDPOINT_URL and that the server is running",
         )
-
-
-class _FileRange:
-    """`length` bytes of an open file from `start`, as a seekable stream of their own.
-
-    A part's body, read from disk as it is hashed and sent: memory stays flat in the part size
-    (and so in the file size). Positions are relative to `start`: botocore measures the body with
-    seek/tell and rewinds it with seek(0) to retry a request. Reads use pread, so no file
-    position is shared.
-    """
-
-    def __init__(self, fd: int, start: int, length: int, name: str) -> None:
-        self._fd = fd
-        self._start = start
-        self._length = length
-        self._position = 0
-        self._label = name
-
-    def __len__(self) -> int:
-        return self._length
-
-    def read(self, size: int | None = -1) -> bytes:
-        remaining = self._length - self._position
-        wanted = remaining if size is None or size < 0 else min(size, remaining)
-        if wanted <= 0:
-            return b""
-        data = os.pread(self._fd, wanted, self._start + self._position)
-        if len(data) < wanted:  # short of the size this upload was started with
-            raise StorageError(f"{self._label} shrank while it was being uploaded")
-        self._position += len(data)
-        return data
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        if whence == os.SEEK_SET:
-            position = offset
-        elif whence == os.SEEK_CUR:
-            position = self._position + offset
-        elif whence == os.SEEK_END:
-            position = self._length + offset
-        else:
-            raise ValueError(f"invalid whence ({whence})")
-        if position < 0:
-            raise ValueError(f"negative seek position {position}")
-        self._position = position
-        return position
-
-    def tell(self) -> int:
-        return self._position
-
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-    def b64_sha256(self) -> str:
-        """The part's SHA-256 (base64), read in bounded chunks; leaves the position at 0."""
-        hasher = hashlib.sha256()
-        self.seek(0)
-        while chunk := self.read(_HASH_READ_SIZE):
-            hasher.update(chunk)
-        self.seek(0)
-        return base64.b64encode(hasher.digest()).decode()
 
 
 class ConditionFailed(StorageError):

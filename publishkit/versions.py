@@ -39,11 +39,25 @@ class Version:
         major, minor, patch, pre, build = match.groups()
         return cls(int(major), int(minor), int(patch), pre or "", build or "")
 
+    @property
+    def core(self) -> tuple[int, int, int]:
+        return (self.major, self.minor, self.patch)
+
     def bump(self, part: Bump) -> Version:
+        """The next version of this kind. A pre-release bumps to its own final version when
+        that is of the kind asked for (1.0.1-rc1 patch -> 1.0.1, 2.0.0-rc1 major -> 2.0.0), as
+        npm's semver does: the final version is what the pre-release was leading to."""
+        pre = bool(self.prerelease)
         if part == "major":
+            if pre and self.minor == 0 and self.patch == 0:
+                return Version(self.major, 0, 0)
             return Version(self.major + 1, 0, 0)
         if part == "minor":
+            if pre and self.patch == 0:
+                return Version(self.major, self.minor, 0)
             return Version(self.major, self.minor + 1, 0)
+        if pre:
+            return Version(self.major, self.minor, self.patch)
         return Version(self.major, self.minor, self.patch + 1)
 
     def _key(self) -> tuple[int, int, int, int, tuple[tuple[int, int | str], ...]]:

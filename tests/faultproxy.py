@@ -4,10 +4,13 @@ Every request is forwarded to the upstream (method, path and query, headers, bod
 fault plan picks it; then the proxy answers `503 SlowDown` with an S3 XML error body before
 forwarding ("slowdown"), resets the connection before forwarding ("reset"), or forwards it and
 resets the connection instead of relaying the answer ("reset_after": the upstream applied the
-request, the client cannot know). Bodies are read exactly: by Content-Length, or chunk by chunk
-with their trailers for `Transfer-Encoding: chunked` (aws-chunked uploads) and forwarded as
-received, with the same headers. `Expect: 100-continue` is answered as S3 does: `100 Continue`,
-or the 503 straight away (the client then never sends the body).
+request, the client cannot know), or answers `404 NoSuchUpload` without forwarding
+("no_such_upload": real S3's answer to a CompleteMultipartUpload retried after its first attempt
+completed the upload, which moto answers with success). Bodies are read exactly: by
+Content-Length, or chunk by chunk with their trailers for `Transfer-Encoding: chunked`
+(aws-chunked uploads) and forwarded as received, with the same headers. `Expect: 100-continue`
+is answered as S3 does: `100 Continue`, or the 503 straight away (the client then never sends
+the body).
 
 Stdlib only: `http.server.ThreadingHTTPServer` in, `http.client` out. It serves one test: it
 stops after `max_requests`, times idle connections out, and `stop()` closes every connection and
@@ -28,13 +31,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-Fault = Literal["slowdown", "reset", "reset_after"]
+Fault = Literal["slowdown", "reset", "reset_after", "no_such_upload"]
 FAULTS: tuple[Fault, ...] = ("slowdown", "reset", "reset_after")
 # Hop-by-hop headers are the proxy's own business on each side; Transfer-Encoding is kept on
 # requests (the body is forwarded chunked, as received) and dropped on answers (re-framed).
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "te"}
 _HOP_BY_HOP |= {"upgrade", "expect"}
 
+# What real S3 answers a CompleteMultipartUpload retried after its first attempt completed the
+# upload; moto answers such a retry with success, so this fault stands in for real S3's answer.
+NO_SUCH_UPLOAD_BODY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b"<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist. The upload "
+    b"ID may be invalid, or the upload may have been aborted or completed.</Message>"
+    b"<RequestId>FAULTPROXY</RequestId><HostId>faultproxy</HostId></Error>"
+)
 SLOWDOWN_BODY = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'
     b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message>"
@@ -302,6 +313,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._record(None)
             self._reset()
             return
+        if self._fault == "no_such_upload":
+            self._record(None)
+            self._send_error(404, "Not Found", NO_SUCH_UPLOAD_BODY)
+            return
         status, reason, headers, data = self._forward(body)
         self._record(status)
         if self._fault == "reset_after":
@@ -372,13 +387,16 @@ class _Handler(BaseHTTPRequestHandler):
             conn.close()
 
     def _send_slowdown(self) -> None:
-        self.send_response_only(503, "Slow Down")
+        self._send_error(503, "Slow Down", SLOWDOWN_BODY)
+
+    def _send_error(self, status: int, reason: str, body: bytes) -> None:
+        self.send_response_only(status, reason)
         self.send_header("Content-Type", "application/xml")
-        self.send_header("Content-Length", str(len(SLOWDOWN_BODY)))
+        self.send_header("Content-Length", str(len(body)))
         self.send_header("x-amz-request-id", "FAULTPROXY")
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(SLOWDOWN_BODY)
+            self.wfile.write(body)
 
     def _reset(self) -> None:
         """Close with RST (SO_LINGER 0), not FIN: the client sees `connection reset by peer`."""

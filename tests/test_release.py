@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from publishkit.state import OpenUploads, StateStore
 from tests.conftest import REGION, Workspace
 
 
@@ -326,19 +327,34 @@ def test_refuses_data_paths_a_manifest_url_cannot_carry(
     assert f"line 2: file_path '{path}'" in result.stderr
 
 
-def test_incomplete_multipart_uploads_of_a_dead_run_are_aborted(
+def test_only_the_multipart_uploads_a_dead_run_recorded_are_aborted(
     cli, workspace: Workspace, aws_env, s3_client
 ) -> None:
-    started = s3_client.create_multipart_upload(
-        Bucket=workspace.bucket, Key="demo-project/data/s101.nwb"
-    )  # what a run killed mid-upload leaves behind
+    """A run killed mid-upload leaves its upload open and on record in the state store; the
+    next run aborts it. An upload the workspace never recorded (another writer's, on a key of
+    the same prefix) is not this workspace's to abort."""
+    key = "demo-project/data/s101.nwb"
+    dead = s3_client.create_multipart_upload(Bucket=workspace.bucket, Key=key)["UploadId"]
+    unrecorded = s3_client.create_multipart_upload(
+        Bucket=workspace.bucket, Key="demo-project/data/other-writer.nwb"
+    )["UploadId"]
+    with StateStore.in_dir(workspace.root / ".publishkit") as store:
+        log = OpenUploads(store)
+        log.started(log.begin(workspace.bucket, key), dead)  # as the dead run recorded it
+        log.begin(workspace.bucket, "demo-project/data/s102.nwb")  # died before S3 gave an id
+    orphan = s3_client.create_multipart_upload(
+        Bucket=workspace.bucket, Key="demo-project/data/s102.nwb"
+    )["UploadId"]
     assert cli("release", "--plan", cwd=workspace.root).exit_code == 0  # reads only
-    uploads = s3_client.list_multipart_uploads(Bucket=workspace.bucket).get("Uploads", [])
-    assert [u["UploadId"] for u in uploads] == [started["UploadId"]]
+    assert len(s3_client.list_multipart_uploads(Bucket=workspace.bucket)["Uploads"]) == 3
+
     assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+
     uploads = s3_client.list_multipart_uploads(Bucket=workspace.bucket).get("Uploads", [])
-    assert started["UploadId"] not in {u["UploadId"] for u in uploads}
-    assert uploads == []
+    assert [u["UploadId"] for u in uploads] == [unrecorded]
+    with StateStore.in_dir(workspace.root / ".publishkit") as store:
+        assert OpenUploads(store).recorded(workspace.bucket) == []
+    assert orphan not in {u["UploadId"] for u in uploads}
 
 
 def test_a_rerun_repairs_what_a_crash_after_publishing_left_behind(
