@@ -52,10 +52,12 @@ def plan_release(
     enabled = enabled_stages(settings)
     lines: list[str] = []
     notes = suggested = cut = refusal = None
+    converts = False  # rows will be converted first: the files are not known yet
     if "convert" in stages and "convert" in enabled:
         from .convert import plan_conversion
 
         todo, unchanged, failing = plan_conversion(settings=settings)
+        converts = bool(todo) or not settings.conversion.files_table.is_file()
         lines.append(
             f"convert: {todo} row(s) to convert, {unchanged} unchanged, {len(failing)} failing"
         )
@@ -74,7 +76,20 @@ def plan_release(
                 check_dandi_access(settings=settings, api_key=dandi_api_key)
             except PublishkitError as exc:
                 refusal = refusal or _refusal(exc)
-    if "manifest" in stages and settings.s3_settings is not None:
+    if "manifest" in stages and settings.s3_settings is not None and converts:
+        from .release_stage import check_target
+
+        try:
+            check_target(settings=settings, version=version)
+        except PublishkitError as exc:
+            refusal = refusal or _refusal(exc)
+            lines.append(f"S3: the release would be refused: {exc.message}")
+        else:
+            lines.append(
+                f"S3: s3://{settings.s3.bucket} is ready; what to upload is known once the rows "
+                "are converted (run `publishkit convert`, then plan again for the draft notes)"
+            )
+    elif "manifest" in stages and settings.s3_settings is not None:
         from .notes import render_markdown
         from .release import preview
 

@@ -224,6 +224,8 @@ def print_pipeline(result: PipelineResult) -> None:
 def print_plan(plan: ReleasePlan) -> None:
     for line in plan.lines:
         out.print(line, markup=False)
+    if plan.refusal:
+        out.print(f"The release would be refused: {plan.refusal}", markup=False)
     if plan.notes:
         out.print("\nDraft release notes:\n", markup=False)
         out.print(plan.notes, markup=False)

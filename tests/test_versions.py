@@ -26,3 +26,20 @@ def test_bumps() -> None:
 def test_rejects_non_semver(bad: str) -> None:
     with pytest.raises(VersionError):
         Version.parse(bad)
+
+
+@pytest.mark.parametrize(
+    ("pre", "part", "bumped"),
+    [
+        ("1.0.1-rc1", "patch", "1.0.1"),  # a pre-release leads to its own final version
+        ("1.0.1-rc1", "minor", "1.1.0"),
+        ("1.0.1-rc1", "major", "2.0.0"),
+        ("1.1.0-rc.2", "minor", "1.1.0"),
+        ("1.1.0-rc.2", "patch", "1.1.0"),
+        ("2.0.0-beta", "major", "2.0.0"),
+        ("2.0.0-beta", "minor", "2.0.0"),
+    ],
+)
+def test_bumps_from_a_pre_release_go_to_its_final_version(pre: str, part: str, bumped: str) -> None:
+    assert str(Version.parse(pre).bump(part)) == bumped  # type: ignore[arg-type]
+    assert Version.parse(bumped) > Version.parse(pre)
