@@ -149,3 +149,21 @@ def test_status_shows_each_file_state(cli, study: Path, aws_env) -> None:
     states = {f["path"]: f for f in report["files"]}
     assert set(states) == {"nwb/sub-M-101_ses-ts01.nwb", "nwb/sub-M-102_ses-ts02.nwb"}
     assert all(f["inspected"] == "passed" and f["in_release"] == "1.0.0" for f in states.values())
+
+
+def test_the_notes_count_failing_files_as_the_console_does(
+    cli, study: Path, aws_env, bucket
+) -> None:
+    """Both files fail (a sex DANDI cannot read): the console and the notes say the same."""
+    sessions = study / "sessions.csv"
+    sessions.write_text(sessions.read_text().replace(",F,", ",female,").replace(",M,", ",male,"))
+    blocked = cli("release", "--version", "1.0.0", "-w", str(study))
+    verdict = next(line for line in blocked.stdout.splitlines() if line.startswith("FAILED: "))
+    summary = verdict.removeprefix("FAILED: ").split(" (")[0]
+    assert summary.endswith("in 2 file(s)"), verdict
+    allowed = cli(
+        "release", "--version", "1.0.0", "-w", str(study), "--publish-despite-inspection", "why"
+    )
+    assert allowed.exit_code == 0, allowed.stderr
+    notes = (study / "release_notes.md").read_text()
+    assert f"published although inspection failed ({summary}); reason given: why" in notes
