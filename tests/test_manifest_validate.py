@@ -392,9 +392,7 @@ def test_entries_at_one_path_with_the_same_content_are_fine(cli, tmp_path: Path)
 
 
 @pytest.mark.parametrize("name", ["../../etc", "a/b", "..", ".hidden", "/abs", "a\0b", ""])
-def test_a_project_name_that_is_not_a_plain_name_is_refused(
-    cli, tmp_path: Path, name: str
-) -> None:
+def test_a_project_name_that_is_not_a_plain_name_is_refused(cli, tmp_path: Path, name: str) -> None:
     path = tmp_path / "m.json"
     path.write_text(json.dumps({**NEW, "project_name": name}))
     result = cli("manifest", "validate", str(path))
@@ -428,9 +426,11 @@ def test_the_paths_rule_matches_its_plain_definition() -> None:
     rng = random.Random(13)
     parts = ["a", "b", "a-b", "a.b", ".", "..", "", ".x", "a\0"]
     for _ in range(4000):
-        count = rng.randint(1, 6)
-        paths = ["/".join(rng.choice(parts) for _ in range(rng.randint(1, 3))) for _ in range(count)]
-        paths = [("/" if rng.random() < 0.05 else "") + p for p in paths]
+        paths = [
+            ("/" if rng.random() < 0.05 else "")
+            + "/".join(rng.choice(parts) for _ in range(rng.randint(1, 3)))
+            for _ in range(rng.randint(1, 6))
+        ]
         contents = [rng.choice("xy") for _ in paths]
         doc = json.loads(json.dumps(NEW))
         doc["metadata_files"] = {}
