@@ -127,10 +127,10 @@ def _target(root: Path, item: PinnedFile) -> Path:
 
 class LocalFiles:
     """The digests of files fetch placed or read under DIR, trusted only while each file's
-    ctime has not moved: a write moves it even when the mtime is put back (a stat-keyed cache
-    alone would be fooled), so does a chmod or a new hard link. What no ctime shows, e.g. the
-    disk itself flipping a bit, only a new read finds: `publishkit verify` checks the bucket,
-    not this folder."""
+    ctime has not moved: a write moves it even when the mtime is put back (a cache keyed by
+    size, mtime and inode alone is fooled then), so do a chmod and a new hard link, and the file
+    is read again. A change that moves no ctime (the disk itself flipping a bit) is not seen:
+    only reading every file again would find it."""
 
     def __init__(self, store: StateStore) -> None:
         self._store = store
