@@ -360,12 +360,17 @@ def notes(
 def verify(
     manifest_file: Annotated[Path, typer.Argument(metavar="MANIFEST", help="Manifest to check.")],
     deep: Annotated[
-        bool, typer.Option("--deep", help="Download every file and check its blake2b hash.")
+        bool,
+        typer.Option(
+            "--deep",
+            help="Download every file and check its size and hashes (blake2b, and sha256 when "
+            "the manifest records one).",
+        ),
     ] = False,
     workspace: WorkspaceOption = Path("."),
     fmt: FormatOption = TextOrJson.text,
 ) -> None:
-    """Check that every version a manifest pins exists with its size (and, --deep, its hash).
+    """Check that every version a manifest pins exists with its size (and, --deep, its hashes).
 
     Exits 1 on any problem. Warns when a file has a newer version than the pinned one and when
     the bucket's versioning is suspended.
@@ -393,7 +398,9 @@ def fetch(
 ) -> None:
     """Download every file of a release at its pinned version, hash-checked before use.
 
-    A file already fetched for another manifest (same hash) is hard-linked, not downloaded.
+    Every digest the manifest records (size, blake2b, sha256) is checked: on download, for a file
+    already in place, and before a file fetched for another manifest (same content) is
+    hard-linked rather than downloaded.
     """
     from .fetch import fetch_release
 
@@ -408,7 +415,11 @@ def manifest_validate(
     file: Annotated[Path, typer.Argument(help="Manifest JSON file.")],
     fmt: FormatOption = TextOrJson.text,
 ) -> None:
-    """Check a manifest against schemas/manifest.schema.json; exits 1 when it is invalid."""
+    """Check a manifest against schemas/manifest.schema.json; exits 1 when it is invalid.
+
+    Also refused: two entries at one path with different content, and an entry whose path is
+    a folder in another's (no folder can hold both).
+    """
     if not file.is_file():
         raise UsageError(f"{file}: no such file", hint="check the path")
     try:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from itertools import repeat
+from itertools import chain, compress, islice, repeat
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
@@ -76,10 +78,17 @@ def parse_manifest(data: bytes | str, source: str) -> dict[str, Any]:
 def load(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ManifestError(f"{path}: no such manifest file", hint="check the path")
-    return parse_manifest(path.read_bytes(), str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(
+            f"{path}: cannot read the manifest ({exc.strerror})", hint="check its permissions"
+        ) from None
+    return parse_manifest(data, str(path))
 
 
 def validate(document: Any, source: str) -> None:
+    """Refuse a document that breaks the schema, or whose files no folder can hold together."""
     problems = violations(_unvouched(document), "manifest")
     if problems:
         first = problems[0]
@@ -88,6 +97,98 @@ def validate(document: Any, source: str) -> None:
             f"{source}: at {first.pointer or '/'}: {first.message}{more}",
             hint="see schemas/manifest.schema.json",
         )
+    _check_paths(document, source)
+
+
+# A release folder (a fetch, an AllenSDK cache) holds each entry at its path, metadata tables
+# and data files side by side. Two entries at one path with different content would leave one
+# entry's bytes under both; a file at a path that is another entry's folder cannot exist at all.
+# Two entries at one path with the same content are fine: a release lists a file twice when two
+# ids of its table name it. One sort of the paths finds both faults, as neighbours.
+_SAME_CONTENT = ("file_hash", "sha256", "size")
+_NOT_A_FILE = "is not a relative file path (it is empty or absolute, or has a '..' or a NUL)"
+_HOSTILE = "the manifest was edited by hand or is hostile: use the one the release published"
+
+
+def _check_paths(document: dict[str, Any], source: str) -> None:
+    """Refuse entries that no folder can hold together, naming both and the path."""
+    entries = list(chain.from_iterable(document[group].values() for group in GROUPS))
+    paths = entry_relpaths(entries)
+    places = paths if _all_normal(paths) else _places(document, source, paths)
+    order = sorted(places)
+    # sorted, a path is followed by its repeats, then by the paths it is a folder of (if any)
+    suspects = dict.fromkeys(compress(order, map(str.startswith, islice(order, 1, None), order)))
+    if not suspects:
+        return
+    at: dict[str, list[int]] = {}
+    for index, place in enumerate(places):
+        if place in suspects:
+            at.setdefault(place, []).append(index)
+    for place in suspects:
+        first, *others = at[place]
+        for other in others:
+            if _content(entries[other]) != _content(entries[first]):
+                raise ManifestError(
+                    f"{source}: {_name_of(document, first)} and {_name_of(document, other)} "
+                    f"both have path {place!r} but different content (file_hash, sha256 or "
+                    "size); one would overwrite the other",
+                    hint=_HOSTILE,
+                )
+        inside = bisect_left(order, place + "/")
+        if inside < len(order) and order[inside].startswith(place + "/"):
+            raise ManifestError(
+                f"{source}: {_name_of(document, first)} has path {place!r}, and "
+                f"{_name_of(document, places.index(order[inside]))} has path "
+                f"{order[inside]!r} inside it: no folder holds a file and a folder of one name",
+                hint=_HOSTILE,
+            )
+
+
+def _places(document: dict[str, Any], source: str, paths: list[str]) -> list[str]:
+    """Where a release folder holds each path; refuses one that names no file in it."""
+    places = []
+    for index, path in enumerate(paths):
+        place = _place(path)
+        if place is None:
+            raise ManifestError(
+                f"{source}: {_name_of(document, index)}: path {path!r} {_NOT_A_FILE}",
+                hint=_HOSTILE,
+            )
+        places.append(place)
+    return places
+
+
+def _content(entry: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(entry.get(key) for key in _SAME_CONTENT)
+
+
+def _name_of(document: dict[str, Any], index: int) -> str:
+    """`group/key` of the index-th entry, metadata tables first (as _check_paths lists them)."""
+    for group in GROUPS:
+        if index < len(document[group]):
+            return f"{group}/{list(document[group])[index]}"
+        index -= len(document[group])
+    raise IndexError(index)
+
+
+def _all_normal(paths: list[str]) -> bool:
+    """True if no path is empty or absolute, or has an empty, '.' or '..' part, a trailing '/'
+    or a NUL; False means "not sure" (a name may start with '.': _place decides)."""
+    joined = "/".join(paths)  # an empty path, or one that ends in '/', leaves a '//' here
+    return bool(joined) and not (
+        joined.startswith(("/", "."))
+        or joined.endswith("/")
+        or any(mark in joined for mark in ("//", "/.", "\0"))
+    )
+
+
+def _place(path: str) -> str | None:
+    """Where a release folder holds `path` (as a POSIX path with no empty or '.' parts), or
+    None when it holds no file there: empty, absolute, with a '..' part or a NUL."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if not parts or ".." in parts or path.startswith("/") or "\0" in path:
+        return None
+    return "/".join(parts)
 
 
 def _unvouched(document: Any) -> Any:
@@ -124,6 +225,19 @@ def entry_relpath(entry: dict[str, Any]) -> str:
     if entry.get("path"):
         return str(entry["path"])
     return allensdk_relpath(entry["url"])
+
+
+def entry_relpaths(entries: list[dict[str, Any]]) -> list[str]:
+    """entry_relpath of each entry of a validated manifest, the URLs read in one batch."""
+    get: Callable[[dict[str, Any], str], Any] = dict.get
+    paths: list[str] = list(map(get, entries, repeat("path")))
+    if all(paths):
+        return paths
+    missing = [index for index, path in enumerate(paths) if not path]
+    urls = allensdk_relpaths([entries[index]["url"] for index in missing])
+    for index, relpath in zip(missing, urls, strict=True):
+        paths[index] = relpath
+    return paths
 
 
 def allensdk_relpath(url: str) -> str:

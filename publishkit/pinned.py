@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import manifest
+from .digests import FileDigests
 
 if TYPE_CHECKING:  # boto3 is imported only once a bucket is reached
     from .s3 import S3Bucket
@@ -29,8 +30,46 @@ class PinnedFile:
     bucket: str
     key: str
     version_id: str
-    file_hash: str
+    file_hash: str  # blake2b
+    sha256: str | None
     size: int | None
+
+    def mismatch(self, found: FileDigests) -> Mismatch | None:
+        """The first digest the manifest records for this file that `found` contradicts."""
+        recorded: tuple[tuple[str, str | int | None, str | int], ...] = (
+            ("size", self.size, found.size),
+            ("file_hash (blake2b)", self.file_hash, found.blake2b),
+            ("sha256", self.sha256, found.sha256),
+        )
+        for digest, expected, got in recorded:
+            if expected is not None and expected != got:
+                return Mismatch(digest, *_shortened(expected, got))
+        return None
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A digest of a file's content that is not the one its manifest entry records."""
+
+    digest: str  # "size", "file_hash (blake2b)" or "sha256"
+    expected: str
+    found: str
+
+    def __str__(self) -> str:
+        return f"{self.digest} is {self.found}, the manifest says {self.expected}"
+
+
+def _shortened(expected: str | int, found: str | int) -> tuple[str, str]:
+    """Both values, hex digests cut after 16 characters or just past where they first differ."""
+    if isinstance(expected, int) or isinstance(found, int):
+        return str(expected), str(found)
+    differ = next((n for n, (a, b) in enumerate(zip(expected, found, strict=False)) if a != b), 0)
+    keep = max(16, differ + 1)
+    return _cut(expected, keep), _cut(found, keep)
+
+
+def _cut(value: str, keep: int) -> str:
+    return value if len(value) <= keep else f"{value[:keep]}…"
 
 
 def pinned_files(document: dict[str, Any], read: ReadSettings) -> list[PinnedFile]:
@@ -49,6 +88,7 @@ def pinned_files(document: dict[str, Any], read: ReadSettings) -> list[PinnedFil
                     key=where.key,
                     version_id=entry["version_id"],
                     file_hash=entry["file_hash"],
+                    sha256=entry.get("sha256"),
                     size=entry.get("size"),
                 )
             )

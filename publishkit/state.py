@@ -22,6 +22,9 @@ CREATE TABLE IF NOT EXISTS file_digests (
     sha256 TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS file_digests_by_blake2b ON file_digests (blake2b);
+-- fetch: each file's ctime when fetch last placed or read it; anything that changed the file
+-- since (a write, even with its mtime put back) moved it, and the file is read again
+CREATE TABLE IF NOT EXISTS fetched (path TEXT PRIMARY KEY, ctime_ns INTEGER NOT NULL);
 -- convert: the output written for a row, and the key of what it was made from
 CREATE TABLE IF NOT EXISTS conversions (
     output TEXT PRIMARY KEY, key TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL

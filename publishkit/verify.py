@@ -6,12 +6,16 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import manifest
+from .digests import FileDigests
 from .errors import PublishkitError
 from .pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
 from .progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from .s3 import S3Bucket
 
 Status = Literal["ok", "missing", "size-mismatch", "hash-mismatch", "error"]
 THREADS = 8
@@ -85,6 +89,23 @@ def verify_release(
     )
 
 
+def _read(bucket: S3Bucket, item: PinnedFile) -> FileDigests | None:
+    """The digests of the pinned version's content (sha256 only if the manifest records one),
+    from one download; None when that version is gone."""
+    blake, sha, size = hashlib.blake2b(), hashlib.sha256() if item.sha256 else None, 0
+
+    def consume(chunk: bytes) -> None:
+        nonlocal size
+        size += len(chunk)
+        blake.update(chunk)
+        if sha is not None:
+            sha.update(chunk)
+
+    if not bucket.stream(item.key, item.version_id, consume):
+        return None
+    return FileDigests(size, blake.hexdigest(), sha.hexdigest() if sha else "")
+
+
 def _versioning_warning(pool: BucketPool, name: str) -> str:
     try:
         status = pool.get(name).versioning()
@@ -118,15 +139,11 @@ def _check_one(pool: BucketPool, item: PinnedFile, deep: bool) -> FileCheck:
             warning,
         )
     if deep:
-        hasher = hashlib.blake2b()
-        if not bucket.stream(item.key, item.version_id, hasher.update):
+        content = _read(bucket, item)
+        if content is None:
             return FileCheck(item.relpath, item.version_id, "missing", "vanished during download")
-        if hasher.hexdigest() != item.file_hash:
-            return FileCheck(
-                item.relpath,
-                item.version_id,
-                "hash-mismatch",
-                f"blake2b {hasher.hexdigest()[:16]}…, manifest says {item.file_hash[:16]}…",
-                warning,
-            )
+        wrong = item.mismatch(content)
+        if wrong is not None:
+            status: Status = "size-mismatch" if wrong.digest == "size" else "hash-mismatch"
+            return FileCheck(item.relpath, item.version_id, status, str(wrong), warning)
     return FileCheck(item.relpath, item.version_id, "ok", "", warning)

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,7 +84,7 @@ def test_content_that_does_not_match_file_hash_is_not_kept(
     result = cli("fetch", str(bad), "--to", str(cache), cwd=two_releases.root)
 
     assert result.exit_code == 1
-    assert "does not match file_hash" in result.stderr
+    assert "does not match the manifest: file_hash (blake2b) is " in result.stderr
     folder = cache / "demo-project-0.2.0" / "data"
     assert not (folder / "s103.nwb").exists()
     assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
@@ -101,3 +107,229 @@ def test_keys_landing_outside_dir_are_refused_before_any_download(
     assert "would land outside" in result.stderr or "at /data_files/103/path" in result.stderr
     downloaded = [p for p in cache.rglob("*") if p.is_file() and ".publishkit" not in p.parts]
     assert downloaded == []
+
+
+def _fetch_json(cli, manifest: Path, cache: Path, cwd: Path) -> tuple[int, dict[str, str]]:
+    """Exit code and outcome per path of `publishkit fetch --format json`."""
+    result = cli("fetch", str(manifest), "--to", str(cache), "--format", "json", cwd=cwd)
+    report = json.loads(result.stdout)
+    return result.exit_code, {f["path"]: f["outcome"] for f in report["files"]}
+
+
+def _tampered(workspace: Workspace, tmp_path: Path, version: str, edit: Any) -> Path:
+    doc = json.loads(workspace.manifest_path(version).read_text())
+    edit(doc)
+    path = tmp_path / f"tampered-{version}.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("sha256", hashlib.sha256(b"something else").hexdigest(), "sha256 is "),
+        ("size", 7, "size is 3, the manifest says 7"),
+        ("file_hash", hashlib.blake2b(b"other").hexdigest(), "file_hash (blake2b) is "),
+    ],
+)
+def test_every_digest_the_manifest_records_is_checked_on_download(
+    cli, two_releases: Workspace, tmp_path: Path, field: str, value: Any, named: str
+) -> None:
+    bad = _tampered(
+        two_releases, tmp_path, "0.2.0", lambda d: d["data_files"]["103"].update({field: value})
+    )
+    cache = tmp_path / "cache"
+
+    result = cli("fetch", str(bad), "--to", str(cache), cwd=two_releases.root)
+
+    assert result.exit_code == 1
+    assert f"failed: demo-project-0.2.0/data/s103.nwb: s3://{two_releases.bucket}/" in result.stderr
+    assert f"downloaded content does not match the manifest: {named}" in result.stderr
+    folder = cache / "demo-project-0.2.0" / "data"
+    assert sorted(p.name for p in folder.iterdir()) == ["s101.nwb", "s102.nwb"]  # nothing kept
+
+
+def test_a_changed_sha256_is_not_linked_from_a_file_with_the_same_blake2b(
+    cli, two_releases: Workspace, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    assert _fetch_json(cli, two_releases.manifest_path("0.1.0"), cache, two_releases.root)[0] == 0
+    bad = _tampered(
+        two_releases, tmp_path, "0.2.0", lambda d: d["data_files"]["101"].update(sha256="0" * 64)
+    )
+
+    code, outcomes = _fetch_json(cli, bad, cache, two_releases.root)
+
+    assert code == 1
+    assert outcomes["demo-project-0.2.0/data/s101.nwb"] == "failed"  # not "linked"
+    assert not (cache / "demo-project-0.2.0" / "data" / "s101.nwb").exists()
+
+
+def test_a_stale_file_at_the_target_is_replaced(cli, two_releases: Workspace, tmp_path) -> None:
+    cache = tmp_path / "cache"
+    stale = cache / "demo-project-0.2.0" / "data" / "s102.nwb"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"session 102 " * 2000)  # 0.1.0's content, where 0.2.0 pins "edited"
+
+    code, outcomes = _fetch_json(cli, two_releases.manifest_path("0.2.0"), cache, two_releases.root)
+
+    assert code == 0
+    assert outcomes["demo-project-0.2.0/data/s102.nwb"] == "downloaded"
+    assert stale.read_bytes() == b"edited"
+
+
+def _flip_first_byte_keeping_stat(path: Path) -> None:
+    """Corrupt `path` in place: same size, same inode, its mtime put back. A cache keyed by
+    (size, mtime_ns, inode) sees no change; only the ctime, which no user can set, moves."""
+    before = path.stat()
+    time.sleep(0.05)  # the kernel's clock for ctime ticks every few milliseconds
+    with open(path, "r+b") as handle:
+        first = handle.read(1)
+        handle.seek(0)
+        handle.write(bytes([first[0] ^ 0xFF]))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    keys = ("st_size", "st_mtime_ns", "st_ino")
+    assert [getattr(after, k) for k in keys] == [getattr(before, k) for k in keys]
+    assert after.st_ctime_ns != before.st_ctime_ns
+
+
+def test_a_file_corrupted_in_place_with_its_mtime_put_back_is_fetched_again(
+    cli, two_releases: Workspace, tmp_path: Path
+) -> None:
+    # What fetch can tell without reading a file is what its stat says: a change made through
+    # the filesystem moves the ctime, even when size, mtime and inode are put back, so such a
+    # file is read again and replaced. A change that moves no ctime (the disk itself flipping a
+    # bit) is not seen here without reading every file; `publishkit verify --deep` checks the
+    # bucket's copies, not this folder.
+    cache = tmp_path / "cache"
+    manifest = two_releases.manifest_path("0.1.0")
+    assert _fetch_json(cli, manifest, cache, two_releases.root)[0] == 0
+    fetched = cache / "demo-project-0.1.0" / "data" / "s102.nwb"
+    _flip_first_byte_keeping_stat(fetched)
+
+    code, outcomes = _fetch_json(cli, manifest, cache, two_releases.root)
+
+    assert code == 0
+    assert outcomes["demo-project-0.1.0/data/s102.nwb"] == "downloaded"
+    assert outcomes["demo-project-0.1.0/data/s101.nwb"] == "present"  # untouched: not read
+    assert fetched.read_bytes() == b"session 102 " * 2000
+
+
+def test_a_corrupted_file_is_not_hard_linked_into_the_next_release(
+    cli, two_releases: Workspace, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    assert _fetch_json(cli, two_releases.manifest_path("0.1.0"), cache, two_releases.root)[0] == 0
+    _flip_first_byte_keeping_stat(cache / "demo-project-0.1.0" / "data" / "s101.nwb")
+
+    code, outcomes = _fetch_json(cli, two_releases.manifest_path("0.2.0"), cache, two_releases.root)
+
+    assert code == 0
+    assert outcomes["demo-project-0.2.0/data/s101.nwb"] == "downloaded"
+    assert (cache / "demo-project-0.2.0" / "data" / "s101.nwb").read_bytes() == (
+        b"session 101 " * 1000
+    )
+
+
+def test_a_release_that_lists_one_file_under_two_ids_is_published_and_fetched(
+    cli, workspace: Workspace, aws_env, tmp_path: Path
+) -> None:
+    sessions = workspace.root / "metadata" / "sessions.csv"
+    sessions.write_text(sessions.read_text() + "103,data/s101.nwb,mouse-103\n")
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+    doc = json.loads(workspace.manifest_path("0.1.0").read_text())
+    assert doc["data_files"]["101"]["path"] == doc["data_files"]["103"]["path"]
+
+    code, outcomes = _fetch_json(cli, workspace.manifest_path("0.1.0"), tmp_path / "c", tmp_path)
+
+    assert code == 0
+    assert outcomes["demo-project-0.1.0/data/s101.nwb"] in ("downloaded", "present", "linked")
+
+
+# --- the folder fetched into ------------------------------------------------------------------
+
+
+def _one_error_line(result: Any) -> str:
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.stderr
+    assert "internal error" not in lines[0]
+    return lines[0]
+
+
+def test_to_a_file_is_bad_input(cli, two_releases: Workspace, tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    manifest = str(two_releases.manifest_path("0.1.0"))
+
+    line = _one_error_line(cli("fetch", manifest, "--to", str(a_file), cwd=two_releases.root))
+    assert line.startswith(f"error: {a_file}: is a file, not a folder to fetch into (fix: ")
+
+    below = a_file / "below"
+    line = _one_error_line(cli("fetch", manifest, "--to", str(below), cwd=two_releases.root))
+    assert "cannot write the fetched files there (Not a directory)" in line
+    assert a_file.read_text() == "x"
+
+
+def _chattr(flag: str, path: Path) -> bool:
+    done = subprocess.run(["chattr", flag, str(path)], capture_output=True)
+    return done.returncode == 0
+
+
+@pytest.mark.parametrize("which", ["DIR", "the release folder in it"])
+def test_an_immutable_folder_is_bad_input(
+    cli, two_releases: Workspace, tmp_path: Path, which: str
+) -> None:
+    cache = tmp_path / "cache"
+    folder = cache if which == "DIR" else cache / "demo-project-0.1.0"
+    folder.mkdir(parents=True)
+    if shutil.which("chattr") is None or not _chattr("+i", folder):
+        pytest.skip("chattr +i is not available here (needs CAP_LINUX_IMMUTABLE and ext4 etc.)")
+    try:
+        result = cli(
+            "fetch",
+            str(two_releases.manifest_path("0.1.0")),
+            "--to",
+            str(cache),
+            cwd=two_releases.root,
+        )
+    finally:
+        _chattr("-i", folder)
+    line = _one_error_line(result)
+    assert "cannot write the fetched files there (Operation not permitted)" in line
+    assert "chattr -i" in line
+    assert [p for p in cache.rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders anyway")
+def test_a_read_only_folder_is_bad_input(cli, two_releases: Workspace, tmp_path: Path) -> None:
+    # Run as root (as in this project's sandbox), permission bits stop nothing: the immutable
+    # test above causes the same refusal for real there.
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o555)
+    try:
+        result = cli(
+            "fetch",
+            str(two_releases.manifest_path("0.1.0")),
+            "--to",
+            str(cache),
+            cwd=two_releases.root,
+        )
+    finally:
+        cache.chmod(0o755)
+    assert "cannot write the fetched files there (Permission denied)" in _one_error_line(result)
+
+
+@pytest.mark.parametrize("project", ["../../escaped", "a/b", ".."])
+def test_a_project_name_that_is_a_path_writes_nothing_anywhere(
+    cli, two_releases: Workspace, tmp_path: Path, project: str
+) -> None:
+    bad = _tampered(two_releases, tmp_path, "0.1.0", lambda d: d.update(project_name=project))
+    cache = tmp_path / "deep" / "cache"
+    before = sorted(tmp_path.rglob("*"))
+
+    line = _one_error_line(cli("fetch", str(bad), "--to", str(cache), cwd=two_releases.root))
+
+    assert f"error: {bad}: at /project_name: " in line
+    assert sorted(tmp_path.rglob("*")) == before

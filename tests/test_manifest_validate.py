@@ -8,7 +8,7 @@ import random
 import re
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
@@ -92,9 +92,14 @@ FIELD_VALUES: dict[str, list[Any]] = {
 
 
 def _full_pass_error(document: Any) -> str | None:
-    """What validate says with jsonschema over the whole document (as before quick checks)."""
+    """What validate says with jsonschema over the whole document (as before quick checks),
+    then the check of the paths the entries share."""
     problems = violations(document, "manifest")
     if not problems:
+        try:
+            manifest._check_paths(document, "src")
+        except ManifestError as exc:
+            return exc.message
         return None
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     return f"src: at {problems[0].pointer or '/'}: {problems[0].message}{more}"
@@ -280,3 +285,171 @@ def test_public_url_is_the_template_formatted_with_the_quoted_key() -> None:
         )
         got = outcome(partial(manifest.public_url, template, bucket=bucket, region="r", key=key))
         assert got == want, (template, bucket, key)
+
+
+# --- entries that no folder can hold together: every reader refuses the manifest ------------
+
+BLAKE_OTHER = "f" * 128
+
+
+def _two_at(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    doc = json.loads(json.dumps(NEW))
+    doc["data_files"]["1"].update(first)
+    doc["data_files"]["6"].update(second)
+    return doc
+
+
+URL = "https://b.s3.us-west-2.amazonaws.com/proj/"
+CLASHES = {
+    "same path": (
+        _two_at({"path": "data/a.nwb"}, {"path": "data/a.nwb"}),
+        "data_files/1 and data_files/6 both have path 'data/a.nwb' but different content",
+    ),
+    "same URL, no path": (
+        _two_at({"url": URL + "data/a.nwb"}, {"url": URL + "data/a.nwb"}),
+        "data_files/1 and data_files/6 both have path 'data/a.nwb' but different content",
+    ),
+    "a path and a URL": (
+        _two_at({"path": "data/x.nwb"}, {"url": URL + "data/x.nwb"}),
+        "data_files/1 and data_files/6 both have path 'data/x.nwb' but different content",
+    ),
+    "spelled differently": (
+        _two_at({"path": "data//a.nwb"}, {"path": "./data/a.nwb"}),
+        "data_files/1 and data_files/6 both have path 'data/a.nwb' but different content",
+    ),
+    "a table and a data file": (
+        _two_at({"path": "project_metadata/units.csv"}, {}),
+        "metadata_files/units and data_files/1 both have path 'project_metadata/units.csv'",
+    ),
+    "a file and a folder": (
+        _two_at({"path": "data/a"}, {"path": "data/a/b.nwb"}),
+        "data_files/1 has path 'data/a', and data_files/6 has path 'data/a/b.nwb' inside it",
+    ),
+    "a file and a folder, apart when sorted": (
+        _two_at({"path": "data/a/b/c.nwb"}, {"path": "data/a"}),  # data/a.nwb, data/a-x between
+        "data_files/6 has path 'data/a', and data_files/1 has path 'data/a/b/c.nwb' inside it",
+    ),
+    "a URL that leaves the release folder": (
+        _two_at({"url": URL + "data/../../x.nwb"}, {}),
+        "data_files/1: path 'data/../../x.nwb' is not a relative file path",
+    ),
+    "an absolute path read from a URL": (
+        _two_at({"url": URL + "/etc/passwd"}, {}),
+        "data_files/1: path '/etc/passwd' is not a relative file path",
+    ),
+    "a URL without a file": (
+        _two_at({"url": "https://b.s3.us-west-2.amazonaws.com/proj"}, {}),
+        "data_files/1: path '' is not a relative file path",
+    ),
+    "a NUL": (
+        _two_at({"path": "data/a\0.nwb"}, {}),
+        "data_files/1: path 'data/a\\x00.nwb' is not a relative file path",
+    ),
+}
+CLASHES["a file and a folder, apart when sorted"][0]["data_files"]["9"] = {
+    **entry("data/a-x.nwb", "x"),
+    "path": "data/a-x.nwb",
+}
+
+
+@pytest.mark.parametrize("case", list(CLASHES))
+@pytest.mark.parametrize("command", ["manifest validate", "notes", "verify", "fetch"])
+def test_entries_no_folder_can_hold_are_refused_by_every_reader(
+    cli, tmp_path: Path, case: str, command: str
+) -> None:
+    document, expected = CLASHES[case]
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(document))
+    args = {
+        "manifest validate": ["manifest", "validate", str(path)],
+        "notes": ["notes", str(path), str(path)],
+        "verify": ["verify", str(path), "--deep"],
+        "fetch": ["fetch", str(path), "--to", str(tmp_path / "cache")],
+    }[command]
+
+    result = cli(*args, cwd=tmp_path)
+
+    assert result.exit_code == (1 if command == "manifest validate" else 2)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: "), result.stderr
+    assert expected in lines[0]
+    assert "use the one the release published" in lines[0]
+    assert not (tmp_path / "cache").exists()  # fetch refused before creating anything
+
+
+def test_entries_at_one_path_with_the_same_content_are_fine(cli, tmp_path: Path) -> None:
+    """A release lists a file twice when two ids of its table name it: that is no clash."""
+    twice = {**entry("data/z.nwb", "z"), "path": "data/z.nwb", "size": 3, "sha256": "0" * 64}
+    document = _two_at(twice, twice)
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(document))
+    assert cli("manifest", "validate", str(path)).exit_code == 0
+    document["data_files"]["6"]["sha256"] = "1" * 64  # one digest differs: a clash
+    path.write_text(json.dumps(document))
+    refused = cli("manifest", "validate", str(path))
+    assert refused.exit_code == 1
+    assert "data_files/1 and data_files/6 both have path 'data/z.nwb'" in refused.stderr
+
+
+@pytest.mark.parametrize("name", ["../../etc", "a/b", "..", ".hidden", "/abs", "a\0b", ""])
+def test_a_project_name_that_is_not_a_plain_name_is_refused(cli, tmp_path: Path, name: str) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({**NEW, "project_name": name}))
+    result = cli("manifest", "validate", str(path))
+    assert result.exit_code == 1
+    assert "at /project_name: " in result.stderr
+    for plain in ("visual-behavior-neuropixels", "proj_2.v1"):
+        path.write_text(json.dumps({**NEW, "project_name": plain}))
+        assert cli("manifest", "validate", str(path)).exit_code == 0
+
+
+def _plain_clash(paths: list[str], contents: list[str]) -> str | None:
+    """The paths rule written plainly: each path laid out as PurePosixPath does; none may name
+    no file, repeat with other content, or be a folder of another."""
+    places = []
+    for path in paths:
+        pure = PurePosixPath(path)
+        parts = pure.parts
+        if not parts or pure.is_absolute() or ".." in parts or "\0" in path:
+            return "not a file"
+        places.append("/".join(parts))
+    for n, place in enumerate(places):
+        for m, other in enumerate(places):
+            if n != m and other == place and contents[n] != contents[m]:
+                return "clash"
+            if other.startswith(place + "/"):
+                return "folder"
+    return None
+
+
+def test_the_paths_rule_matches_its_plain_definition() -> None:
+    rng = random.Random(13)
+    parts = ["a", "b", "a-b", "a.b", ".", "..", "", ".x", "a\0"]
+    for _ in range(4000):
+        paths = [
+            ("/" if rng.random() < 0.05 else "")
+            + "/".join(rng.choice(parts) for _ in range(rng.randint(1, 3)))
+            for _ in range(rng.randint(1, 6))
+        ]
+        contents = [rng.choice("xy") for _ in paths]
+        doc = json.loads(json.dumps(NEW))
+        doc["metadata_files"] = {}
+        doc["data_files"] = {
+            str(n): {**entry("x", content), "url": URL + path}
+            for n, (path, content) in enumerate(zip(paths, contents, strict=True))
+        }
+        want = _plain_clash(paths, contents)
+        try:
+            manifest._check_paths(doc, "src")
+            got = None
+        except ManifestError as exc:
+            got = (
+                "not a file"
+                if "not a relative file path" in exc.message
+                else "clash"
+                if "different content" in exc.message
+                else "folder"
+            )
+        assert (got is None) == (want is None), (paths, contents, got, want)
+        if want == "not a file":
+            assert got == want, (paths, contents)

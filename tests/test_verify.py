@@ -93,3 +93,42 @@ def test_outside_a_workspace_uses_the_aws_environment(cli, released: Workspace, 
     result = cli("verify", str(released.manifest_path("0.1.0")), cwd=elsewhere)
     assert result.exit_code == 0, result.stderr
     assert "all 3 file(s) present" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("edit", "status", "named"),
+    [
+        ({"sha256": "0" * 64}, "hash-mismatch", "sha256 is "),
+        ({"file_hash": "0" * 128}, "hash-mismatch", "file_hash (blake2b) is "),
+    ],
+)
+def test_deep_checks_every_digest_the_manifest_records(
+    cli, released: Workspace, tmp_path, edit: dict[str, str], status: str, named: str
+) -> None:
+    doc = json.loads(released.manifest_path("0.1.0").read_text())
+    real = doc["data_files"]["102"][next(iter(edit))]
+    doc["data_files"]["102"].update(edit)
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(doc))
+
+    result = cli("verify", str(tampered), "--deep", "--format", "json", cwd=released.root)
+
+    assert result.exit_code == 1
+    bad = [f for f in json.loads(result.stdout)["files"] if f["status"] != "ok"]
+    assert [(f["path"], f["status"]) for f in bad] == [("data/s102.nwb", status)]
+    assert bad[0]["detail"] == f"{named}{real[:16]}…, the manifest says {'0' * 16}…"
+
+
+def test_a_digest_that_differs_late_is_shown_up_to_the_difference(
+    cli, released: Workspace, tmp_path
+) -> None:
+    doc = json.loads(released.manifest_path("0.1.0").read_text())
+    real = doc["data_files"]["101"]["sha256"]
+    doc["data_files"]["101"]["sha256"] = real[:40] + ("0" if real[40] != "0" else "1") + real[41:]
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(doc))
+
+    result = cli("verify", str(tampered), "--deep", "--format", "json", cwd=released.root)
+
+    detail = next(f["detail"] for f in json.loads(result.stdout)["files"] if f["detail"])
+    assert detail.startswith(f"sha256 is {real[:41]}…, the manifest says {real[:40]}")
