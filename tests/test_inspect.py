@@ -225,14 +225,41 @@ def test_workspace_config_is_merged_not_replaced(cli, nwb_dir: Path, tmp_path: P
     }
     assert ("data/nosubject.nwb", "BEST_PRACTICE_SUGGESTION", "check_subject_exists") in found
     assert not any(check == "check_keywords" for _, _, check in found)
-    # the dandi config still applies underneath: its CRITICAL subject checks are kept
-    assert any(
-        check == "check_subject_sex" or check == "check_dandi_organize_session_id"
-        for _, _, check in found
-    )
     (suppressed,) = document["suppressed"]
     assert suppressed["check_function_name"] == "check_dandi_organize_subject_id"
     assert suppressed["suppressed_because"].startswith("the subject is recorded")
+
+
+def test_the_dandi_base_holds_under_the_workspace_changes_which_reach_every_check(
+    cli, nwb_dir: Path, tmp_path: Path
+) -> None:
+    """importance and skip change the checks they name, publishkit's and DANDI's too; every
+    other check keeps the level the dandi config gives it (not nwbinspector's default)."""
+    ws = tmp_path / "ws"
+    write_nwb(ws / "data" / "common.nwb", session_id="ses-5", subject_id="m5", species="mouse")
+    copy(nwb_dir / "nosubject.nwb", ws / "data")
+    copy(nwb_dir / "nosession.nwb", ws / "data")
+    (ws / "publishkit.yaml").write_text(
+        "project: demo\n"
+        "inspection:\n"
+        "  importance: {check_dandi_organize_session_id: CRITICAL}\n"
+        "  skip: [check_dandi_organize_subject_id, check_keywords]\n"
+    )
+    result = cli("inspect", "-f", "json", "-w", str(ws))
+    assert result.exit_code == 1, result.stdout
+    document = report(result)
+    # CRITICAL in the dandi config, BEST_PRACTICE_VIOLATION in nwbinspector's defaults
+    assert ("nwbinspector", "CRITICAL", "check_subject_species_form") in checks_of(
+        document, "common.nwb"
+    )
+    assert checks_of(document, "nosession.nwb") >= {
+        ("publishkit", "CRITICAL", "check_dandi_organize_session_id")
+    }
+    assert {check for _, _, check in checks_of(document, "nosubject.nwb")} >= {
+        "check_subject_exists"
+    }
+    checks = {m["check_function_name"] for m in document["messages"]}
+    assert not checks & {"check_dandi_organize_subject_id", "check_keywords"}
 
 
 @pytest.mark.parametrize(
