@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.corpus import real_nwb_corpus
 from tests.nwbfactory import write_nwb
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "real-nwb"
 
 
 @pytest.fixture(autouse=True)
@@ -289,12 +288,25 @@ def test_invalid_inspection_section_names_the_line(cli, tmp_path: Path) -> None:
     assert "line 4: inspection.importance.check_subject_exists" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("ci", "outcome"), [("true", pytest.fail.Exception), (None, pytest.skip.Exception)]
+)
+def test_a_missing_corpus_skips_but_fails_under_ci(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ci: str | None, outcome: type
+) -> None:
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="no NWB files") as raised:
+        real_nwb_corpus(tmp_path / "absent")
+    assert type(raised.value) is outcome  # a failure is not a skip, nor the other way round
+
+
 @pytest.mark.slow
 def test_same_findings_as_nwbinspector_on_the_real_corpus(cli, tmp_path: Path) -> None:
-    if not CORPUS.is_dir():
-        pytest.skip(f"{CORPUS} is absent: this clone has no ../shared corpus of real NWB files")
     corpus = tmp_path / "corpus"
-    shutil.copytree(CORPUS, corpus)
+    shutil.copytree(real_nwb_corpus(), corpus)
     theirs_path = tmp_path / "nwbinspector.json"
     done = subprocess.run(
         [
@@ -338,11 +350,9 @@ def test_specifications_kept_across_runs_give_the_same_findings(
 ) -> None:
     """A loaded specification is kept (pickled per pynwb/hdmf version) for the next run; the
     findings are those of loading it from the file, and a damaged copy is loaded afresh."""
-    if not CORPUS.is_dir():
-        pytest.skip(f"{CORPUS} is absent: this clone has no ../shared corpus of real NWB files")
     from publishkit import inspect_worker
 
-    files = sorted(str(p) for p in CORPUS.rglob("*.nwb"))[:8]
+    files = sorted(str(p) for p in real_nwb_corpus().rglob("*.nwb"))[:8]
     files.append(str(write_nwb(tmp_path / "generated.nwb")))
     specs = tmp_path / "specs"
     inspect_worker._SPECS.clear()
