@@ -252,3 +252,38 @@ def test_only_an_inspection_as_dandi_inspects_spares_dandi_cli_its_validation(
     validated = {f["dandi_path"].split("/")[0]: f["validated_by_dandi"] for f in report["files"]}
     assert validated == {"sub-m1": False, "sub-m2": True, "sub-m3": True}
     assert report["counts"]["uploaded"] == 3
+
+
+def test_a_file_changed_since_its_dandi_upload_loses_its_asset_id_in_the_manifest(
+    cli, study: tuple[Path, str], archive: DandiSandbox, bucket, aws_env
+) -> None:
+    workspace, dandiset = study
+    release_to_s3(workspace, bucket.bucket)
+
+    def released(version: str, *args: str) -> dict:
+        result = cli("release", "--version", version, "-w", str(workspace), *args)
+        assert result.exit_code == 0, result.stdout + result.stderr
+        path = workspace / "manifests" / f"study_project_manifest_v{version}.json"
+        return json.loads(path.read_text())["data_files"]
+
+    first = released("1.0.0")
+    assert first["sub-M-101_ses-ts01"]["dandi_asset_id"]
+    # new content for one session, organized but not uploaded to DANDI; released to S3 alone
+    write_nwb(workspace / "nwb" / "sub-M-101_ses-ts01.nwb", subject_id="M-101", session_id="ts01")
+    assert cli("organize", "-w", str(workspace)).exit_code == 0
+    stale = released("1.1.0", "--from", "manifest")
+    assert stale["sub-M-101_ses-ts01"]["file_hash"] != first["sub-M-101_ses-ts01"]["file_hash"]
+    assert not {"dandiset_id", "dandi_asset_path", "dandi_asset_id"} & set(
+        stale["sub-M-101_ses-ts01"]
+    )  # the old asset holds the old content
+    kept, before = stale["sub-M-102_ses-ts02"], first["sub-M-102_ses-ts02"]  # unchanged
+    assert (kept["version_id"], kept["dandi_asset_id"]) == (
+        before["version_id"],
+        before["dandi_asset_id"],
+    )
+    # the new content is a new asset (the manifest gains it with the next release that changes)
+    (uploaded,) = [f for f in upload(cli, workspace)["files"] if f["outcome"] == "uploaded"]
+    assert uploaded["dandi_path"] == "sub-M-101/sub-M-101_ses-ts01.nwb"
+    assert uploaded["asset_id"] != first["sub-M-101_ses-ts01"]["dandi_asset_id"]
+    on_server = {a["path"]: a["asset_id"] for a in api_assets(archive, dandiset)}
+    assert on_server[uploaded["dandi_path"]] == uploaded["asset_id"]
