@@ -66,7 +66,8 @@ def kill_inside(
     while not started():
         if process.poll() is not None:
             _, stderr = process.communicate()
-            return False, f"{what}: the run ended (exit {process.returncode}) before it: {stderr}"
+            last = (stderr.strip().splitlines() or [""])[-1]  # the error line, when it failed
+            return False, f"{what}: the run ended (exit {process.returncode}) before it: {last}"
         if time.monotonic() > deadline:
             process.kill()
             process.communicate()
