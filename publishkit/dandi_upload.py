@@ -1,7 +1,9 @@
 """Upload to DANDI through dandi-cli: only what changed, each file on its own, results recorded.
 
 dandi-cli reads the API key where it always does (DANDI_API_KEY, its keyring). A file whose content
-passed `publishkit inspect` is uploaded without dandi-cli validating it a second time.
+passed the checks DANDI applies, as DANDI applies them (`publishkit inspect` with the `dandi` config
+unchanged, nothing CRITICAL suppressed), is uploaded without dandi-cli validating it a second time;
+any other file is validated by dandi-cli, which refuses it as DANDI would.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Literal
 from .config import Settings
 from .digests import DigestCache
 from .errors import ConfigError, WorkspaceError
-from .inspection import passed_inspection
+from .inspection import passed_dandi_checks
 from .organize import recorded_paths
 from .progress import Progress, no_progress
 from .runlock import exclusive_run
@@ -120,7 +122,7 @@ def _upload_all(
         if known:
             results.append(DandiFile(name, "unchanged", str(known[0][0]), str(known[0][1])))
         else:
-            trusted = passed_inspection(store, content)
+            trusted = passed_dandi_checks(store, content)
             results.append(_upload_one(dandi.instance, dandi.dandiset, target, name, trusted))
             done = results[-1]
             if done.outcome == "uploaded":
@@ -170,9 +172,13 @@ def _upload_one(instance: str, dandiset: str, target: Path, name: str, trusted: 
     from dandi.upload import UploadExisting, UploadValidation, upload
 
     validation = UploadValidation.SKIP if trusted else UploadValidation.REQUIRE
-    logging.getLogger("dandi").setLevel(logging.ERROR)
+    refusals: list[str] = []
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with (
+            _dandi_log(refusals),
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+        ):
             warnings.simplefilter("ignore")
             upload(
                 [str(target)],
@@ -186,8 +192,44 @@ def _upload_one(instance: str, dandiset: str, target: Path, name: str, trusted: 
                 etag = asset.get_raw_digest()
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return DandiFile(name, "failed", reason=f"{type(exc).__name__}: {reason}")
+        if refusals:  # what dandi-cli's validation found
+            reason += f" ({'; '.join(refusals)})"
+        return DandiFile(
+            name, "failed", validated_by_dandi=not trusted, reason=f"{type(exc).__name__}: {reason}"
+        )
     return DandiFile(name, "uploaded", asset.identifier, str(etag), not trusted)
+
+
+class _Refusals(logging.Handler):
+    """dandi-cli's log, kept from the terminal: the validation errors it logs when it refuses a
+    file (each a ValidationResult among the record's arguments) become the failure's reason."""
+
+    def __init__(self, found: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.found = found
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args: tuple[Any, ...] = record.args if isinstance(record.args, tuple) else ()
+        for arg in args:
+            if all(hasattr(arg, a) for a in ("id", "message", "severity")):
+                self.found.append(f"{arg.id}: {' '.join(str(arg.message).split())}")
+
+
+@contextlib.contextmanager
+def _dandi_log(refusals: list[str]) -> Iterator[None]:
+    """Meanwhile, dandi-cli's log goes only to `_Refusals`, which adds what it refused."""
+    logger = logging.getLogger("dandi")
+    handler = _Refusals(refusals)
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 @contextlib.contextmanager

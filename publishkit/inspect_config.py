@@ -83,6 +83,11 @@ class InspectionConfig:
         text = json.dumps(self.nwbinspector_config(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    @property
+    def is_dandi_unchanged(self) -> bool:
+        """Whether nwbinspector runs exactly as DANDI runs it: the `dandi` config, as it is."""
+        return self.base == "dandi" and not self.importance and not self.skip
+
     def suppression_for(self, check: str, path: str) -> Suppression | None:
         return next((s for s in self.suppress if s.matches(check, path)), None)
 

@@ -197,6 +197,7 @@ def start_inspection(
         shown={path: _shown(path, relative_to) for path in files},
         inspecting=Inspecting(todo, task, jobs, background=background, executor=executor),
         progress=progress,
+        dandi=dandi,
     )
 
 
@@ -215,6 +216,7 @@ class PendingInspection:
     shown: dict[Path, str]
     inspecting: Inspecting
     progress: Progress
+    dandi: bool  # dandi-cli's asset-metadata checks ran
 
     def finish(self) -> InspectionReport:
         """Wait for the files being inspected, record their results, report on every file."""
@@ -233,11 +235,16 @@ class PendingInspection:
         findings = [
             Finding(**entry, file_path=shown[path])
             for path in files
-            for entry in results[path]["findings"]
+            for entry in _configured(results[path]["findings"], self.config)
         ]
         findings += _unique_identifiers(files, results, self.config)
         active, suppressed = _apply_suppressions(findings, self.config)
-        _record_passes(self.cache_dir, files, self.hashes, results, active, shown, self.fail_on)
+        # the workspace's gate; and DANDI's, where these findings are those DANDI would make:
+        # suppressed ones count, and nothing counts once the workspace changed the dandi config
+        passed = _passes(files, results, active, shown, self.fail_on)
+        exact = self.dandi and self.config.is_dandi_unchanged
+        as_dandi = _passes(files, results, findings, shown, "CRITICAL") if exact else []
+        _record_passes(self.cache_dir, self.hashes, passed, as_dandi)
         return InspectionReport(
             files=tuple(
                 InspectedFile(shown[p], bool(results[p]["readable"]), p in cached) for p in files
@@ -254,29 +261,41 @@ class PendingInspection:
 
 
 def passed_inspection(store: StateStore, content: str) -> bool:
-    """Whether a file with this content hash passed `publishkit inspect` in this workspace."""
+    """Whether a file with this content passed `publishkit inspect` in this workspace (its gate:
+    its --fail-on, importance changes, skips and suppressions)."""
     return bool(store.query("SELECT 1 FROM inspection_passed WHERE content = ?", (content,)))
 
 
-def _record_passes(
-    cache_dir: Path,
+def passed_dandi_checks(store: StateStore, content: str) -> bool:
+    """Whether a file with this content passed the checks DANDI applies at upload, as DANDI
+    applies them: the `dandi` config unchanged, DANDI's metadata checks, nothing suppressed."""
+    return bool(store.query("SELECT 1 FROM dandi_checks_passed WHERE content = ?", (content,)))
+
+
+def _passes(
     files: list[Path],
-    hashes: dict[Path, str],
     results: dict[Path, dict[str, Any]],
-    active: list[Finding],
+    findings: list[Finding],
     shown: dict[Path, str],
     fail_on: str,
-) -> None:
-    """Remember which contents passed, so that an upload need not validate them again
-    (only when the bar was at least as high as DANDI's: nothing CRITICAL or worse)."""
+) -> list[Path]:
+    """The readable files with no finding at or above `fail_on`; none when that bar is below
+    DANDI's (CRITICAL), so that a pass always means DANDI's bar was met too."""
     if rank(fail_on) < rank("CRITICAL"):
-        return
-    failing = {f.file_path for f in active if rank(f.importance) <= rank(fail_on)}
-    passed = [p for p in files if results[p]["readable"] and shown[p] not in failing]
+        return []
+    failing = {f.file_path for f in findings if rank(f.importance) <= rank(fail_on)}
+    return [p for p in files if results[p]["readable"] and shown[p] not in failing]
+
+
+def _record_passes(
+    cache_dir: Path, hashes: dict[Path, str], passed: list[Path], as_dandi: list[Path]
+) -> None:
+    """Remember the contents that passed the workspace's gate, and those that passed DANDI's."""
     with StateStore.in_dir(cache_dir) as store, store.transaction() as conn:
-        conn.executemany(
-            "INSERT OR IGNORE INTO inspection_passed VALUES (?)", [(hashes[p],) for p in passed]
-        )
+        for table, contents in (("inspection_passed", passed), ("dandi_checks_passed", as_dandi)):
+            conn.executemany(
+                f"INSERT OR IGNORE INTO {table} VALUES (?)", [(hashes[p],) for p in contents]
+            )
 
 
 def _shown(path: Path, relative_to: Path | None) -> str:

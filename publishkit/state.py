@@ -29,12 +29,14 @@ CREATE TABLE IF NOT EXISTS fetched (path TEXT PRIMARY KEY, ctime_ns INTEGER NOT 
 CREATE TABLE IF NOT EXISTS conversions (
     output TEXT PRIMARY KEY, key TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL
 );
--- inspect: findings by (content, setup), and the contents that passed
+-- inspect: findings by (content, setup), the contents that passed the workspace's gate, and
+-- those that passed the checks DANDI applies as DANDI applies them (upload skips its validation)
 CREATE TABLE IF NOT EXISTS inspection_results (
     content TEXT NOT NULL, setup TEXT NOT NULL, result TEXT NOT NULL,
     PRIMARY KEY (content, setup)
 );
 CREATE TABLE IF NOT EXISTS inspection_passed (content TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS dandi_checks_passed (content TEXT PRIMARY KEY);
 -- organize: the DANDI name of a content (under a setup: required fields, dandi version)
 CREATE TABLE IF NOT EXISTS dandi_names (
     content TEXT NOT NULL, setup TEXT NOT NULL, name TEXT NOT NULL,

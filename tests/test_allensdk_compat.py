@@ -37,6 +37,20 @@ def _allensdk_python() -> str:
     return python
 
 
+def _write_config(root: Path, tables: dict[str, bytes]) -> None:
+    """publishkit.yaml publishing the sessions table and `tables` (name -> content), each a
+    metadata table of its own that lists no data files."""
+    listed = "".join(f"  {name}: metadata/{name}.csv\n" for name in tables)
+    (root / "publishkit.yaml").write_text(
+        f"project: {PROJECT}\n"
+        f"s3:\n  bucket: {BUCKET}\n  region: {REGION}\n"
+        f"metadata_files:\n  sessions: metadata/sessions.csv\n{listed}"
+    )
+    (root / "metadata").mkdir(exist_ok=True)
+    for name, content in tables.items():
+        (root / "metadata" / f"{name}.csv").write_bytes(content)
+
+
 def _write_sessions(root: Path, rows: dict[str, bytes]) -> None:
     lines = ["file_id,file_path,subject_id"]
     for file_id, content in rows.items():
@@ -74,21 +88,32 @@ def test_allensdk_s3_cloud_cache_reads_publishkit_releases(tmp_path: Path) -> No
     allensdk_python = _allensdk_python()
     workspace = tmp_path / "release"
     workspace.mkdir()
-    (workspace / "publishkit.yaml").write_text(
-        f"project: {PROJECT}\n"
-        f"s3:\n  bucket: {BUCKET}\n  region: {REGION}\n"
-        "metadata_files:\n  sessions: metadata/sessions.csv\n"
-    )
-    v1 = {"101": b"session 101 " * 1000, "102": b"session 102 " * 2000}
-    v2 = {**v1, "102": b"session 102, re-sorted " * 900, "103": b"session 103 " * 500}
+    # from v1 to v2, of each group: one file changed, one created, one deleted, one renamed
+    log = b"note,text\n1,the rig was recalibrated\n"
+    tables1 = {"notes": log, "probes": b"probe,channels\nA,64\n"}
+    tables2 = {"lab_notes": log, "subjects": b"subject_id,sex\nmouse-101,F\n"}
+    v1 = {
+        "101": b"session 101 " * 1000,
+        "102": b"session 102 " * 2000,
+        "104": b"session 104 " * 700,
+        "105": b"session 105 " * 300,
+    }
+    v2 = {
+        "101": v1["101"],
+        "102": b"session 102, re-sorted " * 900,
+        "103": b"session 103 " * 500,
+        "106": v1["105"],
+    }
 
     with S3Sandbox() as sandbox:
         info = sandbox.create_bucket(BUCKET, REGION)
         env = {**os.environ, **info.environment()}
         publishkit = [sys.executable, "-m", "publishkit"]
 
+        _write_config(workspace, tables1)
         _write_sessions(workspace, v1)
         _run([*publishkit, "release", "--version", "0.1.0"], workspace, env)
+        _write_config(workspace, tables2)
         _write_sessions(workspace, v2)
         _run([*publishkit, "release", "--version", "0.2.0"], workspace, env)
         manifests = workspace / "manifests"
@@ -132,16 +157,25 @@ def test_allensdk_s3_cloud_cache_reads_publishkit_releases(tmp_path: Path) -> No
             assert read[release][f"data/s{file_id}.nwb"] == _blake2b(content), (release, file_id)
     assert set(read["downloaded"]) == {
         "project_metadata/sessions.csv",
+        "project_metadata/lab_notes.csv",
+        "project_metadata/subjects.csv",
         "data/s101.nwb",
         "data/s102.nwb",
         "data/s103.nwb",
+        "data/s106.nwb",
     }
 
     # `publishkit notes -f allensdk` prints compare_manifests' string as print() would
     assert notes == read["compare"] + "\n"
+    # and that string has every kind of change, in both groups (AllenSDK's order: by name)
     assert read["compare"] == (
         f"Changes going from\n{OLD}\nto\n{NEW}\n\n"
+        "project_metadata/notes.csv renamed project_metadata/lab_notes.csv\n"
+        "project_metadata/probes.csv deleted\n"
         "project_metadata/sessions.csv changed\n"
+        "project_metadata/subjects.csv created\n"
         "data/s102.nwb changed\n"
         "data/s103.nwb created\n"
+        "data/s104.nwb deleted\n"
+        "data/s105.nwb renamed data/s106.nwb\n"
     )

@@ -143,14 +143,18 @@ def test_dandi_cli_upload_with_a_wrong_key_fails(archive: DandiSandbox, tmp_path
     env = dandi_env(archive, tmp_path / "home", api_key="0" * 40)
     args = ("upload", "-i", archive.api_url, "--validation", "skip")
     result = dandi(env, *args, cwd=local, check=False)
-    assert result.returncode != 0
-    assert "401" in result.stderr and "Invalid token" in result.stderr
+    assert result.returncode == 1
+    assert "Error 401 while sending GET request" in result.stderr
+    assert '/auth/token: {"detail": "Invalid token."}' in result.stderr
     assert "keyring" not in result.stderr.lower()
-    # DANDI_API_KEY is not this instance's variable: dandi-cli falls back to the keyring
+    # DANDI_API_KEY is not this instance's variable: dandi-cli asks the keyring (which fails)
     env = dandi_env(archive, tmp_path / "home")
     del env[archive.api_key_env_var]
     env["DANDI_API_KEY"] = archive.api_key
-    assert dandi(env, *args, cwd=local, check=False).returncode != 0
+    result = dandi(env, *args, cwd=local, check=False)
+    assert result.returncode == 1
+    assert "Error: No recommended backend was available" in result.stderr  # the failing keyring
+    assert "401" not in result.stderr  # no key was sent, right or wrong
     assert api_assets(archive, dandiset) == []
 
 

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.corpus import real_nwb_corpus
 from tests.nwbfactory import write_nwb
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "real-nwb"
 
 
 @pytest.fixture(autouse=True)
@@ -225,14 +224,41 @@ def test_workspace_config_is_merged_not_replaced(cli, nwb_dir: Path, tmp_path: P
     }
     assert ("data/nosubject.nwb", "BEST_PRACTICE_SUGGESTION", "check_subject_exists") in found
     assert not any(check == "check_keywords" for _, _, check in found)
-    # the dandi config still applies underneath: its CRITICAL subject checks are kept
-    assert any(
-        check == "check_subject_sex" or check == "check_dandi_organize_session_id"
-        for _, _, check in found
-    )
     (suppressed,) = document["suppressed"]
     assert suppressed["check_function_name"] == "check_dandi_organize_subject_id"
     assert suppressed["suppressed_because"].startswith("the subject is recorded")
+
+
+def test_the_dandi_base_holds_under_the_workspace_changes_which_reach_every_check(
+    cli, nwb_dir: Path, tmp_path: Path
+) -> None:
+    """importance and skip change the checks they name, publishkit's and DANDI's too; every
+    other check keeps the level the dandi config gives it (not nwbinspector's default)."""
+    ws = tmp_path / "ws"
+    write_nwb(ws / "data" / "common.nwb", session_id="ses-5", subject_id="m5", species="mouse")
+    copy(nwb_dir / "nosubject.nwb", ws / "data")
+    copy(nwb_dir / "nosession.nwb", ws / "data")
+    (ws / "publishkit.yaml").write_text(
+        "project: demo\n"
+        "inspection:\n"
+        "  importance: {check_dandi_organize_session_id: CRITICAL}\n"
+        "  skip: [check_dandi_organize_subject_id, check_keywords]\n"
+    )
+    result = cli("inspect", "-f", "json", "-w", str(ws))
+    assert result.exit_code == 1, result.stdout
+    document = report(result)
+    # CRITICAL in the dandi config, BEST_PRACTICE_VIOLATION in nwbinspector's defaults
+    assert ("nwbinspector", "CRITICAL", "check_subject_species_form") in checks_of(
+        document, "common.nwb"
+    )
+    assert checks_of(document, "nosession.nwb") >= {
+        ("publishkit", "CRITICAL", "check_dandi_organize_session_id")
+    }
+    assert {check for _, _, check in checks_of(document, "nosubject.nwb")} >= {
+        "check_subject_exists"
+    }
+    checks = {m["check_function_name"] for m in document["messages"]}
+    assert not checks & {"check_dandi_organize_subject_id", "check_keywords"}
 
 
 @pytest.mark.parametrize(
@@ -262,12 +288,25 @@ def test_invalid_inspection_section_names_the_line(cli, tmp_path: Path) -> None:
     assert "line 4: inspection.importance.check_subject_exists" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("ci", "outcome"), [("true", pytest.fail.Exception), (None, pytest.skip.Exception)]
+)
+def test_a_missing_corpus_skips_but_fails_under_ci(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ci: str | None, outcome: type
+) -> None:
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="no NWB files") as raised:
+        real_nwb_corpus(tmp_path / "absent")
+    assert type(raised.value) is outcome  # a failure is not a skip, nor the other way round
+
+
 @pytest.mark.slow
 def test_same_findings_as_nwbinspector_on_the_real_corpus(cli, tmp_path: Path) -> None:
-    if not CORPUS.is_dir():
-        pytest.skip(f"{CORPUS} is absent: this clone has no ../shared corpus of real NWB files")
     corpus = tmp_path / "corpus"
-    shutil.copytree(CORPUS, corpus)
+    shutil.copytree(real_nwb_corpus(), corpus)
     theirs_path = tmp_path / "nwbinspector.json"
     done = subprocess.run(
         [
@@ -311,11 +350,9 @@ def test_specifications_kept_across_runs_give_the_same_findings(
 ) -> None:
     """A loaded specification is kept (pickled per pynwb/hdmf version) for the next run; the
     findings are those of loading it from the file, and a damaged copy is loaded afresh."""
-    if not CORPUS.is_dir():
-        pytest.skip(f"{CORPUS} is absent: this clone has no ../shared corpus of real NWB files")
     from publishkit import inspect_worker
 
-    files = sorted(str(p) for p in CORPUS.rglob("*.nwb"))[:8]
+    files = sorted(str(p) for p in real_nwb_corpus().rglob("*.nwb"))[:8]
     files.append(str(write_nwb(tmp_path / "generated.nwb")))
     specs = tmp_path / "specs"
     inspect_worker._SPECS.clear()
