@@ -19,7 +19,7 @@ from rich.markup import escape
 from typer.exceptions import TyperException
 
 from . import __version__, manifest, render
-from .config import CONFIG_NAME, Settings, load_settings
+from .config import CONFIG_NAME, Settings, is_endpoint_url, load_settings, shown_url
 from .errors import CheckFailed, ManifestError, PublishkitError, UsageError
 from .executors import LOCAL
 from .inspect_config import BUILTIN_CONFIGS, LEVELS, InspectionConfig
@@ -177,8 +177,21 @@ def _settings(workspace: Path) -> Settings:
     settings = load_settings(workspace)
     if settings.s3_settings is None:
         return settings
-    endpoint = settings.s3_settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = settings.s3_settings.endpoint_url or _env_endpoint()
     return replace(settings, s3_settings=replace(settings.s3_settings, endpoint_url=endpoint))
+
+
+def _env_endpoint() -> str | None:
+    """AWS_ENDPOINT_URL when set; a UsageError naming it when it is not a URL."""
+    url = os.environ.get("AWS_ENDPOINT_URL") or None
+    if url is not None and not is_endpoint_url(url):
+        raise UsageError(
+            f"AWS_ENDPOINT_URL={shown_url(url)!r} is not an S3 endpoint URL "
+            "(expected http(s)://HOST[:PORT])",
+            hint="set it to the S3 server's URL, e.g. http://localhost:9000, or unset it to use "
+            "AWS",
+        )
+    return url
 
 
 def _read_settings(workspace: Path) -> ReadSettings:
@@ -187,7 +200,7 @@ def _read_settings(workspace: Path) -> ReadSettings:
         s3 = _settings(workspace).s3
         return ReadSettings(s3.region, s3.endpoint_url, s3.public_url, s3.bucket)
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return ReadSettings(region=region, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+    return ReadSettings(region=region, endpoint_url=_env_endpoint())
 
 
 @app.command()
