@@ -381,7 +381,9 @@ def manifest_validate(
 
 @app.command()
 def sandbox(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")
+    ] = 0,
     bucket: Annotated[
         str, typer.Option(help="Name of the versioned bucket to create.")
     ] = "demo-release",
@@ -391,42 +393,45 @@ def sandbox(
 
     Creates a versioned, public-read bucket and an empty dandiset, prints KEY=VALUE lines to
     export (AWS_ENDPOINT_URL, credentials, the bucket, DANDI_API_URL, DANDI_API_KEY,
-    DANDISET_ID), then serves until interrupted. Data lives in memory and a temporary folder.
+    DANDISET_ID), then serves until interrupted (Ctrl-C or SIGTERM). Data lives in memory and a
+    temporary folder, removed at the end.
     """
+    import signal
     import tempfile
 
     from .dandi_server import DandiSandbox
-    from .sandbox import S3Sandbox
+    from .sandbox import DANDI_BLOB_BUCKET, S3Sandbox, check_names
 
-    with tempfile.TemporaryDirectory(prefix="publishkit-sandbox-") as state:
-        s3 = S3Sandbox(port)
-        s3.start()
-        try:
+    check_names(bucket, region)
+    signal.signal(signal.SIGTERM, _interrupt)  # a `kill` cleans up as Ctrl-C does
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="publishkit-sandbox-") as state,
+            S3Sandbox(port) as s3,
+        ):
             info = s3.create_bucket(bucket, region)
             s3.create_bucket(DANDI_BLOB_BUCKET, region)
-            archive = DandiSandbox(
+            with DandiSandbox(
                 s3.endpoint_url, DANDI_BLOB_BUCKET, region, Path(state) / "dandi.sqlite"
-            )
-            archive.start()
-            dandiset = archive.create_dandiset("publishkit sandbox dandiset")
-            lines = {
-                **info.environment(),
-                "DANDI_API_URL": archive.api_url,
-                "DANDI_API_KEY": archive.api_key,
-                "DANDISET_ID": dandiset,
-            }
-            for key, value in lines.items():
-                out.out(f"{key}={value}", highlight=False)
-            sys.stdout.flush()
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            s3.stop()
+            ) as archive:
+                lines = {
+                    **info.environment(),
+                    "DANDI_API_URL": archive.api_url,
+                    "DANDI_API_KEY": archive.api_key,
+                    "DANDISET_ID": archive.create_dandiset("publishkit sandbox dandiset"),
+                }
+                for key, value in lines.items():
+                    out.out(f"{key}={value}", highlight=False)
+                sys.stdout.flush()
+                while True:
+                    time.sleep(3600)
+    except KeyboardInterrupt:
+        pass  # how a sandbox ends: its servers stopped, its temporary folder removed
 
 
-DANDI_BLOB_BUCKET = "dandi-blobs"
+def _interrupt(signum: int, frame: Any) -> None:
+    """Turn SIGTERM into Ctrl-C: the sandbox stops cleanly and removes its temporary folder."""
+    raise KeyboardInterrupt
 
 
 @app.command("inspect")
