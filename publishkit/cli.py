@@ -360,7 +360,7 @@ def manifest_validate(
     file: Annotated[Path, typer.Argument(help="Manifest JSON file.")],
     fmt: FormatOption = TextOrJson.text,
 ) -> None:
-    """Check a manifest against schemas/manifest.schema.json; exits 1 when it is invalid."""
+    """Check a manifest against its schema (`publishkit schema manifest`); exits 1 if invalid."""
     if not file.is_file():
         raise UsageError(f"{file}: no such file", hint="check the path")
     try:
@@ -377,6 +377,33 @@ def manifest_validate(
         f"{file}: valid manifest v{document['manifest_version']} of {document['project_name']} "
         f"({len(document['metadata_files'])} metadata, {len(document['data_files'])} data files)"
     )
+
+
+@app.command("schema")
+def schema_command(
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME",
+            help="config (publishkit.yaml), manifest, template (template.yaml), "
+            "template-objects/KIND (one entry of a template's objects), or inspection-report "
+            "(inspect --format json).",
+        ),
+    ],
+) -> None:
+    """Print the JSON Schema of a file publishkit reads or writes, e.g. `publishkit schema config`.
+
+    Editors and scripts can validate against it; an unknown NAME lists the known ones.
+    """
+    from .schemas import load_schema, schema_names
+
+    names = schema_names()
+    if name not in names:
+        raise UsageError(
+            f"no schema named {name!r} (known: {', '.join(names)})",
+            hint="e.g. `publishkit schema config`",
+        )
+    render.print_json(load_schema(name))
 
 
 @app.command()

@@ -107,7 +107,7 @@ def load_template(folder: Path) -> Template:
         first = problems[0]
         raise ConfigError(
             f"{path} line {line_of(root, first.path)}: {first.dotted}: {first.message}",
-            hint="see schemas/template.schema.json and schemas/template-objects/",
+            hint=f"see `publishkit schema {_schema_of(document, first.path)}`",
         )
     if document["name"] != folder.name:
         raise ConfigError(
@@ -118,6 +118,15 @@ def load_template(folder: Path) -> Template:
     return Template(
         document["name"], document["version"], document["description"], folder, document, digest
     )
+
+
+def _schema_of(document: dict[str, Any], path: tuple[str | int, ...]) -> str:
+    """The schema that says what belongs at `path`: an object's kind's, else the template's."""
+    if len(path) >= 2 and path[0] == "objects" and isinstance(path[1], int):
+        item = document["objects"][path[1]]
+        if isinstance(item, dict) and item.get("kind") in BUILDERS:
+            return f"template-objects/{item['kind']}"
+    return "template"
 
 
 @cache
