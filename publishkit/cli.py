@@ -20,7 +20,7 @@ from rich.markup import escape
 from typer.exceptions import TyperException
 
 from . import __version__, manifest, render
-from .config import CONFIG_NAME, Settings, load_settings
+from .config import CONFIG_NAME, Settings, is_endpoint_url, load_settings, shown_url
 from .errors import CheckFailed, ManifestError, PublishkitError, UsageError
 from .executors import LOCAL
 from .inspect_config import BUILTIN_CONFIGS, LEVELS, InspectionConfig
@@ -191,7 +191,7 @@ def _settings(workspace: Path) -> Settings:
     settings = load_settings(workspace, default_region=region)
     if settings.s3_settings is None:
         return settings
-    endpoint = settings.s3_settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = settings.s3_settings.endpoint_url or _env_endpoint()
     return replace(settings, s3_settings=replace(settings.s3_settings, endpoint_url=endpoint))
 
 
@@ -210,13 +210,26 @@ def _relay_dandi_key(settings: Settings) -> str | None:
     return key
 
 
+def _env_endpoint() -> str | None:
+    """AWS_ENDPOINT_URL when set; a UsageError naming it when it is not a URL."""
+    url = os.environ.get("AWS_ENDPOINT_URL") or None
+    if url is not None and not is_endpoint_url(url):
+        raise UsageError(
+            f"AWS_ENDPOINT_URL={shown_url(url)!r} is not an S3 endpoint URL "
+            "(expected http(s)://HOST[:PORT])",
+            hint="set it to the S3 server's URL, e.g. http://localhost:9000, or unset it to use "
+            "AWS",
+        )
+    return url
+
+
 def _read_settings(workspace: Path) -> ReadSettings:
     """A workspace's S3 settings when there is one, else the standard AWS environment."""
     if (workspace / CONFIG_NAME).is_file():
         s3 = _settings(workspace).s3
         return ReadSettings(s3.region, s3.endpoint_url, s3.public_url, s3.bucket)
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return ReadSettings(region=region, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+    return ReadSettings(region=region, endpoint_url=_env_endpoint())
 
 
 @app.command()
@@ -415,7 +428,7 @@ def manifest_validate(
     file: Annotated[Path, typer.Argument(help="Manifest JSON file.")],
     fmt: FormatOption = TextOrJson.text,
 ) -> None:
-    """Check a manifest against schemas/manifest.schema.json; exits 1 when it is invalid.
+    """Check a manifest against its schema (`publishkit schema manifest`); exits 1 if invalid.
 
     Also refused: two entries at one path with different content, and an entry whose path is
     a folder in another's (no folder can hold both).
@@ -438,9 +451,38 @@ def manifest_validate(
     )
 
 
+@app.command("schema")
+def schema_command(
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME",
+            help="config (publishkit.yaml), manifest, template (template.yaml), "
+            "template-objects/KIND (one entry of a template's objects), or inspection-report "
+            "(inspect --format json).",
+        ),
+    ],
+) -> None:
+    """Print the JSON Schema of a file publishkit reads or writes, e.g. `publishkit schema config`.
+
+    Editors and scripts can validate against it; an unknown NAME lists the known ones.
+    """
+    from .schemas import load_schema, schema_names
+
+    names = schema_names()
+    if name not in names:
+        raise UsageError(
+            f"no schema named {name!r} (known: {', '.join(names)})",
+            hint="e.g. `publishkit schema config`",
+        )
+    render.print_json(load_schema(name))
+
+
 @app.command()
 def sandbox(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")
+    ] = 0,
     bucket: Annotated[
         str, typer.Option(help="Name of the versioned bucket to create.")
     ] = "demo-release",
@@ -450,42 +492,45 @@ def sandbox(
 
     Creates a versioned, public-read bucket and an empty dandiset, prints KEY=VALUE lines to
     export (AWS_ENDPOINT_URL, credentials, the bucket, DANDI_API_URL, DANDI_API_KEY,
-    DANDISET_ID), then serves until interrupted. Data lives in memory and a temporary folder.
+    DANDISET_ID), then serves until interrupted (Ctrl-C or SIGTERM). Data lives in memory and a
+    temporary folder, removed at the end.
     """
+    import signal
     import tempfile
 
     from .dandi_server import DandiSandbox
-    from .sandbox import S3Sandbox
+    from .sandbox import DANDI_BLOB_BUCKET, S3Sandbox, check_names
 
-    with tempfile.TemporaryDirectory(prefix="publishkit-sandbox-") as state:
-        s3 = S3Sandbox(port)
-        s3.start()
-        try:
+    check_names(bucket, region)
+    signal.signal(signal.SIGTERM, _interrupt)  # a `kill` cleans up as Ctrl-C does
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="publishkit-sandbox-") as state,
+            S3Sandbox(port) as s3,
+        ):
             info = s3.create_bucket(bucket, region)
             s3.create_bucket(DANDI_BLOB_BUCKET, region)
-            archive = DandiSandbox(
+            with DandiSandbox(
                 s3.endpoint_url, DANDI_BLOB_BUCKET, region, Path(state) / "dandi.sqlite"
-            )
-            archive.start()
-            dandiset = archive.create_dandiset("publishkit sandbox dandiset")
-            lines = {
-                **info.environment(),
-                "DANDI_API_URL": archive.api_url,
-                "DANDI_API_KEY": archive.api_key,
-                "DANDISET_ID": dandiset,
-            }
-            for key, value in lines.items():
-                out.out(f"{key}={value}", highlight=False)
-            sys.stdout.flush()
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            s3.stop()
+            ) as archive:
+                lines = {
+                    **info.environment(),
+                    "DANDI_API_URL": archive.api_url,
+                    "DANDI_API_KEY": archive.api_key,
+                    "DANDISET_ID": archive.create_dandiset("publishkit sandbox dandiset"),
+                }
+                for key, value in lines.items():
+                    out.out(f"{key}={value}", highlight=False)
+                sys.stdout.flush()
+                while True:
+                    time.sleep(3600)
+    except KeyboardInterrupt:
+        pass  # how a sandbox ends: its servers stopped, its temporary folder removed
 
 
-DANDI_BLOB_BUCKET = "dandi-blobs"
+def _interrupt(signum: int, frame: Any) -> None:
+    """Turn SIGTERM into Ctrl-C: the sandbox stops cleanly and removes its temporary folder."""
+    raise KeyboardInterrupt
 
 
 @app.command("inspect")

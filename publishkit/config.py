@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -16,6 +20,9 @@ from .schemas import violations
 CONFIG_NAME = "publishkit.yaml"
 DEFAULT_PUBLIC_URL = "https://{bucket}.s3.{region}.amazonaws.com/{key}"
 DEFAULT_REGION = "us-east-1"
+PUBLIC_URL_PLACEHOLDERS = ("bucket", "region", "key")
+_HOST_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+_HOST_NAME = re.compile(rf"{_HOST_LABEL}(\.{_HOST_LABEL})*\.?")  # botocore's rule for a host
 
 
 @dataclass(frozen=True)
@@ -111,8 +118,10 @@ def load_settings(workspace: Path, *, default_region: str | None = None) -> Sett
         line = line_of(root, first.path)
         raise ConfigError(
             f"{path} line {line}: {first.dotted}: {first.message}",
-            hint="see schemas/config.schema.json for the expected keys and values",
+            hint="see `publishkit schema config` for the expected keys and values",
         )
+    if isinstance(document.get("s3"), dict):
+        _check_s3(document["s3"], path, root)
     return _settings(workspace.resolve(), document, default_region or DEFAULT_REGION)
 
 
@@ -187,6 +196,73 @@ def _s3(s3: dict[str, Any], project: str, region: str) -> S3Settings:
         public_url=s3.get("public_url", DEFAULT_PUBLIC_URL),
         multipart_threshold=s3.get("multipart_threshold_mb", 64) * 1024 * 1024,
     )
+
+
+def _check_s3(s3: dict[str, Any], path: Path, root: yaml.Node | None) -> None:
+    """What the schema cannot say of s3.endpoint_url and s3.public_url; a ConfigError if wrong."""
+    endpoint = s3.get("endpoint_url")
+    if endpoint is not None and not is_endpoint_url(endpoint):
+        raise ConfigError(
+            f"{path} line {line_of(root, ('s3', 'endpoint_url'))}: s3.endpoint_url: "
+            f"{shown_url(endpoint)!r} is not an S3 endpoint URL (expected http(s)://HOST[:PORT])",
+            hint="set it to the S3 server's URL, e.g. http://localhost:9000, or remove it "
+            "to use AWS",
+        )
+    problem = public_url_problem(s3.get("public_url", DEFAULT_PUBLIC_URL))
+    if problem:
+        raise ConfigError(
+            f"{path} line {line_of(root, ('s3', 'public_url'))}: s3.public_url: {problem}",
+            hint="use only the placeholders {bucket}, {region} and {key}; write a literal "
+            "brace as {{ or }}",
+        )
+
+
+def public_url_problem(template: str) -> str | None:
+    """What is wrong with a public_url template's placeholders, or None when they are right."""
+    try:
+        fields = [part[1:] for part in string.Formatter().parse(template) if part[1] is not None]
+    except ValueError as exc:  # a stray { or }
+        return f"a stray brace ({exc})"
+    for name, spec, conversion in fields:
+        if name not in PUBLIC_URL_PLACEHOLDERS:
+            return f"unknown placeholder {{{name}}}"
+        if spec or conversion:
+            return f"placeholder {{{name}}} must be plain, without a !conversion or :format"
+    if "key" not in {name for name, _, _ in fields}:
+        return "no {key} placeholder, so every file would get the same URL"
+    return None
+
+
+def is_endpoint_url(url: str) -> bool:
+    """Whether `url` can be an S3 endpoint: http or https, a host name or IP, maybe a port."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or any(c.isspace() for c in url):
+        return False
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number or too big)
+    except ValueError:
+        return False
+    host = parts.hostname or ""
+    return bool(_HOST_NAME.fullmatch(host)) or _is_ip(host)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def shown_url(url: str) -> str:
+    """`url` fit for a message: any user:password@ before the host is hidden."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    netloc, slash, path = rest.partition("/")
+    if "@" not in netloc:
+        return url
+    return f"{scheme}{sep}***@{netloc.rpartition('@')[2]}{slash}{path}"
 
 
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:

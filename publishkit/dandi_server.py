@@ -30,11 +30,11 @@ from botocore.config import Config
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from publishkit.dandi_store import DRAFT, AssetRow, DandiStore, VersionRow, format_dandiset_id
-from publishkit.sandbox import SANDBOX_KEY
+from publishkit.sandbox import SANDBOX_KEY, serve_on_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -657,7 +657,7 @@ class DandiSandbox:
     def api_url(self) -> str:
         if self._server is None:
             raise RuntimeError("the DANDI sandbox is not running")
-        return f"http://127.0.0.1:{self._server.server_port}/api"
+        return f"http://127.0.0.1:{self._server.port}/api"
 
     @property
     def api_key_env_var(self) -> str:
@@ -671,13 +671,9 @@ class DandiSandbox:
 
     def start(self) -> str:
         if self._server is None:
-            self._server = make_server(
-                "127.0.0.1", self._port, self.app, threaded=True, request_handler=_QuietHandler
+            self._server, self._thread = serve_on_loopback(
+                self.app, self._port, _QuietHandler, "dandi-sandbox"
             )
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, name="dandi-sandbox", daemon=True
-            )
-            self._thread.start()
             logger.info("DANDI sandbox serving %s", self.api_url)
         return self.api_url
 

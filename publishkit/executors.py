@@ -51,6 +51,7 @@ class ExecutorSettings:
                 hint="pass --scheduler tcp://HOST:8786, or set executor.scheduler in "
                 "publishkit.yaml",
             )
+        _distributed()  # refused now, before any stage runs, when dask is not installed
         return ExecutorSettings("dask", address)
 
 
@@ -70,29 +71,33 @@ def on_dask(
     """(item, function(item, *args)) for every item, as each task completes on the cluster."""
     if not items:
         return
-    from distributed import as_completed
-    from distributed.scheduler import KilledWorker
-
-    with _client(scheduler) as client:
+    distributed = _distributed()
+    with _client(distributed, scheduler) as client:
         futures = {client.submit(function, item, *args, pure=False): item for item in items}
-        for future in as_completed(futures, loop=client.loop):
+        for future in distributed.as_completed(futures, loop=client.loop):
             item = futures[future]
             try:
                 yield item, future.result()
-            except KilledWorker as exc:
+            except distributed.scheduler.KilledWorker as exc:
                 yield item, WorkerCrashed(str(exc))
 
 
-def _client(scheduler: str) -> Any:
+def _distributed() -> Any:
+    """The dask.distributed module; a UsageError with the install command when it is absent."""
     try:
-        from distributed import Client
+        import distributed
+        import distributed.scheduler
     except ImportError:
         raise UsageError(
-            "--executor dask needs dask.distributed, which is not installed",
+            "the dask executor needs dask.distributed, which is not installed",
             hint="pip install 'publishkit[dask]'",
         ) from None
+    return distributed
+
+
+def _client(distributed: Any, scheduler: str) -> Any:
     try:
-        return Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        return distributed.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise UsageError(
             f"--scheduler {scheduler}: no Dask scheduler answered ({type(exc).__name__})",

@@ -95,7 +95,7 @@ def validate(document: Any, source: str) -> None:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ManifestError(
             f"{source}: at {first.pointer or '/'}: {first.message}{more}",
-            hint="see schemas/manifest.schema.json",
+            hint="see `publishkit schema manifest`",
         )
     _check_paths(document, source)
 

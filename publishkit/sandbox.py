@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import socket
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from .errors import UsageError
+from .schemas import load_schema
 
 SANDBOX_KEY = "sandbox"  # moto accepts any credentials; these are not secrets
 DEFAULT_BUCKET = "demo-release"
 DEFAULT_REGION = "us-west-2"
+DANDI_BLOB_BUCKET = "dandi-blobs"  # where the sandbox's DANDI archive keeps its blobs
 
 
 @dataclass(frozen=True)
@@ -32,31 +40,87 @@ class SandboxInfo:
         }
 
 
+def check_names(bucket: str, region: str) -> None:
+    """A UsageError unless S3 (and publishkit.yaml) would accept this bucket and region name."""
+    s3 = load_schema("config")["properties"]["s3"]["properties"]
+    if not re.fullmatch(s3["bucket"]["pattern"], bucket):
+        raise UsageError(
+            f"--bucket {bucket!r}: not a valid S3 bucket name",
+            hint="use 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending "
+            "with a letter or digit, e.g. demo-release",
+        )
+    if bucket == DANDI_BLOB_BUCKET:
+        raise UsageError(
+            f"--bucket {bucket}: the sandbox keeps its DANDI archive's files in this bucket",
+            hint="choose another name, e.g. demo-release",
+        )
+    if not re.fullmatch(s3["region"]["pattern"], region):
+        raise UsageError(
+            f"--region {region!r}: not a valid region name",
+            hint="use lowercase letters, digits and hyphens, e.g. us-west-2",
+        )
+
+
+def serve_on_loopback(
+    app: Any, port: int, handler: type[WSGIRequestHandler], name: str
+) -> tuple[BaseWSGIServer, threading.Thread]:
+    """`app` served on 127.0.0.1:port (0: a free port) by a daemon thread. The port is bound
+    here, first: one in use is a UsageError at once, never a server thread that dies unseen."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug does
+        listener.bind(("127.0.0.1", port))
+        listener.listen(128)
+        server = make_server(
+            "127.0.0.1", port, app, threaded=True, request_handler=handler, fd=listener.fileno()
+        )
+    except (OSError, OverflowError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(
+            f"cannot listen on 127.0.0.1:{port}: {reason}",
+            hint=f"pass --port 0 to pick a free port, or stop the program using port {port}",
+        ) from None
+    finally:
+        listener.close()  # the server holds its own duplicate of the socket
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    return server, thread
+
+
 class S3Sandbox:
     """moto's S3 server in a background thread, bound to 127.0.0.1; a context manager."""
 
     def __init__(self, port: int = 0) -> None:
-        from moto.server import ThreadedMotoServer  # heavy import, only when a sandbox runs
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        self._started = False
+        self._port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> str:
-        self._server.start()
-        self._started = True
-        host, port = self._server.get_host_and_port()
-        return f"http://{host}:{port}"
+        # moto is a heavy import, only when a sandbox runs
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server, self._thread = serve_on_loopback(app, self._port, MotoRequestHandler, "s3")
+        return self.endpoint_url
 
     @property
     def endpoint_url(self) -> str:
-        host, port = self._server.get_host_and_port()
-        return f"http://{host}:{port}"
+        if self._server is None:
+            raise RuntimeError("the S3 sandbox is not running")
+        return f"http://127.0.0.1:{self._server.port}"
 
     def stop(self) -> None:
-        if self._started:
-            self._server.stop()
-            self._started = False
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=10)
+            self._server = self._thread = None
 
     def __enter__(self) -> S3Sandbox:
         self.start()

@@ -27,6 +27,13 @@ def schema_dir() -> Path:
     raise FileNotFoundError("publishkit's schemas/ folder is missing from the installation")
 
 
+def schema_names() -> list[str]:
+    """Every schema's name as `load_schema` takes it, e.g. config, template-objects/units."""
+    root = schema_dir()
+    suffix = ".schema.json"
+    return sorted(p.relative_to(root).as_posix()[: -len(suffix)] for p in root.rglob(f"*{suffix}"))
+
+
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     return json.loads((schema_dir() / f"{name}.schema.json").read_text(encoding="utf-8"))

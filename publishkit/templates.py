@@ -2,7 +2,8 @@
 
 A template is `templates/<name>/template.yaml` plus a README and example source data. String
 values may hold `{{ row.<column> }}` placeholders, rendered by jinja2's sandboxed environment:
-a template can read the row, never run code.
+a template can read the row, never run code, and never build a value longer than
+MAX_RENDERED characters.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from .schemas import violations
 
 TEMPLATE_FILE = "template.yaml"
 DEFAULT_OUTPUT = "sub-{{ row.subject_id }}_ses-{{ row.session_id }}.nwb"
+MAX_RENDERED = 1_000_000  # characters of a rendered value; items of a list, digits of a number
+_DIGITS_PER_BIT = 0.30103  # log10(2)
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ def load_template(folder: Path) -> Template:
         first = problems[0]
         raise ConfigError(
             f"{path} line {line_of(root, first.path)}: {first.dotted}: {first.message}",
-            hint="see schemas/template.schema.json and schemas/template-objects/",
+            hint=f"see `publishkit schema {_schema_of(document, first.path)}`",
         )
     if document["name"] != folder.name:
         raise ConfigError(
@@ -117,6 +120,15 @@ def load_template(folder: Path) -> Template:
     )
 
 
+def _schema_of(document: dict[str, Any], path: tuple[str | int, ...]) -> str:
+    """The schema that says what belongs at `path`: an object's kind's, else the template's."""
+    if len(path) >= 2 and path[0] == "objects" and isinstance(path[1], int):
+        item = document["objects"][path[1]]
+        if isinstance(item, dict) and item.get("kind") in BUILDERS:
+            return f"template-objects/{item['kind']}"
+    return "template"
+
+
 @cache
 def _builders_digest() -> str:
     """Changes when a builder's code does, so that its outputs are converted again."""
@@ -127,12 +139,47 @@ def _builders_digest() -> str:
     return digest.hexdigest()
 
 
+class _TooLarge(Exception):
+    """A template expression would build a value longer than MAX_RENDERED."""
+
+
 @cache
 def _environment() -> Any:
     from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    class Sandbox(SandboxedEnvironment):
+        """jinja2's sandbox, where `*`, `**` and `+` never build a value over MAX_RENDERED."""
+
+        intercepted_binops = frozenset({"*", "**", "+"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if _oversized(operator, left, right):
+                raise _TooLarge
+            return super().call_binop(context, operator, left, right)
+
+    return Sandbox(undefined=StrictUndefined, autoescape=False)
+
+
+def _oversized(operator: str, left: Any, right: Any) -> bool:
+    """Whether `left operator right` would hold more than MAX_RENDERED characters, items or
+    digits: judged from the operands, before anything is computed."""
+    sized = (str, list, tuple)
+    if isinstance(left, int) and isinstance(right, int):
+        a, b = abs(left).bit_length(), abs(right).bit_length()
+        power = a * right if abs(left) > 1 and right > 0 else 1
+        bits = {"*": a + b, "+": max(a, b) + 1, "**": power}[operator]
+        return bits * _DIGITS_PER_BIT > MAX_RENDERED
+    if operator == "*":
+        items, times = (left, right) if isinstance(right, int) else (right, left)
+        return (
+            isinstance(items, sized)
+            and isinstance(times, int)
+            and len(items) * times > MAX_RENDERED
+        )
+    if operator == "+" and isinstance(left, sized) and isinstance(right, sized):
+        return len(left) + len(right) > MAX_RENDERED
+    return False
 
 
 @cache
@@ -140,8 +187,20 @@ def _compiled(text: str) -> Any:
     return _environment().from_string(text)
 
 
+def _rendered(text: str, row: dict[str, str]) -> str:
+    """`text` rendered against `row`, stopped as soon as it passes MAX_RENDERED characters."""
+    size, chunks = 0, []
+    for chunk in _compiled(text).generate(row=row):
+        size += len(chunk)
+        if size > MAX_RENDERED:
+            raise _TooLarge
+        chunks.append(chunk)
+    return "".join(chunks).strip()
+
+
 def render(value: Any, row: dict[str, str], field: str = "") -> Any:
-    """`value` with every placeholder string rendered against `row`."""
+    """`value` with every placeholder string rendered against `row`; a ConversionError names
+    the field when a placeholder fails for this row."""
     from jinja2 import TemplateError, UndefinedError
 
     if isinstance(value, dict):
@@ -150,7 +209,7 @@ def render(value: Any, row: dict[str, str], field: str = "") -> Any:
         return [render(v, row, f"{field}.{i}") for i, v in enumerate(value)]
     if isinstance(value, str) and ("{{" in value or "{%" in value):
         try:
-            return _compiled(value).render(row=row).strip()
+            return _rendered(value, row)
         except UndefinedError as exc:
             missing = str(exc).split("attribute ")[-1].strip("'\"")
             raise ConversionError(
@@ -158,6 +217,15 @@ def render(value: Any, row: dict[str, str], field: str = "") -> Any:
             ) from None
         except TemplateError as exc:
             raise ConversionError(f"{field}: {exc}", field) from None
+        except (_TooLarge, MemoryError):
+            raise ConversionError(
+                f"{field}: the rendered value would pass the limit of {MAX_RENDERED:,} characters "
+                "for one template value; make the placeholder build less (e.g. repeat a string "
+                "fewer times)",
+                field,
+            ) from None
+        except (ArithmeticError, TypeError, ValueError) as exc:  # e.g. 1/0, "a" + 1, range(10**9)
+            raise ConversionError(f"{field}: {type(exc).__name__}: {exc}", field) from None
     return value
 
 

@@ -173,3 +173,49 @@ def test_convert_without_a_conversion_section(cli, tmp_path: Path) -> None:
     result = cli("convert", "-w", str(tmp_path))
     assert result.exit_code == 2
     assert "no conversion section" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "placeholder",
+    [
+        "{{ row.session_id * 100000000000 }}",  # 400 GB: MemoryError, before the limit
+        "{{ 'x' * 10**20 }}",  # OverflowError, before the limit
+        "{{ [row.session_id] * 10**7 }}",
+        "{{ 10 ** 100000000 }}",  # a number of 100 million digits
+        "{% for i in range(100000) %}{{ row.session_id * 5 }}{% endfor %}",  # 2 MB, in pieces
+    ],
+)
+def test_a_placeholder_rendering_a_huge_value_is_a_row_error(
+    cli, study: Path, placeholder: str
+) -> None:
+    shutil.copytree(builtin_dir() / "timeseries", study / "tpl" / "timeseries")
+    path = study / "tpl" / "timeseries" / "template.yaml"
+    path.write_text(path.read_text().replace("lab: Example lab", f'lab: "{placeholder}"'))
+    (study / "publishkit.yaml").write_text(
+        "project: study\nconversion:\n  template: timeseries\n  templates_dir: tpl\n"
+    )
+    result = cli("convert", "-w", str(study))
+    assert result.exit_code == 1  # as for any row that fails to convert
+    for row in (1, 2):
+        assert (
+            f"sessions.csv row {row} (line {row + 1}), column nwbfile.lab: nwbfile.lab: the "
+            "rendered value would pass the limit of 1,000,000 characters for one template value; "
+            "make the placeholder build less" in result.stderr
+        )
+    assert "0 converted, 0 unchanged, 2 failed" in result.stdout
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert not (study / "nwb").exists()
+
+
+def test_a_placeholder_that_fails_for_a_row_names_the_field(cli, study: Path) -> None:
+    shutil.copytree(builtin_dir() / "timeseries", study / "tpl" / "timeseries")
+    path = study / "tpl" / "timeseries" / "template.yaml"
+    path.write_text(path.read_text().replace("lab: Example lab", 'lab: "{{ row.age + 1 }}"'))
+    (study / "publishkit.yaml").write_text(
+        "project: study\nconversion:\n  template: timeseries\n  templates_dir: tpl\n"
+    )
+    code, report = convert(cli, study)
+    assert code == 1
+    assert {(r["column"], r["reason"]) for r in report["rows"]} == {
+        ("nwbfile.lab", 'nwbfile.lab: TypeError: can only concatenate str (not "int") to str')
+    }
