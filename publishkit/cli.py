@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import re
 import sys
 import time
 from dataclasses import replace
@@ -187,8 +188,7 @@ def _main(
 
 
 def _settings(workspace: Path) -> Settings:
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    settings = load_settings(workspace, default_region=region)
+    settings = load_settings(workspace, default_region=_env_region())
     if settings.s3_settings is None:
         return settings
     endpoint = settings.s3_settings.endpoint_url or _env_endpoint()
@@ -210,6 +210,21 @@ def _relay_dandi_key(settings: Settings) -> str | None:
     return key
 
 
+def _env_region() -> str | None:
+    """AWS_REGION, else AWS_DEFAULT_REGION, when set; a UsageError naming it when it is not a
+    region name."""
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        region = os.environ.get(variable)
+        if region and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", region):
+            raise UsageError(
+                f"{variable}={region!r} is not an AWS region name",
+                hint=f"set it to the bucket's region, e.g. us-west-2, or unset {variable}",
+            )
+        if region:
+            return region
+    return None
+
+
 def _env_endpoint() -> str | None:
     """AWS_ENDPOINT_URL when set; a UsageError naming it when it is not a URL."""
     url = os.environ.get("AWS_ENDPOINT_URL") or None
@@ -228,8 +243,7 @@ def _read_settings(workspace: Path) -> ReadSettings:
     if (workspace / CONFIG_NAME).is_file():
         s3 = _settings(workspace).s3
         return ReadSettings(s3.region, s3.endpoint_url, s3.public_url, s3.bucket)
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return ReadSettings(region=region, endpoint_url=_env_endpoint())
+    return ReadSettings(region=_env_region() or "us-east-1", endpoint_url=_env_endpoint())
 
 
 @app.command()

@@ -64,3 +64,16 @@ def test_output_piped_into_head_ends_quietly() -> None:
     head.wait()
     assert "internal error" not in stderr and "Traceback" not in stderr, stderr
     assert writer.returncode == 0
+
+
+@pytest.mark.parametrize("variable", ["AWS_REGION", "AWS_DEFAULT_REGION"])
+def test_a_region_variable_that_is_no_region_is_bad_input(
+    cli, monkeypatch: pytest.MonkeyPatch, tmp_path, variable: str
+) -> None:
+    monkeypatch.setenv(variable, "US_West")
+    manifest = tmp_path / "m.json"
+    manifest.write_text("{}")
+    result = cli("verify", str(manifest), cwd=tmp_path)
+    assert result.exit_code == 2
+    assert f"{variable}='US_West' is not an AWS region name" in result.stderr
+    assert "internal error" not in result.stderr
