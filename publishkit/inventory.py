@@ -11,15 +11,16 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
-import io
 import re
+import stat
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import BinaryIO, Literal
 
-from .config import Settings
-from .errors import WorkspaceError
+from .config import CONFIG_NAME, Settings
+from .errors import ConfigError, WorkspaceError
 
 Group = Literal["metadata", "data"]
 # AllenSDK takes the S3 key from the manifest URL without percent-decoding it, so a key must be
@@ -48,17 +49,23 @@ class ReleaseFile:
 
 @dataclass(frozen=True)
 class _Table:
-    """A metadata table read whole: its header and its non-blank rows, with line numbers."""
+    """A metadata table: its header and its non-blank rows to come, with line numbers."""
 
     shown: Path  # the path publishkit.yaml gives, for messages
     header_line: int
     header: list[str]
-    rows: list[tuple[int, list[str]]]
+    rows: Iterator[tuple[int, list[str]]]  # read on demand; raise for a malformed row
 
 
 def collect(settings: Settings) -> list[ReleaseFile]:
     """Every file a release of this workspace publishes, metadata tables first; each one's path
     is its real path inside the workspace (a WorkspaceError names anything that is not)."""
+    if settings.id_column == settings.path_column:
+        raise ConfigError(
+            f"{settings.workspace / CONFIG_NAME}: data_files.id_column and "
+            f"data_files.path_column are both {settings.id_column!r}",
+            hint="name two different columns: one for the file's id, one for its path",
+        )
     files: list[ReleaseFile] = []
     data: dict[str, ReleaseFile] = {}
     for table, csv_path in settings.metadata_files:
@@ -79,14 +86,22 @@ def collect(settings: Settings) -> list[ReleaseFile]:
 
 def _table_path(root: Path, table: str, csv_path: Path) -> Path:
     what = f"metadata table {table!r}"
+    listed = str(csv_path)
+    at = _invisible_at(listed)
+    if at is not None:  # a quoted YAML string can carry a line break or a NUL
+        raise WorkspaceError(
+            f"{what}: path {listed!r} holds control character U+{ord(listed[at]):04X}",
+            hint="fix the path in metadata_files in publishkit.yaml",
+        )
     real = _inside(
         root,
         csv_path,
         what,
         "move the table into the workspace and fix its path in metadata_files in publishkit.yaml",
     )
-    if not real.is_file():
-        problem = "is not a regular file" if real.exists() else "does not exist"
+    regular = _is_file(real, what)
+    if not regular:
+        problem = "does not exist" if regular is None else "is not a regular file"
         raise WorkspaceError(
             f"{what}: {csv_path} {problem}",
             hint="fix metadata_files in publishkit.yaml or create the file",
@@ -98,20 +113,22 @@ def _inside(root: Path, path: Path, what: str, hint: str) -> Path:
     """The real path of `path`; a WorkspaceError when it, or a symlink on its way, leads outside
     the workspace `root` (which is already resolved).
 
-    The caller then reads the real path, so a link swapped after this check cannot redirect the
-    release; a folder on the way swapped for a link in between still can (a residual race that
-    only someone who can already write the workspace can win)."""
+    Callers hand on the real path, so a link swapped after this check cannot redirect what is
+    read. What remains is a race no check here can close: the file, or a folder on its real
+    path, replaced by a link between this check and the upload reading it; only someone who can
+    already write to the workspace can do that."""
     real = _resolve(path, what)
     if real.is_relative_to(root):
         return real
     link = _escaping_link(root, path, what)
     if link is not None:
         raise WorkspaceError(
-            f"{what}: {link} is a symlink to {_resolve(link, what)}, outside the workspace {root}",
+            f"{what}: {_show(link)} is a symlink to {_show(_resolve(link, what))}, outside the "
+            f"workspace {_show(root)}",
             hint="copy the file into the workspace instead of linking to it "
             "(symlinks that stay inside the workspace are fine)",
         )
-    raise WorkspaceError(f"{what}: {path} is outside the workspace {root}", hint=hint)
+    raise WorkspaceError(f"{what}: {_show(path)} is outside the workspace {_show(root)}", hint=hint)
 
 
 def _escaping_link(root: Path, path: Path, what: str) -> Path | None:
@@ -121,73 +138,140 @@ def _escaping_link(root: Path, path: Path, what: str) -> Path | None:
     step = root
     for part in path.relative_to(root).parts:
         step = step / part
-        if step.is_symlink() and not _resolve(step, what).is_relative_to(root):
+        if _is_link(step) and not _resolve(step, what).is_relative_to(root):
             return step
     return None
+
+
+def _is_link(path: Path) -> bool:
+    try:
+        return stat.S_ISLNK(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def _resolve(path: Path, what: str) -> Path:
     try:
         return path.resolve()
-    except (OSError, RuntimeError) as exc:  # a symlink loop: RuntimeError on Python 3.11
+    except RuntimeError as exc:  # a symlink loop, on Python 3.11
+        problem, hint = str(exc), "fix or remove the symlink loop"
+    except (OSError, ValueError) as exc:
+        problem, hint = getattr(exc, "strerror", None) or str(exc), "fix the path"
+    raise WorkspaceError(f"{what}: {_show(path)} cannot be resolved ({problem})", hint=hint)
+
+
+def _is_file(path: Path, what: str) -> bool | None:
+    """Whether `path` is a regular file; None when nothing is there."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
         raise WorkspaceError(
-            f"{what}: {path} cannot be resolved ({exc})", hint="fix or remove the symlink loop"
+            f"{what}: {_show(path)} cannot be read ({exc.strerror})",
+            hint="check the path and its permissions",
         ) from None
+
+
+def _show(path: Path) -> str:
+    """A path for a one-line message: as it is, or quoted when it holds a control character."""
+    text = str(path)
+    return text if _invisible_at(text) is None else repr(text)
 
 
 def _read_table(shown: Path, real: Path) -> _Table:
-    """The table at `real` as UTF-8 CSV with a header and every row as wide as it; a
-    WorkspaceError naming `shown`, the line and the fix otherwise."""
-    reader = csv.reader(io.StringIO(_decode(shown, real.read_bytes()), newline=""), strict=True)
-    records: list[tuple[int, list[str]]] = []
-    start = 1
-    try:
-        for record in reader:
-            if record:  # a blank line: skipped, as csv.DictReader and pandas do
-                records.append((start, record))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise WorkspaceError(
-            f"{shown} line {start}: not valid CSV ({exc})", hint=_QUOTING
-        ) from None
-    if not records:
+    """The table at `real`, its header read and its rows to come; a WorkspaceError names
+    `shown`, the line and the fix when it is empty (or, while its rows are read, malformed)."""
+    records = _records(shown, real)
+    first = next(records, None)
+    if first is None:
         raise WorkspaceError(
             f"{shown}: the table is empty (no header row)",
             hint="write a header row of column names, or remove the table from metadata_files",
         )
-    (header_line, header), rows = records[0], records[1:]
-    for line, row in rows:
+    header_line, header = first
+    return _Table(shown, header_line, header, _as_wide(shown, header_line, header, records))
+
+
+def _records(shown: Path, real: Path) -> Iterator[tuple[int, list[str]]]:
+    """The table's non-blank CSV records (strict UTF-8, strict quoting) and the line each starts
+    on, read as they come: a table can be large."""
+    start = 1
+    try:
+        with open(real, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, strict=True)
+            for record in reader:
+                if any("\x00" in field for field in record):
+                    raise _bad_byte(shown, real)
+                if record:  # a blank line: skipped, as csv.DictReader and pandas do
+                    yield start, record
+                start = reader.line_num + 1
+    except UnicodeDecodeError:
+        raise _bad_byte(shown, real) from None
+    except csv.Error as exc:
+        raise WorkspaceError(
+            f"{shown} line {start}: not valid CSV ({exc})", hint=_QUOTING
+        ) from None
+    except OSError as exc:
+        raise WorkspaceError(
+            f"{shown}: cannot be read ({exc.strerror})", hint="check the file and its permissions"
+        ) from None
+
+
+def _as_wide(
+    shown: Path, header_line: int, header: list[str], records: Iterator[tuple[int, list[str]]]
+) -> Iterator[tuple[int, list[str]]]:
+    """The records, each checked to have one field per column of the header."""
+    for line, row in records:
         if len(row) != len(header):
             raise WorkspaceError(
                 f"{shown} line {line}: {len(row)} field(s), but the header (line {header_line}) "
                 f"has {len(header)}",
                 hint=f"give every row one field per column; {_QUOTING}",
             )
-    return _Table(shown, header_line, header, rows)
+        yield line, row
 
 
-def _decode(shown: Path, raw: bytes) -> str:
-    """The text of a table's bytes (a UTF-8 BOM dropped); a WorkspaceError names a bad byte."""
-    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+def _bad_byte(shown: Path, real: Path) -> WorkspaceError:
+    """The error naming the table's first byte that is not UTF-8, or is NUL: line and offset."""
+    trouble = "changed while it was read"
     try:
-        text = raw[bom:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        bad = exc.start + bom
-        problem = "is not UTF-8"
-    else:
-        bad, problem = raw.find(b"\x00"), "is a NUL byte, never in a text table"
-        if bad < 0:
-            return text
-    line = raw.count(b"\n", 0, bad) + 1
-    raise WorkspaceError(
-        f"{shown} line {line}: byte 0x{raw[bad]:02x} at offset {bad} {problem}",
+        with open(real, "rb") as handle:
+            found = _first_bad_byte(handle)
+    except OSError as exc:
+        found, trouble = None, f"cannot be read ({exc.strerror})"
+    if found is None:  # the file changed or vanished since it was read as text
+        return WorkspaceError(f"{shown}: {trouble}", hint="run the command again")
+    line, offset, byte, problem = found
+    return WorkspaceError(
+        f"{shown} line {line}: byte 0x{byte:02x} at offset {offset} {problem}",
         hint=f"save {shown.name} as UTF-8 (CSV, comma-separated)",
     )
+
+
+def _first_bad_byte(handle: BinaryIO) -> tuple[int, int, int, str] | None:
+    """Line, offset, value and problem of the first byte not UTF-8 or NUL; None if all are."""
+    offset = 0
+    # UTF-8 never uses the byte of "\n" inside a character: lines decode on their own.
+    for number, line in enumerate(handle, start=1):
+        bom = len(codecs.BOM_UTF8) if number == 1 and line.startswith(codecs.BOM_UTF8) else 0
+        try:
+            line[bom:].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            at, problem = bom + exc.start, "is not UTF-8"
+        else:
+            at, problem = line.find(b"\x00"), "is a NUL byte, never in a text table"
+        if at >= 0:
+            return number, offset + at, line[at], problem
+        offset += len(line)
+    return None
 
 
 def _data_rows(settings: Settings, table: str, found: _Table) -> list[ReleaseFile]:
     id_at, path_at = _data_columns(settings, table, found)
     if id_at is None or path_at is None:
+        for _ in found.rows:  # published all the same: every row is checked
+            pass
         return []
     rows = []
     for line, row in found.rows:
@@ -209,8 +293,9 @@ def _data_rows(settings: Settings, table: str, found: _Table) -> list[ReleaseFil
             what,
             "move the file into the workspace",
         )
-        if not local.is_file():
-            problem = "is not a regular file" if local.exists() else "is absent on disk"
+        regular = _is_file(local, what)
+        if not regular:
+            problem = "is absent on disk" if regular is None else "is not a regular file"
             raise WorkspaceError(
                 f"{where}: data file {raw_path} is listed in table {table!r} but {problem}",
                 hint=f"restore the file or remove the row from {found.shown.name}",
@@ -248,14 +333,19 @@ def _data_columns(settings: Settings, table: str, found: _Table) -> tuple[int | 
 def _visible(value: str, where: str, column: str) -> str:
     """The value without surrounding whitespace (stripped, as always); a WorkspaceError when it
     holds a control character, such as a line break inside a quoted field."""
-    for position, char in enumerate(value):
-        if unicodedata.category(char) in _INVISIBLE:
-            raise WorkspaceError(
-                f"{where}: {column} {value!r} holds control character U+{ord(char):04X} at "
-                f"position {position + 1}",
-                hint="remove it; ids and paths are one line of visible text",
-            )
+    at = _invisible_at(value)
+    if at is not None:
+        raise WorkspaceError(
+            f"{where}: {column} {value!r} holds control character U+{ord(value[at]):04X} at "
+            f"position {at + 1}",
+            hint="remove it; ids and paths are one line of visible text",
+        )
     return value.strip()
+
+
+def _invisible_at(value: str) -> int | None:
+    """The index of the first control, zero-width or line-separator character, if any."""
+    return next((i for i, c in enumerate(value) if unicodedata.category(c) in _INVISIBLE), None)
 
 
 def _safe_relpath(raw: str, where: str, column: str) -> str:

@@ -360,3 +360,72 @@ def test_a_data_file_on_a_key_publishkit_writes_is_refused(
     assert f"{table} line 2: file_path '{path}' would land where publishkit writes" in line
     assert "(fix: move the file to another folder)" in line
     assert os.path.exists(target)  # untouched
+
+
+@pytest.mark.parametrize(
+    ("listed", "message", "fix"),
+    [
+        (
+            '"metadata/sessions\\n.csv"',
+            "path '{root}/metadata/sessions\\n.csv' holds control character U+000A",
+            "fix the path in metadata_files in publishkit.yaml",
+        ),
+        (
+            '"metadata/sessions\\0.csv"',
+            "path '{root}/metadata/sessions\\x00.csv' holds control character U+0000",
+            "fix the path in metadata_files in publishkit.yaml",
+        ),
+        (
+            "metadata/" + "s" * 300 + ".csv",
+            "{root}/metadata/" + "s" * 300 + ".csv cannot be read (File name too long)",
+            "check the path and its permissions",
+        ),
+        (
+            "metadata",
+            "{root}/metadata is not a regular file",
+            "fix metadata_files in publishkit.yaml or create the file",
+        ),
+    ],
+    ids=["line-break", "nul", "too-long", "folder"],
+)
+def test_a_metadata_table_path_that_cannot_name_a_file_is_refused(
+    cli, workspace: Workspace, aws_env, s3_client, listed: str, message: str, fix: str
+) -> None:
+    use_table(workspace, listed)
+
+    line = refused(cli, workspace, s3_client)
+
+    assert f"error: metadata table 'sessions': {message.format(root=workspace.root)}" in line
+    assert f"(fix: {fix})" in line
+
+
+def test_one_column_for_both_id_and_path_is_refused(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    config = workspace.root / "publishkit.yaml"
+    config.write_text(config.read_text() + "data_files:\n  id_column: file_path\n")
+
+    line = refused(cli, workspace, s3_client)
+
+    assert (
+        f"error: {config}: data_files.id_column and data_files.path_column are both 'file_path'"
+        in line
+    )
+    assert "(fix: name two different columns" in line
+
+
+def test_inspection_finds_listed_nwb_files_whose_real_path_has_no_suffix(
+    workspace: Workspace,
+) -> None:
+    """As a git-annex dataset has them: data/s101.nwb -> ../.git/annex/objects/SHA256--abc."""
+    from publishkit.inspection import workspace_nwb_files
+
+    blob = workspace.root / ".git" / "annex" / "objects" / "SHA256--abc"
+    blob.parent.mkdir(parents=True)
+    data = workspace.root / "data" / "s101.nwb"
+    data.rename(blob)
+    data.symlink_to(Path("..") / blob.relative_to(workspace.root))
+
+    found = workspace_nwb_files(load_settings(workspace.root))
+
+    assert found == [blob, workspace.root / "data" / "s102.nwb"]
