@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .config import Settings
@@ -122,7 +122,8 @@ def workspace_nwb_files(settings: Settings) -> list[Path]:
     if settings.conversion_settings is not None:
         found = sorted(settings.conversion.output_dir.glob("*.nwb"))
     else:
-        found = [f.path for f in collect(settings) if f.path.suffix == ".nwb"]
+        # by the listed name: a file may be a symlink to a blob without the suffix (git-annex)
+        found = [f.path for f in collect(settings) if PurePosixPath(f.relpath).suffix == ".nwb"]
     if not found:
         dandiset = settings.dandi.folder.resolve()
         found = [
