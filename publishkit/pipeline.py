@@ -138,6 +138,10 @@ def run_release(
         )
     with exclusive_run(settings.state_dir, "release", wait=wait):
         target = None
+        if publishes and "convert" not in run:  # the tables as they will be released: read now
+            from .inventory import collect
+
+            collect(settings)
         if to_dandi:
             from .dandi_access import check_dandi_access
 

@@ -131,18 +131,19 @@ columns = st.sampled_from(["file_id", "file_path", "fileid", "subject_id", "File
 
 
 def s3_section(bucket: str) -> st.SearchStrategy[Any]:
-    # Held back until the fixes being made elsewhere are merged (then widen these):
-    # - region: only the bucket's own, or none; other regions hit the unfinished region checks.
-    # - endpoint_url: never a reachable-looking http(s) URL (a real host would be contacted),
-    #   only values the schema refuses.
-    # - public_url: only the known placeholders; an unknown one ({bukcet}) is a known crash.
+    # endpoint_url: never a reachable-looking http(s) URL (a real host would be contacted), only
+    # values the schema refuses.
     return st.one_of(
         anything,
         plausible := st.fixed_dictionaries(
             {"bucket": st.one_of(st.just(bucket), names, scalars)},
             optional={
                 "prefix": st.one_of(names, st.text(max_size=10), anything),
-                "region": st.just(REGION),
+                "region": st.one_of(
+                    st.sampled_from([REGION, "us-east-1", "us-weast-1", "US_West", ""]),
+                    st.text(max_size=12),
+                    scalars,
+                ),
                 "endpoint_url": st.one_of(
                     st.text(max_size=10).filter(lambda s: not s.startswith("http")), st.integers()
                 ),
@@ -152,6 +153,11 @@ def s3_section(bucket: str) -> st.SearchStrategy[Any]:
                             "https://{bucket}.s3.{region}.amazonaws.com/{key}",
                             "https://cdn.example.org/{key}",
                             "https://x.org/{region}/{bucket}/{key}?v=1",
+                            "https://{bukcet}.s3.amazonaws.com/{key}",
+                            "https://x.org/{key}{",
+                            "https://x.org/{0}/{key}",
+                            "https://x.org/{key!r}",
+                            "https://x.org/{{key}}",
                         ]
                     ),
                     st.text(max_size=10).filter(lambda s: not s.startswith("http")),
