@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from publishkit.digests import CHUNK_SIZE, digest_file
+from publishkit.workspace.digests import CHUNK_SIZE, digest_file
 
 
 def single(name: str) -> Callable[[Path], str]:

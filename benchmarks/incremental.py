@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from publishkit.sandbox import S3Sandbox  # noqa: E402
+from publishkit.sandbox.s3 import S3Sandbox  # noqa: E402
 from tests.nwbfactory import write_nwb  # noqa: E402
 
 TARGET = 0.15

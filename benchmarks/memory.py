@@ -39,7 +39,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from publishkit.sandbox import S3Sandbox  # noqa: E402
+from publishkit.sandbox.s3 import S3Sandbox  # noqa: E402
 
 LIMIT_MB = 200
 FLAT_MB = 32  # how far above the one-small-file baseline a peak may go and still be "flat"

@@ -47,13 +47,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from publishkit import manifest
-from publishkit.changes import allensdk_text
-from publishkit.config import S3Settings, Settings
-from publishkit.digests import FileDigests
-from publishkit.inventory import ReleaseFile
-from publishkit.notes import compare_manifests, render_markdown
-from publishkit.release import _draft_manifest, _now
+from publishkit.formats import manifest
+from publishkit.formats.changes import allensdk_text
+from publishkit.formats.notes import compare_manifests, render_markdown
+from publishkit.release.cut import _draft_manifest, _now
+from publishkit.workspace.config import S3Settings, Settings
+from publishkit.workspace.digests import FileDigests
+from publishkit.workspace.inventory import ReleaseFile
 
 STEP_TARGET = 5.0
 RATIO_TARGET = 0.5

@@ -32,7 +32,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from publishkit.sandbox import S3Sandbox  # noqa: E402
+from publishkit.sandbox.s3 import S3Sandbox  # noqa: E402
 from tests.faultproxy import FaultProxy, Record  # noqa: E402
 from tests.studies import release_to_s3, repeat_first_session  # noqa: E402
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from publishkit.cli import app
-from publishkit.dandi_server import DandiSandbox
-from publishkit.sandbox import S3Sandbox, SandboxInfo
+from publishkit.cli.app import app
+from publishkit.sandbox.archive import DandiSandbox
+from publishkit.sandbox.s3 import S3Sandbox, SandboxInfo
 
 REGION = "us-west-2"
 _bucket_numbers = itertools.count()

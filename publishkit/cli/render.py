@@ -1,0 +1,263 @@
+"""How the command line shows results to people: rich text on stdout, progress on stderr.
+
+Only `cli.py` uses this module; the stages never print.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+from publishkit.formats.notes import render_markdown
+from publishkit.inspection.report import summary
+from publishkit.inspection.stage import InspectionReport
+
+if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import them
+    from publishkit.consume.fetch import FetchReport
+    from publishkit.consume.verify import VerifyReport
+    from publishkit.nwb.convert import ConversionReport
+    from publishkit.release.cut import ReleaseResult
+    from publishkit.release.pipeline import PipelineResult
+    from publishkit.release.plan import ReleasePlan
+    from publishkit.release.status import WorkspaceStatus
+    from publishkit.sandbox.demo import DemoResult
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Bars:
+    """A rich progress bar per task description, on stderr, only on a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            console=err,
+            transient=True,
+            disable=not (enabled and err.is_terminal),
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __call__(self, task: str, advance: int, total: int) -> None:
+        if task not in self._tasks:
+            self._tasks[task] = self._progress.add_task(task, total=total)
+        self._progress.update(self._tasks[task], advance=advance)
+
+    def __enter__(self) -> Bars:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+
+def print_json(document: Any) -> None:
+    out.out(json.dumps(document, indent=2, sort_keys=True), highlight=False)
+
+
+_STATUS_STYLE = {
+    "ok": "green",
+    "missing": "red",
+    "size-mismatch": "red",
+    "hash-mismatch": "red",
+    "error": "red",
+}
+
+
+_LEVEL_STYLE = {
+    "ERROR": "bold red",
+    "PYNWB_VALIDATION": "red",
+    "CRITICAL": "red",
+    "BEST_PRACTICE_VIOLATION": "yellow",
+    "BEST_PRACTICE_SUGGESTION": "dim",
+}
+
+
+def verdict(report: InspectionReport) -> str:
+    cached = sum(f.cached for f in report.files)
+    counts = f"{len(report.files)} file(s), {cached} from cache"
+    if report.passed:
+        return f"PASSED: {counts}; nothing at or above {report.fail_on}"
+    return f"FAILED: {report.failure_summary()} ({counts})"
+
+
+def plain_summary(report: InspectionReport) -> str:
+    lines = [
+        f"{imp} {check}: {n_files} file(s), {n} message(s)"
+        for imp, check, n_files, n in summary(report)
+    ]
+    lines += [
+        f"{f.file_path}: {f.importance} {f.check_function_name}: {f.message}"
+        for f in report.failing
+    ]
+    return "\n".join([*lines, verdict(report)]) + "\n"
+
+
+def print_inspection(report: InspectionReport) -> None:
+    rows = summary(report)
+    if rows:
+        table = Table("importance", "check", "files", "messages", box=None)
+        for importance, check, n_files, n in rows:
+            style = _LEVEL_STYLE[importance]
+            table.add_row(f"[{style}]{importance}[/]", escape(check), str(n_files), str(n))
+        out.print(table)
+    for item in report.failing:
+        where = f" at {item.location}" if item.location else ""
+        first_line = item.message.strip().splitlines()[0] if item.message.strip() else ""
+        out.print(
+            f"{escape(item.file_path)}: {item.importance} "
+            f"{escape(item.check_function_name)}{escape(where)}: {escape(first_line)}"
+        )
+    if report.suppressed:
+        out.print(f"{len(report.suppressed)} finding(s) suppressed by publishkit.yaml")
+    out.print(verdict(report), markup=False)
+
+
+def print_release(result: ReleaseResult) -> None:
+    if result.version is None:
+        out.print(f"Nothing changed since v{result.previous_version}; nothing was written.")
+        if result.notes_repaired:
+            out.print(f"Wrote the missing release notes of v{result.previous_version}.")
+        return
+    assert result.comparison is not None
+    out.print(
+        f"Released v{result.version}: uploaded {len(result.uploaded)} file(s), "
+        f"{result.unchanged} unchanged."
+    )
+    out.print(f"Manifest: {result.manifest_url}")
+    out.print(f"Local copy: {result.manifest_path}\n")
+    out.print(render_markdown(result.comparison), markup=False)
+
+
+def print_verify(report: VerifyReport) -> None:
+    table = Table("file", "status", "detail", box=None)
+    for check in report.checks:
+        if check.status != "ok" or check.warning:
+            style = _STATUS_STYLE[check.status]
+            detail = check.detail or f"warning: {check.warning}"
+            table.add_row(escape(check.path), f"[{style}]{check.status}[/]", escape(detail))
+    if table.row_count:
+        out.print(table)
+    for warning in report.warnings:
+        err.print(f"warning: {escape(warning)}")
+    bad = sum(c.status != "ok" for c in report.checks)
+    what = "present, sizes and hashes match" if report.deep else "present with the recorded size"
+    if bad:
+        out.print(f"v{report.version}: {bad} of {len(report.checks)} file(s) FAILED")
+    else:
+        out.print(f"v{report.version}: all {len(report.checks)} file(s) {what}")
+
+
+def print_fetch(report: FetchReport) -> None:
+    for item in report.files:
+        if item.outcome == "failed":
+            err.print(f"failed: {escape(item.path)}: {escape(item.detail)}")
+    out.print(
+        f"{report.root}: {report.count('downloaded')} downloaded, "
+        f"{report.count('linked')} linked, {report.count('present')} already present, "
+        f"{report.count('failed')} failed"
+    )
+
+
+def print_conversion(report: ConversionReport) -> None:
+    for outcome in report.outcomes:
+        if outcome.status == "failed":
+            column = f", column {outcome.column}" if outcome.column else ""
+            err.print(
+                f"{escape(report.sessions)} row {outcome.row} (line {outcome.row + 1}){column}: "
+                f"{escape(outcome.reason or '')}"
+            )
+    out.print(
+        f"template {report.template} {report.template_version}: "
+        f"{report.count('converted')} converted, {report.count('unchanged')} unchanged, "
+        f"{report.count('failed')} failed"
+    )
+
+
+def print_uploads(summary: dict[str, Any]) -> None:
+    dandi = summary.get("dandi")
+    if dandi:
+        for item in dandi["files"]:
+            if item["outcome"] == "failed":
+                err.print(f"failed: {escape(item['dandi_path'])}: {escape(item['reason'] or '')}")
+        counts = dandi["counts"]
+        out.print(
+            f"DANDI {escape(dandi['instance'])} dandiset {dandi['dandiset']}: "
+            f"{counts['uploaded']} uploaded, {counts['unchanged']} unchanged, "
+            f"{counts['removed']} removed, {counts['failed']} failed"
+        )
+    s3 = summary.get("s3")
+    if s3:
+        out.print(f"S3: {len(s3['uploaded'])} uploaded, {s3['unchanged']} unchanged")
+
+
+def print_pipeline(result: PipelineResult) -> None:
+    if result.conversion is not None:
+        print_conversion(result.conversion)
+    if result.inspection is not None:
+        out.print(f"inspect: {verdict(result.inspection)}", markup=False)
+        if result.overridden:
+            err.print(f"warning: publishing despite failed inspection: {escape(result.overridden)}")
+    if result.organized is not None:
+        report = result.organized
+        out.print(
+            f"organize: {report.count('created')} created, {report.count('updated')} "
+            f"updated, {report.count('unchanged')} unchanged, {report.count('removed')} "
+            "removed"
+        )
+    summary = {k: v.as_json() for k, v in (("dandi", result.dandi), ("s3", result.s3_upload)) if v}
+    if summary:
+        print_uploads(summary)
+    if result.release is not None:
+        print_release(result.release)
+    if result.skipped:
+        out.print(f"(not enabled by publishkit.yaml: {', '.join(result.skipped)})")
+
+
+def print_plan(plan: ReleasePlan) -> None:
+    for line in plan.lines:
+        out.print(line, markup=False)
+    if plan.refusal:
+        out.print(f"The release would be refused: {plan.refusal}", markup=False)
+    if plan.notes:
+        out.print("\nDraft release notes:\n", markup=False)
+        out.print(plan.notes, markup=False)
+
+
+def print_demo(result: DemoResult, seconds: float, *, keep: bool) -> None:
+    out.print("[bold]Release 1.0.0[/]")
+    print_pipeline(result.first)
+    out.print("\n[bold]Then the data changed:[/]")
+    for change in result.changes:
+        out.print(f"  - {escape(change)}")
+    out.print("\n[bold]The next release[/]")
+    print_pipeline(result.second)
+    out.print("\n[bold]Its release notes[/]\n")
+    out.print(result.notes, markup=False)
+    print_verify(result.verified)
+    where = f"; the workspace is in {result.workspace}" if keep else ""
+    out.print(f"\nDemo done in {seconds:.0f} s{where}.", markup=False)
+
+
+def print_status(report: WorkspaceStatus) -> None:
+    out.print(
+        f"stages enabled: {', '.join(report.enabled) or 'none'}; latest release: "
+        f"{'v' + report.latest_release if report.latest_release else 'none'}"
+    )
+    table = Table("file", "inspection", "dandiset path", "on DANDI", "in latest release", box=None)
+    for item in report.files:
+        table.add_row(
+            escape(item.path),
+            item.inspected,
+            escape(item.dandi_path or "-"),
+            "yes" if item.on_dandi else "no",
+            f"v{item.in_release}" if item.in_release else "no",
+        )
+    out.print(table)

@@ -1,0 +1,1 @@
+"""The consumer side: verify, fetch and export a published release."""

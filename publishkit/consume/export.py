@@ -1,0 +1,88 @@
+"""`publishkit export file-manifest`: one CSV row per data file, where to get it on DANDI and S3.
+
+Like the file manifest of the Allen Institute's Patch-seq archives: each file's id, its dandiset
+path and DANDI URL (`archive_uri`, which `dandi download` accepts), and its S3 URL pinned to the
+version the release manifest records.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from publishkit.errors import UsageError
+from publishkit.formats import manifest
+from publishkit.formats.jsonio import write_atomic
+
+COLUMNS = (
+    "file_id",
+    "file_path",
+    "file_hash",
+    "dandiset_id",
+    "dandi_path",
+    "archive_uri",
+    "s3_url",
+)
+
+
+def latest_local_manifest(folder: Path) -> Path:
+    found = {
+        version: path
+        for path in folder.glob("*_project_manifest_v*.json")
+        if (version := manifest.version_from_name(path.name)) is not None
+    }
+    if not found:
+        raise UsageError(f"{folder}: no release manifests yet", hint="cut a release first")
+    return found[max(found)]
+
+
+def file_manifest(document: dict[str, Any], dandi_api: str | None, id_column: str) -> str:
+    """The CSV text: data files sorted by id."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[id_column, *COLUMNS[1:]], lineterminator="\n")
+    writer.writeheader()
+    for file_id in sorted(document["data_files"]):
+        entry = document["data_files"][file_id]
+        asset = entry.get("dandi_asset_id")
+        writer.writerow(
+            {
+                id_column: file_id,
+                "file_path": manifest.entry_relpath(entry),
+                "file_hash": entry["file_hash"],
+                "dandiset_id": entry.get("dandiset_id", ""),
+                "dandi_path": entry.get("dandi_asset_path", ""),
+                "archive_uri": f"{dandi_api}/assets/{asset}/download/"
+                if asset and dandi_api
+                else "",
+                "s3_url": f"{entry['url']}?versionId={entry['version_id']}",
+            }
+        )
+    return buffer.getvalue()
+
+
+def dandi_api_url(instance: str | None) -> str | None:
+    """The API base URL of a DANDI instance given by name or URL."""
+    if not instance:
+        return None
+    if instance.startswith(("http://", "https://")):
+        return instance.rstrip("/")
+    from dandi.consts import known_instances
+
+    if instance not in known_instances:
+        raise UsageError(
+            f"dandi.instance {instance!r} is not a known DANDI instance",
+            hint=f"use one of {', '.join(known_instances)} or an API URL",
+        )
+    return str(known_instances[instance].api).rstrip("/")
+
+
+def export_file_manifest(
+    *, manifest_path: Path, output: Path, dandi_instance: str | None, id_column: str
+) -> int:
+    """Write the CSV for `manifest_path`; returns the number of rows."""
+    document = manifest.load(manifest_path)
+    text = file_manifest(document, dandi_api_url(dandi_instance), id_column)
+    write_atomic(output, text)
+    return len(document["data_files"])

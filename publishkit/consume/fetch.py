@@ -1,0 +1,233 @@
+"""The consumer side: download a release at its pinned versions, checked before use.
+
+Files land where AllenSDK's cache puts them, `<DIR>/<project>-<version>/<path>`, so a release
+fetched here is also an AllenSDK cache. A file whose content was fetched before, for any manifest,
+is hard-linked rather than downloaded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from publishkit.errors import ManifestError, PublishkitError, UsageError
+from publishkit.formats import manifest
+from publishkit.formats.jsonio import default_mode
+from publishkit.progress import Progress, no_progress
+from publishkit.s3.pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
+from publishkit.workspace.digests import DigestCache, FileDigests, digest_file
+from publishkit.workspace.state import StateStore
+
+Outcome = Literal["downloaded", "linked", "present", "failed"]
+THREADS = 4
+
+
+@dataclass(frozen=True)
+class FetchedFile:
+    path: str  # where it landed, relative to DIR
+    outcome: Outcome
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class FetchReport:
+    manifest: str
+    root: str  # <DIR>/<project>-<version>
+    files: tuple[FetchedFile, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(f.outcome != "failed" for f in self.files)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(f.outcome == outcome for f in self.files)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "manifest": self.manifest,
+            "root": self.root,
+            "ok": self.ok,
+            "counts": {o: self.count(o) for o in ("downloaded", "linked", "present", "failed")},
+            "files": [
+                {"path": f.path, "outcome": f.outcome, "detail": f.detail} for f in self.files
+            ],
+        }
+
+
+def fetch_release(
+    *, manifest_path: Path, dest: Path, read: ReadSettings, progress: Progress = no_progress
+) -> FetchReport:
+    document = manifest.load(manifest_path)
+    files = pinned_files(document, read)
+    dest = dest.resolve()
+    root = dest / f"{document['project_name']}-{document['manifest_version']}"
+    targets = {item: _target(root, item) for item in files}  # every key checked first
+    pool = BucketPool(read)
+    for name in {item.bucket for item in files}:
+        pool.get(name)
+    total = sum(item.size or 0 for item in files)
+    with _prepare(dest, root) as store:
+        local = LocalFiles(store)
+
+        def fetch(item: PinnedFile) -> FetchedFile:
+            target = targets[item]
+            shown = target.relative_to(dest).as_posix()
+            try:
+                outcome = _fetch_one(pool, local, item, target, progress, total)
+            except (PublishkitError, OSError) as exc:
+                return FetchedFile(shown, "failed", str(exc))
+            return FetchedFile(shown, outcome)
+
+        with ThreadPoolExecutor(THREADS) as executor:
+            results = tuple(executor.map(fetch, files))
+    return FetchReport(str(manifest_path), str(root), results)
+
+
+def _prepare(dest: Path, root: Path) -> StateStore:
+    """DIR's state store, once DIR and the release folder in it exist and take new files."""
+    if dest.exists() and not dest.is_dir():
+        raise UsageError(
+            f"{dest}: is a file, not a folder to fetch into",
+            hint="give --to a folder (it is created if missing)",
+        )
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=root, prefix=".publishkit-probe.")
+        os.close(fd)
+        os.unlink(probe)
+        return StateStore.in_dir(dest / ".publishkit")
+    except (OSError, sqlite3.Error) as exc:
+        where = getattr(exc, "filename", None) or dest
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(
+            f"{where}: cannot write the fetched files there ({reason})",
+            hint="give --to a folder you can write to, or make it writable "
+            "(chmod u+w; chattr -i if it is immutable)",
+        ) from None
+
+
+def _target(root: Path, item: PinnedFile) -> Path:
+    rel = PurePosixPath(item.relpath)
+    target = (root / rel).resolve()
+    if rel.is_absolute() or ".." in rel.parts or not target.is_relative_to(root.resolve()):
+        raise ManifestError(
+            f"{item.group}/{item.name}: path {item.relpath!r} would land outside {root}; "
+            "nothing was downloaded",
+            hint="the manifest is malformed or hostile; do not use it",
+        )
+    return target
+
+
+class LocalFiles:
+    """The digests of files fetch placed or read under DIR, trusted only while each file's
+    ctime has not moved: a write moves it even when the mtime is put back (a cache keyed by
+    size, mtime and inode alone is fooled then), so do a chmod and a new hard link, and the file
+    is read again. A change that moves no ctime (the disk itself flipping a bit) is not seen:
+    only reading every file again would find it."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+        self._cache = DigestCache(store)
+
+    def digests(self, path: Path) -> FileDigests:
+        """`path`'s digests: on record if nothing changed the file since, else read now."""
+        before = path.stat()
+        seen = self._store.query("SELECT ctime_ns FROM fetched WHERE path = ?", (str(path),))
+        known = self._cache.known(path) if seen and seen[0][0] == before.st_ctime_ns else None
+        if known is not None:
+            return known
+        found = digest_file(path)
+        now = path.stat()
+        if _unchanged(before, now):
+            self.remember(path, found)
+        return found
+
+    def remember(self, path: Path, digests: FileDigests) -> None:
+        """Record `path`'s digests (computed while downloading, or just read) as it is now."""
+        with self._store.transaction() as conn:
+            self._cache.record(path, digests)
+            conn.execute(
+                "INSERT OR REPLACE INTO fetched VALUES (?, ?)", (str(path), path.stat().st_ctime_ns)
+            )
+
+    def find(self, item: PinnedFile) -> tuple[Path, FileDigests] | None:
+        """A file on record with the content `item` pins, checked against all its digests."""
+        known = self._cache.find(item.file_hash)
+        if known is None:
+            return None
+        digests = self.digests(known[0])
+        return None if item.mismatch(digests) else (known[0], digests)
+
+
+def _unchanged(before: os.stat_result, now: os.stat_result) -> bool:
+    keys = ("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino")
+    return all(getattr(before, key) == getattr(now, key) for key in keys)
+
+
+def _fetch_one(
+    pool: BucketPool,
+    local: LocalFiles,
+    item: PinnedFile,
+    target: Path,
+    progress: Progress,
+    total: int,
+) -> Outcome:
+    if target.is_file() and item.mismatch(local.digests(target)) is None:
+        progress("Fetching", item.size or 0, total)
+        return "present"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    known = local.find(item)
+    if known is not None and known[0] != target:
+        _link_into_place(known[0], target)
+        local.remember(known[0], known[1])  # the new hard link moved its ctime, not its content
+        local.remember(target, known[1])
+        progress("Fetching", item.size or 0, total)
+        return "linked"
+    blake, sha, size = hashlib.blake2b(), hashlib.sha256(), 0
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    os.fchmod(fd, default_mode())
+    try:
+        with os.fdopen(fd, "wb") as handle:
+
+            def write(chunk: bytes) -> None:
+                nonlocal size
+                handle.write(chunk)
+                size += len(chunk)
+                blake.update(chunk)
+                sha.update(chunk)
+                progress("Fetching", len(chunk), total)
+
+            if not pool.get(item.bucket).stream(item.key, item.version_id, write):
+                raise PublishkitError(
+                    f"s3://{item.bucket}/{item.key}: version {item.version_id} does not exist"
+                )
+        found = FileDigests(size, blake.hexdigest(), sha.hexdigest())
+        wrong = item.mismatch(found)
+        if wrong is not None:
+            raise PublishkitError(
+                f"s3://{item.bucket}/{item.key}: downloaded content does not match the manifest: "
+                f"{wrong}; the file was not kept"
+            )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    local.remember(target, found)
+    return "downloaded"
+
+
+def _link_into_place(source: Path, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.link")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:  # another filesystem, or links not supported: copy instead
+        shutil.copy2(source, tmp)
+    os.replace(tmp, target)

@@ -1,0 +1,149 @@
+"""Prove a published release is intact: every pinned version exists, with its size and hash."""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from publishkit.errors import PublishkitError
+from publishkit.formats import manifest
+from publishkit.progress import Progress, no_progress
+from publishkit.s3.pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
+from publishkit.workspace.digests import FileDigests
+
+if TYPE_CHECKING:
+    from publishkit.s3.bucket import S3Bucket
+
+Status = Literal["ok", "missing", "size-mismatch", "hash-mismatch", "error"]
+THREADS = 8
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    path: str
+    version_id: str
+    status: Status
+    detail: str = ""
+    warning: str = ""  # e.g. a newer version than the pinned one exists
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    manifest: str
+    version: str
+    deep: bool
+    checks: tuple[FileCheck, ...]
+    warnings: tuple[str, ...]  # bucket-level, e.g. versioning suspended
+
+    @property
+    def ok(self) -> bool:
+        return all(check.status == "ok" for check in self.checks)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "manifest": self.manifest,
+            "manifest_version": self.version,
+            "deep": self.deep,
+            "ok": self.ok,
+            "warnings": list(self.warnings),
+            "files": [
+                {
+                    "path": c.path,
+                    "version_id": c.version_id,
+                    "status": c.status,
+                    "detail": c.detail,
+                    "warning": c.warning,
+                }
+                for c in self.checks
+            ],
+        }
+
+
+def verify_release(
+    *, manifest_path: Path, read: ReadSettings, deep: bool = False, progress: Progress = no_progress
+) -> VerifyReport:
+    document = manifest.load(manifest_path)
+    files = pinned_files(document, read)
+    pool = BucketPool(read)
+    warnings = [_versioning_warning(pool, name) for name in sorted({f.bucket for f in files})]
+
+    def check(item: PinnedFile) -> FileCheck:
+        try:
+            result = _check_one(pool, item, deep)
+        except PublishkitError as exc:
+            result = FileCheck(item.relpath, item.version_id, "error", str(exc))
+        progress("Verifying", 1, len(files))
+        return result
+
+    with ThreadPoolExecutor(THREADS) as executor:
+        checks = tuple(executor.map(check, files))
+    return VerifyReport(
+        manifest=str(manifest_path),
+        version=document["manifest_version"],
+        deep=deep,
+        checks=checks,
+        warnings=tuple(w for w in warnings if w),
+    )
+
+
+def _read(bucket: S3Bucket, item: PinnedFile) -> FileDigests | None:
+    """The digests of the pinned version's content (sha256 only if the manifest records one),
+    from one download; None when that version is gone."""
+    blake, sha, size = hashlib.blake2b(), hashlib.sha256() if item.sha256 else None, 0
+
+    def consume(chunk: bytes) -> None:
+        nonlocal size
+        size += len(chunk)
+        blake.update(chunk)
+        if sha is not None:
+            sha.update(chunk)
+
+    if not bucket.stream(item.key, item.version_id, consume):
+        return None
+    return FileDigests(size, blake.hexdigest(), sha.hexdigest() if sha else "")
+
+
+def _versioning_warning(pool: BucketPool, name: str) -> str:
+    try:
+        status = pool.get(name).versioning()
+    except PublishkitError:
+        return ""  # consumers often may not read the bucket's configuration
+    if status != "Enabled":
+        return f"s3://{name}: versioning is {status or 'not enabled'}; new uploads replace files"
+    return ""
+
+
+def _check_one(pool: BucketPool, item: PinnedFile, deep: bool) -> FileCheck:
+    bucket = pool.get(item.bucket)
+    found = bucket.head(item.key, item.version_id)
+    if found is None:
+        return FileCheck(
+            item.relpath,
+            item.version_id,
+            "missing",
+            f"s3://{item.bucket}/{item.key} has no version {item.version_id}",
+        )
+    current = bucket.head(item.key)
+    warning = ""
+    if current is not None and current.version_id != item.version_id:
+        warning = f"a newer version {current.version_id} exists; the manifest pins an older one"
+    if item.size is not None and found.size != item.size:
+        return FileCheck(
+            item.relpath,
+            item.version_id,
+            "size-mismatch",
+            f"stored {found.size} bytes, manifest says {item.size}",
+            warning,
+        )
+    if deep:
+        content = _read(bucket, item)
+        if content is None:
+            return FileCheck(item.relpath, item.version_id, "missing", "vanished during download")
+        wrong = item.mismatch(content)
+        if wrong is not None:
+            status: Status = "size-mismatch" if wrong.digest == "size" else "hash-mismatch"
+            return FileCheck(item.relpath, item.version_id, status, str(wrong), warning)
+    return FileCheck(item.relpath, item.version_id, "ok", "", warning)

@@ -1,0 +1,1 @@
+"""DANDI: organize into a dandiset folder, upload with dandi-cli."""

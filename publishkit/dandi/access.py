@@ -1,0 +1,143 @@
+"""Can a release reach its DANDI dandiset? Asked before any stage writes anything.
+
+dandi-cli finds out only while uploading, after its retries (minutes offline) and with a
+traceback per file. This asks the instance three short questions first, the way dandi-cli
+would: its server info, the dandiset, and whether the API key is accepted (`/auth/token/`,
+dandi-cli's own check), each with a short timeout and no retries, and answers with the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from publishkit.errors import ConfigError, CredentialsError, StorageError
+from publishkit.workspace.config import CONFIG_NAME, Settings
+
+if TYPE_CHECKING:
+    import requests
+
+TIMEOUT_SECONDS = 10
+
+
+class DandiUnreachable(StorageError):
+    """The DANDI instance did not answer, or answered something other than DANDI's API."""
+
+
+@dataclass(frozen=True)
+class DandiAccess:
+    """What the check found: the instance's API, the dandiset, and that the key works."""
+
+    api_url: str
+    dandiset: str
+
+
+def api_url(instance: str) -> str:
+    """The API URL of a named instance (dandi, dandi-sandbox, ...) or of an instance URL."""
+    from dandi.consts import known_instances
+
+    if instance in known_instances:
+        return known_instances[instance].api.rstrip("/")
+    if not instance.startswith(("http://", "https://")):
+        names = ", ".join(sorted(known_instances))
+        raise ConfigError(
+            f"dandi.instance {instance!r} is neither a known DANDI instance nor a URL",
+            hint=f"use one of {names}, or the instance's API URL (https://HOST/api)",
+        )
+    url = instance.rstrip("/")
+    return url if url.endswith("/api") else f"{url}/api"
+
+
+def key_variable(instance: str) -> str:
+    """The environment variable dandi-cli reads the API key of `instance` from: the
+    instance's name, or `host:port` of an instance given by URL, upper-cased, then _API_KEY."""
+    return f"{_instance_name(instance).upper().replace('-', '_')}_API_KEY"
+
+
+def _instance_name(instance: str) -> str:
+    """dandi-cli's name of an instance: its own, or `host:port` of its API URL."""
+    from dandi.consts import known_instances
+
+    return instance if instance in known_instances else urlsplit(api_url(instance)).netloc
+
+
+def check_dandi_access(*, settings: Settings, api_key: str | None) -> DandiAccess:
+    """Refuse, in seconds and with the fix, a DANDI upload that cannot succeed: an instance that
+    does not answer, a dandiset it does not have, no API key or one it does not accept.
+    `api_key`: the key the caller found where dandi-cli looks (else dandi-cli's keyring)."""
+    import requests
+
+    dandi = settings.dandi
+    if not dandi.instance or not dandi.dandiset:
+        raise ConfigError(
+            f"{settings.workspace / CONFIG_NAME}: dandi.instance and dandi.dandiset are "
+            "needed to upload to DANDI",
+            hint="e.g. dandi: {instance: dandi-sandbox, dandiset: '000123'}",
+        )
+    api = api_url(dandi.instance)
+    session = requests.Session()
+    _get(session, f"{api}/info/", dandi.instance, "its server info")
+    found = _get(session, f"{api}/dandisets/{dandi.dandiset}/", dandi.instance, "the dandiset")
+    if found.status_code == 404:
+        raise ConfigError(
+            f"dandi.dandiset {dandi.dandiset}: {dandi.instance} has no such dandiset",
+            hint=f"check the number, or create the dandiset on {dandi.instance} first",
+        )
+    key = api_key or _keyring_key(dandi.instance)
+    variable = key_variable(dandi.instance)
+    if not key:
+        raise CredentialsError(
+            f"no DANDI API key for {dandi.instance}",
+            hint=f"export DANDI_API_KEY (or {variable}) with the key from your account "
+            f"page on {dandi.instance}",
+        )
+    auth = {"Authorization": f"token {key}"}
+    answer = _get(session, f"{api}/auth/token/", dandi.instance, "the API key", auth)
+    if answer.status_code in (401, 403):
+        raise CredentialsError(
+            f"{dandi.instance} refused the DANDI API key (HTTP {answer.status_code})",
+            hint=f"check DANDI_API_KEY (or {variable}): copy the key again from your account "
+            f"page on {dandi.instance}",
+        )
+    return DandiAccess(api, dandi.dandiset)
+
+
+def _get(
+    session: requests.Session,
+    url: str,
+    instance: str,
+    what: str,
+    headers: dict[str, str] | None = None,
+) -> requests.Response:
+    import requests
+
+    try:
+        response = session.get(url, headers=headers or {}, timeout=TIMEOUT_SECONDS)
+    except requests.RequestException as exc:
+        raise DandiUnreachable(
+            f"dandi.instance {instance}: no answer asking for {what} ({type(exc).__name__})",
+            hint="check the network and dandi.instance in publishkit.yaml (for the local "
+            "archive: is `publishkit sandbox` still running?)",
+        ) from None
+    if response.status_code >= 400 and response.status_code not in (401, 403, 404):
+        raise DandiUnreachable(
+            f"dandi.instance {instance}: HTTP {response.status_code} asking for {what}",
+            hint="the instance may be down; try again later, or check dandi.instance",
+        )
+    return response
+
+
+def _keyring_key(instance: str) -> str | None:
+    """dandi-cli's keyring entry for the instance (its other place for API keys), when a
+    keyring answers without asking anything: an encrypted file keyring would prompt."""
+    try:
+        import keyring
+        from keyrings.alt.file import EncryptedKeyring
+
+        backend = keyring.get_keyring()
+        if isinstance(backend, EncryptedKeyring):
+            return None
+        return backend.get_password(f"dandi-api-{_instance_name(instance)}", "key")
+    except Exception:  # no usable keyring: the key is simply not there
+        return None

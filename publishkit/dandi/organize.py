@@ -1,0 +1,238 @@
+"""The organize stage: the workspace's NWB files laid out in a dandiset folder, as DANDI names them.
+
+Names come from dandi-cli's own naming code, applied to each file alone: a file's name never
+depends on which other files are organized with it (dandi-cli's batch naming adds `_obj-…`
+suffixes when two files would collide). A collision is an error that names the colliding files.
+The mapping source -> dandiset path is recorded in the state store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from publishkit.errors import WorkspaceError
+from publishkit.inspection.stage import workspace_nwb_files
+from publishkit.progress import Progress, no_progress
+from publishkit.workspace.config import Settings
+from publishkit.workspace.digests import DigestCache
+from publishkit.workspace.runlock import exclusive_run
+from publishkit.workspace.state import StateStore
+
+Action = Literal["created", "updated", "unchanged", "removed"]
+
+
+@dataclass(frozen=True)
+class Organized:
+    source: str  # relative to the workspace
+    dandi_path: str  # relative to the dandiset folder
+    action: Action
+
+
+@dataclass(frozen=True)
+class OrganizeReport:
+    folder: str
+    files: tuple[Organized, ...]
+
+    def count(self, action: Action) -> int:
+        return sum(f.action == action for f in self.files)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "folder": self.folder,
+            "counts": {a: self.count(a) for a in ("created", "updated", "unchanged", "removed")},
+            "files": [f.__dict__ for f in self.files],
+        }
+
+
+def source_files(settings: Settings) -> list[Path]:
+    """The NWB files to organize: the workspace's own (see `workspace_nwb_files`)."""
+    folder = settings.dandi.folder.resolve()
+    return [p for p in workspace_nwb_files(settings) if not p.resolve().is_relative_to(folder)]
+
+
+def dandi_names(
+    files: list[Path], required: tuple[str, ...], store: StateStore | None = None
+) -> dict[Path, str]:
+    """Each file's DANDI path, from dandi-cli's metadata extraction and naming, file by file.
+    With a store, a name is kept by content: an unchanged file is not read again."""
+    from importlib.metadata import version
+
+    setup = f"dandi {version('dandi')}; required {','.join(required)}"
+    digests = DigestCache(store) if store is not None else None
+    names: dict[Path, str] = {}
+    missing: dict[str, list[str]] = {}
+    for path in files:
+        content = digests.get(path).blake2b if digests is not None else None
+        kept = _kept_name(store, content, setup)
+        if kept is not None:
+            names[path] = kept
+            continue
+        metadata = _metadata(path)
+        for field in required:
+            if not metadata.get(field):
+                missing.setdefault(field, []).append(path.name)
+        if missing:
+            continue
+        names[path] = _dandi_path(metadata, required)
+        if store is not None and content is not None:
+            with store.transaction() as conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO dandi_names VALUES (?, ?, ?)",
+                    (content, setup, names[path]),
+                )
+    if missing:
+        field, which = next(iter(missing.items()))
+        raise WorkspaceError(
+            f"{len(which)} file(s) lack {field}, which DANDI names need: {', '.join(which[:5])}",
+            hint=f"set {field} in the files (or remove it from dandi.required_fields)",
+        )
+    _refuse_collisions(names)
+    return names
+
+
+def _kept_name(store: StateStore | None, content: str | None, setup: str) -> str | None:
+    if store is None or content is None:
+        return None
+    rows = store.query(
+        "SELECT name FROM dandi_names WHERE content = ? AND setup = ?", (content, setup)
+    )
+    return str(rows[0][0]) if rows else None
+
+
+def _metadata(path: Path) -> dict[str, Any]:
+    """dandi-cli's metadata of one file (not from dandi's own disk cache)."""
+    from dandi.metadata.nwb import get_metadata
+
+    extract = getattr(get_metadata, "__wrapped__", get_metadata)
+    logging.getLogger("dandi").setLevel(logging.ERROR)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        try:
+            metadata = dict(extract(str(path)))
+        except Exception as exc:
+            raise WorkspaceError(
+                f"{path}: dandi-cli cannot read its metadata ({exc})",
+                hint="run `publishkit inspect` on it",
+            ) from None
+    metadata["path"] = str(path)
+    return metadata
+
+
+def _dandi_path(metadata: dict[str, Any], required: tuple[str, ...]) -> str:
+    from dandi.organize import create_unique_filenames_from_metadata
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        (named,) = create_unique_filenames_from_metadata([metadata], list(required))
+    return str(named["dandi_path"])
+
+
+def _refuse_collisions(names: dict[Path, str]) -> None:
+    by_name: dict[str, list[Path]] = {}
+    for path, name in names.items():
+        by_name.setdefault(name, []).append(path)
+    clashes = {name: paths for name, paths in by_name.items() if len(paths) > 1}
+    if clashes:
+        name, paths = next(iter(sorted(clashes.items())))
+        more = f" (and {len(clashes) - 1} more name(s))" if len(clashes) > 1 else ""
+        raise WorkspaceError(
+            f"{', '.join(str(p) for p in paths)} would all be named {name}{more}",
+            hint="give each file its own subject_id/session_id",
+        )
+
+
+def organize_files(
+    *, settings: Settings, wait: bool = False, progress: Progress = no_progress
+) -> OrganizeReport:
+    """The workspace's NWB files laid out in the dandiset folder as DANDI names them, the
+    mapping recorded; one writing run of the workspace at a time."""
+    with exclusive_run(settings.state_dir, "organize", wait=wait):
+        return _organize(settings=settings, progress=progress)
+
+
+def _organize(*, settings: Settings, progress: Progress = no_progress) -> OrganizeReport:
+    dandi = settings.dandi
+    files = source_files(settings)
+    results: list[Organized] = []
+    with StateStore.in_dir(settings.state_dir) as store:
+        names = dandi_names(files, dandi.required_fields, store)
+        digests = DigestCache(store)
+        for path, name in names.items():
+            target = dandi.folder / name
+            action = _place(path, target, dandi.files_mode, digests)
+            content = digests.get(target).blake2b
+            with store.transaction() as conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO organized VALUES (?, ?, ?)",
+                    (_rel(path, settings.workspace), name, content),
+                )
+            results.append(Organized(_rel(path, settings.workspace), name, action))
+            progress("Organizing", 1, len(names))
+        if dandi.files_mode != "move":  # moved files have no source left: never remove them
+            current = {_rel(p, settings.workspace) for p in names}
+            results += _remove_stale(store, dandi.folder, current)
+    _write_dandiset_yaml(dandi.folder, dandi.dandiset)
+    return OrganizeReport(_rel(dandi.folder, settings.workspace), tuple(results))
+
+
+def _place(source: Path, target: Path, mode: str, digests: DigestCache) -> Action:
+    existed = target.exists()
+    if existed and mode in ("symlink", "hardlink"):
+        same = target.resolve() == source.resolve() or os.path.samefile(target, source)
+        if same:
+            return "unchanged"
+    elif existed and digests.get(target).blake2b == digests.get(source).blake2b:
+        return "unchanged"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.part")
+    partial.unlink(missing_ok=True)
+    if mode == "copy":
+        shutil.copy2(source, partial)
+    elif mode == "hardlink":
+        os.link(source, partial)
+    elif mode == "symlink":
+        os.symlink(source.resolve(), partial)
+    else:  # move: the dandiset folder becomes the file's only home
+        shutil.move(source, partial)
+    os.replace(partial, target)
+    return "updated" if existed else "created"
+
+
+def _remove_stale(store: StateStore, folder: Path, current: set[str]) -> list[Organized]:
+    """Files organized before whose source is gone leave the dandiset folder too."""
+    removed = []
+    for source, name, _ in store.query("SELECT source, dandi_path, blake2b FROM organized"):
+        if str(source) not in current:
+            (folder / str(name)).unlink(missing_ok=True)
+            with store.transaction() as conn:
+                conn.execute("DELETE FROM organized WHERE source = ?", (source,))
+            removed.append(Organized(str(source), str(name), "removed"))
+    return removed
+
+
+def _write_dandiset_yaml(folder: Path, dandiset: str | None) -> None:
+    path = folder / "dandiset.yaml"
+    if dandiset and not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"identifier: DANDI:{dandiset}\n", encoding="utf-8")
+
+
+def recorded_paths(store: StateStore) -> dict[str, str]:
+    """source (relative to the workspace) -> dandiset path, as last organized."""
+    rows = store.query("SELECT source, dandi_path FROM organized")
+    return {str(source): str(name) for source, name in rows}
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,262 @@
+"""Upload to DANDI through dandi-cli: only what changed, each file on its own, results recorded.
+
+dandi-cli reads the API key where it always does (DANDI_API_KEY, its keyring). A file whose content
+passed the checks DANDI applies, as DANDI applies them (`publishkit inspect` with the `dandi` config
+unchanged, nothing CRITICAL suppressed), is uploaded without dandi-cli validating it a second time;
+any other file is validated by dandi-cli, which refuses it as DANDI would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from publishkit.dandi.organize import recorded_paths
+from publishkit.errors import ConfigError, WorkspaceError
+from publishkit.inspection.stage import passed_dandi_checks
+from publishkit.progress import Progress, no_progress
+from publishkit.workspace.config import Settings
+from publishkit.workspace.digests import DigestCache
+from publishkit.workspace.runlock import exclusive_run
+from publishkit.workspace.state import StateStore
+
+Outcome = Literal["uploaded", "unchanged", "removed", "failed"]
+
+
+@dataclass(frozen=True)
+class DandiFile:
+    dandi_path: str
+    outcome: Outcome
+    asset_id: str | None = None
+    etag: str | None = None
+    validated_by_dandi: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class DandiUploadReport:
+    instance: str
+    dandiset: str
+    files: tuple[DandiFile, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(f.outcome != "failed" for f in self.files)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(f.outcome == outcome for f in self.files)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "instance": self.instance,
+            "dandiset": self.dandiset,
+            "ok": self.ok,
+            "counts": {o: self.count(o) for o in ("uploaded", "unchanged", "removed", "failed")},
+            "files": [f.__dict__ for f in self.files],
+        }
+
+
+def upload_to_dandi(
+    *,
+    settings: Settings,
+    api_key: str | None = None,
+    wait: bool = False,
+    progress: Progress = no_progress,
+) -> DandiUploadReport:
+    """dandi-cli's upload of what changed in the dandiset folder, file by file (a failure is
+    reported, the others go on); one writing run of the workspace at a time. `api_key` (the CLI
+    passes DANDI_API_KEY) is handed to dandi-cli for this instance when dandi-cli has no key of
+    its own there; otherwise dandi-cli finds its key as it always does."""
+    with exclusive_run(settings.state_dir, "upload", wait=wait):
+        return _upload(settings=settings, api_key=api_key, progress=progress)
+
+
+def _upload(*, settings: Settings, api_key: str | None, progress: Progress) -> DandiUploadReport:
+    dandi = settings.dandi
+    if not dandi.instance or not dandi.dandiset:
+        raise ConfigError(
+            f"{settings.workspace / 'publishkit.yaml'}: dandi.instance and dandi.dandiset are "
+            "needed to upload to DANDI",
+            hint="e.g. dandi: {instance: dandi-sandbox, dandiset: '000123'}",
+        )
+    with StateStore.in_dir(settings.state_dir) as store:
+        organized = sorted(set(recorded_paths(store).values()))
+        if not organized:
+            raise WorkspaceError(
+                f"{dandi.folder}: nothing organized yet", hint="run `publishkit organize` first"
+            )
+        digests = DigestCache(store)
+        stack = contextlib.ExitStack()
+        if api_key:
+            stack.enter_context(_key_for_instance(dandi.instance, api_key))
+        with stack:
+            results = _upload_all(store, digests, settings, organized, progress)
+            results += _remove_stale(store, dandi.instance, dandi.dandiset, set(organized))
+    return DandiUploadReport(dandi.instance, dandi.dandiset, tuple(results))
+
+
+def _upload_all(
+    store: StateStore,
+    digests: DigestCache,
+    settings: Settings,
+    organized: list[str],
+    progress: Progress,
+) -> list[DandiFile]:
+    dandi = settings.dandi
+    assert dandi.instance and dandi.dandiset
+    results: list[DandiFile] = []
+    for name in organized:
+        target = dandi.folder / name
+        content = digests.get(target).blake2b
+        known = store.query(
+            "SELECT asset_id, etag FROM dandi_uploads WHERE dandi_path = ? AND blake2b = ? "
+            "AND dandiset = ?",
+            (name, content, dandi.dandiset),
+        )
+        if known:
+            results.append(DandiFile(name, "unchanged", str(known[0][0]), str(known[0][1])))
+        else:
+            trusted = passed_dandi_checks(store, content)
+            results.append(_upload_one(dandi.instance, dandi.dandiset, target, name, trusted))
+            done = results[-1]
+            if done.outcome == "uploaded":
+                with store.transaction() as conn:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO dandi_uploads VALUES (?, ?, ?, ?, ?)",
+                        (name, dandi.dandiset, content, done.asset_id, done.etag),
+                    )
+        progress("Uploading to DANDI", 1, len(organized))
+    return results
+
+
+def _remove_stale(
+    store: StateStore, instance: str, dandiset: str, organized: set[str]
+) -> list[DandiFile]:
+    """Assets publishkit uploaded whose file left the dandiset folder leave the draft too."""
+    stale = [
+        (path, asset)
+        for path, (asset, _) in recorded_assets(store, dandiset).items()
+        if path not in organized
+    ]
+    if not stale:
+        return []
+    from dandi.dandiapi import DandiAPIClient
+
+    results = []
+    with DandiAPIClient.for_dandi_instance(instance, authenticate=True) as client:
+        draft = client.get_dandiset(dandiset, "draft")
+        for path, asset_id in stale:
+            try:
+                draft.get_asset(asset_id).delete()
+            except Exception as exc:
+                results.append(DandiFile(path, "failed", asset_id, reason=f"delete: {exc}"))
+                continue
+            with store.transaction() as conn:
+                conn.execute(
+                    "DELETE FROM dandi_uploads WHERE dandi_path = ? AND dandiset = ?",
+                    (path, dandiset),
+                )
+            results.append(DandiFile(path, "removed", asset_id))
+    return results
+
+
+def _upload_one(instance: str, dandiset: str, target: Path, name: str, trusted: bool) -> DandiFile:
+    """One dandi-cli upload; its failure is this file's, reported with the reason."""
+    from dandi.dandiapi import DandiAPIClient
+    from dandi.upload import UploadExisting, UploadValidation, upload
+
+    validation = UploadValidation.SKIP if trusted else UploadValidation.REQUIRE
+    refusals: list[str] = []
+    try:
+        with (
+            _dandi_log(refusals),
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+        ):
+            warnings.simplefilter("ignore")
+            upload(
+                [str(target)],
+                existing=UploadExisting.OVERWRITE,  # by content (etag), not by mtime
+                validation=validation,
+                dandi_instance=instance,
+                jobs=1,
+            )
+            with DandiAPIClient.for_dandi_instance(instance) as client:
+                asset = client.get_dandiset(dandiset, "draft").get_asset_by_path(name)
+                etag = asset.get_raw_digest()
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if refusals:  # what dandi-cli's validation found
+            reason += f" ({'; '.join(refusals)})"
+        return DandiFile(
+            name, "failed", validated_by_dandi=not trusted, reason=f"{type(exc).__name__}: {reason}"
+        )
+    return DandiFile(name, "uploaded", asset.identifier, str(etag), not trusted)
+
+
+class _Refusals(logging.Handler):
+    """dandi-cli's log, kept from the terminal: the validation errors it logs when it refuses a
+    file (each a ValidationResult among the record's arguments) become the failure's reason."""
+
+    def __init__(self, found: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.found = found
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args: tuple[Any, ...] = record.args if isinstance(record.args, tuple) else ()
+        for arg in args:
+            if all(hasattr(arg, a) for a in ("id", "message", "severity")):
+                self.found.append(f"{arg.id}: {' '.join(str(arg.message).split())}")
+
+
+@contextlib.contextmanager
+def _dandi_log(refusals: list[str]) -> Iterator[None]:
+    """Meanwhile, dandi-cli's log goes only to `_Refusals`, which adds what it refused."""
+    logger = logging.getLogger("dandi")
+    handler = _Refusals(refusals)
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+@contextlib.contextmanager
+def _key_for_instance(instance: str, api_key: str) -> Iterator[None]:
+    """dandi-cli reads `<INSTANCE NAME>_API_KEY` (for a URL: its host:port); lend it the key."""
+    import os
+
+    from dandi.dandiapi import DandiAPIClient
+
+    with DandiAPIClient.for_dandi_instance(instance) as client:
+        variable = client.api_key_env_var
+    if os.environ.get(variable):
+        yield
+        return
+    os.environ[variable] = api_key
+    try:
+        yield
+    finally:
+        os.environ.pop(variable, None)
+
+
+def recorded_assets(store: StateStore, dandiset: str | None) -> dict[str, tuple[str, str]]:
+    """dandiset path -> (asset id, blake2b) for what was last uploaded to `dandiset`."""
+    if dandiset is None:
+        return {}
+    rows = store.query(
+        "SELECT dandi_path, asset_id, blake2b FROM dandi_uploads WHERE dandiset = ?",
+        (dandiset,),
+    )
+    return {str(path): (str(asset), str(content)) for path, asset, content in rows}

@@ -1,0 +1,1 @@
+"""Documents publishkit reads and writes: manifests, notes, versions, schemas."""

@@ -1,0 +1,303 @@
+"""Manifests: the AllenSDK-compatible JSON that pins every file of a release to an S3 version."""
+
+from __future__ import annotations
+
+import json
+import re
+from bisect import bisect_left
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from itertools import chain, compress, islice, repeat
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote, unquote, urlparse
+
+from publishkit.errors import ManifestError
+from publishkit.formats.jsonio import dumps, write_atomic
+from publishkit.formats.schemas import QuickCheck, members_check, violations
+from publishkit.formats.versions import Version
+
+_SAFE = "/-_.~"
+_UNQUOTED = re.compile(r"[A-Za-z0-9/_.~-]*")  # what quote(key, safe=_SAFE) leaves alone
+_PLAIN_URL = re.compile(r"https?://(?P<host>[^/?#;\[\]\t\r\n]*)(?P<path>[^?#;\[\]\t\r\n]*)")
+_NAME = re.compile(r"^(?P<project>.+)_project_manifest_v(?P<version>[^/]+)\.json$")
+GROUPS = ("metadata_files", "data_files")
+_FEW = 32  # entries left to jsonschema rather than halved further
+
+
+def manifest_name(project: str, version: Version | str) -> str:
+    return f"{project}_project_manifest_v{version}.json"
+
+
+def version_from_name(name: str) -> Version | None:
+    """The version in `<project>_project_manifest_v<X.Y.Z>.json`, or None for other names."""
+    match = _NAME.match(PurePosixPath(name).name)
+    if match is None:
+        return None
+    try:
+        return Version.parse(match["version"])
+    except Exception:
+        return None
+
+
+def public_url(template: str, *, bucket: str, region: str, key: str) -> str:
+    # a key of characters quote() keeps as they are is the common case, and much quicker to spot
+    quoted = key if _UNQUOTED.fullmatch(key) else quote(key, safe=_SAFE)
+    around = _around_key(template, bucket, region)
+    if around is None:
+        return template.format(bucket=bucket, region=region, key=quoted)
+    return around[0] + quoted + around[1]
+
+
+@cache
+def _around_key(template: str, bucket: str, region: str) -> tuple[str, str] | None:
+    """The URL before and after the key, if the template's one mention of the key is a plain
+    {key} (no conversion, format spec or index): what template.format puts around any key."""
+    if template.count("{key") != 1 or "{key}" not in template:
+        return None
+    try:
+        parts = template.format(bucket=bucket, region=region, key="\0").split("\0")
+    except (KeyError, IndexError, ValueError, AttributeError):
+        return None
+    return (parts[0], parts[1]) if len(parts) == 2 else None
+
+
+def parse_manifest(data: bytes | str, source: str) -> dict[str, Any]:
+    """Decode and validate; a ManifestError names `source` and the JSON pointer at fault."""
+    try:
+        document = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(
+            f"{source}: not valid JSON ({exc})", hint="is this a publishkit or AllenSDK manifest?"
+        ) from None
+    validate(document, source)
+    return dict(document)
+
+
+def load(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ManifestError(f"{path}: no such manifest file", hint="check the path")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(
+            f"{path}: cannot read the manifest ({exc.strerror})", hint="check its permissions"
+        ) from None
+    return parse_manifest(data, str(path))
+
+
+def validate(document: Any, source: str) -> None:
+    """Refuse a document that breaks the schema, or whose files no folder can hold together."""
+    problems = violations(_unvouched(document), "manifest")
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ManifestError(
+            f"{source}: at {first.pointer or '/'}: {first.message}{more}",
+            hint="see `publishkit schema manifest`",
+        )
+    _check_paths(document, source)
+
+
+# A release folder (a fetch, an AllenSDK cache) holds each entry at its path, metadata tables
+# and data files side by side. Two entries at one path with different content would leave one
+# entry's bytes under both; a file at a path that is another entry's folder cannot exist at all.
+# Two entries at one path with the same content are fine: a release lists a file twice when two
+# ids of its table name it. One sort of the paths finds both faults, as neighbours.
+_SAME_CONTENT = ("file_hash", "sha256", "size")
+_NOT_A_FILE = "is not a relative file path (it is empty or absolute, or has a '..' or a NUL)"
+_HOSTILE = "the manifest was edited by hand or is hostile: use the one the release published"
+
+
+def _check_paths(document: dict[str, Any], source: str) -> None:
+    """Refuse entries that no folder can hold together, naming both and the path."""
+    entries = list(chain.from_iterable(document[group].values() for group in GROUPS))
+    paths = entry_relpaths(entries)
+    places = paths if _all_normal(paths) else _places(document, source, paths)
+    order = sorted(places)
+    # sorted, a path is followed by its repeats, then by the paths it is a folder of (if any)
+    suspects = dict.fromkeys(compress(order, map(str.startswith, islice(order, 1, None), order)))
+    if not suspects:
+        return
+    at: dict[str, list[int]] = {}
+    for index, place in enumerate(places):
+        if place in suspects:
+            at.setdefault(place, []).append(index)
+    for place in suspects:
+        first, *others = at[place]
+        for other in others:
+            if _content(entries[other]) != _content(entries[first]):
+                raise ManifestError(
+                    f"{source}: {_name_of(document, first)} and {_name_of(document, other)} "
+                    f"both have path {place!r} but different content (file_hash, sha256 or "
+                    "size); one would overwrite the other",
+                    hint=_HOSTILE,
+                )
+        inside = bisect_left(order, place + "/")
+        if inside < len(order) and order[inside].startswith(place + "/"):
+            raise ManifestError(
+                f"{source}: {_name_of(document, first)} has path {place!r}, and "
+                f"{_name_of(document, places.index(order[inside]))} has path "
+                f"{order[inside]!r} inside it: no folder holds a file and a folder of one name",
+                hint=_HOSTILE,
+            )
+
+
+def _places(document: dict[str, Any], source: str, paths: list[str]) -> list[str]:
+    """Where a release folder holds each path; refuses one that names no file in it."""
+    places = []
+    for index, path in enumerate(paths):
+        place = _place(path)
+        if place is None:
+            raise ManifestError(
+                f"{source}: {_name_of(document, index)}: path {path!r} {_NOT_A_FILE}",
+                hint=_HOSTILE,
+            )
+        places.append(place)
+    return places
+
+
+def _content(entry: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(entry.get(key) for key in _SAME_CONTENT)
+
+
+def _name_of(document: dict[str, Any], index: int) -> str:
+    """`group/key` of the index-th entry, metadata tables first (as _check_paths lists them)."""
+    for group in GROUPS:
+        if index < len(document[group]):
+            return f"{group}/{list(document[group])[index]}"
+        index -= len(document[group])
+    raise IndexError(index)
+
+
+def _all_normal(paths: list[str]) -> bool:
+    """True if no path is empty or absolute, or has an empty, '.' or '..' part, a trailing '/'
+    or a NUL; False means "not sure" (a name may start with '.': _place decides)."""
+    joined = "/".join(paths)  # an empty path, or one that ends in '/', leaves a '//' here
+    return bool(joined) and not (
+        joined.startswith(("/", "."))
+        or joined.endswith("/")
+        or any(mark in joined for mark in ("//", "/.", "\0"))
+    )
+
+
+def _place(path: str) -> str | None:
+    """Where a release folder holds `path` (as a POSIX path with no empty or '.' parts), or
+    None when it holds no file there: empty, absolute, with a '..' part or a NUL."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if not parts or ".." in parts or path.startswith("/") or "\0" in path:
+        return None
+    return "/".join(parts)
+
+
+def _unvouched(document: Any) -> Any:
+    """`document` without the file entries a quick check vouches for. Each entry is valid or
+    not on its own, so jsonschema finds in what is left all it would find in `document`."""
+    if type(document) is not dict:
+        return document
+    left = dict(document)
+    for group in GROUPS:
+        check = members_check("manifest", group)
+        if check is not None and type(document.get(group)) is dict:
+            left[group] = _suspects(document[group], check)
+    return left
+
+
+def _suspects(entries: dict[str, Any], check: QuickCheck) -> dict[str, Any]:
+    """The entries `check` does not vouch for (in a few of at most _FEW entries), by halving."""
+    if check(entries):
+        return {}
+    if len(entries) <= _FEW:
+        return entries
+    items = list(entries.items())
+    half = len(items) // 2
+    return _suspects(dict(items[:half]), check) | _suspects(dict(items[half:]), check)
+
+
+def write_local(path: Path, document: dict[str, Any]) -> None:
+    validate(document, str(path))
+    write_atomic(path, dumps(document))
+
+
+def entry_relpath(entry: dict[str, Any]) -> str:
+    """The entry's path under the release prefix: its `path`, else AllenSDK's reading of `url`."""
+    if entry.get("path"):
+        return str(entry["path"])
+    return allensdk_relpath(entry["url"])
+
+
+def entry_relpaths(entries: list[dict[str, Any]]) -> list[str]:
+    """entry_relpath of each entry of a validated manifest, the URLs read in one batch."""
+    get: Callable[[dict[str, Any], str], Any] = dict.get
+    paths: list[str] = list(map(get, entries, repeat("path")))
+    if all(paths):
+        return paths
+    missing = [index for index, path in enumerate(paths) if not path]
+    urls = allensdk_relpaths([entries[index]["url"] for index in missing])
+    for index, relpath in zip(missing, urls, strict=True):
+        paths[index] = relpath
+    return paths
+
+
+def allensdk_relpath(url: str) -> str:
+    """What AllenSDK calls a file: the URL path without its first component (the prefix)."""
+    return "/".join(_url_path(url)[1:].split("/")[1:])
+
+
+def allensdk_relpaths(urls: list[str]) -> list[str]:
+    """allensdk_relpath of each URL; in a few passes at C speed when all are plain (ASCII, and
+    nothing _url_path leaves to urlparse): the path is then all after the URL's fourth slash."""
+    joined = "\n".join(urls) if {str} >= set(map(type, urls)) else "?"
+    if (
+        not joined.isascii()
+        or joined.count("\n") != len(urls) - 1
+        or any(char in joined for char in "?#;[]\t\r")
+        or not all(map(str.startswith, urls, repeat(("https://", "http://"))))
+    ):
+        return [allensdk_relpath(url) for url in urls]
+    return [
+        parts[4] if len(parts) == 5 else ""
+        for parts in map(str.split, urls, repeat("/"), repeat(4))
+    ]
+
+
+def _url_path(url: str) -> str:
+    """urlparse(url).path, found without urlparse in an http(s) URL with nothing urlparse
+    treats specially (a query, fragment or ;params, brackets, tabs, newlines, a non-ASCII host)."""
+    plain = _PLAIN_URL.fullmatch(url) if isinstance(url, str) else None
+    if plain is not None and plain["host"].isascii():
+        return plain["path"]
+    return urlparse(url).path
+
+
+@dataclass(frozen=True)
+class ObjectLocation:
+    bucket: str
+    key: str
+
+
+def locate(url: str, template: str | None = None, bucket: str | None = None) -> ObjectLocation:
+    """Bucket and key of a manifest URL: by the workspace's `public_url`, else S3's URL forms."""
+    patterns = []
+    if template:
+        pattern = re.escape(template)
+        for name, regex in (("bucket", r"[^/]+?"), ("region", r"[^/]+?"), ("key", r".+")):
+            pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>{regex})", 1)
+        patterns.append(pattern)
+    patterns += [
+        r"https?://(?P<bucket>[^/]+?)\.s3[.-](?:[a-z0-9-]+\.)?amazonaws\.com(?:\.cn)?/(?P<key>.+)",
+        r"https?://s3[.-](?:[a-z0-9-]+\.)?amazonaws\.com/(?P<bucket>[^/]+)/(?P<key>.+)",
+        r"https?://[^/]+/(?P<bucket>[^/]+)/(?P<key>.+)",
+    ]
+    for pattern in patterns:
+        match = re.fullmatch(pattern, url)
+        if match is None:
+            continue
+        found = match.groupdict().get("bucket") or bucket
+        if found:
+            return ObjectLocation(found, unquote(match["key"]))
+    raise ManifestError(
+        f"{url}: cannot tell the bucket and key from this URL",
+        hint="run inside the workspace whose s3.public_url produced it",
+    )

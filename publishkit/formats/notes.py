@@ -1,0 +1,112 @@
+"""Release notes: what changed between two manifests, as Markdown, AllenSDK text or JSON."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from publishkit.formats.changes import Change, allensdk_text, compare, counts, suggest_bump
+from publishkit.formats.versions import Bump
+
+NOTES_TITLE = "# Release notes\n"
+_GROUP_TITLES = (("metadata", "Metadata tables"), ("data", "Data files"))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two manifests, named as the user named them, and what changed between them."""
+
+    old_name: str | None
+    new_name: str
+    old_version: str | None
+    new_version: str
+    changes: tuple[Change, ...]
+
+    @property
+    def suggested_bump(self) -> Bump | None:
+        return suggest_bump(list(self.changes))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "old": {"manifest": self.old_name, "version": self.old_version},
+            "new": {"manifest": self.new_name, "version": self.new_version},
+            "counts": {g: counts(list(self.changes), g) for g, _ in _GROUP_TITLES},
+            "suggested_bump": self.suggested_bump,
+            "changes": [
+                {"group": c.group, "kind": c.kind, "path": c.path, "new_path": c.new_path}
+                for c in self.changes
+            ],
+        }
+
+
+def compare_manifests(
+    old: dict[str, Any] | None, new: dict[str, Any], old_name: str | None, new_name: str
+) -> Comparison:
+    return Comparison(
+        old_name=old_name,
+        new_name=new_name,
+        old_version=old["manifest_version"] if old else None,
+        new_version=new["manifest_version"],
+        changes=tuple(compare(old, new)),
+    )
+
+
+def render_allensdk(old: dict[str, Any], new: dict[str, Any], old_name: str, new_name: str) -> str:
+    return allensdk_text(old, new, old_name, new_name)
+
+
+def render_markdown(
+    comparison: Comparison, *, date: str | None = None, remarks: tuple[str, ...] = ()
+) -> str:
+    """One release's section: a heading, remarks, a summary line, changes grouped with counts."""
+    when = f" ({date})" if date else ""
+    lines = [f"## v{comparison.new_version}{when}", ""]
+    for remark in remarks:
+        lines += [f"> **Note:** {remark}", ""]
+    changes = list(comparison.changes)
+    if comparison.old_version is None:
+        lines.append(f"First release: {_summary(changes)}.")
+    elif not changes:
+        lines.append(f"No changes since v{comparison.old_version}.")
+    else:
+        lines.append(f"Changes since v{comparison.old_version}: {_summary(changes)}.")
+    for group, title in _GROUP_TITLES:
+        in_group = [c for c in changes if c.group == group]
+        if not in_group:
+            continue
+        lines += ["", f"### {title} ({_summary(in_group)})", ""]
+        lines += [
+            f"- `{c.path}` → `{c.new_path}` renamed"
+            if c.kind == "renamed"
+            else f"- `{c.path}` {c.kind}"
+            for c in in_group
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _summary(changes: list[Change]) -> str:
+    tally = counts(changes)
+    return ", ".join(f"{n} {kind}" for kind, n in tally.items()) or "no files"
+
+
+def prepend_section(existing: str | None, section: str, version: str) -> str:
+    """The release-notes document with `section` on top, replacing an older copy of it."""
+    body = (existing or "").removeprefix(NOTES_TITLE).lstrip("\n")
+    heading = re.compile(rf"^## v{re.escape(version)}\b.*?(?=^## v|\Z)", re.S | re.M)
+    body = heading.sub("", body).lstrip("\n")
+    return NOTES_TITLE + "\n" + section + ("\n" + body if body else "")
+
+
+def drop_newest_section(document: str) -> str:
+    """The release-notes document without its newest (top) section: what it was before the
+    latest release wrote it."""
+    body = document.removeprefix(NOTES_TITLE).lstrip("\n")
+    sections = re.split(r"^(?=## v)", body, flags=re.M)  # a leading "" when body starts with one
+    older = "".join(sections[2:] if sections[0] == "" else sections[1:])
+    return NOTES_TITLE + "\n" + older
+
+
+def has_section(document: str | None, version: str) -> bool:
+    pattern = re.compile(rf"^## v{re.escape(version)}\b", re.M)
+    return document is not None and pattern.search(document) is not None

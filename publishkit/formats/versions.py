@@ -1,0 +1,86 @@
+"""Semantic versions of releases: parsing, ordering and bumping (semver.org 2.0.0)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import total_ordering
+from typing import Literal
+
+from publishkit.errors import VersionError
+
+Bump = Literal["major", "minor", "patch"]
+BUMPS: tuple[Bump, ...] = ("major", "minor", "patch")
+
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+)
+
+
+@total_ordering
+@dataclass(frozen=True)
+class Version:
+    major: int
+    minor: int
+    patch: int
+    prerelease: str = ""
+    build: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        match = _SEMVER.match(text.strip())
+        if match is None:
+            raise VersionError(
+                f"version {text!r} is not a semantic version",
+                hint="use MAJOR.MINOR.PATCH, e.g. 0.2.0, or pass --bump major|minor|patch",
+            )
+        major, minor, patch, pre, build = match.groups()
+        return cls(int(major), int(minor), int(patch), pre or "", build or "")
+
+    @property
+    def core(self) -> tuple[int, int, int]:
+        return (self.major, self.minor, self.patch)
+
+    def bump(self, part: Bump) -> Version:
+        """The next version of this kind. A pre-release bumps to its own final version when
+        that is of the kind asked for (1.0.1-rc1 patch -> 1.0.1, 2.0.0-rc1 major -> 2.0.0), as
+        npm's semver does: the final version is what the pre-release was leading to."""
+        pre = bool(self.prerelease)
+        if part == "major":
+            if pre and self.minor == 0 and self.patch == 0:
+                return Version(self.major, 0, 0)
+            return Version(self.major + 1, 0, 0)
+        if part == "minor":
+            if pre and self.patch == 0:
+                return Version(self.major, self.minor, 0)
+            return Version(self.major, self.minor + 1, 0)
+        if pre:
+            return Version(self.major, self.minor, self.patch)
+        return Version(self.major, self.minor, self.patch + 1)
+
+    def _key(self) -> tuple[int, int, int, int, tuple[tuple[int, int | str], ...]]:
+        pre = tuple(
+            (0, int(part)) if part.isdigit() else (1, part) for part in self.prerelease.split(".")
+        )
+        return (self.major, self.minor, self.patch, 0 if self.prerelease else 1, pre)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return self._key() < other._key()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Version) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __str__(self) -> str:
+        text = f"{self.major}.{self.minor}.{self.patch}"
+        if self.prerelease:
+            text += f"-{self.prerelease}"
+        if self.build:
+            text += f"+{self.build}"
+        return text

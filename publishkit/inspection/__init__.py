@@ -1,0 +1,1 @@
+"""The inspect stage: nwbinspector and DANDI's checks, cached and in parallel."""

@@ -1,0 +1,376 @@
+"""The inspect stage: NWB files in, findings out; cached by content, run in parallel.
+
+Findings come from nwbinspector (with pynwb validation), from dandi-cli's own asset-metadata
+extraction (what `dandi upload` would reject) and from publishkit (what `dandi organize` needs).
+They are cached by (file content hash, effective config, tool versions) in SQLite, so an
+unchanged file is never inspected twice and concurrent runs cannot corrupt the cache.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from publishkit.errors import UsageError
+from publishkit.inspection.pool import Inspecting, Task
+from publishkit.progress import Progress, no_progress
+from publishkit.workspace.config import Settings
+from publishkit.workspace.digests import DigestCache
+from publishkit.workspace.executors import LOCAL, ExecutorSettings
+from publishkit.workspace.inspection_settings import LEVELS, InspectionConfig, rank
+from publishkit.workspace.inventory import collect
+from publishkit.workspace.state import StateStore
+
+TOOLS = ("publishkit", "nwbinspector", "pynwb", "hdmf", "dandi", "dandischema")
+UNIQUE_IDENTIFIERS = "check_unique_identifiers"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One message, in nwbinspector's fields plus where it came from."""
+
+    message: str
+    importance: str
+    severity: str
+    check_function_name: str
+    object_type: str | None
+    object_name: str | None
+    location: str | None
+    file_path: str
+    source: str  # nwbinspector, dandi or publishkit
+    suppressed_because: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        document = {k: v for k, v in self.__dict__.items() if k != "suppressed_because"}
+        if self.suppressed_because:
+            document["suppressed_because"] = self.suppressed_because
+        return document
+
+
+@dataclass(frozen=True)
+class InspectedFile:
+    path: str  # as shown to the user
+    readable: bool
+    cached: bool
+
+
+@dataclass(frozen=True)
+class InspectionReport:
+    files: tuple[InspectedFile, ...]
+    findings: tuple[Finding, ...]  # active, most important first
+    suppressed: tuple[Finding, ...]
+    fail_on: str
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def failing(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if rank(f.importance) <= rank(self.fail_on))
+
+    @property
+    def unreadable(self) -> tuple[InspectedFile, ...]:
+        return tuple(f for f in self.files if not f.readable)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failing and not self.unreadable
+
+    def failure_summary(self) -> str:
+        """Why inspection failed, counted in inspected files: what the console and the
+        release notes both say ('' when it passed)."""
+        inspected = {f.path for f in self.files}
+        by_name = {Path(p).name: p for p in inspected}
+        named = {  # a cross-file finding names a file by its bare name
+            f.file_path if f.file_path in inspected else by_name.get(Path(f.file_path).name)
+            for f in self.failing
+        }
+        named.discard(None)
+        parts = []
+        if self.failing:
+            parts.append(
+                f"{len(self.failing)} finding(s) at or above {self.fail_on} in {len(named)} file(s)"
+            )
+        if self.unreadable:
+            parts.append(f"{len(self.unreadable)} unreadable file(s)")
+        return "; ".join(parts)
+
+
+def find_nwb_files(paths: Iterable[Path]) -> list[Path]:
+    """Files as given, folders searched for *.nwb; a path that does not exist is bad input."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*.nwb") if p.is_file()))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise UsageError(f"{path}: no such file or folder", hint="check the path")
+    if not found:
+        raise UsageError(
+            f"no .nwb files in {', '.join(str(p) for p in paths)}",
+            hint="name NWB files or folders that contain them",
+        )
+    return list(dict.fromkeys(found))
+
+
+def workspace_nwb_files(settings: Settings) -> list[Path]:
+    """The workspace's own NWB files: convert's outputs when it converts, else those its tables
+    list, else every *.nwb outside dot-folders and the dandiset folder (organize's copies)."""
+    if settings.conversion_settings is not None:
+        found = sorted(settings.conversion.output_dir.glob("*.nwb"))
+    else:
+        # by the listed name: a file may be a symlink to a blob without the suffix (git-annex)
+        found = [f.path for f in collect(settings) if PurePosixPath(f.relpath).suffix == ".nwb"]
+    if not found:
+        dandiset = settings.dandi.folder.resolve()
+        found = [
+            p
+            for p in sorted(settings.workspace.rglob("*.nwb"))
+            if not any(part.startswith(".") for part in p.relative_to(settings.workspace).parts)
+            and not p.resolve().is_relative_to(dandiset)
+        ]
+    if not found:
+        raise UsageError(
+            f"{settings.workspace}: the workspace has no .nwb files",
+            hint="name NWB files or folders to inspect",
+        )
+    return found
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {}
+    for tool in TOOLS:
+        try:
+            versions[tool] = version(tool)
+        except PackageNotFoundError:
+            versions[tool] = "absent"
+    return versions
+
+
+def start_inspection(
+    *,
+    files: list[Path],
+    config: InspectionConfig,
+    cache_dir: Path,
+    fail_on: str = "CRITICAL",
+    jobs: int = 1,
+    dandi: bool = True,
+    relative_to: Path | None = None,
+    progress: Progress = no_progress,
+    background: bool = False,
+    executor: ExecutorSettings = LOCAL,
+) -> PendingInspection:
+    """Inspect `files`, re-using cached findings for content already inspected the same way:
+    looks up the cache and starts inspecting the rest; `finish()` gives the report. With
+    `background`, the files are inspected in worker processes while the caller goes on."""
+    if fail_on not in LEVELS:
+        raise UsageError(f"--fail-on {fail_on}: expected one of {', '.join(LEVELS)}")
+    nwbinspector_config = config.nwbinspector_config()
+    versions = tool_versions()
+    key = json.dumps(
+        {"config": nwbinspector_config, "dandi": dandi, "versions": versions}, sort_keys=True
+    )
+    results: dict[Path, dict[str, Any]] = {}
+    with StateStore.in_dir(cache_dir) as store:
+        digests = DigestCache(store).get_all(files, executor, progress)
+        hashes = {path: digests[path].blake2b for path in files}
+        for path in files:
+            hit = store.query(
+                "SELECT result FROM inspection_results WHERE content = ? AND setup = ?",
+                (hashes[path], key),
+            )
+            if hit:
+                results[path] = json.loads(str(hit[0][0]))
+    todo = [p for p in files if p not in results]
+    task = Task(nwbinspector_config, dandi, str(cache_dir / "specs"))
+    return PendingInspection(
+        files=files,
+        config=config,
+        cache_dir=cache_dir,
+        fail_on=fail_on,
+        versions=versions,
+        key=key,
+        hashes=hashes,
+        results=results,
+        shown={path: _shown(path, relative_to) for path in files},
+        inspecting=Inspecting(todo, task, jobs, background=background, executor=executor),
+        progress=progress,
+        dandi=dandi,
+    )
+
+
+@dataclass
+class PendingInspection:
+    """An inspection under way: cached results known, the others arriving from `inspecting`."""
+
+    files: list[Path]
+    config: InspectionConfig
+    cache_dir: Path
+    fail_on: str
+    versions: dict[str, str]
+    key: str  # the configuration and tool versions results are cached under
+    hashes: dict[Path, str]
+    results: dict[Path, dict[str, Any]]  # cached so far
+    shown: dict[Path, str]
+    inspecting: Inspecting
+    progress: Progress
+    dandi: bool  # dandi-cli's asset-metadata checks ran
+
+    def finish(self) -> InspectionReport:
+        """Wait for the files being inspected, record their results, report on every file."""
+        files, results, shown = self.files, self.results, self.shown
+        cached = set(results)
+        self.progress("Inspecting", len(cached), len(files))
+        with StateStore.in_dir(self.cache_dir) as store:
+            for path, result in self.inspecting.results():
+                results[path] = result
+                with store.transaction() as conn:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO inspection_results VALUES (?, ?, ?)",
+                        (self.hashes[path], self.key, json.dumps(result)),
+                    )
+                self.progress("Inspecting", 1, len(files))
+        findings = [
+            Finding(**entry, file_path=shown[path])
+            for path in files
+            for entry in _configured(results[path]["findings"], self.config)
+        ]
+        findings += _unique_identifiers(files, results, self.config)
+        active, suppressed = _apply_suppressions(findings, self.config)
+        # the workspace's gate; and DANDI's, where these findings are those DANDI would make:
+        # suppressed ones count, and nothing counts once the workspace changed the dandi config
+        passed = _passes(files, results, active, shown, self.fail_on)
+        exact = self.dandi and self.config.is_dandi_unchanged
+        as_dandi = _passes(files, results, findings, shown, "CRITICAL") if exact else []
+        _record_passes(self.cache_dir, self.hashes, passed, as_dandi)
+        return InspectionReport(
+            files=tuple(
+                InspectedFile(shown[p], bool(results[p]["readable"]), p in cached) for p in files
+            ),
+            findings=tuple(sorted(active, key=_order)),
+            suppressed=tuple(sorted(suppressed, key=_order)),
+            fail_on=self.fail_on,
+            versions=self.versions,
+        )
+
+    def cancel(self) -> None:
+        """The caller gave up (it failed while the files were inspected): start nothing more."""
+        self.inspecting.cancel()
+
+
+def passed_inspection(store: StateStore, content: str) -> bool:
+    """Whether a file with this content passed `publishkit inspect` in this workspace (its gate:
+    its --fail-on, importance changes, skips and suppressions)."""
+    return bool(store.query("SELECT 1 FROM inspection_passed WHERE content = ?", (content,)))
+
+
+def passed_dandi_checks(store: StateStore, content: str) -> bool:
+    """Whether a file with this content passed the checks DANDI applies at upload, as DANDI
+    applies them: the `dandi` config unchanged, DANDI's metadata checks, nothing suppressed."""
+    return bool(store.query("SELECT 1 FROM dandi_checks_passed WHERE content = ?", (content,)))
+
+
+def _passes(
+    files: list[Path],
+    results: dict[Path, dict[str, Any]],
+    findings: list[Finding],
+    shown: dict[Path, str],
+    fail_on: str,
+) -> list[Path]:
+    """The readable files with no finding at or above `fail_on`; none when that bar is below
+    DANDI's (CRITICAL), so that a pass always means DANDI's bar was met too."""
+    if rank(fail_on) < rank("CRITICAL"):
+        return []
+    failing = {f.file_path for f in findings if rank(f.importance) <= rank(fail_on)}
+    return [p for p in files if results[p]["readable"] and shown[p] not in failing]
+
+
+def _record_passes(
+    cache_dir: Path, hashes: dict[Path, str], passed: list[Path], as_dandi: list[Path]
+) -> None:
+    """Remember the contents that passed the workspace's gate, and those that passed DANDI's."""
+    with StateStore.in_dir(cache_dir) as store, store.transaction() as conn:
+        for table, contents in (("inspection_passed", passed), ("dandi_checks_passed", as_dandi)):
+            conn.executemany(
+                f"INSERT OR IGNORE INTO {table} VALUES (?)", [(hashes[p],) for p in contents]
+            )
+
+
+def _shown(path: Path, relative_to: Path | None) -> str:
+    if relative_to is not None:
+        try:
+            return path.resolve().relative_to(relative_to.resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+def _configured(findings: list[dict[str, Any]], config: InspectionConfig) -> list[dict[str, Any]]:
+    """The workspace's importance changes and skips, applied to publishkit's and DANDI's checks
+    too (nwbinspector applied them to its own while running)."""
+    kept = []
+    for entry in findings:
+        if entry["source"] == "nwbinspector":
+            kept.append(entry)
+            continue
+        level = config.level_of(entry["check_function_name"], entry["importance"])
+        if level is not None:
+            kept.append({**entry, "importance": level})
+    return kept
+
+
+def _unique_identifiers(
+    files: list[Path], results: dict[Path, dict[str, Any]], config: InspectionConfig
+) -> list[Finding]:
+    """nwbinspector's cross-file check, with its exact message, from the identifiers read."""
+    from natsort import natsorted
+
+    level = config.level_of(UNIQUE_IDENTIFIERS, "CRITICAL")
+    if level is None or len(files) < 2:
+        return []
+    by_identifier: dict[str, list[Path]] = {}
+    for path in files:
+        if results[path]["identifier"] is not None:
+            by_identifier.setdefault(results[path]["identifier"], []).append(path)
+    found = []
+    for identifier, paths in by_identifier.items():
+        if len(paths) > 1:
+            names = natsorted([p.name for p in paths])
+            found.append(
+                Finding(
+                    message=(
+                        f"The identifier '{identifier}' is used across the .nwb files: {names}. "
+                        "The identifier of any NWBFile should be a completely unique value - "
+                        "we recommend using uuid4 to achieve this."
+                    ),
+                    importance=level,
+                    severity="LOW",
+                    check_function_name=UNIQUE_IDENTIFIERS,
+                    object_type="NWBFile",
+                    object_name="root",
+                    location="/",
+                    file_path=str(names[-1]),
+                    source="nwbinspector",
+                )
+            )
+    return found
+
+
+def _apply_suppressions(
+    findings: list[Finding], config: InspectionConfig
+) -> tuple[list[Finding], list[Finding]]:
+    active, suppressed = [], []
+    for item in findings:
+        rule = config.suppression_for(item.check_function_name, item.file_path)
+        if rule is None:
+            active.append(item)
+        else:
+            suppressed.append(Finding(**{**item.__dict__, "suppressed_because": rule.reason}))
+    return active, suppressed
+
+
+def _order(item: Finding) -> tuple[int, str, str, str]:
+    return (rank(item.importance), item.check_function_name, item.file_path, item.location or "")

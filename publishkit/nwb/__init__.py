@@ -1,0 +1,1 @@
+"""NWB conversion: templates rendered per sessions-table row into NWB files."""

@@ -1,0 +1,336 @@
+"""The convert stage: one NWB file per sessions-table row, through a template.
+
+A row that fails is reported with its row, column and reason while the others still convert;
+rows whose inputs and template are unchanged since the last conversion are skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from publishkit.errors import WorkspaceError
+from publishkit.formats.jsonio import write_atomic
+from publishkit.nwb.build import BuildContext, ConversionError, identifier_for
+from publishkit.nwb.templates import DEFAULT_OUTPUT, Template, find_template, render, sources
+from publishkit.progress import Progress, no_progress
+from publishkit.workspace.config import Settings
+from publishkit.workspace.digests import DigestCache
+from publishkit.workspace.executors import ExecutorSettings, WorkerCrashed, on_dask
+from publishkit.workspace.runlock import exclusive_run
+from publishkit.workspace.state import StateStore
+
+Status = Literal["converted", "unchanged", "failed"]
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    row: int  # 1-based data row; the table's line is row + 1
+    output: str | None  # relative to the workspace
+    status: Status
+    column: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ConversionReport:
+    template: str
+    template_version: str
+    sessions: str
+    outcomes: tuple[RowOutcome, ...]
+    removed: tuple[str, ...] = ()  # outputs of rows no longer in the table, deleted
+    files_table: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status != "failed" for o in self.outcomes)
+
+    def count(self, status: Status) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "template": self.template,
+            "template_version": self.template_version,
+            "sessions": self.sessions,
+            "ok": self.ok,
+            "counts": {s: self.count(s) for s in ("converted", "unchanged", "failed")},
+            "rows": [o.__dict__ for o in self.outcomes],
+            "removed": list(self.removed),
+            "files_table": self.files_table,
+        }
+
+
+@dataclass(frozen=True)
+class _Task:
+    row: int
+    output: Path
+    key: str
+    spec: dict[str, Any]  # rendered nwbfile, subject, objects
+    row_values: dict[str, str]
+    identifier: str
+    provenance: str
+
+
+def convert_sessions(
+    *, settings: Settings, jobs: int = 1, wait: bool = False, progress: Progress = no_progress
+) -> ConversionReport:
+    """One NWB file per row of the sessions table, unchanged rows skipped, failing rows
+    reported while the others convert; one writing run of the workspace at a time."""
+    with exclusive_run(settings.state_dir, "convert", wait=wait):
+        return _convert(settings=settings, jobs=jobs, progress=progress)
+
+
+def _convert(
+    *, settings: Settings, jobs: int = 1, progress: Progress = no_progress
+) -> ConversionReport:
+    conversion = settings.conversion
+    template = find_template(conversion.template, conversion.templates_dir)
+    rows = _read_sessions(conversion.sessions)
+    with StateStore.in_dir(settings.state_dir) as store:
+        outcomes, tasks = _plan_rows(store, template, settings, rows)
+        progress("Converting", len(outcomes), len(rows))
+        for task, error in _run(tasks, settings.workspace, jobs, settings.executor):
+            shown = _relative(task.output, settings.workspace)
+            if error is None:
+                _record(store, task)
+                outcomes[task.row] = RowOutcome(task.row, shown, "converted")
+            else:
+                outcomes[task.row] = RowOutcome(task.row, shown, "failed", error[0], error[1])
+            progress("Converting", 1, len(rows))
+        planned = {
+            str(conversion.output_dir / str(o.output).split("/")[-1])
+            for o in outcomes.values()
+            if o.output
+        }
+        removed = _remove_stale(store, planned, settings.workspace)
+    ordered = tuple(outcomes[n] for n in sorted(outcomes))
+    table = _write_files_table(settings, rows, ordered)
+    return ConversionReport(
+        template=template.name,
+        template_version=template.version,
+        sessions=_relative(conversion.sessions, settings.workspace),
+        outcomes=ordered,
+        removed=tuple(removed),
+        files_table=_relative(table, settings.workspace),
+    )
+
+
+def plan_conversion(*, settings: Settings) -> tuple[int, int, list[RowOutcome]]:
+    """(rows to convert, rows unchanged, rows failing already in planning); writes no file."""
+    conversion = settings.conversion
+    template = find_template(conversion.template, conversion.templates_dir)
+    rows = _read_sessions(conversion.sessions)
+    with StateStore.in_dir(settings.state_dir) as store:
+        outcomes, tasks = _plan_rows(store, template, settings, rows)
+    failing = [o for o in outcomes.values() if o.status == "failed"]
+    return len(tasks), len(outcomes) - len(failing), failing
+
+
+def _plan_rows(
+    store: StateStore, template: Template, settings: Settings, rows: list[dict[str, str]]
+) -> tuple[dict[int, RowOutcome], list[_Task]]:
+    """Rows already decided (unchanged, or failing to plan) and the tasks to run."""
+    digests = DigestCache(store)
+    outcomes: dict[int, RowOutcome] = {}
+    tasks: list[_Task] = []
+    claimed: dict[str, int] = {}
+    for number, row in enumerate(rows, start=1):
+        try:
+            task = _plan(template, settings, number, row, digests, claimed)
+        except ConversionError as exc:
+            outcomes[number] = RowOutcome(number, None, "failed", exc.column, exc.reason)
+            continue
+        if _unchanged(store, task):
+            outcomes[number] = RowOutcome(
+                number, _relative(task.output, settings.workspace), "unchanged"
+            )
+        else:
+            tasks.append(task)
+    return outcomes, tasks
+
+
+def _remove_stale(store: StateStore, planned: set[str], root: Path) -> list[str]:
+    """Outputs of rows that left the sessions table go too (only files convert wrote)."""
+    removed = []
+    for (output,) in store.query("SELECT output FROM conversions"):
+        if str(output) not in planned:
+            Path(str(output)).unlink(missing_ok=True)
+            with store.transaction() as conn:
+                conn.execute("DELETE FROM conversions WHERE output = ?", (output,))
+            removed.append(_relative(Path(str(output)), root))
+    return removed
+
+
+def _write_files_table(
+    settings: Settings, rows: list[dict[str, str]], outcomes: tuple[RowOutcome, ...]
+) -> Path:
+    """The NWB files made, one row each (id, path, then the session's columns): the table a
+    release publishes, so that every data file is listed with its session's metadata."""
+    conversion = settings.conversion
+    id_column, path_column = settings.id_column, settings.path_column
+    buffer = io.StringIO()
+    columns = [id_column, path_column] + [c for c in rows[0] if c not in (id_column, path_column)]
+    writer = csv.DictWriter(buffer, columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for outcome in outcomes:
+        if outcome.status != "failed" and outcome.output:
+            row = rows[outcome.row - 1]
+            writer.writerow(
+                {**row, id_column: Path(outcome.output).stem, path_column: outcome.output}
+            )
+    write_atomic(conversion.files_table, buffer.getvalue())
+    return conversion.files_table
+
+
+def _read_sessions(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise WorkspaceError(
+            f"sessions table {path} does not exist",
+            hint="fix conversion.sessions in publishkit.yaml or create the table",
+        )
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        rows = [
+            {k: (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(handle)
+        ]
+    if not rows:
+        raise WorkspaceError(f"sessions table {path} has no rows", hint="add one row per session")
+    return rows
+
+
+def _plan(
+    template: Template,
+    settings: Settings,
+    number: int,
+    row: dict[str, str],
+    digests: DigestCache,
+    claimed: dict[str, int],
+) -> _Task:
+    document = template.document
+    name = str(render(document.get("output", DEFAULT_OUTPUT), row, "output"))
+    pure = PurePosixPath(name)
+    if len(pure.parts) != 1 or not name.endswith(".nwb") or name.startswith("."):
+        raise ConversionError(f"output: {name!r} is not a plain .nwb file name", "output")
+    if name in claimed:
+        raise ConversionError(
+            f"output: {name} is also the output of row {claimed[name]}; rows need distinct "
+            "subject_id/session_id",
+            "session_id",
+        )
+    claimed[name] = number
+    spec = {key: render(document[key], row, key) for key in ("nwbfile", "subject", "objects")}
+    context = BuildContext(settings.workspace, row, number)
+    inputs = sorted({str(context.source(s, "source")) for s in sources(spec["objects"])})
+    key = hashlib.sha256(
+        json.dumps(
+            [template.digest, row, [(p, digests.get(Path(p)).blake2b) for p in inputs]],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    return _Task(
+        row=number,
+        output=settings.conversion.output_dir / name,
+        key=key,
+        spec=spec,
+        row_values=row,
+        identifier=identifier_for(template.name, name),
+        provenance=template.provenance,
+    )
+
+
+def _unchanged(store: StateStore, task: _Task) -> bool:
+    rows = store.query(
+        "SELECT key, size, mtime_ns FROM conversions WHERE output = ?", (str(task.output),)
+    )
+    if not rows or not task.output.is_file():
+        return False
+    stat = task.output.stat()
+    return rows[0] == (task.key, stat.st_size, stat.st_mtime_ns)
+
+
+def _record(store: StateStore, task: _Task) -> None:
+    stat = task.output.stat()
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO conversions VALUES (?, ?, ?, ?)",
+            (str(task.output), task.key, stat.st_size, stat.st_mtime_ns),
+        )
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _run(
+    tasks: list[_Task], root: Path, jobs: int, executor: ExecutorSettings
+) -> Iterable[tuple[_Task, tuple[str | None, str] | None]]:
+    if executor.dask and executor.scheduler:
+        for task, outcome in on_dask(write_row, tasks, executor.scheduler, root):
+            if isinstance(outcome, WorkerCrashed):
+                yield task, (None, f"the worker converting this row crashed: {outcome}")
+            else:
+                yield task, outcome
+        return
+    if jobs <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield task, write_row(task, root)
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["publishkit.nwb.convert", "pynwb"])
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = {pool.submit(write_row, task, root): task for task in tasks}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def write_row(task: _Task, root: Path) -> tuple[str | None, str] | None:
+    """Build and write one NWB file (atomically); None, or (column, reason) when it fails."""
+    import warnings
+
+    from pynwb import NWBHDF5IO
+
+    from publishkit.nwb.build import BUILDERS, new_nwbfile
+    from publishkit.nwb.templates import load_builders
+
+    load_builders()
+    partial = task.output.with_name(f".{task.output.name}.part")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nwbfile = new_nwbfile(
+                task.spec["nwbfile"],
+                task.spec["subject"],
+                identifier=task.identifier,
+                provenance=task.provenance,
+            )
+            context = BuildContext(root, task.row_values, task.row)
+            for index, entry in enumerate(task.spec["objects"]):
+                try:
+                    BUILDERS[entry["kind"]](nwbfile, entry, context)
+                except ConversionError as exc:
+                    raise ConversionError(
+                        f"objects.{index} ({entry['kind']}): {exc.reason}", exc.column
+                    ) from None
+            task.output.parent.mkdir(parents=True, exist_ok=True)
+            with NWBHDF5IO(str(partial), "w") as io:
+                io.write(nwbfile)
+        os.replace(partial, task.output)
+    except ConversionError as exc:
+        return exc.column, exc.reason
+    except Exception as exc:  # pynwb's own refusals (shapes, types) are per-row failures too
+        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    finally:
+        partial.unlink(missing_ok=True)
+    return None

@@ -1,0 +1,1 @@
+"""The object kinds a template can build, one module each."""

@@ -1,0 +1,1 @@
+"""The release: the pipeline over every stage, its plan, and the S3 release."""

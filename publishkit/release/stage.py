@@ -1,0 +1,293 @@
+"""Staging a release: every check and every read it needs, before anything is written.
+
+`check_target` looks at the bucket (credentials, versioning, region, the versions already
+published, the release notes); `stage_release` adds the workspace's files, their digests and
+the draft manifest: unchanged entries carried over with their version IDs, changed ones
+awaiting one. Both read only, so `release --plan` shows exactly what a release would refuse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from publishkit import __version__
+from publishkit.dandi.organize import recorded_paths
+from publishkit.dandi.upload import recorded_assets
+from publishkit.errors import (
+    PublishkitError,
+    StorageError,
+    UsageError,
+    VersionError,
+    WorkspaceError,
+)
+from publishkit.formats import manifest
+from publishkit.formats.notes import Comparison, drop_newest_section
+from publishkit.formats.versions import Bump, Version
+from publishkit.progress import Progress, no_progress
+from publishkit.release.s3_upload import key_of
+from publishkit.s3.bucket import S3Bucket
+from publishkit.workspace.config import Settings
+from publishkit.workspace.digests import DigestCache, FileDigests
+from publishkit.workspace.inventory import ReleaseFile, collect
+from publishkit.workspace.state import StateStore
+
+GROUP_KEY = {"metadata": "metadata_files", "data": "data_files"}
+NOTES_FILE = "release_notes.md"
+
+
+@dataclass(frozen=True)
+class Published:
+    latest: Version | None
+    versions: frozenset[Version]
+    document: dict[str, Any] | None
+
+
+def resolve_version(
+    published: Published, comparison: Comparison, version: str | None, bump: Bump | None
+) -> Version | None:
+    """The version a release cuts: --version, or --bump applied to the latest; None when
+    nothing changed since the latest (and the version asked for does not promote it)."""
+    requested = Version.parse(version) if version else None
+    if requested is None and bump is not None:
+        requested = (published.latest or Version(0, 0, 0)).bump(bump)
+    promotes = requested is not None and _promotes(published.latest, requested)
+    if published.document is not None and not comparison.changes and not promotes:
+        return None
+    if requested is None:
+        raise UsageError(
+            f"no --version or --bump given; the changes suggest --bump {comparison.suggested_bump}",
+            hint="pass --bump major|minor|patch or --version X.Y.Z",
+        )
+    check_new(requested, published)
+    return requested
+
+
+def _promotes(latest: Version | None, requested: Version) -> bool:
+    """`requested` is the final version of the pre-release `latest` (1.0.1-rc1 -> 1.0.1): it
+    is published even when no file changed, pinning the same versions."""
+    return (
+        latest is not None
+        and bool(latest.prerelease)
+        and not requested.prerelease
+        and latest.core == requested.core
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    """The bucket as a release finds it, checked before anything is written anywhere."""
+
+    bucket: S3Bucket
+    published: Published
+
+
+def check_target(*, settings: Settings, version: str | None = None) -> Target:
+    """Refuse what would stop a release at the bucket, before any stage writes: no
+    credentials, no bucket, versioning not Enabled, a region other than the bucket's, a
+    --version that cannot be cut, local edits to release_notes.md that a release would lose.
+    Reads only."""
+    requested = Version.parse(version) if version else None
+    bucket = S3Bucket.connect(
+        settings.s3.bucket, settings.s3.region, settings.s3.endpoint_url, write=True
+    )
+    bucket.require_versioning()
+    _check_region(settings, bucket)
+    published = _published(settings, bucket)
+    if requested is not None and requested != published.latest:
+        check_new(requested, published)  # the latest itself: see cut_release (a re-run)
+    _check_local_notes(settings, bucket.get_bytes(key_of(settings, NOTES_FILE)))
+    return Target(bucket, published)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """Everything a release or an S3 upload knows before it writes anything."""
+
+    files: list[ReleaseFile]
+    target: Target
+    digests: dict[str, FileDigests]
+    draft: dict[str, Any]
+
+    def pending(self) -> list[ReleaseFile]:
+        """The files whose content the draft does not pin yet: what must be uploaded."""
+        return [f for f in self.files if not self.draft[GROUP_KEY[f.group]][f.name]["version_id"]]
+
+
+def stage_release(
+    *,
+    settings: Settings,
+    version: str | None = None,
+    allow_empty: bool = False,
+    progress: Progress = no_progress,
+    target: Target | None = None,
+) -> Staged:
+    """Read what a release needs (the bucket, the published manifests, the files and their
+    digests) and refuse what cannot be cut; writes nothing anywhere. `target`: the bucket as
+    `check_target` found it earlier in this run."""
+    files = collect(settings)
+    if target is None:
+        target = check_target(settings=settings, version=version)
+    if target.published.document is None and not allow_empty:
+        _refuse_empty(settings, files)
+    with StateStore.in_dir(settings.state_dir) as store:
+        found = DigestCache(store).get_all([f.path for f in files], settings.executor, progress)
+        digests = {f.relpath: found[f.path] for f in files}
+        on_dandi = dandi_entries(store, settings)
+    draft = draft_manifest(settings, files, digests, target.published.document, on_dandi)
+    return Staged(files, target, digests, draft)
+
+
+def _check_region(settings: Settings, bucket: S3Bucket) -> None:
+    """Every URL a manifest pins names the region: it must be the bucket's own."""
+    where = bucket.location()
+    if where and where != settings.s3.region:
+        raise StorageError(
+            f"s3://{bucket.name} lives in region {where}, but the release would name region "
+            f"{settings.s3.region} in every manifest URL",
+            hint=f"set s3.region: {where} in publishkit.yaml (or AWS_DEFAULT_REGION={where})",
+        )
+
+
+def _refuse_empty(settings: Settings, files: list[ReleaseFile]) -> None:
+    """A first release without a single data file is permanent: refuse it unless meant."""
+    if any(f.group == "data" for f in files):
+        return
+    tables = ", ".join(name for name, _ in settings.metadata_files) or "none"
+    raise WorkspaceError(
+        f"{settings.workspace}: the first release would have no data file (tables: {tables}; "
+        f"none lists files with both {settings.id_column} and {settings.path_column})",
+        hint="list the data files in a metadata table (run `publishkit convert` first when "
+        "the workspace converts), or pass --allow-empty if an empty release is meant",
+    )
+
+
+def _check_local_notes(settings: Settings, remote: bytes | None) -> None:
+    """A release rewrites release_notes.md from the bucket's copy: refuse to drop local edits.
+    A local copy one section behind or ahead of the bucket's (a run died between writing the
+    two) is publishkit's own, not an edit."""
+    local_path = settings.workspace / NOTES_FILE
+    if not local_path.is_file():
+        return
+    local = local_path.read_text(encoding="utf-8", errors="replace")
+    if remote is not None:
+        text = remote.decode("utf-8", errors="replace")
+        behind, ahead = drop_newest_section(text), drop_newest_section(local)
+        if local.strip() in (text.strip(), behind.strip()) or ahead.strip() == text.strip():
+            return
+    where = "the bucket's copy" if remote is not None else "the bucket, which has none yet"
+    raise WorkspaceError(
+        f"{local_path}: differs from {where}; a release rewrites it from the bucket and would "
+        "lose the local edits",
+        hint="pass what you wrote with --note TEXT (it goes on top of this release's notes), "
+        f"then delete {NOTES_FILE} so the release writes it afresh",
+    )
+
+
+def dandi_entries(store: StateStore, settings: Settings) -> dict[str, dict[str, str]]:
+    """Workspace path -> the manifest keys of its DANDI asset, for files whose uploaded asset
+    has the content they have now."""
+    dandiset = settings.dandi.dandiset
+    assets = recorded_assets(store, dandiset)
+    entries = {}
+    for source, dandi_path in recorded_paths(store).items():
+        if dandi_path in assets and dandiset:
+            asset_id, content = assets[dandi_path]
+            entries[source] = {
+                "dandiset_id": dandiset,
+                "dandi_asset_path": dandi_path,
+                "dandi_asset_id": asset_id,
+                "_blake2b": content,
+            }
+    return entries
+
+
+def _published(settings: Settings, bucket: S3Bucket) -> Published:
+    prefix = key_of(settings, "manifests/")
+    versions = {}
+    for key in bucket.list_keys(prefix):
+        name = key[len(prefix) :]
+        found = manifest.version_from_name(name)
+        if found is not None and name == manifest.manifest_name(settings.project, found):
+            versions[found] = key
+    if not versions:
+        return Published(None, frozenset(), None)
+    latest = max(versions)
+    data = bucket.get_bytes(versions[latest])
+    if data is None:
+        raise PublishkitError(f"s3://{bucket.name}/{versions[latest]} vanished while reading it")
+    document = manifest.parse_manifest(data, f"s3://{bucket.name}/{versions[latest]}")
+    return Published(latest, frozenset(versions), document)
+
+
+def check_new(requested: Version, published: Published) -> None:
+    if requested in published.versions:
+        raise VersionError(
+            f"version {requested} is already published; a published manifest is never overwritten",
+            hint=f"cut a newer version, e.g. --version {published.latest.bump('patch')}"
+            if published.latest
+            else None,
+        )
+    if published.latest is not None and requested < published.latest:
+        raise VersionError(
+            f"version {requested} is older than the latest release {published.latest}",
+            hint=f"cut a newer version, e.g. --version {published.latest.bump('patch')}",
+        )
+
+
+def draft_manifest(
+    settings: Settings,
+    files: list[ReleaseFile],
+    digests: dict[str, FileDigests],
+    previous: dict[str, Any] | None,
+    on_dandi: dict[str, dict[str, str]],
+) -> dict[str, Any]:
+    """The new manifest with unchanged entries carried over; changed ones await a version_id."""
+    carried = {}
+    for group in manifest.GROUPS:
+        for entry in (previous or {}).get(group, {}).values():
+            carried[manifest.entry_relpath(entry)] = entry
+    document: dict[str, Any] = {
+        "project_name": settings.project,
+        "manifest_version": "0.0.0",
+        "metadata_file_id_column_name": settings.id_column,
+        "data_pipeline": [
+            {"name": "publishkit", "version": __version__, "comment": "cut by publishkit release"}
+        ],
+        "previous_manifest_version": previous["manifest_version"] if previous else None,
+        "created": now(),
+        "metadata_files": {},
+        "data_files": {},
+    }
+    for item in files:
+        digest = digests[item.relpath]
+        old = carried.get(item.relpath)
+        entry = {
+            "url": manifest.public_url(
+                settings.s3.public_url,
+                bucket=settings.s3.bucket,
+                region=settings.s3.region,
+                key=key_of(settings, item.relpath),
+            ),
+            "path": item.relpath,
+            "file_hash": digest.blake2b,
+            "sha256": digest.sha256,
+            "size": digest.size,
+        }
+        if old is not None and old["file_hash"] == digest.blake2b:
+            entry["version_id"] = old["version_id"]
+            if old.get("created"):
+                entry["created"] = old["created"]
+        else:
+            entry |= {"version_id": "", "previous_version_id": old["version_id"] if old else None}
+        asset = on_dandi.get(item.relpath)
+        if item.group == "data" and asset and asset["_blake2b"] == digest.blake2b:
+            entry |= {k: v for k, v in asset.items() if not k.startswith("_")}
+        document[GROUP_KEY[item.group]][item.name] = entry
+    return document
+
+
+def now() -> str:
+    """The current UTC time as manifests record it (ISO 8601, seconds, Z)."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,82 @@
+"""`publishkit status`: each stage and each NWB file's state, from the workspace (no network)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from publishkit.dandi.organize import recorded_paths
+from publishkit.dandi.upload import recorded_assets
+from publishkit.errors import PublishkitError
+from publishkit.formats import manifest
+from publishkit.inspection.stage import passed_inspection, workspace_nwb_files
+from publishkit.release.pipeline import STAGES, enabled_stages
+from publishkit.workspace.config import Settings
+from publishkit.workspace.digests import DigestCache
+from publishkit.workspace.state import StateStore
+
+
+@dataclass(frozen=True)
+class FileState:
+    path: str
+    inspected: str  # passed / not passed
+    dandi_path: str | None
+    on_dandi: bool  # the uploaded asset has this content
+    in_release: str | None  # latest local manifest version pinning this content
+
+
+@dataclass(frozen=True)
+class WorkspaceStatus:
+    enabled: tuple[str, ...]
+    latest_release: str | None
+    files: tuple[FileState, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "enabled_stages": list(self.enabled),
+            "latest_release": self.latest_release,
+            "files": [f.__dict__ for f in self.files],
+        }
+
+
+def workspace_status(*, settings: Settings) -> WorkspaceStatus:
+    enabled = tuple(s for s in STAGES if s in enabled_stages(settings))
+    try:
+        files = workspace_nwb_files(settings)
+    except PublishkitError:
+        files = []
+    latest, pinned = _latest_release(settings)
+    states = []
+    with StateStore.in_dir(settings.state_dir) as store:
+        digests = DigestCache(store)
+        organized = recorded_paths(store)
+        assets = recorded_assets(store, settings.dandi.dandiset)
+        for path in files:
+            rel = path.resolve().relative_to(settings.workspace).as_posix()
+            content = digests.get(path).blake2b
+            dandi_path = organized.get(rel)
+            uploaded = assets.get(dandi_path or "")
+            states.append(
+                FileState(
+                    path=rel,
+                    inspected="passed" if passed_inspection(store, content) else "not passed",
+                    dandi_path=dandi_path,
+                    on_dandi=uploaded is not None and uploaded[1] == content,
+                    in_release=latest if pinned.get(rel) == content else None,
+                )
+            )
+    return WorkspaceStatus(enabled, latest, tuple(states))
+
+
+def _latest_release(settings: Settings) -> tuple[str | None, dict[str, str]]:
+    """The newest local manifest's version and its data files' relpath -> blake2b."""
+    from publishkit.consume.export import latest_local_manifest
+
+    try:
+        path = latest_local_manifest(settings.workspace / "manifests")
+    except PublishkitError:
+        return None, {}
+    document = manifest.load(path)
+    return document["manifest_version"], {
+        manifest.entry_relpath(e): e["file_hash"] for e in document["data_files"].values()
+    }

@@ -1,0 +1,1 @@
+"""The object store: a versioned bucket, exact uploads, pinned reads."""

@@ -1,0 +1,210 @@
+"""Uploads that send exactly the bytes a release hashed, or nothing.
+
+A release hashes its files (blake2b for the manifest, sha256 for S3's checksum) before it
+uploads them. A file rewritten in between, or while its upload runs, must not end up in the
+bucket under the old hash. So every body handed to botocore hashes the bytes as they are read
+for sending, and the read that would hand over the last byte first compares them with what was
+expected: on a difference it raises, the request never completes, and S3 keeps no version. A
+multipart upload checks each part that way against the checksum computed when the part was
+first read, feeds those same bytes to whole-file hashers, and is aborted unless the whole file
+matches before it is completed. This holds whether or not the server verifies checksums.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from publishkit.errors import StorageError
+
+MAX_PARTS = 10_000
+_HASH_READ_SIZE = 1024 * 1024  # a part's checksum is computed in reads of this size
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+    def hexdigest(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a file's bytes were when the release hashed them."""
+
+    size: int
+    blake2b: str
+    sha256: str
+
+    def b64_sha256(self) -> str:
+        return base64.b64encode(bytes.fromhex(self.sha256)).decode()
+
+
+class ContentChanged(StorageError):
+    """A file's bytes differ from those the release hashed, so its upload was stopped."""
+
+    exit_code = 1
+
+
+def changed(label: str, what: str) -> ContentChanged:
+    return ContentChanged(
+        f"{label} changed while it was being released ({what}); it was not uploaded and no "
+        "manifest was written",
+        hint="let whatever writes the file finish, then run the release again",
+    )
+
+
+Verify = Callable[[list[Hasher]], None]
+
+
+class FileRange:
+    """`length` bytes of an open file from `start`, as a seekable stream of their own, that
+    vouches for what it hands over.
+
+    A pass of reads from the start hashes what it reads (`hashers()` makes fresh ones); the read
+    that would hand over the last byte first calls `verify` with them, which raises when they
+    are not the bytes expected. A pass that did not start at 0 cannot be vouched for and is
+    refused the same way. Positions are relative to `start`: botocore measures the body with
+    seek/tell and rewinds it with seek(0) to sign it or retry a request. Reads use pread, so no
+    file position is shared, and memory stays flat in the size of the file.
+    """
+
+    def __init__(
+        self,
+        fd: int,
+        start: int,
+        length: int,
+        label: str,
+        hashers: Callable[[], list[Hasher]],
+        verify: Verify,
+    ) -> None:
+        self._fd = fd
+        self._start = start
+        self._length = length
+        self._position = 0
+        self._label = label
+        self._new_hashers = hashers
+        self._verify = verify
+        self._hashers: list[Hasher] | None = None
+        self._hashed_to = 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, size: int | None = -1) -> bytes:
+        remaining = self._length - self._position
+        wanted = remaining if size is None or size < 0 else min(size, remaining)
+        if wanted <= 0:
+            return b""
+        if self._position == 0:
+            self._hashers, self._hashed_to = self._new_hashers(), 0
+        elif self._position != self._hashed_to:
+            self._hashers = None  # a pass that skipped bytes: nothing to vouch with
+        data = os.pread(self._fd, wanted, self._start + self._position)
+        if len(data) < wanted:  # short of the size this upload was started with
+            raise changed(self._label, "it shrank")
+        for hasher in self._hashers or ():
+            hasher.update(data)
+        self._position += len(data)
+        self._hashed_to = self._position
+        if self._position == self._length:
+            if self._hashers is None:
+                raise changed(self._label, "its bytes could not be checked as they were sent")
+            self._verify(self._hashers)
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_SET:
+            position = offset
+        elif whence == os.SEEK_CUR:
+            position = self._position + offset
+        elif whence == os.SEEK_END:
+            position = self._length + offset
+        else:
+            raise ValueError(f"invalid whence ({whence})")
+        if position < 0:
+            raise ValueError(f"negative seek position {position}")
+        self._position = position
+        return position
+
+    def tell(self) -> int:
+        return self._position
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+
+def whole_file(fd: int, content: Content, label: str) -> FileRange:
+    """The body of a single PUT: the whole file, which must hash to `content`."""
+
+    def verify(hashers: list[Hasher]) -> None:
+        blake2b, sha256 = (h.hexdigest() for h in hashers)
+        if (blake2b, sha256) != (content.blake2b, content.sha256):
+            raise changed(label, "its hash is not the one recorded for the release")
+        if os.fstat(fd).st_size != content.size:
+            raise changed(label, "its size changed")
+
+    return FileRange(fd, 0, content.size, label, _whole_hashers, verify)
+
+
+class Parts:
+    """A file's parts for a multipart upload, each read once to checksum it (and to feed the
+    whole-file hashers), then sent by a body that checks it is sending those same bytes."""
+
+    def __init__(self, fd: int, content: Content, part_size: int, label: str) -> None:
+        self._fd = fd
+        self._content = content
+        self._label = label
+        self.part_size = max(part_size, -(-content.size // MAX_PARTS))
+        self._whole = _whole_hashers()
+
+    def ranges(self) -> list[tuple[int, int, int]]:
+        """(part number, start, length) of every part, in order."""
+        size, step = self._content.size, self.part_size
+        return [(n, s, min(step, size - s)) for n, s in enumerate(range(0, size, step), start=1)]
+
+    def body(self, start: int, length: int) -> tuple[FileRange, str]:
+        """A part's body and its base64 SHA-256; parts must be asked for in order."""
+        part = hashlib.sha256()
+        for offset in range(start, start + length, _HASH_READ_SIZE):
+            data = os.pread(self._fd, min(_HASH_READ_SIZE, start + length - offset), offset)
+            if not data:
+                raise changed(self._label, "it shrank")
+            part.update(data)
+            for hasher in self._whole:
+                hasher.update(data)
+        checksum = base64.b64encode(part.digest()).decode()
+
+        def verify(hashers: list[Hasher]) -> None:
+            if base64.b64encode(hashers[0].digest()).decode() != checksum:
+                raise changed(self._label, f"bytes {start}-{start + length - 1} changed")
+
+        return FileRange(self._fd, start, length, self._label, _part_hasher, verify), checksum
+
+    def check_whole(self) -> None:
+        """Before completing: the parts sent make up exactly the content the release hashed."""
+        blake2b, sha256 = (h.hexdigest() for h in self._whole)
+        if (blake2b, sha256) != (self._content.blake2b, self._content.sha256):
+            raise changed(self._label, "its hash is not the one recorded for the release")
+        if os.fstat(self._fd).st_size != self._content.size:
+            raise changed(self._label, "its size changed")
+
+
+def multipart_etag(part_etags: list[str]) -> str:
+    """The ETag S3 gives an object completed from parts with these ETags."""
+    joined = b"".join(bytes.fromhex(etag.strip('"')) for etag in part_etags)
+    return f'"{hashlib.md5(joined, usedforsecurity=False).hexdigest()}-{len(part_etags)}"'
+
+
+def _whole_hashers() -> list[Hasher]:
+    return [hashlib.blake2b(), hashlib.sha256()]
+
+
+def _part_hasher() -> list[Hasher]:
+    return [hashlib.sha256()]

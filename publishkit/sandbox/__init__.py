@@ -1,0 +1,1 @@
+"""Local stand-ins for rehearsals and tests: S3 (moto) and a DANDI archive."""

@@ -1,0 +1,134 @@
+"""`publishkit demo`: two releases of a template's example to a local S3 and a local DANDI archive.
+
+Starts both sandboxes in this process, makes a workspace from a built-in template, cuts release
+1.0.0 to DANDI and S3, changes the data (one session edited, one added, one removed), cuts the
+release the changes call for, and verifies it. Needs no network, no credentials, no AWS.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from publishkit.consume.verify import VerifyReport, verify_release
+from publishkit.nwb.scaffold import init_workspace
+from publishkit.nwb.templates import find_template
+from publishkit.progress import Progress, no_progress
+from publishkit.release.pipeline import STAGES, PipelineResult, run_release
+from publishkit.release.plan import plan_release
+from publishkit.s3.pinned import ReadSettings
+from publishkit.sandbox.archive import DandiSandbox
+from publishkit.sandbox.s3 import S3Sandbox
+from publishkit.workspace.config import load_settings
+
+BUCKET = "demo-release"
+BLOBS = "dandi-blobs"
+REGION = "us-west-2"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    workspace: Path
+    first: PipelineResult
+    second: PipelineResult
+    changes: tuple[str, ...]
+    notes: str  # the second release's section of the release notes
+    verified: VerifyReport
+
+
+def run_demo(*, root: Path, progress: Progress = no_progress) -> DemoResult:
+    """`root` must not hold a `demo-study` folder yet; the sandboxes live as long as the call."""
+    workspace = root / "demo-study"
+    init_workspace(dest=workspace, template=find_template("timeseries"))
+    with tempfile.TemporaryDirectory(prefix="publishkit-demo-") as state, S3Sandbox() as s3:
+        s3.create_bucket(BUCKET, REGION)
+        s3.create_bucket(BLOBS, REGION)
+        with DandiSandbox(s3.endpoint_url, BLOBS, REGION, Path(state) / "dandi.sqlite") as dandi:
+            dandiset = dandi.create_dandiset("publishkit demo")
+            _configure(workspace, s3.endpoint_url, dandi.api_url, dandiset)
+            settings = load_settings(workspace)
+            first = run_release(
+                settings=settings, version="1.0.0", dandi_api_key=dandi.api_key, progress=progress
+            )
+            changes = _change_the_data(workspace)
+            # Everything up to the upload first; then the changes name the version to cut.
+            staged = run_release(
+                settings=settings,
+                stages=STAGES[:4],
+                dandi_api_key=dandi.api_key,
+                progress=progress,
+            )
+            bump = plan_release(settings=settings, stages=("manifest",)).suggested_bump
+            published = run_release(
+                settings=settings,
+                stages=STAGES[4:],
+                bump=bump or "patch",
+                dandi_api_key=dandi.api_key,
+                progress=progress,
+            )
+            second = replace(
+                published,
+                stages=staged.stages + published.stages,
+                conversion=staged.conversion,
+                inspection=staged.inspection,
+                organized=staged.organized,
+                dandi=staged.dandi,
+            )
+            release = second.release
+            assert release is not None and release.manifest_path is not None
+            verified = verify_release(
+                manifest_path=Path(release.manifest_path),
+                read=ReadSettings(REGION, s3.endpoint_url, settings.s3.public_url, BUCKET),
+                deep=True,
+                progress=progress,
+            )
+    notes = (workspace / "release_notes.md").read_text(encoding="utf-8")
+    section = notes.split("\n## ")[1] if "\n## " in notes else notes
+    return DemoResult(workspace, first, second, changes, "## " + section.strip() + "\n", verified)
+
+
+def _configure(workspace: Path, endpoint: str, dandi_api: str, dandiset: str) -> None:
+    config = workspace / "publishkit.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + "inspection:\n  config: dandi\n"
+        + f"dandi:\n  instance: {dandi_api}\n  dandiset: '{dandiset}'\n"
+        + f"s3:\n  bucket: {BUCKET}\n  region: {REGION}\n  endpoint_url: {endpoint}\n",
+        encoding="utf-8",
+    )
+
+
+def _change_the_data(workspace: Path) -> tuple[str, ...]:
+    """Edit the first session's signals, remove the second session, add a third."""
+    sessions = workspace / "sessions.csv"
+    with sessions.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    first, second = rows[0], rows[1]
+    signals = workspace / first["signals_file"]
+    lines = signals.read_text(encoding="utf-8").splitlines()
+    time, temperature = lines[1].split(",")
+    lines[1] = f"{time},{float(temperature) + 0.5:.3f}"  # a corrected first reading
+    signals.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    added = dict(
+        second,
+        session_id="ts03",
+        subject_id="M-103",
+        session_start_time="2023-04-07T09:30:00-07:00",
+    )
+    for column in ("signals_file", "accelerometer_file"):
+        source = workspace / second[column]
+        copy = source.with_name(source.name.replace("ts02", "ts03"))
+        shutil.copy2(source, copy)
+        added[column] = copy.relative_to(workspace).as_posix()
+    with sessions.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, list(first), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows([first, added])
+    return (
+        f"edited session {first['session_id']}: {first['signals_file']} first reading corrected",
+        f"removed session {second['session_id']}",
+        "added session ts03 (subject M-103)",
+    )

@@ -1,0 +1,177 @@
+"""A local, versioned S3 on loopback (moto's server) for rehearsals, demos and tests."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from publishkit.errors import UsageError
+from publishkit.formats.schemas import load_schema
+
+SANDBOX_KEY = "sandbox"  # moto accepts any credentials; these are not secrets
+DEFAULT_BUCKET = "demo-release"
+DEFAULT_REGION = "us-west-2"
+DANDI_BLOB_BUCKET = "dandi-blobs"  # where the sandbox's DANDI archive keeps its blobs
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    endpoint_url: str
+    bucket: str
+    region: str
+
+    def environment(self) -> dict[str, str]:
+        """What a shell needs to release into the sandbox."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": SANDBOX_KEY,
+            "AWS_SECRET_ACCESS_KEY": SANDBOX_KEY,
+            "AWS_DEFAULT_REGION": self.region,
+            "PUBLISHKIT_BUCKET": self.bucket,
+        }
+
+
+def check_names(bucket: str, region: str) -> None:
+    """A UsageError unless S3 (and publishkit.yaml) would accept this bucket and region name."""
+    s3 = load_schema("config")["properties"]["s3"]["properties"]
+    if not re.fullmatch(s3["bucket"]["pattern"], bucket):
+        raise UsageError(
+            f"--bucket {bucket!r}: not a valid S3 bucket name",
+            hint="use 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending "
+            "with a letter or digit, e.g. demo-release",
+        )
+    if bucket == DANDI_BLOB_BUCKET:
+        raise UsageError(
+            f"--bucket {bucket}: the sandbox keeps its DANDI archive's files in this bucket",
+            hint="choose another name, e.g. demo-release",
+        )
+    if not re.fullmatch(s3["region"]["pattern"], region):
+        raise UsageError(
+            f"--region {region!r}: not a valid region name",
+            hint="use lowercase letters, digits and hyphens, e.g. us-west-2",
+        )
+
+
+def serve_on_loopback(
+    app: Any, port: int, handler: type[WSGIRequestHandler], name: str
+) -> tuple[BaseWSGIServer, threading.Thread]:
+    """`app` served on 127.0.0.1:port (0: a free port) by a daemon thread. The port is bound
+    here, first: one in use is a UsageError at once, never a server thread that dies unseen."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug does
+        listener.bind(("127.0.0.1", port))
+        listener.listen(128)
+        server = make_server(
+            "127.0.0.1", port, app, threaded=True, request_handler=handler, fd=listener.fileno()
+        )
+    except (OSError, OverflowError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(
+            f"cannot listen on 127.0.0.1:{port}: {reason}",
+            hint=f"pass --port 0 to pick a free port, or stop the program using port {port}",
+        ) from None
+    finally:
+        listener.close()  # the server holds its own duplicate of the socket
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    return server, thread
+
+
+class S3Sandbox:
+    """moto's S3 server in a background thread, bound to 127.0.0.1; a context manager."""
+
+    def __init__(self, port: int = 0) -> None:
+        self._port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        # moto is a heavy import, only when a sandbox runs
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server, self._thread = serve_on_loopback(app, self._port, MotoRequestHandler, "s3")
+        return self.endpoint_url
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the S3 sandbox is not running")
+        return f"http://127.0.0.1:{self._server.port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=10)
+            self._server = self._thread = None
+
+    def __enter__(self) -> S3Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def client(self, region: str = DEFAULT_REGION) -> Any:
+        return boto3.session.Session(
+            aws_access_key_id=SANDBOX_KEY, aws_secret_access_key=SANDBOX_KEY
+        ).client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            config=Config(region_name=region, s3={"addressing_style": "path"}),
+        )
+
+    def create_bucket(
+        self, bucket: str = DEFAULT_BUCKET, region: str = DEFAULT_REGION, *, versioned: bool = True
+    ) -> SandboxInfo:
+        """A bucket like a public release bucket: anyone may read, versioning on."""
+        client = self.client(region)
+        args: dict[str, Any] = {"Bucket": bucket}
+        if region != "us-east-1":
+            args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        client.create_bucket(**args)
+        if versioned:
+            client.put_bucket_versioning(
+                Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+            )
+        client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(_public_read(bucket)))
+        return SandboxInfo(self.endpoint_url, bucket, region)
+
+
+def _public_read(bucket: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PublicRead",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            },
+            {
+                "Sid": "PublicList",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+                "Resource": f"arn:aws:s3:::{bucket}",
+            },
+        ],
+    }

@@ -1,0 +1,1 @@
+"""A release workspace: its settings, its files, their digests, its state."""

@@ -1,0 +1,292 @@
+"""The workspace configuration, `publishkit.yaml`, loaded and validated into frozen settings."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from publishkit.errors import ConfigError
+from publishkit.formats.schemas import violations
+from publishkit.workspace.executors import LOCAL, ExecutorSettings
+from publishkit.workspace.inspection_settings import InspectionConfig, from_section
+
+CONFIG_NAME = "publishkit.yaml"
+DEFAULT_PUBLIC_URL = "https://{bucket}.s3.{region}.amazonaws.com/{key}"
+DEFAULT_REGION = "us-east-1"
+PUBLIC_URL_PLACEHOLDERS = ("bucket", "region", "key")
+_HOST_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+_HOST_NAME = re.compile(rf"{_HOST_LABEL}(\.{_HOST_LABEL})*\.?")  # botocore's rule for a host
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    bucket: str
+    prefix: str
+    region: str
+    endpoint_url: str | None = None
+    public_url: str = DEFAULT_PUBLIC_URL
+    multipart_threshold: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ConversionSettings:
+    template: str
+    sessions: Path
+    output_dir: Path
+    files_table: Path
+    templates_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class DandiSettings:
+    folder: Path
+    instance: str | None = None
+    dandiset: str | None = None
+    files_mode: str = "copy"
+    required_fields: tuple[str, ...] = ("subject_id", "session_id")
+
+
+@dataclass(frozen=True)
+class Settings:
+    workspace: Path
+    project: str
+    s3_settings: S3Settings | None
+    metadata_files: tuple[tuple[str, Path], ...]
+    id_column: str = "file_id"
+    path_column: str = "file_path"
+    inspection: InspectionConfig = field(default_factory=InspectionConfig)
+    fail_on: str = "CRITICAL"
+    inspection_enabled: bool = False  # an `inspection:` section is present
+    conversion_settings: ConversionSettings | None = None
+    dandi_settings: DandiSettings | None = None
+    executor: ExecutorSettings = LOCAL
+
+    @property
+    def dandi(self) -> DandiSettings:
+        return self.dandi_settings or DandiSettings(folder=self.workspace / "dandiset")
+
+    @property
+    def conversion(self) -> ConversionSettings:
+        """The conversion section; a ConfigError for `convert` when it is absent."""
+        if self.conversion_settings is None:
+            raise ConfigError(
+                f"{self.workspace / CONFIG_NAME}: no conversion section",
+                hint="add conversion: {template: NAME}, or start with `publishkit init DIR "
+                "--template NAME`",
+            )
+        return self.conversion_settings
+
+    @property
+    def state_dir(self) -> Path:
+        return self.workspace / ".publishkit"
+
+    @property
+    def s3(self) -> S3Settings:
+        """The S3 section; a ConfigError for stages that need it when it is absent."""
+        if self.s3_settings is None:
+            raise ConfigError(
+                f"{self.workspace / CONFIG_NAME}: no s3 section; releases need a bucket",
+                hint="add s3: {bucket: ..., region: ...} to publishkit.yaml",
+            )
+        return self.s3_settings
+
+
+def load_settings(workspace: Path, *, default_region: str | None = None) -> Settings:
+    """Read `<workspace>/publishkit.yaml`; a ConfigError names the key, the line and the fix.
+    `default_region`: the region when s3.region is not set (the CLI passes AWS_REGION or
+    AWS_DEFAULT_REGION); else us-east-1."""
+    path = workspace / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: no {CONFIG_NAME} here",
+            hint="run publishkit inside a workspace, or pass --workspace DIR",
+        )
+    document, root = read_yaml(path)
+    if not isinstance(document, dict):
+        found = type(document).__name__
+        raise ConfigError(f"{path}: expected a mapping of settings, found {found}")
+    problems = violations(document, "config")
+    if problems:
+        first = problems[0]
+        line = line_of(root, first.path)
+        raise ConfigError(
+            f"{path} line {line}: {first.dotted}: {first.message}",
+            hint="see `publishkit schema config` for the expected keys and values",
+        )
+    if isinstance(document.get("s3"), dict):
+        _check_s3(document["s3"], path, root)
+    return _settings(workspace.resolve(), document, default_region or DEFAULT_REGION)
+
+
+def _settings(workspace: Path, doc: dict[str, Any], region: str) -> Settings:
+    data = doc.get("data_files", {})
+    conversion = _conversion(doc["conversion"], workspace) if "conversion" in doc else None
+    return Settings(
+        workspace=workspace,
+        project=doc["project"],
+        s3_settings=_s3(doc["s3"], doc["project"], region) if "s3" in doc else None,
+        inspection=from_section(doc.get("inspection"), workspace),
+        fail_on=doc.get("inspection", {}).get("fail_on", "CRITICAL"),
+        inspection_enabled="inspection" in doc,
+        conversion_settings=conversion,
+        dandi_settings=_dandi(doc.get("dandi", {}), workspace),
+        executor=ExecutorSettings(**doc.get("executor", {})),
+        metadata_files=_tables(doc, workspace, conversion),
+        id_column=data.get("id_column", "file_id"),
+        path_column=data.get("path_column", "file_path"),
+    )
+
+
+def _tables(
+    doc: dict[str, Any], workspace: Path, conversion: ConversionSettings | None
+) -> tuple[tuple[str, Path], ...]:
+    """The tables a release publishes: metadata_files, and the files table that convert writes
+    (named after its file, e.g. nwb_files) unless it is listed already or opted out of."""
+    tables = [(name, workspace / rel) for name, rel in doc.get("metadata_files", {}).items()]
+    release_it = doc.get("conversion", {}).get("release_files_table", True)
+    if conversion is not None and release_it:
+        listed = {path.resolve() for _, path in tables}
+        name = conversion.files_table.stem
+        if conversion.files_table.resolve() in listed:
+            return tuple(tables)
+        if name in dict(tables):
+            raise ConfigError(
+                f"metadata_files.{name} names {dict(tables)[name]}, but a release also publishes "
+                f"conversion's files table {conversion.files_table.name} as table {name!r}",
+                hint="rename that table, or set conversion.release_files_table: false",
+            )
+        tables.append((name, conversion.files_table))
+    return tuple(tables)
+
+
+def _conversion(section: dict[str, Any], workspace: Path) -> ConversionSettings:
+    templates_dir = section.get("templates_dir")
+    return ConversionSettings(
+        template=section["template"],
+        sessions=workspace / section.get("sessions", "sessions.csv"),
+        output_dir=workspace / section.get("output_dir", "nwb"),
+        files_table=workspace / section.get("files_table", "nwb_files.csv"),
+        templates_dir=workspace / templates_dir if templates_dir else None,
+    )
+
+
+def _dandi(section: dict[str, Any], workspace: Path) -> DandiSettings:
+    return DandiSettings(
+        folder=workspace / section.get("folder", "dandiset"),
+        instance=section.get("instance"),
+        dandiset=section.get("dandiset"),
+        files_mode=section.get("files_mode", "copy"),
+        required_fields=tuple(section.get("required_fields", ("subject_id", "session_id"))),
+    )
+
+
+def _s3(s3: dict[str, Any], project: str, region: str) -> S3Settings:
+    return S3Settings(
+        bucket=s3["bucket"],
+        prefix=s3.get("prefix", project),
+        region=s3.get("region", region),
+        endpoint_url=s3.get("endpoint_url"),
+        public_url=s3.get("public_url", DEFAULT_PUBLIC_URL),
+        multipart_threshold=s3.get("multipart_threshold_mb", 64) * 1024 * 1024,
+    )
+
+
+def _check_s3(s3: dict[str, Any], path: Path, root: yaml.Node | None) -> None:
+    """What the schema cannot say of s3.endpoint_url and s3.public_url; a ConfigError if wrong."""
+    endpoint = s3.get("endpoint_url")
+    if endpoint is not None and not is_endpoint_url(endpoint):
+        raise ConfigError(
+            f"{path} line {line_of(root, ('s3', 'endpoint_url'))}: s3.endpoint_url: "
+            f"{shown_url(endpoint)!r} is not an S3 endpoint URL (expected http(s)://HOST[:PORT])",
+            hint="set it to the S3 server's URL, e.g. http://localhost:9000, or remove it "
+            "to use AWS",
+        )
+    problem = public_url_problem(s3.get("public_url", DEFAULT_PUBLIC_URL))
+    if problem:
+        raise ConfigError(
+            f"{path} line {line_of(root, ('s3', 'public_url'))}: s3.public_url: {problem}",
+            hint="use only the placeholders {bucket}, {region} and {key}; write a literal "
+            "brace as {{ or }}",
+        )
+
+
+def public_url_problem(template: str) -> str | None:
+    """What is wrong with a public_url template's placeholders, or None when they are right."""
+    try:
+        fields = [part[1:] for part in string.Formatter().parse(template) if part[1] is not None]
+    except ValueError as exc:  # a stray { or }
+        return f"a stray brace ({exc})"
+    for name, spec, conversion in fields:
+        if name not in PUBLIC_URL_PLACEHOLDERS:
+            return f"unknown placeholder {{{name}}}"
+        if spec or conversion:
+            return f"placeholder {{{name}}} must be plain, without a !conversion or :format"
+    if "key" not in {name for name, _, _ in fields}:
+        return "no {key} placeholder, so every file would get the same URL"
+    return None
+
+
+def is_endpoint_url(url: str) -> bool:
+    """Whether `url` can be an S3 endpoint: http or https, a host name or IP, maybe a port."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or any(c.isspace() for c in url):
+        return False
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number or too big)
+    except ValueError:
+        return False
+    host = parts.hostname or ""
+    return bool(_HOST_NAME.fullmatch(host)) or _is_ip(host)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def shown_url(url: str) -> str:
+    """`url` fit for a message: any user:password@ before the host is hidden."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    netloc, slash, path = rest.partition("/")
+    if "@" not in netloc:
+        return url
+    return f"{scheme}{sep}***@{netloc.rpartition('@')[2]}{slash}{path}"
+
+
+def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    """The document and its node tree (for line numbers); a ConfigError names the line."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return yaml.safe_load(text), yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}{where}: {problem}", hint="fix the YAML syntax") from None
+
+
+def line_of(node: yaml.Node | None, path: tuple[str | int, ...]) -> int:
+    """The 1-based line of the deepest YAML node along `path` that exists."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for part in path:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            child = node.value[part] if part < len(node.value) else None
+        if child is None:
+            break
+        node, line = child, child.start_mark.line + 1
+    return line

@@ -1,0 +1,214 @@
+"""Every digest a release needs, from one read of each file, cached by the file's stat.
+
+The file is read once, in large chunks; each digest runs in its own thread (hashlib releases the
+GIL on large updates), so the throughput is that of the slowest digest, not the sum of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from publishkit.errors import WorkspaceError
+from publishkit.progress import Progress, no_progress
+from publishkit.workspace.executors import LOCAL, ExecutorSettings, WorkerCrashed, on_dask
+from publishkit.workspace.state import StateStore
+
+CHUNK_SIZE = 8 * 1024 * 1024
+_BUFFERS = 3
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes | memoryview, /) -> None: ...
+    def hexdigest(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class FileDigests:
+    """What a manifest and the object store need to know about a file's content."""
+
+    size: int
+    blake2b: str  # the manifest's file_hash (AllenSDK: hashlib.blake2b, default settings)
+    sha256: str
+
+
+def digest_file(path: Path, chunk_size: int = CHUNK_SIZE) -> FileDigests:
+    """blake2b and sha256 of `path` from a single read."""
+    if os.stat(path).st_size < chunk_size:  # one chunk: no threads or buffers needed
+        data = Path(path).read_bytes()
+        return FileDigests(
+            len(data), hashlib.blake2b(data).hexdigest(), hashlib.sha256(data).hexdigest()
+        )
+    hashers: dict[str, Hasher] = {"blake2b": hashlib.blake2b(), "sha256": hashlib.sha256()}
+    size = feed_hashers(path, list(hashers.values()), chunk_size)
+    return FileDigests(
+        size=size, blake2b=hashers["blake2b"].hexdigest(), sha256=hashers["sha256"].hexdigest()
+    )
+
+
+def feed_hashers(path: Path, hashers: list[Hasher], chunk_size: int = CHUNK_SIZE) -> int:
+    """Read `path` once and feed every chunk to every hasher, each in its own thread.
+
+    The reader fills a few reusable buffers (no per-chunk allocation) while the hashers work on
+    the previous ones; a buffer returns to the reader once every hasher is done with it.
+    """
+    buffers = [bytearray(chunk_size) for _ in range(_BUFFERS)]
+    free: queue.Queue[int] = queue.Queue()
+    for index in range(_BUFFERS):
+        free.put(index)
+    users = [0] * _BUFFERS
+    lock = threading.Lock()
+    queues: list[queue.Queue[tuple[int, int] | None]] = [queue.Queue() for _ in hashers]
+    failures: list[BaseException] = []
+
+    def consume(hasher: Hasher, chunks: queue.Queue[tuple[int, int] | None]) -> None:
+        while (item := chunks.get()) is not None:
+            index, length = item
+            if not failures:
+                try:
+                    hasher.update(memoryview(buffers[index])[:length])
+                except BaseException as exc:  # surfaced in the reading thread below
+                    failures.append(exc)
+            with lock:
+                users[index] -= 1
+                if users[index] == 0:
+                    free.put(index)
+
+    workers = [
+        threading.Thread(target=consume, args=pair, daemon=True)
+        for pair in zip(hashers, queues, strict=True)
+    ]
+    for worker in workers:
+        worker.start()
+    size = 0
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            while True:
+                index = free.get()
+                length = handle.readinto(buffers[index])
+                if not length:
+                    break
+                size += length
+                users[index] = len(hashers)
+                for chunks in queues:
+                    chunks.put((index, length))
+    finally:
+        for chunks in queues:
+            chunks.put(None)
+        for worker in workers:
+            worker.join()
+    if failures:
+        raise failures[0]
+    return size
+
+
+class DigestCache:
+    """Digests keyed by (path, size, mtime_ns, inode): an unchanged file is never re-read."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def get(self, path: Path) -> FileDigests:
+        known = self.known(path)
+        if known is not None:
+            return known
+        before, digests = _digest_unchanged(path)
+        self._keep(path, before, digests)
+        return digests
+
+    def known(self, path: Path) -> FileDigests | None:
+        """The digests on record for `path`, if it has not changed since; reads no content."""
+        stat = path.stat()
+        rows = self._store.query(
+            "SELECT size, mtime_ns, inode, blake2b, sha256 FROM file_digests WHERE path = ?",
+            (str(path.resolve()),),
+        )
+        if rows and rows[0][:3] == (stat.st_size, stat.st_mtime_ns, stat.st_ino):
+            return FileDigests(size=stat.st_size, blake2b=str(rows[0][3]), sha256=str(rows[0][4]))
+        return None
+
+    def get_all(
+        self,
+        paths: Sequence[Path],
+        executor: ExecutorSettings = LOCAL,
+        progress: Progress = no_progress,
+    ) -> dict[Path, FileDigests]:
+        """Digests of every path: from the record when unchanged, the others read here or, with
+        a Dask executor, on the cluster's workers (and recorded here)."""
+        found: dict[Path, FileDigests] = {}
+        missing = []
+        for path in paths:
+            known = self.known(path)
+            if known is None:
+                missing.append(path)
+                continue
+            found[path] = known
+            progress("Hashing", 1, len(paths))
+        for path, (before, digests) in _read_all(missing, executor):
+            self._keep(path, before, digests)
+            found[path] = digests
+            progress("Hashing", 1, len(paths))
+        return found
+
+    def _keep(self, path: Path, before: tuple[int, int], digests: FileDigests) -> None:
+        """Record digests read from `path` unless it changed since (then they are not cacheable)."""
+        now = path.stat()
+        if before == (now.st_size, now.st_mtime_ns):
+            self.record(path, digests)
+
+    def record(self, path: Path, digests: FileDigests) -> None:
+        """Remember digests computed elsewhere (e.g. while downloading) for `path` as it is now."""
+        stat = path.stat()
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO file_digests VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    str(path.resolve()),
+                    stat.st_size,
+                    stat.st_mtime_ns,
+                    stat.st_ino,
+                    digests.blake2b,
+                    digests.sha256,
+                ),
+            )
+
+    def find(self, blake2b: str) -> tuple[Path, FileDigests] | None:
+        """A file on record with this content that is still unchanged on disk."""
+        rows = self._store.query(
+            "SELECT path, size, mtime_ns, inode, sha256 FROM file_digests WHERE blake2b = ?",
+            (blake2b,),
+        )
+        for path, size, mtime_ns, inode, sha256 in rows:
+            try:
+                stat = os.stat(str(path))
+            except OSError:
+                continue
+            if (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (size, mtime_ns, inode):
+                return Path(str(path)), FileDigests(int(str(size)), blake2b, str(sha256))
+        return None
+
+
+def _read_all(
+    paths: list[Path], executor: ExecutorSettings
+) -> Iterator[tuple[Path, tuple[tuple[int, int], FileDigests]]]:
+    """(path, _digest_unchanged(path)) for each path: here, or on the Dask cluster."""
+    if not (executor.dask and executor.scheduler):
+        for path in paths:
+            yield path, _digest_unchanged(path)
+        return
+    for path, outcome in on_dask(_digest_unchanged, paths, executor.scheduler):
+        if isinstance(outcome, WorkerCrashed):
+            raise WorkspaceError(f"{path}: the worker reading it crashed: {outcome}")
+        yield path, outcome
+
+
+def _digest_unchanged(path: Path) -> tuple[tuple[int, int], FileDigests]:
+    """A worker's digest of `path`, with the (size, mtime_ns) it had before being read."""
+    stat = path.stat()
+    return (stat.st_size, stat.st_mtime_ns), digest_file(path)

@@ -1,0 +1,1 @@
+"""publishkit's tests: they mirror the package; scenarios/ spans all of it."""

@@ -1,0 +1,1 @@
+"""Organize, DANDI access and upload."""

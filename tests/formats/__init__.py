@@ -1,0 +1,1 @@
+"""Manifests, notes, versions and schemas."""

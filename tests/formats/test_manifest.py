@@ -1,0 +1,455 @@
+"""`publishkit manifest validate FILE` against schemas/manifest.schema.json."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from publishkit.errors import ManifestError
+from publishkit.formats import manifest, schemas
+from publishkit.formats.jsonio import dumps
+from publishkit.formats.schemas import violations
+from tests.formats.test_notes import NEW, entry
+
+
+def test_valid(cli, tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(NEW))
+    result = cli("manifest", "validate", str(path))
+    assert result.exit_code == 0
+    assert "valid manifest v0.2.0 of proj (2 metadata, 4 data files)" in result.stdout
+
+
+def test_presigned_query_string_in_url_is_invalid(cli, tmp_path: Path) -> None:
+    doc = json.loads(json.dumps(NEW))
+    doc["data_files"]["1"]["url"] += "?X-Amz-Signature=abc"
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(doc))
+    result = cli("manifest", "validate", str(path), "--format", "json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    assert "at /data_files/1/url" in report["error"]
+
+
+def test_missing_required_key_and_not_json(cli, tmp_path: Path) -> None:
+    doc = dict(NEW)
+    del doc["manifest_version"]
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(doc))
+    result = cli("manifest", "validate", str(path))
+    assert result.exit_code == 1
+    assert "'manifest_version' is a required property" in result.stderr
+
+    path.write_text("{not json")
+    garbled = cli("manifest", "validate", str(path))
+    assert garbled.exit_code == 1
+    assert "not valid JSON" in garbled.stderr
+
+
+def test_missing_file_is_bad_usage(cli, tmp_path: Path) -> None:
+    result = cli("manifest", "validate", str(tmp_path / "absent.json"))
+    assert result.exit_code == 2
+    assert "absent.json: no such file" in result.stderr
+
+
+# --- validation at scale: quick checks vouch for entries, jsonschema judges the rest ---------
+
+FIELD_VALUES: dict[str, list[Any]] = {
+    "url": [
+        *("https://b/p/x", "http://b/p/x", "https://x", "http://x", "HTTPS://b/p", "ftp://b/p"),
+        *("https://", "http://", "https://b/p?v=1", "https://b/p#f", "https://b/p\n", ""),
+        *("https://b/\np", "https://b/é", 7, None),
+    ],
+    "file_hash": [
+        *("a" * 128, "0123456789abcdef" * 8, "A" * 128, "a" * 127, "a" * 129),
+        *("a" * 128 + "\n", "\n" + "a" * 128, "g" * 128, "é" * 128, "a" * 64 + "\0" + "a" * 63),
+        *(12, None),
+    ],
+    "sha256": ["0" * 64, "0" * 64 + "\n", "0" * 63, "F" * 64, []],
+    "version_id": ["v", "", None, 3],
+    "path": [
+        *("a/b.nwb", "a..b/c.nwb", "a/b..", "../a", "a/..", "a/../b", "..", "/a", "a\n", "a\nb"),
+        *("", "a/..\n", "é/ü", 5),
+    ],
+    "size": [0, 5, -1, 1.0, 2.5, True, "5", None, 10**30],
+    "previous_version_id": [None, "v", 3],
+    "created": ["2026-01-01T00:00:00Z", "not a date", 1],
+    "dandiset_id": ["000123", "12345", "000123\n", "abcdef", "\uff10" * 6],
+    "dandi_asset_path": ["x", 1],
+    "dandi_asset_id": ["x", None],
+    "extra": ["anything", {"nested": [1]}],
+}
+
+
+def _full_pass_error(document: Any) -> str | None:
+    """What validate says with jsonschema over the whole document (as before quick checks),
+    then the check of the paths the entries share."""
+    problems = violations(document, "manifest")
+    if not problems:
+        try:
+            manifest._check_paths(document, "src")
+        except ManifestError as exc:
+            return exc.message
+        return None
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"src: at {problems[0].pointer or '/'}: {problems[0].message}{more}"
+
+
+def _error(document: Any) -> str | None:
+    try:
+        manifest.validate(document, "src")
+    except ManifestError as exc:
+        return exc.message
+    return None
+
+
+def _big(entries: int) -> dict[str, Any]:
+    doc = json.loads(json.dumps(NEW))
+    doc["data_files"] = {
+        str(n): {
+            **entry(f"data/s{n}.nwb", f"c{n}"),
+            **{"path": f"data/s{n}.nwb", "size": n, "sha256": "0" * 64, "dandiset_id": "000123"},
+        }
+        for n in range(entries)
+    }
+    return doc
+
+
+def _mutate(doc: dict[str, Any], rng: random.Random) -> None:
+    group = rng.choice(["metadata_files", "data_files"])
+    key = rng.choice(list(doc[group]))
+    choice = rng.random() if isinstance(doc[group][key], dict) else 0.95
+    if choice < 0.7:
+        field = rng.choice(list(FIELD_VALUES))
+        doc[group][key][field] = rng.choice(FIELD_VALUES[field])
+    elif choice < 0.8:
+        del doc[group][key][rng.choice(["url", "version_id", "file_hash"])]
+    elif choice < 0.9:
+        doc[group][key] = rng.choice([[], "entry", None, 3])
+    else:
+        doc[group][rng.choice(["a/b", "", "x", 7])] = doc[group].pop(key)
+
+
+@pytest.mark.parametrize("few", [32, 1])
+def test_quick_checks_accept_and_refuse_exactly_as_jsonschema(monkeypatch, few: int) -> None:
+    """Same verdict and message (first problem by pointer, how many more) on documents with up
+    to three random faults among their entries; few=1 halves down to single entries."""
+    monkeypatch.setattr(manifest, "_FEW", few)
+    rng = random.Random(few)
+    for field, values in FIELD_VALUES.items():
+        for value in values:
+            doc = _big(40)
+            doc["data_files"]["17"][field] = value
+            assert _error(doc) == _full_pass_error(doc), (field, value)
+    for _ in range(120):
+        doc = _big(40)
+        for _ in range(rng.randint(0, 3)):
+            _mutate(doc, rng)
+        assert _error(doc) == _full_pass_error(doc), doc
+
+
+def test_whole_groups_and_top_level_faults_are_left_to_jsonschema() -> None:
+    for fault in (
+        {"data_files": []},
+        {"metadata_files": None},
+        {"manifest_version": "1"},
+        {"data_pipeline": [{"name": 1}]},
+    ):
+        doc = {**_big(40), **fault}
+        assert _error(doc) == _full_pass_error(doc) is not None
+    assert _error([]) == _full_pass_error([])
+
+
+def test_valid_entries_never_reach_jsonschema() -> None:
+    """The speed: a valid manifest's entries are all vouched for by the quick checks."""
+    doc = _big(500)
+    left = manifest._unvouched(doc)
+    assert left["data_files"] == {} and left["metadata_files"] == {}
+    doc["data_files"]["250"]["file_hash"] = "x"
+    left = manifest._unvouched(doc)
+    assert "250" in left["data_files"] and len(left["data_files"]) <= manifest._FEW
+    assert "at /data_files/250/file_hash: 'x' does not match" in (_error(doc) or "")
+
+
+def test_a_schema_keyword_the_quick_checks_do_not_know_turns_them_off() -> None:
+    assert schemas.members_check("manifest", "data_files") is not None
+    assert schemas.members_check("manifest", "metadata_files") is not None
+    assert schemas._compile({"type": "string", "maxLength": 3}, {}) is None
+    looping = {"$defs": {"a": {"$ref": "#/$defs/a"}}}
+    assert schemas._compile({"$ref": "#/$defs/a"}, looping) is None
+    assert schemas._compile({"$ref": "#/$defs/missing"}, looping) is None
+
+
+TRICKY = [
+    *("", "\n", "a", "a\n", "\na", "/", "..", "a..b", "a/../b", "a/..", "../", "/a", "a\nb"),
+    *("https://", "http://", "https://x", "http://x", "https://x?", "https://x#", "https://\n"),
+    *("0" * 64, "0" * 64 + "\n", "0" * 63, "0" * 65, "A" * 64, "f" * 128, "f" * 128 + "\n"),
+    *("000000", "00000\n", "0000000", "é" * 6, "\uff10" * 6, "\0" * 6),
+]
+
+
+@pytest.mark.parametrize("pattern", list(schemas._QUICK_PATTERNS))
+def test_quick_pattern_tests_never_pass_what_the_pattern_refuses(pattern: str) -> None:
+    quick = schemas._QUICK_PATTERNS[pattern]
+    rng = random.Random(pattern)
+    alphabet = "0af/.\n?#:hpst\0é"
+    strings = TRICKY + [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(3000)
+    ]
+    strings += [
+        prefix + s for prefix in ("https://", "http://", "0" * 58, "f" * 122) for s in strings
+    ]
+    for string in strings:
+        if quick([string]):
+            assert re.search(pattern, string), (pattern, string)
+
+
+# --- manifests are written by jsonio.dumps: the text of json.dumps(indent=2, sort_keys) -------
+
+
+def _outcome(func: Callable[[Any], str], document: Any) -> Any:
+    try:
+        return func(document)
+    except Exception as exc:
+        return type(exc), str(exc), exc.__context__ is None
+
+
+def test_dumps_writes_what_json_dumps_writes() -> None:
+    def reference(document: Any) -> str:
+        return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    rng = random.Random(3)
+    text = 'ab"\\\n\t}{,[]: é€😀\0\x1f/'
+
+    def string() -> str:
+        return "".join(rng.choice(text) for _ in range(rng.randint(0, 6)))
+
+    def key() -> Any:
+        return string() if rng.random() < 0.97 else rng.choice([1, 2.5, True, None, (1,)])
+
+    def scalar() -> Any:
+        odd = [object()] if rng.random() < 0.01 else []
+        values = [string(), rng.randint(-(10**20), 10**20), rng.random() * 1e300, -0.0, 1.0]
+        return rng.choice([*values, math.nan, math.inf, True, False, None, (1, "a"), *odd])
+
+    def value(depth: int) -> Any:
+        roll = rng.random()
+        if depth > 3 or roll < 0.3:
+            return scalar()
+        if roll < 0.6:
+            return {key(): value(depth + 1) for _ in range(rng.randint(0, 4))}
+        if roll < 0.75:
+            return [value(depth + 1) for _ in range(rng.randint(0, 4))]
+        entries = [{key(): scalar() for _ in range(rng.randint(0, 3))} for _ in range(4)]
+        return entries if roll < 0.85 else {string(): item for item in entries}
+
+    for _ in range(3000):
+        document = value(0)
+        assert _outcome(dumps, document) == _outcome(reference, document), document
+    looped: dict[str, Any] = {}
+    looped["a"] = {"b": looped}
+    for document in (_big(50), looped, {"a": {"b": {1: 1, "x": 2}}}, [{"a": [1]}, {"b": 2}]):
+        assert _outcome(dumps, document) == _outcome(reference, document)
+
+
+def test_public_url_is_the_template_formatted_with_the_quoted_key() -> None:
+    rng = random.Random(4)
+    alphabet = "aZ09/-_.~ %?#é😀+=&:;@!*'()[]{}\\\"\n\0"
+    templates = [
+        *("https://{bucket}.s3.{region}.amazonaws.com/{key}", "{key}", "x{{key}}y{key}"),
+        *("{{key}}", "{{{key}}}", "{bucket:{key}}", "{key!r}", "{key:>9}", "{key}{key}"),
+        *("{key[0]}", "{0}{key}", "{keyx}{key}", "{region!s}-{key}", "{key}\0", "{bucket}{key}"),
+    ]
+
+    def outcome(func: Callable[[], str]) -> Any:
+        try:
+            return func()
+        except Exception as exc:
+            return type(exc), str(exc)
+
+    for _ in range(20000):
+        template, bucket = rng.choice(templates), rng.choice(["bk", "b\0k", "", "{x}"])
+        key = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+        want = outcome(
+            partial(template.format, bucket=bucket, region="r", key=quote(key, safe="/-_.~"))
+        )
+        got = outcome(partial(manifest.public_url, template, bucket=bucket, region="r", key=key))
+        assert got == want, (template, bucket, key)
+
+
+# --- entries that no folder can hold together: every reader refuses the manifest ------------
+
+BLAKE_OTHER = "f" * 128
+
+
+def _two_at(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    doc = json.loads(json.dumps(NEW))
+    doc["data_files"]["1"].update(first)
+    doc["data_files"]["6"].update(second)
+    return doc
+
+
+URL = "https://b.s3.us-west-2.amazonaws.com/proj/"
+CLASHES = {
+    "same path": (
+        _two_at({"path": "data/a.nwb"}, {"path": "data/a.nwb"}),
+        "data_files/1 and data_files/6 both have path 'data/a.nwb' but different content",
+    ),
+    "same URL, no path": (
+        _two_at({"url": URL + "data/a.nwb"}, {"url": URL + "data/a.nwb"}),
+        "data_files/1 and data_files/6 both have path 'data/a.nwb' but different content",
+    ),
+    "a path and a URL": (
+        _two_at({"path": "data/x.nwb"}, {"url": URL + "data/x.nwb"}),
+        "data_files/1 and data_files/6 both have path 'data/x.nwb' but different content",
+    ),
+    "spelled differently": (
+        _two_at({"path": "data//a.nwb"}, {"path": "./data/a.nwb"}),
+        "data_files/1 and data_files/6 both have path 'data/a.nwb' but different content",
+    ),
+    "a table and a data file": (
+        _two_at({"path": "project_metadata/units.csv"}, {}),
+        "metadata_files/units and data_files/1 both have path 'project_metadata/units.csv'",
+    ),
+    "a file and a folder": (
+        _two_at({"path": "data/a"}, {"path": "data/a/b.nwb"}),
+        "data_files/1 has path 'data/a', and data_files/6 has path 'data/a/b.nwb' inside it",
+    ),
+    "a file and a folder, apart when sorted": (
+        _two_at({"path": "data/a/b/c.nwb"}, {"path": "data/a"}),  # data/a.nwb, data/a-x between
+        "data_files/6 has path 'data/a', and data_files/1 has path 'data/a/b/c.nwb' inside it",
+    ),
+    "a URL that leaves the release folder": (
+        _two_at({"url": URL + "data/../../x.nwb"}, {}),
+        "data_files/1: path 'data/../../x.nwb' is not a relative file path",
+    ),
+    "an absolute path read from a URL": (
+        _two_at({"url": URL + "/etc/passwd"}, {}),
+        "data_files/1: path '/etc/passwd' is not a relative file path",
+    ),
+    "a URL without a file": (
+        _two_at({"url": "https://b.s3.us-west-2.amazonaws.com/proj"}, {}),
+        "data_files/1: path '' is not a relative file path",
+    ),
+    "a NUL": (
+        _two_at({"path": "data/a\0.nwb"}, {}),
+        "data_files/1: path 'data/a\\x00.nwb' is not a relative file path",
+    ),
+}
+CLASHES["a file and a folder, apart when sorted"][0]["data_files"]["9"] = {
+    **entry("data/a-x.nwb", "x"),
+    "path": "data/a-x.nwb",
+}
+
+
+@pytest.mark.parametrize("case", list(CLASHES))
+@pytest.mark.parametrize("command", ["manifest validate", "notes", "verify", "fetch"])
+def test_entries_no_folder_can_hold_are_refused_by_every_reader(
+    cli, tmp_path: Path, case: str, command: str
+) -> None:
+    document, expected = CLASHES[case]
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(document))
+    args = {
+        "manifest validate": ["manifest", "validate", str(path)],
+        "notes": ["notes", str(path), str(path)],
+        "verify": ["verify", str(path), "--deep"],
+        "fetch": ["fetch", str(path), "--to", str(tmp_path / "cache")],
+    }[command]
+
+    result = cli(*args, cwd=tmp_path)
+
+    assert result.exit_code == (1 if command == "manifest validate" else 2)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: "), result.stderr
+    assert expected in lines[0]
+    assert "use the one the release published" in lines[0]
+    assert not (tmp_path / "cache").exists()  # fetch refused before creating anything
+
+
+def test_entries_at_one_path_with_the_same_content_are_fine(cli, tmp_path: Path) -> None:
+    """A release lists a file twice when two ids of its table name it: that is no clash."""
+    twice = {**entry("data/z.nwb", "z"), "path": "data/z.nwb", "size": 3, "sha256": "0" * 64}
+    document = _two_at(twice, twice)
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(document))
+    assert cli("manifest", "validate", str(path)).exit_code == 0
+    document["data_files"]["6"]["sha256"] = "1" * 64  # one digest differs: a clash
+    path.write_text(json.dumps(document))
+    refused = cli("manifest", "validate", str(path))
+    assert refused.exit_code == 1
+    assert "data_files/1 and data_files/6 both have path 'data/z.nwb'" in refused.stderr
+
+
+@pytest.mark.parametrize("name", ["../../etc", "a/b", "..", ".hidden", "/abs", "a\0b", ""])
+def test_a_project_name_that_is_not_a_plain_name_is_refused(cli, tmp_path: Path, name: str) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({**NEW, "project_name": name}))
+    result = cli("manifest", "validate", str(path))
+    assert result.exit_code == 1
+    assert "at /project_name: " in result.stderr
+    for plain in ("visual-behavior-neuropixels", "proj_2.v1"):
+        path.write_text(json.dumps({**NEW, "project_name": plain}))
+        assert cli("manifest", "validate", str(path)).exit_code == 0
+
+
+def _plain_clash(paths: list[str], contents: list[str]) -> str | None:
+    """The paths rule written plainly: each path laid out as PurePosixPath does; none may name
+    no file, repeat with other content, or be a folder of another."""
+    places = []
+    for path in paths:
+        pure = PurePosixPath(path)
+        parts = pure.parts
+        if not parts or pure.is_absolute() or ".." in parts or "\0" in path:
+            return "not a file"
+        places.append("/".join(parts))
+    for n, place in enumerate(places):
+        for m, other in enumerate(places):
+            if n != m and other == place and contents[n] != contents[m]:
+                return "clash"
+            if other.startswith(place + "/"):
+                return "folder"
+    return None
+
+
+def test_the_paths_rule_matches_its_plain_definition() -> None:
+    rng = random.Random(13)
+    parts = ["a", "b", "a-b", "a.b", ".", "..", "", ".x", "a\0"]
+    for _ in range(4000):
+        paths = [
+            ("/" if rng.random() < 0.05 else "")
+            + "/".join(rng.choice(parts) for _ in range(rng.randint(1, 3)))
+            for _ in range(rng.randint(1, 6))
+        ]
+        contents = [rng.choice("xy") for _ in paths]
+        doc = json.loads(json.dumps(NEW))
+        doc["metadata_files"] = {}
+        doc["data_files"] = {
+            str(n): {**entry("x", content), "url": URL + path}
+            for n, (path, content) in enumerate(zip(paths, contents, strict=True))
+        }
+        want = _plain_clash(paths, contents)
+        try:
+            manifest._check_paths(doc, "src")
+            got = None
+        except ManifestError as exc:
+            got = (
+                "not a file"
+                if "not a relative file path" in exc.message
+                else "clash"
+                if "different content" in exc.message
+                else "folder"
+            )
+        assert (got is None) == (want is None), (paths, contents, got, want)
+        if want == "not a file":
+            assert got == want, (paths, contents)

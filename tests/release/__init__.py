@@ -1,0 +1,1 @@
+"""The release pipeline and the S3 release."""

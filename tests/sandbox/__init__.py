@@ -1,0 +1,1 @@
+"""The local S3 and DANDI archive."""

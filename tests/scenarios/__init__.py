@@ -1,0 +1,1 @@
+"""Whole-system scenarios: crashes, faults, secrets, memory, the quick start."""
