@@ -805,9 +805,7 @@ def upload(
 
             api_key = _relay_dandi_key(settings)
             check_dandi_access(settings=settings, api_key=api_key)
-            dandi_report = upload_to_dandi(
-                settings=settings, api_key=api_key, wait=wait, progress=bars
-            )
+            dandi_report = upload_to_dandi(settings=settings, wait=wait, progress=bars)
             summary["dandi"] = dandi_report.as_json()
             ok = dandi_report.ok
         if "s3" in targets:

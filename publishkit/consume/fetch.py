@@ -23,7 +23,7 @@ from publishkit.formats.jsonio import default_mode
 from publishkit.progress import Progress, no_progress
 from publishkit.s3.pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
 from publishkit.workspace.digests import DigestCache, FileDigests, digest_file
-from publishkit.workspace.state import StateStore
+from publishkit.workspace.state import FetchedFiles, StateStore
 
 Outcome = Literal["downloaded", "linked", "present", "failed"]
 THREADS = 4
@@ -133,14 +133,14 @@ class LocalFiles:
     only reading every file again would find it."""
 
     def __init__(self, store: StateStore) -> None:
-        self._store = store
+        self._fetched = FetchedFiles(store)
         self._cache = DigestCache(store)
 
     def digests(self, path: Path) -> FileDigests:
         """`path`'s digests: on record if nothing changed the file since, else read now."""
         before = path.stat()
-        seen = self._store.query("SELECT ctime_ns FROM fetched WHERE path = ?", (str(path),))
-        known = self._cache.known(path) if seen and seen[0][0] == before.st_ctime_ns else None
+        seen = self._fetched.ctime_ns(path)
+        known = self._cache.known(path) if seen == before.st_ctime_ns else None
         if known is not None:
             return known
         found = digest_file(path)
@@ -151,11 +151,8 @@ class LocalFiles:
 
     def remember(self, path: Path, digests: FileDigests) -> None:
         """Record `path`'s digests (computed while downloading, or just read) as it is now."""
-        with self._store.transaction() as conn:
-            self._cache.record(path, digests)
-            conn.execute(
-                "INSERT OR REPLACE INTO fetched VALUES (?, ?)", (str(path), path.stat().st_ctime_ns)
-            )
+        self._cache.record(path, digests)
+        self._fetched.keep(path, path.stat().st_ctime_ns)
 
     def find(self, item: PinnedFile) -> tuple[Path, FileDigests] | None:
         """A file on record with the content `item` pins, checked against all its digests."""

@@ -24,7 +24,7 @@ from publishkit.progress import Progress, no_progress
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.runlock import exclusive_run
-from publishkit.workspace.state import StateStore
+from publishkit.workspace.state import DandiNames, OrganizedPaths, StateStore
 
 Action = Literal["created", "updated", "unchanged", "removed"]
 
@@ -83,11 +83,7 @@ def dandi_names(
             continue
         names[path] = _dandi_path(metadata, required)
         if store is not None and content is not None:
-            with store.transaction() as conn:
-                conn.execute(
-                    "INSERT OR REPLACE INTO dandi_names VALUES (?, ?, ?)",
-                    (content, setup, names[path]),
-                )
+            DandiNames(store).keep(content, setup, names[path])
     if missing:
         field, which = next(iter(missing.items()))
         raise WorkspaceError(
@@ -101,10 +97,7 @@ def dandi_names(
 def _kept_name(store: StateStore | None, content: str | None, setup: str) -> str | None:
     if store is None or content is None:
         return None
-    rows = store.query(
-        "SELECT name FROM dandi_names WHERE content = ? AND setup = ?", (content, setup)
-    )
-    return str(rows[0][0]) if rows else None
+    return DandiNames(store).of(content, setup)
 
 
 def _metadata(path: Path) -> dict[str, Any]:
@@ -169,11 +162,7 @@ def _organize(*, settings: Settings, progress: Progress = no_progress) -> Organi
             target = dandi.folder / name
             action = _place(path, target, dandi.files_mode, digests)
             content = digests.get(target).blake2b
-            with store.transaction() as conn:
-                conn.execute(
-                    "INSERT OR REPLACE INTO organized VALUES (?, ?, ?)",
-                    (_rel(path, settings.workspace), name, content),
-                )
+            OrganizedPaths(store).keep(_rel(path, settings.workspace), name, content)
             results.append(Organized(_rel(path, settings.workspace), name, action))
             progress("Organizing", 1, len(names))
         if dandi.files_mode != "move":  # moved files have no source left: never remove them
@@ -209,12 +198,12 @@ def _place(source: Path, target: Path, mode: str, digests: DigestCache) -> Actio
 def _remove_stale(store: StateStore, folder: Path, current: set[str]) -> list[Organized]:
     """Files organized before whose source is gone leave the dandiset folder too."""
     removed = []
-    for source, name, _ in store.query("SELECT source, dandi_path, blake2b FROM organized"):
-        if str(source) not in current:
-            (folder / str(name)).unlink(missing_ok=True)
-            with store.transaction() as conn:
-                conn.execute("DELETE FROM organized WHERE source = ?", (source,))
-            removed.append(Organized(str(source), str(name), "removed"))
+    paths = OrganizedPaths(store)
+    for source, name in paths.paths().items():
+        if source not in current:
+            (folder / name).unlink(missing_ok=True)
+            paths.forget(source)
+            removed.append(Organized(source, name, "removed"))
     return removed
 
 
@@ -223,12 +212,6 @@ def _write_dandiset_yaml(folder: Path, dandiset: str | None) -> None:
     if dandiset and not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
         path.write_text(f"identifier: DANDI:{dandiset}\n", encoding="utf-8")
-
-
-def recorded_paths(store: StateStore) -> dict[str, str]:
-    """source (relative to the workspace) -> dandiset path, as last organized."""
-    rows = store.query("SELECT source, dandi_path FROM organized")
-    return {str(source): str(name) for source, name in rows}
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -17,14 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from publishkit.dandi.organize import recorded_paths
 from publishkit.errors import ConfigError, WorkspaceError
-from publishkit.inspection.stage import passed_dandi_checks
 from publishkit.progress import Progress, no_progress
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.runlock import exclusive_run
-from publishkit.workspace.state import StateStore
+from publishkit.workspace.state import (
+    DandiAsset,
+    DandiAssets,
+    Inspections,
+    OrganizedPaths,
+    StateStore,
+)
 
 Outcome = Literal["uploaded", "unchanged", "removed", "failed"]
 
@@ -63,21 +67,16 @@ class DandiUploadReport:
 
 
 def upload_to_dandi(
-    *,
-    settings: Settings,
-    api_key: str | None = None,
-    wait: bool = False,
-    progress: Progress = no_progress,
+    *, settings: Settings, wait: bool = False, progress: Progress = no_progress
 ) -> DandiUploadReport:
     """dandi-cli's upload of what changed in the dandiset folder, file by file (a failure is
-    reported, the others go on); one writing run of the workspace at a time. `api_key` (the CLI
-    passes DANDI_API_KEY) is handed to dandi-cli for this instance when dandi-cli has no key of
-    its own there; otherwise dandi-cli finds its key as it always does."""
+    reported, the others go on); one writing run of the workspace at a time. dandi-cli finds
+    the API key where it always does (`<INSTANCE>_API_KEY`, its keyring)."""
     with exclusive_run(settings.state_dir, "upload", wait=wait):
-        return _upload(settings=settings, api_key=api_key, progress=progress)
+        return _upload(settings=settings, progress=progress)
 
 
-def _upload(*, settings: Settings, api_key: str | None, progress: Progress) -> DandiUploadReport:
+def _upload(*, settings: Settings, progress: Progress) -> DandiUploadReport:
     dandi = settings.dandi
     if not dandi.instance or not dandi.dandiset:
         raise ConfigError(
@@ -86,18 +85,14 @@ def _upload(*, settings: Settings, api_key: str | None, progress: Progress) -> D
             hint="e.g. dandi: {instance: dandi-sandbox, dandiset: '000123'}",
         )
     with StateStore.in_dir(settings.state_dir) as store:
-        organized = sorted(set(recorded_paths(store).values()))
+        organized = sorted(set(OrganizedPaths(store).paths().values()))
         if not organized:
             raise WorkspaceError(
                 f"{dandi.folder}: nothing organized yet", hint="run `publishkit organize` first"
             )
         digests = DigestCache(store)
-        stack = contextlib.ExitStack()
-        if api_key:
-            stack.enter_context(_key_for_instance(dandi.instance, api_key))
-        with stack:
-            results = _upload_all(store, digests, settings, organized, progress)
-            results += _remove_stale(store, dandi.instance, dandi.dandiset, set(organized))
+        results = _upload_all(store, digests, settings, organized, progress)
+        results += _remove_stale(store, dandi.instance, dandi.dandiset, set(organized))
     return DandiUploadReport(dandi.instance, dandi.dandiset, tuple(results))
 
 
@@ -111,26 +106,21 @@ def _upload_all(
     dandi = settings.dandi
     assert dandi.instance and dandi.dandiset
     results: list[DandiFile] = []
+    assets = DandiAssets(store, dandi.dandiset)
+    uploaded = assets.all()
+    inspections = Inspections(store)
     for name in organized:
         target = dandi.folder / name
         content = digests.get(target).blake2b
-        known = store.query(
-            "SELECT asset_id, etag FROM dandi_uploads WHERE dandi_path = ? AND blake2b = ? "
-            "AND dandiset = ?",
-            (name, content, dandi.dandiset),
-        )
-        if known:
-            results.append(DandiFile(name, "unchanged", str(known[0][0]), str(known[0][1])))
+        known = uploaded.get(name)
+        if known is not None and known.blake2b == content:
+            results.append(DandiFile(name, "unchanged", known.asset_id, known.etag))
         else:
-            trusted = passed_dandi_checks(store, content)
+            trusted = inspections.passed_dandi_checks(content)
             results.append(_upload_one(dandi.instance, dandi.dandiset, target, name, trusted))
             done = results[-1]
-            if done.outcome == "uploaded":
-                with store.transaction() as conn:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO dandi_uploads VALUES (?, ?, ?, ?, ?)",
-                        (name, dandi.dandiset, content, done.asset_id, done.etag),
-                    )
+            if done.outcome == "uploaded" and done.asset_id and done.etag:
+                assets.keep(name, DandiAsset(done.asset_id, content, done.etag))
         progress("Uploading to DANDI", 1, len(organized))
     return results
 
@@ -139,10 +129,9 @@ def _remove_stale(
     store: StateStore, instance: str, dandiset: str, organized: set[str]
 ) -> list[DandiFile]:
     """Assets publishkit uploaded whose file left the dandiset folder leave the draft too."""
+    assets = DandiAssets(store, dandiset)
     stale = [
-        (path, asset)
-        for path, (asset, _) in recorded_assets(store, dandiset).items()
-        if path not in organized
+        (path, asset.asset_id) for path, asset in assets.all().items() if path not in organized
     ]
     if not stale:
         return []
@@ -157,11 +146,7 @@ def _remove_stale(
             except Exception as exc:
                 results.append(DandiFile(path, "failed", asset_id, reason=f"delete: {exc}"))
                 continue
-            with store.transaction() as conn:
-                conn.execute(
-                    "DELETE FROM dandi_uploads WHERE dandi_path = ? AND dandiset = ?",
-                    (path, dandiset),
-                )
+            assets.forget(path)
             results.append(DandiFile(path, "removed", asset_id))
     return results
 
@@ -230,33 +215,3 @@ def _dandi_log(refusals: list[str]) -> Iterator[None]:
         logger.removeHandler(handler)
         logger.setLevel(level)
         logger.propagate = propagate
-
-
-@contextlib.contextmanager
-def _key_for_instance(instance: str, api_key: str) -> Iterator[None]:
-    """dandi-cli reads `<INSTANCE NAME>_API_KEY` (for a URL: its host:port); lend it the key."""
-    import os
-
-    from dandi.dandiapi import DandiAPIClient
-
-    with DandiAPIClient.for_dandi_instance(instance) as client:
-        variable = client.api_key_env_var
-    if os.environ.get(variable):
-        yield
-        return
-    os.environ[variable] = api_key
-    try:
-        yield
-    finally:
-        os.environ.pop(variable, None)
-
-
-def recorded_assets(store: StateStore, dandiset: str | None) -> dict[str, tuple[str, str]]:
-    """dandiset path -> (asset id, blake2b) for what was last uploaded to `dandiset`."""
-    if dandiset is None:
-        return {}
-    rows = store.query(
-        "SELECT dandi_path, asset_id, blake2b FROM dandi_uploads WHERE dandiset = ?",
-        (dandiset,),
-    )
-    return {str(path): (str(asset), str(content)) for path, asset, content in rows}

@@ -23,7 +23,7 @@ from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.executors import LOCAL, ExecutorSettings
 from publishkit.workspace.inspection_settings import LEVELS, InspectionConfig, rank
 from publishkit.workspace.inventory import collect
-from publishkit.workspace.state import StateStore
+from publishkit.workspace.state import Inspections, StateStore
 
 TOOLS = ("publishkit", "nwbinspector", "pynwb", "hdmf", "dandi", "dandischema")
 UNIQUE_IDENTIFIERS = "check_unique_identifiers"
@@ -177,13 +177,11 @@ def start_inspection(
     with StateStore.in_dir(cache_dir) as store:
         digests = DigestCache(store).get_all(files, executor, progress)
         hashes = {path: digests[path].blake2b for path in files}
+        inspections = Inspections(store)
         for path in files:
-            hit = store.query(
-                "SELECT result FROM inspection_results WHERE content = ? AND setup = ?",
-                (hashes[path], key),
-            )
-            if hit:
-                results[path] = json.loads(str(hit[0][0]))
+            hit = inspections.result(hashes[path], key)
+            if hit is not None:
+                results[path] = hit
     todo = [p for p in files if p not in results]
     task = Task(nwbinspector_config, dandi, str(cache_dir / "specs"))
     return PendingInspection(
@@ -225,13 +223,10 @@ class PendingInspection:
         cached = set(results)
         self.progress("Inspecting", len(cached), len(files))
         with StateStore.in_dir(self.cache_dir) as store:
+            inspections = Inspections(store)
             for path, result in self.inspecting.results():
                 results[path] = result
-                with store.transaction() as conn:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO inspection_results VALUES (?, ?, ?)",
-                        (self.hashes[path], self.key, json.dumps(result)),
-                    )
+                inspections.keep_result(self.hashes[path], self.key, result)
                 self.progress("Inspecting", 1, len(files))
         findings = [
             Finding(**entry, file_path=shown[path])
@@ -261,18 +256,6 @@ class PendingInspection:
         self.inspecting.cancel()
 
 
-def passed_inspection(store: StateStore, content: str) -> bool:
-    """Whether a file with this content passed `publishkit inspect` in this workspace (its gate:
-    its --fail-on, importance changes, skips and suppressions)."""
-    return bool(store.query("SELECT 1 FROM inspection_passed WHERE content = ?", (content,)))
-
-
-def passed_dandi_checks(store: StateStore, content: str) -> bool:
-    """Whether a file with this content passed the checks DANDI applies at upload, as DANDI
-    applies them: the `dandi` config unchanged, DANDI's metadata checks, nothing suppressed."""
-    return bool(store.query("SELECT 1 FROM dandi_checks_passed WHERE content = ?", (content,)))
-
-
 def _passes(
     files: list[Path],
     results: dict[Path, dict[str, Any]],
@@ -292,11 +275,10 @@ def _record_passes(
     cache_dir: Path, hashes: dict[Path, str], passed: list[Path], as_dandi: list[Path]
 ) -> None:
     """Remember the contents that passed the workspace's gate, and those that passed DANDI's."""
-    with StateStore.in_dir(cache_dir) as store, store.transaction() as conn:
-        for table, contents in (("inspection_passed", passed), ("dandi_checks_passed", as_dandi)):
-            conn.executemany(
-                f"INSERT OR IGNORE INTO {table} VALUES (?)", [(hashes[p],) for p in contents]
-            )
+    with StateStore.in_dir(cache_dir) as store:
+        inspections = Inspections(store)
+        inspections.mark_passed(hashes[p] for p in passed)
+        inspections.mark_passed((hashes[p] for p in as_dandi), as_dandi_checks=True)
 
 
 def _shown(path: Path, relative_to: Path | None) -> str:

@@ -27,7 +27,7 @@ from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.executors import ExecutorSettings, WorkerCrashed, on_dask
 from publishkit.workspace.runlock import exclusive_run
-from publishkit.workspace.state import StateStore
+from publishkit.workspace.state import Conversion, Conversions, StateStore
 
 Status = Literal["converted", "unchanged", "failed"]
 
@@ -162,12 +162,12 @@ def _plan_rows(
 def _remove_stale(store: StateStore, planned: set[str], root: Path) -> list[str]:
     """Outputs of rows that left the sessions table go too (only files convert wrote)."""
     removed = []
-    for (output,) in store.query("SELECT output FROM conversions"):
-        if str(output) not in planned:
-            Path(str(output)).unlink(missing_ok=True)
-            with store.transaction() as conn:
-                conn.execute("DELETE FROM conversions WHERE output = ?", (output,))
-            removed.append(_relative(Path(str(output)), root))
+    conversions = Conversions(store)
+    for output in conversions.outputs():
+        if output not in planned:
+            Path(output).unlink(missing_ok=True)
+            conversions.forget(output)
+            removed.append(_relative(Path(output), root))
     return removed
 
 
@@ -248,22 +248,16 @@ def _plan(
 
 
 def _unchanged(store: StateStore, task: _Task) -> bool:
-    rows = store.query(
-        "SELECT key, size, mtime_ns FROM conversions WHERE output = ?", (str(task.output),)
-    )
-    if not rows or not task.output.is_file():
+    known = Conversions(store).of(task.output)
+    if known is None or not task.output.is_file():
         return False
     stat = task.output.stat()
-    return rows[0] == (task.key, stat.st_size, stat.st_mtime_ns)
+    return (known.key, known.size, known.mtime_ns) == (task.key, stat.st_size, stat.st_mtime_ns)
 
 
 def _record(store: StateStore, task: _Task) -> None:
     stat = task.output.stat()
-    with store.transaction() as conn:
-        conn.execute(
-            "INSERT OR REPLACE INTO conversions VALUES (?, ?, ?, ?)",
-            (str(task.output), task.key, stat.st_size, stat.st_mtime_ns),
-        )
+    Conversions(store).keep(Conversion(str(task.output), task.key, stat.st_size, stat.st_mtime_ns))
 
 
 def _relative(path: Path, root: Path) -> str:

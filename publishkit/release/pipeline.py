@@ -239,7 +239,7 @@ def _run(
     if "upload" in run and dandi_enabled(settings):
         from publishkit.dandi.upload import upload_to_dandi
 
-        dandi = upload_to_dandi(settings=settings, api_key=dandi_api_key, progress=progress)
+        dandi = upload_to_dandi(settings=settings, progress=progress)
         result["dandi"] = dandi
         timer.lap("upload_dandi")
         if not dandi.ok:  # the S3 release would lack what failed on DANDI: publish nothing

@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from publishkit import __version__
-from publishkit.dandi.organize import recorded_paths
-from publishkit.dandi.upload import recorded_assets
 from publishkit.errors import (
     PublishkitError,
     StorageError,
@@ -31,7 +29,7 @@ from publishkit.s3.bucket import S3Bucket
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache, FileDigests
 from publishkit.workspace.inventory import ReleaseFile, collect
-from publishkit.workspace.state import StateStore
+from publishkit.workspace.state import DandiAssets, OrganizedPaths, StateStore
 
 GROUP_KEY = {"metadata": "metadata_files", "data": "data_files"}
 NOTES_FILE = "release_notes.md"
@@ -189,16 +187,16 @@ def dandi_entries(store: StateStore, settings: Settings) -> dict[str, dict[str, 
     """Workspace path -> the manifest keys of its DANDI asset, for files whose uploaded asset
     has the content they have now."""
     dandiset = settings.dandi.dandiset
-    assets = recorded_assets(store, dandiset)
+    assets = DandiAssets(store, dandiset).all()
     entries = {}
-    for source, dandi_path in recorded_paths(store).items():
-        if dandi_path in assets and dandiset:
-            asset_id, content = assets[dandi_path]
+    for source, dandi_path in OrganizedPaths(store).paths().items():
+        asset = assets.get(dandi_path)
+        if asset is not None and dandiset:
             entries[source] = {
                 "dandiset_id": dandiset,
                 "dandi_asset_path": dandi_path,
-                "dandi_asset_id": asset_id,
-                "_blake2b": content,
+                "dandi_asset_id": asset.asset_id,
+                "_blake2b": asset.blake2b,
             }
     return entries
 

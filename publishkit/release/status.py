@@ -5,15 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from publishkit.dandi.organize import recorded_paths
-from publishkit.dandi.upload import recorded_assets
 from publishkit.errors import PublishkitError
 from publishkit.formats import manifest
-from publishkit.inspection.stage import passed_inspection, workspace_nwb_files
+from publishkit.inspection.stage import workspace_nwb_files
 from publishkit.release.pipeline import STAGES, enabled_stages
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
-from publishkit.workspace.state import StateStore
+from publishkit.workspace.state import DandiAssets, Inspections, OrganizedPaths, StateStore
 
 
 @dataclass(frozen=True)
@@ -49,8 +47,9 @@ def workspace_status(*, settings: Settings) -> WorkspaceStatus:
     states = []
     with StateStore.in_dir(settings.state_dir) as store:
         digests = DigestCache(store)
-        organized = recorded_paths(store)
-        assets = recorded_assets(store, settings.dandi.dandiset)
+        organized = OrganizedPaths(store).paths()
+        assets = DandiAssets(store, settings.dandi.dandiset).all()
+        inspections = Inspections(store)
         for path in files:
             rel = path.resolve().relative_to(settings.workspace).as_posix()
             content = digests.get(path).blake2b
@@ -59,9 +58,9 @@ def workspace_status(*, settings: Settings) -> WorkspaceStatus:
             states.append(
                 FileState(
                     path=rel,
-                    inspected="passed" if passed_inspection(store, content) else "not passed",
+                    inspected="passed" if inspections.passed(content) else "not passed",
                     dandi_path=dandi_path,
-                    on_dandi=uploaded is not None and uploaded[1] == content,
+                    on_dandi=uploaded is not None and uploaded.blake2b == content,
                     in_release=latest if pinned.get(rel) == content else None,
                 )
             )

@@ -18,7 +18,7 @@ from typing import Protocol
 from publishkit.errors import WorkspaceError
 from publishkit.progress import Progress, no_progress
 from publishkit.workspace.executors import LOCAL, ExecutorSettings, WorkerCrashed, on_dask
-from publishkit.workspace.state import StateStore
+from publishkit.workspace.state import FileDigestRecords, FileRecord, StateStore
 
 CHUNK_SIZE = 8 * 1024 * 1024
 _BUFFERS = 3
@@ -112,7 +112,7 @@ class DigestCache:
     """Digests keyed by (path, size, mtime_ns, inode): an unchanged file is never re-read."""
 
     def __init__(self, store: StateStore) -> None:
-        self._store = store
+        self._records = FileDigestRecords(store)
 
     def get(self, path: Path) -> FileDigests:
         known = self.known(path)
@@ -125,12 +125,13 @@ class DigestCache:
     def known(self, path: Path) -> FileDigests | None:
         """The digests on record for `path`, if it has not changed since; reads no content."""
         stat = path.stat()
-        rows = self._store.query(
-            "SELECT size, mtime_ns, inode, blake2b, sha256 FROM file_digests WHERE path = ?",
-            (str(path.resolve()),),
-        )
-        if rows and rows[0][:3] == (stat.st_size, stat.st_mtime_ns, stat.st_ino):
-            return FileDigests(size=stat.st_size, blake2b=str(rows[0][3]), sha256=str(rows[0][4]))
+        row = self._records.of(str(path.resolve()))
+        if row and (row.size, row.mtime_ns, row.inode) == (
+            stat.st_size,
+            stat.st_mtime_ns,
+            stat.st_ino,
+        ):
+            return FileDigests(size=stat.st_size, blake2b=row.blake2b, sha256=row.sha256)
         return None
 
     def get_all(
@@ -165,32 +166,26 @@ class DigestCache:
     def record(self, path: Path, digests: FileDigests) -> None:
         """Remember digests computed elsewhere (e.g. while downloading) for `path` as it is now."""
         stat = path.stat()
-        with self._store.transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO file_digests VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    str(path.resolve()),
-                    stat.st_size,
-                    stat.st_mtime_ns,
-                    stat.st_ino,
-                    digests.blake2b,
-                    digests.sha256,
-                ),
+        self._records.keep(
+            FileRecord(
+                str(path.resolve()),
+                stat.st_size,
+                stat.st_mtime_ns,
+                stat.st_ino,
+                digests.blake2b,
+                digests.sha256,
             )
+        )
 
     def find(self, blake2b: str) -> tuple[Path, FileDigests] | None:
         """A file on record with this content that is still unchanged on disk."""
-        rows = self._store.query(
-            "SELECT path, size, mtime_ns, inode, sha256 FROM file_digests WHERE blake2b = ?",
-            (blake2b,),
-        )
-        for path, size, mtime_ns, inode, sha256 in rows:
+        for row in self._records.with_blake2b(blake2b):
             try:
-                stat = os.stat(str(path))
+                stat = os.stat(row.path)
             except OSError:
                 continue
-            if (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (size, mtime_ns, inode):
-                return Path(str(path)), FileDigests(int(str(size)), blake2b, str(sha256))
+            if (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (row.size, row.mtime_ns, row.inode):
+                return Path(row.path), FileDigests(row.size, blake2b, row.sha256)
         return None
 
 

@@ -6,8 +6,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 STATE_FILE = "state.sqlite"
@@ -94,6 +92,7 @@ class StateStore:
             self._conn.execute("COMMIT")
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        """Rows of a read (for the table classes of `tables`; stages use those, not SQL)."""
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
@@ -105,55 +104,3 @@ class StateStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@dataclass(frozen=True)
-class OpenUpload:
-    """A multipart upload a run recorded as open: its id once S3 gave it one."""
-
-    token: int
-    bucket: str
-    key: str
-    upload_id: str | None
-    started: datetime
-
-
-class OpenUploads:
-    """The multipart uploads this workspace's runs have open (an `s3.MultipartLog`). With the
-    workspace's run lock held, every row already there belongs to a run that died."""
-
-    def __init__(self, store: StateStore) -> None:
-        self._store = store
-
-    def begin(self, bucket: str, key: str) -> int:
-        with self._store.transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO open_uploads (bucket, key, upload_id, started) VALUES (?, ?, NULL, ?)",
-                (bucket, key, datetime.now(UTC).isoformat()),
-            )
-            return int(cursor.lastrowid or 0)
-
-    def started(self, token: int, upload_id: str) -> None:
-        with self._store.transaction() as conn:
-            conn.execute(
-                "UPDATE open_uploads SET upload_id = ? WHERE token = ?", (upload_id, token)
-            )
-
-    def ended(self, token: int) -> None:
-        with self._store.transaction() as conn:
-            conn.execute("DELETE FROM open_uploads WHERE token = ?", (token,))
-
-    def recorded(self, bucket: str) -> list[OpenUpload]:
-        rows = self._store.query(
-            "SELECT token, key, upload_id, started FROM open_uploads WHERE bucket = ?", (bucket,)
-        )
-        return [
-            OpenUpload(
-                int(str(t)),
-                bucket,
-                str(k),
-                None if u is None else str(u),
-                datetime.fromisoformat(str(s)),
-            )
-            for t, k, u, s in rows
-        ]

@@ -1,0 +1,34 @@
+"""The workspace's state store: one SQLite file under `.publishkit/`, and its tables."""
+
+from publishkit.workspace.state.store import STATE_FILE, StateStore
+from publishkit.workspace.state.tables import (
+    Conversion,
+    Conversions,
+    DandiAsset,
+    DandiAssets,
+    DandiNames,
+    FetchedFiles,
+    FileDigestRecords,
+    FileRecord,
+    Inspections,
+    OpenUpload,
+    OpenUploads,
+    OrganizedPaths,
+)
+
+__all__ = [
+    "STATE_FILE",
+    "Conversion",
+    "Conversions",
+    "DandiAsset",
+    "DandiAssets",
+    "DandiNames",
+    "FetchedFiles",
+    "FileDigestRecords",
+    "FileRecord",
+    "Inspections",
+    "OpenUpload",
+    "OpenUploads",
+    "OrganizedPaths",
+    "StateStore",
+]

@@ -1,0 +1,304 @@
+"""Typed readers and writers of the state store's tables: the only place with SQL in it.
+
+One class per thing a stage remembers; each takes the open `StateStore`. Stages read what other
+stages recorded through these (organize's dandiset paths, the DANDI upload's assets, which
+contents passed inspection) instead of importing each other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from publishkit.workspace.state.store import StateStore
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """A file's digests and the stat they were taken at."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+    blake2b: str
+    sha256: str
+
+
+class FileDigestRecords:
+    """file_digests: each file's blake2b and sha256 by (path, size, mtime_ns, inode)."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def of(self, path: str) -> FileRecord | None:
+        rows = self._store.query(
+            "SELECT path, size, mtime_ns, inode, blake2b, sha256 FROM file_digests WHERE path = ?",
+            (path,),
+        )
+        return _file_record(rows[0]) if rows else None
+
+    def with_blake2b(self, blake2b: str) -> list[FileRecord]:
+        rows = self._store.query(
+            "SELECT path, size, mtime_ns, inode, blake2b, sha256 FROM file_digests "
+            "WHERE blake2b = ?",
+            (blake2b,),
+        )
+        return [_file_record(row) for row in rows]
+
+    def keep(self, record: FileRecord) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO file_digests VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record.path,
+                    record.size,
+                    record.mtime_ns,
+                    record.inode,
+                    record.blake2b,
+                    record.sha256,
+                ),
+            )
+
+
+class FetchedFiles:
+    """fetched: each fetched file's ctime when fetch last placed or read it."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def ctime_ns(self, path: Path) -> int | None:
+        rows = self._store.query("SELECT ctime_ns FROM fetched WHERE path = ?", (str(path),))
+        return int(str(rows[0][0])) if rows else None
+
+    def keep(self, path: Path, ctime_ns: int) -> None:
+        with self._store.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO fetched VALUES (?, ?)", (str(path), ctime_ns))
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """What convert wrote for a row: its output, the key of its inputs, the output's stat."""
+
+    output: str
+    key: str
+    size: int
+    mtime_ns: int
+
+
+class Conversions:
+    """conversions: the outputs convert wrote, each with the key of what it was made from."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def of(self, output: Path) -> Conversion | None:
+        rows = self._store.query(
+            "SELECT output, key, size, mtime_ns FROM conversions WHERE output = ?",
+            (str(output),),
+        )
+        if not rows:
+            return None
+        output_, key, size, mtime_ns = rows[0]
+        return Conversion(str(output_), str(key), int(str(size)), int(str(mtime_ns)))
+
+    def outputs(self) -> list[str]:
+        return [str(output) for (output,) in self._store.query("SELECT output FROM conversions")]
+
+    def keep(self, conversion: Conversion) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO conversions VALUES (?, ?, ?, ?)",
+                (conversion.output, conversion.key, conversion.size, conversion.mtime_ns),
+            )
+
+    def forget(self, output: str) -> None:
+        with self._store.transaction() as conn:
+            conn.execute("DELETE FROM conversions WHERE output = ?", (output,))
+
+
+class Inspections:
+    """Findings by (content, setup); the contents that passed the workspace's gate, and those
+    that passed the checks DANDI applies as DANDI applies them."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def result(self, content: str, setup: str) -> dict[str, Any] | None:
+        rows = self._store.query(
+            "SELECT result FROM inspection_results WHERE content = ? AND setup = ?",
+            (content, setup),
+        )
+        return json.loads(str(rows[0][0])) if rows else None
+
+    def keep_result(self, content: str, setup: str, result: dict[str, Any]) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO inspection_results VALUES (?, ?, ?)",
+                (content, setup, json.dumps(result)),
+            )
+
+    def mark_passed(self, contents: Iterable[str], *, as_dandi_checks: bool = False) -> None:
+        table = "dandi_checks_passed" if as_dandi_checks else "inspection_passed"
+        with self._store.transaction() as conn:
+            conn.executemany(f"INSERT OR IGNORE INTO {table} VALUES (?)", [(c,) for c in contents])
+
+    def passed(self, content: str) -> bool:
+        """The content passed `publishkit inspect` in this workspace (its own gate)."""
+        return bool(
+            self._store.query("SELECT 1 FROM inspection_passed WHERE content = ?", (content,))
+        )
+
+    def passed_dandi_checks(self, content: str) -> bool:
+        """The content passed the checks DANDI applies, as DANDI applies them: dandi-cli need
+        not validate it again at upload."""
+        return bool(
+            self._store.query("SELECT 1 FROM dandi_checks_passed WHERE content = ?", (content,))
+        )
+
+
+class DandiNames:
+    """dandi_names: the DANDI name of a content under a setup (required fields, dandi's
+    version), so an unchanged file is not read again to name it."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def of(self, content: str, setup: str) -> str | None:
+        rows = self._store.query(
+            "SELECT name FROM dandi_names WHERE content = ? AND setup = ?", (content, setup)
+        )
+        return str(rows[0][0]) if rows else None
+
+    def keep(self, content: str, setup: str, name: str) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO dandi_names VALUES (?, ?, ?)", (content, setup, name)
+            )
+
+
+class OrganizedPaths:
+    """organized: each workspace NWB file (relative path) -> its path in the dandiset folder."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def paths(self) -> dict[str, str]:
+        """source (relative to the workspace) -> dandiset path, as last organized."""
+        rows = self._store.query("SELECT source, dandi_path FROM organized")
+        return {str(source): str(name) for source, name in rows}
+
+    def keep(self, source: str, dandi_path: str, blake2b: str) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO organized VALUES (?, ?, ?)", (source, dandi_path, blake2b)
+            )
+
+    def forget(self, source: str) -> None:
+        with self._store.transaction() as conn:
+            conn.execute("DELETE FROM organized WHERE source = ?", (source,))
+
+
+@dataclass(frozen=True)
+class DandiAsset:
+    """What a dandiset path holds on DANDI, as publishkit uploaded it."""
+
+    asset_id: str
+    blake2b: str
+    etag: str
+
+
+class DandiAssets:
+    """dandi_uploads: what each dandiset path holds on each dandiset."""
+
+    def __init__(self, store: StateStore, dandiset: str | None) -> None:
+        self._store = store
+        self._dandiset = dandiset
+
+    def all(self) -> dict[str, DandiAsset]:
+        """dandiset path -> its asset, for what was last uploaded to this dandiset."""
+        if self._dandiset is None:
+            return {}
+        rows = self._store.query(
+            "SELECT dandi_path, asset_id, blake2b, etag FROM dandi_uploads WHERE dandiset = ?",
+            (self._dandiset,),
+        )
+        return {str(p): DandiAsset(str(a), str(b), str(e)) for p, a, b, e in rows}
+
+    def keep(self, dandi_path: str, asset: DandiAsset) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO dandi_uploads VALUES (?, ?, ?, ?, ?)",
+                (dandi_path, self._dandiset, asset.blake2b, asset.asset_id, asset.etag),
+            )
+
+    def forget(self, dandi_path: str) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(
+                "DELETE FROM dandi_uploads WHERE dandi_path = ? AND dandiset = ?",
+                (dandi_path, self._dandiset),
+            )
+
+
+@dataclass(frozen=True)
+class OpenUpload:
+    """A multipart upload a run recorded as open: its id once S3 gave it one."""
+
+    token: int
+    bucket: str
+    key: str
+    upload_id: str | None
+    started: datetime
+
+
+class OpenUploads:
+    """open_uploads: the multipart uploads this workspace's runs have open (an
+    `s3.bucket.MultipartLog`). With the workspace's run lock held, every row already there
+    belongs to a run that died."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def begin(self, bucket: str, key: str) -> int:
+        with self._store.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO open_uploads (bucket, key, upload_id, started) VALUES (?, ?, NULL, ?)",
+                (bucket, key, datetime.now(UTC).isoformat()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def started(self, token: int, upload_id: str) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(
+                "UPDATE open_uploads SET upload_id = ? WHERE token = ?", (upload_id, token)
+            )
+
+    def ended(self, token: int) -> None:
+        with self._store.transaction() as conn:
+            conn.execute("DELETE FROM open_uploads WHERE token = ?", (token,))
+
+    def recorded(self, bucket: str) -> list[OpenUpload]:
+        rows = self._store.query(
+            "SELECT token, key, upload_id, started FROM open_uploads WHERE bucket = ?", (bucket,)
+        )
+        return [
+            OpenUpload(
+                int(str(token)),
+                bucket,
+                str(key),
+                None if upload_id is None else str(upload_id),
+                datetime.fromisoformat(str(started)),
+            )
+            for token, key, upload_id, started in rows
+        ]
+
+
+def _file_record(row: tuple[object, ...]) -> FileRecord:
+    path, size, mtime_ns, inode, blake2b, sha256 = row
+    return FileRecord(
+        str(path), int(str(size)), int(str(mtime_ns)), int(str(inode)), str(blake2b), str(sha256)
+    )
