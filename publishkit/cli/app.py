@@ -28,7 +28,7 @@ from publishkit.formats.jsonio import dumps, write_atomic
 from publishkit.formats.notes import compare_manifests, render_allensdk, render_markdown
 from publishkit.formats.versions import Bump
 from publishkit.inspection.report import as_json, as_junit
-from publishkit.inspection.stage import find_nwb_files, start_inspection, workspace_nwb_files
+from publishkit.inspection.stage import start_inspection
 from publishkit.release.pipeline import dandi_enabled
 from publishkit.s3.pinned import ReadSettings
 from publishkit.workspace.config import (
@@ -40,6 +40,7 @@ from publishkit.workspace.config import (
 )
 from publishkit.workspace.executors import LOCAL
 from publishkit.workspace.inspection_settings import BUILTIN_CONFIGS, LEVELS, InspectionConfig
+from publishkit.workspace.nwb_files import find_nwb_files, workspace_nwb_files
 
 out, err = render.out, render.err
 log = logging.getLogger("publishkit")

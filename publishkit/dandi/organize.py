@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from publishkit.errors import WorkspaceError
-from publishkit.inspection.stage import workspace_nwb_files
 from publishkit.progress import Progress, no_progress
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
+from publishkit.workspace.nwb_files import workspace_nwb_files
 from publishkit.workspace.runlock import exclusive_run
 from publishkit.workspace.state import DandiNames, OrganizedPaths, StateStore
 

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from publishkit.errors import UsageError
 from publishkit.formats.versions import Bump
-from publishkit.inspection.stage import InspectionReport, start_inspection, workspace_nwb_files
+from publishkit.inspection.stage import InspectionReport, start_inspection
 from publishkit.progress import Progress, no_progress
 from publishkit.workspace.config import Settings
+from publishkit.workspace.nwb_files import workspace_nwb_files
 from publishkit.workspace.runlock import exclusive_run
 
 if TYPE_CHECKING:

@@ -7,10 +7,10 @@ from typing import Any
 
 from publishkit.errors import PublishkitError
 from publishkit.formats import manifest
-from publishkit.inspection.stage import workspace_nwb_files
 from publishkit.release.pipeline import STAGES, enabled_stages
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
+from publishkit.workspace.nwb_files import workspace_nwb_files
 from publishkit.workspace.state import DandiAssets, Inspections, OrganizedPaths, StateStore
 
 

@@ -418,7 +418,7 @@ def test_inspection_finds_listed_nwb_files_whose_real_path_has_no_suffix(
     workspace: Workspace,
 ) -> None:
     """As a git-annex dataset has them: data/s101.nwb -> ../.git/annex/objects/SHA256--abc."""
-    from publishkit.inspection.stage import workspace_nwb_files
+    from publishkit.workspace.nwb_files import workspace_nwb_files
 
     blob = workspace.root / ".git" / "annex" / "objects" / "SHA256--abc"
     blob.parent.mkdir(parents=True)

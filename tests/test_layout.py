@@ -1,0 +1,130 @@
+"""The rules of the package's layout (ARCHITECTURE.md), checked on the source, not hoped for.
+
+Every import of every module counts, including the lazy ones inside functions.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "publishkit"
+CORE = {"errors", "progress", "resources", ""}  # "" is publishkit itself (__version__)
+STAGES = {"nwb", "inspection", "dandi", "release", "consume"}
+ORCHESTRATORS = {"release.pipeline", "release.plan", "release.status"}
+MAX_LINES = 400
+
+
+def modules() -> dict[str, Path]:
+    """Dotted name under publishkit (e.g. "release.stage") -> file."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        name = ".".join(p for p in parts if p != "__init__")
+        found[name] = path
+    return found
+
+
+def imports(path: Path) -> set[str]:
+    """The publishkit modules `path` imports (dotted, without 'publishkit.'), and the
+    third-party top-level packages prefixed with '!'."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            if name == "publishkit" or name.startswith("publishkit."):
+                found.add(name.removeprefix("publishkit").lstrip("."))
+            else:
+                found.add("!" + name.split(".")[0])
+    return found
+
+
+def room(module: str) -> str:
+    """The subpackage a module lives in ("" for the top level)."""
+    return module.split(".")[0] if "." in module else ("" if module in CORE else module)
+
+
+def publishkit_imports(module: str) -> set[str]:
+    return {name for name in imports(modules()[module]) if not name.startswith("!")}
+
+
+def known(name: str) -> str:
+    """The module an imported name refers to: itself, or the module it was imported from."""
+    table = modules()
+    while name and name not in table:
+        name = name.rpartition(".")[0]
+    return name
+
+
+ALL = sorted(modules())
+
+
+@pytest.mark.parametrize("module", ALL)
+def test_only_the_cli_imports_typer_rich_and_the_sandbox(module: str) -> None:
+    if room(module) == "cli":
+        return
+    third_party = {n for n in imports(modules()[module]) if n.startswith("!")}
+    assert not third_party & {"!typer", "!rich"}, f"{module} imports typer or rich"
+    if room(module) != "sandbox":
+        sandbox = {n for n in publishkit_imports(module) if room(known(n)) == "sandbox"}
+        assert not sandbox, f"{module} imports the sandbox: {sandbox}"
+
+
+@pytest.mark.parametrize("module", ALL)
+def test_documents_and_the_workspace_import_no_stage(module: str) -> None:
+    if room(module) not in {"formats", "workspace", "s3"}:
+        return
+    allowed = {"formats", "workspace", "s3", ""} if room(module) != "formats" else {"formats", ""}
+    for name in publishkit_imports(module):
+        target = known(name)
+        assert room(target) in allowed or target in CORE, f"{module} imports {target}"
+
+
+@pytest.mark.parametrize("module", ALL)
+def test_stages_do_not_import_each_other(module: str) -> None:
+    """Only the orchestrators (release.pipeline, plan, status) reach into other stages; a
+    stage reads what another recorded through workspace.state."""
+    if room(module) not in STAGES or module in ORCHESTRATORS:
+        return
+    for name in publishkit_imports(module):
+        target = known(name)
+        other = room(target)
+        assert other not in STAGES or other == room(module), f"{module} imports {target}"
+
+
+@pytest.mark.parametrize("module", ALL)
+def test_no_module_is_over_400_lines(module: str) -> None:
+    lines = modules()[module].read_text().count("\n")
+    assert lines <= MAX_LINES, f"{module}: {lines} lines; split it by what each part promises"
+
+
+@pytest.mark.parametrize("module", ALL)
+def test_the_core_never_touches_the_environment(module: str) -> None:
+    """The CLI reads the environment and passes values in; the core neither reads nor writes
+    os.environ (the sandbox's own servers aside, which only the CLI starts)."""
+    if room(module) in {"cli", "sandbox"}:
+        return
+    tree = ast.parse(modules()[module].read_text())
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in {"environ", "getenv", "putenv"}
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+        ):
+            pytest.fail(f"{module} line {node.lineno}: os.{node.attr}")
+
+
+def test_the_rules_see_what_they_check() -> None:
+    """The checks above find imports at all: lazy ones too."""
+    assert "release.pipeline" in modules()
+    assert "!typer" in imports(modules()["cli.app"])
+    pipeline = {known(n) for n in publishkit_imports("release.pipeline")}
+    assert {"nwb.convert", "dandi.upload"} <= pipeline  # imported inside functions
