@@ -349,7 +349,10 @@ class _Handler(BaseHTTPRequestHandler):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return b"".join(self._read_chunks())
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        body = self.rfile.read(length) if length else b""
+        if len(body) != length:  # the client gave up mid-body: nothing reaches the upstream
+            raise ConnectionError("client closed inside the body")
+        return body
 
     def _read_chunks(self) -> Iterator[bytes]:
         while True:
