@@ -1,15 +1,15 @@
 """`publishkit demo`: two releases of a template's example to a local S3 and a local DANDI archive.
 
-Starts both sandboxes in this process, makes a workspace from a built-in template, cuts release
-1.0.0 to DANDI and S3, changes the data (one session edited, one added, one removed), cuts the
-release the changes call for, and verifies it. Needs no network, no credentials, no AWS.
+Given the running sandboxes (`services.serve`), makes a workspace from a built-in template, cuts
+release 1.0.0 to DANDI and S3, changes the data (one session edited, one added, one removed),
+cuts the release the changes call for, and verifies it. Needs no network, no credentials, no
+AWS. The caller lends the sandbox's credentials to boto3 and dandi-cli (the environment).
 """
 
 from __future__ import annotations
 
 import csv
 import shutil
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,13 +20,8 @@ from publishkit.progress import Progress, no_progress
 from publishkit.release.pipeline import STAGES, PipelineResult, run_release
 from publishkit.release.plan import plan_release
 from publishkit.s3.pinned import ReadSettings
-from publishkit.sandbox.archive import DandiSandbox
-from publishkit.sandbox.s3 import S3Sandbox
+from publishkit.sandbox.services import Services
 from publishkit.workspace.config import load_settings
-
-BUCKET = "demo-release"
-BLOBS = "dandi-blobs"
-REGION = "us-west-2"
 
 
 @dataclass(frozen=True)
@@ -39,64 +34,55 @@ class DemoResult:
     verified: VerifyReport
 
 
-def run_demo(*, root: Path, progress: Progress = no_progress) -> DemoResult:
-    """`root` must not hold a `demo-study` folder yet; the sandboxes live as long as the call."""
+def run_demo(*, root: Path, services: Services, progress: Progress = no_progress) -> DemoResult:
+    """Two releases into the running `services`; `root` must not hold `demo-study` yet."""
     workspace = root / "demo-study"
     init_workspace(dest=workspace, template=find_template("timeseries"))
-    with tempfile.TemporaryDirectory(prefix="publishkit-demo-") as state, S3Sandbox() as s3:
-        s3.create_bucket(BUCKET, REGION)
-        s3.create_bucket(BLOBS, REGION)
-        with DandiSandbox(s3.endpoint_url, BLOBS, REGION, Path(state) / "dandi.sqlite") as dandi:
-            dandiset = dandi.create_dandiset("publishkit demo")
-            _configure(workspace, s3.endpoint_url, dandi.api_url, dandiset)
-            settings = load_settings(workspace)
-            first = run_release(
-                settings=settings, version="1.0.0", dandi_api_key=dandi.api_key, progress=progress
-            )
-            changes = _change_the_data(workspace)
-            # Everything up to the upload first; then the changes name the version to cut.
-            staged = run_release(
-                settings=settings,
-                stages=STAGES[:4],
-                dandi_api_key=dandi.api_key,
-                progress=progress,
-            )
-            bump = plan_release(settings=settings, stages=("manifest",)).suggested_bump
-            published = run_release(
-                settings=settings,
-                stages=STAGES[4:],
-                bump=bump or "patch",
-                dandi_api_key=dandi.api_key,
-                progress=progress,
-            )
-            second = replace(
-                published,
-                stages=staged.stages + published.stages,
-                conversion=staged.conversion,
-                inspection=staged.inspection,
-                organized=staged.organized,
-                dandi=staged.dandi,
-            )
-            release = second.release
-            assert release is not None and release.manifest_path is not None
-            verified = verify_release(
-                manifest_path=Path(release.manifest_path),
-                read=ReadSettings(REGION, s3.endpoint_url, settings.s3.public_url, BUCKET),
-                deep=True,
-                progress=progress,
-            )
+    _configure(workspace, services)
+    settings = load_settings(workspace)
+    key = services.api_key
+    first = run_release(settings=settings, version="1.0.0", dandi_api_key=key, progress=progress)
+    changes = _change_the_data(workspace)
+    # Everything up to the upload first; then the changes name the version to cut.
+    staged = run_release(settings=settings, stages=STAGES[:4], dandi_api_key=key, progress=progress)
+    bump = plan_release(settings=settings, stages=("manifest",)).suggested_bump
+    published = run_release(
+        settings=settings,
+        stages=STAGES[4:],
+        bump=bump or "patch",
+        dandi_api_key=key,
+        progress=progress,
+    )
+    second = replace(
+        published,
+        stages=staged.stages + published.stages,
+        conversion=staged.conversion,
+        inspection=staged.inspection,
+        organized=staged.organized,
+        dandi=staged.dandi,
+    )
+    release = second.release
+    assert release is not None and release.manifest_path is not None
+    s3 = services.s3
+    verified = verify_release(
+        manifest_path=Path(release.manifest_path),
+        read=ReadSettings(s3.region, s3.endpoint_url, settings.s3.public_url, s3.bucket),
+        deep=True,
+        progress=progress,
+    )
     notes = (workspace / "release_notes.md").read_text(encoding="utf-8")
     section = notes.split("\n## ")[1] if "\n## " in notes else notes
     return DemoResult(workspace, first, second, changes, "## " + section.strip() + "\n", verified)
 
 
-def _configure(workspace: Path, endpoint: str, dandi_api: str, dandiset: str) -> None:
+def _configure(workspace: Path, services: Services) -> None:
     config = workspace / "publishkit.yaml"
+    s3 = services.s3
     config.write_text(
         config.read_text(encoding="utf-8")
         + "inspection:\n  config: dandi\n"
-        + f"dandi:\n  instance: {dandi_api}\n  dandiset: '{dandiset}'\n"
-        + f"s3:\n  bucket: {BUCKET}\n  region: {REGION}\n  endpoint_url: {endpoint}\n",
+        + f"dandi:\n  instance: {services.api_url}\n  dandiset: '{services.dandiset}'\n"
+        + f"s3:\n  bucket: {s3.bucket}\n  region: {s3.region}\n  endpoint_url: {s3.endpoint_url}\n",
         encoding="utf-8",
     )
 

@@ -1,0 +1,154 @@
+"""The consumer's commands: `notes`, `verify`, `fetch`, `manifest validate`, `export
+file-manifest`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from publishkit.cli import render
+from publishkit.cli.options import (
+    FormatOption,
+    NotesFormat,
+    TextOrJson,
+    WorkspaceOption,
+    finish,
+    read_settings,
+    workspace_settings,
+)
+from publishkit.cli.render import out
+from publishkit.errors import CheckFailed, ManifestError, UsageError
+from publishkit.formats import manifest
+from publishkit.formats.notes import compare_manifests, render_allensdk, render_markdown
+
+
+def notes(
+    old: Annotated[Path, typer.Argument(help="The earlier manifest (JSON file).")],
+    new: Annotated[Path, typer.Argument(help="The later manifest (JSON file).")],
+    fmt: Annotated[
+        NotesFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="markdown (default), allensdk (AllenSDK compare_manifests text), json.",
+        ),
+    ] = NotesFormat.markdown,
+) -> None:
+    """Say what changed between two manifests: created, deleted, changed, renamed files."""
+    old_doc, new_doc = manifest.load(old), manifest.load(new)
+    if fmt is NotesFormat.allensdk:
+        out.out(render_allensdk(old_doc, new_doc, old.name, new.name), highlight=False)
+        return
+    comparison = compare_manifests(old_doc, new_doc, old.name, new.name)
+    if fmt is NotesFormat.json:
+        render.print_json(comparison.as_json())
+    else:
+        out.print(render_markdown(comparison), markup=False, end="")
+
+
+def verify(
+    manifest_file: Annotated[Path, typer.Argument(metavar="MANIFEST", help="Manifest to check.")],
+    deep: Annotated[
+        bool,
+        typer.Option(
+            "--deep",
+            help="Download every file and check its size and hashes (blake2b, and sha256 when "
+            "the manifest records one).",
+        ),
+    ] = False,
+    workspace: WorkspaceOption = Path("."),
+    fmt: FormatOption = TextOrJson.text,
+) -> None:
+    """Check that every version a manifest pins exists with its size (and, --deep, its hashes).
+
+    Exits 1 on any problem. Warns when a file has a newer version than the pinned one and when
+    the bucket's versioning is suspended.
+    """
+    from publishkit.consume.verify import verify_release
+
+    read = read_settings(workspace)
+    with render.Bars(fmt is TextOrJson.text) as bars:
+        report = verify_release(manifest_path=manifest_file, read=read, deep=deep, progress=bars)
+    finish(report, fmt, render.print_verify)
+
+
+def fetch(
+    manifest_file: Annotated[Path, typer.Argument(metavar="MANIFEST", help="Manifest to fetch.")],
+    to: Annotated[
+        Path,
+        typer.Option(
+            "--to",
+            help="Cache folder; files land in DIR/<project>-<version>/ as in AllenSDK's cache.",
+        ),
+    ],
+    workspace: WorkspaceOption = Path("."),
+    fmt: FormatOption = TextOrJson.text,
+) -> None:
+    """Download every file of a release at its pinned version, hash-checked before use.
+
+    Every digest the manifest records (size, blake2b, sha256) is checked: on download, for a file
+    already in place, and before a file fetched for another manifest (same content) is
+    hard-linked rather than downloaded.
+    """
+    from publishkit.consume.fetch import fetch_release
+
+    read = read_settings(workspace)
+    with render.Bars(fmt is TextOrJson.text) as bars:
+        report = fetch_release(manifest_path=manifest_file, dest=to, read=read, progress=bars)
+    finish(report, fmt, render.print_fetch)
+
+
+def manifest_validate(
+    file: Annotated[Path, typer.Argument(help="Manifest JSON file.")],
+    fmt: FormatOption = TextOrJson.text,
+) -> None:
+    """Check a manifest against its schema (`publishkit schema manifest`); exits 1 if invalid.
+
+    Also refused: two entries at one path with different content, and an entry whose path is
+    a folder in another's (no folder can hold both).
+    """
+    if not file.is_file():
+        raise UsageError(f"{file}: no such file", hint="check the path")
+    try:
+        document = manifest.load(file)
+    except ManifestError as exc:
+        if fmt is TextOrJson.json:
+            render.print_json({"file": str(file), "valid": False, "error": exc.message})
+            raise typer.Exit(CheckFailed.exit_code) from None
+        raise CheckFailed(exc.message, exc.hint) from None
+    if fmt is TextOrJson.json:
+        render.print_json({"file": str(file), "valid": True, "error": None})
+        return
+    out.print(
+        f"{file}: valid manifest v{document['manifest_version']} of {document['project_name']} "
+        f"({len(document['metadata_files'])} metadata, {len(document['data_files'])} data files)"
+    )
+
+
+def export_file_manifest_command(
+    manifest_file: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[MANIFEST]",
+            help="Release manifest (default: the latest one in the workspace's manifests/).",
+        ),
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")] = Path(
+        "file_manifest.csv"
+    ),
+    workspace: WorkspaceOption = Path("."),
+) -> None:
+    """A CSV with one row per data file: its id, dandiset path, DANDI URL and pinned S3 URL."""
+    from publishkit.consume.export import export_file_manifest, latest_local_manifest
+
+    settings = workspace_settings(workspace)
+    chosen = manifest_file or latest_local_manifest(settings.workspace / "manifests")
+    rows = export_file_manifest(
+        manifest_path=chosen,
+        output=output,
+        dandi_instance=settings.dandi.instance,
+        id_column=settings.id_column,
+    )
+    out.print(f"{output}: {rows} data file(s) from {chosen.name}")

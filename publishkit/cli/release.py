@@ -1,0 +1,192 @@
+"""`publishkit release`, `status` and `demo`: the whole pipeline."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from publishkit.cli import render
+from publishkit.cli.options import (
+    ExecutorOption,
+    FormatOption,
+    JobsOption,
+    SchedulerOption,
+    TextOrJson,
+    WaitOption,
+    WorkspaceOption,
+    dandi_api_key,
+    environment,
+    relayed_to_dandi_cli,
+    with_executor,
+    workspace_settings,
+)
+from publishkit.cli.render import err
+from publishkit.errors import CheckFailed
+from publishkit.formats.versions import Bump
+
+
+def release(
+    workspace: WorkspaceOption = Path("."),
+    version: Annotated[
+        str | None, typer.Option("--version", help="The new version, X.Y.Z (semver).")
+    ] = None,
+    bump: Annotated[
+        Bump | None, typer.Option("--bump", help="Bump the latest version: major, minor, patch.")
+    ] = None,
+    plan: Annotated[
+        bool, typer.Option("--plan", help="Show what would happen and change nothing.")
+    ] = False,
+    first: Annotated[str | None, typer.Option("--from", help="First stage to run.")] = None,
+    last: Annotated[str | None, typer.Option("--to", help="Last stage to run.")] = None,
+    only: Annotated[str | None, typer.Option("--only", help="Run this stage alone.")] = None,
+    despite: Annotated[
+        str | None,
+        typer.Option(
+            "--publish-despite-inspection",
+            metavar="REASON",
+            help="Publish although inspection fails; the release notes record REASON.",
+        ),
+    ] = None,
+    note: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--note",
+            metavar="TEXT",
+            help="A remark for the top of this release's notes (repeatable).",
+        ),
+    ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option("--allow-empty", help="Allow a first release that has no data file at all."),
+    ] = False,
+    wait: WaitOption = False,
+    jobs: JobsOption = 1,
+    executor: ExecutorOption = None,
+    scheduler: SchedulerOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
+    fmt: FormatOption = TextOrJson.text,
+) -> None:
+    """Run the stages the workspace enables: convert, inspect, organize, upload, manifest, notes.
+
+    Inspection gates publication (exit 1 with the findings) unless
+    --publish-despite-inspection gives a reason. Without --version or --bump, an S3-only release
+    prints the bump the changes suggest and exits 2; `--plan` shows it for any workspace. A
+    release with nothing changed writes nothing and exits 0. Re-running after a crash converges.
+    """
+    from publishkit.release.pipeline import run_release, select_stages
+
+    settings = with_executor(workspace_settings(workspace), executor, scheduler)
+    stages = select_stages(first, last, only)
+    api_key = dandi_api_key(settings)
+    if plan:
+        from publishkit.release.plan import plan_release
+
+        planned = plan_release(
+            settings=settings,
+            stages=stages,
+            version=version,
+            bump=bump,
+            allow_empty=allow_empty,
+            dandi_api_key=api_key,
+        )
+        if fmt is TextOrJson.json:
+            render.print_json(planned.as_json())
+        else:
+            render.print_plan(planned)
+        if not planned.ok:
+            raise typer.Exit(CheckFailed.exit_code)
+        return
+    with (
+        relayed_to_dandi_cli(settings, api_key),
+        render.Bars(fmt is TextOrJson.text and not quiet) as bars,
+    ):
+        result = run_release(
+            settings=settings,
+            stages=stages,
+            version=version,
+            bump=bump,
+            publish_despite_inspection=despite,
+            notes=tuple(note or ()),
+            allow_empty=allow_empty,
+            dandi_api_key=api_key,
+            jobs=jobs,
+            wait=wait,
+            progress=bars,
+        )
+    if fmt is TextOrJson.json:
+        render.print_json(result.as_json())
+    elif result.stopped_by_conversion and result.conversion is not None:
+        render.print_conversion(result.conversion)
+        err.print(
+            "error: a row failed to convert, so nothing was organized or uploaded (fix: correct "
+            "the rows named above and run the release again)"
+        )
+    elif result.stopped_by_dandi and result.dandi is not None:
+        render.print_uploads({"dandi": result.dandi.as_json()})
+        err.print(
+            "error: the DANDI upload failed, so nothing was published to S3 (fix: correct the "
+            "cause named above and run the release again; finished uploads are re-used)"
+        )
+    elif result.gated and result.inspection is not None:
+        render.print_inspection(result.inspection)
+        err.print(
+            "error: inspection failed, so nothing was uploaded (fix: correct the files, or "
+            "pass --publish-despite-inspection REASON)"
+        )
+    elif not quiet:
+        render.print_pipeline(result)
+    if not result.ok:
+        raise typer.Exit(CheckFailed.exit_code)
+
+
+def status(workspace: WorkspaceOption = Path("."), fmt: FormatOption = TextOrJson.text) -> None:
+    """Each stage the workspace enables, and each NWB file's state (inspected, on DANDI, in the
+    latest release), from the workspace's records alone."""
+    from publishkit.release.status import workspace_status
+
+    report = workspace_status(settings=workspace_settings(workspace))
+    if fmt is TextOrJson.json:
+        render.print_json(report.as_json())
+    else:
+        render.print_status(report)
+
+
+def demo(
+    folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="Keep the demo workspace here (default: a temporary folder, removed at the end).",
+        ),
+    ] = None,
+) -> None:
+    """Two releases of a template's example to a local S3 and DANDI: no network, no AWS.
+
+    Cuts 1.0.0 (convert, inspect, organize, upload to DANDI and S3, manifest, notes), changes the
+    data (one session edited, one added, one removed), cuts the next release, shows its notes and
+    verifies it.
+    """
+    import tempfile
+
+    from publishkit.sandbox.demo import run_demo
+    from publishkit.sandbox.services import serve
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="publishkit-demo-") as scratch, serve() as services:
+        root = folder or Path(scratch)
+        root.mkdir(parents=True, exist_ok=True)
+        # The sandboxes' own credentials (not secrets), for boto3 and dandi-cli: never the user's.
+        lent = {
+            **services.environment(),
+            services.api_key_variable: services.api_key,
+            "DANDI_CACHE": "ignore",
+            "DANDI_NO_ET": "1",
+        }
+        with environment(lent), render.Bars(True) as bars:
+            result = run_demo(root=root, services=services, progress=bars)
+        render.print_demo(result, time.monotonic() - started, keep=folder is not None)
+    if not result.verified.ok or not result.first.ok or not result.second.ok:
+        raise typer.Exit(CheckFailed.exit_code)

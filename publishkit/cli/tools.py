@@ -1,0 +1,122 @@
+"""Helpers around the pipeline: `init`, `templates`, `schema`, `sandbox`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from publishkit.cli import render
+from publishkit.cli.options import FormatOption, TextOrJson, WorkspaceOption, user_templates
+from publishkit.cli.render import out
+from publishkit.errors import UsageError
+
+
+def schema_command(
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME",
+            help="config (publishkit.yaml), manifest, template (template.yaml), "
+            "template-objects/KIND (one entry of a template's objects), or inspection-report "
+            "(inspect --format json).",
+        ),
+    ],
+) -> None:
+    """Print the JSON Schema of a file publishkit reads or writes, e.g. `publishkit schema config`.
+
+    Editors and scripts can validate against it; an unknown NAME lists the known ones.
+    """
+    from publishkit.formats.schemas import load_schema, schema_names
+
+    names = schema_names()
+    if name not in names:
+        raise UsageError(
+            f"no schema named {name!r} (known: {', '.join(names)})",
+            hint="e.g. `publishkit schema config`",
+        )
+    render.print_json(load_schema(name))
+
+
+def sandbox(
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")
+    ] = 0,
+    bucket: Annotated[
+        str, typer.Option(help="Name of the versioned bucket to create.")
+    ] = "demo-release",
+    region: Annotated[str, typer.Option(help="Region of the bucket.")] = "us-west-2",
+) -> None:
+    """Serve a local S3 (moto) and a local DANDI archive on loopback, for rehearsals and tests.
+
+    Creates a versioned, public-read bucket and an empty dandiset, prints KEY=VALUE lines to
+    export (AWS_ENDPOINT_URL, credentials, the bucket, DANDI_API_URL, DANDI_API_KEY,
+    DANDISET_ID), then serves until interrupted (Ctrl-C or SIGTERM). Data lives in memory and a
+    temporary folder, removed at the end.
+    """
+    import signal
+
+    from publishkit.sandbox.services import serve
+
+    signal.signal(signal.SIGTERM, _interrupt)  # a `kill` cleans up as Ctrl-C does
+    try:
+        with serve(port=port, bucket=bucket, region=region) as services:
+            for key, value in services.environment().items():
+                out.out(f"{key}={value}", highlight=False)
+            sys.stdout.flush()
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass  # how a sandbox ends: its servers stopped, its temporary folder removed
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """Turn SIGTERM into Ctrl-C: the sandbox stops cleanly and removes its temporary folder."""
+    raise KeyboardInterrupt
+
+
+def templates_list(
+    workspace: WorkspaceOption = Path("."), fmt: FormatOption = TextOrJson.text
+) -> None:
+    """The built-in templates, and a workspace's own (conversion.templates_dir)."""
+    from publishkit.nwb.templates import load_template, template_folders
+
+    found = [
+        load_template(folder) for folder in template_folders(user_templates(workspace)).values()
+    ]
+    if fmt is TextOrJson.json:
+        render.print_json([{"name": t.name, "description": t.description} for t in found])
+        return
+    for template in found:
+        out.print(f"[bold]{template.name}[/] {template.version}  {escape(template.description)}")
+
+
+def templates_show(
+    name: Annotated[str, typer.Argument(help="Template name.")],
+    workspace: WorkspaceOption = Path("."),
+) -> None:
+    """A template's README and its template.yaml."""
+    from publishkit.nwb.templates import TEMPLATE_FILE, find_template
+
+    template = find_template(name, user_templates(workspace))
+    readme = template.folder / "README.md"
+    if readme.is_file():
+        out.print(readme.read_text(encoding="utf-8"), markup=False)
+    out.print(f"--- {template.folder / TEMPLATE_FILE}", markup=False)
+    out.print((template.folder / TEMPLATE_FILE).read_text(encoding="utf-8"), markup=False)
+
+
+def init(
+    dest: Annotated[Path, typer.Argument(metavar="DIR", help="New workspace folder.")],
+    template: Annotated[str, typer.Option("--template", "-t", help="Template to start from.")],
+) -> None:
+    """Make a workspace from a template's example: publishkit.yaml, sessions table, source data."""
+    from publishkit.nwb.scaffold import init_workspace
+    from publishkit.nwb.templates import find_template
+
+    made = init_workspace(dest=dest, template=find_template(template))
+    out.print(f"Made {made} from template {template}. Next: cd {made} && publishkit convert")
