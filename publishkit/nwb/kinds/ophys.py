@@ -29,6 +29,7 @@ from publishkit.nwb.build import (
     read_table,
     timing,
 )
+from publishkit.nwb.columns import typed_column
 
 OPHYS_LOCATION = "processing/ophys"
 OPHYS_MODULE_DESCRIPTION = "Optical physiology: ROI segmentation, fluorescence traces and images."
@@ -89,51 +90,6 @@ def _numeric(array: np.ndarray, path: Path, what: str, field: str) -> np.ndarray
     if array.dtype.kind not in "biuf":
         raise ConversionError(f"{path.name}: {what} must be numeric, found {array.dtype}", field)
     return array
-
-
-def _table_values(values: list[str], name: str, dtype: str, path: Path) -> np.ndarray:
-    """A ROI-table column as bool, int, float or text (`auto`: the narrowest that fits)."""
-    cleaned = [v.strip() for v in values]
-    lowered = {v.lower() for v in cleaned}
-    if dtype == "auto":
-        if cleaned and lowered <= {"true", "false"}:
-            dtype = "bool"
-        elif cleaned and all(_is_int(v) for v in cleaned):
-            dtype = "int"
-        elif all(v == "" or _is_float(v) for v in cleaned) and any(cleaned):
-            dtype = "float"
-        else:
-            dtype = "text"
-    try:
-        if dtype == "bool":
-            if not lowered <= {"true", "false", "1", "0"}:
-                raise ValueError("values must be true/false or 1/0")
-            return np.array([v.lower() in ("true", "1") for v in cleaned], dtype=bool)
-        if dtype == "int":
-            return np.array([int(v) for v in cleaned], dtype=np.int64)
-        if dtype == "float":
-            return np.array([float(v) if v else np.nan for v in cleaned], dtype=np.float64)
-    except ValueError as exc:
-        raise ConversionError(
-            f"{path.name}: column {name!r} is not {dtype} ({exc})", name
-        ) from None
-    return np.array(cleaned, dtype=object)
-
-
-def _is_int(text: str) -> bool:
-    try:
-        int(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _plane_segmentation(nwbfile: Any, name: str) -> Any:
@@ -286,7 +242,7 @@ def build_roi_segmentation(nwbfile: Any, spec: dict[str, Any], ctx: BuildContext
                     f"{table_path.name}: no column {id_column!r} (found: {', '.join(rows)})",
                     id_column,
                 )
-            ids = _table_values(rows[id_column], id_column, "int", table_path)
+            ids = typed_column(rows[id_column], id_column, "int", table_path)
             if len(set(ids.tolist())) != n_rois:
                 raise ConversionError(
                     f"{table_path.name}: column {id_column!r} has repeated ROI ids", id_column
@@ -302,7 +258,7 @@ def build_roi_segmentation(nwbfile: Any, spec: dict[str, Any], ctx: BuildContext
                 raise ConversionError(
                     f"{table_path.name}: no column {name!r} (found: {', '.join(rows)})", name
                 )
-            values = _table_values(rows[name], name, entry.get("dtype", "auto"), table_path)
+            values = typed_column(rows[name], name, entry.get("dtype", "auto"), table_path)
             columns.append(VectorData(name=name, description=entry["description"], data=values))
     segmentation = PlaneSegmentation(
         name=spec.get("name") or "PlaneSegmentation",

@@ -15,12 +15,22 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-DRAFT = "draft"
+from publishkit.sandbox.archive.rows import (
+    DRAFT,
+    AssetRow,
+    BlobRow,
+    DandisetRow,
+    UploadRow,
+    VersionRow,
+    asset_row,
+    blob_row,
+    dandiset_row,
+    now,
+    version_row,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -76,69 +86,6 @@ CREATE TABLE IF NOT EXISTS version_assets (
 """
 
 
-def now() -> str:
-    """A timestamp as the archive's API writes them: ISO 8601, microseconds, UTC ``Z``."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def format_dandiset_id(number: int) -> str:
-    return f"{number:06d}"
-
-
-@dataclass(frozen=True)
-class DandisetRow:
-    number: int
-    embargo_status: str
-    created: str
-    modified: str
-
-    @property
-    def identifier(self) -> str:
-        return format_dandiset_id(self.number)
-
-
-@dataclass(frozen=True)
-class VersionRow:
-    dandiset: int
-    version: str
-    name: str
-    metadata: dict[str, Any]
-    status: str
-    created: str
-    modified: str
-
-
-@dataclass(frozen=True)
-class BlobRow:
-    blob_id: str
-    object_key: str
-    etag: str
-    size: int
-    sha256: str | None
-    created: str
-
-
-@dataclass(frozen=True)
-class UploadRow:
-    upload_id: str
-    multipart_upload_id: str
-    object_key: str
-    etag: str
-    size: int
-    dandiset: int
-
-
-@dataclass(frozen=True)
-class AssetRow:
-    asset_id: str
-    path: str
-    blob: BlobRow
-    metadata: dict[str, Any]
-    previous: str | None
-    created: str
-    modified: str
-
-
 class DandiStore:
     """Thread-safe access to one SQLite file (one connection, one lock)."""
 
@@ -192,26 +139,26 @@ class DandiStore:
     def get_dandiset(self, number: int) -> DandisetRow | None:
         with self._tx() as db:
             row = db.execute("SELECT * FROM dandisets WHERE id = ?", (number,)).fetchone()
-        return None if row is None else _dandiset(row)
+        return None if row is None else dandiset_row(row)
 
     def list_dandisets(self) -> list[DandisetRow]:
         with self._tx() as db:
             rows = db.execute("SELECT * FROM dandisets ORDER BY id").fetchall()
-        return [_dandiset(row) for row in rows]
+        return [dandiset_row(row) for row in rows]
 
     def get_version(self, number: int, version: str) -> VersionRow | None:
         with self._tx() as db:
             row = db.execute(
                 "SELECT * FROM versions WHERE dandiset_id = ? AND version = ?", (number, version)
             ).fetchone()
-        return None if row is None else _version(row)
+        return None if row is None else version_row(row)
 
     def list_versions(self, number: int) -> list[VersionRow]:
         with self._tx() as db:
             rows = db.execute(
                 "SELECT * FROM versions WHERE dandiset_id = ? ORDER BY created", (number,)
             ).fetchall()
-        return [_version(row) for row in rows]
+        return [version_row(row) for row in rows]
 
     def set_version_metadata(
         self, number: int, version: str, name: str, metadata: dict[str, Any]
@@ -239,7 +186,7 @@ class DandiStore:
     def get_blob(self, blob_id: str) -> BlobRow | None:
         with self._tx() as db:
             row = db.execute("SELECT * FROM blobs WHERE blob_id = ?", (blob_id,)).fetchone()
-        return None if row is None else _blob(row)
+        return None if row is None else blob_row(row)
 
     def find_blob(self, *, etag: str | None = None, sha256: str | None = None) -> BlobRow | None:
         column, value = ("etag", etag) if etag is not None else ("sha256", sha256)
@@ -247,7 +194,7 @@ class DandiStore:
             row = db.execute(
                 f"SELECT * FROM blobs WHERE {column} = ? ORDER BY created LIMIT 1", (value,)
             ).fetchone()
-        return None if row is None else _blob(row)
+        return None if row is None else blob_row(row)
 
     def create_upload(
         self,
@@ -293,14 +240,14 @@ class DandiStore:
                     "SELECT * FROM blobs WHERE blob_id = ?", (upload.upload_id,)
                 ).fetchone()
             db.execute("DELETE FROM uploads WHERE upload_id = ?", (upload.upload_id,))
-        return _blob(row)
+        return blob_row(row)
 
     # -- assets ---------------------------------------------------------------------------
 
     def get_asset(self, asset_id: str) -> AssetRow | None:
         with self._tx() as db:
             row = db.execute(_ASSET_SELECT + " WHERE a.asset_id = ?", (asset_id,)).fetchone()
-        return None if row is None else _asset(row)
+        return None if row is None else asset_row(row)
 
     def version_assets(self, number: int, version: str) -> list[AssetRow]:
         with self._tx() as db:
@@ -309,7 +256,7 @@ class DandiStore:
                 " WHERE va.dandiset_id = ? AND va.version = ? ORDER BY a.created, a.asset_id",
                 (number, version),
             ).fetchall()
-        return [_asset(row) for row in rows]
+        return [asset_row(row) for row in rows]
 
     def in_version(self, number: int, version: str, asset_id: str) -> bool:
         with self._tx() as db:
@@ -374,42 +321,3 @@ def _touch(db: sqlite3.Connection, number: int, version: str) -> None:
         (stamp, number, version),
     )
     db.execute("UPDATE dandisets SET modified = ? WHERE id = ?", (stamp, number))
-
-
-def _dandiset(row: sqlite3.Row) -> DandisetRow:
-    return DandisetRow(int(row["id"]), row["embargo_status"], row["created"], row["modified"])
-
-
-def _version(row: sqlite3.Row) -> VersionRow:
-    return VersionRow(
-        dandiset=int(row["dandiset_id"]),
-        version=row["version"],
-        name=row["name"],
-        metadata=json.loads(row["metadata"]),
-        status=row["status"],
-        created=row["created"],
-        modified=row["modified"],
-    )
-
-
-def _blob(row: sqlite3.Row) -> BlobRow:
-    return BlobRow(
-        blob_id=row["blob_id"],
-        object_key=row["object_key"],
-        etag=row["etag"],
-        size=int(row["size"]),
-        sha256=row["sha256"],
-        created=row["created"],
-    )
-
-
-def _asset(row: sqlite3.Row) -> AssetRow:
-    return AssetRow(
-        asset_id=row["asset_id"],
-        path=row["path"],
-        blob=_blob(row),
-        metadata=json.loads(row["metadata"]),
-        previous=row["previous"],
-        created=row["a_created"],
-        modified=row["a_modified"],
-    )

@@ -1,0 +1,86 @@
+"""The local archive served on loopback, in a background thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
+
+from publishkit.sandbox.archive.app import DandiApp
+from publishkit.sandbox.archive.blobs import BlobStorage
+from publishkit.sandbox.archive.store import DandiStore
+from publishkit.sandbox.s3 import serve_on_loopback
+
+logger = logging.getLogger(__name__)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Request lines go to this module's logger at DEBUG, never to stderr."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        logger.debug("%s - " + message, self.address_string(), *args)
+
+
+class DandiSandbox:
+    """The local archive served on 127.0.0.1 in a background thread; a context manager."""
+
+    def __init__(
+        self, s3_endpoint: str, bucket: str, region: str, db_path: Path, port: int = 0
+    ) -> None:
+        self.store = DandiStore(db_path)
+        self.app = DandiApp(self.store, BlobStorage(s3_endpoint, bucket, region))
+        self._port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def api_key(self) -> str:
+        return self.store.api_key()
+
+    @property
+    def api_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the DANDI sandbox is not running")
+        return f"http://127.0.0.1:{self._server.port}/api"
+
+    @property
+    def api_key_env_var(self) -> str:
+        """Where dandi-cli looks for the key: its instance name (the API's host:port) + _API_KEY."""
+        host = urlsplit(self.api_url).netloc
+        return f"{host.upper().replace('-', '_')}_API_KEY"
+
+    def environment(self) -> dict[str, str]:
+        """What a shell needs for `dandi upload` etc. to use this archive without `-i`."""
+        return {"DANDI_INSTANCE": self.api_url, self.api_key_env_var: self.api_key}
+
+    def start(self) -> str:
+        if self._server is None:
+            self._server, self._thread = serve_on_loopback(
+                self.app, self._port, _QuietHandler, "dandi-sandbox"
+            )
+            logger.info("DANDI sandbox serving %s", self.api_url)
+        return self.api_url
+
+    def create_dandiset(self, name: str) -> str:
+        """An empty dandiset with a draft version; its 6-digit identifier."""
+        return self.store.create_dandiset(name).identifier
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=10)
+            self._server = self._thread = None
+        self.store.close()
+
+    def __enter__(self) -> DandiSandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
