@@ -8,19 +8,21 @@ on the other core, and a caller that fails meanwhile cancels what has not starte
 
 from __future__ import annotations
 
-import multiprocessing
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
 from publishkit.inspection.worker import inspect_batch, inspect_path, spec_signature
-from publishkit.workspace.executors import LOCAL, ExecutorSettings, WorkerCrashed, on_dask
+from publishkit.workspace.executors import (
+    LOCAL,
+    Executor,
+    ExecutorSettings,
+    WorkerCrashed,
+    executor_for,
+)
 
 PRELOAD = ["publishkit.inspection.preload"]
 
@@ -38,7 +40,8 @@ class Inspecting:
     """The inspection of `todo`, started on construction.
 
     In this process for one job or one file, unless `background`: then always in workers, fed
-    from a thread, so that the caller's own work overlaps with the inspection."""
+    from a thread, so that the caller's own work overlaps with the inspection. Local workers
+    get files in batches of one specification each; on a cluster, each file is a task."""
 
     def __init__(
         self,
@@ -49,19 +52,19 @@ class Inspecting:
         background: bool = False,
         executor: ExecutorSettings = LOCAL,
     ):
-        self._todo = todo
         self._task = task
-        self._jobs = max(1, jobs)
-        self._scheduler = executor.scheduler if executor.dask else None
-        self._pool: ProcessPoolExecutor | None = None
-        self._cancelled = threading.Event()
+        jobs = max(1, jobs)
         self._queue: queue.Queue[tuple[str, Any]] | None = None
-        in_process = not background and (self._jobs == 1 or len(todo) <= 1)
-        self._results: Iterator[tuple[Path, dict[str, Any]]] = iter(())
-        if todo and self._scheduler:
-            self._results = self._on_dask(self._scheduler)
-        elif todo:
-            self._results = self._in_process() if in_process else self._in_workers()
+        self._executor: Executor
+        if executor.dask:
+            self._executor = executor_for(executor, jobs, len(todo))
+            self._results = self._per_file(todo)
+        else:
+            batches = _batches(todo, jobs)
+            self._executor = executor_for(
+                executor, jobs, len(batches), preload=PRELOAD, in_workers=background
+            )
+            self._results = self._in_batches(batches)
         if background and todo:
             self._queue = queue.Queue()
             threading.Thread(target=self._pump, daemon=True, name="inspection").start()
@@ -82,9 +85,7 @@ class Inspecting:
 
     def cancel(self) -> None:
         """Drop the files not started; those being inspected finish in their workers."""
-        self._cancelled.set()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._executor.cancel()
 
     def _pump(self) -> None:
         assert self._queue is not None
@@ -96,54 +97,27 @@ class Inspecting:
         else:
             self._queue.put(("done", None))
 
-    def _in_process(self) -> Iterator[tuple[Path, dict[str, Any]]]:
-        for path in self._todo:
-            yield path, inspect_path(str(path), **self._task.__dict__)
+    def _arguments(self) -> tuple[Any, ...]:
+        return (self._task.config, self._task.dandi, self._task.specs_dir)
 
-    def _on_dask(self, scheduler: str) -> Iterator[tuple[Path, dict[str, Any]]]:
-        """One task per file: each worker keeps the specifications it loaded for the next."""
-        by_name = {str(path): path for path in self._todo}
-        task = self._task
-        arguments = (task.config, task.dandi, task.specs_dir)
-        for name, outcome in on_dask(inspect_path, list(by_name), scheduler, *arguments):
-            if self._cancelled.is_set():
-                return
+    def _per_file(self, files: list[Path]) -> Iterator[tuple[Path, dict[str, Any]]]:
+        by_name = {str(path): path for path in files}
+        outcomes = self._executor.map_unordered(inspect_path, list(by_name), *self._arguments())
+        for name, outcome in outcomes:
             yield by_name[name], _crashed() if isinstance(outcome, WorkerCrashed) else outcome
 
-    def _in_workers(self) -> Iterator[tuple[Path, dict[str, Any]]]:
-        context = start_forkserver()
-        by_name = {str(path): path for path in self._todo}
-        remaining = set(self._todo)
-        batches = _batches(self._todo, self._jobs)
-        try:
-            with ProcessPoolExecutor(min(self._jobs, len(batches)), mp_context=context) as pool:
-                self._pool = pool
-                futures = [
-                    pool.submit(inspect_batch, [str(p) for p in batch], **self._task.__dict__)
-                    for batch in batches
-                ]
-                for future in as_completed(futures):
-                    if self._cancelled.is_set():
-                        return
-                    for name, result in future.result():
-                        remaining.discard(by_name[name])
-                        yield by_name[name], result
-        except BrokenProcessPool:
-            # A worker died (e.g. a crash inside HDF5). Run the rest alone, one per pool, so
-            # the file that kills its worker is the only one reported as unreadable.
-            for path in sorted(remaining):
-                if self._cancelled.is_set():
-                    return
-                yield path, _isolated(path, self._task, context)
-
-
-def start_forkserver() -> Any:
-    """The process workers fork from, warm: it imports pynwb, nwbinspector and dandi once, in
-    the background, from the moment it is started (at once if it is running already)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)
-    forkserver.ensure_running()
-    return context
+    def _in_batches(self, batches: list[list[Path]]) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """A batch whose worker died is inspected again file by file, so that the file that
+        takes its worker down is the only one reported as unreadable."""
+        by_name = {str(p): p for batch in batches for p in batch}
+        named = [[str(p) for p in batch] for batch in batches]
+        outcomes = self._executor.map_unordered(inspect_batch, named, *self._arguments())
+        for batch, outcome in outcomes:
+            if isinstance(outcome, WorkerCrashed):
+                yield from self._per_file([by_name[name] for name in batch])
+                continue
+            for name, result in outcome:
+                yield by_name[name], result
 
 
 def _batches(todo: Iterable[Path], jobs: int) -> list[list[Path]]:
@@ -160,14 +134,6 @@ def _batches(todo: Iterable[Path], jobs: int) -> list[list[Path]]:
     size = max(1, -(-count // (jobs * 4)))
     batches = [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
     return sorted(batches, key=len, reverse=True)
-
-
-def _isolated(path: Path, task: Task, context: Any) -> dict[str, Any]:
-    try:
-        with ProcessPoolExecutor(1, mp_context=context) as pool:
-            return pool.submit(inspect_path, str(path), **task.__dict__).result()
-    except BrokenProcessPool:
-        return _crashed()
 
 
 def _crashed() -> dict[str, Any]:

@@ -10,10 +10,8 @@ import csv
 import hashlib
 import io
 import json
-import multiprocessing
 import os
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -25,10 +23,11 @@ from publishkit.nwb.templates import DEFAULT_OUTPUT, Template, find_template, re
 from publishkit.progress import Progress, no_progress
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
-from publishkit.workspace.executors import ExecutorSettings, WorkerCrashed, on_dask
+from publishkit.workspace.executors import ExecutorSettings, WorkerCrashed, executor_for
 from publishkit.workspace.runlock import exclusive_run
 from publishkit.workspace.state import Conversion, Conversions, StateStore
 
+PRELOAD = ("publishkit.nwb.convert", "pynwb")  # what conversion workers import once, warm
 Status = Literal["converted", "unchanged", "failed"]
 
 
@@ -268,25 +267,14 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _run(
-    tasks: list[_Task], root: Path, jobs: int, executor: ExecutorSettings
+    tasks: list[_Task], root: Path, jobs: int, settings: ExecutorSettings
 ) -> Iterable[tuple[_Task, tuple[str | None, str] | None]]:
-    if executor.dask and executor.scheduler:
-        for task, outcome in on_dask(write_row, tasks, executor.scheduler, root):
-            if isinstance(outcome, WorkerCrashed):
-                yield task, (None, f"the worker converting this row crashed: {outcome}")
-            else:
-                yield task, outcome
-        return
-    if jobs <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            yield task, write_row(task, root)
-        return
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["publishkit.nwb.convert", "pynwb"])
-    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = {pool.submit(write_row, task, root): task for task in tasks}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+    executor = executor_for(settings, jobs, len(tasks), preload=PRELOAD)
+    for task, outcome in executor.map_unordered(write_row, tasks, root):
+        if isinstance(outcome, WorkerCrashed):
+            yield task, (None, f"the worker converting this row crashed: {outcome}")
+        else:
+            yield task, outcome
 
 
 def write_row(task: _Task, root: Path) -> tuple[str | None, str] | None:

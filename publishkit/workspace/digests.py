@@ -17,7 +17,7 @@ from typing import Protocol
 
 from publishkit.errors import WorkspaceError
 from publishkit.progress import Progress, no_progress
-from publishkit.workspace.executors import LOCAL, ExecutorSettings, WorkerCrashed, on_dask
+from publishkit.workspace.executors import LOCAL, ExecutorSettings, WorkerCrashed, executor_for
 from publishkit.workspace.state import FileDigestRecords, FileRecord, StateStore
 
 CHUNK_SIZE = 8 * 1024 * 1024
@@ -190,14 +190,13 @@ class DigestCache:
 
 
 def _read_all(
-    paths: list[Path], executor: ExecutorSettings
+    paths: list[Path], settings: ExecutorSettings
 ) -> Iterator[tuple[Path, tuple[tuple[int, int], FileDigests]]]:
-    """(path, _digest_unchanged(path)) for each path: here, or on the Dask cluster."""
-    if not (executor.dask and executor.scheduler):
-        for path in paths:
-            yield path, _digest_unchanged(path)
-        return
-    for path, outcome in on_dask(_digest_unchanged, paths, executor.scheduler):
+    """(path, _digest_unchanged(path)) for each path: here (reading is I/O-bound, and each
+    file's digests already run in threads of their own), or on the Dask cluster."""
+    for path, outcome in executor_for(settings, 1, len(paths)).map_unordered(
+        _digest_unchanged, paths
+    ):
         if isinstance(outcome, WorkerCrashed):
             raise WorkspaceError(f"{path}: the worker reading it crashed: {outcome}")
         yield path, outcome

@@ -1,8 +1,10 @@
-"""Where per-file work runs: processes on this machine (the default) or a Dask cluster.
+"""Where per-file work runs: here, in processes on this machine, or on a Dask cluster.
 
-Conversion, inspection and digests hand their per-file function and items to `on_dask` when
-the workspace (`executor:` in publishkit.yaml) or the command line (`--executor dask
---scheduler ADDRESS`) says so. Results come back to this process as each task completes, and
+Conversion, inspection and digests hand their per-file function and items to one `Executor`,
+built once by `executor_for` from the workspace (`executor:` in publishkit.yaml), the command
+line (`--executor dask --scheduler ADDRESS`, `--jobs N`) and the number of items. Each yields
+(item, result) as tasks complete; a task whose worker died is a `WorkerCrashed` result, never a
+lost or repeated item. Results come back to this process as each task completes, and
 the stage records them in its state store here: workers only compute (and conversion writes its
 NWB file atomically), so a task run again after its worker was lost neither duplicates nor
 loses anything. Dask's scheduler re-runs the tasks of a lost worker on the others; a task that
@@ -14,9 +16,13 @@ cluster's shared filesystem).
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from multiprocessing import forkserver
+from typing import Any, Protocol, TypeVar
 
 from publishkit.errors import UsageError
 
@@ -60,6 +66,130 @@ LOCAL = ExecutorSettings()
 
 class WorkerCrashed(Exception):
     """A task's worker died each time the task ran (e.g. a crash inside HDF5)."""
+
+
+class Executor(Protocol):
+    """Runs fn(item, *args) for each item and yields (item, result) as each completes; a
+    result is a WorkerCrashed when the task took its worker down."""
+
+    def map_unordered(
+        self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
+    ) -> Iterator[tuple[Any, Any]]: ...
+
+    def cancel(self) -> None:
+        """Start nothing more: the tasks not started are dropped."""
+
+
+def executor_for(
+    settings: ExecutorSettings,
+    jobs: int,
+    items: int,
+    *,
+    preload: Sequence[str] = (),
+    in_workers: bool = False,
+) -> Executor:
+    """The executor for `items` tasks: the Dask cluster when the settings name one, else
+    worker processes (forked warm from a forkserver that imported `preload`) when there is
+    more than one job and task, or `in_workers` asks for them anyway (so that the caller's
+    own work goes on meanwhile), else this process."""
+    if settings.dask and settings.scheduler:
+        return DaskExecutor(settings.scheduler)
+    if in_workers or (jobs > 1 and items > 1):
+        return ProcessExecutor(max(1, min(jobs, items)), preload)
+    return SerialExecutor()
+
+
+class SerialExecutor:
+    """Every task in this process, one after the other."""
+
+    def __init__(self) -> None:
+        self._cancelled = False
+
+    def map_unordered(
+        self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
+    ) -> Iterator[tuple[Any, Any]]:
+        for item in items:
+            if self._cancelled:
+                return
+            yield item, fn(item, *args)
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+
+class ProcessExecutor:
+    """Worker processes forked from a warm forkserver. When a worker dies, the tasks not yet
+    done run again one per pool, so that only the task that kills its worker is reported as
+    crashed."""
+
+    def __init__(self, jobs: int, preload: Sequence[str] = ()) -> None:
+        self._jobs = jobs
+        self._context = warm_forkserver(preload)
+        self._pool: ProcessPoolExecutor | None = None
+        self._cancelled = False
+
+    def map_unordered(
+        self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
+    ) -> Iterator[tuple[Any, Any]]:
+        remaining = dict(enumerate(items))
+        try:
+            with ProcessPoolExecutor(self._jobs, mp_context=self._context) as pool:
+                self._pool = pool
+                futures: dict[Future[Any], int] = {
+                    pool.submit(fn, item, *args): index for index, item in remaining.items()
+                }
+                for future in as_completed(futures):
+                    if self._cancelled:
+                        return
+                    index = futures[future]
+                    result = future.result()
+                    yield remaining.pop(index), result
+        except BrokenProcessPool:
+            for item in list(remaining.values()):
+                if self._cancelled:
+                    return
+                yield item, self._isolated(fn, item, args)
+
+    def _isolated(self, fn: Callable[..., Any], item: Any, args: tuple[Any, ...]) -> Any:
+        try:
+            with ProcessPoolExecutor(1, mp_context=self._context) as pool:
+                return pool.submit(fn, item, *args).result()
+        except BrokenProcessPool as exc:
+            return WorkerCrashed(f"the worker process died ({exc})")
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class DaskExecutor:
+    """One task per item on the cluster behind `scheduler`."""
+
+    def __init__(self, scheduler: str) -> None:
+        self._scheduler = scheduler
+        self._cancelled = False
+
+    def map_unordered(
+        self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
+    ) -> Iterator[tuple[Any, Any]]:
+        for item, outcome in on_dask(fn, items, self._scheduler, *args):
+            if self._cancelled:
+                return
+            yield item, outcome
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+
+def warm_forkserver(preload: Sequence[str] = ()) -> Any:
+    """The forkserver context workers fork from, importing `preload` once, in the background,
+    from the moment it is started (at once when it is running already)."""
+    context = multiprocessing.get_context("forkserver")
+    if preload:
+        context.set_forkserver_preload(list(preload))
+    forkserver.ensure_running()
+    return context
 
 
 def on_dask(

@@ -53,3 +53,34 @@ def test_dask_not_installed_is_one_line_with_the_install_command(
         "(fix: pip install 'publishkit[dask]')\n"
     )
     assert not (workspace / "nwb").exists()  # refused before any row was converted
+
+
+def _square_or_die(n: int) -> int:
+    if n == 3:
+        os._exit(1)  # a crash inside a native library, as far as the pool can tell
+    return n * n
+
+
+def test_a_task_that_kills_its_worker_is_the_only_one_reported() -> None:
+    """Worker processes: the item whose task takes its worker down is a WorkerCrashed result;
+    every other item gets its result once, whatever else was running in the dead pool."""
+    from publishkit.workspace.executors import LOCAL, WorkerCrashed, executor_for
+
+    executor = executor_for(LOCAL, 2, 6)
+    results = dict(executor.map_unordered(_square_or_die, list(range(6))))
+    assert sorted(results) == list(range(6))
+    assert isinstance(results.pop(3), WorkerCrashed)
+    assert results == {n: n * n for n in (0, 1, 2, 4, 5)}
+
+
+def test_one_job_or_one_item_runs_here_and_a_cancel_starts_nothing_more() -> None:
+    from publishkit.workspace.executors import LOCAL, SerialExecutor, executor_for
+
+    assert isinstance(executor_for(LOCAL, 1, 10), SerialExecutor)
+    assert isinstance(executor_for(LOCAL, 4, 1), SerialExecutor)
+    serial = executor_for(LOCAL, 1, 3)
+    seen = []
+    for item, _ in serial.map_unordered(abs, [1, 2, 3]):
+        seen.append(item)
+        serial.cancel()
+    assert seen == [1]
