@@ -21,6 +21,7 @@ from publishkit.errors import ManifestError, PublishkitError, UsageError
 from publishkit.formats import manifest
 from publishkit.formats.jsonio import default_mode
 from publishkit.progress import Progress, no_progress
+from publishkit.reports import Tally
 from publishkit.s3.pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
 from publishkit.workspace.digests import DigestCache, FileDigests, digest_file
 from publishkit.workspace.state import FetchedFiles, StateStore
@@ -37,24 +38,22 @@ class FetchedFile:
 
 
 @dataclass(frozen=True)
-class FetchReport:
+class FetchReport(Tally):
+    """How each file of a release came to be in the cache."""
+
+    ITEMS = "files"
+    OUTCOMES = ("downloaded", "linked", "present", "failed")
+
     manifest: str
     root: str  # <DIR>/<project>-<version>
     files: tuple[FetchedFile, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(f.outcome != "failed" for f in self.files)
-
-    def count(self, outcome: Outcome) -> int:
-        return sum(f.outcome == outcome for f in self.files)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "manifest": self.manifest,
             "root": self.root,
             "ok": self.ok,
-            "counts": {o: self.count(o) for o in ("downloaded", "linked", "present", "failed")},
+            "counts": self.counts(),
             "files": [
                 {"path": f.path, "outcome": f.outcome, "detail": f.detail} for f in self.files
             ],

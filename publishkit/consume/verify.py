@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from publishkit.errors import PublishkitError
 from publishkit.formats import manifest
 from publishkit.progress import Progress, no_progress
+from publishkit.reports import Tally
 from publishkit.s3.pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
 from publishkit.workspace.digests import FileDigests
 
@@ -31,16 +32,17 @@ class FileCheck:
 
 
 @dataclass(frozen=True)
-class VerifyReport:
+class VerifyReport(Tally):
+    """Each pinned file's check; ok when every one is ok."""
+
+    ITEMS, OUTCOME, PASSED = "checks", "status", "ok"
+    OUTCOMES = ("ok", "missing", "size-mismatch", "hash-mismatch", "error")
+
     manifest: str
     version: str
     deep: bool
     checks: tuple[FileCheck, ...]
     warnings: tuple[str, ...]  # bucket-level, e.g. versioning suspended
-
-    @property
-    def ok(self) -> bool:
-        return all(check.status == "ok" for check in self.checks)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -49,16 +51,7 @@ class VerifyReport:
             "deep": self.deep,
             "ok": self.ok,
             "warnings": list(self.warnings),
-            "files": [
-                {
-                    "path": c.path,
-                    "version_id": c.version_id,
-                    "status": c.status,
-                    "detail": c.detail,
-                    "warning": c.warning,
-                }
-                for c in self.checks
-            ],
+            "files": self.items_json(),
         }
 
 

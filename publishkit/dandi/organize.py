@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from publishkit.errors import WorkspaceError
 from publishkit.progress import Progress, no_progress
+from publishkit.reports import Tally
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.nwb_files import workspace_nwb_files
@@ -37,18 +38,20 @@ class Organized:
 
 
 @dataclass(frozen=True)
-class OrganizeReport:
+class OrganizeReport(Tally):
+    """Where each NWB file went in the dandiset folder."""
+
+    ITEMS, OUTCOME = "files", "action"
+    OUTCOMES = ("created", "updated", "unchanged", "removed")
+
     folder: str
     files: tuple[Organized, ...]
-
-    def count(self, action: Action) -> int:
-        return sum(f.action == action for f in self.files)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "folder": self.folder,
-            "counts": {a: self.count(a) for a in ("created", "updated", "unchanged", "removed")},
-            "files": [f.__dict__ for f in self.files],
+            "counts": self.counts(),
+            "files": self.items_json(),
         }
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from publishkit.errors import ConfigError, WorkspaceError
 from publishkit.progress import Progress, no_progress
+from publishkit.reports import Tally
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.runlock import exclusive_run
@@ -44,25 +45,23 @@ class DandiFile:
 
 
 @dataclass(frozen=True)
-class DandiUploadReport:
+class DandiUploadReport(Tally):
+    """What the DANDI upload did with each file of the dandiset folder."""
+
+    ITEMS = "files"
+    OUTCOMES = ("uploaded", "unchanged", "removed", "failed")
+
     instance: str
     dandiset: str
     files: tuple[DandiFile, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(f.outcome != "failed" for f in self.files)
-
-    def count(self, outcome: Outcome) -> int:
-        return sum(f.outcome == outcome for f in self.files)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "instance": self.instance,
             "dandiset": self.dandiset,
             "ok": self.ok,
-            "counts": {o: self.count(o) for o in ("uploaded", "unchanged", "removed", "failed")},
-            "files": [f.__dict__ for f in self.files],
+            "counts": self.counts(),
+            "files": self.items_json(),
         }
 
 

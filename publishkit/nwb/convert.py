@@ -21,6 +21,7 @@ from publishkit.formats.jsonio import write_atomic
 from publishkit.nwb.build import BuildContext, ConversionError, identifier_for
 from publishkit.nwb.templates import DEFAULT_OUTPUT, Template, find_template, render, sources
 from publishkit.progress import Progress, no_progress
+from publishkit.reports import Tally
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.executors import ExecutorSettings, WorkerCrashed, executor_for
@@ -41,7 +42,12 @@ class RowOutcome:
 
 
 @dataclass(frozen=True)
-class ConversionReport:
+class ConversionReport(Tally):
+    """What convert did to each row of the sessions table."""
+
+    ITEMS, OUTCOME = "outcomes", "status"
+    OUTCOMES = ("converted", "unchanged", "failed")
+
     template: str
     template_version: str
     sessions: str
@@ -49,21 +55,14 @@ class ConversionReport:
     removed: tuple[str, ...] = ()  # outputs of rows no longer in the table, deleted
     files_table: str | None = None
 
-    @property
-    def ok(self) -> bool:
-        return all(o.status != "failed" for o in self.outcomes)
-
-    def count(self, status: Status) -> int:
-        return sum(o.status == status for o in self.outcomes)
-
     def as_json(self) -> dict[str, Any]:
         return {
             "template": self.template,
             "template_version": self.template_version,
             "sessions": self.sessions,
             "ok": self.ok,
-            "counts": {s: self.count(s) for s in ("converted", "unchanged", "failed")},
-            "rows": [o.__dict__ for o in self.outcomes],
+            "counts": self.counts(),
+            "rows": self.items_json(),
             "removed": list(self.removed),
             "files_table": self.files_table,
         }
