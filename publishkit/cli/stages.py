@@ -141,7 +141,7 @@ def upload(
             summary["dandi"] = dandi_report.as_json()
             ok = dandi_report.ok
         if "s3" in targets:
-            from publishkit.release.cut import upload_to_s3
+            from publishkit.release.s3_upload import upload_to_s3
 
             summary["s3"] = upload_to_s3(settings=settings, wait=wait, progress=bars).as_json()
     if fmt is TextOrJson.json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,7 +28,7 @@ class Change:
         return f"{self.path} {self.kind}"
 
 
-def compare(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Change]:
+def compare(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Change]:
     """Changes from `old` (None: nothing published yet) to `new`, metadata first, by path."""
     changes: list[Change] = []
     for group, label in GROUP_OF.items():

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cache
 from itertools import chain, compress, islice, repeat
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Required, TypedDict
 from urllib.parse import quote, unquote, urlparse
 
 from publishkit.errors import ManifestError
@@ -23,7 +23,45 @@ _UNQUOTED = re.compile(r"[A-Za-z0-9/_.~-]*")  # what quote(key, safe=_SAFE) leav
 _PLAIN_URL = re.compile(r"https?://(?P<host>[^/?#;\[\]\t\r\n]*)(?P<path>[^?#;\[\]\t\r\n]*)")
 _NAME = re.compile(r"^(?P<project>.+)_project_manifest_v(?P<version>[^/]+)\.json$")
 GROUPS = ("metadata_files", "data_files")
+GROUP_KEY = {"metadata": "metadata_files", "data": "data_files"}  # a file's group -> its key
 _FEW = 32  # entries left to jsonschema rather than halved further
+
+
+class Entry(TypedDict, total=False):
+    """One file of a release: where it is, the S3 version pinned, and its digests. The
+    AllenSDK reads url, version_id and file_hash; the rest is publishkit's."""
+
+    url: Required[str]
+    version_id: Required[str]
+    file_hash: Required[str]  # blake2b, hex
+    path: str  # POSIX, relative to the release prefix
+    sha256: str
+    size: int
+    created: str
+    previous_version_id: str | None
+    dandiset_id: str
+    dandi_asset_path: str
+    dandi_asset_id: str
+
+
+class PipelineStep(TypedDict):
+    name: str
+    version: str
+    comment: str
+
+
+class Manifest(TypedDict, total=False):
+    """A release manifest (`schemas/manifest.schema.json`), as the AllenSDK cloud cache reads
+    it, with publishkit's extra keys."""
+
+    project_name: Required[str]
+    manifest_version: Required[str]
+    metadata_file_id_column_name: Required[str]
+    data_pipeline: Required[list[PipelineStep]]
+    metadata_files: Required[dict[str, Entry]]
+    data_files: Required[dict[str, Entry]]
+    previous_manifest_version: str | None
+    created: str
 
 
 def manifest_name(project: str, version: Version | str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +42,9 @@ class Comparison:
 
 
 def compare_manifests(
-    old: dict[str, Any] | None, new: dict[str, Any], old_name: str | None, new_name: str
+    old: Mapping[str, Any] | None, new: Mapping[str, Any], old_name: str | None, new_name: str
 ) -> Comparison:
+    """What changed from manifest `old` (None: nothing published yet) to `new`."""
     return Comparison(
         old_name=old_name,
         new_name=new_name,
@@ -93,7 +95,7 @@ def _summary(changes: list[Change]) -> str:
 def prepend_section(existing: str | None, section: str, version: str) -> str:
     """The release-notes document with `section` on top, replacing an older copy of it."""
     body = (existing or "").removeprefix(NOTES_TITLE).lstrip("\n")
-    heading = re.compile(rf"^## v{re.escape(version)}\b.*?(?=^## v|\Z)", re.S | re.M)
+    heading = re.compile(rf"^## v{re.escape(version)}(?=[ \t]|$).*?(?=^## v|\Z)", re.S | re.M)
     body = heading.sub("", body).lstrip("\n")
     return NOTES_TITLE + "\n" + section + ("\n" + body if body else "")
 
@@ -108,5 +110,5 @@ def drop_newest_section(document: str) -> str:
 
 
 def has_section(document: str | None, version: str) -> bool:
-    pattern = re.compile(rf"^## v{re.escape(version)}\b", re.M)
+    pattern = re.compile(rf"^## v{re.escape(version)}(?=[ \t]|$)", re.M)
     return document is not None and pattern.search(document) is not None

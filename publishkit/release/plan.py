@@ -7,12 +7,15 @@ passes is a release that starts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from publishkit.errors import PublishkitError
+from publishkit.formats import manifest
+from publishkit.formats.notes import Comparison, compare_manifests
 from publishkit.formats.versions import Bump
 from publishkit.release.pipeline import dandi_enabled, enabled_stages
+from publishkit.release.stage import resolve_version, stage_release
 from publishkit.workspace.config import Settings
 
 
@@ -91,7 +94,6 @@ def plan_release(
             )
     elif "manifest" in stages and settings.s3_settings is not None:
         from publishkit.formats.notes import render_markdown
-        from publishkit.release.cut import preview
 
         try:
             found = preview(settings=settings, version=version, bump=bump, allow_empty=allow_empty)
@@ -111,6 +113,42 @@ def plan_release(
     if not lines:
         lines.append("nothing to do: publishkit.yaml enables none of the selected stages")
     return ReleasePlan(tuple(lines), notes, suggested, cut, refusal)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a release would do, found without writing anything."""
+
+    comparison: Comparison
+    uploads: int  # files to upload
+    latest: str | None
+    version: str | None  # the version it would cut; None when nothing changed
+
+
+def preview(
+    *,
+    settings: Settings,
+    version: str | None = None,
+    bump: Bump | None = None,
+    allow_empty: bool = False,
+) -> Preview:
+    """What `cut_release` with these arguments would do, refused as it would be; reads only.
+    Without --version or --bump, the version the changes suggest."""
+    staged = stage_release(settings=settings, version=version, allow_empty=allow_empty)
+    published = staged.target.published
+    latest = published.latest
+    old_name = manifest.manifest_name(settings.project, latest) if latest else None
+    comparison = compare_manifests(
+        published.document, staged.draft.document, old_name, "(next release)"
+    )
+    chosen = bump if (version or bump) else comparison.suggested_bump
+    cut = resolve_version(published, comparison, version, chosen)
+    return Preview(
+        replace(comparison, new_version=str(cut)) if cut else comparison,
+        len(staged.draft.pending()),
+        str(latest) if latest else None,
+        str(cut) if cut else None,
+    )
 
 
 def _refusal(exc: PublishkitError) -> str:

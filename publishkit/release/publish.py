@@ -1,13 +1,22 @@
-"""Publishing a release: its manifest, never overwritten, and its release notes; and the
-repair of the local copies a run that died after publishing left behind."""
+"""Publishing a release: manifest vX.Y.Z, pinning what is uploaded, then its release notes.
+
+The manifest step pins only versions that hold the files' content: uploaded in this run, or
+found in the bucket (uploaded by `release --to upload` or a run that died before its manifest);
+a file that is not there yet is refused by name. A published manifest is never overwritten.
+The notes step writes the notes of the latest manifest unless the bucket's notes have them
+already, and restores the local copies a run that died after publishing left behind.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
+from publishkit.errors import CheckFailed, UsageError
 from publishkit.formats import manifest
 from publishkit.formats.jsonio import dumps, write_atomic
+from publishkit.formats.manifest import Manifest
 from publishkit.formats.notes import (
     Comparison,
     compare_manifests,
@@ -15,20 +24,84 @@ from publishkit.formats.notes import (
     prepend_section,
     render_markdown,
 )
-from publishkit.release.s3_upload import key_of
-from publishkit.release.stage import NOTES_FILE, now
+from publishkit.formats.versions import Bump
+from publishkit.release.draft import now
+from publishkit.release.s3_upload import holds
+from publishkit.release.stage import NOTES_FILE, Staged, resolve_version
 from publishkit.s3.bucket import S3Bucket
 from publishkit.workspace.config import Settings
 
 log = logging.getLogger(__name__)
 
 
-def publish_manifest(
-    settings: Settings, bucket: S3Bucket, document: dict[str, Any], name: str
-) -> str:
+@dataclass(frozen=True)
+class ManifestResult:
+    """What the manifest step published, or why it had nothing to publish."""
+
+    version: str | None  # None: nothing changed since previous_version
+    previous_version: str | None
+    comparison: Comparison | None
+    document: Manifest | None  # the manifest published, or the latest when nothing changed
+    manifest_url: str | None = None
+    manifest_path: str | None = None
+    repaired: bool = False  # the local copy of the latest manifest, restored
+
+
+def publish_release_manifest(
+    *, settings: Settings, staged: Staged, version: str | None, bump: Bump | None
+) -> ManifestResult:
+    """Publish the manifest of the staged release, pinning what the bucket holds; refused,
+    naming the files, when one is not uploaded yet. Nothing changed: the latest manifest's
+    local copy is restored if a dead run left it missing, and nothing is published."""
+    published, draft = staged.target.published, staged.draft
+    previous = published.document
+    latest = str(published.latest) if published.latest else None
+    old_name = manifest.manifest_name(settings.project, latest) if latest else None
+    comparison = compare_manifests(previous, draft.document, old_name, "(this release)")
+    requested = resolve_version(published, comparison, version, bump)
+    if requested is None:
+        assert previous is not None
+        repaired = _restore_local_manifest(settings, previous)
+        return ManifestResult(None, latest, None, previous, repaired=repaired)
+    _pin_uploaded(settings, staged)
+    name = manifest.manifest_name(settings.project, requested)
+    document = draft.versioned(str(requested))
+    comparison = compare_manifests(previous, document, old_name, name)
+    url = _put_manifest(settings, staged.target.bucket, document, name)
+    return ManifestResult(
+        version=str(requested),
+        previous_version=latest,
+        comparison=comparison,
+        document=document,
+        manifest_url=url,
+        manifest_path=str(settings.workspace / "manifests" / name),
+    )
+
+
+def _pin_uploaded(settings: Settings, staged: Staged) -> None:
+    """Pin, for each file the draft does not pin yet, the version the bucket holds of it."""
+    bucket, draft = staged.target.bucket, staged.draft
+    missing = []
+    for item in draft.pending():
+        current = bucket.head(settings.s3.key(item.relpath))
+        if holds(current, staged.digests[item.relpath]):
+            assert current is not None
+            draft.pin(item, current.version_id)
+        else:
+            missing.append(item.relpath)
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise CheckFailed(
+            f"{len(missing)} file(s) of the release are not uploaded yet: "
+            f"{', '.join(missing[:3])}{more}; no manifest was written",
+            hint="run the upload first: `publishkit release --to upload` (or the whole release)",
+        )
+
+
+def _put_manifest(settings: Settings, bucket: S3Bucket, document: Manifest, name: str) -> str:
     manifest.validate(document, name)
     data = dumps(document).encode()
-    key = key_of(settings, f"manifests/{name}")
+    key = settings.s3.key(f"manifests/{name}")
     bucket.put_bytes(key, data, content_type="application/json", create_only=True)
     log.info("published manifest s3://%s/%s", bucket.name, key)
     write_atomic(settings.workspace / "manifests" / name, data)  # validated, as published
@@ -37,50 +110,75 @@ def publish_manifest(
     )
 
 
-def publish_notes(
-    settings: Settings, bucket: S3Bucket, comparison: Comparison, remarks: tuple[str, ...] = ()
-) -> None:
-    key = key_of(settings, NOTES_FILE)
-    existing = bucket.get_bytes(key)
-    section = render_markdown(comparison, date=now()[:10], remarks=remarks)
-    text = prepend_section(
-        existing.decode("utf-8") if existing else None, section, comparison.new_version
-    )
-    bucket.put_bytes(key, text.encode(), content_type="text/markdown", create_only=False)
-    write_atomic(settings.workspace / NOTES_FILE, text)
-
-
-def repair_local_copy(settings: Settings, latest: dict[str, Any]) -> bool:
-    path = (
-        settings.workspace
-        / "manifests"
-        / manifest.manifest_name(settings.project, latest["manifest_version"])
-    )
+def _restore_local_manifest(settings: Settings, latest: Manifest) -> bool:
+    name = manifest.manifest_name(settings.project, latest["manifest_version"])
+    path = settings.workspace / "manifests" / name
     if path.exists():
         return False
-    manifest.write_local(path, latest)
+    manifest.write_local(path, dict(latest))
     return True
 
 
-def repair_notes(settings: Settings, bucket: S3Bucket, latest: dict[str, Any]) -> bool:
-    """A crash between manifest and notes leaves the notes behind; write them on the next run.
-    A crash between the bucket's notes and the local copy leaves the local copy behind."""
-    existing = bucket.get_bytes(key_of(settings, NOTES_FILE))
+@dataclass(frozen=True)
+class NotesResult:
+    """What the notes step did for the notes of manifest `version`."""
+
+    version: str
+    written: bool  # False: the bucket's notes had this version's section already
+    repaired: bool  # the local copy, restored from the bucket's
+
+    def as_json(self) -> dict[str, Any]:
+        return {"version": self.version, "written": self.written, "repaired": self.repaired}
+
+
+def write_release_notes(
+    *,
+    settings: Settings,
+    bucket: S3Bucket,
+    latest: Manifest | None,
+    comparison: Comparison | None = None,
+    remarks: tuple[str, ...] = (),
+) -> NotesResult:
+    """The notes of the `latest` manifest, on top of the bucket's release_notes.md, unless they
+    are there already (then only a missing local copy is restored). `comparison`: what changed,
+    when the caller has it; else it is read from the previous manifest in the bucket."""
+    if latest is None:
+        raise UsageError(
+            f"s3://{bucket.name}/{settings.s3.key('manifests/')}: no release is published yet, "
+            "so there are no release notes to write",
+            hint="publish a manifest first: `publishkit release --version X.Y.Z`",
+        )
     version = latest["manifest_version"]
-    if existing is not None and has_section(existing.decode("utf-8"), version):
+    existing = bucket.get_bytes(settings.s3.key(NOTES_FILE))
+    text = existing.decode("utf-8") if existing is not None else None
+    if text is not None and has_section(text, version):
         local = settings.workspace / NOTES_FILE
         if has_section(local.read_text("utf-8") if local.exists() else None, version):
-            return False
-        write_atomic(local, existing.decode("utf-8"))
-        return True
+            return NotesResult(version, written=False, repaired=False)
+        write_atomic(local, text)
+        return NotesResult(version, written=False, repaired=True)
+    if comparison is None:
+        comparison = _from_previous(settings, bucket, latest)
+    section = render_markdown(comparison, date=now()[:10], remarks=remarks)
+    document = prepend_section(text, section, comparison.new_version)
+    bucket.put_bytes(
+        settings.s3.key(NOTES_FILE),
+        document.encode(),
+        content_type="text/markdown",
+        create_only=False,
+    )
+    write_atomic(settings.workspace / NOTES_FILE, document)
+    return NotesResult(version, written=True, repaired=False)
+
+
+def _from_previous(settings: Settings, bucket: S3Bucket, latest: Manifest) -> Comparison:
+    """What changed in `latest` since the manifest before it, read from the bucket."""
     before = latest.get("previous_manifest_version")
     older = None
     if before:
-        data = bucket.get_bytes(
-            key_of(settings, f"manifests/{manifest.manifest_name(settings.project, before)}")
-        )
-        older = manifest.parse_manifest(data, before) if data else None
-    name = manifest.manifest_name(settings.project, version)
+        name = manifest.manifest_name(settings.project, before)
+        data = bucket.get_bytes(settings.s3.key(f"manifests/{name}"))
+        older = manifest.parse_manifest(data, name) if data else None
+    name = manifest.manifest_name(settings.project, latest["manifest_version"])
     old_name = manifest.manifest_name(settings.project, before) if older and before else None
-    publish_notes(settings, bucket, compare_manifests(older, latest, old_name, name))
-    return True
+    return compare_manifests(older, dict(latest), old_name, name)

@@ -12,27 +12,45 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from publishkit.errors import CheckFailed, PublishkitError
-from publishkit.progress import Progress
-from publishkit.s3.bucket import BLAKE2B_METADATA, ConditionFailed, S3Bucket
+from publishkit.progress import Progress, no_progress
+from publishkit.release.stage import Staged, stage_release
+from publishkit.s3.bucket import BLAKE2B_METADATA, ConditionFailed, ObjectVersion, S3Bucket
 from publishkit.s3.put import Content, changed
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache, FileDigests
 from publishkit.workspace.inventory import ReleaseFile
+from publishkit.workspace.runlock import exclusive_run
 from publishkit.workspace.state import OpenUploads, StateStore
 
 log = logging.getLogger(__name__)
 UPLOAD_THREADS = 4
 
-Pin = Callable[[ReleaseFile, str], None]
 T = TypeVar("T")
 
 
-def key_of(settings: Settings, relpath: str) -> str:
-    """The object key of a path under the release prefix."""
-    return f"{settings.s3.prefix}/{relpath}"
+@dataclass(frozen=True)
+class S3UploadResult:
+    """What the upload step sent (or adopted) and what it left as it was."""
+
+    uploaded: tuple[str, ...]  # relpaths
+    unchanged: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"uploaded": list(self.uploaded), "unchanged": self.unchanged}
+
+
+def upload_to_s3(
+    *, settings: Settings, wait: bool = False, progress: Progress = no_progress
+) -> S3UploadResult:
+    """The upload step of a release alone: what changed goes up, no manifest is written; the
+    next release (or `release --only manifest`) pins what was uploaded."""
+    with exclusive_run(settings.state_dir, "upload", wait=wait):
+        staged = stage_release(settings=settings, allow_empty=True, progress=progress)
+        return upload_release(settings=settings, staged=staged, progress=progress)
 
 
 def abort_dead_uploads(store: StateStore, bucket: S3Bucket) -> int:
@@ -54,35 +72,27 @@ def abort_dead_uploads(store: StateStore, bucket: S3Bucket) -> int:
     return aborted
 
 
-def upload_pending(
-    *,
-    settings: Settings,
-    bucket: S3Bucket,
-    pending: list[ReleaseFile],
-    digests: dict[str, FileDigests],
-    new: int,
-    listed: int,
-    pin: Pin,
-    progress: Progress,
-) -> list[str]:
-    """Upload (or adopt) each pending file and `pin` its version ID; relpaths sent. `new` of
-    them are new to the manifest, and the release has `listed` files in all."""
+def upload_release(*, settings: Settings, staged: Staged, progress: Progress) -> S3UploadResult:
+    """Upload (or adopt) every file the draft does not pin yet and pin its new version ID in
+    the draft. Refused before any upload when a file changed since it was hashed; a failed
+    upload fails the step (the others' uploads are adopted by the next run)."""
+    bucket, draft, digests = staged.target.bucket, staged.draft, staged.digests
+    pending = draft.pending()
+    log.info("%d of %d files changed since the last manifest", len(pending), len(staged.files))
     with StateStore.in_dir(settings.state_dir) as store:
         _refuse_changed_since_hashed(store, pending, digests)
         abort_dead_uploads(store, bucket)
         uploads = OpenUploads(store)
         total = sum(digests[f.relpath].size for f in pending)
-        existing = _existing_keys(settings, bucket, listed, new)
+        new = sum(draft.is_new(f) for f in pending)
+        existing = _existing_keys(settings, bucket, len(staged.files), new)
 
         def upload(item: ReleaseFile) -> tuple[ReleaseFile, str]:
             digest = digests[item.relpath]
-            key = key_of(settings, item.relpath)
+            key = settings.s3.key(item.relpath)
             current = bucket.head(key) if existing is None or key in existing else None
-            if (
-                current is not None
-                and current.size == digest.size
-                and current.metadata.get(BLAKE2B_METADATA) == digest.blake2b
-            ):  # uploaded by a run that crashed before its manifest: adopt, never re-upload
+            if holds(current, digest):  # a run that died before its manifest uploaded it
+                assert current is not None
                 log.info("adopting s3://%s/%s version %s", bucket.name, key, current.version_id)
                 progress("Uploading", digest.size, total)
                 return item, current.version_id
@@ -114,14 +124,24 @@ def upload_pending(
                 except PublishkitError as exc:
                     failures.append(str(exc))
                     continue
-                pin(item, version_id)
+                draft.pin(item, version_id)
     if failures:
         raise CheckFailed(
             f"{len(failures)} of {len(pending)} uploads failed, no manifest was written; "
             f"first: {failures[0]}",
             hint="fix the cause and run the release again; finished uploads are re-used",
         )
-    return [f.relpath for f in pending]
+    return S3UploadResult(tuple(f.relpath for f in pending), len(staged.files) - len(pending))
+
+
+def holds(current: ObjectVersion | None, digest: FileDigests) -> bool:
+    """The object version holds this content: the size and the blake2b it was uploaded with
+    (every upload checks that the bytes it sends have that blake2b)."""
+    return (
+        current is not None
+        and current.size == digest.size
+        and current.metadata.get(BLAKE2B_METADATA) == digest.blake2b
+    )
 
 
 def _refuse_changed_since_hashed(
@@ -147,7 +167,7 @@ def _existing_keys(settings: Settings, bucket: S3Bucket, files: int, new: int) -
     adopt an object a crashed run uploaded, or to replace it)."""
     if files // 1000 + 1 >= new:
         return None
-    return set(bucket.list_keys(key_of(settings, "")))
+    return set(bucket.list_keys(settings.s3.key("")))
 
 
 def _submitted(

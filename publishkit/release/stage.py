@@ -9,10 +9,7 @@ awaiting one. Both read only, so `release --plan` shows exactly what a release w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
-from publishkit import __version__
 from publishkit.errors import (
     PublishkitError,
     StorageError,
@@ -21,17 +18,17 @@ from publishkit.errors import (
     WorkspaceError,
 )
 from publishkit.formats import manifest
+from publishkit.formats.manifest import Manifest
 from publishkit.formats.notes import Comparison, drop_newest_section
 from publishkit.formats.versions import Bump, Version
 from publishkit.progress import Progress, no_progress
-from publishkit.release.s3_upload import key_of
+from publishkit.release.draft import DandiEntry, Draft, draft_manifest
 from publishkit.s3.bucket import S3Bucket
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache, FileDigests
 from publishkit.workspace.inventory import ReleaseFile, collect
 from publishkit.workspace.state import DandiAssets, OrganizedPaths, StateStore
 
-GROUP_KEY = {"metadata": "metadata_files", "data": "data_files"}
 NOTES_FILE = "release_notes.md"
 
 
@@ -39,7 +36,7 @@ NOTES_FILE = "release_notes.md"
 class Published:
     latest: Version | None
     versions: frozenset[Version]
-    document: dict[str, Any] | None
+    document: Manifest | None
 
 
 def resolve_version(
@@ -92,10 +89,10 @@ def check_target(*, settings: Settings, version: str | None = None) -> Target:
     )
     bucket.require_versioning()
     _check_region(settings, bucket)
-    published = _published(settings, bucket)
+    published = read_published(settings, bucket)
     if requested is not None and requested != published.latest:
-        check_new(requested, published)  # the latest itself: see cut_release (a re-run)
-    _check_local_notes(settings, bucket.get_bytes(key_of(settings, NOTES_FILE)))
+        check_new(requested, published)  # the latest itself: a re-run (see resolve_version)
+    _check_local_notes(settings, bucket.get_bytes(settings.s3.key(NOTES_FILE)))
     return Target(bucket, published)
 
 
@@ -106,11 +103,7 @@ class Staged:
     files: list[ReleaseFile]
     target: Target
     digests: dict[str, FileDigests]
-    draft: dict[str, Any]
-
-    def pending(self) -> list[ReleaseFile]:
-        """The files whose content the draft does not pin yet: what must be uploaded."""
-        return [f for f in self.files if not self.draft[GROUP_KEY[f.group]][f.name]["version_id"]]
+    draft: Draft
 
 
 def stage_release(
@@ -183,26 +176,23 @@ def _check_local_notes(settings: Settings, remote: bytes | None) -> None:
     )
 
 
-def dandi_entries(store: StateStore, settings: Settings) -> dict[str, dict[str, str]]:
-    """Workspace path -> the manifest keys of its DANDI asset, for files whose uploaded asset
-    has the content they have now."""
+def dandi_entries(store: StateStore, settings: Settings) -> dict[str, DandiEntry]:
+    """Workspace path -> its DANDI asset as last uploaded (the draft records it only when the
+    asset has the content the file has now)."""
     dandiset = settings.dandi.dandiset
+    if not dandiset:
+        return {}
     assets = DandiAssets(store, dandiset).all()
-    entries = {}
-    for source, dandi_path in OrganizedPaths(store).paths().items():
-        asset = assets.get(dandi_path)
-        if asset is not None and dandiset:
-            entries[source] = {
-                "dandiset_id": dandiset,
-                "dandi_asset_path": dandi_path,
-                "dandi_asset_id": asset.asset_id,
-                "_blake2b": asset.blake2b,
-            }
-    return entries
+    return {
+        source: DandiEntry(dandiset, dandi_path, asset.asset_id, asset.blake2b)
+        for source, dandi_path in OrganizedPaths(store).paths().items()
+        if (asset := assets.get(dandi_path)) is not None
+    }
 
 
-def _published(settings: Settings, bucket: S3Bucket) -> Published:
-    prefix = key_of(settings, "manifests/")
+def read_published(settings: Settings, bucket: S3Bucket) -> Published:
+    """The versions published in the bucket, and the latest one's manifest."""
+    prefix = settings.s3.key("manifests/")
     versions = {}
     for key in bucket.list_keys(prefix):
         name = key[len(prefix) :]
@@ -216,7 +206,7 @@ def _published(settings: Settings, bucket: S3Bucket) -> Published:
     if data is None:
         raise PublishkitError(f"s3://{bucket.name}/{versions[latest]} vanished while reading it")
     document = manifest.parse_manifest(data, f"s3://{bucket.name}/{versions[latest]}")
-    return Published(latest, frozenset(versions), document)
+    return Published(latest, frozenset(versions), document)  # type: ignore[arg-type]
 
 
 def check_new(requested: Version, published: Published) -> None:
@@ -232,60 +222,3 @@ def check_new(requested: Version, published: Published) -> None:
             f"version {requested} is older than the latest release {published.latest}",
             hint=f"cut a newer version, e.g. --version {published.latest.bump('patch')}",
         )
-
-
-def draft_manifest(
-    settings: Settings,
-    files: list[ReleaseFile],
-    digests: dict[str, FileDigests],
-    previous: dict[str, Any] | None,
-    on_dandi: dict[str, dict[str, str]],
-) -> dict[str, Any]:
-    """The new manifest with unchanged entries carried over; changed ones await a version_id."""
-    carried = {}
-    for group in manifest.GROUPS:
-        for entry in (previous or {}).get(group, {}).values():
-            carried[manifest.entry_relpath(entry)] = entry
-    document: dict[str, Any] = {
-        "project_name": settings.project,
-        "manifest_version": "0.0.0",
-        "metadata_file_id_column_name": settings.id_column,
-        "data_pipeline": [
-            {"name": "publishkit", "version": __version__, "comment": "cut by publishkit release"}
-        ],
-        "previous_manifest_version": previous["manifest_version"] if previous else None,
-        "created": now(),
-        "metadata_files": {},
-        "data_files": {},
-    }
-    for item in files:
-        digest = digests[item.relpath]
-        old = carried.get(item.relpath)
-        entry = {
-            "url": manifest.public_url(
-                settings.s3.public_url,
-                bucket=settings.s3.bucket,
-                region=settings.s3.region,
-                key=key_of(settings, item.relpath),
-            ),
-            "path": item.relpath,
-            "file_hash": digest.blake2b,
-            "sha256": digest.sha256,
-            "size": digest.size,
-        }
-        if old is not None and old["file_hash"] == digest.blake2b:
-            entry["version_id"] = old["version_id"]
-            if old.get("created"):
-                entry["created"] = old["created"]
-        else:
-            entry |= {"version_id": "", "previous_version_id": old["version_id"] if old else None}
-        asset = on_dandi.get(item.relpath)
-        if item.group == "data" and asset and asset["_blake2b"] == digest.blake2b:
-            entry |= {k: v for k, v in asset.items() if not k.startswith("_")}
-        document[GROUP_KEY[item.group]][item.name] = entry
-    return document
-
-
-def now() -> str:
-    """The current UTC time as manifests record it (ISO 8601, seconds, Z)."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -7,7 +7,7 @@ from typing import Any
 
 from publishkit.errors import PublishkitError
 from publishkit.formats import manifest
-from publishkit.release.pipeline import STAGES, enabled_stages
+from publishkit.release.pipeline import STAGE_NAMES, enabled_stages
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.nwb_files import workspace_nwb_files
@@ -38,7 +38,7 @@ class WorkspaceStatus:
 
 
 def workspace_status(*, settings: Settings) -> WorkspaceStatus:
-    enabled = tuple(s for s in STAGES if s in enabled_stages(settings))
+    enabled = tuple(s for s in STAGE_NAMES if s in enabled_stages(settings))
     try:
         files = workspace_nwb_files(settings)
     except PublishkitError:

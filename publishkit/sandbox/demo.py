@@ -17,7 +17,7 @@ from publishkit.consume.verify import VerifyReport, verify_release
 from publishkit.nwb.scaffold import init_workspace
 from publishkit.nwb.templates import find_template
 from publishkit.progress import Progress, no_progress
-from publishkit.release.pipeline import STAGES, PipelineResult, run_release
+from publishkit.release.pipeline import STAGE_NAMES, PipelineResult, run_release
 from publishkit.release.plan import plan_release
 from publishkit.s3.pinned import ReadSettings
 from publishkit.sandbox.services import Services
@@ -44,11 +44,13 @@ def run_demo(*, root: Path, services: Services, progress: Progress = no_progress
     first = run_release(settings=settings, version="1.0.0", dandi_api_key=key, progress=progress)
     changes = _change_the_data(workspace)
     # Everything up to the upload first; then the changes name the version to cut.
-    staged = run_release(settings=settings, stages=STAGES[:4], dandi_api_key=key, progress=progress)
+    staged = run_release(
+        settings=settings, stages=STAGE_NAMES[:4], dandi_api_key=key, progress=progress
+    )
     bump = plan_release(settings=settings, stages=("manifest",)).suggested_bump
     published = run_release(
         settings=settings,
-        stages=STAGES[4:],
+        stages=STAGE_NAMES[4:],
         bump=bump or "patch",
         dandi_api_key=key,
         progress=progress,

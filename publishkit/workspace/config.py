@@ -34,6 +34,10 @@ class S3Settings:
     public_url: str = DEFAULT_PUBLIC_URL
     multipart_threshold: int = 64 * 1024 * 1024
 
+    def key(self, relpath: str) -> str:
+        """The object key of a path under the release prefix."""
+        return f"{self.prefix}/{relpath}"
+
 
 @dataclass(frozen=True)
 class ConversionSettings:

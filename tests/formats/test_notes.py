@@ -266,3 +266,13 @@ def test_allensdk_relpath_reads_urls_as_urlparse_does() -> None:
     for batch in (urls, plain, [url for url in plain if not set(url) & set("?#;[]\t\r\n")]):
         assert allensdk_relpaths(batch) == [_plain_relpath(url) for url in batch]
     assert outcome(allensdk_relpath, 7) == outcome(_plain_relpath, 7)
+
+
+def test_a_release_and_its_candidate_are_different_sections() -> None:
+    """v1.0.1's section is not v1.0.1-rc1's: writing one neither finds nor replaces the other."""
+    from publishkit.formats.notes import has_section, prepend_section
+
+    notes = prepend_section(None, "## v1.0.1-rc1 (2026-11-01)\n\nCandidate.\n", "1.0.1-rc1")
+    assert has_section(notes, "1.0.1-rc1") and not has_section(notes, "1.0.1")
+    both = prepend_section(notes, "## v1.0.1 (2026-11-02)\n\nFinal.\n", "1.0.1")
+    assert "Candidate." in both and both.index("## v1.0.1 ") < both.index("## v1.0.1-rc1")

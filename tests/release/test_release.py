@@ -380,3 +380,55 @@ def test_a_rerun_repairs_what_a_crash_after_publishing_left_behind(
     assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
     rewritten = s3_client.get_object(Bucket=workspace.bucket, Key=notes_key)["Body"].read()
     assert b"## v0.1.0" in rewritten and local_notes.read_bytes() == rewritten
+
+
+def test_each_s3_stage_does_its_own_part(cli, workspace: Workspace, aws_env, s3_client) -> None:
+    """--to upload uploads the files and tables and publishes nothing; --only manifest pins
+    what is uploaded; --only notes writes that manifest's notes, once."""
+    key = "demo-project/manifests/demo-project_project_manifest_v0.1.0.json"
+    notes_key = "demo-project/release_notes.md"
+    uploaded = cli("release", "--to", "upload", "-f", "json", cwd=workspace.root)
+    assert uploaded.exit_code == 0, uploaded.stderr
+    assert json.loads(uploaded.stdout)["stages"] == ["upload"]
+    assert sorted(all_keys(s3_client, workspace.bucket)) == [
+        "demo-project/data/s101.nwb",
+        "demo-project/data/s102.nwb",
+        "demo-project/project_metadata/sessions.csv",
+    ]
+
+    manifest = cli("release", "--only", "manifest", "--version", "0.1.0", cwd=workspace.root)
+    assert manifest.exit_code == 0, manifest.stderr
+    assert key in all_keys(s3_client, workspace.bucket)
+    assert notes_key not in all_keys(s3_client, workspace.bucket)
+    pinned = json.loads(workspace.manifest_path("0.1.0").read_text())["data_files"]["101"]
+    (only,) = versions_of(s3_client, workspace.bucket, "demo-project/data/s101.nwb")
+    assert pinned["version_id"] == only["VersionId"]  # pinned what --to upload uploaded
+
+    notes = cli("release", "--only", "notes", "-f", "json", cwd=workspace.root)
+    assert notes.exit_code == 0, notes.stderr
+    assert json.loads(notes.stdout)["notes"] == {
+        "version": "0.1.0",
+        "written": True,
+        "repaired": False,
+    }
+    text = s3_client.get_object(Bucket=workspace.bucket, Key=notes_key)["Body"].read().decode()
+    assert text.count("## v0.1.0") == 1 and "2 created" in text
+    again = cli("release", "--only", "notes", "-f", "json", cwd=workspace.root)
+    assert json.loads(again.stdout)["notes"]["written"] is False
+    assert len(versions_of(s3_client, workspace.bucket, notes_key)) == 1
+
+
+def test_a_manifest_of_files_not_uploaded_is_refused_by_name(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    result = cli("release", "--only", "manifest", "--version", "0.1.0", cwd=workspace.root)
+    assert result.exit_code == 1
+    assert "3 file(s) of the release are not uploaded yet: " in result.stderr
+    assert "data/s101.nwb" in result.stderr and "--to upload" in result.stderr
+    assert all_keys(s3_client, workspace.bucket) == []
+
+
+def test_notes_before_any_release_are_refused(cli, workspace: Workspace, aws_env) -> None:
+    result = cli("release", "--only", "notes", cwd=workspace.root)
+    assert result.exit_code == 2
+    assert "no release is published yet" in result.stderr

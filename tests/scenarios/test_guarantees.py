@@ -132,7 +132,6 @@ def test_a_file_changed_after_it_was_hashed_is_refused_before_any_upload(
     # The edit must land between hashing and uploading; this wraps the real staging step to
     # time it there (the bucket and files are real).
     monkeypatch.setattr(release_stage, "stage_release", stage_then_edit)
-    monkeypatch.setattr("publishkit.release.cut.stage_release", stage_then_edit)
     result = cli("release", "--version", "1.0.0", cwd=workspace.root)
     assert result.exit_code == 1, result.stderr
     assert "s102.nwb changed while it was being released" in result.stderr

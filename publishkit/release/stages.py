@@ -1,0 +1,92 @@
+"""The stages of `publishkit release`, each a value: its name, when the workspace enables it,
+and what it does with the run so far.
+
+A stage reads what the stages before it left in the `Run` and leaves its report there; it
+stops the run (`Run.stop`) when what follows must not happen: a row that failed to convert, a
+failed inspection without a recorded reason, a failed DANDI upload. Later stages never
+publish from a run that went wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from publishkit.formats.versions import Bump
+from publishkit.progress import Progress
+
+if TYPE_CHECKING:
+    from publishkit.dandi.organize import OrganizeReport
+    from publishkit.dandi.upload import DandiUploadReport
+    from publishkit.inspection.stage import InspectionReport
+    from publishkit.nwb.convert import ConversionReport
+    from publishkit.release.publish import ManifestResult, NotesResult
+    from publishkit.release.s3_upload import S3UploadResult
+    from publishkit.release.stage import Staged, Target
+    from publishkit.workspace.config import Settings
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the release engineer asked for."""
+
+    version: str | None = None
+    bump: Bump | None = None
+    despite: str | None = None  # the reason to publish despite failed inspection
+    notes: tuple[str, ...] = ()  # remarks for the top of this release's notes
+    allow_empty: bool = False
+    dandi_api_key: str | None = None
+    jobs: int = 1
+
+
+@dataclass
+class Run:
+    """One run of the pipeline: what it was asked, and what each stage has left so far."""
+
+    settings: Settings
+    request: Request
+    selected: tuple[str, ...]  # the stages that run, in order
+    progress: Progress
+    target: Target | None = None  # the bucket, as checked before anything was written
+    staged: Staged | None = None  # the S3 release, staged (read) before it is written
+    conversion: ConversionReport | None = None
+    inspection: InspectionReport | None = None
+    overridden: str | None = None  # published despite failed inspection, for this reason
+    organized: OrganizeReport | None = None
+    dandi: DandiUploadReport | None = None
+    s3_upload: S3UploadResult | None = None
+    manifest: ManifestResult | None = None
+    notes: NotesResult | None = None
+    stopped: str | None = None  # the stage that stopped the run
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def stop(self, stage: str) -> None:
+        self.stopped = stage
+
+    def later(self, stage: str) -> tuple[str, ...]:
+        """The selected stages after `stage`."""
+        return self.selected[self.selected.index(stage) + 1 :]
+
+    def stage_s3(self) -> Staged:
+        """The S3 release staged for this run: once, reading only."""
+        if self.staged is None:
+            from publishkit.release.stage import stage_release
+
+            self.staged = stage_release(
+                settings=self.settings,
+                version=self.request.version,
+                allow_empty=self.request.allow_empty,
+                progress=self.progress,
+                target=self.target,
+            )
+        return self.staged
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage of the release: enabled by the workspace or not, and what it does."""
+
+    name: str
+    enabled: Callable[[Settings], bool]
+    run: Callable[[Run], None]
