@@ -23,16 +23,19 @@ class Tally:
     PASSED: ClassVar[str | None] = None
 
     def items(self) -> tuple[Any, ...]:
+        """The report's items."""
         return tuple(getattr(self, self.ITEMS))
 
     @property
     def ok(self) -> bool:
+        """No item failed (or every item passed, for a report with `PASSED`)."""
         outcomes = [getattr(item, self.OUTCOME) for item in self.items()]
         if self.PASSED is not None:
             return all(outcome == self.PASSED for outcome in outcomes)
         return all(outcome != self.FAILED for outcome in outcomes)
 
     def count(self, outcome: str) -> int:
+        """How many items ended in `outcome`."""
         return sum(getattr(item, self.OUTCOME) == outcome for item in self.items())
 
     def counts(self) -> dict[str, int]:
@@ -40,4 +43,5 @@ class Tally:
         return {outcome: self.count(outcome) for outcome in self.OUTCOMES}
 
     def items_json(self) -> list[dict[str, Any]]:
+        """Every item as a JSON object of its fields."""
         return [asdict(item) for item in self.items()]

@@ -28,6 +28,7 @@ COLUMNS = (
 
 
 def latest_local_manifest(folder: Path) -> Path:
+    """The newest manifest in a workspace's manifests/ folder; a UsageError when there is none."""
     found = {
         version: path
         for path in folder.glob("*_project_manifest_v*.json")

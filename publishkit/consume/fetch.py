@@ -32,6 +32,8 @@ THREADS = 4
 
 @dataclass(frozen=True)
 class FetchedFile:
+    """Where one file of a release landed, and how (downloaded, linked, present or failed)."""
+
     path: str  # where it landed, relative to DIR
     outcome: Outcome
     detail: str = ""
@@ -49,6 +51,7 @@ class FetchReport(Tally):
     files: tuple[FetchedFile, ...]
 
     def as_json(self) -> dict[str, Any]:
+        """The report as JSON, for `--format json` and scripts."""
         return {
             "manifest": self.manifest,
             "root": self.root,
@@ -63,6 +66,8 @@ class FetchReport(Tally):
 def fetch_release(
     *, manifest_path: Path, dest: Path, read: ReadSettings, progress: Progress = no_progress
 ) -> FetchReport:
+    """Download every file of a manifest at its pinned version into DIR/<project>-<version>/, each
+    checked against every digest the manifest records before it is kept."""
     document = manifest.load(manifest_path)
     files = pinned_files(document, read)
     dest = dest.resolve()

@@ -24,6 +24,8 @@ THREADS = 8
 
 @dataclass(frozen=True)
 class FileCheck:
+    """One pinned file's check: its status, the detail of a problem, a warning."""
+
     path: str
     version_id: str
     status: Status
@@ -45,6 +47,7 @@ class VerifyReport(Tally):
     warnings: tuple[str, ...]  # bucket-level, e.g. versioning suspended
 
     def as_json(self) -> dict[str, Any]:
+        """The report as JSON, for `--format json` and scripts."""
         return {
             "manifest": self.manifest,
             "manifest_version": self.version,
@@ -58,6 +61,8 @@ class VerifyReport(Tally):
 def verify_release(
     *, manifest_path: Path, read: ReadSettings, deep: bool = False, progress: Progress = no_progress
 ) -> VerifyReport:
+    """Check that every version a manifest pins exists with its recorded size (and, deep, every
+    digest it records)."""
     document = manifest.load(manifest_path)
     files = pinned_files(document, read)
     pool = BucketPool(read)

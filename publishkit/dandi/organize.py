@@ -32,6 +32,8 @@ Action = Literal["created", "updated", "unchanged", "removed"]
 
 @dataclass(frozen=True)
 class Organized:
+    """Where one NWB file went in the dandiset folder, and what organize did."""
+
     source: str  # relative to the workspace
     dandi_path: str  # relative to the dandiset folder
     action: Action
@@ -48,6 +50,7 @@ class OrganizeReport(Tally):
     files: tuple[Organized, ...]
 
     def as_json(self) -> dict[str, Any]:
+        """The report as JSON, for `--format json` and scripts."""
         return {
             "folder": self.folder,
             "counts": self.counts(),

@@ -36,6 +36,8 @@ Outcome = Literal["uploaded", "unchanged", "removed", "failed"]
 
 @dataclass(frozen=True)
 class DandiFile:
+    """What the DANDI upload did with one file of the dandiset folder, and why it failed."""
+
     dandi_path: str
     outcome: Outcome
     asset_id: str | None = None
@@ -56,6 +58,7 @@ class DandiUploadReport(Tally):
     files: tuple[DandiFile, ...]
 
     def as_json(self) -> dict[str, Any]:
+        """The report as JSON, for `--format json` and scripts."""
         return {
             "instance": self.instance,
             "dandiset": self.dandiset,

@@ -17,12 +17,15 @@ GROUP_OF = {"metadata_files": "metadata", "data_files": "data"}
 
 @dataclass(frozen=True)
 class Change:
+    """One file's change between two manifests: created, changed, renamed or deleted."""
+
     group: str  # "metadata" or "data"
     kind: Kind
     path: str
     new_path: str | None = None  # renamed: where the content went
 
     def describe(self) -> str:
+        """The change as AllenSDK's compare_manifests words it."""
         if self.kind == "renamed":
             return f"{self.path} renamed {self.new_path}"
         return f"{self.path} {self.kind}"
@@ -61,6 +64,7 @@ def _diff(group: str, before: dict[str, str], after: dict[str, str]) -> list[Cha
 
 
 def counts(changes: list[Change], group: str | None = None) -> dict[str, int]:
+    """How many changes of each kind (only the kinds present), in one group or all."""
     tally = Counter(c.kind for c in changes if group is None or c.group == group)
     return {kind: tally[kind] for kind in KINDS if tally[kind]}
 

@@ -45,6 +45,8 @@ class Entry(TypedDict, total=False):
 
 
 class PipelineStep(TypedDict):
+    """A tool that made the release, as the manifest's data_pipeline lists it."""
+
     name: str
     version: str
     comment: str
@@ -65,6 +67,7 @@ class Manifest(TypedDict, total=False):
 
 
 def manifest_name(project: str, version: Version | str) -> str:
+    """The file name of manifest `version` of `project`, as AllenSDK expects it."""
     return f"{project}_project_manifest_v{version}.json"
 
 
@@ -81,6 +84,8 @@ def version_from_name(name: str) -> Version | None:
 
 def public_url(template: str, *, bucket: str, region: str, key: str) -> str:
     # a key of characters quote() keeps as they are is the common case, and much quicker to spot
+    """The URL a manifest records for `key`: the template with the bucket, region and
+    percent-encoded key."""
     quoted = key if _UNQUOTED.fullmatch(key) else quote(key, safe=_SAFE)
     around = _around_key(template, bucket, region)
     if around is None:
@@ -114,6 +119,7 @@ def parse_manifest(data: bytes | str, source: str) -> dict[str, Any]:
 
 
 def load(path: Path) -> dict[str, Any]:
+    """A manifest file, parsed and validated; a ManifestError names the file and what is wrong."""
     if not path.is_file():
         raise ManifestError(f"{path}: no such manifest file", hint="check the path")
     try:
@@ -254,6 +260,7 @@ def _suspects(entries: dict[str, Any], check: QuickCheck) -> dict[str, Any]:
 
 
 def write_local(path: Path, document: dict[str, Any]) -> None:
+    """Write a manifest's local copy, validated first, as publishkit writes every JSON file."""
     validate(document, str(path))
     write_atomic(path, dumps(document))
 
@@ -311,6 +318,8 @@ def _url_path(url: str) -> str:
 
 @dataclass(frozen=True)
 class ObjectLocation:
+    """The bucket and key a manifest URL points at."""
+
     bucket: str
     key: str
 

@@ -26,9 +26,11 @@ class Comparison:
 
     @property
     def suggested_bump(self) -> Bump | None:
+        """The bump the changes call for (major, minor, patch), or None when nothing changed."""
         return suggest_bump(list(self.changes))
 
     def as_json(self) -> dict[str, Any]:
+        """The comparison as JSON: both manifests, the counts, the suggested bump, every change."""
         return {
             "old": {"manifest": self.old_name, "version": self.old_version},
             "new": {"manifest": self.new_name, "version": self.new_version},
@@ -55,6 +57,7 @@ def compare_manifests(
 
 
 def render_allensdk(old: dict[str, Any], new: dict[str, Any], old_name: str, new_name: str) -> str:
+    """Exactly the text AllenSDK's compare_manifests gives for these two manifests."""
     return allensdk_text(old, new, old_name, new_name)
 
 
@@ -110,5 +113,7 @@ def drop_newest_section(document: str) -> str:
 
 
 def has_section(document: str | None, version: str) -> bool:
+    """The release-notes document has the section of `version` (not of another version that starts
+    the same)."""
     pattern = re.compile(rf"^## v{re.escape(version)}(?=[ \t]|$)", re.M)
     return document is not None and pattern.search(document) is not None

@@ -32,6 +32,7 @@ def schema_names() -> list[str]:
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema `name` (e.g. config, manifest, template-objects/units), parsed."""
     return json.loads((schema_dir() / f"{name}.schema.json").read_text(encoding="utf-8"))
 
 

@@ -22,6 +22,8 @@ _SEMVER = re.compile(
 @total_ordering
 @dataclass(frozen=True)
 class Version:
+    """A semantic version (semver.org 2.0.0), ordered as semver orders them."""
+
     major: int
     minor: int
     patch: int
@@ -30,6 +32,7 @@ class Version:
 
     @classmethod
     def parse(cls, text: str) -> Version:
+        """The version `text` spells; a VersionError with the fix when it is not semver."""
         match = _SEMVER.match(text.strip())
         if match is None:
             raise VersionError(
@@ -41,6 +44,7 @@ class Version:
 
     @property
     def core(self) -> tuple[int, int, int]:
+        """MAJOR, MINOR and PATCH, without pre-release or build."""
         return (self.major, self.minor, self.patch)
 
     def bump(self, part: Bump) -> Version:

@@ -35,6 +35,7 @@ class Draft:
         self._files = files
 
     def entry(self, item: ReleaseFile) -> Entry:
+        """The draft's manifest entry of `item`."""
         return self.document[GROUP_KEY[item.group]][item.name]  # type: ignore[literal-required]
 
     def pending(self) -> list[ReleaseFile]:

@@ -165,6 +165,7 @@ class ReleaseResult:
     notes_repaired: bool = False  # notes (or their local copy) a dead run left out, written
 
     def as_json(self) -> dict[str, Any]:
+        """The report as JSON, for `--format json` and scripts."""
         return {
             "status": "released" if self.version else "unchanged",
             "version": self.version,
@@ -180,6 +181,8 @@ class ReleaseResult:
 
 @dataclass(frozen=True)
 class PipelineResult:
+    """What a run of the pipeline did: each stage's report, and the stage that stopped it."""
+
     stages: tuple[str, ...]  # the stages that ran (or were to run, when one stopped the run)
     conversion: ConversionReport | None = None
     inspection: InspectionReport | None = None
@@ -200,14 +203,17 @@ class PipelineResult:
 
     @property
     def stopped_by_conversion(self) -> bool:
+        """A row failed to convert: nothing after convert ran."""
         return self.stopped == "convert"
 
     @property
     def stopped_by_dandi(self) -> bool:
+        """The DANDI upload failed: nothing was published on S3."""
         return self.stopped == "upload"
 
     @property
     def ok(self) -> bool:
+        """No stage stopped the run and none reported a failure."""
         return self.stopped is None and all(
             report is None or report.ok for report in (self.conversion, self.dandi)
         )
@@ -237,6 +243,7 @@ class PipelineResult:
         )
 
     def as_json(self) -> dict[str, Any]:
+        """The report as JSON, for `--format json` and scripts."""
         from publishkit.inspection.report import as_json as inspection_json
 
         release = self.release

@@ -21,6 +21,8 @@ from publishkit.workspace.config import Settings
 
 @dataclass(frozen=True)
 class ReleasePlan:
+    """What a release would do, and the first thing it would refuse."""
+
     lines: tuple[str, ...]
     notes: str | None  # draft release notes (Markdown)
     suggested_bump: Bump | None
@@ -29,9 +31,11 @@ class ReleasePlan:
 
     @property
     def ok(self) -> bool:
+        """The release would start: nothing would refuse it."""
         return self.refusal is None
 
     def as_json(self) -> dict[str, Any]:
+        """The report as JSON, for `--format json` and scripts."""
         return {
             "ok": self.ok,
             "refusal": self.refusal,

@@ -128,6 +128,7 @@ class NotesResult:
     repaired: bool  # the local copy, restored from the bucket's
 
     def as_json(self) -> dict[str, Any]:
+        """The report as JSON, for `--format json` and scripts."""
         return {"version": self.version, "written": self.written, "repaired": self.repaired}
 
 

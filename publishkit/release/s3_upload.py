@@ -40,6 +40,7 @@ class S3UploadResult:
     unchanged: int
 
     def as_json(self) -> dict[str, Any]:
+        """The report as JSON, for `--format json` and scripts."""
         return {"uploaded": list(self.uploaded), "unchanged": self.unchanged}
 
 

@@ -34,6 +34,8 @@ NOTES_FILE = "release_notes.md"
 
 @dataclass(frozen=True)
 class Published:
+    """The versions published in the bucket, and the latest one's manifest."""
+
     latest: Version | None
     versions: frozenset[Version]
     document: Manifest | None
@@ -210,6 +212,8 @@ def read_published(settings: Settings, bucket: S3Bucket) -> Published:
 
 
 def check_new(requested: Version, published: Published) -> None:
+    """Refuse a version already published or older than the latest: a published manifest is never
+    overwritten."""
     if requested in published.versions:
         raise VersionError(
             f"version {requested} is already published; a published manifest is never overwritten",

@@ -62,6 +62,7 @@ class Run:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def stop(self, stage: str) -> None:
+        """Stop the run after this stage: nothing after it runs."""
         self.stopped = stage
 
     def later(self, stage: str) -> tuple[str, ...]:

@@ -16,6 +16,8 @@ from publishkit.workspace.state import DandiAssets, Inspections, OrganizedPaths,
 
 @dataclass(frozen=True)
 class FileState:
+    """One NWB file's state: inspected, on DANDI, in the latest release."""
+
     path: str
     inspected: str  # passed / not passed
     dandi_path: str | None
@@ -25,11 +27,14 @@ class FileState:
 
 @dataclass(frozen=True)
 class WorkspaceStatus:
+    """Each enabled stage, the latest release, and each NWB file's state."""
+
     enabled: tuple[str, ...]
     latest_release: str | None
     files: tuple[FileState, ...]
 
     def as_json(self) -> dict[str, Any]:
+        """The report as JSON, for `--format json` and scripts."""
         return {
             "enabled_stages": list(self.enabled),
             "latest_release": self.latest_release,
@@ -38,6 +43,7 @@ class WorkspaceStatus:
 
 
 def workspace_status(*, settings: Settings) -> WorkspaceStatus:
+    """The workspace's status from its own records and files alone (no network)."""
     enabled = tuple(s for s in STAGE_NAMES if s in enabled_stages(settings))
     try:
         files = workspace_nwb_files(settings)

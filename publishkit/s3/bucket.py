@@ -25,6 +25,8 @@ _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket"}
 
 @dataclass(frozen=True)
 class ObjectVersion:
+    """One version of an object: its key, version ID, size, metadata and ETag."""
+
     key: str
     version_id: str
     size: int
@@ -37,9 +39,14 @@ class MultipartLog(Protocol):
     ever aborted: `begin` before the upload exists, `started` once it has an id, `ended` once it
     is completed or aborted."""
 
-    def begin(self, bucket: str, key: str) -> int: ...
-    def started(self, token: int, upload_id: str) -> None: ...
-    def ended(self, token: int) -> None: ...
+    def begin(self, bucket: str, key: str) -> int:
+        """Record that an upload of `key` is about to start; a token for the calls that follow."""
+
+    def started(self, token: int, upload_id: str) -> None:
+        """Record the upload's id, once S3 has given it."""
+
+    def ended(self, token: int) -> None:
+        """Forget the upload: it was completed or aborted."""
 
 
 def make_client(region: str, endpoint_url: str | None, *, anonymous: bool = False) -> Any:
@@ -54,6 +61,7 @@ def make_client(region: str, endpoint_url: str | None, *, anonymous: bool = Fals
 
 
 def has_credentials() -> bool:
+    """The usual AWS chain finds credentials (environment, ~/.aws, instance role)."""
     return boto3.session.Session().get_credentials() is not None
 
 
@@ -94,6 +102,8 @@ class S3Bucket:
             raise self._error(exc, "") from None
 
     def require_versioning(self) -> None:
+        """A StorageError, with the command that fixes it, unless the bucket's versioning is
+        Enabled."""
         status = self.versioning()
         if status != "Enabled":
             raise StorageError(
@@ -170,6 +180,7 @@ class S3Bucket:
         )
 
     def list_keys(self, prefix: str) -> list[str]:
+        """Every key under `prefix`."""
         keys: list[str] = []
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(
@@ -181,6 +192,7 @@ class S3Bucket:
         return keys
 
     def get_bytes(self, key: str, version_id: str | None = None) -> bytes | None:
+        """The content of the given (or current) version of `key`; None when there is none."""
         body = self._get(key, version_id)
         return None if body is None else b"".join(body)
 

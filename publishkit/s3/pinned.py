@@ -24,6 +24,8 @@ class ReadSettings:
 
 @dataclass(frozen=True)
 class PinnedFile:
+    """A manifest entry resolved to the object it pins: bucket, key, version and digests."""
+
     group: str  # "metadata_files" or "data_files"
     name: str
     relpath: str
@@ -103,6 +105,7 @@ class BucketPool:
         self._buckets: dict[str, S3Bucket] = {}
 
     def get(self, name: str) -> S3Bucket:
+        """The read-only client of bucket `name`, made once."""
         from publishkit.s3.bucket import S3Bucket
 
         if name not in self._buckets:

@@ -26,6 +26,8 @@ _HASH_READ_SIZE = 1024 * 1024  # a part's checksum is computed in reads of this 
 
 
 class Hasher(Protocol):
+    """What a hashlib object offers: update, digest, hexdigest."""
+
     def update(self, data: bytes, /) -> None: ...
     def digest(self) -> bytes: ...
     def hexdigest(self) -> str: ...
@@ -40,6 +42,7 @@ class Content:
     sha256: str
 
     def b64_sha256(self) -> str:
+        """The SHA-256 in base64, as S3's checksum header takes it."""
         return base64.b64encode(bytes.fromhex(self.sha256)).decode()
 
 
@@ -50,6 +53,7 @@ class ContentChanged(StorageError):
 
 
 def changed(label: str, what: str) -> ContentChanged:
+    """The error that stops the upload of a file whose bytes are not the ones hashed."""
     return ContentChanged(
         f"{label} changed while it was being released ({what}); it was not uploaded and no "
         "manifest was written",
@@ -95,6 +99,8 @@ class FileRange:
         return self._length
 
     def read(self, size: int | None = -1) -> bytes:
+        """Up to `size` bytes (all that is left by default), hashed as they are handed over; the
+        read that would hand over the last byte first checks them."""
         remaining = self._length - self._position
         wanted = remaining if size is None or size < 0 else min(size, remaining)
         if wanted <= 0:
@@ -117,6 +123,7 @@ class FileRange:
         return data
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Move within the range (botocore rewinds a body to sign or retry it)."""
         if whence == os.SEEK_SET:
             position = offset
         elif whence == os.SEEK_CUR:
@@ -131,6 +138,7 @@ class FileRange:
         return position
 
     def tell(self) -> int:
+        """The position within the range."""
         return self._position
 
     def seekable(self) -> bool:

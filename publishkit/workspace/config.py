@@ -27,6 +27,8 @@ _HOST_NAME = re.compile(rf"{_HOST_LABEL}(\.{_HOST_LABEL})*\.?")  # botocore's ru
 
 @dataclass(frozen=True)
 class S3Settings:
+    """Where releases go: the bucket, prefix, region, endpoint, URL form and part size."""
+
     bucket: str
     prefix: str
     region: str
@@ -41,6 +43,8 @@ class S3Settings:
 
 @dataclass(frozen=True)
 class ConversionSettings:
+    """How convert works: the template, the sessions table, where NWB files go, the files table."""
+
     template: str
     sessions: Path
     output_dir: Path
@@ -50,6 +54,9 @@ class ConversionSettings:
 
 @dataclass(frozen=True)
 class DandiSettings:
+    """Where organize lays files out and which DANDI instance and dandiset the upload sends them
+    to."""
+
     folder: Path
     instance: str | None = None
     dandiset: str | None = None
@@ -59,6 +66,8 @@ class DandiSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    """A workspace's publishkit.yaml, validated: every section as settings."""
+
     workspace: Path
     project: str
     s3_settings: S3Settings | None
@@ -74,6 +83,7 @@ class Settings:
 
     @property
     def dandi(self) -> DandiSettings:
+        """The dandi section (its defaults when there is none)."""
         return self.dandi_settings or DandiSettings(folder=self.workspace / "dandiset")
 
     @property
@@ -89,6 +99,7 @@ class Settings:
 
     @property
     def state_dir(self) -> Path:
+        """The workspace's `.publishkit/` folder: its state store, locks and caches."""
         return self.workspace / ".publishkit"
 
     @property

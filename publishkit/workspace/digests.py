@@ -115,6 +115,8 @@ class DigestCache:
         self._records = FileDigestRecords(store)
 
     def get(self, path: Path) -> FileDigests:
+        """`path`'s digests: on record when the file is unchanged since, else read now and
+        recorded."""
         known = self.known(path)
         if known is not None:
             return known

@@ -35,11 +35,14 @@ Result = TypeVar("Result")
 
 @dataclass(frozen=True)
 class ExecutorSettings:
+    """Where per-file work runs: local processes or a Dask cluster (its scheduler's address)."""
+
     kind: str = "local"  # "local": processes on this machine (--jobs); "dask": a cluster
     scheduler: str | None = None  # the Dask scheduler's address, e.g. tcp://head-node:8786
 
     @property
     def dask(self) -> bool:
+        """The work runs on a Dask cluster."""
         return self.kind == "dask"
 
     def overridden(self, kind: str | None, scheduler: str | None) -> ExecutorSettings:
@@ -74,7 +77,9 @@ class Executor(Protocol):
 
     def map_unordered(
         self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
-    ) -> Iterator[tuple[Any, Any]]: ...
+    ) -> Iterator[tuple[Any, Any]]:
+        """(item, fn(item, *args)) for each item as it completes; a WorkerCrashed result when the
+        task took its worker down."""
 
     def cancel(self) -> None:
         """Start nothing more: the tasks not started are dropped."""
@@ -108,12 +113,15 @@ class SerialExecutor:
     def map_unordered(
         self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
     ) -> Iterator[tuple[Any, Any]]:
+        """(item, fn(item, *args)) for each item as it completes; a WorkerCrashed result when the
+        task took its worker down."""
         for item in items:
             if self._cancelled:
                 return
             yield item, fn(item, *args)
 
     def cancel(self) -> None:
+        """Start nothing more: the tasks not started are dropped."""
         self._cancelled = True
 
 
@@ -131,6 +139,8 @@ class ProcessExecutor:
     def map_unordered(
         self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
     ) -> Iterator[tuple[Any, Any]]:
+        """(item, fn(item, *args)) for each item as it completes; a WorkerCrashed result when the
+        task took its worker down."""
         remaining = dict(enumerate(items))
         try:
             with ProcessPoolExecutor(self._jobs, mp_context=self._context) as pool:
@@ -158,6 +168,7 @@ class ProcessExecutor:
             return WorkerCrashed(f"the worker process died ({exc})")
 
     def cancel(self) -> None:
+        """Start nothing more: the tasks not started are dropped."""
         self._cancelled = True
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -173,12 +184,15 @@ class DaskExecutor:
     def map_unordered(
         self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
     ) -> Iterator[tuple[Any, Any]]:
+        """(item, fn(item, *args)) for each item as it completes; a WorkerCrashed result when the
+        task took its worker down."""
         for item, outcome in on_dask(fn, items, self._scheduler, *args):
             if self._cancelled:
                 return
             yield item, outcome
 
     def cancel(self) -> None:
+        """Start nothing more: the tasks not started are dropped."""
         self._cancelled = True
 
 

@@ -39,11 +39,14 @@ def rank(level: str) -> int:
 
 @dataclass(frozen=True)
 class Suppression:
+    """Findings of one check set aside, for files matching a glob, with the reason."""
+
     check: str
     paths: str  # a glob, matched against the file's path relative to the workspace (or as given)
     reason: str
 
     def matches(self, check: str, path: str) -> bool:
+        """The rule applies to this check's finding in this file."""
         return check == self.check and (
             fnmatch.fnmatch(path, self.paths) or fnmatch.fnmatch(Path(path).name, self.paths)
         )
@@ -89,6 +92,7 @@ class InspectionConfig:
         return self.base == "dandi" and not self.importance and not self.skip
 
     def suppression_for(self, check: str, path: str) -> Suppression | None:
+        """The suppression that sets aside this check's finding in this file, if any."""
         return next((s for s in self.suppress if s.matches(check, path)), None)
 
     def level_of(self, check: str, default: str) -> str | None:

@@ -75,10 +75,12 @@ class StateStore:
 
     @classmethod
     def in_dir(cls, state_dir: Path) -> StateStore:
+        """The store of a workspace's state folder."""
         return cls(state_dir / STATE_FILE)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE); nested ones join the outer one."""
         with self._lock:
             if self._conn.in_transaction:  # nested: part of the enclosing transaction
                 yield self._conn
@@ -97,6 +99,7 @@ class StateStore:
             return self._conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
+        """Close the connection."""
         self._conn.close()
 
     def __enter__(self) -> StateStore:

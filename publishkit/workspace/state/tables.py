@@ -36,6 +36,7 @@ class FileDigestRecords:
         self._store = store
 
     def of(self, path: str) -> FileRecord | None:
+        """The record of this key, or None."""
         rows = self._store.query(
             "SELECT path, size, mtime_ns, inode, blake2b, sha256 FROM file_digests WHERE path = ?",
             (path,),
@@ -43,6 +44,7 @@ class FileDigestRecords:
         return _file_record(rows[0]) if rows else None
 
     def with_blake2b(self, blake2b: str) -> list[FileRecord]:
+        """Every file on record with this content."""
         rows = self._store.query(
             "SELECT path, size, mtime_ns, inode, blake2b, sha256 FROM file_digests "
             "WHERE blake2b = ?",
@@ -51,6 +53,7 @@ class FileDigestRecords:
         return [_file_record(row) for row in rows]
 
     def keep(self, record: FileRecord) -> None:
+        """Record it, replacing what was recorded for the same key."""
         with self._store.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO file_digests VALUES (?, ?, ?, ?, ?, ?)",
@@ -72,10 +75,12 @@ class FetchedFiles:
         self._store = store
 
     def ctime_ns(self, path: Path) -> int | None:
+        """The file's ctime when fetch last placed or read it, or None."""
         rows = self._store.query("SELECT ctime_ns FROM fetched WHERE path = ?", (str(path),))
         return int(str(rows[0][0])) if rows else None
 
     def keep(self, path: Path, ctime_ns: int) -> None:
+        """Record it, replacing what was recorded for the same key."""
         with self._store.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO fetched VALUES (?, ?)", (str(path), ctime_ns))
 
@@ -97,6 +102,7 @@ class Conversions:
         self._store = store
 
     def of(self, output: Path) -> Conversion | None:
+        """The record of this key, or None."""
         rows = self._store.query(
             "SELECT output, key, size, mtime_ns FROM conversions WHERE output = ?",
             (str(output),),
@@ -107,9 +113,11 @@ class Conversions:
         return Conversion(str(output_), str(key), int(str(size)), int(str(mtime_ns)))
 
     def outputs(self) -> list[str]:
+        """Every output convert has on record."""
         return [str(output) for (output,) in self._store.query("SELECT output FROM conversions")]
 
     def keep(self, conversion: Conversion) -> None:
+        """Record it, replacing what was recorded for the same key."""
         with self._store.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO conversions VALUES (?, ?, ?, ?)",
@@ -117,6 +125,7 @@ class Conversions:
             )
 
     def forget(self, output: str) -> None:
+        """Drop the record."""
         with self._store.transaction() as conn:
             conn.execute("DELETE FROM conversions WHERE output = ?", (output,))
 
@@ -129,6 +138,7 @@ class Inspections:
         self._store = store
 
     def result(self, content: str, setup: str) -> dict[str, Any] | None:
+        """The findings of this content under this setup, or None when it was never inspected so."""
         rows = self._store.query(
             "SELECT result FROM inspection_results WHERE content = ? AND setup = ?",
             (content, setup),
@@ -136,6 +146,7 @@ class Inspections:
         return json.loads(str(rows[0][0])) if rows else None
 
     def keep_result(self, content: str, setup: str, result: dict[str, Any]) -> None:
+        """Record the findings of this content under this setup."""
         with self._store.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO inspection_results VALUES (?, ?, ?)",
@@ -143,6 +154,7 @@ class Inspections:
             )
 
     def mark_passed(self, contents: Iterable[str], *, as_dandi_checks: bool = False) -> None:
+        """Record contents that passed the workspace's gate (or, `as_dandi_checks`, DANDI's)."""
         table = "dandi_checks_passed" if as_dandi_checks else "inspection_passed"
         with self._store.transaction() as conn:
             conn.executemany(f"INSERT OR IGNORE INTO {table} VALUES (?)", [(c,) for c in contents])
@@ -169,12 +181,14 @@ class DandiNames:
         self._store = store
 
     def of(self, content: str, setup: str) -> str | None:
+        """The record of this key, or None."""
         rows = self._store.query(
             "SELECT name FROM dandi_names WHERE content = ? AND setup = ?", (content, setup)
         )
         return str(rows[0][0]) if rows else None
 
     def keep(self, content: str, setup: str, name: str) -> None:
+        """Record it, replacing what was recorded for the same key."""
         with self._store.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO dandi_names VALUES (?, ?, ?)", (content, setup, name)
@@ -193,12 +207,14 @@ class OrganizedPaths:
         return {str(source): str(name) for source, name in rows}
 
     def keep(self, source: str, dandi_path: str, blake2b: str) -> None:
+        """Record it, replacing what was recorded for the same key."""
         with self._store.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO organized VALUES (?, ?, ?)", (source, dandi_path, blake2b)
             )
 
     def forget(self, source: str) -> None:
+        """Drop the record."""
         with self._store.transaction() as conn:
             conn.execute("DELETE FROM organized WHERE source = ?", (source,))
 
@@ -230,6 +246,7 @@ class DandiAssets:
         return {str(p): DandiAsset(str(a), str(b), str(e)) for p, a, b, e in rows}
 
     def keep(self, dandi_path: str, asset: DandiAsset) -> None:
+        """Record it, replacing what was recorded for the same key."""
         with self._store.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO dandi_uploads VALUES (?, ?, ?, ?, ?)",
@@ -237,6 +254,7 @@ class DandiAssets:
             )
 
     def forget(self, dandi_path: str) -> None:
+        """Drop the record."""
         with self._store.transaction() as conn:
             conn.execute(
                 "DELETE FROM dandi_uploads WHERE dandi_path = ? AND dandiset = ?",
@@ -264,6 +282,7 @@ class OpenUploads:
         self._store = store
 
     def begin(self, bucket: str, key: str) -> int:
+        """Record that an upload of `key` is about to start; a token for the calls that follow."""
         with self._store.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO open_uploads (bucket, key, upload_id, started) VALUES (?, ?, NULL, ?)",
@@ -272,16 +291,19 @@ class OpenUploads:
             return int(cursor.lastrowid or 0)
 
     def started(self, token: int, upload_id: str) -> None:
+        """Record the upload's id, once S3 has given it."""
         with self._store.transaction() as conn:
             conn.execute(
                 "UPDATE open_uploads SET upload_id = ? WHERE token = ?", (upload_id, token)
             )
 
     def ended(self, token: int) -> None:
+        """Forget the upload: it was completed or aborted."""
         with self._store.transaction() as conn:
             conn.execute("DELETE FROM open_uploads WHERE token = ?", (token,))
 
     def recorded(self, bucket: str) -> list[OpenUpload]:
+        """Every upload on record for `bucket` (with the run lock held: all of them dead runs')."""
         rows = self._store.query(
             "SELECT token, key, upload_id, started FROM open_uploads WHERE bucket = ?", (bucket,)
         )
