@@ -3,13 +3,13 @@
     python benchmarks/notes_scale.py [--files 300000] [--repeat 2] [--allensdk-python PATH]
 
 Generates the manifests of two releases of a workspace of N data files (plus a few metadata
-tables) through publishkit's own release code (`_draft_manifest`, as `publishkit release`
+tables) through publishkit's own release code (`draft_manifest`, as `publishkit release`
 drafts one), the second one realistically different from the first: 1% of the files created,
 0.5% deleted, 1% re-exported (new hash), 0.5% renamed, two tables edited and one added. Both
 are written to a temporary folder, then it times (best of --repeat, in this process, each run
 after a garbage collection):
 
-  build     drafting the second manifest as a release does (`_draft_manifest` against the
+  build     drafting the second manifest as a release does (`draft_manifest` against the
             first: URLs, carried-over versions), filling in the version ids S3 would return
             for what it uploads, and `manifest.write_local` (validate, serialize, fsync)
   validate  `manifest.load` of the second file: read, parse, validate (`publishkit manifest
@@ -50,7 +50,7 @@ from typing import Any
 from publishkit.formats import manifest
 from publishkit.formats.changes import allensdk_text
 from publishkit.formats.notes import compare_manifests, render_markdown
-from publishkit.release.cut import _draft_manifest, _now
+from publishkit.release.draft import draft_manifest
 from publishkit.workspace.config import S3Settings, Settings
 from publishkit.workspace.digests import FileDigests
 from publishkit.workspace.inventory import ReleaseFile
@@ -58,7 +58,8 @@ from publishkit.workspace.inventory import ReleaseFile
 STEP_TARGET = 5.0
 RATIO_TARGET = 0.5
 PROJECT = "scale-demo"
-ALLENSDK_PYTHON = Path("/work/allensdk-venv/bin/python")
+# AllenSDK's Python, in a venv of its own (`bash .ci/allensdk-venv.sh DIR`), as .ci/run sets it
+ALLENSDK_PYTHON = os.environ.get("PUBLISHKIT_ALLENSDK_PYTHON")
 SHARE = {"deleted": 0.005, "changed": 0.01, "renamed": 0.005, "created": 0.01}
 
 # Runs in AllenSDK's venv (`python -I`: publishkit is not importable there). Prints one JSON
@@ -174,16 +175,12 @@ def build(
     settings: Settings, after: Workspace, previous: dict[str, Any] | None, version: str, path: Path
 ) -> None:
     """A release's manifest: drafted against the previous one, the version ids of the files it
-    uploads filled in as `_upload_changed` does, then written by `manifest.write_local`."""
-    document = _draft_manifest(settings, after.files, after.digests, previous, {})
-    document["manifest_version"] = version
-    uploaded = _now()
-    for group in manifest.GROUPS:
-        for entry in document[group].values():
-            if not entry["version_id"]:
-                entry["version_id"] = fake_version_id(entry["path"], entry["file_hash"])
-                entry["created"] = uploaded
-    manifest.write_local(path, document)
+    uploads pinned as the upload step does, then written by `manifest.write_local`."""
+    draft = draft_manifest(settings, after.files, after.digests, previous, {})
+    for item in draft.pending():
+        entry = draft.entry(item)
+        draft.pin(item, fake_version_id(entry["path"], entry["file_hash"]))
+    manifest.write_local(path, dict(draft.versioned(version)))
 
 
 def best_of(repeat: int, func: Callable[[], Any]) -> tuple[float, Any]:
@@ -263,8 +260,18 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--allensdk-python", type=Path, default=ALLENSDK_PYTHON)
+    parser.add_argument(
+        "--allensdk-python",
+        type=Path,
+        default=Path(ALLENSDK_PYTHON) if ALLENSDK_PYTHON else None,
+        help="AllenSDK's python (default: $PUBLISHKIT_ALLENSDK_PYTHON)",
+    )
     args = parser.parse_args()
+    if args.allensdk_python is None or not args.allensdk_python.is_file():
+        parser.error(
+            "no AllenSDK python to compare with: set PUBLISHKIT_ALLENSDK_PYTHON or pass "
+            "--allensdk-python (make one with `bash .ci/allensdk-venv.sh DIR`)"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "manifests"
         old = folder / manifest.manifest_name(PROJECT, "1.0.0")
