@@ -13,7 +13,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "publishkit"
 CORE = {"errors", "progress", "resources", ""}  # "" is publishkit itself (__version__)
 STAGES = {"nwb", "inspection", "dandi", "release", "consume"}
-ORCHESTRATORS = {"release.pipeline", "release.stages", "release.plan", "release.status"}
+ORCHESTRATORS = {
+    "release.pipeline",
+    "release.stages",
+    "release.results",
+    "release.plan",
+    "release.status",
+}
 MAX_LINES = 400
 
 

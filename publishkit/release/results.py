@@ -1,0 +1,137 @@
+"""What a run of `publishkit release` reports: each stage's result, and the S3 release."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from publishkit.formats.notes import Comparison
+
+if TYPE_CHECKING:
+    from publishkit.dandi.organize import OrganizeReport
+    from publishkit.dandi.upload import DandiUploadReport
+    from publishkit.inspection.stage import InspectionReport
+    from publishkit.nwb.convert import ConversionReport
+    from publishkit.release.publish import ManifestResult, NotesResult
+    from publishkit.release.s3_upload import S3UploadResult
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    """The S3 release of a run: what was uploaded, the manifest published, its notes."""
+
+    version: str | None  # None when nothing changed
+    previous_version: str | None
+    comparison: Comparison | None
+    uploaded: tuple[str, ...]  # relpaths sent to the bucket (or adopted after a crash)
+    unchanged: int
+    manifest_url: str | None
+    manifest_path: str | None
+    notes_repaired: bool = False  # notes (or their local copy) a dead run left out, written
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as JSON, for `--format json` and scripts."""
+        return {
+            "status": "released" if self.version else "unchanged",
+            "version": self.version,
+            "previous_version": self.previous_version,
+            "uploaded": list(self.uploaded),
+            "unchanged": self.unchanged,
+            "manifest_url": self.manifest_url,
+            "manifest_path": self.manifest_path,
+            "notes_repaired": self.notes_repaired,
+            "changes": self.comparison.as_json() if self.comparison else None,
+        }
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """What a run of the pipeline did: each stage's report, and the stage that stopped it."""
+
+    stages: tuple[str, ...]  # the stages that ran (or were to run, when one stopped the run)
+    conversion: ConversionReport | None = None
+    inspection: InspectionReport | None = None
+    organized: OrganizeReport | None = None
+    dandi: DandiUploadReport | None = None
+    s3_upload: S3UploadResult | None = None
+    manifest: ManifestResult | None = None
+    notes: NotesResult | None = None
+    stopped: str | None = None  # the stage that stopped the run: convert, inspect or upload
+    overridden: str | None = None  # the reason given to publish despite failed inspection
+    skipped: tuple[str, ...] = ()  # selected but not enabled by the workspace
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage that ran
+
+    @property
+    def gated(self) -> bool:
+        """Inspection failed and stopped the release."""
+        return self.stopped == "inspect"
+
+    @property
+    def stopped_by_conversion(self) -> bool:
+        """A row failed to convert: nothing after convert ran."""
+        return self.stopped == "convert"
+
+    @property
+    def stopped_by_dandi(self) -> bool:
+        """The DANDI upload failed: nothing was published on S3."""
+        return self.stopped == "upload"
+
+    @property
+    def ok(self) -> bool:
+        """No stage stopped the run and none reported a failure."""
+        return self.stopped is None and all(
+            report is None or report.ok for report in (self.conversion, self.dandi)
+        )
+
+    @property
+    def release(self) -> ReleaseResult | None:
+        """The S3 release, when this run published (or found nothing to publish)."""
+        manifest = self.manifest
+        if manifest is None:
+            return None
+        upload = self.s3_upload
+        uploaded = upload.uploaded if upload else ()
+        unchanged = upload.unchanged if upload else len(_files(manifest.document))
+        notes = self.notes
+        return ReleaseResult(
+            version=manifest.version,
+            previous_version=manifest.previous_version,
+            comparison=manifest.comparison,
+            uploaded=uploaded,
+            unchanged=unchanged,
+            manifest_url=manifest.manifest_url,
+            manifest_path=manifest.manifest_path,
+            notes_repaired=bool(
+                manifest.repaired
+                or (notes and (notes.repaired or (notes.written and not manifest.version)))
+            ),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as JSON, for `--format json` and scripts."""
+        from publishkit.inspection.report import as_json as inspection_json
+
+        release = self.release
+        return {
+            "ok": self.ok,
+            "stages": list(self.stages),
+            "skipped": list(self.skipped),
+            "gated_by_inspection": self.gated,
+            "stopped_by_conversion": self.stopped_by_conversion,
+            "stopped_by_dandi": self.stopped_by_dandi,
+            "inspection_override": self.overridden,
+            "convert": self.conversion.as_json() if self.conversion else None,
+            "inspect": inspection_json(self.inspection)["header"] if self.inspection else None,
+            "organize": self.organized.as_json() if self.organized else None,
+            "dandi": self.dandi.as_json() if self.dandi else None,
+            "s3_upload": self.s3_upload.as_json() if self.s3_upload and not release else None,
+            "release": release.as_json() if release else None,
+            "notes": self.notes.as_json() if self.notes else None,
+            "seconds": self.seconds,
+        }
+
+
+def _files(document: Any) -> list[Any]:
+    if not document:
+        return []
+    return [*document["metadata_files"].values(), *document["data_files"].values()]
