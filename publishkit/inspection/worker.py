@@ -26,6 +26,7 @@ from publishkit.inspection.specs import Spec, load_spec
 ORGANIZE_SUBJECT = "check_dandi_organize_subject_id"
 ORGANIZE_SESSION = "check_dandi_organize_session_id"
 DANDI_METADATA = "check_dandi_asset_metadata"
+READ_ERROR = "During io.read(),"  # how nwbinspector names the finding of an unreadable file
 
 
 _CHECKS: dict[str, list[Any]] = {}
@@ -142,6 +143,7 @@ def _inspect_separately(
 
     findings: list[dict[str, Any]] = []
     io = None
+    failed: Exception | None = None
     try:
         nwbfile, io = _read_nwbfile_and_io(nwbfile_path=path)
         identifier = str(nwbfile.identifier)
@@ -149,27 +151,38 @@ def _inspect_separately(
         for message in inspect_nwbfile_object(nwbfile_object=nwbfile, checks=_checks(config)):
             findings.append(_inspector_finding(message))
     except Exception as exc:  # nwbinspector's own rule: an unreadable file is one ERROR
-        return _unreadable(exc)
+        failed = exc
     finally:
         if io is not None:
             io.close()
+    if failed is not None:  # outside the handler: nwbinspector's traceback is not chained to it
+        return _unreadable(path, config, failed)
     if dandi:
         findings += _dandi(path)
     return {"identifier": identifier, "readable": True, "findings": findings}
 
 
-def _unreadable(exc: Exception) -> dict[str, Any]:
-    name = f"{type(exc).__module__}.{type(exc).__name__}"
-    reason = traceback.format_exception_only(exc)[-1].strip()
-    check = (
-        f"During io.read(), an error occurred: {name}. This indicates that PyNWB was unable "
-        "to read the file. See the traceback message for more details."
-    )
-    return {
-        "identifier": None,
-        "readable": False,
-        "findings": [finding(reason, "ERROR", check, source="nwbinspector")],
-    }
+def _unreadable(path: str, config: dict[str, list[str]] | None, exc: Exception) -> dict[str, Any]:
+    """nwbinspector's own report of a file it cannot read: the ERROR whose message is the whole
+    traceback, through nwbinspector's frames, as its JSON report has it."""
+    from nwbinspector import inspect_nwbfile
+
+    try:
+        found = [
+            _inspector_finding(m)
+            for m in inspect_nwbfile(nwbfile_path=path, checks=_checks(config))
+        ]
+    except Exception:  # e.g. a Zarr file without hdmf-zarr, which nwbinspector raises about
+        found = []
+    if not any(f["check_function_name"].startswith(READ_ERROR) for f in found):
+        name = f"{type(exc).__module__}.{type(exc).__name__}"
+        check = (
+            f"{READ_ERROR} an error occurred: {name}. This indicates that PyNWB was unable "
+            "to read the file. See the traceback message for more details."
+        )
+        message = "".join(traceback.format_exception(exc))
+        found.append(finding(message, "ERROR", check, source="nwbinspector"))
+    return {"identifier": None, "readable": False, "findings": found}
 
 
 def _validation_finding(error: Any) -> dict[str, Any]:
