@@ -234,6 +234,11 @@ def test_every_github_line_follows_the_grammar(cli, ci_dir: Path) -> None:
     assert passed.exit_code == 0
     assert passed.stdout.splitlines()[-1].startswith("::notice title=publishkit inspect::PASSED")
 
+    refused = cli("inspect", "missing.nwb", "--format", "github")
+    assert refused.exit_code == 2
+    assert refused.stdout.splitlines() == [
+        "::error title=publishkit::missing.nwb: no such file or folder (fix: check the path)"
+    ]
 
 
 def test_workflow_commands_are_escaped_as_github_reads_them() -> None:
