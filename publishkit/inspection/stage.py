@@ -329,9 +329,12 @@ def _unique_identifiers(
 def _apply_suppressions(
     findings: list[Finding], config: InspectionConfig
 ) -> tuple[list[Finding], list[Finding]]:
+    """Findings a rule of publishkit.yaml suppresses apart: a cross-file one when rules cover
+    every file it is about."""
     active, suppressed = [], []
     for item in findings:
-        rule = config.suppression_for(item.check_function_name, item.file_path)
+        rules = [config.suppression_for(item.check_function_name, path) for path in item.files]
+        rule = rules[0] if all(rules) else None
         if rule is None:
             active.append(item)
         else:

@@ -192,6 +192,34 @@ def test_parallel_jobs_report_the_same(
         assert parallel["header"][key] == serial["header"][key]
 
 
+@pytest.mark.parametrize(
+    ("paths", "suppressed"), [("data/*.nwb", True), ("data/twin-1.nwb", False)]
+)
+def test_a_cross_file_finding_is_suppressed_when_rules_cover_all_its_files(
+    cli, ci_dir: Path, tmp_path: Path, paths: str, suppressed: bool
+) -> None:
+    for name in ("twin-1.nwb", "twin-2.nwb"):
+        (tmp_path / "data").mkdir(exist_ok=True)
+        shutil.copy(ci_dir / name, tmp_path / "data" / name)
+    (tmp_path / "publishkit.yaml").write_text(
+        "project: demo\n"
+        "inspection:\n"
+        "  suppress:\n"
+        "    - check: check_unique_identifiers\n"
+        f"      paths: {paths}\n"
+        "      reason: the twins are one session, split in two files\n"
+    )
+    result = cli("inspect", "-f", "json", "-w", str(tmp_path))
+    document = json.loads(result.stdout)
+    where = "suppressed" if suppressed else "messages"
+    (twins,) = [
+        m for m in document[where] if m["check_function_name"] == "check_unique_identifiers"
+    ]
+    assert twins["file_paths"] == ["data/twin-1.nwb", "data/twin-2.nwb"]
+    assert result.exit_code == (0 if suppressed else 1)
+    assert document["header"]["failing_files"] == ([] if suppressed else twins["file_paths"])
+
+
 def test_github_annotations_are_workflow_commands_on_the_files(cli, tmp_path: Path) -> None:
     write_nwb(tmp_path / "gh" / "a,b.nwb", subject_id=None, identifier="x")
     write_nwb(tmp_path / "gh" / "c.nwb", identifier="x")
