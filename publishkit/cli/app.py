@@ -14,42 +14,83 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from typer.exceptions import TyperException
 
 from publishkit import __version__
-from publishkit.cli import consume, release, stages, tools
+from publishkit.cli import consume, release, render, stages, tools
 from publishkit.cli.render import err, out
 from publishkit.errors import PublishkitError
+from publishkit.inspection.report import workflow_command
 
 log = logging.getLogger("publishkit")
+INVOKED = "publishkit.invoked"  # ctx.meta: the subcommand and its arguments, for `_asked_format`
 
 
 class _Group(typer.core.TyperGroup):
-    """Turns every PublishkitError into its message, its hint and its exit code: here only."""
+    """Turns every PublishkitError into its message, its hint and its exit code: here only;
+    in the format the command was asked for (`--format json`: a JSON object on stdout)."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        ctx.meta[INVOKED] = (name, command, list(rest))
+        return name, command, rest
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except PublishkitError as exc:
             hint = f" (fix: {exc.hint})" if exc.hint else ""
-            err.print(f"error: {escape(exc.message)}{escape(hint)}")
-            raise typer.Exit(exc.exit_code) from None
-        except (TyperException, typer.Exit, typer.Abort):
+            line = f"error: {exc.message}{hint}"
+            raise _failed(ctx, exc.message, exc.hint, exc.exit_code, line) from None
+        except TyperException as exc:  # the parser refused an argument: typer says why
+            _for_scripts(ctx, exc.format_message(), "see the command's --help", exc.exit_code)
+            raise
+        except (typer.Exit, typer.Abort):
             raise
         except KeyboardInterrupt:
-            err.print("interrupted")
-            raise typer.Exit(130) from None
+            raise _failed(ctx, "interrupted", None, 130, "interrupted") from None
         except BrokenPipeError:  # the reader went away (`| head`): nothing left to say
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
         except Exception as exc:  # a bug: say so in one line; --verbose logs the traceback
             log.debug("unexpected error", exc_info=True)
-            err.print(
-                f"internal error: {type(exc).__name__}: {escape(str(exc))} "
-                "(please report it; --verbose shows the traceback)"
-            )
-            raise typer.Exit(1) from None
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            hint = "please report it; --verbose shows the traceback"
+            raise _failed(ctx, error, hint, 1, f"{error} ({hint})") from None
+
+
+def _failed(ctx: Any, error: str, hint: str | None, exit_code: int, line: str) -> typer.Exit:
+    """Say why the command failed: `line` on stderr for people, and on stdout what the scripts
+    and CI that asked for a format read (`_for_scripts`). The exit to raise."""
+    _for_scripts(ctx, error, hint, exit_code)
+    err.print(line, markup=False)
+    return typer.Exit(exit_code)
+
+
+def _for_scripts(ctx: Any, error: str, hint: str | None, exit_code: int) -> None:
+    """With `--format json`, `{"error", "hint", "exit_code"}` on stdout; with `--format
+    github`, an error annotation; nothing for the other formats."""
+    asked = _asked_format(ctx)
+    if asked == "json":
+        render.print_json({"error": error, "hint": hint, "exit_code": exit_code})
+    elif asked == "github":
+        text = f"{error} (fix: {hint})" if hint else error
+        out.out(workflow_command("error", text, title="publishkit"), highlight=False)
+
+
+def _asked_format(ctx: Any) -> str | None:
+    """The --format the failed command was given, as its own parser reads its arguments
+    again (None: it has no --format, or no subcommand was reached)."""
+    name, command, args = ctx.meta.get(INVOKED, (None, None, []))
+    option = next((p for p in getattr(command, "params", ()) if "--format" in p.opts), None)
+    if command is None or option is None or option.name is None:
+        return None
+    try:
+        parsed = command.make_context(name, list(args), parent=ctx, resilient_parsing=True)
+    except Exception:  # arguments its parser refuses even when lenient: plain text then
+        return None
+    value = parsed.params.get(option.name)
+    return None if value is None else str(value)
 
 
 app = typer.Typer(

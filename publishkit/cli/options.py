@@ -42,6 +42,7 @@ class InspectFormat(StrEnum):
     text = "text"
     json = "json"
     junit = "junit"
+    github = "github"
 
 
 Level = StrEnum("Level", {name: name for name in LEVELS})  # type: ignore[misc]

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 from rich.table import Table
 
 from publishkit.formats.notes import render_markdown
-from publishkit.inspection.report import summary
+from publishkit.inspection.report import as_github, brief, summary, workflow_command
 from publishkit.inspection.stage import InspectionReport
 
 if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import them
@@ -93,10 +93,18 @@ def plain_summary(report: InspectionReport) -> str:
         for imp, check, n_files, n in summary(report)
     ]
     lines += [
-        f"{f.file_path}: {f.importance} {f.check_function_name}: {f.message}"
+        f"{path}: {f.importance} {f.check_function_name}: {brief(f.message)}"
         for f in report.failing
+        for path in f.files
     ]
     return "\n".join([*lines, verdict(report)]) + "\n"
+
+
+def github_annotations(report: InspectionReport) -> str:
+    """`--format github`: an annotation per finding and file, then the verdict as one more."""
+    level = "notice" if report.passed else "error"
+    last = workflow_command(level, verdict(report), title="publishkit inspect")
+    return "\n".join([*as_github(report), last]) + "\n"
 
 
 def print_inspection(report: InspectionReport) -> None:
@@ -109,11 +117,11 @@ def print_inspection(report: InspectionReport) -> None:
         out.print(table)
     for item in report.failing:
         where = f" at {item.location}" if item.location else ""
-        first_line = item.message.strip().splitlines()[0] if item.message.strip() else ""
-        out.print(
-            f"{escape(item.file_path)}: {item.importance} "
-            f"{escape(item.check_function_name)}{escape(where)}: {escape(first_line)}"
-        )
+        for path in item.files:
+            out.print(
+                f"{escape(path)}: {item.importance} "
+                f"{escape(item.check_function_name)}{escape(where)}: {escape(brief(item.message))}"
+            )
     if report.suppressed:
         out.print(f"{len(report.suppressed)} finding(s) suppressed by publishkit.yaml")
     out.print(verdict(report), markup=False)

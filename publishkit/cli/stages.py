@@ -179,7 +179,12 @@ def inspect_command(
     ] = None,
     fmt: Annotated[
         InspectFormat,
-        typer.Option("--format", "-f", help="text, json (nwbinspector's report shape) or junit."),
+        typer.Option(
+            "--format",
+            "-f",
+            help="text, json (nwbinspector's report shape), junit, or github (GitHub Actions "
+            "annotations on the files).",
+        ),
     ] = InspectFormat.text,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report to FILE.")
@@ -231,6 +236,8 @@ def inspect_command(
         text = dumps(as_json(report))
     elif fmt is InspectFormat.junit:
         text = as_junit(report)
+    elif fmt is InspectFormat.github:
+        text = render.github_annotations(report)
     else:
         text = ""
     if output is not None:

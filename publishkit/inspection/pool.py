@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from publishkit.inspection.worker import inspect_batch, inspect_path, spec_signature
+from publishkit.inspection.specs import spec_signature
+from publishkit.inspection.worker import inspect_batch, inspect_path
 from publishkit.workspace.executors import (
     LOCAL,
     Executor,

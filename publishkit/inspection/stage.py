@@ -23,6 +23,7 @@ from publishkit.workspace.inspection_settings import LEVELS, InspectionConfig, r
 from publishkit.workspace.state import Inspections, StateStore
 
 TOOLS = ("publishkit", "nwbinspector", "pynwb", "hdmf", "dandi", "dandischema")
+RESULTS_VERSION = 2  # what a cached result holds: 2 keeps an unreadable file's whole traceback
 UNIQUE_IDENTIFIERS = "check_unique_identifiers"
 
 
@@ -40,11 +41,21 @@ class Finding:
     file_path: str
     source: str  # nwbinspector, dandi or publishkit
     suppressed_because: str | None = None
+    # a cross-file finding's files, as inspected (its file_path is nwbinspector's: a bare name)
+    file_paths: tuple[str, ...] = ()
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The inspected files this finding is about."""
+        return self.file_paths or (self.file_path,)
 
     def as_json(self) -> dict[str, Any]:
-        document = {k: v for k, v in self.__dict__.items() if k != "suppressed_because"}
+        optional = ("suppressed_because", "file_paths")
+        document = {k: v for k, v in self.__dict__.items() if k not in optional}
         if self.suppressed_because:
             document["suppressed_because"] = self.suppressed_because
+        if self.file_paths:
+            document["file_paths"] = list(self.file_paths)
         return document
 
 
@@ -75,20 +86,27 @@ class InspectionReport:
     def passed(self) -> bool:
         return not self.failing and not self.unreadable
 
+    @property
+    def failing_readable(self) -> tuple[Finding, ...]:
+        """The findings at or above --fail-on about a readable file (an unreadable file's own
+        are counted as that file being unreadable)."""
+        readable = {f.path for f in self.files if f.readable}
+        return tuple(f for f in self.failing if readable.intersection(f.files))
+
+    @property
+    def failing_files(self) -> tuple[str, ...]:
+        """The readable files inspected with a finding at or above --fail-on, in their order."""
+        named = {path for finding in self.failing_readable for path in finding.files}
+        return tuple(f.path for f in self.files if f.readable and f.path in named)
+
     def failure_summary(self) -> str:
-        """Why inspection failed, counted in inspected files: what the console and the
-        release notes both say ('' when it passed)."""
-        inspected = {f.path for f in self.files}
-        by_name = {Path(p).name: p for p in inspected}
-        named = {  # a cross-file finding names a file by its bare name
-            f.file_path if f.file_path in inspected else by_name.get(Path(f.file_path).name)
-            for f in self.failing
-        }
-        named.discard(None)
+        """Why inspection failed, counted in inspected files: what the console, the reports and
+        the release notes all say ('' when it passed)."""
         parts = []
-        if self.failing:
+        if self.failing_readable:
             parts.append(
-                f"{len(self.failing)} finding(s) at or above {self.fail_on} in {len(named)} file(s)"
+                f"{len(self.failing_readable)} finding(s) at or above {self.fail_on} "
+                f"in {len(self.failing_files)} file(s)"
             )
         if self.unreadable:
             parts.append(f"{len(self.unreadable)} unreadable file(s)")
@@ -126,7 +144,13 @@ def start_inspection(
     nwbinspector_config = config.nwbinspector_config()
     versions = tool_versions()
     key = json.dumps(
-        {"config": nwbinspector_config, "dandi": dandi, "versions": versions}, sort_keys=True
+        {
+            "config": nwbinspector_config,
+            "dandi": dandi,
+            "versions": versions,
+            "results": RESULTS_VERSION,
+        },
+        sort_keys=True,
     )
     results: dict[Path, dict[str, Any]] = {}
     with StateStore.in_dir(cache_dir) as store:
@@ -188,7 +212,7 @@ class PendingInspection:
             for path in files
             for entry in _configured(results[path]["findings"], self.config)
         ]
-        findings += _unique_identifiers(files, results, self.config)
+        findings += _unique_identifiers(files, results, self.config, shown)
         active, suppressed = _apply_suppressions(findings, self.config)
         # the workspace's gate; and DANDI's, where these findings are those DANDI would make:
         # suppressed ones count, and nothing counts once the workspace changed the dandi config
@@ -222,7 +246,7 @@ def _passes(
     DANDI's (CRITICAL), so that a pass always means DANDI's bar was met too."""
     if rank(fail_on) < rank("CRITICAL"):
         return []
-    failing = {f.file_path for f in findings if rank(f.importance) <= rank(fail_on)}
+    failing = {path for f in findings if rank(f.importance) <= rank(fail_on) for path in f.files}
     return [p for p in files if results[p]["readable"] and shown[p] not in failing]
 
 
@@ -260,9 +284,13 @@ def _configured(findings: list[dict[str, Any]], config: InspectionConfig) -> lis
 
 
 def _unique_identifiers(
-    files: list[Path], results: dict[Path, dict[str, Any]], config: InspectionConfig
+    files: list[Path],
+    results: dict[Path, dict[str, Any]],
+    config: InspectionConfig,
+    shown: dict[Path, str],
 ) -> list[Finding]:
-    """nwbinspector's cross-file check, with its exact message, from the identifiers read."""
+    """nwbinspector's cross-file check, with its exact message, from the identifiers read;
+    naming every file it concerns as inspected (nwbinspector's file_path is a bare name)."""
     from natsort import natsorted
 
     level = config.level_of(UNIQUE_IDENTIFIERS, "CRITICAL")
@@ -275,7 +303,8 @@ def _unique_identifiers(
     found = []
     for identifier, paths in by_identifier.items():
         if len(paths) > 1:
-            names = natsorted([p.name for p in paths])
+            paths = natsorted(paths, key=lambda p: p.name)
+            names = [p.name for p in paths]
             found.append(
                 Finding(
                     message=(
@@ -291,6 +320,7 @@ def _unique_identifiers(
                     location="/",
                     file_path=str(names[-1]),
                     source="nwbinspector",
+                    file_paths=tuple(shown[p] for p in paths),
                 )
             )
     return found
@@ -299,9 +329,12 @@ def _unique_identifiers(
 def _apply_suppressions(
     findings: list[Finding], config: InspectionConfig
 ) -> tuple[list[Finding], list[Finding]]:
+    """Findings a rule of publishkit.yaml suppresses apart: a cross-file one when rules cover
+    every file it is about."""
     active, suppressed = [], []
     for item in findings:
-        rule = config.suppression_for(item.check_function_name, item.file_path)
+        rules = [config.suppression_for(item.check_function_name, path) for path in item.files]
+        rule = rules[0] if all(rules) else None
         if rule is None:
             active.append(item)
         else:

@@ -12,37 +12,23 @@ handle, goes through the tools' own reads instead (`_inspect_separately`).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io as _io
 import json
 import logging
-import os
-import pickle
-import sys
 import traceback
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
+
+from publishkit.inspection.specs import Spec, load_spec
 
 ORGANIZE_SUBJECT = "check_dandi_organize_subject_id"
 ORGANIZE_SESSION = "check_dandi_organize_session_id"
 DANDI_METADATA = "check_dandi_asset_metadata"
+READ_ERROR = "During io.read(),"  # how nwbinspector names the finding of an unreadable file
 
 
-@dataclass
-class _Spec:
-    """What one cached specification costs to load, loaded once per worker."""
-
-    namespaces: list[str]  # the most specific ones, which pynwb validates against
-    validation_types: Any  # type map of the cached namespaces alone (pynwb's validation)
-    read_types: Any  # pynwb's type map plus the cached namespaces (pynwb's reading)
-    validators: dict[str, Any]
-
-
-_SPECS: dict[str, _Spec | None] = {}  # signature -> spec (None: no namespaces to validate)
 _CHECKS: dict[str, list[Any]] = {}
 
 
@@ -81,11 +67,11 @@ def inspect_path(
     path: str, config: dict[str, list[str]] | None, dandi: bool, specs_dir: str | None = None
 ) -> dict[str, Any]:
     """Everything inspection learns from one file: its identifier, findings and DANDI fields.
-    `specs_dir` keeps loaded specifications across runs (see `_spec`)."""
+    `specs_dir` keeps loaded specifications across runs (see `load_spec`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            spec = _spec(path, specs_dir)
+            spec = load_spec(path, specs_dir)
         except Exception:
             spec = None  # not HDF5, truncated...: the tools' own reads report why
         if spec is not None:
@@ -96,99 +82,8 @@ def inspect_path(
         return _inspect_separately(path, config, dandi)
 
 
-def spec_signature(path: str) -> str | None:
-    """A digest of the specifications cached in the file (None when it caches none)."""
-    import h5py
-
-    with h5py.File(path, "r") as handle:
-        specs = handle.get("specifications")
-        if not isinstance(specs, h5py.Group) or not len(specs):
-            return None
-        digest = hashlib.sha256()
-
-        def add(name: str, item: Any) -> None:
-            if isinstance(item, h5py.Dataset):
-                digest.update(name.encode())
-                value = item[()]
-                digest.update(value if isinstance(value, bytes) else str(value).encode())
-
-        specs.visititems(add)
-    return digest.hexdigest()
-
-
-def _spec(path: str, specs_dir: str | None) -> _Spec | None:
-    from pynwb import NWBHDF5IO, get_type_map
-    from pynwb.validation import get_cached_namespaces_to_validate
-
-    signature = spec_signature(path)
-    if signature is None:
-        return None
-    if signature not in _SPECS:
-        stored = _stored_spec(specs_dir, signature)
-        if stored is not None:
-            _SPECS[signature] = stored
-            return stored
-        namespaces, manager, _ = get_cached_namespaces_to_validate(path=path)
-        if not namespaces:
-            _SPECS[signature] = None
-        else:
-            read_types = get_type_map()
-            NWBHDF5IO.load_namespaces(read_types, path)
-            loaded = _Spec(namespaces, manager.type_map, read_types, {})
-            _add_validators(loaded)
-            _store_spec(specs_dir, signature, loaded)
-            _SPECS[signature] = loaded
-    return _SPECS[signature]
-
-
-def _add_validators(spec: _Spec) -> None:
-    """pynwb's validators of each namespace (building them costs ~0.1 s: kept with the spec)."""
-    from hdmf.validate import ValidatorMap
-
-    catalog = spec.validation_types.namespace_catalog
-    for namespace in spec.namespaces:
-        spec.validators[namespace] = ValidatorMap(catalog.get_namespace(namespace))
-
-
-def _spec_file(specs_dir: str, signature: str) -> Path:
-    """Loaded type maps hold pynwb's and hdmf's classes: only the same versions may load them."""
-    from importlib.metadata import version
-
-    tools = f"{version('pynwb')}-{version('hdmf')}-{sys.version_info[0]}.{sys.version_info[1]}"
-    return Path(specs_dir) / f"{signature}-{tools}-v2.pickle"
-
-
-def _stored_spec(specs_dir: str | None, signature: str) -> _Spec | None:
-    """A specification loaded by an earlier run (loading one from its file takes ~0.4 s; its
-    pickle ~0.02 s): what keeps re-inspecting one changed file cheap."""
-    if specs_dir is None:
-        return None
-    try:
-        with _spec_file(specs_dir, signature).open("rb") as handle:
-            namespaces, validation_types, read_types, validators = pickle.load(handle)
-    except Exception:
-        return None  # absent, or not loadable by these versions: load it from the file
-    return _Spec(namespaces, validation_types, read_types, validators)
-
-
-def _store_spec(specs_dir: str | None, signature: str, spec: _Spec) -> None:
-    if specs_dir is None:
-        return
-    try:
-        data = pickle.dumps(
-            (spec.namespaces, spec.validation_types, spec.read_types, spec.validators)
-        )
-    except Exception:
-        return  # e.g. classes pynwb generated for an extension: loaded from the file each run
-    target = _spec_file(specs_dir, signature)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{os.getpid()}")
-    partial.write_bytes(data)
-    os.replace(partial, target)
-
-
 def _inspect_once(
-    path: str, spec: _Spec, config: dict[str, list[str]] | None, dandi: bool
+    path: str, spec: Spec, config: dict[str, list[str]] | None, dandi: bool
 ) -> dict[str, Any]:
     from hdmf.build import BuildManager
     from nwbinspector import inspect_nwbfile_object
@@ -248,6 +143,7 @@ def _inspect_separately(
 
     findings: list[dict[str, Any]] = []
     io = None
+    failed: Exception | None = None
     try:
         nwbfile, io = _read_nwbfile_and_io(nwbfile_path=path)
         identifier = str(nwbfile.identifier)
@@ -255,27 +151,38 @@ def _inspect_separately(
         for message in inspect_nwbfile_object(nwbfile_object=nwbfile, checks=_checks(config)):
             findings.append(_inspector_finding(message))
     except Exception as exc:  # nwbinspector's own rule: an unreadable file is one ERROR
-        return _unreadable(exc)
+        failed = exc
     finally:
         if io is not None:
             io.close()
+    if failed is not None:  # outside the handler: nwbinspector's traceback is not chained to it
+        return _unreadable(path, config, failed)
     if dandi:
         findings += _dandi(path)
     return {"identifier": identifier, "readable": True, "findings": findings}
 
 
-def _unreadable(exc: Exception) -> dict[str, Any]:
-    name = f"{type(exc).__module__}.{type(exc).__name__}"
-    reason = traceback.format_exception_only(exc)[-1].strip()
-    check = (
-        f"During io.read(), an error occurred: {name}. This indicates that PyNWB was unable "
-        "to read the file. See the traceback message for more details."
-    )
-    return {
-        "identifier": None,
-        "readable": False,
-        "findings": [finding(reason, "ERROR", check, source="nwbinspector")],
-    }
+def _unreadable(path: str, config: dict[str, list[str]] | None, exc: Exception) -> dict[str, Any]:
+    """nwbinspector's own report of a file it cannot read: the ERROR whose message is the whole
+    traceback, through nwbinspector's frames, as its JSON report has it."""
+    from nwbinspector import inspect_nwbfile
+
+    try:
+        found = [
+            _inspector_finding(m)
+            for m in inspect_nwbfile(nwbfile_path=path, checks=_checks(config))
+        ]
+    except Exception:  # e.g. a Zarr file without hdmf-zarr, which nwbinspector raises about
+        found = []
+    if not any(f["check_function_name"].startswith(READ_ERROR) for f in found):
+        name = f"{type(exc).__module__}.{type(exc).__name__}"
+        check = (
+            f"{READ_ERROR} an error occurred: {name}. This indicates that PyNWB was unable "
+            "to read the file. See the traceback message for more details."
+        )
+        message = "".join(traceback.format_exception(exc))
+        found.append(finding(message, "ERROR", check, source="nwbinspector"))
+    return {"identifier": None, "readable": False, "findings": found}
 
 
 def _validation_finding(error: Any) -> dict[str, Any]:
