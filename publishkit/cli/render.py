@@ -21,8 +21,8 @@ if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import th
     from publishkit.consume.fetch import FetchReport
     from publishkit.consume.verify import VerifyReport
     from publishkit.nwb.convert import ConversionReport
-    from publishkit.release.results import PipelineResult, ReleaseResult
     from publishkit.release.plan import ReleasePlan
+    from publishkit.release.results import PipelineResult, ReleaseResult
     from publishkit.release.status import WorkspaceStatus
     from publishkit.sandbox.demo import DemoResult
 
