@@ -134,3 +134,20 @@ def test_the_rules_see_what_they_check() -> None:
     assert "!typer" in imports(modules()["cli.app"])
     pipeline = {known(n) for n in publishkit_imports("release.pipeline")}
     assert {"nwb.convert", "dandi.upload"} <= pipeline  # imported inside functions
+
+
+def test_the_public_api_is_what_it_says() -> None:
+    """Every name in publishkit.__all__ resolves, and importing publishkit loads none of the
+    heavy tools (the command line starts fast)."""
+    import subprocess
+    import sys
+
+    import publishkit
+
+    for name in publishkit.__all__:
+        assert getattr(publishkit, name) is not None, name
+    probe = "import publishkit, sys; print(sorted({'boto3', 'pynwb', 'dandi'} & set(sys.modules)))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"
