@@ -69,9 +69,13 @@ def violations(document: Any, schema_name: str) -> list[SchemaViolation]:
 # only if jsonschema finds nothing wrong with any of them; False means "not sure, ask
 # jsonschema". It knows the keywords in _KEYWORDS and makes no check (None) of a schema with
 # any other, so a schema edit can make validation slower but never change its verdict.
-# `format` is an annotation only: `violations` validates without a format checker.
+# `format` is an annotation only: `violations` validates without a format checker; so are the
+# content keywords (contentEncoding, contentMediaType, contentSchema), as in JSON Schema 2020-12.
 QuickCheck = Callable[[dict[str, Any]], bool]
-_ANNOTATIONS = frozenset({"title", "description", "$comment", "format", "examples", "default"})
+_ANNOTATIONS = frozenset(
+    {"title", "description", "$comment", "format", "examples", "default"}
+    | {"contentEncoding", "contentMediaType", "contentSchema"}
+)
 _MEMBERWISE = frozenset({"type", "propertyNames", "additionalProperties"}) | _ANNOTATIONS
 # the Python types that surely are each JSON type (jsonschema's checker also takes subclasses,
 # and 1.0 as an integer: those go to jsonschema)

@@ -1,0 +1,83 @@
+"""NWB summaries: the published document, what changed between two, and how notes word it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import pytest
+
+from publishkit.errors import ManifestError
+from publishkit.formats.contents import LIMIT, nwb_lines
+from publishkit.formats.summaries import (
+    diff_summaries,
+    encode,
+    parse_summaries,
+    summaries_document,
+)
+
+OLD = {
+    "session": {"identifier": "a", "session_start_time": "2024-01-02T03:04:05+00:00"},
+    "subject": {"age": "P90D", "sex": "F"},
+    "devices": {"probeA": {"description": "Neuropixels 1.0"}},
+    "objects": {
+        "units": {"type": "Units", "rows": 312, "columns": ["spike_times", "quality"]},
+        "acquisition/lfp": {"type": "ElectricalSeries", "shape": [1000, 64], "dtype": "int16"},
+    },
+}
+NEW = {
+    "session": {"identifier": "a", "session_start_time": "2024-01-02T03:05:05+00:00"},
+    "subject": {"age": "P91D", "sex": "F", "genotype": "wt/wt"},
+    "devices": {"probeB": {"description": "Neuropixels 2.0"}},
+    "objects": {
+        "units": {"type": "Units", "rows": 298, "columns": ["spike_times", "snr"]},
+        "acquisition/lfp": {"type": "ElectricalSeries", "shape": [1200, 64], "dtype": "int16"},
+        "acquisition/running": {"type": "TimeSeries", "shape": [10], "unit": "cm/s", "rate": 60},
+    },
+}
+
+
+def test_field_and_object_changes_in_words() -> None:
+    diff = diff_summaries("data/s.nwb", OLD, NEW)
+    assert nwb_lines(diff) == (
+        "`session_start_time`: 2024-01-02T03:04:05+00:00 → 2024-01-02T03:05:05+00:00",
+        "subject `age`: P90D → P91D",
+        "subject `genotype`: (none) → wt/wt",
+        "device `probeA` removed",
+        "device `probeB` added",
+        "`acquisition/lfp` shape: 1000 × 64 → 1200 × 64",  # noqa: RUF001
+        "`acquisition/running` added (TimeSeries)",
+        "`units`: 312 → 298 rows",
+        "`units` columns: `snr` added, `quality` removed",
+    )
+    assert diff_summaries("data/s.nwb", OLD, OLD).changes == ()
+    missing = diff_summaries("data/s.nwb", None, NEW)
+    assert nwb_lines(missing) == ("contents not compared: no summary of it in the earlier release",)
+    many = {"objects": {f"o{n}": {"type": "TimeSeries"} for n in range(30)}}
+    assert (
+        nwb_lines(diff_summaries("x.nwb", {}, many))[-1] == f"and {30 - LIMIT} more; see the JSON"
+    )
+
+
+def test_the_document_round_trips_and_names_what_is_wrong() -> None:
+    content = hashlib.blake2b(b"file").hexdigest()
+    document = summaries_document(
+        "p", "1.0.0", {"sessions": ("session_id",)}, {content: encode(NEW)}
+    )
+    summaries = parse_summaries(json.dumps(document).encode(), "s.json")
+    assert summaries.keys == {"sessions": ("session_id",)}
+    assert summaries.summary(content) == NEW
+    assert summaries.summary("0" * 128) is None
+
+    bad_key = {**document, "nwb_files": {"abc": encode(NEW)}}
+    with pytest.raises(ManifestError, match=r"s\.json: at /nwb_files: 'abc' does not match"):
+        parse_summaries(json.dumps(bad_key).encode(), "s.json")
+    not_a_summary = base64.b64encode(b'{"objects": {"x": {"shape": [1]}}}').decode()
+    wrong = parse_summaries(
+        json.dumps({**document, "nwb_files": {content: not_a_summary}}).encode(), "s.json"
+    )
+    with pytest.raises(ManifestError, match=r"s\.json: nwb_files/.*: at /objects/x: 'type' is a"):
+        wrong.summary(content)
+    with pytest.raises(ManifestError, match=r"s\.json: not valid JSON"):
+        parse_summaries(b"{", "s.json")
