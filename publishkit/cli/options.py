@@ -36,6 +36,7 @@ class NotesFormat(StrEnum):
     markdown = "markdown"
     allensdk = "allensdk"
     json = "json"
+    html = "html"
 
 
 class InspectFormat(StrEnum):
