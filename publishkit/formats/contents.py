@@ -54,7 +54,7 @@ def with_contents(
     return replace(
         comparison,
         tables=tuple(tables),
-        nwb_files=_nwb(comparison, old, new, old_summaries, new_summaries),
+        nwb_files=_nwb(comparison, old_summaries, new_summaries),
     )
 
 
@@ -75,11 +75,7 @@ def _table(
 
 
 def _nwb(
-    comparison: Comparison,
-    old: Mapping[str, Any],
-    new: Mapping[str, Any],
-    old_summaries: Summaries | None,
-    new_summaries: Summaries | None,
+    comparison: Comparison, old_summaries: Summaries | None, new_summaries: Summaries | None
 ) -> tuple[NwbDiff, ...]:
     """The changes inside each changed NWB data file, from the two releases' summaries."""
     if (
@@ -88,20 +84,20 @@ def _nwb(
         and old_summaries.summary_version != new_summaries.summary_version
     ):
         old_summaries = None  # summaries of two versions say different things
-    hashes = [
-        {entry_relpath(dict(e)): e["file_hash"] for e in doc["data_files"].values()}
-        for doc in (old, new)
+    changed = [
+        c
+        for c in comparison.changes
+        if c.group == "data" and c.kind == "changed" and c.path.lower().endswith(".nwb")
     ]
-    found = []
-    for change in comparison.changes:
-        if change.group != "data" or change.kind != "changed":
-            continue
-        if not change.path.lower().endswith(".nwb"):
-            continue
-        before = old_summaries.summary(hashes[0][change.path]) if old_summaries else None
-        after = new_summaries.summary(hashes[1][change.path]) if new_summaries else None
-        found.append(diff_summaries(change.path, before, after))
-    return tuple(found)
+    if not changed:
+        return ()
+    hashes = [c.hashes or ("", "") for c in changed]
+    before = old_summaries.many([h[0] for h in hashes]) if old_summaries else {}
+    after = new_summaries.many([h[1] for h in hashes]) if new_summaries else {}
+    return tuple(
+        diff_summaries(c.path, before.get(old_hash), after.get(new_hash))
+        for c, (old_hash, new_hash) in zip(changed, hashes, strict=True)
+    )
 
 
 def table_heading(diff: TableDiff) -> str:

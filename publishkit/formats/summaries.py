@@ -4,9 +4,10 @@ A summary (`schemas/nwb-summary.schema.json`) holds an NWB file's session and su
 its devices, electrode groups and imaging planes, and each neurodata object with its type, its
 data's shape, dtype, unit and rate and a table's rows and columns. A release publishes the
 summaries of its NWB files as one document, `summaries/<project>_summaries_vX.Y.Z.json`
-(`schemas/nwb-summaries.schema.json`), each summary base64-encoded compact JSON keyed by the
-file's content hash, so that notes between two releases decode only the summaries of the files
-that changed (and parsing the document is quick: no escapes, no nested objects).
+(`schemas/nwb-summaries.schema.json`), each summary compact JSON compressed with zlib and
+base64-encoded, keyed by the file's content hash, so that notes between two releases decode
+only the summaries of the files that changed (and the document is small and quick to parse:
+one plain string per file, no escapes, no nested objects).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from publishkit.errors import ManifestError
-from publishkit.formats.schemas import members_check, violations
+from publishkit.formats.schemas import instances_check, members_check, violations
 
 SUMMARY_VERSION = 1
 # Under the release prefix, beside manifests/ and not in it: AllenSDK's S3CloudCache takes every
@@ -41,8 +43,46 @@ NAMED_SECTIONS = ("devices", "electrode_groups", "imaging_planes", "objects")
 OBJECT_FIELDS = ("type", "shape", "dtype", "unit", "rate", "rows", "columns")
 _SCHEMA = "nwb-summaries"
 _HINT = "the summaries are publishkit's own; pass --files-only to compare file by file"
+KEY_LENGTH = 32  # a content's key: the first 128 bits of its blake2b, in hex
 
 Summary = dict[str, Any]
+
+# zlib's preset dictionary for summaries: the names every summary repeats. Published in each
+# document (zlib_dictionary), so that any reader can decode; changing it changes every encoded
+# summary, so it goes with a new SUMMARY_VERSION.
+DICTIONARY = json.dumps(
+    {
+        "devices": {"": {"description": "", "manufacturer": ""}},
+        "electrode_groups": {"": {"description": "", "device": "", "location": ""}},
+        "imaging_planes": {
+            "": {
+                "description": "",
+                "device": "",
+                "excitation_lambda": 0,
+                "imaging_rate": 0,
+                "indicator": "",
+                "location": "",
+            }
+        },
+        "objects": {
+            "acquisition/": {"columns": [], "dtype": "float64", "rate": 0, "rows": 0, "shape": []},
+            "processing/": {"type": "ProcessingModule", "unit": ""},
+            "intervals/trials": {"type": "TimeIntervals"},
+            "units": {"type": "Units"},
+            "general/extracellular_ephys/electrodes": {"type": "DynamicTable"},
+            "stimulus/": {"type": "TimeSeries"},
+        },
+        "session": dict.fromkeys(SESSION_FIELDS, ""),
+        "subject": {**dict.fromkeys(SUBJECT_FIELDS, ""), "species": "Mus musculus"},
+    },
+    sort_keys=True,
+    separators=(",", ":"),
+).encode()
+
+
+def content_key(file_hash: str) -> str:
+    """The key of a content (a manifest's file_hash) in a summaries document."""
+    return file_hash[:KEY_LENGTH]
 
 
 def summaries_name(project: str, version: str) -> str:
@@ -51,13 +91,18 @@ def summaries_name(project: str, version: str) -> str:
 
 
 def encode(summary: Summary) -> str:
-    """A summary as the summaries document stores it: base64 of its compact, sorted JSON."""
+    """A summary as the summaries document stores it: its compact, sorted JSON, compressed
+    with zlib and DICTIONARY, in base64."""
     text = json.dumps(summary, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return base64.b64encode(text.encode()).decode("ascii")
+    packer = zlib.compressobj(9, zdict=DICTIONARY)
+    return base64.b64encode(packer.compress(text.encode()) + packer.flush()).decode("ascii")
 
 
 def check_summary(summary: Any, source: str) -> Summary:
     """`summary` if it is one (`schemas/nwb-summary.schema.json`); else a ManifestError."""
+    check = instances_check("nwb-summary")
+    if check is not None and check([summary]):  # jsonschema would find nothing wrong
+        return dict(summary)
     problems = violations(summary, "nwb-summary")
     if problems:
         first = problems[0]
@@ -65,16 +110,23 @@ def check_summary(summary: Any, source: str) -> Summary:
     return dict(summary)
 
 
-def decode(text: str, source: str) -> Summary:
+def decode(text: str, source: str, dictionary: bytes = DICTIONARY) -> Summary:
     """The summary stored as `text`, checked against its schema; a ManifestError names
     `source` when it is not one."""
+    return check_summary(_decoded(text, source, dictionary), source)
+
+
+def _decoded(text: str, source: str, dictionary: bytes) -> Any:
     try:
-        summary = json.loads(base64.b64decode(text, validate=True))
-    except (binascii.Error, ValueError) as exc:
+        unpacker = zlib.decompressobj(zdict=dictionary)
+        data = unpacker.decompress(base64.b64decode(text, validate=True)) + unpacker.flush()
+        if not unpacker.eof:
+            raise ValueError("the compressed data is cut short")
+        return json.loads(data)
+    except (binascii.Error, zlib.error, ValueError) as exc:
         raise ManifestError(
-            f"{source}: not a base64-encoded JSON summary ({exc})", hint=_HINT
+            f"{source}: not a summary (base64 of zlib-compressed JSON): {exc}", hint=_HINT
         ) from None
-    return check_summary(summary, source)
 
 
 @dataclass(frozen=True)
@@ -84,14 +136,27 @@ class Summaries:
     source: str
     summary_version: int
     keys: dict[str, tuple[str, ...]]
-    files: dict[str, str]  # blake2b -> encoded summary
+    files: dict[str, str]  # content_key(blake2b) -> encoded summary
+    dictionary: bytes = DICTIONARY  # zlib's preset dictionary of the encoded summaries
 
     def summary(self, file_hash: str) -> Summary | None:
-        """The summary of this content, decoded and checked; None when it has none."""
-        text = self.files.get(file_hash)
-        if text is None:
-            return None
-        return decode(text, f"{self.source}: nwb_files/{file_hash[:16]}…")
+        """The summary of this content (a file_hash), decoded and checked; None when the
+        release published none."""
+        return self.many([file_hash]).get(file_hash)
+
+    def many(self, contents: list[str]) -> dict[str, Summary]:
+        """The summaries of these contents (file_hashes) that the release published, decoded
+        and checked together (quicker than one by one)."""
+        keys = {c: content_key(c) for c in contents}
+        where = {c: f"{self.source}: nwb_files/{k}" for c, k in keys.items() if k in self.files}
+        found = {
+            c: _decoded(self.files[keys[c]], source, self.dictionary) for c, source in where.items()
+        }
+        check = instances_check("nwb-summary")
+        if check is None or not check(list(found.values())):
+            for content, summary in found.items():
+                check_summary(summary, where[content])  # names the first that is not one
+        return found
 
 
 def summaries_document(
@@ -102,6 +167,7 @@ def summaries_document(
         "project_name": project,
         "manifest_version": version,
         "summary_version": SUMMARY_VERSION,
+        "zlib_dictionary": base64.b64encode(DICTIONARY).decode("ascii"),
         "tables": {name: {"key": list(key)} for name, key in sorted(keys.items())},
         "nwb_files": files,
     }
@@ -133,11 +199,18 @@ def parse_summaries(data: bytes, source: str) -> Summaries:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{source}: not valid JSON ({exc})", hint=_HINT) from None
     validate_document(document, source)
+    try:
+        dictionary = base64.b64decode(document["zlib_dictionary"], validate=True)
+    except binascii.Error as exc:
+        raise ManifestError(
+            f"{source}: at /zlib_dictionary: not base64 ({exc})", hint=_HINT
+        ) from None
     return Summaries(
         source,
         document["summary_version"],
         {name: tuple(spec["key"]) for name, spec in document["tables"].items()},
         document["nwb_files"],
+        dictionary,
     )
 
 

@@ -24,6 +24,7 @@ from publishkit.formats.summaries import (
     SUMMARIES_FOLDER,
     SUMMARY_VERSION,
     Summaries,
+    content_key,
     parse_summaries,
     summaries_document,
     summaries_name,
@@ -180,17 +181,19 @@ def release_summaries(
     }
     with StateStore.in_dir(settings.state_dir) as store:
         found = SummaryCache(store).get_all(nwb, settings.executor)
-    encoded = {content: text for content, text in found.items() if text is not None}
+    encoded = {content_key(c): text for c, text in found.items() if text is not None}
     return Summaries("(this release)", SUMMARY_VERSION, settings.table_keys(), encoded)
 
 
 def put_summaries(settings: Settings, bucket: S3Bucket, version: str, summaries: Summaries) -> str:
-    """Publish release `version`'s summaries, validated (before the
-    manifest: a published manifest never lacks its summaries); the key."""
+    """Publish release `version`'s summaries, validated, before its manifest (a published
+    manifest never lacks them); the key. A run that died after publishing these same summaries
+    left them in place: they get no second version."""
     name = summaries_name(settings.project, version)
     document = summaries_document(settings.project, version, summaries.keys, summaries.files)
+    data = dumps(document).encode()
     key = settings.s3.key(f"{SUMMARIES_FOLDER}/{name}")
-    bucket.put_bytes(
-        key, dumps(document).encode(), content_type="application/json", create_only=False
-    )
+    current = bucket.head(key)
+    if current is None or current.size != len(data) or bucket.get_bytes(key) != data:
+        bucket.put_bytes(key, data, content_type="application/json", create_only=False)
     return key

@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import zlib
 
 import pytest
 
 from publishkit.errors import ManifestError
 from publishkit.formats.contents import LIMIT, nwb_lines
 from publishkit.formats.summaries import (
+    content_key,
     diff_summaries,
     encode,
     parse_summaries,
@@ -63,7 +65,7 @@ def test_field_and_object_changes_in_words() -> None:
 def test_the_document_round_trips_and_names_what_is_wrong() -> None:
     content = hashlib.blake2b(b"file").hexdigest()
     document = summaries_document(
-        "p", "1.0.0", {"sessions": ("session_id",)}, {content: encode(NEW)}
+        "p", "1.0.0", {"sessions": ("session_id",)}, {content_key(content): encode(NEW)}
     )
     summaries = parse_summaries(json.dumps(document).encode(), "s.json")
     assert summaries.keys == {"sessions": ("session_id",)}
@@ -73,9 +75,9 @@ def test_the_document_round_trips_and_names_what_is_wrong() -> None:
     bad_key = {**document, "nwb_files": {"abc": encode(NEW)}}
     with pytest.raises(ManifestError, match=r"s\.json: at /nwb_files: 'abc' does not match"):
         parse_summaries(json.dumps(bad_key).encode(), "s.json")
-    not_a_summary = base64.b64encode(b'{"objects": {"x": {"shape": [1]}}}').decode()
+    not_a_summary = base64.b64encode(zlib.compress(b'{"objects": {"x": {"shape": [1]}}}')).decode()
     wrong = parse_summaries(
-        json.dumps({**document, "nwb_files": {content: not_a_summary}}).encode(), "s.json"
+        json.dumps({**document, "nwb_files": {content[:32]: not_a_summary}}).encode(), "s.json"
     )
     with pytest.raises(ManifestError, match=r"s\.json: nwb_files/.*: at /objects/x: 'type' is a"):
         wrong.summary(content)
