@@ -55,9 +55,10 @@ class Place:
         data = self.bucket.get_bytes(key, entry["version_id"])
         if data is None:
             raise StorageError(
-                f"s3://{self.bucket.name}/{key}: version {entry['version_id']} of table {name} "
-                "is gone from the bucket",
-                hint="pass --files-only to compare the releases file by file",
+                f"s3://{self.bucket.name}/{key}: version {entry['version_id']} of table {name}, "
+                "which a published manifest pins, is gone from the bucket",
+                hint="`publishkit verify` that manifest; `publishkit notes --files-only` "
+                "compares releases file by file",
             )
         return data
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
 import zlib
+from typing import Any
 
 import pytest
 
 from publishkit.errors import ManifestError
 from publishkit.formats.contents import LIMIT, nwb_lines
+from publishkit.formats.schemas import instances_check, violations
 from publishkit.formats.summaries import (
     content_key,
     diff_summaries,
@@ -83,3 +86,42 @@ def test_the_document_round_trips_and_names_what_is_wrong() -> None:
         wrong.summary(content)
     with pytest.raises(ManifestError, match=r"s\.json: not valid JSON"):
         parse_summaries(b"{", "s.json")
+
+
+VALUES: list[Any] = [
+    *("", "x", 0, -1, 2.5, True, None, float("nan"), [], [1, "a"], [[1]], [{}], {}, {"a": 1}),
+    *([-1], [1, 2], ["a"], [True], [1.5]),
+]
+
+
+def _mutated(rng: random.Random) -> Any:
+    summary = json.loads(json.dumps(NEW))
+    for _ in range(rng.randint(0, 3)):
+        section = rng.choice([*NEW, "extra"])
+        roll = rng.random()
+        objects = summary.get("objects")
+        if section == "objects" and roll < 0.6 and isinstance(objects, dict) and objects:
+            item = objects[rng.choice(list(objects))]
+            if not isinstance(item, dict):
+                continue
+            field = rng.choice(["type", "shape", "dtype", "unit", "rate", "rows", "columns", "x"])
+            if rng.random() < 0.2:
+                item.pop("type", None)
+            else:
+                item[field] = rng.choice(VALUES)
+        elif roll < 0.8 and isinstance(summary.get(section), dict):
+            summary[section][rng.choice(["age", "probeA", "new"])] = rng.choice(VALUES)
+        else:
+            summary[section] = rng.choice(VALUES)
+    return summary
+
+
+def test_the_quick_check_of_summaries_accepts_only_what_jsonschema_accepts() -> None:
+    """True only when jsonschema finds nothing wrong; and true for valid summaries (speed)."""
+    check = instances_check("nwb-summary")
+    assert check is not None and check([OLD, NEW])
+    rng = random.Random(15)
+    for _ in range(3000):
+        batch = [_mutated(rng) for _ in range(rng.randint(1, 3))]
+        if check(batch):
+            assert all(not violations(s, "nwb-summary") for s in batch), batch
