@@ -38,9 +38,9 @@ OWN_KINDS = {
 RUNS_CODE = {
     "PhySortingInterface": "spikeinterface executes the Phy folder's params.py",
     "KiloSortSortingInterface": "spikeinterface executes the Kilosort folder's params.py",
-    "Suite2pSegmentationInterface": "roiextractors unpickles Suite2p's .npy files (ops, stat)",
+    "Suite2pSegmentationInterface": "roiextractors unpickles Suite2p's ops.npy and stat.npy",
     "DeepLabCutInterface": "NeuroConv unpickles the DeepLabCut _meta.pickle beside the output",
-    "CellExplorerSortingInterface": "spikeinterface unpickles CellExplorer's .npy files",
+    "SimaSegmentationInterface": "roiextractors unpickles the SIMA dataset's files",
 }
 _ROW_COLUMN = re.compile(r"row\.([A-Za-z_]\w*)|row\[\s*['\"]([^'\"]+)['\"]\s*\]")
 

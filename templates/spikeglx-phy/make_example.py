@@ -143,7 +143,13 @@ def make_example(root: Path, sessions: int | None = None) -> None:
     rows = list(SESSIONS)
     if sessions is not None:  # more sessions, for benchmarks: names and times vary per session
         rows = [
-            (f"sglx{n:03d}", f"M-{700 + n}", "MF"[n % 2], "P90D", f"2023-05-{1 + n % 28:02d}T14:03:00Z")
+            (
+                f"sglx{n:03d}",
+                f"M-{700 + n}",
+                "MF"[n % 2],
+                "P90D",
+                f"2023-05-{1 + n % 28:02d}T14:03Z",
+            )
             for n in range(1, sessions + 1)
         ]
     table = []
