@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 RATE = 30_000.0
-SAMPLES = 3_000  # 0.1 s
+SAMPLES = 1_500  # 0.05 s
 CHANNELS = 4
 BIT_VOLTS = 0.195  # uV per bit of the Intan headstage
 STREAM = "Acquisition_Board-100.Rhythm Data"

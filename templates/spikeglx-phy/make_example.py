@@ -5,7 +5,7 @@ description), not from any reader's code. Every byte depends only on the session
 running it again rewrites the same files:
 
     python templates/spikeglx-phy/make_example.py            # rewrites example/
-    python templates/spikeglx-phy/make_example.py OUT -n 20  # 20 sessions in OUT (benchmarks)
+    python templates/spikeglx-phy/make_example.py OUT -n 20 --seconds 2 --channels 64
 
 SpikeGLX (https://billkarsh.github.io/SpikeGLX/help/metadata_30/): `<run>_g0_t0.imec0.ap.bin` is
 int16, sample-major, channels interleaved; `.ap.meta` holds key=value lines, `~` keys carry
@@ -43,42 +43,44 @@ def _rng(name: str) -> np.random.Generator:
     return np.random.default_rng(int(hashlib.sha256(name.encode()).hexdigest()[:8], 16))
 
 
-def _spikes(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Spike sample indices (ascending) and their clusters: 4 to 8 spikes per unit."""
+def _spikes(rng: np.random.Generator, samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Spike sample indices (ascending) and their clusters: 4 to 8 spikes per unit per 0.1 s."""
     times, clusters = [], []
     for cluster in range(len(UNITS)):
-        count = int(rng.integers(4, 9))
-        times.append(np.sort(rng.choice(np.arange(60, SAMPLES - 60), count, replace=False)))
+        count = int(rng.integers(4, 9)) * max(1, samples // SAMPLES)
+        times.append(np.sort(rng.choice(np.arange(60, samples - 60), count, replace=False)))
         clusters.append(np.full(count, cluster))
     order = np.argsort(np.concatenate(times), kind="stable")
     return np.concatenate(times)[order].astype(np.uint64), np.concatenate(clusters)[order]
 
 
-def _traces(rng: np.random.Generator, times: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+def _traces(
+    rng: np.random.Generator, times: np.ndarray, clusters: np.ndarray, samples: int, channels: int
+) -> np.ndarray:
     """int16 samples x (AP channels + sync): noise, a spike waveform on each peak channel, and
     a 50 Hz square wave on bit 6 of the sync word (SpikeGLX's imec sync bit)."""
-    traces = rng.normal(0, 4, (SAMPLES, CHANNELS + 1)).round()
+    traces = rng.normal(0, 4, (samples, channels + 1)).round()
     shape = -np.exp(-(((np.arange(-15, 30) - 0) / 6.0) ** 2)) * 40
     for time, cluster in zip(times.astype(int), clusters, strict=True):
         peak = UNITS[cluster][1]
         traces[time - 15 : time + 30, peak] += shape
-    traces[:, CHANNELS] = np.where(np.arange(SAMPLES) % 600 < 300, 64, 0)
+    traces[:, channels] = np.where(np.arange(samples) % 600 < 300, 64, 0)
     return traces.astype(np.int16)
 
 
-def _meta(run: str, size: int, created: str) -> str:
+def _meta(run: str, size: int, created: str, samples: int, channels: int) -> str:
     """The `.ap.meta` text: keys sorted as SpikeGLX writes them."""
     imro = "(0,384)" + "".join(f"({c} 0 0 {GAIN} 250 1)" for c in range(384))
-    chan_map = "(384,384,1)" + "".join(f"(AP{c};{c}:{c})" for c in range(CHANNELS))
+    chan_map = "(384,384,1)" + "".join(f"(AP{c};{c}:{c})" for c in range(channels))
     chan_map += "(SY0;768:768)"
-    shank_map = "(1,2,480)" + "".join(f"(0:{c % 2}:{c // 2}:1)" for c in range(CHANNELS))
+    shank_map = "(1,2,480)" + "".join(f"(0:{c % 2}:{c // 2}:1)" for c in range(channels))
     keys = {
         "acqApLfSy": "384,384,1",
         "appVersion": "20230425",
         "fileCreateTime": created,
         "fileName": f"D:/data/{run}_g0/{run}_g0_imec0/{run}_g0_t0.imec0.ap.bin",
         "fileSizeBytes": str(size),
-        "fileTimeSecs": f"{SAMPLES / RATE:g}",
+        "fileTimeSecs": f"{samples / RATE:g}",
         "firstSample": "0",
         "gateMode": "Immediate",
         "imAiRangeMax": f"{RANGE_MAX:g}",
@@ -91,9 +93,9 @@ def _meta(run: str, size: int, created: str) -> str:
         "imDatPrb_type": "0",
         "imMaxInt": "512",
         "imSampRate": f"{RATE:g}",
-        "nSavedChans": str(CHANNELS + 1),
-        "snsApLfSy": f"{CHANNELS},0,1",
-        "snsSaveChanSubset": f"0:{CHANNELS - 1},768",
+        "nSavedChans": str(channels + 1),
+        "snsApLfSy": f"{channels},0,1",
+        "snsSaveChanSubset": f"0:{channels - 1},768",
         "typeImEnabled": "1",
         "typeThis": "imec",
         "~imroTbl": imro,
@@ -103,24 +105,27 @@ def _meta(run: str, size: int, created: str) -> str:
     return "".join(f"{key}={value}\n" for key, value in keys.items())
 
 
-def make_session(root: Path, session: str, created: str = CREATED) -> dict[str, str]:
+def make_session(
+    root: Path, session: str, samples: int = SAMPLES, channels: int = CHANNELS
+) -> dict[str, str]:
     """Write one session's SpikeGLX and Phy folders under root/data/<session>; returns the
     sessions-table paths (relative to root)."""
     rng = _rng(session)
-    times, clusters = _spikes(rng)
-    traces = _traces(rng, times, clusters)
+    times, clusters = _spikes(rng, samples)
+    traces = _traces(rng, times, clusters, samples, channels)
     run = f"{session}_run"
     sglx = root / "data" / session / f"{run}_g0" / f"{run}_g0_imec0"
     sglx.mkdir(parents=True, exist_ok=True)
     binary = sglx / f"{run}_g0_t0.imec0.ap.bin"
     binary.write_bytes(traces.tobytes())
-    binary.with_suffix(".meta").write_text(_meta(run, binary.stat().st_size, created))
+    size = binary.stat().st_size
+    binary.with_suffix(".meta").write_text(_meta(run, size, CREATED, samples, channels))
 
     phy = root / "data" / session / "phy"
     phy.mkdir(parents=True, exist_ok=True)
     (phy / "params.py").write_text(
         f"dat_path = r'../{run}_g0/{run}_g0_imec0/{binary.name}'\n"
-        f"n_channels_dat = {CHANNELS + 1}\n"
+        f"n_channels_dat = {channels + 1}\n"
         "dtype = 'int16'\n"
         "offset = 0\n"
         f"sample_rate = {RATE:.1f}\n"
@@ -138,23 +143,22 @@ def make_session(root: Path, session: str, created: str = CREATED) -> dict[str, 
     }
 
 
-def make_example(root: Path, sessions: int | None = None) -> None:
-    """The sessions table and every session's files under `root`."""
+def make_example(
+    root: Path, sessions: int | None = None, seconds: float | None = None, channels: int = CHANNELS
+) -> None:
+    """The sessions table and every session's files under `root` (the example's two sessions,
+    or `sessions` of `seconds` each, for benchmarks)."""
     rows = list(SESSIONS)
-    if sessions is not None:  # more sessions, for benchmarks: names and times vary per session
+    if sessions is not None:
+        day = "2023-05-{:02d}T14:03:00Z"
         rows = [
-            (
-                f"sglx{n:03d}",
-                f"M-{700 + n}",
-                "MF"[n % 2],
-                "P90D",
-                f"2023-05-{1 + n % 28:02d}T14:03Z",
-            )
+            (f"sglx{n:03d}", f"M-{700 + n}", "MF"[n % 2], "P90D", day.format(1 + n % 28))
             for n in range(1, sessions + 1)
         ]
+    samples = round(seconds * RATE) if seconds else SAMPLES
     table = []
     for session, subject, sex, age, start in rows:
-        paths = make_session(root, session)
+        paths = make_session(root, session, samples, channels)
         table.append(
             {
                 "session_id": session,
@@ -177,8 +181,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="?", type=Path, default=Path(__file__).parent / "example")
     parser.add_argument("-n", "--sessions", type=int, default=None)
+    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--channels", type=int, default=CHANNELS)
     args = parser.parse_args()
-    make_example(args.out, args.sessions)
+    make_example(args.out, args.sessions, args.seconds, args.channels)
 
 
 if __name__ == "__main__":
