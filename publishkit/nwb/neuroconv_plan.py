@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from importlib import metadata as package_metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -170,8 +171,10 @@ def notices(document: dict[str, Any]) -> dict[str, str]:
     return {e.interface: RUNS_CODE[e.interface] for e in found if e.interface in RUNS_CODE}
 
 
+@cache
 def versions() -> dict[str, str | None]:
-    """The versions of NeuroConv and the readers under it, from package metadata (no import)."""
+    """The versions of NeuroConv and the readers under it, from package metadata (no import);
+    read once per process."""
     found: dict[str, str | None] = {}
     for name in VERSIONED:
         try:
