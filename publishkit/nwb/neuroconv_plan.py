@@ -98,12 +98,11 @@ class Interfaces:
 
     def __init__(self, store: StateStore, where: str) -> None:
         self._records = InterfaceSchemas(store)
-        self._versions = json.dumps(versions(), sort_keys=True)
         self._where = where
 
     def get(self, name: str) -> Interface | None:
         """The interface, or None when NeuroConv has no interface of that name."""
-        kept = self._records.of(self._versions, name)
+        kept = self._records.of(self._versions(), name)
         if kept is not None:
             return Interface(name=name, **json.loads(kept))
         module = datainterfaces(self._where)
@@ -117,8 +116,11 @@ class Interfaces:
             "options_schema": _options_schema(cls),
         }
         text = json.dumps(described, sort_keys=True, default=str)
-        self._records.keep(self._versions, name, text)
+        self._records.keep(self._versions(), name, text)
         return Interface(name=name, **json.loads(text))
+
+    def _versions(self) -> str:
+        return json.dumps(versions(), sort_keys=True)
 
     def names(self) -> list[str]:
         """Every data interface class NeuroConv offers (imports NeuroConv)."""
