@@ -14,6 +14,7 @@ import pytest
 
 from publishkit.nwb import neuroconv_plan
 from publishkit.nwb.templates import builtin_dir
+from publishkit.workspace import digests
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,9 +53,13 @@ def first_session(workspace: Path) -> tuple[Path, Path]:
     )
 
 
-def test_a_row_is_converted_again_when_a_file_of_its_sources_changes(cli, study: Path) -> None:
+def test_a_row_is_converted_again_when_a_file_of_its_sources_changes(
+    cli, study: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert convert(cli, study)[1]["counts"]["converted"] == 2
-    assert convert(cli, study)[1]["counts"] == {"converted": 0, "unchanged": 2, "failed": 0}
+    with monkeypatch.context() as patched:  # unchanged sources are not read again
+        patched.setattr(digests, "digest_file", lambda path: pytest.fail(f"{path} was read"))
+        assert convert(cli, study)[1]["counts"] == {"converted": 0, "unchanged": 2, "failed": 0}
     (study / "data" / "notes.txt").write_text("a file no row reads")
     assert convert(cli, study)[1]["counts"]["unchanged"] == 2
 
