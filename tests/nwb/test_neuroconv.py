@@ -277,3 +277,12 @@ def test_the_test_extra_installs_what_the_neuroconv_extra_does() -> None:
     ]
     assert set(extras["neuroconv"]) <= set(extras["test"])
     assert not any("[full]" in requirement for requirement in extras["neuroconv"])
+
+
+def test_inputs_may_not_leave_the_source_folder(cli, study: Path) -> None:
+    path = own_template(
+        study, "      stream_id: imec0.ap\n", '      stream_id: imec0.ap\n    inputs: ["../*"]\n'
+    )
+    result = cli("convert", "-w", str(study))
+    assert result.exit_code == 2
+    assert f"{path} line 30: objects.0.inputs.0: '../*' should not be valid" in result.stderr
