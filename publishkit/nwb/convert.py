@@ -33,7 +33,12 @@ from publishkit.nwb.templates import (
 from publishkit.progress import Progress, no_progress
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
-from publishkit.workspace.executors import ExecutorSettings, WorkerCrashed, executor_for
+from publishkit.workspace.executors import (
+    ExecutorSettings,
+    WorkerCrashed,
+    executor_for,
+    warm_forkserver,
+)
 from publishkit.workspace.runlock import exclusive_run
 from publishkit.workspace.state import Conversion, Conversions, Notices, StateStore
 
@@ -108,11 +113,13 @@ def _convert(
     conversion = settings.conversion
     template = find_template(conversion.template, conversion.templates_dir)
     rows = _read_sessions(conversion.sessions)
+    preload = PRELOAD + neuroconv_plan.preload(template.document)
+    if jobs > 1 and len(rows) > 1 and not settings.executor.dask:
+        warm_forkserver(preload)  # the workers' imports run while the rows are planned
     with StateStore.in_dir(settings.state_dir) as store:
         outcomes, tasks = _plan_rows(store, template, settings, rows)
         notices = _notices(store, template) if tasks else []
         progress("Converting", len(outcomes), len(rows))
-        preload = PRELOAD + neuroconv_plan.preload(template.document, _interfaces(store, template))
         for task, error in _run(tasks, settings.workspace, jobs, settings.executor, preload):
             shown = _relative(task.output, settings.workspace)
             if error is None:

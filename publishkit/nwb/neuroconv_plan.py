@@ -186,19 +186,12 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def preload(document: dict[str, Any], known: Interfaces) -> tuple[str, ...]:
-    """What conversion workers import once, warm, for this template's interfaces."""
-    found = entries(document.get("objects"))
-    if not found:
+def preload(document: dict[str, Any]) -> tuple[str, ...]:
+    """What conversion workers import once, warm, when the template uses NeuroConv: NeuroConv
+    and the readers under it (a reader that is not installed is skipped)."""
+    if not entries(document.get("objects")):
         return ()
-    modules = ["neuroconv.datainterfaces"]
-    readers = {"ecephys": "spikeinterface.extractors", "ophys": "roiextractors"}
-    for entry in found:
-        interface = known.get(entry.interface)
-        reader = readers.get(interface.modality) if interface else None
-        if reader and reader not in modules:
-            modules.append(reader)
-    return tuple(modules)
+    return ("neuroconv.datainterfaces", "spikeinterface.extractors", "roiextractors")
 
 
 # --- one row -----------------------------------------------------------------------------------
