@@ -1,8 +1,8 @@
 """`kind: neuroconv`: NeuroConv's data interfaces behind a template, checked before data is read.
 
-A template names an interface class and its `source_data`; when a template is loaded, every
-named interface must exist and no modality may be written twice (publishkit's own kinds and a
-NeuroConv interface both building the electrodes, say). When a row is planned, its rendered
+A template names an interface class and its `source_data`; before a conversion is planned, every
+named interface must exist and no file-wide table may have two writers (publishkit's own kinds
+and a NeuroConv interface both building the electrodes, say). When a row is planned, its rendered
 `source_data` is checked against the interface's source schema, its paths are resolved inside the
 workspace, and the files that decide whether the row changed are listed. NeuroConv is imported
 only here and only for templates that use it; it is an optional extra.
@@ -29,10 +29,10 @@ KIND = "neuroconv"
 INSTALL = "pip install 'publishkit[neuroconv]'"
 VERSIONED = ("neuroconv", "spikeinterface", "neo", "roiextractors")  # a new version re-converts
 PATH_FORMATS = frozenset({"file-path", "directory-path"})
-# publishkit's kinds that write what NeuroConv's interfaces of a modality write too
+# publishkit's kinds that write the file's one electrodes, units or intracellular recordings
+# table (and their devices), which NeuroConv's interfaces of that modality write too
 OWN_KINDS = {
     "ecephys": frozenset({"probes", "electrodes", "units"}),
-    "ophys": frozenset({"imaging_plane", "roi_segmentation", "dff"}),
     "icephys": frozenset({"icephys_electrode", "sweeps"}),
 }
 # interfaces whose readers run code or unpickle objects from the lab's files
@@ -135,9 +135,9 @@ def _is_interface(found: Any) -> bool:
 
 
 def check_template(document: dict[str, Any], template_file: Path, known: Interfaces) -> None:
-    """Every interface the template names exists, and no modality has two writers; a ConfigError
-    names the file, the line and the field. Runs when a conversion is planned (listing or
-    copying a template needs no NeuroConv)."""
+    """Every interface the template names exists, and no file-wide table has two writers; a
+    ConfigError names the file, the line and the field. Runs when a conversion is planned
+    (listing or copying a template needs no NeuroConv)."""
     found = entries(document.get("objects"))
     kinds = {o.get("kind") for o in document.get("objects") or [] if isinstance(o, dict)}
     for entry in found:
