@@ -174,6 +174,8 @@ def print_fetch(report: FetchReport) -> None:
 
 
 def print_conversion(report: ConversionReport) -> None:
+    for notice in report.notices:
+        err.print(f"note: {escape(notice)}")
     for outcome in report.outcomes:
         if outcome.status == "failed":
             column = f", column {outcome.column}" if outcome.column else ""
