@@ -13,13 +13,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from publishkit.formats.notes import render_markdown
-from publishkit.inspection.report import as_github, brief, summary, workflow_command
-from publishkit.inspection.stage import InspectionReport
-
 if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import them
     from publishkit.consume.fetch import FetchReport
     from publishkit.consume.verify import VerifyReport
+    from publishkit.inspection.stage import InspectionReport
     from publishkit.nwb.convert import ConversionReport
     from publishkit.release.plan import ReleasePlan
     from publishkit.release.results import PipelineResult, ReleaseResult
@@ -88,6 +85,8 @@ def verdict(report: InspectionReport) -> str:
 
 
 def plain_summary(report: InspectionReport) -> str:
+    from publishkit.inspection.report import brief, summary
+
     lines = [
         f"{imp} {check}: {n_files} file(s), {n} message(s)"
         for imp, check, n_files, n in summary(report)
@@ -101,6 +100,8 @@ def plain_summary(report: InspectionReport) -> str:
 
 
 def github_annotations(report: InspectionReport) -> str:
+    from publishkit.inspection.report import as_github, workflow_command
+
     """`--format github`: an annotation per finding and file, then the verdict as one more."""
     level = "notice" if report.passed else "error"
     last = workflow_command(level, verdict(report), title="publishkit inspect")
@@ -108,6 +109,8 @@ def github_annotations(report: InspectionReport) -> str:
 
 
 def print_inspection(report: InspectionReport) -> None:
+    from publishkit.inspection.report import brief, summary
+
     rows = summary(report)
     if rows:
         table = Table("importance", "check", "files", "messages", box=None)
@@ -140,6 +143,8 @@ def print_release(result: ReleaseResult) -> None:
     )
     out.print(f"Manifest: {result.manifest_url}")
     out.print(f"Local copy: {result.manifest_path}\n")
+    from publishkit.formats.notes import render_markdown
+
     out.print(render_markdown(result.comparison), markup=False)
 
 
