@@ -59,8 +59,10 @@ def sandbox(
     Creates a versioned, public-read bucket and an empty dandiset, prints KEY=VALUE lines to
     export (AWS_ENDPOINT_URL, credentials, the bucket, DANDI_API_URL, DANDI_API_KEY,
     DANDISET_ID) and a working `env ... dandi upload` line for the real dandi-cli, then serves
-    until interrupted (Ctrl-C or SIGTERM). The local archive validates and publishes as DANDI
-    does. Data lives in memory and a temporary folder, removed at the end.
+    until interrupted (Ctrl-C or SIGTERM).
+
+    The local archive validates and publishes as DANDI does. Data lives in memory and a
+    temporary folder, removed at the end.
     """
     import signal
 

@@ -156,7 +156,8 @@ def check_metadata(
     problems += _server_warnings(server, instance, DANDI_SCHEMA_VERSION)
     licenses = server.licenses if server is not None else None
     archive_view = published_view(dandiset_document(document), dandiset or "000000")
-    problems += [_located(root, f) for f in findings(archive_view, licenses)]
+    found = [_located(root, f) for f in findings(archive_view, licenses)]
+    problems += sorted(found, key=lambda p: (p.line, p.field))
     return MetadataReport(str(path), DANDI_SCHEMA_VERSION, tuple(problems))
 
 

@@ -30,8 +30,8 @@ def findings(view: dict[str, Any], licenses: tuple[str, ...] | None) -> list[Fin
     the instance's own list, when it said."""
     allowed = licenses or _installed_licenses()
     found = [_from_pydantic(view, error, allowed) for error in _pydantic_errors(view)]
-    for path, message in _archive_errors(view):
-        if not any(f.path[: len(path)] == path for f in found):
+    for where, path, message in _archive_errors(view):
+        if not any(f.path[: len(where)] == where for f in found):
             found.append(_from_jsonschema(path, message, allowed))
     found += _unlisted_licenses(view, licenses)
     return sorted(found, key=lambda f: [str(p) for p in f.path])
@@ -82,29 +82,32 @@ def _leaves(annotation: Any) -> list[Any]:
     return [leaf for arg in args for leaf in _leaves(arg)]
 
 
-def _archive_errors(view: dict[str, Any]) -> list[tuple[Path, str]]:
-    """The archive's own call; each error's path (a missing property's, for `required`)."""
+def _archive_errors(view: dict[str, Any]) -> list[tuple[Path, Path, str]]:
+    """The archive's own call: each error's path, and where and what its most relevant part
+    is (a missing property's path, for `required`; an alternative's error, for `oneOf`)."""
     from dandischema.exceptions import JsonschemaValidationError, PydanticValidationError
     from dandischema.metadata import validate
 
     try:
         validate(view, schema_key="PublishedDandiset", json_validation=True)
     except JsonschemaValidationError as exc:
+        from jsonschema.exceptions import best_match
+
         errors = []
         for error in exc.errors:
-            path: Path = tuple(error.path)
+            where: Path = tuple(error.absolute_path)
+            while error.context:  # of the alternatives' errors, the most relevant one
+                error = best_match(error.context)
+            path: Path = tuple(error.absolute_path)
             if error.validator == "required" and isinstance(error.instance, dict):
                 missing = [k for k in error.validator_value if k not in error.instance]
                 path += tuple(missing[:1])
-            message = str(error.message)
-            if error.validator in ("oneOf", "anyOf"):
-                message = f"{_shown(error.instance)} is not valid under any of the given schemas"
-            errors.append((path, message))
+            errors.append((where if len(where) < len(path) else path, path, str(error.message)))
         return errors
     except PydanticValidationError as exc:
-        return [(tuple(e["loc"]), str(e["msg"])) for e in exc.errors]
+        return [(tuple(e["loc"]), tuple(e["loc"]), str(e["msg"])) for e in exc.errors]
     except ValueError as exc:  # dandischema's own refusals, e.g. an unknown schemaVersion
-        return [((), str(exc))]
+        return [((), (), str(exc))]
     return []
 
 
@@ -288,4 +291,5 @@ _FIXES = {
     "At least one contributor must have role ContactPerson": "give one contributor roleName: "
     "[dcite:ContactPerson] and an email",
     "Both identifier and url cannot be None": "give the resource a url (or an identifier)",
+    "Input should be a valid list": "make it a YAML list: one '- ' line per entry",
 }

@@ -25,7 +25,7 @@ def published_asset_problems(metadata: dict[str, Any], path: str) -> list[str]:
     try:
         validate(_as_published(metadata, path), schema_key="PublishedAsset", json_validation=True)
     except JsonschemaValidationError as exc:
-        return [_message(list(e.path), str(e.message)) for e in exc.errors]
+        return [_message(list(e.absolute_path), e.message) for e in map(_deepest, exc.errors)]
     except PydanticValidationError as exc:
         return [_message(list(e["loc"]), str(e["msg"])) for e in exc.errors]
     except ValueError as exc:
@@ -69,6 +69,16 @@ def _as_published(metadata: dict[str, Any], path: str) -> dict[str, Any]:
             "schemaKey": "PublishActivity",
         },
     }
+
+
+def _deepest(error: Any) -> Any:
+    """For "not valid under any of the given schemas", the error jsonschema deems the most
+    relevant among the alternatives' (e.g. "... is not a 'date-time'"), with its own path."""
+    from jsonschema.exceptions import best_match
+
+    while error.context:
+        error = best_match(error.context)
+    return error
 
 
 def _message(where: list[Any], message: str) -> str:
