@@ -321,9 +321,9 @@ def notes_link(run: Run) -> NotesLink:
     settings, staged = run.settings, run.stage_s3()
     published = staged.target.published
     comparison = compare_manifests(published.document, staged.draft.document, None, "(new)")
-    cut = None
-    if "manifest" in run.selected:
-        cut = resolve_version(published, comparison, run.request.version, run.request.bump)
+    cut, request = None, run.request
+    if "manifest" in run.selected or request.version or request.bump:
+        cut = resolve_version(published, comparison, request.version, request.bump)
     version = cut or published.latest
     s3 = settings.s3
     url = public_url(s3.public_url, bucket=s3.bucket, region=s3.region, key=s3.key(NOTES_FILE))

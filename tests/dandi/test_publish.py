@@ -90,6 +90,11 @@ def test_a_release_publishes_a_dandi_version_and_pins_it_on_both_sides(
     (workspace / "dandiset.yaml").write_text(GOOD)
     assert cli("dandi", "metadata", "check", "-w", str(workspace)).exit_code == 0
 
+    # published on DANDI, then stopped (as by a crash) before its manifest
+    code, early, stderr = release(cli, workspace, "--version", "1.0.0", "--to", "publish")
+    assert code == 0, json.dumps(early, indent=1) + stderr
+    assert early["publish"]["outcome"] == "published" and early["release"] is None
+    # the release converges: the version DANDI published is the one its manifest records
     code, first, stderr = release(cli, workspace, "--version", "1.0.0")
     assert code == 0, json.dumps(first, indent=1) + stderr
     assert first["stages"] == [
@@ -102,8 +107,9 @@ def test_a_release_publishes_a_dandi_version_and_pins_it_on_both_sides(
         "notes",
     ]
     published = first["publish"]
-    assert published["outcome"] == "published" and published["metadata_sent"]
+    assert published["outcome"] == "unchanged" and not published["metadata_sent"]
     v1 = published["version"]["version"]
+    assert v1 == early["publish"]["version"]["version"]
     assert re.fullmatch(r"0\.\d{6}\.\d{4}", v1)
     on_archive = {a["path"]: a["asset_id"] for a in api_assets(archive, dandiset, v1)}
     assert len(on_archive) == 2
