@@ -117,7 +117,10 @@ def publish_dandiset(
             return PublishReport(dandi.instance, dandi.dandiset, "unchanged", latest(archive), sent)
         problems = _errors(info)
         if info["status"] != "Valid" or problems:
-            reason = f"the archive found the draft {info['status']}"
+            reason = (
+                f"the archive's validation found {len(problems)} problem(s) in the draft "
+                f"(draft metadata {info['status']})"
+            )
             return PublishReport(
                 dandi.instance, dandi.dandiset, "failed", None, sent, problems, reason
             )

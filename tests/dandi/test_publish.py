@@ -15,7 +15,14 @@ import requests
 from publishkit.sandbox.archive import DandiSandbox
 from tests.dandi.test_upload import as_a_dandi_user
 from tests.nwbfactory import write_nwb
-from tests.sandbox.test_archive import api_assets, dandi, dandi_env, tree
+from tests.sandbox.test_archive import (
+    api_assets,
+    dandi,
+    dandi_env,
+    dandi_etag,
+    tree,
+    upload_blob,
+)
 from tests.studies import release_to_s3
 
 BAD = """\
@@ -176,6 +183,25 @@ def test_a_release_publishes_a_dandi_version_and_pins_it_on_both_sides(
     status = json.loads(cli("status", "-w", str(workspace), "-f", "json").stdout)
     assert status["dandi_version"]["version"] == v2
     assert {f["in_dandi_version"] for f in status["files"]} == {f"{dandiset}/{v2}"}
+
+    # an asset the archive finds Invalid (sent by another tool) stops the publish, listed
+    auth = {"Authorization": f"token {archive.api_key}"}
+    data = b"not from this workspace " * 100
+    blob = upload_blob(archive.api_url, auth, dandiset, data, dandi_etag(data)).json()
+    added = requests.post(
+        f"{archive.api_url}/dandisets/{dandiset}/versions/draft/assets/",
+        json={"blob_id": blob["blob_id"], "metadata": {"path": "sub-x/sub-x.nwb"}},
+        headers=auth,
+        timeout=30,
+    )
+    assert added.status_code == 200
+    code, refused, _ = release(cli, workspace, "--only", "publish")
+    assert code == 1 and refused["stopped_by_publish"]
+    assert refused["publish"]["errors"] == [
+        "sub-x/sub-x.nwb: (the whole record): 'encodingFormat' is a required property",
+        "sub-x/sub-x.nwb: (the whole record): 'schemaKey' is a required property",
+    ]
+    assert len(versions(archive, dandiset)) == 3
 
 
 def versions(archive: DandiSandbox, dandiset: str) -> list[str]:
