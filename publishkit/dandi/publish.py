@@ -22,7 +22,7 @@ from publishkit.progress import Progress, no_progress
 from publishkit.workspace.config import Settings
 
 Outcome = Literal["published", "unchanged", "failed"]
-WAITING = ("Pending", "Validating")
+WAITING = ("Pending", "Validating", "Publishing")  # not settled yet
 PENDING_ASSET = "asset is currently being validated"
 IS_DESCRIBED_BY = "dcite:IsDescribedBy"
 
