@@ -7,13 +7,9 @@ so `import publishkit` stays light (the command line starts fast).
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-try:
-    __version__ = version("publishkit")
-except PackageNotFoundError:  # a source checkout that was never installed
-    __version__ = "0.0.0"
+__version__ = "0.1.0"  # the one place it is written (pyproject.toml reads it from here)
 
 _API = {
     "load_settings": "publishkit.workspace.config",

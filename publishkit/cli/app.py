@@ -17,7 +17,7 @@ import typer
 from typer.exceptions import TyperException
 
 from publishkit import __version__
-from publishkit.cli import consume, release, render, stages, tools
+from publishkit.cli import consume, dandiset, release, render, stages, tools
 from publishkit.cli.render import err, out
 from publishkit.errors import PublishkitError
 from publishkit.inspection.report import workflow_command
@@ -111,6 +111,14 @@ templates_app = typer.Typer(cls=_Group, help="NWB conversion templates.", no_arg
 export_app = typer.Typer(cls=_Group, help="Tables for data consumers.", no_args_is_help=True)
 
 
+dandi_app = typer.Typer(cls=_Group, help="The DANDI dandiset's own metadata.", no_args_is_help=True)
+
+
+dandi_metadata_app = typer.Typer(
+    cls=_Group, help="dandiset.yaml: the dandiset's metadata.", no_args_is_help=True
+)
+
+
 def _version_callback(value: bool) -> None:
     if value:
         out.print(f"publishkit {__version__}")
@@ -155,6 +163,9 @@ app.command()(tools.init)
 app.command()(stages.convert)
 app.command()(stages.organize)
 app.command()(stages.upload)
+dandi_metadata_app.command("check")(dandiset.metadata_check)
+dandi_app.add_typer(dandi_metadata_app, name="metadata")
+app.add_typer(dandi_app, name="dandi")
 export_app.command("file-manifest")(consume.export_file_manifest_command)
 app.add_typer(export_app, name="export")
 app.command()(release.demo)
@@ -171,7 +182,7 @@ def _reflow_help(*apps: typer.Typer) -> None:
             info.help = "\n\n".join(p for p in paragraphs if p)
 
 
-_reflow_help(app, manifest_app, templates_app, export_app)
+_reflow_help(app, manifest_app, templates_app, export_app, dandi_metadata_app)
 
 
 def main() -> None:

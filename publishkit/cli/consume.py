@@ -160,9 +160,20 @@ def export_file_manifest_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")] = Path(
         "file_manifest.csv"
     ),
+    pin_dandi: Annotated[
+        bool,
+        typer.Option(
+            "--pin-dandi-version",
+            help="archive_uri in the published DANDI version the manifest records, not the draft.",
+        ),
+    ] = False,
     workspace: WorkspaceOption = Path("."),
 ) -> None:
-    """A CSV with one row per data file: its id, dandiset path, DANDI URL and pinned S3 URL."""
+    """A CSV with one row per data file: its id, dandiset path, DANDI URL and pinned S3 URL.
+
+    With --pin-dandi-version each DANDI URL is the asset in the published version the release
+    was published with (`dandi download` fetches exactly that), not the draft's.
+    """
     from publishkit.consume.export import export_file_manifest, latest_local_manifest
 
     settings = workspace_settings(workspace)
@@ -172,5 +183,6 @@ def export_file_manifest_command(
         output=output,
         dandi_instance=settings.dandi.instance,
         id_column=settings.id_column,
+        pinned=pin_dandi,
     )
     out.print(f"{output}: {rows} data file(s) from {chosen.name}")

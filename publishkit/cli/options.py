@@ -10,13 +10,12 @@ from contextlib import contextmanager
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from publishkit.cli import render
 from publishkit.errors import CheckFailed, UsageError
-from publishkit.s3.pinned import ReadSettings
 from publishkit.workspace.config import (
     CONFIG_NAME,
     Settings,
@@ -25,6 +24,9 @@ from publishkit.workspace.config import (
     shown_url,
 )
 from publishkit.workspace.inspection_settings import LEVELS
+
+if TYPE_CHECKING:
+    from publishkit.s3.pinned import ReadSettings
 
 
 class TextOrJson(StrEnum):
@@ -196,6 +198,8 @@ def env_endpoint() -> str | None:
 
 def read_settings(workspace: Path) -> ReadSettings:
     """A workspace's S3 settings when there is one, else the standard AWS environment."""
+    from publishkit.s3.pinned import ReadSettings
+
     if (workspace / CONFIG_NAME).is_file():
         s3 = workspace_settings(workspace).s3
         return ReadSettings(s3.region, s3.endpoint_url, s3.public_url, s3.bucket)

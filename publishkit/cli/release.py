@@ -124,6 +124,19 @@ def release(
             "error: a row failed to convert, so nothing was organized or uploaded (fix: correct "
             "the rows named above and run the release again)"
         )
+    elif result.stopped_by_metadata and result.dandiset_metadata is not None:
+        render.print_metadata(result.dandiset_metadata)
+        err.print(
+            "error: the archive would refuse to publish this dandiset metadata, so nothing was "
+            "uploaded (fix: correct the lines named above; `publishkit dandi metadata check` "
+            "checks again)"
+        )
+    elif result.stopped_by_publish and result.published is not None:
+        render.print_pipeline(result)
+        err.print(
+            "error: DANDI did not publish the draft, so nothing was published to S3 (fix: "
+            "correct the cause named above and run the release again; uploads are re-used)"
+        )
     elif result.stopped_by_dandi and result.dandi is not None:
         render.print_uploads({"dandi": result.dandi.as_json()})
         err.print(

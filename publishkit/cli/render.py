@@ -13,13 +13,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from publishkit.formats.notes import render_markdown
-from publishkit.inspection.report import as_github, brief, summary, workflow_command
-from publishkit.inspection.stage import InspectionReport
-
 if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import them
     from publishkit.consume.fetch import FetchReport
     from publishkit.consume.verify import VerifyReport
+    from publishkit.dandi.metadata import MetadataReport
+    from publishkit.dandi.publish import PublishReport
+    from publishkit.inspection.stage import InspectionReport
     from publishkit.nwb.convert import ConversionReport
     from publishkit.release.plan import ReleasePlan
     from publishkit.release.results import PipelineResult, ReleaseResult
@@ -89,6 +88,8 @@ def verdict(report: InspectionReport) -> str:
 
 
 def plain_summary(report: InspectionReport) -> str:
+    from publishkit.inspection.report import brief, summary
+
     lines = [
         f"{imp} {check}: {n_files} file(s), {n} message(s)"
         for imp, check, n_files, n in summary(report)
@@ -102,6 +103,8 @@ def plain_summary(report: InspectionReport) -> str:
 
 
 def github_annotations(report: InspectionReport) -> str:
+    from publishkit.inspection.report import as_github, workflow_command
+
     """`--format github`: an annotation per finding and file, then the verdict as one more."""
     level = "notice" if report.passed else "error"
     last = workflow_command(level, verdict(report), title="publishkit inspect")
@@ -109,6 +112,8 @@ def github_annotations(report: InspectionReport) -> str:
 
 
 def print_inspection(report: InspectionReport) -> None:
+    from publishkit.inspection.report import brief, summary
+
     rows = summary(report)
     if rows:
         table = Table("importance", "check", "files", "messages", box=None)
@@ -152,6 +157,8 @@ def print_release(result: ReleaseResult) -> None:
     )
     out.print(f"Manifest: {result.manifest_url}")
     out.print(f"Local copy: {result.manifest_path}\n")
+    from publishkit.formats.notes import render_markdown
+
     out.print(render_markdown(result.comparison), markup=False)
 
 
@@ -186,6 +193,8 @@ def print_fetch(report: FetchReport) -> None:
 
 
 def print_conversion(report: ConversionReport) -> None:
+    for notice in report.notices:
+        err.print(f"note: {escape(notice)}")
     for outcome in report.outcomes:
         if outcome.status == "failed":
             column = f", column {outcome.column}" if outcome.column else ""
@@ -217,6 +226,42 @@ def print_uploads(summary: dict[str, Any]) -> None:
         out.print(f"S3: {len(s3['uploaded'])} uploaded, {s3['unchanged']} unchanged")
 
 
+def print_metadata(report: MetadataReport) -> None:
+    """Each problem of dandiset.yaml with its line and fix, then the verdict."""
+    for problem in report.problems:
+        where = f"{report.path} line {problem.line}: " + (
+            f"{problem.field}: " if problem.field else ""
+        )
+        fix = f" (fix: {problem.fix})" if problem.fix else ""
+        console = out if problem.severity == "error" else err
+        label = "" if problem.severity == "error" else "warning: "
+        console.print(f"{label}{where}{problem.message}{fix}", markup=False)
+    errors = len(report.errors)
+    verdict = "PASSED" if report.ok else f"FAILED: {errors} problem(s) the archive would refuse"
+    out.print(
+        f"{verdict}: {report.path}, checked as the archive checks a dandiset at publish "
+        f"(dandischema {report.schema_version})",
+        markup=False,
+    )
+
+
+def print_publish(report: PublishReport) -> None:
+    """What the publish stage did on DANDI, and what the archive refused."""
+    for line in report.errors:
+        err.print(f"refused: {line}", markup=False)
+    found = report.version
+    where = f"{report.dandiset} on {report.instance}"
+    if report.outcome == "failed":
+        out.print(f"DANDI publish: dandiset {where} not published: {report.reason}", markup=False)
+    elif found is None:
+        out.print(f"DANDI publish: dandiset {where} unchanged, never published", markup=False)
+    else:
+        did = "published" if report.outcome == "published" else "unchanged since"
+        link = f" {found.url}" if found.url else ""
+        doi = f" (DOI {found.doi})" if found.doi else ""
+        out.print(f"DANDI publish: {did} {found.dandiset}/{found.version}{link}{doi}", markup=False)
+
+
 def print_pipeline(result: PipelineResult) -> None:
     if result.conversion is not None:
         print_conversion(result.conversion)
@@ -236,6 +281,8 @@ def print_pipeline(result: PipelineResult) -> None:
     summary = {k: v.as_json() for k, v in (("dandi", result.dandi), ("s3", result.s3_upload)) if v}
     if summary:
         print_uploads(summary)
+    if result.published is not None:
+        print_publish(result.published)
     if result.release is not None:
         print_release(result.release)
     if result.skipped:
@@ -272,7 +319,22 @@ def print_status(report: WorkspaceStatus) -> None:
         f"stages enabled: {', '.join(report.enabled) or 'none'}; latest release: "
         f"{'v' + report.latest_release if report.latest_release else 'none'}"
     )
-    table = Table("file", "inspection", "dandiset path", "on DANDI", "in latest release", box=None)
+    dandi = report.dandi_version
+    if dandi:
+        link = f" {dandi['url']}" if dandi.get("url") else ""
+        out.print(
+            f"DANDI version of that release: {dandi['dandiset_id']}/{dandi['version']}{link}",
+            markup=False,
+        )
+    table = Table(
+        "file",
+        "inspection",
+        "dandiset path",
+        "in DANDI draft",
+        "in latest release",
+        "in its DANDI version",
+        box=None,
+    )
     for item in report.files:
         table.add_row(
             escape(item.path),
@@ -280,5 +342,6 @@ def print_status(report: WorkspaceStatus) -> None:
             escape(item.dandi_path or "-"),
             "yes" if item.on_dandi else "no",
             f"v{item.in_release}" if item.in_release else "no",
+            escape(item.in_dandi_version or "no"),
         )
     out.print(table)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -14,6 +14,9 @@ from publishkit.cli import render
 from publishkit.cli.options import FormatOption, TextOrJson, WorkspaceOption, user_templates
 from publishkit.cli.render import out
 from publishkit.errors import UsageError
+
+if TYPE_CHECKING:  # the sandbox starts servers: only its own command imports it
+    from publishkit.sandbox.services import Services
 
 
 def schema_command(
@@ -56,7 +59,10 @@ def sandbox(
 
     Creates a versioned, public-read bucket and an empty dandiset, prints KEY=VALUE lines to
     export (AWS_ENDPOINT_URL, credentials, the bucket, DANDI_API_URL, DANDI_API_KEY,
-    DANDISET_ID), then serves until interrupted (Ctrl-C or SIGTERM). Data lives in memory and a
+    DANDISET_ID) and a working `env ... dandi upload` line for the real dandi-cli, then serves
+    until interrupted (Ctrl-C or SIGTERM).
+
+    The local archive validates and publishes as DANDI does. Data lives in memory and a
     temporary folder, removed at the end.
     """
     import signal
@@ -68,11 +74,24 @@ def sandbox(
         with serve(port=port, bucket=bucket, region=region) as services:
             for key, value in services.environment().items():
                 out.out(f"{key}={value}", highlight=False)
+            for line in _dandi_cli_lines(services):
+                out.out(line, highlight=False)
             sys.stdout.flush()
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
         pass  # how a sandbox ends: its servers stopped, its temporary folder removed
+
+
+def _dandi_cli_lines(services: Services) -> list[str]:
+    """How to run the real `dandi` against the local archive: dandi-cli reads its key from
+    `<host:port>_API_KEY`, a name a shell cannot export, so `env` passes it."""
+    variable, key, api = services.api_key_variable, services.api_key, services.api_url
+    return [
+        f"# dandi-cli reads this archive's key from {variable}, which a shell cannot export;",
+        "# run it through env, e.g. in the organized dandiset folder:",
+        f"# env '{variable}={key}' dandi upload -i {api}",
+    ]
 
 
 def _interrupt(signum: int, frame: Any) -> None:

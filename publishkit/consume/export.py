@@ -1,7 +1,8 @@
 """`publishkit export file-manifest`: one CSV row per data file, where to get it on DANDI and S3.
 
 Like the file manifest of the Allen Institute's Patch-seq archives: each file's id, its dandiset
-path and DANDI URL (`archive_uri`, which `dandi download` accepts), and its S3 URL pinned to the
+path and DANDI URL (`archive_uri`, which `dandi download` accepts: the asset as the draft has it,
+or, pinned, in the published DANDI version the release records), and its S3 URL pinned to the
 version the release manifest records.
 """
 
@@ -39,14 +40,17 @@ def latest_local_manifest(folder: Path) -> Path:
     return found[max(found)]
 
 
-def file_manifest(document: dict[str, Any], dandi_api: str | None, id_column: str) -> str:
-    """The CSV text: data files sorted by id."""
+def file_manifest(
+    document: dict[str, Any], dandi_api: str | None, id_column: str, *, pinned: bool = False
+) -> str:
+    """The CSV text: data files sorted by id; `pinned`: archive_uri in the published DANDI
+    version the manifest records, not the draft."""
+    version = document["dandi"]["version"] if pinned else None
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[id_column, *COLUMNS[1:]], lineterminator="\n")
     writer.writeheader()
     for file_id in sorted(document["data_files"]):
         entry = document["data_files"][file_id]
-        asset = entry.get("dandi_asset_id")
         writer.writerow(
             {
                 id_column: file_id,
@@ -54,13 +58,21 @@ def file_manifest(document: dict[str, Any], dandi_api: str | None, id_column: st
                 "file_hash": entry["file_hash"],
                 "dandiset_id": entry.get("dandiset_id", ""),
                 "dandi_path": entry.get("dandi_asset_path", ""),
-                "archive_uri": f"{dandi_api}/assets/{asset}/download/"
-                if asset and dandi_api
-                else "",
+                "archive_uri": _archive_uri(dandi_api, entry, version),
                 "s3_url": f"{entry['url']}?versionId={entry['version_id']}",
             }
         )
     return buffer.getvalue()
+
+
+def _archive_uri(dandi_api: str | None, entry: dict[str, Any], version: str | None) -> str:
+    asset = entry.get("dandi_asset_id")
+    if not (asset and dandi_api):
+        return ""
+    if version is None:
+        return f"{dandi_api}/assets/{asset}/download/"
+    where = f"{dandi_api}/dandisets/{entry['dandiset_id']}/versions/{version}"
+    return f"{where}/assets/{asset}/download/"
 
 
 def dandi_api_url(instance: str | None) -> str | None:
@@ -80,10 +92,22 @@ def dandi_api_url(instance: str | None) -> str | None:
 
 
 def export_file_manifest(
-    *, manifest_path: Path, output: Path, dandi_instance: str | None, id_column: str
+    *,
+    manifest_path: Path,
+    output: Path,
+    dandi_instance: str | None,
+    id_column: str,
+    pinned: bool = False,
 ) -> int:
-    """Write the CSV for `manifest_path`; returns the number of rows."""
+    """Write the CSV for `manifest_path`; returns the number of rows. `pinned`: each asset in
+    the published DANDI version the manifest records (refused when it records none)."""
     document = manifest.load(manifest_path)
-    text = file_manifest(document, dandi_api_url(dandi_instance), id_column)
+    if pinned and "dandi" not in document:
+        raise UsageError(
+            f"{manifest_path}: records no published DANDI version to pin",
+            hint="release with dandi: {publish: true} first, or leave out --pin-dandi-version",
+        )
+    instance = document["dandi"]["instance"] if pinned else dandi_instance
+    text = file_manifest(document, dandi_api_url(instance), id_column, pinned=pinned)
     write_atomic(output, text)
     return len(document["data_files"])

@@ -8,8 +8,8 @@ dandi-cli's own check), each with a short timeout and no retries, and answers wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from publishkit.errors import ConfigError, CredentialsError, StorageError
@@ -27,10 +27,12 @@ class DandiUnreachable(StorageError):
 
 @dataclass(frozen=True)
 class DandiAccess:
-    """What the check found: the instance's API, the dandiset, and that the key works."""
+    """What the check found: the instance's API, the dandiset, that the key works, and what
+    the instance says of itself (/api/info/: its schema version, licenses, ...)."""
 
     api_url: str
     dandiset: str
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 def api_url(instance: str) -> str:
@@ -77,7 +79,7 @@ def check_dandi_access(*, settings: Settings, api_key: str | None) -> DandiAcces
         )
     api = api_url(dandi.instance)
     session = requests.Session()
-    _get(session, f"{api}/info/", dandi.instance, "its server info")
+    info = _get(session, f"{api}/info/", dandi.instance, "its server info")
     found = _get(session, f"{api}/dandisets/{dandi.dandiset}/", dandi.instance, "the dandiset")
     if found.status_code == 404:
         raise ConfigError(
@@ -100,7 +102,7 @@ def check_dandi_access(*, settings: Settings, api_key: str | None) -> DandiAcces
             hint=f"check DANDI_API_KEY (or {variable}): copy the key again from your account "
             f"page on {dandi.instance}",
         )
-    return DandiAccess(api, dandi.dandiset)
+    return DandiAccess(api, dandi.dandiset, _json(info))
 
 
 def _get(
@@ -126,6 +128,22 @@ def _get(
             hint="the instance may be down; try again later, or check dandi.instance",
         )
     return response
+
+
+def server_info(instance: str) -> dict[str, Any]:
+    """What the instance's /api/info/ says of itself; a DandiUnreachable when it does not
+    answer."""
+    import requests
+
+    return _json(_get(requests.Session(), f"{api_url(instance)}/info/", instance, "its info"))
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        found = response.json()
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _keyring_key(instance: str) -> str | None:

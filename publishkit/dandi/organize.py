@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from publishkit.dandi.paths import ALLOWED, archive_refuses, culprit, refused_value
 from publishkit.errors import WorkspaceError
 from publishkit.progress import Progress, no_progress
 from publishkit.reports import Tally
@@ -96,8 +97,26 @@ def dandi_names(
             f"{len(which)} file(s) lack {field}, which DANDI names need: {', '.join(which[:5])}",
             hint=f"set {field} in the files (or remove it from dandi.required_fields)",
         )
+    _refuse_unpublishable(names)
     _refuse_collisions(names)
     return names
+
+
+def _refuse_unpublishable(names: dict[Path, str]) -> None:
+    """Refuse a name the archive's path rule refuses, naming the file and the value it came
+    from: `dandi organize` would make it, and DANDI would refuse its upload."""
+    for path, name in names.items():
+        if not archive_refuses(name):
+            continue
+        source = refused_value(_metadata(path), name)
+        came = f" (from {source[0]} {source[1]!r})" if source else ""
+        field = source[0] if source else "the metadata it is named after"
+        raise WorkspaceError(
+            f"{path}: DANDI would refuse its dandiset path {name!r}: {culprit(name)} is not "
+            f"allowed{came}; the archive allows only {ALLOWED}",
+            hint=f"change {field} in the file (for a converted file, in the sessions table), "
+            "then convert and organize again",
+        )
 
 
 def _kept_name(store: StateStore | None, content: str | None, setup: str) -> str | None:

@@ -44,6 +44,16 @@ class Entry(TypedDict, total=False):
     dandi_asset_id: str
 
 
+class DandiRelease(TypedDict, total=False):
+    """The DANDI version a release was published with: the same data files, as assets."""
+
+    instance: Required[str]  # the DANDI instance, by name or API URL
+    dandiset_id: Required[str]
+    version: Required[str]  # 0.YYMMDD.NNNN
+    url: str  # the version's page on the archive
+    doi: str  # when the instance mints one
+
+
 class PipelineStep(TypedDict):
     """A tool that made the release, as the manifest's data_pipeline lists it."""
 
@@ -64,6 +74,7 @@ class Manifest(TypedDict, total=False):
     data_files: Required[dict[str, Entry]]
     previous_manifest_version: str | None
     created: str
+    dandi: DandiRelease
 
 
 def manifest_name(project: str, version: Version | str) -> str:

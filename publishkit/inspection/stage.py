@@ -24,7 +24,8 @@ from publishkit.workspace.nwb_summaries import SummaryCache
 from publishkit.workspace.state import Inspections, StateStore
 
 TOOLS = ("publishkit", "nwbinspector", "pynwb", "hdmf", "dandi", "dandischema")
-RESULTS_VERSION = 2  # what a cached result holds: 2 keeps an unreadable file's whole traceback
+RESULTS_VERSION = 3  # what a cached result holds: 2 keeps an unreadable file's whole traceback;
+# 3 adds the archive's PublishedAsset validation
 UNIQUE_IDENTIFIERS = "check_unique_identifiers"
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from publishkit.inspection.published_asset import CHECK, published_asset_problems
 from publishkit.inspection.specs import Spec, load_spec
 from publishkit.workspace.nwb_summaries import summarize_open
 
@@ -233,9 +234,9 @@ def _dandi(path: str) -> list[dict[str, Any]]:
     # dandi prints some complaints to stdout, which is the report's channel: keep them out
     with contextlib.redirect_stdout(_io.StringIO()):
         metadata, problems = _dandi_metadata(path, extract)
-    if problems or metadata is None:
+    if metadata is None:
         return problems
-    return _organize_findings(metadata)
+    return problems + _organize_findings(metadata)
 
 
 def _dandi_metadata(path: str, extract: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -266,6 +267,7 @@ def _dandi_metadata(path: str, extract: Any) -> tuple[dict[str, Any] | None, lis
         asset.encodingFormat = "application/x-nwb"
         asset.path = path
         BareAsset(**asset.model_dump())
+        published = published_asset_problems(asset.model_dump(mode="json", exclude_none=True), path)
     except ValidationError as exc:
         return None, [
             problem(
@@ -276,7 +278,7 @@ def _dandi_metadata(path: str, extract: Any) -> tuple[dict[str, Any] | None, lis
         ]
     except Exception as exc:
         return None, [problem(f"DANDI cannot extract the asset metadata: {exc}")]
-    return metadata, []
+    return metadata, [{**problem(p), "check_function_name": CHECK} for p in published]
 
 
 def _organize_findings(metadata: dict[str, Any]) -> list[dict[str, Any]]:

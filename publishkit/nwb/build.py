@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used: planning a conversion needs none
+    import numpy as np
 
 
 class ConversionError(Exception):
@@ -87,6 +88,8 @@ def read_table(path: Path) -> dict[str, list[str]]:
 
 def column(table: dict[str, list[str]], name: str, path: Path, *, numeric: bool = True) -> Any:
     """One column of a CSV table, as floats (numeric) or strings."""
+    import numpy as np
+
     if name not in table:
         raise ConversionError(f"{path.name}: no column {name!r} (found: {', '.join(table)})", name)
     values = table[name]
@@ -102,6 +105,8 @@ def column(table: dict[str, list[str]], name: str, path: Path, *, numeric: bool 
 
 def read_array(path: Path, key: str | None = None) -> np.ndarray:
     """An array from .npy, or `key` from .npz (the only array when there is one)."""
+    import numpy as np
+
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -125,6 +130,8 @@ def read_array(path: Path, key: str | None = None) -> np.ndarray:
 
 def read_series(spec: dict[str, Any], ctx: BuildContext, field: str = "source") -> np.ndarray:
     """Data named by `source` (+ `column`/`columns` for CSV, `key` for NPZ)."""
+    import numpy as np
+
     path = ctx.source(spec.get(field), field)
     if path.suffix.lower() == ".csv":
         table = read_table(path)
@@ -148,6 +155,8 @@ def as_float(spec: dict[str, Any], key: str, default: float | None = None) -> fl
 
 def timing(spec: dict[str, Any], ctx: BuildContext, length: int) -> dict[str, Any]:
     """`rate` (+ optional `starting_time`) or `timestamps` (a source, like data) for a series."""
+    import numpy as np
+
     if spec.get("rate") not in (None, ""):
         return {
             "rate": as_float(spec, "rate"),

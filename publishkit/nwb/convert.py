@@ -13,20 +13,35 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from publishkit.errors import WorkspaceError
 from publishkit.formats.jsonio import write_atomic
+from publishkit.nwb import neuroconv_plan, neuroconv_write
 from publishkit.nwb.build import BuildContext, ConversionError, identifier_for
-from publishkit.nwb.templates import DEFAULT_OUTPUT, Template, find_template, render, sources
+from publishkit.nwb.neuroconv_plan import PlannedEntry
+from publishkit.nwb.templates import (
+    DEFAULT_OUTPUT,
+    TEMPLATE_FILE,
+    Template,
+    find_template,
+    render,
+    sources,
+)
 from publishkit.progress import Progress, no_progress
 from publishkit.reports import Tally
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
-from publishkit.workspace.executors import ExecutorSettings, WorkerCrashed, executor_for
+from publishkit.workspace.executors import (
+    ExecutorSettings,
+    WorkerCrashed,
+    executor_for,
+    warm_forkserver,
+)
 from publishkit.workspace.runlock import exclusive_run
-from publishkit.workspace.state import Conversion, Conversions, StateStore
+from publishkit.workspace.state import Conversion, Conversions, Notices, StateStore
 
 PRELOAD = ("publishkit.nwb.convert", "pynwb")  # what conversion workers import once, warm
 Status = Literal["converted", "unchanged", "failed"]
@@ -54,6 +69,7 @@ class ConversionReport(Tally):
     outcomes: tuple[RowOutcome, ...]
     removed: tuple[str, ...] = ()  # outputs of rows no longer in the table, deleted
     files_table: str | None = None
+    notices: tuple[str, ...] = ()  # said once per workspace, e.g. that converting runs lab code
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +81,7 @@ class ConversionReport(Tally):
             "rows": self.items_json(),
             "removed": list(self.removed),
             "files_table": self.files_table,
+            "notices": list(self.notices),
         }
 
 
@@ -77,6 +94,7 @@ class _Task:
     row_values: dict[str, str]
     identifier: str
     provenance: str
+    sources: tuple[PlannedEntry, ...] = ()  # the row's kind: neuroconv objects
 
 
 def convert_sessions(
@@ -94,10 +112,14 @@ def _convert(
     conversion = settings.conversion
     template = find_template(conversion.template, conversion.templates_dir)
     rows = _read_sessions(conversion.sessions)
+    preload = PRELOAD + neuroconv_plan.preload(template.document)
+    if jobs > 1 and len(rows) > 1 and not settings.executor.dask:
+        warm_forkserver(preload)  # the workers' imports run while the rows are planned
     with StateStore.in_dir(settings.state_dir) as store:
         outcomes, tasks = _plan_rows(store, template, settings, rows)
+        notices = _notices(store, template) if tasks else []
         progress("Converting", len(outcomes), len(rows))
-        for task, error in _run(tasks, settings.workspace, jobs, settings.executor):
+        for task, error in _run(tasks, settings.workspace, jobs, settings.executor, preload):
             shown = _relative(task.output, settings.workspace)
             if error is None:
                 _record(store, task)
@@ -120,7 +142,25 @@ def _convert(
         outcomes=ordered,
         removed=tuple(removed),
         files_table=_relative(table, settings.workspace),
+        notices=tuple(notices),
     )
+
+
+def _interfaces(store: StateStore, template: Template) -> neuroconv_plan.Interfaces:
+    return neuroconv_plan.Interfaces(store, str(template.folder / TEMPLATE_FILE))
+
+
+def _notices(store: StateStore, template: Template) -> list[str]:
+    """The notices this workspace has not been given yet (each is given once)."""
+    given = Notices(store)
+    found = []
+    for interface, why in neuroconv_plan.notices(template.document).items():
+        if not given.given(f"runs-code:{interface}"):
+            found.append(
+                f"{interface} runs code from the lab's data ({why}): convert only data you trust"
+            )
+            given.keep(f"runs-code:{interface}")
+    return found
 
 
 def plan_conversion(*, settings: Settings) -> tuple[int, int, list[RowOutcome]]:
@@ -139,12 +179,14 @@ def _plan_rows(
 ) -> tuple[dict[int, RowOutcome], list[_Task]]:
     """Rows already decided (unchanged, or failing to plan) and the tasks to run."""
     digests = DigestCache(store)
+    known = _interfaces(store, template)
+    neuroconv_plan.check_template(template.document, template.folder / TEMPLATE_FILE, known)
     outcomes: dict[int, RowOutcome] = {}
     tasks: list[_Task] = []
     claimed: dict[str, int] = {}
     for number, row in enumerate(rows, start=1):
         try:
-            task = _plan(template, settings, number, row, digests, claimed)
+            task = _plan(template, settings, number, row, digests, claimed, known)
         except ConversionError as exc:
             outcomes[number] = RowOutcome(number, None, "failed", exc.column, exc.reason)
             continue
@@ -212,6 +254,7 @@ def _plan(
     row: dict[str, str],
     digests: DigestCache,
     claimed: dict[str, int],
+    known: neuroconv_plan.Interfaces,
 ) -> _Task:
     document = template.document
     name = str(render(document.get("output", DEFAULT_OUTPUT), row, "output"))
@@ -227,13 +270,26 @@ def _plan(
     claimed[name] = number
     spec = {key: render(document[key], row, key) for key in ("nwbfile", "subject", "objects")}
     context = BuildContext(settings.workspace, row, number)
-    inputs = sorted({str(context.source(s, "source")) for s in sources(spec["objects"])})
-    key = hashlib.sha256(
-        json.dumps(
-            [template.digest, row, [(p, digests.get(Path(p)).blake2b) for p in inputs]],
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()
+    own = [o for o in spec["objects"] if o.get("kind") != neuroconv_plan.KIND]
+    inputs = sorted({str(context.source(s, "source")) for s in sources(own)})
+    planned = [
+        neuroconv_plan.plan_entry(
+            rendered, raw, settings.workspace, template.folder / TEMPLATE_FILE, known
+        )
+        for rendered, raw in zip(
+            neuroconv_plan.entries(spec["objects"]),
+            neuroconv_plan.entries(document["objects"]),
+            strict=True,
+        )
+    ]
+    what: list[Any] = [template.digest, row, [(p, digests.get(Path(p)).blake2b) for p in inputs]]
+    provenance = template.provenance
+    if planned:  # NeuroConv's inputs, its version and its readers' decide too
+        files = sorted({str(p) for entry in planned for p in entry.inputs})
+        versions = neuroconv_plan.versions()
+        what += [[(p, digests.get(Path(p)).blake2b) for p in files], versions, _bridge_digest()]
+        provenance += f"; neuroconv {versions['neuroconv']}"
+    key = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
     return _Task(
         row=number,
         output=settings.conversion.output_dir / name,
@@ -241,8 +297,18 @@ def _plan(
         spec=spec,
         row_values=row,
         identifier=identifier_for(template.name, name),
-        provenance=template.provenance,
+        provenance=provenance,
+        sources=tuple(planned),
     )
+
+
+@cache
+def _bridge_digest() -> str:
+    """Changes with publishkit's NeuroConv code, so that its outputs are converted again."""
+    digest = hashlib.sha256()
+    for module in (neuroconv_plan, neuroconv_write):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()
 
 
 def _unchanged(store: StateStore, task: _Task) -> bool:
@@ -266,9 +332,9 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _run(
-    tasks: list[_Task], root: Path, jobs: int, settings: ExecutorSettings
+    tasks: list[_Task], root: Path, jobs: int, settings: ExecutorSettings, preload: tuple[str, ...]
 ) -> Iterable[tuple[_Task, tuple[str | None, str] | None]]:
-    executor = executor_for(settings, jobs, len(tasks), preload=PRELOAD)
+    executor = executor_for(settings, jobs, len(tasks), preload=preload)
     for task, outcome in executor.map_unordered(write_row, tasks, root):
         if isinstance(outcome, WorkerCrashed):
             yield task, (None, f"the worker converting this row crashed: {outcome}")
@@ -290,20 +356,25 @@ def write_row(task: _Task, root: Path) -> tuple[str | None, str] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            fields, subject = task.spec["nwbfile"], task.spec["subject"]
+            if task.sources:
+                opened = neuroconv_write.open_sources(list(task.sources))
+                fields, subject = neuroconv_write.file_fields(opened, fields, subject)
             nwbfile = new_nwbfile(
-                task.spec["nwbfile"],
-                task.spec["subject"],
-                identifier=task.identifier,
-                provenance=task.provenance,
+                fields, subject, identifier=task.identifier, provenance=task.provenance
             )
             context = BuildContext(root, task.row_values, task.row)
             for index, entry in enumerate(task.spec["objects"]):
+                if entry["kind"] == neuroconv_plan.KIND:
+                    continue  # added together, below
                 try:
                     BUILDERS[entry["kind"]](nwbfile, entry, context)
                 except ConversionError as exc:
                     raise ConversionError(
                         f"objects.{index} ({entry['kind']}): {exc.reason}", exc.column
                     ) from None
+            if task.sources:
+                neuroconv_write.add_sources(nwbfile, opened)
             task.output.parent.mkdir(parents=True, exist_ok=True)
             with NWBHDF5IO(str(partial), "w") as io:
                 io.write(nwbfile)

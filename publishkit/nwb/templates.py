@@ -19,7 +19,7 @@ from typing import Any
 from publishkit import __version__
 from publishkit.errors import ConfigError, UsageError
 from publishkit.formats.schemas import violations
-from publishkit.nwb import kinds
+from publishkit.nwb import kinds, neuroconv_plan
 from publishkit.nwb.build import BUILDERS, ConversionError
 from publishkit.resources import shipped
 from publishkit.workspace.config import line_of, read_yaml
@@ -93,10 +93,10 @@ def load_template(folder: Path) -> Template:
         kind = item.get("kind") if isinstance(item, dict) else None
         if kind is None:
             continue
-        if kind not in BUILDERS:
+        if kind not in _kinds():
             raise ConfigError(
                 f"{path} line {line_of(root, ('objects', index, 'kind'))}: objects.{index}.kind: "
-                f"unknown kind {kind!r} (known: {', '.join(sorted(BUILDERS))})"
+                f"unknown kind {kind!r} (known: {', '.join(sorted(_kinds()))})"
             )
         for found in violations(item, f"template-objects/{kind}"):
             problems.append(type(found)(("objects", index, *found.path), found.message))
@@ -121,9 +121,14 @@ def _schema_of(document: dict[str, Any], path: tuple[str | int, ...]) -> str:
     """The schema that says what belongs at `path`: an object's kind's, else the template's."""
     if len(path) >= 2 and path[0] == "objects" and isinstance(path[1], int):
         item = document["objects"][path[1]]
-        if isinstance(item, dict) and item.get("kind") in BUILDERS:
+        if isinstance(item, dict) and item.get("kind") in _kinds():
             return f"template-objects/{item['kind']}"
     return "template"
+
+
+def _kinds() -> set[str]:
+    """Every kind a template's object may have."""
+    return {*BUILDERS, neuroconv_plan.KIND}
 
 
 @cache

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from publishkit import __version__
 from publishkit.formats import manifest
-from publishkit.formats.manifest import GROUP_KEY, Entry, Manifest
+from publishkit.formats.manifest import GROUP_KEY, DandiRelease, Entry, Manifest
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import FileDigests
 from publishkit.workspace.inventory import ReleaseFile
@@ -51,6 +51,20 @@ class Draft:
         entry = self.entry(item)
         entry["version_id"] = version_id
         entry["created"] = now()
+
+    def record_dandi(self, dandi: DandiRelease, assets: dict[str, str]) -> None:
+        """Record the DANDI version the release was published with, and each data file's
+        asset there (`assets`: path -> asset id); a file not in that version records none."""
+        self.document["dandi"] = dandi
+        for entry in self.document["data_files"].values():
+            path = entry.get("dandi_asset_path")
+            if path is None:
+                continue
+            if path in assets:
+                entry["dandi_asset_id"] = assets[path]
+            else:
+                for key in ("dandiset_id", "dandi_asset_path", "dandi_asset_id"):
+                    entry.pop(key, None)  # type: ignore[misc]
 
     def versioned(self, version: str) -> Manifest:
         """The document as manifest `version` publishes it."""

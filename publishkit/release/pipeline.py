@@ -1,25 +1,32 @@
 """`publishkit release`: the stages the workspace enables, in order, each one idempotent.
 
 convert (a `conversion:` section) -> inspect (`inspection:` or `conversion:`) -> organize
-(`dandi:`) -> upload (to DANDI with `dandi:`, to S3 with `s3:`; no manifest) -> manifest vX.Y.Z
-(`s3:`) -> notes (`s3:`). What would refuse the release later (the tables, the DANDI instance
-and key, the bucket, the version) is checked before the first stage writes. Inspection gates
-publication, and so do the checks publishkit.yaml's `tables:` declares: nothing is uploaded
-while a file or a table fails, unless the caller gives a reason to publish anyway, which the
-release notes record.
+(`dandi:`) -> upload (to DANDI with `dandi:`, to S3 with `s3:`; no manifest) -> publish (a DANDI
+version, with `dandi: {publish: true}`) -> manifest vX.Y.Z (`s3:`, recording the DANDI version)
+-> notes (`s3:`). What would refuse the release later (the tables, the DANDI instance and key,
+the dandiset's metadata, the bucket, the version) is checked before the first stage writes.
+Inspection gates publication, and so do the checks publishkit.yaml's `tables:` declares: nothing
+is uploaded while a file or a table fails, unless the caller gives a reason to publish anyway,
+which the release notes record.
 """
 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Any
 
 from publishkit.errors import UsageError
+from publishkit.formats.manifest import DandiRelease
 from publishkit.formats.versions import Bump
 from publishkit.progress import Progress, no_progress
 from publishkit.release.results import PipelineResult
 from publishkit.release.stages import Request, Run, Stage
 from publishkit.workspace.config import Settings
 from publishkit.workspace.runlock import exclusive_run
+
+if TYPE_CHECKING:
+    from publishkit.dandi.metadata import MetadataReport
+    from publishkit.dandi.publish import NotesLink, PublishReport
 
 
 def dandi_enabled(settings: Settings) -> bool:
@@ -29,6 +36,11 @@ def dandi_enabled(settings: Settings) -> bool:
 
 def _s3_enabled(settings: Settings) -> bool:
     return settings.s3_settings is not None
+
+
+def publish_enabled(settings: Settings) -> bool:
+    """The workspace publishes DANDI versions: dandi.publish, with an instance and dandiset."""
+    return dandi_enabled(settings) and settings.dandi.publish
 
 
 def _convert(run: Run) -> None:
@@ -117,9 +129,38 @@ def _upload(run: Run) -> None:
         )
 
 
+def _publish(run: Run) -> None:
+    """Publish the DANDI draft when it changed; a refusal stops the run: the S3 release would
+    record no DANDI version."""
+    from publishkit.dandi.publish import publish_dandiset
+
+    run.published = publish_dandiset(
+        settings=run.settings,
+        api_key=run.request.dandi_api_key,
+        link=notes_link(run) if _s3_enabled(run.settings) else None,
+        progress=run.progress,
+    )
+    if not run.published.ok:
+        run.stop("publish")
+
+
 def _manifest(run: Run) -> None:
     from publishkit.release.publish import publish_release_manifest
 
+    found = run.published.version if run.published is not None else None
+    if found is not None:
+        settings = run.settings
+        assert settings.dandi.instance is not None
+        dandi: DandiRelease = {
+            "instance": settings.dandi.instance,
+            "dandiset_id": found.dandiset,
+            "version": found.version,
+        }
+        if found.url:
+            dandi["url"] = found.url
+        if found.doi:
+            dandi["doi"] = found.doi
+        run.stage_s3().draft.record_dandi(dandi, found.assets)
     run.manifest = publish_release_manifest(
         settings=run.settings,
         staged=run.stage_s3(),
@@ -142,7 +183,7 @@ def _notes(run: Run) -> None:
         bucket=target.bucket,
         latest=latest,
         comparison=comparison,
-        remarks=run.request.notes + _remarks(run, run.overridden),
+        remarks=run.request.notes + dandi_remarks(run.published) + _remarks(run, run.overridden),
     )
 
 
@@ -151,6 +192,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("inspect", lambda s: _inspects_files(s) or s.tables_checked, _inspect),
     Stage("organize", dandi_enabled, _organize),
     Stage("upload", lambda s: dandi_enabled(s) or _s3_enabled(s), _upload),
+    Stage("publish", publish_enabled, _publish),
     Stage("manifest", _s3_enabled, _manifest),
     Stage("notes", _s3_enabled, _notes),
 )
@@ -208,7 +250,7 @@ def run_release(
         run = Run(settings, request, names, progress)
         _preflight(run)
         since = time.monotonic()
-        for stage in selected:
+        for stage in selected if not run.stopped else ():
             stage.run(run)
             now = time.monotonic()
             run.seconds[stage.name] = round(now - since, 3)
@@ -222,6 +264,8 @@ def run_release(
         tables=run.tables,
         organized=run.organized,
         dandi=run.dandi,
+        dandiset_metadata=run.dandiset_metadata,
+        published=run.published,
         s3_upload=run.s3_upload,
         manifest=run.manifest,
         notes=run.notes,
@@ -266,14 +310,62 @@ def _preflight(run: Run) -> None:
         from publishkit.workspace.inventory import collect
 
         collect(settings)
-    if "upload" in names and dandi_enabled(settings):
+    if {"upload", "publish"} & names and dandi_enabled(settings):
         from publishkit.dandi.access import check_dandi_access
 
-        check_dandi_access(settings=settings, api_key=run.request.dandi_api_key)
+        access = check_dandi_access(settings=settings, api_key=run.request.dandi_api_key)
+        if publish_enabled(settings):
+            run.dandiset_metadata = check_dandiset_metadata(settings, access.info)
+            if not run.dandiset_metadata.ok:
+                run.stop("metadata")
+                return
     if names & s3_stages and _s3_enabled(settings):
         from publishkit.release.stage import check_target
 
         run.target = check_target(settings=settings, version=run.request.version)
+
+
+def notes_link(run: Run) -> NotesLink:
+    """Where the notes of the release this run cuts (else of the latest) are in the bucket."""
+    from publishkit.dandi.publish import NotesLink
+    from publishkit.formats.manifest import public_url
+    from publishkit.formats.notes import compare_manifests
+    from publishkit.release.stage import NOTES_FILE, resolve_version
+
+    settings, staged = run.settings, run.stage_s3()
+    published = staged.target.published
+    comparison = compare_manifests(published.document, staged.draft.document, None, "(new)")
+    cut, request = None, run.request
+    if "manifest" in run.selected or request.version or request.bump:
+        cut = resolve_version(published, comparison, request.version, request.bump)
+    version = cut or published.latest
+    s3 = settings.s3
+    url = public_url(s3.public_url, bucket=s3.bucket, region=s3.region, key=s3.key(NOTES_FILE))
+    name = f"Release notes of {settings.project}" + (f" v{version}" if version else "")
+    return NotesLink(url, name)
+
+
+def dandi_remarks(published: PublishReport | None) -> tuple[str, ...]:
+    """The release notes' line naming the DANDI version the release's files are in."""
+    found = published.version if published is not None else None
+    if found is None:
+        return ()
+    line = f"DANDI: {found.dandiset}/{found.version}"
+    line += f" (<{found.url}>)" if found.url else ""
+    return (line + (f", DOI {found.doi}" if found.doi else ""),)
+
+
+def check_dandiset_metadata(settings: Settings, info: dict[str, Any] | None) -> MetadataReport:
+    """dandiset.yaml checked as the archive checks it at publish; `info`: the instance's
+    /api/info/ (None: it was not asked)."""
+    from publishkit.dandi.metadata import ServerInfo, check_metadata, metadata_path
+
+    return check_metadata(
+        path=metadata_path(settings),
+        dandiset=settings.dandi.dandiset,
+        server=ServerInfo.from_json(info) if info is not None else None,
+        instance=settings.dandi.instance,
+    )
 
 
 def _remarks(run: Run, reason: str | None) -> tuple[str, ...]:

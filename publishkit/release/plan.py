@@ -13,7 +13,12 @@ from typing import Any
 from publishkit.errors import PublishkitError
 from publishkit.formats.notes import Comparison
 from publishkit.formats.versions import Bump
-from publishkit.release.pipeline import dandi_enabled, enabled_stages
+from publishkit.release.pipeline import (
+    check_dandiset_metadata,
+    dandi_enabled,
+    enabled_stages,
+    publish_enabled,
+)
 from publishkit.release.publish import compare_staged
 from publishkit.release.stage import resolve_version, stage_release
 from publishkit.workspace.config import Settings
@@ -80,13 +85,18 @@ def plan_release(
             f"DANDI: organize into {settings.dandi.folder.name}/ and upload what changed "
             f"to dandiset {settings.dandi.dandiset} on {settings.dandi.instance}"
         )
-        if "upload" in stages:
+        if {"upload", "publish"} & set(stages):
             from publishkit.dandi.access import check_dandi_access
 
             try:
-                check_dandi_access(settings=settings, api_key=dandi_api_key)
+                access = check_dandi_access(settings=settings, api_key=dandi_api_key)
             except PublishkitError as exc:
                 refusal = refusal or _refusal(exc)
+            else:
+                if publish_enabled(settings):
+                    told, refused = _metadata_lines(settings, access.info)
+                    lines += told
+                    refusal = refusal or refused
     if "manifest" in stages and settings.s3_settings is not None and converts:
         from publishkit.release.stage import check_target
 
@@ -155,6 +165,28 @@ def preview(
         str(latest) if latest else None,
         str(cut) if cut else None,
     )
+
+
+def _metadata_lines(settings: Settings, info: dict[str, Any]) -> tuple[list[str], str | None]:
+    """The plan's lines on dandiset.yaml, and the refusal when the archive would refuse it."""
+    try:
+        report = check_dandiset_metadata(settings, info)
+    except PublishkitError as exc:
+        return [], _refusal(exc)
+    lines = [
+        "DANDI: publish a version of the draft once the archive has validated it, "
+        f"with {report.path}'s metadata: "
+        + ("valid" if report.ok else f"{len(report.errors)} problem(s)")
+    ]
+    lines += [
+        f"  line {p.line}: {p.field + ': ' if p.field else ''}{p.message}"
+        + (f" (fix: {p.fix})" if p.fix else "")
+        for p in report.problems
+    ]
+    refusal = None
+    if not report.ok:
+        refusal = f"{report.path}: the archive would refuse to publish this dandiset metadata"
+    return lines, refusal
 
 
 def _refusal(exc: PublishkitError) -> str:

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 from publishkit.formats.notes import Comparison
 
 if TYPE_CHECKING:
+    from publishkit.dandi.metadata import MetadataReport
     from publishkit.dandi.organize import OrganizeReport
+    from publishkit.dandi.publish import PublishReport
     from publishkit.dandi.upload import DandiUploadReport
     from publishkit.inspection.stage import InspectionReport
     from publishkit.nwb.convert import ConversionReport
@@ -55,10 +57,12 @@ class PipelineResult:
     tables: TableCheckReport | None = None  # the checks of publishkit.yaml's tables: section
     organized: OrganizeReport | None = None
     dandi: DandiUploadReport | None = None
+    dandiset_metadata: MetadataReport | None = None
+    published: PublishReport | None = None
     s3_upload: S3UploadResult | None = None
     manifest: ManifestResult | None = None
     notes: NotesResult | None = None
-    stopped: str | None = None  # the stage that stopped the run: convert, inspect or upload
+    stopped: str | None = None  # what stopped the run: metadata, convert, inspect, upload, publish
     overridden: str | None = None  # the reason given to publish despite failed inspection
     skipped: tuple[str, ...] = ()  # selected but not enabled by the workspace
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage that ran
@@ -79,11 +83,20 @@ class PipelineResult:
         return self.stopped == "upload"
 
     @property
+    def stopped_by_metadata(self) -> bool:
+        """dandiset.yaml has what the archive would refuse at publish: nothing ran."""
+        return self.stopped == "metadata"
+
+    @property
+    def stopped_by_publish(self) -> bool:
+        """The archive would not publish the draft: nothing was published on S3."""
+        return self.stopped == "publish"
+
+    @property
     def ok(self) -> bool:
         """No stage stopped the run and none reported a failure."""
-        return self.stopped is None and all(
-            report is None or report.ok for report in (self.conversion, self.dandi)
-        )
+        reports = (self.conversion, self.dandi, self.published)
+        return self.stopped is None and all(report is None or report.ok for report in reports)
 
     @property
     def release(self) -> ReleaseResult | None:
@@ -121,17 +134,25 @@ class PipelineResult:
             "gated_by_inspection": self.gated,
             "stopped_by_conversion": self.stopped_by_conversion,
             "stopped_by_dandi": self.stopped_by_dandi,
+            "stopped_by_metadata": self.stopped_by_metadata,
+            "stopped_by_publish": self.stopped_by_publish,
             "inspection_override": self.overridden,
             "convert": self.conversion.as_json() if self.conversion else None,
             "inspect": inspection_json(self.inspection)["header"] if self.inspection else None,
             "tables": self.tables.as_json() if self.tables else None,
             "organize": self.organized.as_json() if self.organized else None,
             "dandi": self.dandi.as_json() if self.dandi else None,
+            "dandiset_metadata": _json(self.dandiset_metadata),
+            "publish": _json(self.published),
             "s3_upload": self.s3_upload.as_json() if self.s3_upload and not release else None,
             "release": release.as_json() if release else None,
             "notes": self.notes.as_json() if self.notes else None,
             "seconds": self.seconds,
         }
+
+
+def _json(report: Any) -> Any:
+    return report.as_json() if report is not None else None
 
 
 def _files(document: Any) -> list[Any]:

@@ -3,8 +3,9 @@ and what it does with the run so far.
 
 A stage reads what the stages before it left in the `Run` and leaves its report there; it
 stops the run (`Run.stop`) when what follows must not happen: a row that failed to convert, a
-failed inspection without a recorded reason, a failed DANDI upload. Later stages never
-publish from a run that went wrong.
+failed inspection without a recorded reason, a failed DANDI upload or publish. Later stages
+never publish from a run that went wrong; dandiset metadata the archive would refuse stops the
+run before its first stage ("metadata").
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from publishkit.formats.versions import Bump
 from publishkit.progress import Progress
 
 if TYPE_CHECKING:
+    from publishkit.dandi.metadata import MetadataReport
     from publishkit.dandi.organize import OrganizeReport
+    from publishkit.dandi.publish import PublishReport
     from publishkit.dandi.upload import DandiUploadReport
     from publishkit.inspection.stage import InspectionReport
     from publishkit.nwb.convert import ConversionReport
@@ -57,6 +60,8 @@ class Run:
     overridden: str | None = None  # published despite failed inspection, for this reason
     organized: OrganizeReport | None = None
     dandi: DandiUploadReport | None = None
+    dandiset_metadata: MetadataReport | None = None  # dandiset.yaml, checked before the stages
+    published: PublishReport | None = None  # the DANDI version published (or the latest)
     s3_upload: S3UploadResult | None = None
     manifest: ManifestResult | None = None
     notes: NotesResult | None = None

@@ -1,4 +1,5 @@
-"""`publishkit status`: each stage and each NWB file's state, from the workspace (no network)."""
+"""`publishkit status`: each stage and each NWB file's state, on both sides of a release (the S3
+release, and the DANDI version it was published with), from the workspace (no network)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class FileState:
     dandi_path: str | None
     on_dandi: bool  # the uploaded asset has this content
     in_release: str | None  # latest local manifest version pinning this content
+    in_dandi_version: str | None = None  # the DANDI version of that release, holding it too
 
 
 @dataclass(frozen=True)
@@ -32,12 +34,14 @@ class WorkspaceStatus:
     enabled: tuple[str, ...]
     latest_release: str | None
     files: tuple[FileState, ...]
+    dandi_version: dict[str, Any] | None = None  # the latest release's `dandi` record
 
     def as_json(self) -> dict[str, Any]:
         """The report as JSON, for `--format json` and scripts."""
         return {
             "enabled_stages": list(self.enabled),
             "latest_release": self.latest_release,
+            "dandi_version": self.dandi_version,
             "files": [f.__dict__ for f in self.files],
         }
 
@@ -49,7 +53,7 @@ def workspace_status(*, settings: Settings) -> WorkspaceStatus:
         files = workspace_nwb_files(settings)
     except PublishkitError:
         files = []
-    latest, pinned = _latest_release(settings)
+    latest, pinned, dandi = _latest_release(settings)
     states = []
     with StateStore.in_dir(settings.state_dir) as store:
         digests = DigestCache(store)
@@ -67,21 +71,36 @@ def workspace_status(*, settings: Settings) -> WorkspaceStatus:
                     inspected="passed" if inspections.passed(content) else "not passed",
                     dandi_path=dandi_path,
                     on_dandi=uploaded is not None and uploaded.blake2b == content,
-                    in_release=latest if pinned.get(rel) == content else None,
+                    in_release=latest if pinned.get(rel, ("",))[0] == content else None,
+                    in_dandi_version=_in_dandi(dandi, pinned.get(rel), content),
                 )
             )
-    return WorkspaceStatus(enabled, latest, tuple(states))
+    return WorkspaceStatus(enabled, latest, tuple(states), dandi)
 
 
-def _latest_release(settings: Settings) -> tuple[str | None, dict[str, str]]:
-    """The newest local manifest's version and its data files' relpath -> blake2b."""
+def _in_dandi(
+    dandi: dict[str, Any] | None, pinned: tuple[str, bool] | None, content: str
+) -> str | None:
+    """The DANDI version of the latest release when it holds this content as an asset."""
+    if dandi is None or pinned is None or pinned != (content, True):
+        return None
+    return f"{dandi['dandiset_id']}/{dandi['version']}"
+
+
+def _latest_release(
+    settings: Settings,
+) -> tuple[str | None, dict[str, tuple[str, bool]], dict[str, Any] | None]:
+    """The newest local manifest's version; its data files' relpath -> (blake2b, whether it
+    records their DANDI asset); and the DANDI version it records."""
     from publishkit.consume.export import latest_local_manifest
 
     try:
         path = latest_local_manifest(settings.workspace / "manifests")
     except PublishkitError:
-        return None, {}
+        return None, {}, None
     document = manifest.load(path)
-    return document["manifest_version"], {
-        manifest.entry_relpath(e): e["file_hash"] for e in document["data_files"].values()
+    pinned = {
+        manifest.entry_relpath(e): (e["file_hash"], bool(e.get("dandi_asset_id")))
+        for e in document["data_files"].values()
     }
+    return document["manifest_version"], pinned, document.get("dandi")

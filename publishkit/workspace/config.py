@@ -56,14 +56,16 @@ class ConversionSettings:
 
 @dataclass(frozen=True)
 class DandiSettings:
-    """Where organize lays files out and which DANDI instance and dandiset the upload sends them
-    to."""
+    """Where organize lays files out, which DANDI instance and dandiset the upload sends them
+    to, the dandiset's metadata file, and whether a release publishes a DANDI version."""
 
     folder: Path
     instance: str | None = None
     dandiset: str | None = None
     files_mode: str = "copy"
     required_fields: tuple[str, ...] = ("subject_id", "session_id")
+    metadata: Path | None = None  # dandiset.yaml: the dandiset's metadata (dandischema's model)
+    publish: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,8 @@ def load_settings(workspace: Path, *, default_region: str | None = None) -> Sett
         )
     if isinstance(document.get("s3"), dict):
         _check_s3(document["s3"], path, root)
+    if isinstance(document.get("dandi"), dict):
+        _check_dandi(document["dandi"], path, root)
     settings = _settings(workspace.resolve(), document, default_region or DEFAULT_REGION)
     released = tuple(name for name, _ in settings.metadata_files)
     specs = tables_from_section(
@@ -216,7 +220,23 @@ def _dandi(section: dict[str, Any], workspace: Path) -> DandiSettings:
         dandiset=section.get("dandiset"),
         files_mode=section.get("files_mode", "copy"),
         required_fields=tuple(section.get("required_fields", ("subject_id", "session_id"))),
+        metadata=workspace / section["metadata"] if "metadata" in section else None,
+        publish=section.get("publish", False),
     )
+
+
+def _check_dandi(dandi: dict[str, Any], path: Path, root: yaml.Node | None) -> None:
+    """What the schema does not say of dandi.publish: it needs the dandiset and its metadata."""
+    if not dandi.get("publish"):
+        return
+    missing = [key for key in ("instance", "dandiset", "metadata") if not dandi.get(key)]
+    if missing:
+        raise ConfigError(
+            f"{path} line {line_of(root, ('dandi', 'publish'))}: dandi.publish needs "
+            f"dandi.{', dandi.'.join(missing)}",
+            hint="e.g. dandi: {instance: dandi-sandbox, dandiset: '000123', metadata: "
+            "dandiset.yaml, publish: true} (`publishkit init` writes a starting dandiset.yaml)",
+        )
 
 
 def _s3(s3: dict[str, Any], project: str, region: str) -> S3Settings:

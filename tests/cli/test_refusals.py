@@ -25,6 +25,7 @@ REFUSALS: dict[str, tuple[list[str], str]] = {
     "notes": (["old.json", "new.json"], "old.json: no such manifest file"),
     "manifest validate": (["missing.json"], "missing.json: no such file"),
     "inspect": (["missing.nwb"], "missing.nwb: no such file or folder"),
+    "dandi metadata check": (["-w", BROKEN], "publishkit.yaml line 2"),
 }
 
 

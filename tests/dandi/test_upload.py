@@ -290,6 +290,7 @@ def test_a_file_changed_since_its_dandi_upload_loses_its_asset_id_in_the_manifes
     # new content for one session, organized but not uploaded to DANDI; released to S3 alone
     write_nwb(workspace / "nwb" / "sub-M-101_ses-ts01.nwb", subject_id="M-101", session_id="ts01")
     assert cli("organize", "-w", str(workspace)).exit_code == 0
+    assert cli("upload", "--target", "s3", "-w", str(workspace)).exit_code == 0
     stale = released("1.1.0", "--from", "manifest")
     assert stale["sub-M-101_ses-ts01"]["file_hash"] != first["sub-M-101_ses-ts01"]["file_hash"]
     assert not {"dandiset_id", "dandi_asset_path", "dandi_asset_id"} & set(

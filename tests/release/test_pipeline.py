@@ -28,7 +28,15 @@ def keys(s3_client, bucket: str) -> list[str]:
 
 
 def test_stage_selection() -> None:
-    assert select_stages() == ("convert", "inspect", "organize", "upload", "manifest", "notes")
+    assert select_stages() == (
+        "convert",
+        "inspect",
+        "organize",
+        "upload",
+        "publish",
+        "manifest",
+        "notes",
+    )
     assert select_stages("inspect", "upload") == ("inspect", "organize", "upload")
     assert select_stages(only="convert") == ("convert",)
 
@@ -38,7 +46,7 @@ def test_the_full_release_runs_every_enabled_stage(cli, study: Path, aws_env) ->
     assert result.exit_code == 0, result.stdout + result.stderr
     summary = json.loads(result.stdout)
     assert summary["stages"] == ["convert", "inspect", "upload", "manifest", "notes"]
-    assert summary["skipped"] == ["organize"]  # no dandi: section
+    assert summary["skipped"] == ["organize", "publish"]  # no dandi: section
     manifest = json.loads((study / "manifests" / "study_project_manifest_v1.0.0.json").read_text())
     assert set(manifest["data_files"]) == {"sub-M-101_ses-ts01", "sub-M-102_ses-ts02"}
     again = json.loads(cli("release", "--bump", "patch", "-w", str(study), "-f", "json").stdout)

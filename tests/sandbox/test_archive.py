@@ -55,8 +55,10 @@ def dandi(
     return result
 
 
-def api_assets(archive: DandiSandbox, dandiset: str) -> list[dict[str, Any]]:
-    url = f"{archive.api_url}/dandisets/{dandiset}/versions/draft/assets/"
+def api_assets(
+    archive: DandiSandbox, dandiset: str, version: str = "draft"
+) -> list[dict[str, Any]]:
+    url = f"{archive.api_url}/dandisets/{dandiset}/versions/{version}/assets/"
     body = requests.get(url, timeout=30).json()
     assert body["next"] is None
     return list(body["results"])

@@ -20,11 +20,12 @@ from botocore.config import Config
 
 from publishkit.errors import UsageError
 from publishkit.sandbox.archive import DandiSandbox
+from tests.nwbfactory import write_nwb
 
 ROOT = Path(__file__).resolve().parents[2]  # the publishkit the subprocesses import
 
 
-def test_sandbox_serves_s3_and_dandi_and_prints_their_environment() -> None:
+def test_sandbox_serves_s3_and_dandi_and_prints_their_environment(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "publishkit", "sandbox", "--bucket", "rehearsal"],
         stdout=subprocess.PIPE,
@@ -35,6 +36,8 @@ def test_sandbox_serves_s3_and_dandi_and_prints_their_environment() -> None:
         assert process.stdout is not None
         lines = [process.stdout.readline().strip() for _ in range(8)]
         env = dict(line.split("=", 1) for line in lines)
+        told = [process.stdout.readline().strip() for _ in range(3)]
+        assert told[0].startswith("# dandi-cli reads this archive's key from 127.0.0.1:")
         assert env["DANDI_API_URL"].startswith("http://127.0.0.1:")
         assert env["DANDI_API_URL"].endswith("/api")
         dandiset = requests.get(
@@ -61,9 +64,35 @@ def test_sandbox_serves_s3_and_dandi_and_prints_their_environment() -> None:
             config=Config(signature_version=UNSIGNED),
         )
         assert anonymous.get_object(Bucket="rehearsal", Key="k")["Body"].read() == b"x"
+        uploaded_with(told[-1].removeprefix("# "), env, tmp_path)
     finally:
         process.terminate()
         process.communicate(timeout=10)
+
+
+def uploaded_with(command: str, env: dict[str, str], tmp_path: Path) -> None:
+    """Run the `env ... dandi upload` line the sandbox printed, in a shell, in a dandiset
+    folder of one file: the real dandi-cli uploads it with the key the line passes."""
+    folder = tmp_path / env["DANDISET_ID"]
+    folder.mkdir()
+    (folder / "dandiset.yaml").write_text(f"identifier: DANDI:{env['DANDISET_ID']}\n")
+    write_nwb(folder / "sub-m1" / "sub-m1_ses-s1.nwb", subject_id="m1", session_id="s1")
+    home = {"HOME": str(tmp_path), "DANDI_CACHE": "ignore", "DANDI_NO_ET": "1"}
+    shell = {k: v for k, v in os.environ.items() if not k.startswith("DANDI")}
+    shell["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{shell.get('PATH', '')}"
+    done = subprocess.run(
+        ["sh", "-c", f"{command} --validation skip"],
+        cwd=folder,
+        env={**shell, **home, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    listed = requests.get(
+        f"{env['DANDI_API_URL']}/dandisets/{env['DANDISET_ID']}/versions/draft/assets/", timeout=30
+    ).json()
+    assert [a["path"] for a in listed["results"]] == ["sub-m1/sub-m1_ses-s1.nwb"]
 
 
 def sandbox_command(*args: str, tmp: Path) -> tuple[list[str], dict[str, str]]:

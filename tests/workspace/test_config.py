@@ -42,6 +42,10 @@ def test_defaults(tmp_path: Path) -> None:
         ),
         ("project: demo\ns3: [unclosed\n", "line 3: "),
         ("- just\n- a list\n", "expected a mapping of settings, found list"),
+        (
+            "project: demo\ndandi:\n  instance: dandi\n  dandiset: '000123'\n  publish: true\n",
+            "line 5: dandi.publish needs dandi.metadata",
+        ),
     ],
 )
 def test_errors_name_key_and_line(tmp_path: Path, text: str, expected: str) -> None:

@@ -14,13 +14,14 @@ from publishkit.sandbox.archive.assets import AssetRoutes
 from publishkit.sandbox.archive.base import ApiError, json_response
 from publishkit.sandbox.archive.blobs import BlobStorage
 from publishkit.sandbox.archive.dandisets import DandisetRoutes
+from publishkit.sandbox.archive.publish import PublishRoutes
 from publishkit.sandbox.archive.store import DandiStore
 from publishkit.sandbox.archive.uploads import UploadRoutes
 
 logger = logging.getLogger(__name__)
 
 
-class DandiApp(DandisetRoutes, AssetRoutes, UploadRoutes):
+class DandiApp(DandisetRoutes, AssetRoutes, UploadRoutes, PublishRoutes):
     """The WSGI application (werkzeug); one user, who owns every dandiset."""
 
     def __init__(self, store: DandiStore, storage: BlobStorage) -> None:
@@ -31,13 +32,15 @@ class DandiApp(DandisetRoutes, AssetRoutes, UploadRoutes):
             ("/api/info/", "info", ["GET"]),
             ("/api/auth/token/", "auth_token", ["GET"]),
             ("/api/dandisets/", "dandisets", ["GET", "POST"]),
-            (f"{d}/", "dandiset", ["GET"]),
+            (f"{d}/", "dandiset", ["GET", "DELETE"]),
             (f"{d}/versions/", "versions", ["GET"]),
             (f"{d}{v}/", "version", ["GET", "PUT"]),
             (f"{d}{v}/info/", "version_info", ["GET"]),
+            (f"{d}{v}/publish/", "publish", ["POST"]),
             (f"{d}{v}/assets/", "assets", ["GET", "POST"]),
             (f"{d}{v}{a}/", "asset", ["GET", "PUT", "DELETE"]),
             (f"{d}{v}{a}/info/", "asset_info", ["GET"]),
+            (f"{d}{v}{a}/validation/", "asset_validation", ["GET"]),
             (f"{d}{v}{a}/download/", "download", ["GET"]),
             (f"/api{a}/", "asset", ["GET"]),
             (f"/api{a}/info/", "asset_info", ["GET"]),
@@ -46,6 +49,7 @@ class DandiApp(DandisetRoutes, AssetRoutes, UploadRoutes):
             ("/api/uploads/<upload_id>/complete/", "upload_complete", ["POST"]),
             ("/api/uploads/<upload_id>/validate/", "upload_validate", ["POST"]),
             ("/api/blobs/digest/", "blob_digest", ["POST"]),
+            ("/dandiset/<did>/<version>", "web_version", ["GET"]),
         ]
         self.url_map = Map(
             [Rule(path, endpoint=name, methods=methods) for path, name, methods in routes],

@@ -12,9 +12,9 @@ from publishkit.sandbox.archive.base import (
     ASSET_COMPUTED,
     ApiError,
     ArchiveBase,
+    asset_path_problem,
     json_response,
     not_found,
-    valid_asset_path,
 )
 from publishkit.sandbox.archive.rows import DRAFT, VersionRow
 
@@ -68,6 +68,12 @@ class AssetRoutes(ArchiveBase):
         )
         return json_response(self.asset_json(request, new))
 
+    def do_asset_validation(
+        self, request: Request, asset_id: str, did: str, version: str
+    ) -> Response:
+        asset = self.asset_of(asset_id, self.version_of(did, version))
+        return json_response({"status": asset.status, "validation_errors": asset.validation_errors})
+
     def do_asset_info(
         self, request: Request, asset_id: str, did: str | None = None, version: str | None = None
     ) -> Response:
@@ -102,8 +108,9 @@ class AssetRoutes(ArchiveBase):
         path = metadata.get("path")
         if not isinstance(path, str) or not path:
             raise ApiError(400, {"metadata": ["No path specified in metadata."]})
-        if not valid_asset_path(path):
-            raise ApiError(400, [f"Path improperly formatted: {path!r}"])
+        problem = asset_path_problem(path)
+        if problem:  # a Django ValidationError in the serializer: DRF's non_field_errors
+            raise ApiError(400, {"non_field_errors": [problem]})
         if self.store.get_blob(blob_id) is None:
             raise not_found()
         kept = {k: v for k, v in metadata.items() if k not in ASSET_COMPUTED}

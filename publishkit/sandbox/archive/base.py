@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from secrets import compare_digest
 from typing import Any
 from urllib.parse import urlencode
@@ -13,19 +12,25 @@ from urllib.parse import urlencode
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request, Response
 
+from publishkit.sandbox.archive import documents
 from publishkit.sandbox.archive.blobs import BlobStorage
-from publishkit.sandbox.archive.rows import DRAFT, AssetRow, VersionRow, format_dandiset_id
+from publishkit.sandbox.archive.documents import Site, contact_person
+from publishkit.sandbox.archive.rows import DRAFT, AssetRow, VersionRow
 from publishkit.sandbox.archive.store import DandiStore
 
-ETAG = "dandi:dandi-etag"
-SHA256 = "dandi:sha2-256"
 CLI_MINIMAL_VERSION = "0.60.0"
 PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
 # Fields the archive computes itself and strips from metadata that clients send.
-ASSET_COMPUTED = {"id", "path", "identifier", "contentUrl", "contentSize", "digest"}
+ASSET_COMPUTED = {"id", "access", "path", "identifier", "contentUrl", "contentSize", "digest"}
 ASSET_COMPUTED |= {"datePublished", "publishedBy", "@context"}
 VERSION_COMPUTED = {"name", "identifier", "version", "id", "url", "assetsSummary", "citation"}
 VERSION_COMPUTED |= {"doi", "datePublished", "publishedBy", "manifestLocation", "dateCreated"}
+VERSION_COMPUTED |= {"releaseNotes"}
+# The archive's asset path rule (dandiapi's ASSET_PATH_REGEX, ^([C]?/?\.?[C])+$ with C the
+# characters below), written so that Python's backtracking matches it in linear time: the same
+# paths (checked exhaustively up to 8 characters), not exponential time on a long refused one.
+_ASSET_CHARS = r"[A-z0-9(),&\s#+~_=-]"
+ASSET_PATH = re.compile(rf"^(?:/?\.?{_ASSET_CHARS})+$")
 
 
 class ApiError(Exception):
@@ -42,21 +47,17 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(json.dumps(body), status=status, headers=headers, mimetype="application/json")
 
 
-def valid_asset_path(path: str) -> bool:
-    parts = path.split("/")
-    return bool(path) and all(part not in ("", ".", "..") for part in parts) and "\\" not in path
+def asset_path_problem(path: str) -> str | None:
+    """Why the archive refuses an asset path (validate_asset_path), or None."""
+    if path.startswith("/"):
+        return "Path must not begin with /"
+    if not ASSET_PATH.match(path):
+        return "Path improperly formatted"
+    return None
 
 
 def xml_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def contact_person(metadata: dict[str, Any]) -> str:
-    for contributor in metadata.get("contributor") or []:
-        roles: Iterable[str] = contributor.get("roleName") or []
-        if contributor.get("name") and "dcite:ContactPerson" in roles:
-            return str(contributor["name"])
-    return ""
 
 
 class ArchiveBase:
@@ -147,19 +148,23 @@ class ArchiveBase:
         dandiset = self.store.get_dandiset(number)
         if dandiset is None:
             raise not_found()
-        draft = self.store.get_version(number, DRAFT)
-        assert draft is not None
+        versions = self.store.list_versions(number)
+        draft = next(v for v in versions if v.version == DRAFT)
+        published = [v for v in versions if v.version != DRAFT]
+        latest = published[-1] if published else None
         base = {
             "identifier": dandiset.identifier,
             "created": dandiset.created,
             "modified": dandiset.modified,
-            "contact_person": contact_person(draft.metadata),
+            "contact_person": contact_person((latest or draft).metadata),
             "embargo_status": dandiset.embargo_status,
         }
-        version = self.version_json(draft)
+        shown = [self.version_json(v) if v else None for v in (latest, draft)]
         if detail:
-            version["dandiset"] = dict(base)
-        return {**base, "most_recent_published_version": None, "draft_version": version}
+            for version in shown:
+                if version is not None:
+                    version["dandiset"] = dict(base)
+        return {**base, "most_recent_published_version": shown[0], "draft_version": shown[1]}
 
     def version_json(self, version: VersionRow) -> dict[str, Any]:
         count, size = self.store.version_stats(version.dandiset, version.version)
@@ -173,56 +178,22 @@ class ArchiveBase:
             "modified": version.modified,
         }
 
+    @staticmethod
+    def site(request: Request) -> Site:
+        """The archive's API and web addresses, as this request reached them."""
+        return Site(api=f"{request.host_url}api", web=request.host_url.rstrip("/"))
+
     def version_metadata(self, request: Request, version: VersionRow) -> dict[str, Any]:
         """Version metadata plus the fields the archive computes (Version._populate_metadata)."""
-        from dandischema.consts import DANDI_SCHEMA_VERSION
-
-        did = format_dandiset_id(version.dandiset)
-        count, size = self.store.version_stats(version.dandiset, version.version)
-        api = self.api_url(request)
-        metadata = {
-            "schemaKey": "Dandiset",
-            **version.metadata,
-            "name": version.name,
-            "identifier": f"DANDI:{did}",
-            "id": f"DANDI:{did}/{version.version}",
-            "version": version.version,
-            "url": f"{api}/dandisets/{did}/versions/{version.version}/",
-            "repository": request.host_url.rstrip("/"),
-            "dateCreated": version.created,  # the draft is made with its dandiset
-            "citation": f"{version.name} ({version.version}). DANDI:{did}/{version.version}",
-            "assetsSummary": {
-                "schemaKey": "AssetsSummary",
-                "numberOfBytes": size,
-                "numberOfFiles": count,
-            },
-            "manifestLocation": [f"{api}/dandisets/{did}/versions/{version.version}/assets/"],
-        }
-        metadata.setdefault("schemaVersion", DANDI_SCHEMA_VERSION)
-        return metadata
+        dandiset = self.store.get_dandiset(version.dandiset)
+        assert dandiset is not None
+        stats = self.store.version_stats(version.dandiset, version.version)
+        return documents.version_metadata(self.site(request), version, dandiset.created, stats)
 
     def asset_metadata(self, request: Request, asset: AssetRow) -> dict[str, Any]:
-        """Asset._populate_metadata: stored metadata plus identity, URLs, size and digests."""
-        digest = {ETAG: asset.blob.etag}
-        if asset.blob.sha256:
-            digest[SHA256] = asset.blob.sha256
-        metadata = {
-            **asset.metadata,
-            "id": f"dandiasset:{asset.asset_id}",
-            "path": asset.path,
-            "identifier": asset.asset_id,
-            "contentUrl": [
-                f"{self.api_url(request)}/assets/{asset.asset_id}/download/",
-                self.storage.object_url(asset.blob.object_key),
-            ],
-            "contentSize": asset.blob.size,
-            "digest": digest,
-        }
-        metadata["@context"] = (
-            "https://raw.githubusercontent.com/dandi/schema/master/releases/"
-            f"{metadata.get('schemaVersion')}/context.json"
-        )
-        return metadata
+        """Asset.full_metadata: stored metadata plus identity, URLs, size and digests."""
+        url = self.storage.object_url(asset.blob.object_key)
+        return documents.asset_metadata(self.site(request), asset, url)
 
     def asset_json(
         self, request: Request, asset: AssetRow, *, metadata: bool = True

@@ -9,6 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 DRAFT = "draft"
+# A version's status (dandiapi's Version.Status); an asset's is Pending, Validating, Valid or
+# Invalid.
+PENDING, VALIDATING, VALID, INVALID = "Pending", "Validating", "Valid", "Invalid"
+PUBLISHING, PUBLISHED = "Publishing", "Published"
 
 
 def now() -> str:
@@ -41,6 +45,7 @@ class VersionRow:
     status: str
     created: str
     modified: str
+    validation_errors: list[dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,9 @@ class AssetRow:
     previous: str | None
     created: str
     modified: str
+    status: str
+    validation_errors: list[dict[str, str]]
+    published: bool
 
 
 def dandiset_row(row: sqlite3.Row) -> DandisetRow:
@@ -87,6 +95,7 @@ def version_row(row: sqlite3.Row) -> VersionRow:
         status=row["status"],
         created=row["created"],
         modified=row["modified"],
+        validation_errors=json.loads(row["validation_errors"]),
     )
 
 
@@ -110,4 +119,7 @@ def asset_row(row: sqlite3.Row) -> AssetRow:
         previous=row["previous"],
         created=row["a_created"],
         modified=row["a_modified"],
+        status=row["status"],
+        validation_errors=json.loads(row["validation_errors"]),
+        published=bool(row["published"]),
     )

@@ -12,7 +12,9 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 
 from publishkit.sandbox.archive.app import DandiApp
 from publishkit.sandbox.archive.blobs import BlobStorage
+from publishkit.sandbox.archive.documents import Site
 from publishkit.sandbox.archive.store import DandiStore
+from publishkit.sandbox.archive.tasks import ArchiveTasks
 from publishkit.sandbox.s3 import serve_on_loopback
 
 logger = logging.getLogger(__name__)
@@ -29,10 +31,18 @@ class DandiSandbox:
     """The local archive served on 127.0.0.1 in a background thread; a context manager."""
 
     def __init__(
-        self, s3_endpoint: str, bucket: str, region: str, db_path: Path, port: int = 0
+        self,
+        s3_endpoint: str,
+        bucket: str,
+        region: str,
+        db_path: Path,
+        port: int = 0,
+        task_interval: float = 0.2,
     ) -> None:
         self.store = DandiStore(db_path)
-        self.app = DandiApp(self.store, BlobStorage(s3_endpoint, bucket, region))
+        storage = BlobStorage(s3_endpoint, bucket, region)
+        self.app = DandiApp(self.store, storage)
+        self.tasks = ArchiveTasks(self.store, storage, self._site, task_interval)
         self._port = port
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -46,6 +56,10 @@ class DandiSandbox:
         if self._server is None:
             raise RuntimeError("the DANDI sandbox is not running")
         return f"http://127.0.0.1:{self._server.port}/api"
+
+    def _site(self) -> Site:
+        api = self.api_url
+        return Site(api=api, web=api.removesuffix("/api"))
 
     @property
     def api_key_env_var(self) -> str:
@@ -62,6 +76,7 @@ class DandiSandbox:
             self._server, self._thread = serve_on_loopback(
                 self.app, self._port, _QuietHandler, "dandi-sandbox"
             )
+            self.tasks.start()
             logger.info("DANDI sandbox serving %s", self.api_url)
         return self.api_url
 
@@ -70,6 +85,7 @@ class DandiSandbox:
         return self.store.create_dandiset(name).identifier
 
     def stop(self) -> None:
+        self.tasks.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -1,23 +1,19 @@
 """SQLite persistence for the local DANDI archive in `publishkit.sandbox.archive`.
 
-Dandisets with their versions (only ``draft`` is ever created here), blobs (one per distinct
-dandi-etag and size, stored in S3), pending multipart uploads, and assets, which are immutable:
-changing an asset's blob or metadata makes a new asset that replaces the old one in the version,
-as in the real archive.
+Dandisets with their versions (a draft, and the versions published from it), blobs (one per
+distinct dandi-etag and size, stored in S3), pending multipart uploads, and assets, which are
+immutable: changing an asset's blob or metadata makes a new asset that replaces the old one in
+the draft, as in the real archive. Statuses, validation and publishing: `lifecycle`.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
+from publishkit.sandbox.archive.lifecycle import ASSET_SELECT, Lifecycle, touch
 from publishkit.sandbox.archive.rows import (
     DRAFT,
     AssetRow,
@@ -32,91 +28,9 @@ from publishkit.sandbox.archive.rows import (
     version_row,
 )
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS dandisets (
-    id INTEGER PRIMARY KEY,
-    embargo_status TEXT NOT NULL DEFAULT 'OPEN',
-    created TEXT NOT NULL,
-    modified TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS versions (
-    dandiset_id INTEGER NOT NULL REFERENCES dandisets (id),
-    version TEXT NOT NULL,
-    name TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created TEXT NOT NULL,
-    modified TEXT NOT NULL,
-    PRIMARY KEY (dandiset_id, version)
-);
-CREATE TABLE IF NOT EXISTS blobs (
-    blob_id TEXT PRIMARY KEY,
-    object_key TEXT NOT NULL,
-    etag TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    sha256 TEXT,
-    created TEXT NOT NULL,
-    UNIQUE (etag, size)
-);
-CREATE TABLE IF NOT EXISTS uploads (
-    upload_id TEXT PRIMARY KEY,
-    multipart_upload_id TEXT NOT NULL,
-    object_key TEXT NOT NULL,
-    etag TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    dandiset_id INTEGER NOT NULL REFERENCES dandisets (id),
-    created TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS assets (
-    asset_id TEXT PRIMARY KEY,
-    path TEXT NOT NULL,
-    blob_id TEXT NOT NULL REFERENCES blobs (blob_id),
-    metadata TEXT NOT NULL,
-    previous TEXT,
-    created TEXT NOT NULL,
-    modified TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS version_assets (
-    dandiset_id INTEGER NOT NULL,
-    version TEXT NOT NULL,
-    asset_id TEXT NOT NULL REFERENCES assets (asset_id),
-    PRIMARY KEY (dandiset_id, version, asset_id)
-);
-"""
 
-
-class DandiStore:
-    """Thread-safe access to one SQLite file (one connection, one lock)."""
-
-    def __init__(self, db_path: Path) -> None:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(str(db_path), check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
-        with self._lock, self._conn:
-            self._conn.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._conn:
-            yield self._conn
-
-    # -- the one user ---------------------------------------------------------------------
-
-    def api_key(self) -> str:
-        """The API key of the archive's only user, made on first use and kept in the database."""
-        with self._tx() as db:
-            row = db.execute("SELECT value FROM settings WHERE key = 'api_key'").fetchone()
-            if row is not None:
-                return str(row["value"])
-            key = secrets.token_hex(20)  # like the archive's 40-hex-digit tokens
-            db.execute("INSERT INTO settings (key, value) VALUES ('api_key', ?)", (key,))
-            return key
+class DandiStore(Lifecycle):
+    """Dandisets, versions, blobs, uploads and assets, in one SQLite file."""
 
     # -- dandisets and versions -----------------------------------------------------------
 
@@ -129,7 +43,8 @@ class DandiStore:
             number = int(cursor.lastrowid or 0)
             body = {**(metadata or {}), "name": name}
             db.execute(
-                "INSERT INTO versions VALUES (?, ?, ?, ?, 'Pending', ?, ?)",
+                "INSERT INTO versions (dandiset_id, version, name, metadata, status, created,"
+                " modified) VALUES (?, ?, ?, ?, 'Pending', ?, ?)",
                 (number, DRAFT, name, json.dumps(body), stamp, stamp),
             )
         dandiset = self.get_dandiset(number)
@@ -162,13 +77,21 @@ class DandiStore:
 
     def set_version_metadata(
         self, number: int, version: str, name: str, metadata: dict[str, Any]
-    ) -> None:
+    ) -> bool:
+        """The version's name and metadata, and Pending again, if they differ; True if so."""
         with self._tx() as db:
+            row = db.execute(
+                "SELECT name, metadata FROM versions WHERE dandiset_id = ? AND version = ?",
+                (number, version),
+            ).fetchone()
+            if (row["name"], json.loads(row["metadata"])) == (name, metadata):
+                return False
             db.execute(
                 "UPDATE versions SET name = ?, metadata = ? WHERE dandiset_id = ? AND version = ?",
                 (name, json.dumps(metadata), number, version),
             )
-            _touch(db, number, version)
+            touch(db, number, version)
+        return True
 
     def version_stats(self, number: int, version: str) -> tuple[int, int]:
         """How many assets the version holds, and their total size in bytes."""
@@ -246,13 +169,13 @@ class DandiStore:
 
     def get_asset(self, asset_id: str) -> AssetRow | None:
         with self._tx() as db:
-            row = db.execute(_ASSET_SELECT + " WHERE a.asset_id = ?", (asset_id,)).fetchone()
+            row = db.execute(ASSET_SELECT + " WHERE a.asset_id = ?", (asset_id,)).fetchone()
         return None if row is None else asset_row(row)
 
     def version_assets(self, number: int, version: str) -> list[AssetRow]:
         with self._tx() as db:
             rows = db.execute(
-                _ASSET_SELECT + " JOIN version_assets va ON va.asset_id = a.asset_id"
+                ASSET_SELECT + " JOIN version_assets va ON va.asset_id = a.asset_id"
                 " WHERE va.dandiset_id = ? AND va.version = ? ORDER BY a.created, a.asset_id",
                 (number, version),
             ).fetchall()
@@ -284,11 +207,12 @@ class DandiStore:
             if replacing is not None:
                 _remove(db, number, version, replacing)
             db.execute(
-                "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO assets (asset_id, path, blob_id, metadata, previous, created,"
+                " modified) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (asset_id, path, blob_id, json.dumps(metadata), replacing, stamp, stamp),
             )
             db.execute("INSERT INTO version_assets VALUES (?, ?, ?)", (number, version, asset_id))
-            _touch(db, number, version)
+            touch(db, number, version)
         asset = self.get_asset(asset_id)
         assert asset is not None
         return asset
@@ -296,13 +220,7 @@ class DandiStore:
     def remove_asset(self, number: int, version: str, asset_id: str) -> None:
         with self._tx() as db:
             _remove(db, number, version, asset_id)
-            _touch(db, number, version)
-
-
-_ASSET_SELECT = (
-    "SELECT a.asset_id, a.path, a.metadata, a.previous, a.created AS a_created,"
-    " a.modified AS a_modified, b.* FROM assets a JOIN blobs b ON b.blob_id = a.blob_id"
-)
+            touch(db, number, version)
 
 
 def _remove(db: sqlite3.Connection, number: int, version: str, asset_id: str) -> None:
@@ -310,14 +228,3 @@ def _remove(db: sqlite3.Connection, number: int, version: str, asset_id: str) ->
         "DELETE FROM version_assets WHERE dandiset_id = ? AND version = ? AND asset_id = ?",
         (number, version, asset_id),
     )
-
-
-def _touch(db: sqlite3.Connection, number: int, version: str) -> None:
-    """A change to a version: it needs validating again, and it and its dandiset are modified."""
-    stamp = now()
-    db.execute(
-        "UPDATE versions SET status = 'Pending', modified = ?"
-        " WHERE dandiset_id = ? AND version = ?",
-        (stamp, number, version),
-    )
-    db.execute("UPDATE dandisets SET modified = ? WHERE id = ?", (stamp, number))

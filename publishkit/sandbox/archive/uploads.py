@@ -9,8 +9,6 @@ import uuid
 from werkzeug.wrappers import Request, Response
 
 from publishkit.sandbox.archive.base import (
-    ETAG,
-    SHA256,
     ApiError,
     ArchiveBase,
     json_response,
@@ -18,6 +16,7 @@ from publishkit.sandbox.archive.base import (
     xml_escape,
 )
 from publishkit.sandbox.archive.blobs import blob_json, dandi_etag_parts
+from publishkit.sandbox.archive.documents import ETAG, SHA256
 from publishkit.sandbox.archive.rows import DRAFT
 
 logger = logging.getLogger(__name__)

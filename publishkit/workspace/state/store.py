@@ -27,6 +27,15 @@ CREATE TABLE IF NOT EXISTS fetched (path TEXT PRIMARY KEY, ctime_ns INTEGER NOT 
 CREATE TABLE IF NOT EXISTS conversions (
     output TEXT PRIMARY KEY, key TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL
 );
+-- convert: the notices already given in this workspace (e.g. that a NeuroConv interface runs
+-- code from the lab's data), each given once
+CREATE TABLE IF NOT EXISTS notices_given (notice TEXT PRIMARY KEY);
+-- convert: what a plan needs to know of a NeuroConv interface (its schemas), by the versions of
+-- NeuroConv and its readers, so that planning unchanged rows needs no import of NeuroConv
+CREATE TABLE IF NOT EXISTS interface_schemas (
+    versions TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL,
+    PRIMARY KEY (versions, name)
+);
 -- inspect: findings by (content, setup), the contents that passed the workspace's gate, and
 -- those that passed the checks DANDI applies as DANDI applies them (upload skips its validation)
 CREATE TABLE IF NOT EXISTS inspection_results (

@@ -130,6 +130,41 @@ class Conversions:
             conn.execute("DELETE FROM conversions WHERE output = ?", (output,))
 
 
+class Notices:
+    """notices_given: the notices a stage already gave in this workspace, by name."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def given(self, name: str) -> bool:
+        return bool(self._store.query("SELECT 1 FROM notices_given WHERE notice = ?", (name,)))
+
+    def keep(self, name: str) -> None:
+        with self._store.transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO notices_given VALUES (?)", (name,))
+
+
+class InterfaceSchemas:
+    """interface_schemas: a NeuroConv interface's description (JSON) by the readers' versions."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def of(self, versions: str, name: str) -> str | None:
+        rows = self._store.query(
+            "SELECT description FROM interface_schemas WHERE versions = ? AND name = ?",
+            (versions, name),
+        )
+        return str(rows[0][0]) if rows else None
+
+    def keep(self, versions: str, name: str, description: str) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO interface_schemas VALUES (?, ?, ?)",
+                (versions, name, description),
+            )
+
+
 class Inspections:
     """Findings by (content, setup); the contents that passed the workspace's gate, and those
     that passed the checks DANDI applies as DANDI applies them."""

@@ -1,0 +1,44 @@
+"""The archive's rule for asset paths, checked before anything is organized or uploaded.
+
+DANDI refuses an asset whose path has a character other than ASCII letters, digits, spaces and
+`(),&#+~_=-`, or two dots or slashes in a row (dandiapi's ASSET_PATH_REGEX, here in a form
+Python matches in linear time); `dandi organize` itself names files with whatever the metadata
+holds (`sub-Maus-ü1`, `@`, `'`, `%`, `..`).
+"""
+
+from __future__ import annotations
+
+import re
+
+ALLOWED = "letters A-Z and a-z, digits, spaces, (),&#+~_=- and single dots"
+_CHAR = r"[A-z0-9(),&\s#+~_=-]"
+_PATH = re.compile(rf"^(?:/?\.?{_CHAR})+$")
+_PLAIN = re.compile(rf"{_CHAR}|[./]")
+NAMED_BY = ("subject_id", "session_id", "tissue_sample_id", "slice_id", "cell_id")
+
+
+def archive_refuses(path: str) -> bool:
+    """The archive would refuse an asset at this dandiset path."""
+    return path.startswith("/") or _PATH.match(path) is None
+
+
+def culprit(path: str) -> str:
+    """What in `path` the archive refuses: the first character it does not allow, or the
+    doubled dot or slash."""
+    for char in path:
+        if not _PLAIN.fullmatch(char):
+            return repr(char)
+    for pair in ("..", "//", "./"):
+        if pair in path:
+            return repr(pair)
+    return "its form"
+
+
+def refused_value(metadata: dict[str, object], path: str) -> tuple[str, str] | None:
+    """The metadata field (and its value) the refused part of `path` came from, if one did."""
+    bad = culprit(path).strip("'")
+    for field in NAMED_BY:
+        value = metadata.get(field)
+        if isinstance(value, str) and bad in value:
+            return field, value
+    return None

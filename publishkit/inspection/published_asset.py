@@ -1,0 +1,86 @@
+"""An NWB file's asset metadata as the archive validates it before it may be published.
+
+dandi-cli checks the metadata it uploads as a `BareAsset`; the archive validates each asset
+again, with what it computes itself (identity, URLs, size, digests, access, who published it
+and when), as a `PublishedAsset` with its JSON Schema (dandiapi's validate_asset_metadata). An
+asset it finds Invalid blocks the dandiset's publish: found here, it is a finding of the file.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+CHECK = "check_dandi_published_asset"
+
+
+def published_asset_problems(metadata: dict[str, Any], path: str) -> list[str]:
+    """What the archive's validation of this asset at publish would refuse, one message each;
+    `metadata`: dandi-cli's asset metadata of the file at `path` (as uploaded)."""
+    from dandischema.exceptions import JsonschemaValidationError, PydanticValidationError
+    from dandischema.metadata import validate
+
+    try:
+        validate(_as_published(metadata, path), schema_key="PublishedAsset", json_validation=True)
+    except JsonschemaValidationError as exc:
+        return [_message(list(e.absolute_path), e.message) for e in map(_deepest, exc.errors)]
+    except PydanticValidationError as exc:
+        return [_message(list(e["loc"]), str(e["msg"])) for e in exc.errors]
+    except ValueError as exc:
+        return [_message([], str(exc))]
+    return []
+
+
+def _as_published(metadata: dict[str, Any], path: str) -> dict[str, Any]:
+    """The metadata with the fields the archive computes, as placeholders of their form."""
+    asset_id, now = str(uuid.uuid4()), datetime.now(UTC).isoformat()
+    etag = (metadata.get("digest") or {}).get("dandi:dandi-etag", "0" * 32 + "-1")
+    return {
+        **metadata,
+        "schemaKey": "Asset",  # what dandi-cli sends (dandiapi's Asset)
+        "id": f"dandiasset:{asset_id}",
+        "identifier": asset_id,
+        "access": [{"schemaKey": "AccessRequirements", "status": "dandi:OpenAccess"}],
+        "path": os.path.basename(path),
+        "contentUrl": [
+            f"https://api.dandiarchive.org/api/assets/{asset_id}/download/",
+            f"https://dandiarchive.s3.amazonaws.com/blobs/{asset_id}",
+        ],
+        "contentSize": os.path.getsize(path),
+        "digest": {"dandi:dandi-etag": etag, "dandi:sha2-256": "0" * 64},
+        "@context": "https://raw.githubusercontent.com/dandi/schema/master/releases/"
+        f"{metadata.get('schemaVersion')}/context.json",
+        "datePublished": now,
+        "publishedBy": {
+            "id": uuid.uuid4().urn,
+            "name": "DANDI publish",
+            "startDate": now,
+            "endDate": now,
+            "wasAssociatedWith": [
+                {
+                    "id": uuid.uuid4().urn,
+                    "name": "DANDI API",
+                    "version": "0.1.0",
+                    "schemaKey": "Software",
+                }
+            ],
+            "schemaKey": "PublishActivity",
+        },
+    }
+
+
+def _deepest(error: Any) -> Any:
+    """For "not valid under any of the given schemas", the error jsonschema deems the most
+    relevant among the alternatives' (e.g. "... is not a 'date-time'"), with its own path."""
+    from jsonschema.exceptions import best_match
+
+    while error.context:
+        error = best_match(error.context)
+    return error
+
+
+def _message(where: list[Any], message: str) -> str:
+    field = ".".join(str(part) for part in where) or "the asset"
+    return f"DANDI would refuse to publish this asset: {field}: {message}"
