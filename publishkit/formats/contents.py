@@ -22,6 +22,9 @@ from publishkit.formats.table_diff import TableDiff, diff_tables, parse_table
 if TYPE_CHECKING:
     from publishkit.formats.notes import Comparison
 
+VALUES_ONLY = (
+    "only data values changed (no field, object, shape, dtype, unit, rate or row count did)"
+)
 LIMIT = 20  # lines of one table or NWB file in Markdown and HTML; the JSON has them all
 Reader = Callable[[str, Mapping[str, Any]], bytes]  # (table name, manifest entry) -> content
 
@@ -168,6 +171,8 @@ def nwb_lines(diff: NwbDiff | None) -> tuple[str, ...]:
             {"old": "the earlier release", "new": "this release"}[s] for s in diff.missing
         )
         return (f"contents not compared: no summary of it in {sides}",)
+    if not diff.changes:
+        return (VALUES_ONLY,)
     lines = [
         _nwb_line(change.section, change.name, change.field, change.old, change.new)
         for change in diff.changes[:LIMIT]

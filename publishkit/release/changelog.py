@@ -29,7 +29,7 @@ from publishkit.formats.summaries import (
     summaries_document,
     summaries_name,
 )
-from publishkit.s3.bucket import S3Bucket
+from publishkit.s3.bucket import ConditionFailed, S3Bucket
 from publishkit.s3.pinned import BucketPool, ReadSettings
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import FileDigests
@@ -194,7 +194,8 @@ def put_summaries(settings: Settings, bucket: S3Bucket, version: str, summaries:
     document = summaries_document(settings.project, version, summaries.keys, summaries.files)
     data = dumps(document).encode()
     key = settings.s3.key(f"{SUMMARIES_FOLDER}/{name}")
-    current = bucket.head(key)
-    if current is None or current.size != len(data) or bucket.get_bytes(key) != data:
+    try:
+        bucket.put_bytes(key, data, content_type="application/json", create_only=True)
+    except ConditionFailed:  # a dead run's summaries of this unpublished version, since changed
         bucket.put_bytes(key, data, content_type="application/json", create_only=False)
     return key

@@ -58,6 +58,10 @@ def test_field_and_object_changes_in_words() -> None:
     )
     assert diff_summaries("data/s.nwb", OLD, OLD).changes == ()
     missing = diff_summaries("data/s.nwb", None, NEW)
+    same = diff_summaries("x.nwb", OLD, OLD)
+    assert nwb_lines(same) == (
+        "only data values changed (no field, object, shape, dtype, unit, rate or row count did)",
+    )
     assert nwb_lines(missing) == ("contents not compared: no summary of it in the earlier release",)
     many = {"objects": {f"o{n}": {"type": "TimeSeries"} for n in range(30)}}
     assert (
