@@ -21,8 +21,10 @@ def write_nwb(
     age: str = "P90D",
     samples: int = 100,
     identifier: str | None = None,
+    trials: int = 0,
 ) -> Path:
-    """A session with a subject and one TimeSeries; every argument can be made wrong on purpose."""
+    """A session with a subject and one TimeSeries (and `trials` rows of a trials table); every
+    argument can be made wrong on purpose."""
     nwbfile = NWBFile(
         session_description="A session recorded for publishkit's tests.",
         identifier=identifier or str(uuid.uuid4()),
@@ -51,6 +53,8 @@ def write_nwb(
             rate=60.0,
         )
     )
+    for n in range(trials):
+        nwbfile.add_trial(start_time=float(n), stop_time=n + 0.5)
     path.parent.mkdir(parents=True, exist_ok=True)
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwbfile)

@@ -32,18 +32,40 @@ def notes(
         typer.Option(
             "--format",
             "-f",
-            help="markdown (default), allensdk (AllenSDK compare_manifests text), json.",
+            help="markdown (default), allensdk (AllenSDK compare_manifests text), json, html.",
         ),
     ] = NotesFormat.markdown,
+    files_only: Annotated[
+        bool,
+        typer.Option(
+            "--files-only",
+            help="Compare file by file only: read nothing from the bucket (no rows, cells or "
+            "NWB fields).",
+        ),
+    ] = False,
+    workspace: WorkspaceOption = Path("."),
 ) -> None:
-    """Say what changed between two manifests: created, deleted, changed, renamed files."""
+    """Say what changed between two manifests: created, deleted, changed, renamed files, and
+    inside them: each changed table's rows, cells and columns (both versions read from the
+    bucket at their pinned versions) and each changed NWB file's fields and objects (from the
+    summaries the releases published). `--format allensdk` is AllenSDK's own text, file by file.
+    """
     old_doc, new_doc = manifest.load(old), manifest.load(new)
     if fmt is NotesFormat.allensdk:
         out.out(render_allensdk(old_doc, new_doc, old.name, new.name), highlight=False)
         return
     comparison = compare_manifests(old_doc, new_doc, old.name, new.name)
+    if not files_only:
+        from publishkit.release.changelog import compared_where_published
+
+        read = read_settings(workspace)
+        comparison = compared_where_published(comparison, old_doc, new_doc, read)
     if fmt is NotesFormat.json:
         render.print_json(comparison.as_json())
+    elif fmt is NotesFormat.html:
+        from publishkit.formats.notes_html import render_html
+
+        out.out(render_html(comparison), highlight=False, end="")
     else:
         out.print(render_markdown(comparison), markup=False, end="")
 

@@ -38,6 +38,7 @@ class NotesFormat(StrEnum):
     markdown = "markdown"
     allensdk = "allensdk"
     json = "json"
+    html = "html"
 
 
 class InspectFormat(StrEnum):

@@ -143,11 +143,14 @@ def release(
             "error: the DANDI upload failed, so nothing was published to S3 (fix: correct the "
             "cause named above and run the release again; finished uploads are re-used)"
         )
-    elif result.gated and result.inspection is not None:
-        render.print_inspection(result.inspection)
+    elif result.gated:
+        if result.inspection is not None:
+            render.print_inspection(result.inspection)
+        if result.tables is not None:
+            render.print_table_checks(result.tables)
         err.print(
-            "error: inspection failed, so nothing was uploaded (fix: correct the files, or "
-            "pass --publish-despite-inspection REASON)"
+            "error: inspection failed, so nothing was uploaded (fix: correct the files or "
+            "tables named above, or pass --publish-despite-inspection REASON)"
         )
     elif not quiet:
         render.print_pipeline(result)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import th
     from publishkit.release.results import PipelineResult, ReleaseResult
     from publishkit.release.status import WorkspaceStatus
     from publishkit.sandbox.demo import DemoResult
+    from publishkit.workspace.table_checks import TableCheckReport
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -130,6 +131,17 @@ def print_inspection(report: InspectionReport) -> None:
     if report.suppressed:
         out.print(f"{len(report.suppressed)} finding(s) suppressed by publishkit.yaml")
     out.print(verdict(report), markup=False)
+
+
+def print_table_checks(report: TableCheckReport) -> None:
+    """Each table finding (table, row, line, column, value, rule, why), then the verdict."""
+    for item in report.findings:
+        out.print(f"{item.importance} {item.describe()}", markup=False)
+    tables = ", ".join(report.tables)
+    if report.passed:
+        out.print(f"tables: PASSED: {tables}; nothing at or above {report.fail_on}", markup=False)
+    else:
+        out.print(f"tables: FAILED: {report.failure_summary()}", markup=False)
 
 
 def print_release(result: ReleaseResult) -> None:
@@ -255,8 +267,10 @@ def print_pipeline(result: PipelineResult) -> None:
         print_conversion(result.conversion)
     if result.inspection is not None:
         out.print(f"inspect: {verdict(result.inspection)}", markup=False)
-        if result.overridden:
-            err.print(f"warning: publishing despite failed inspection: {escape(result.overridden)}")
+    if result.tables is not None:
+        print_table_checks(result.tables)
+    if result.overridden and (result.inspection is not None or result.tables is not None):
+        err.print(f"warning: publishing despite failed inspection: {escape(result.overridden)}")
     if result.organized is not None:
         report = result.organized
         out.print(

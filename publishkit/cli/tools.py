@@ -25,8 +25,9 @@ def schema_command(
         typer.Argument(
             metavar="NAME",
             help="config (publishkit.yaml), manifest, template (template.yaml), "
-            "template-objects/KIND (one entry of a template's objects), or inspection-report "
-            "(inspect --format json).",
+            "template-objects/KIND (one entry of a template's objects), inspection-report "
+            "(inspect --format json), nwb-summaries (the NWB summaries a release publishes) or "
+            "nwb-summary (one of them).",
         ),
     ],
 ) -> None:

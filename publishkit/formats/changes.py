@@ -23,6 +23,7 @@ class Change:
     kind: Kind
     path: str
     new_path: str | None = None  # renamed: where the content went
+    hashes: tuple[str, str] | None = None  # changed: the content's blake2b before and after
 
     def describe(self) -> str:
         """The change as AllenSDK's compare_manifests words it."""
@@ -47,7 +48,10 @@ def _hashes(entries: dict[str, Any]) -> dict[str, str]:
 
 def _diff(group: str, before: dict[str, str], after: dict[str, str]) -> list[Change]:
     differ = [path for path, _ in before.items() - after.items()]  # changed or gone
-    changes = [Change(group, "changed", path) for path in sorted(p for p in differ if p in after)]
+    changes = [
+        Change(group, "changed", path, hashes=(before[path], after[path]))
+        for path in sorted(p for p in differ if p in after)
+    ]
     gone = sorted(path for path in differ if path not in after)
     arrived = sorted(after.keys() - before.keys())
     unclaimed: dict[str, list[str]] = {}

@@ -1,4 +1,5 @@
-"""Release notes: what changed between two manifests, as Markdown, AllenSDK text or JSON."""
+"""Release notes: what changed between two manifests, as Markdown, AllenSDK text or JSON
+(HTML: `notes_html`); inside the tables and NWB files too, once `contents` compared them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from publishkit.formats.changes import Change, allensdk_text, compare, counts, suggest_bump
+from publishkit.formats.contents import nwb_lines, table_heading, table_lines, table_rows
+from publishkit.formats.summaries import NwbDiff
+from publishkit.formats.table_diff import TableDiff
 from publishkit.formats.versions import Bump
 
 NOTES_TITLE = "# Release notes\n"
@@ -16,21 +20,30 @@ _GROUP_TITLES = (("metadata", "Metadata tables"), ("data", "Data files"))
 
 @dataclass(frozen=True)
 class Comparison:
-    """Two manifests, named as the user named them, and what changed between them."""
+    """Two manifests, named as the user named them, and what changed between them: file by
+    file, and (once compared) inside the tables and NWB files that changed."""
 
     old_name: str | None
     new_name: str
     old_version: str | None
     new_version: str
     changes: tuple[Change, ...]
+    tables: tuple[TableDiff, ...] | None = None  # None: the tables' rows were not compared
+    nwb_files: tuple[NwbDiff, ...] | None = None  # None: the NWB summaries were not compared
 
     @property
     def suggested_bump(self) -> Bump | None:
-        """The bump the changes call for (major, minor, patch), or None when nothing changed."""
-        return suggest_bump(list(self.changes))
+        """The bump the changes call for (major, minor, patch), or None when nothing changed:
+        a table's row removed (or its key value changed), or a column removed or renamed, is
+        major, as a file deleted or renamed is."""
+        bump = suggest_bump(list(self.changes))
+        if bump is not None and any(diff.breaking for diff in self.tables or ()):
+            return "major"
+        return bump
 
     def as_json(self) -> dict[str, Any]:
-        """The comparison as JSON: both manifests, the counts, the suggested bump, every change."""
+        """The comparison as JSON: both manifests, the counts, the suggested bump, every change
+        (files, and inside tables and NWB files: null when they were not compared)."""
         return {
             "old": {"manifest": self.old_name, "version": self.old_version},
             "new": {"manifest": self.new_name, "version": self.new_version},
@@ -40,13 +53,15 @@ class Comparison:
                 {"group": c.group, "kind": c.kind, "path": c.path, "new_path": c.new_path}
                 for c in self.changes
             ],
+            "tables": None if self.tables is None else [t.as_json() for t in self.tables],
+            "nwb_files": None if self.nwb_files is None else [n.as_json() for n in self.nwb_files],
         }
 
 
 def compare_manifests(
     old: Mapping[str, Any] | None, new: Mapping[str, Any], old_name: str | None, new_name: str
 ) -> Comparison:
-    """What changed from manifest `old` (None: nothing published yet) to `new`."""
+    """What changed from manifest `old` (None: nothing published yet) to `new`, file by file."""
     return Comparison(
         old_name=old_name,
         new_name=new_name,
@@ -61,33 +76,87 @@ def render_allensdk(old: dict[str, Any], new: dict[str, Any], old_name: str, new
     return allensdk_text(old, new, old_name, new_name)
 
 
-def render_markdown(
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+    remark: bool = False  # a remark the release engineer gave (--note)
+
+
+@dataclass(frozen=True)
+class Items:
+    """A list; each item's text and the lines under it."""
+
+    items: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+Block = Heading | Para | Items
+
+
+def blocks(
     comparison: Comparison, *, date: str | None = None, remarks: tuple[str, ...] = ()
-) -> str:
-    """One release's section: a heading, remarks, a summary line, changes grouped with counts."""
+) -> list[Block]:
+    """One release's section as blocks (text with `code` spans), for Markdown and HTML: a
+    heading, remarks, a summary line, changes grouped with counts, and what changed inside."""
     when = f" ({date})" if date else ""
-    lines = [f"## v{comparison.new_version}{when}", ""]
-    for remark in remarks:
-        lines += [f"> **Note:** {remark}", ""]
+    out: list[Block] = [Heading(2, f"v{comparison.new_version}{when}")]
+    out += [Para(remark, remark=True) for remark in remarks]
     changes = list(comparison.changes)
     if comparison.old_version is None:
-        lines.append(f"First release: {_summary(changes)}.")
+        out.append(Para(f"First release: {_summary(changes)}."))
     elif not changes:
-        lines.append(f"No changes since v{comparison.old_version}.")
+        out.append(Para(f"No changes since v{comparison.old_version}."))
     else:
-        lines.append(f"Changes since v{comparison.old_version}: {_summary(changes)}.")
+        out.append(Para(f"Changes since v{comparison.old_version}: {_summary(changes)}."))
+    inside = {diff.path: diff for diff in comparison.nwb_files or ()}
     for group, title in _GROUP_TITLES:
         in_group = [c for c in changes if c.group == group]
         if not in_group:
             continue
-        lines += ["", f"### {title} ({_summary(in_group)})", ""]
-        lines += [
-            f"- `{c.path}` → `{c.new_path}` renamed"
-            if c.kind == "renamed"
-            else f"- `{c.path}` {c.kind}"
-            for c in in_group
-        ]
-    return "\n".join(lines) + "\n"
+        out.append(Heading(3, f"{title} ({_summary(in_group)})"))
+        out.append(Items(tuple((_file_line(c), nwb_lines(inside.get(c.path))) for c in in_group)))
+        if group == "metadata":
+            for diff in comparison.tables or ():
+                out += _table_blocks(diff)
+    return out
+
+
+def render_markdown(
+    comparison: Comparison, *, date: str | None = None, remarks: tuple[str, ...] = ()
+) -> str:
+    """One release's section in Markdown (see `blocks`)."""
+    lines: list[str] = []
+    for block in blocks(comparison, date=date, remarks=remarks):
+        if isinstance(block, Heading):
+            lines += ["#" * block.level + " " + block.text, ""]
+        elif isinstance(block, Para):
+            lines += [f"> **Note:** {block.text}" if block.remark else block.text, ""]
+        else:
+            for text, under in block.items:
+                lines.append(f"- {text}")
+                lines += [f"  - {line}" for line in under]
+            lines.append("")
+    return "\n".join(lines[:-1]) + "\n"
+
+
+def _table_blocks(diff: TableDiff) -> list[Block]:
+    """A changed table's heading and its changes."""
+    found: list[Block] = [Heading(4, table_heading(diff)), Para(table_rows(diff))]
+    lines = table_lines(diff)
+    if lines:
+        found.append(Items(tuple((line, ()) for line in lines)))
+    return found
+
+
+def _file_line(change: Change) -> str:
+    if change.kind == "renamed":
+        return f"`{change.path}` → `{change.new_path}` renamed"
+    return f"`{change.path}` {change.kind}"
 
 
 def _summary(changes: list[Change]) -> str:

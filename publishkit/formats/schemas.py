@@ -69,9 +69,13 @@ def violations(document: Any, schema_name: str) -> list[SchemaViolation]:
 # only if jsonschema finds nothing wrong with any of them; False means "not sure, ask
 # jsonschema". It knows the keywords in _KEYWORDS and makes no check (None) of a schema with
 # any other, so a schema edit can make validation slower but never change its verdict.
-# `format` is an annotation only: `violations` validates without a format checker.
+# `format` is an annotation only: `violations` validates without a format checker; so are the
+# content keywords (contentEncoding, contentMediaType, contentSchema), as in JSON Schema 2020-12.
 QuickCheck = Callable[[dict[str, Any]], bool]
-_ANNOTATIONS = frozenset({"title", "description", "$comment", "format", "examples", "default"})
+_ANNOTATIONS = frozenset(
+    {"title", "description", "$comment", "format", "examples", "default"}
+    | {"contentEncoding", "contentMediaType", "contentSchema"}
+)
 _MEMBERWISE = frozenset({"type", "propertyNames", "additionalProperties"}) | _ANNOTATIONS
 # the Python types that surely are each JSON type (jsonschema's checker also takes subclasses,
 # and 1.0 as an integer: those go to jsonschema)
@@ -97,6 +101,17 @@ def members_check(schema_name: str, name: str) -> QuickCheck | None:
         return None
     check = _compile(schema, root) if schema.get("type", "object") == "object" else None
     return None if check is None else lambda members: check(_Column([members]))
+
+
+@cache
+def instances_check(schema_name: str) -> Callable[[list[Any]], bool] | None:
+    """The quick check of instances of a whole schema, each valid on its own: True only if
+    jsonschema finds nothing wrong with any of them (None: the schema has a keyword it does
+    not know)."""
+    root = load_schema(schema_name)
+    body = {k: v for k, v in root.items() if k not in ("$schema", "$id", "$defs")}
+    check = _compile(body, root)
+    return None if check is None else lambda instances: check(_Column(instances))
 
 
 class _Column:
@@ -136,6 +151,10 @@ class _Scope:
 def _compile(
     schema: Any, root: dict[str, Any], refs: frozenset[str] = frozenset()
 ) -> _Check | None:
+    if schema is True:
+        return lambda column: True
+    if schema is False:  # no instance is valid
+        return lambda column: not column.values
     if not isinstance(schema, dict):
         return None
     at = _Scope(schema, root, refs)
@@ -225,9 +244,22 @@ def _property_names(value: Any, at: _Scope) -> _Check | None:
 
 def _additional_properties(value: Any, at: _Scope) -> _Check | None:
     check = at.compile(value)
-    if check is None or "properties" in at.schema or "patternProperties" in at.schema:
-        return None  # without those, every member is an additional one
-    return lambda column: check(_Column(_member_values(column)))
+    named = at.schema.get("properties", {})
+    if check is None or "patternProperties" in at.schema or not isinstance(named, dict):
+        return None
+    if not named:  # every member is an additional one
+        return lambda column: check(_Column(_member_values(column)))
+    return lambda column: check(
+        _Column([o[name] for o in column.of(dict) for name in o if name not in named])
+    )
+
+
+def _items(value: Any, at: _Scope) -> _Check | None:
+    """`items` alone (no prefixItems): the schema of every item of every array."""
+    check = at.compile(value)
+    if check is None or "prefixItems" in at.schema:
+        return None
+    return lambda column: check(_Column(list(chain.from_iterable(column.of(list)))))
 
 
 def _member_values(column: _Column) -> list[Any]:
@@ -258,6 +290,7 @@ _KEYWORDS: dict[str, Callable[[Any, _Scope], _Check | None]] = {
     "properties": _properties,
     "propertyNames": _property_names,
     "additionalProperties": _additional_properties,
+    "items": _items,
     "$ref": _ref,
 }
 
@@ -304,6 +337,7 @@ def _relative_paths(strings: list[str]) -> bool:
 _QUICK_PATTERNS: dict[str, Callable[[list[str]], bool]] = {
     "^[0-9a-f]{128}$": _fixed_length("0123456789abcdef", 128),
     "^[0-9a-f]{64}$": _fixed_length("0123456789abcdef", 64),
+    "^[0-9a-f]{32}$": _fixed_length("0123456789abcdef", 32),
     "^[0-9]{6}$": _fixed_length("0123456789", 6),
     "^https?://[^?#]+$": _plain_urls,
     r"^(?!/)(?!.*(^|/)\.\.(/|$)).+$": _relative_paths,

@@ -20,6 +20,7 @@ from publishkit.progress import Progress, no_progress
 from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.executors import LOCAL, ExecutorSettings
 from publishkit.workspace.inspection_settings import LEVELS, InspectionConfig, rank
+from publishkit.workspace.nwb_summaries import SummaryCache
 from publishkit.workspace.state import Inspections, StateStore
 
 TOOLS = ("publishkit", "nwbinspector", "pynwb", "hdmf", "dandi", "dandischema")
@@ -203,8 +204,11 @@ class PendingInspection:
         cached = set(results)
         self.progress("Inspecting", len(cached), len(files))
         with StateStore.in_dir(self.cache_dir) as store:
-            inspections = Inspections(store)
+            inspections, summaries = Inspections(store), SummaryCache(store)
             for path, result in self.inspecting.results():
+                summary = result.pop("summary", None)  # the file's summary, from the same read
+                if summary is not None:
+                    summaries.keep(self.hashes[path], summary)
                 results[path] = result
                 inspections.keep_result(self.hashes[path], self.key, result)
                 self.progress("Inspecting", 1, len(files))

@@ -23,6 +23,7 @@ from typing import Any
 
 from publishkit.inspection.published_asset import CHECK, published_asset_problems
 from publishkit.inspection.specs import Spec, load_spec
+from publishkit.workspace.nwb_summaries import summarize_open
 
 ORGANIZE_SUBJECT = "check_dandi_organize_subject_id"
 ORGANIZE_SESSION = "check_dandi_organize_session_id"
@@ -67,8 +68,9 @@ def inspect_batch(
 def inspect_path(
     path: str, config: dict[str, list[str]] | None, dandi: bool, specs_dir: str | None = None
 ) -> dict[str, Any]:
-    """Everything inspection learns from one file: its identifier, findings and DANDI fields.
-    `specs_dir` keeps loaded specifications across runs (see `load_spec`)."""
+    """Everything inspection learns from one file: its identifier, findings, DANDI fields and
+    its summary (from the same open file). `specs_dir` keeps loaded specifications across runs
+    (see `load_spec`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -104,7 +106,8 @@ def _inspect_once(
             with _dandi_reads(nwbfile):
                 findings += _dandi(path)
         identifier = str(nwbfile.identifier)
-    return {"identifier": identifier, "readable": True, "findings": findings}
+        summary = summarize_open(io)
+    return {"identifier": identifier, "readable": True, "findings": findings, "summary": summary}
 
 
 @contextlib.contextmanager
@@ -145,9 +148,11 @@ def _inspect_separately(
     findings: list[dict[str, Any]] = []
     io = None
     failed: Exception | None = None
+    summary = None
     try:
         nwbfile, io = _read_nwbfile_and_io(nwbfile_path=path)
         identifier = str(nwbfile.identifier)
+        summary = summarize_open(io)
         findings += [_validation_finding(e) for e in pynwb.validate(path=path)]
         for message in inspect_nwbfile_object(nwbfile_object=nwbfile, checks=_checks(config)):
             findings.append(_inspector_finding(message))
@@ -160,7 +165,7 @@ def _inspect_separately(
         return _unreadable(path, config, failed)
     if dandi:
         findings += _dandi(path)
-    return {"identifier": identifier, "readable": True, "findings": findings}
+    return {"identifier": identifier, "readable": True, "findings": findings, "summary": summary}
 
 
 def _unreadable(path: str, config: dict[str, list[str]] | None, exc: Exception) -> dict[str, Any]:
@@ -183,7 +188,7 @@ def _unreadable(path: str, config: dict[str, list[str]] | None, exc: Exception) 
         )
         message = "".join(traceback.format_exception(exc))
         found.append(finding(message, "ERROR", check, source="nwbinspector"))
-    return {"identifier": None, "readable": False, "findings": found}
+    return {"identifier": None, "readable": False, "findings": found, "summary": None}
 
 
 def _validation_finding(error: Any) -> dict[str, Any]:

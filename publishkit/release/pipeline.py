@@ -5,8 +5,9 @@ convert (a `conversion:` section) -> inspect (`inspection:` or `conversion:`) ->
 version, with `dandi: {publish: true}`) -> manifest vX.Y.Z (`s3:`, recording the DANDI version)
 -> notes (`s3:`). What would refuse the release later (the tables, the DANDI instance and key,
 the dandiset's metadata, the bucket, the version) is checked before the first stage writes.
-Inspection gates publication: nothing is uploaded while a file fails, unless the caller gives a
-reason to publish anyway, which the release notes record.
+Inspection gates publication, and so do the checks publishkit.yaml's `tables:` declares: nothing
+is uploaded while a file or a table fails, unless the caller gives a reason to publish anyway,
+which the release notes record.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from publishkit.workspace.runlock import exclusive_run
 if TYPE_CHECKING:
     from publishkit.dandi.metadata import MetadataReport
     from publishkit.dandi.publish import NotesLink, PublishReport
-    from publishkit.inspection.stage import InspectionReport
 
 
 def dandi_enabled(settings: Settings) -> bool:
@@ -53,7 +53,27 @@ def _convert(run: Run) -> None:
         run.stop("convert")  # a release without the failed rows' files is not the one asked for
 
 
+def _inspects_files(settings: Settings) -> bool:
+    return settings.conversion_settings is not None or settings.inspection_enabled
+
+
 def _inspect(run: Run) -> None:
+    """The NWB files' inspection and the tables' checks; either failing gates the release."""
+    if _inspects_files(run.settings):
+        _inspect_files(run)
+    if run.settings.tables_checked:
+        from publishkit.workspace.table_checks import check_tables
+
+        run.tables = check_tables(settings=run.settings)
+    inspected, tables = run.inspection, run.tables
+    if (inspected and not inspected.passed) or (tables and not tables.passed):
+        if run.request.despite is None:
+            run.stop("inspect")
+        else:
+            run.overridden = run.request.despite
+
+
+def _inspect_files(run: Run) -> None:
     from publishkit.inspection.stage import start_inspection
     from publishkit.workspace.nwb_files import workspace_nwb_files
 
@@ -82,11 +102,6 @@ def _inspect(run: Run) -> None:
     except BaseException:
         pending.cancel()
         raise
-    if not run.inspection.passed:
-        if run.request.despite is None:
-            run.stop("inspect")
-        else:
-            run.overridden = run.request.despite
 
 
 def _organize(run: Run) -> None:
@@ -168,15 +183,13 @@ def _notes(run: Run) -> None:
         bucket=target.bucket,
         latest=latest,
         comparison=comparison,
-        remarks=run.request.notes
-        + dandi_remarks(run.published)
-        + _remarks(run.inspection, run.overridden),
+        remarks=run.request.notes + dandi_remarks(run.published) + _remarks(run, run.overridden),
     )
 
 
 STAGES: tuple[Stage, ...] = (
     Stage("convert", lambda s: s.conversion_settings is not None, _convert),
-    Stage("inspect", lambda s: s.conversion_settings is not None or s.inspection_enabled, _inspect),
+    Stage("inspect", lambda s: _inspects_files(s) or s.tables_checked, _inspect),
     Stage("organize", dandi_enabled, _organize),
     Stage("upload", lambda s: dandi_enabled(s) or _s3_enabled(s), _upload),
     Stage("publish", publish_enabled, _publish),
@@ -248,6 +261,7 @@ def run_release(
         stages=names,
         conversion=run.conversion,
         inspection=run.inspection,
+        tables=run.tables,
         organized=run.organized,
         dandi=run.dandi,
         dandiset_metadata=run.dandiset_metadata,
@@ -354,10 +368,12 @@ def check_dandiset_metadata(settings: Settings, info: dict[str, Any] | None) -> 
     )
 
 
-def _remarks(inspection: InspectionReport | None, reason: str | None) -> tuple[str, ...]:
-    if inspection is None or reason is None:
+def _remarks(run: Run, reason: str | None) -> tuple[str, ...]:
+    failed = [
+        report.failure_summary()
+        for report in (run.inspection, run.tables)
+        if report is not None and not report.passed
+    ]
+    if not failed or reason is None:
         return ()
-    return (
-        f"published although inspection failed ({inspection.failure_summary()}); "
-        f"reason given: {reason}",
-    )
+    return (f"published although inspection failed ({'; '.join(failed)}); reason given: {reason}",)

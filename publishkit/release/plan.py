@@ -11,8 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from publishkit.errors import PublishkitError
-from publishkit.formats import manifest
-from publishkit.formats.notes import Comparison, compare_manifests
+from publishkit.formats.notes import Comparison
 from publishkit.formats.versions import Bump
 from publishkit.release.pipeline import (
     check_dandiset_metadata,
@@ -20,6 +19,7 @@ from publishkit.release.pipeline import (
     enabled_stages,
     publish_enabled,
 )
+from publishkit.release.publish import compare_staged
 from publishkit.release.stage import resolve_version, stage_release
 from publishkit.workspace.config import Settings
 
@@ -75,7 +75,11 @@ def plan_release(
         )
         lines += [f"  row {o.row}: {o.reason}" for o in failing]
     if "inspect" in stages and "inspect" in enabled:
-        lines.append("inspect: every NWB file; unchanged ones come from the findings cache")
+        if settings.conversion_settings is not None or settings.inspection_enabled:
+            lines.append("inspect: every NWB file; unchanged ones come from the findings cache")
+        checked = [spec.name for spec in settings.tables if spec.checked]
+        if checked:
+            lines.append(f"inspect: the checks tables: declares, of {', '.join(checked)}")
     if {"organize", "upload"} & set(stages) and dandi_enabled(settings):
         lines.append(
             f"DANDI: organize into {settings.dandi.folder.name}/ and upload what changed "
@@ -151,10 +155,8 @@ def preview(
     staged = stage_release(settings=settings, version=version, allow_empty=allow_empty)
     published = staged.target.published
     latest = published.latest
-    old_name = manifest.manifest_name(settings.project, latest) if latest else None
-    comparison = compare_manifests(
-        published.document, staged.draft.document, old_name, "(next release)"
-    )
+    comparison, _ = compare_staged(settings, staged)
+    comparison = replace(comparison, new_name="(next release)")
     chosen = bump if (version or bump) else comparison.suggested_bump
     cut = resolve_version(published, comparison, version, chosen)
     return Preview(

@@ -1,5 +1,9 @@
 """Publishing a release: manifest vX.Y.Z, pinning what is uploaded, then its release notes.
 
+The manifest step publishes the summaries of the release's NWB files first (see
+`release.changelog`), and says what changed inside the tables and NWB files: the bump it
+suggests weighs a removed row or column as it weighs a deleted file.
+
 The manifest step pins only versions that hold the files' content: uploaded in this run, or
 found in the bucket (uploaded by `release --to upload` or a run that died before its manifest);
 a file that is not there yet is refused by name. A published manifest is never overwritten.
@@ -10,7 +14,7 @@ already, and restores the local copies a run that died after publishing left beh
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from publishkit.errors import CheckFailed, UsageError
@@ -24,7 +28,15 @@ from publishkit.formats.notes import (
     prepend_section,
     render_markdown,
 )
+from publishkit.formats.summaries import Summaries
 from publishkit.formats.versions import Bump
+from publishkit.release.changelog import (
+    Place,
+    compared_in_bucket,
+    compared_in_run,
+    put_summaries,
+    release_summaries,
+)
 from publishkit.release.draft import now
 from publishkit.release.s3_upload import holds
 from publishkit.release.stage import NOTES_FILE, Staged, resolve_version
@@ -56,8 +68,7 @@ def publish_release_manifest(
     published, draft = staged.target.published, staged.draft
     previous = published.document
     latest = str(published.latest) if published.latest else None
-    old_name = manifest.manifest_name(settings.project, latest) if latest else None
-    comparison = compare_manifests(previous, draft.document, old_name, "(this release)")
+    comparison, summaries = compare_staged(settings, staged)
     requested = resolve_version(published, comparison, version, bump)
     if requested is None:
         assert previous is not None
@@ -66,7 +77,8 @@ def publish_release_manifest(
     _pin_uploaded(settings, staged)
     name = manifest.manifest_name(settings.project, requested)
     document = draft.versioned(str(requested))
-    comparison = compare_manifests(previous, document, old_name, name)
+    comparison = replace(comparison, new_name=name, new_version=str(requested))
+    put_summaries(settings, staged.target.bucket, str(requested), summaries)
     url = _put_manifest(settings, staged.target.bucket, document, name)
     return ManifestResult(
         version=str(requested),
@@ -76,6 +88,28 @@ def publish_release_manifest(
         manifest_url=url,
         manifest_path=str(settings.workspace / "manifests" / name),
     )
+
+
+def compare_staged(settings: Settings, staged: Staged) -> tuple[Comparison, Summaries]:
+    """What the staged release changes since the latest one, inside its tables and NWB files
+    too, and the summaries of its NWB files (reads only)."""
+    published, draft = staged.target.published, staged.draft
+    previous = published.document
+    latest = published.latest
+    old_name = manifest.manifest_name(settings.project, latest) if latest else None
+    comparison = compare_manifests(previous, draft.document, old_name, "(this release)")
+    summaries = release_summaries(settings, staged.files, staged.digests)
+    if previous is None or not comparison.changes:
+        return comparison, summaries
+    detailed = compared_in_run(
+        comparison,
+        previous,
+        draft.document,
+        old_place=Place(staged.target.bucket, settings.s3.prefix),
+        files=staged.files,
+        summaries=summaries,
+    )
+    return detailed, summaries
 
 
 def _pin_uploaded(settings: Settings, staged: Staged) -> None:
@@ -182,4 +216,8 @@ def _from_previous(settings: Settings, bucket: S3Bucket, latest: Manifest) -> Co
         older = manifest.parse_manifest(data, name) if data else None
     name = manifest.manifest_name(settings.project, latest["manifest_version"])
     old_name = manifest.manifest_name(settings.project, before) if older and before else None
-    return compare_manifests(older, dict(latest), old_name, name)
+    comparison = compare_manifests(older, dict(latest), old_name, name)
+    if older is None or not comparison.changes:
+        return comparison
+    place = Place(bucket, settings.s3.prefix)
+    return compared_in_bucket(comparison, older, dict(latest), place, place)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from publishkit.nwb.convert import ConversionReport
     from publishkit.release.publish import ManifestResult, NotesResult
     from publishkit.release.s3_upload import S3UploadResult
+    from publishkit.workspace.table_checks import TableCheckReport
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class PipelineResult:
     stages: tuple[str, ...]  # the stages that ran (or were to run, when one stopped the run)
     conversion: ConversionReport | None = None
     inspection: InspectionReport | None = None
+    tables: TableCheckReport | None = None  # the checks of publishkit.yaml's tables: section
     organized: OrganizeReport | None = None
     dandi: DandiUploadReport | None = None
     dandiset_metadata: MetadataReport | None = None
@@ -67,7 +69,7 @@ class PipelineResult:
 
     @property
     def gated(self) -> bool:
-        """Inspection failed and stopped the release."""
+        """Inspection (of the NWB files or the tables) failed and stopped the release."""
         return self.stopped == "inspect"
 
     @property
@@ -137,6 +139,7 @@ class PipelineResult:
             "inspection_override": self.overridden,
             "convert": self.conversion.as_json() if self.conversion else None,
             "inspect": inspection_json(self.inspection)["header"] if self.inspection else None,
+            "tables": self.tables.as_json() if self.tables else None,
             "organize": self.organized.as_json() if self.organized else None,
             "dandi": self.dandi.as_json() if self.dandi else None,
             "dandiset_metadata": _json(self.dandiset_metadata),

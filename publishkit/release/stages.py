@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from publishkit.release.s3_upload import S3UploadResult
     from publishkit.release.stage import Staged, Target
     from publishkit.workspace.config import Settings
+    from publishkit.workspace.table_checks import TableCheckReport
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Run:
     staged: Staged | None = None  # the S3 release, staged (read) before it is written
     conversion: ConversionReport | None = None
     inspection: InspectionReport | None = None
+    tables: TableCheckReport | None = None  # the checks tables: declares
     overridden: str | None = None  # published despite failed inspection, for this reason
     organized: OrganizeReport | None = None
     dandi: DandiUploadReport | None = None

@@ -241,7 +241,7 @@ class S3Bucket:
                 # A retry of our own PUT whose answer was lost finds the key taken by itself.
                 if self.get_bytes(key) == data and (mine := self.head(key)) is not None:
                     return mine.version_id
-                raise StorageError(
+                raise ConditionFailed(
                     f"s3://{self.name}/{key} already exists; it is never overwritten",
                     hint="cut a new version instead",
                 ) from None

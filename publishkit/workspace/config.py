@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +16,8 @@ from publishkit.errors import ConfigError
 from publishkit.formats.schemas import violations
 from publishkit.workspace.executors import LOCAL, ExecutorSettings
 from publishkit.workspace.inspection_settings import InspectionConfig, from_section
+from publishkit.workspace.table_settings import TableSpec
+from publishkit.workspace.table_settings import from_section as tables_from_section
 
 CONFIG_NAME = "publishkit.yaml"
 DEFAULT_PUBLIC_URL = "https://{bucket}.s3.{region}.amazonaws.com/{key}"
@@ -82,6 +84,16 @@ class Settings:
     conversion_settings: ConversionSettings | None = None
     dandi_settings: DandiSettings | None = None
     executor: ExecutorSettings = LOCAL
+    tables: tuple[TableSpec, ...] = ()  # the tables: section
+
+    @property
+    def tables_checked(self) -> bool:
+        """The tables: section asks for a check of some table."""
+        return any(spec.checked for spec in self.tables)
+
+    def table_keys(self) -> dict[str, tuple[str, ...]]:
+        """Each table's declared key (tables.<name>.key), for the release notes."""
+        return {spec.name: spec.key for spec in self.tables if spec.key}
 
     @property
     def dandi(self) -> DandiSettings:
@@ -141,7 +153,12 @@ def load_settings(workspace: Path, *, default_region: str | None = None) -> Sett
         _check_s3(document["s3"], path, root)
     if isinstance(document.get("dandi"), dict):
         _check_dandi(document["dandi"], path, root)
-    return _settings(workspace.resolve(), document, default_region or DEFAULT_REGION)
+    settings = _settings(workspace.resolve(), document, default_region or DEFAULT_REGION)
+    released = tuple(name for name, _ in settings.metadata_files)
+    specs = tables_from_section(
+        document.get("tables"), released, lambda at: f"{path} line {line_of(root, at)}"
+    )
+    return replace(settings, tables=specs)
 
 
 def _settings(workspace: Path, doc: dict[str, Any], region: str) -> Settings:

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Literal
 
 from publishkit.errors import ConfigError, WorkspaceError
+from publishkit.formats.summaries import SUMMARIES_FOLDER
 from publishkit.workspace.config import CONFIG_NAME, Settings
 
 Group = Literal["metadata", "data"]
@@ -27,7 +28,7 @@ Group = Literal["metadata", "data"]
 # spelled the same in a URL and in the bucket: no spaces, no characters a URL would escape.
 _URL_SAFE = re.compile(r"^[A-Za-z0-9._~/-]+$")
 # Keys publishkit itself writes under the prefix: a data file there would clobber or pose as one.
-_RESERVED_FOLDERS = ("manifests/", "project_metadata/")
+_RESERVED_FOLDERS = ("manifests/", "project_metadata/", SUMMARIES_FOLDER + "/")
 _RESERVED_FILE = "release_notes.md"
 # Control, format (zero-width) and line/paragraph separator characters: never meant in an id.
 _INVISIBLE = {"Cc", "Cf", "Zl", "Zp"}
@@ -82,6 +83,17 @@ def collect(settings: Settings) -> list[ReleaseFile]:
             data[entry.name] = entry
     files.extend(sorted(data.values(), key=lambda f: f.relpath))
     return files
+
+
+def table_rows(
+    settings: Settings, table: str
+) -> tuple[Path, int, list[str], Iterator[tuple[int, list[str]]]]:
+    """A released table as a release reads it: its path as publishkit.yaml gives it, its
+    header's line, its header, and its rows with their lines (a WorkspaceError names what is
+    malformed)."""
+    csv_path = dict(settings.metadata_files)[table]
+    found = _read_table(csv_path, _table_path(settings.workspace, table, csv_path))
+    return found.shown, found.header_line, found.header, found.rows
 
 
 def _table_path(root: Path, table: str, csv_path: Path) -> Path:

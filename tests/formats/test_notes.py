@@ -119,7 +119,8 @@ def test_allensdk_format_equivalent(cli, tmp_path: Path) -> None:
 
 
 def test_markdown_groups_with_counts(cli, tmp_path: Path) -> None:
-    result = cli("notes", str(write(tmp_path, "o.json", OLD)), str(write(tmp_path, "n.json", NEW)))
+    old, new = write(tmp_path, "o.json", OLD), write(tmp_path, "n.json", NEW)
+    result = cli("notes", str(old), str(new), "--files-only")
     assert result.exit_code == 0
     text = result.stdout
     assert text.startswith("## v0.2.0\n\nChanges since v0.1.0: 1 created, 2 changed, 1 renamed,")
@@ -136,9 +137,11 @@ def test_json_for_scripts(cli, tmp_path: Path) -> None:
         str(write(tmp_path, "n.json", NEW)),
         "--format",
         "json",
+        "--files-only",
     )
     assert result.exit_code == 0
     report = json.loads(result.stdout)
+    assert report["tables"] is None and report["nwb_files"] is None  # not compared
     assert report["suggested_bump"] == "major"
     assert report["counts"]["data"] == {"created": 1, "changed": 1, "renamed": 1, "deleted": 1}
     assert report["old"] == {"manifest": "o.json", "version": "0.1.0"}

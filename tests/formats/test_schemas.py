@@ -17,6 +17,7 @@ FILES = sorted(schema_dir().rglob("*.schema.json"))
 def test_every_schema_file_has_a_name() -> None:
     names = schema_names()
     assert {"config", "manifest", "template", "inspection-report"} <= set(names)
+    assert {"nwb-summaries", "nwb-summary"} <= set(names)
     assert "template-objects/units" in names
     assert len(names) == len(FILES)
 
@@ -34,8 +35,8 @@ def test_an_unknown_schema_name_lists_the_known_ones(cli, name: str) -> None:
     result = cli("schema", name)
     assert result.exit_code == 2
     assert result.stderr.startswith(
-        f"error: no schema named {name!r} (known: config, inspection-report, manifest, template, "
-        "template-objects/dff,"
+        f"error: no schema named {name!r} (known: config, inspection-report, manifest, "
+        "nwb-summaries, nwb-summary, template, template-objects/dff,"
     )
     assert result.stderr.rstrip().endswith("(fix: e.g. `publishkit schema config`)")
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr

@@ -227,7 +227,9 @@ def _kill_in_every_stage(
 
     def released_keys() -> set[str]:
         versions = s3.list_object_versions(Bucket=study.bucket).get("Versions", [])
-        return {v["Key"] for v in versions if "/manifests/" not in v["Key"]} - {f"study/{NOTES}"}
+        published = ("/manifests/", "/summaries/")  # the manifest step's, not the upload's
+        keys = {v["Key"] for v in versions if not any(p in v["Key"] for p in published)}
+        return keys - {f"study/{NOTES}"}
 
     def names_computed() -> bool:
         if not (state / "state.sqlite").exists():

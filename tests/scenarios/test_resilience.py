@@ -129,7 +129,8 @@ def test_many_new_files_are_listed_once_not_asked_for_one_by_one(
     release(cli, workspace, "--version", "1.0.0")
     heads = [r for r in proxy.records if r.method == "HEAD" and r.path.count("/") > 1]
     puts = [r for r in proxy.records if r.method == "PUT"]
-    assert heads == [] and len(puts) == 40 + 3  # the files, the table, the manifest, the notes
+    # the files, the table, the NWB summaries, the manifest, the notes
+    assert heads == [] and len(puts) == 40 + 4
     assert len([r for r in proxy.records if _lists_the_prefix(r)]) == 1
     seen = len(proxy.records)
     workspace.set_sessions(

@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS inspection_results (
 );
 CREATE TABLE IF NOT EXISTS inspection_passed (content TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS dandi_checks_passed (content TEXT PRIMARY KEY);
+-- inspect, release: each NWB content's summary (base64 of its JSON; NULL when it cannot be read
+-- as NWB), by summary version
+CREATE TABLE IF NOT EXISTS nwb_summaries (
+    content TEXT NOT NULL, version INTEGER NOT NULL, summary TEXT,
+    PRIMARY KEY (content, version)
+);
 -- organize: the DANDI name of a content (under a setup: required fields, dandi version)
 CREATE TABLE IF NOT EXISTS dandi_names (
     content TEXT NOT NULL, setup TEXT NOT NULL, name TEXT NOT NULL,

@@ -208,6 +208,40 @@ class Inspections:
         )
 
 
+class NwbSummaries:
+    """nwb_summaries: each NWB content's encoded summary (None: not readable as NWB), for one
+    summary version."""
+
+    _BATCH = 500  # contents per query (SQLite allows 999 parameters)
+
+    def __init__(self, store: StateStore, version: int) -> None:
+        self._store = store
+        self._version = version
+
+    def of(self, contents: Iterable[str]) -> dict[str, str | None]:
+        """The summaries on record of these contents (those without a record left out)."""
+        wanted = sorted(set(contents))
+        found: dict[str, str | None] = {}
+        for start in range(0, len(wanted), self._BATCH):
+            batch = wanted[start : start + self._BATCH]
+            marks = ", ".join("?" * len(batch))
+            rows = self._store.query(
+                f"SELECT content, summary FROM nwb_summaries WHERE version = ? "
+                f"AND content IN ({marks})",
+                (self._version, *batch),
+            )
+            found.update({str(c): None if s is None else str(s) for c, s in rows})
+        return found
+
+    def keep(self, summaries: dict[str, str | None]) -> None:
+        """Record these summaries, replacing what was recorded for the same contents."""
+        with self._store.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO nwb_summaries VALUES (?, ?, ?)",
+                [(content, self._version, text) for content, text in summaries.items()],
+            )
+
+
 class DandiNames:
     """dandi_names: the DANDI name of a content under a setup (required fields, dandi's
     version), so an unchanged file is not read again to name it."""

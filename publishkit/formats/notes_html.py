@@ -1,0 +1,42 @@
+"""Release notes as HTML, for a release page: the blocks the Markdown is made of, escaped."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from publishkit.formats.notes import Comparison, Heading, Items, Para, blocks
+
+_CODE = re.compile(r"`([^`]*)`")
+
+
+def render_html(
+    comparison: Comparison, *, date: str | None = None, remarks: tuple[str, ...] = ()
+) -> str:
+    """One release's section as an HTML fragment (`<section class="release">`), saying what the
+    Markdown says: every value escaped, `code` spans as <code>."""
+    parts = [f'<section class="release" id="v{html.escape(comparison.new_version)}">']
+    for block in blocks(comparison, date=date, remarks=remarks):
+        if isinstance(block, Heading):
+            parts.append(f"<h{block.level}>{_inline(block.text)}</h{block.level}>")
+        elif isinstance(block, Para):
+            text = _inline(block.text)
+            parts.append(
+                f'<p class="note"><strong>Note:</strong> {text}</p>'
+                if block.remark
+                else f"<p>{text}</p>"
+            )
+        elif isinstance(block, Items):
+            parts.append("<ul>")
+            for text, under in block.items:
+                inner = "".join(f"<li>{_inline(line)}</li>" for line in under)
+                nested = f"<ul>{inner}</ul>" if under else ""
+                parts.append(f"<li>{_inline(text)}{nested}</li>")
+            parts.append("</ul>")
+    parts.append("</section>")
+    return "\n".join(parts) + "\n"
+
+
+def _inline(text: str) -> str:
+    """Escaped text, with `code` spans as <code> elements."""
+    return _CODE.sub(lambda m: f"<code>{m.group(1)}</code>", html.escape(text, quote=False))
