@@ -151,10 +151,10 @@ def print_release(result: ReleaseResult) -> None:
             out.print(f"Wrote the missing release notes of v{result.previous_version}.")
         return
     assert result.comparison is not None
-    out.print(
-        f"Released v{result.version}: uploaded {len(result.uploaded)} file(s), "
-        f"{result.unchanged} unchanged."
-    )
+    sent = f"uploaded {len(result.uploaded)} file(s)"
+    if result.uploaded_earlier:
+        sent = f"pinned {result.uploaded_earlier} new or changed file(s) uploaded by an earlier run"
+    out.print(f"Released v{result.version}: {sent}, {result.unchanged} unchanged.")
     out.print(f"Manifest: {result.manifest_url}")
     out.print(f"Local copy: {result.manifest_path}\n")
     from publishkit.formats.notes import render_markdown
@@ -285,7 +285,10 @@ def print_pipeline(result: PipelineResult) -> None:
         print_publish(result.published)
     if result.release is not None:
         print_release(result.release)
-    if result.skipped:
+    from publishkit.release.pipeline import STAGE_NAMES
+
+    narrowed = len(result.stages) + len(result.skipped) < len(STAGE_NAMES)  # --from/--to/--only
+    if result.skipped and narrowed:
         out.print(f"(not enabled by publishkit.yaml: {', '.join(result.skipped)})")
 
 

@@ -31,6 +31,7 @@ class ReleaseResult:
     manifest_url: str | None
     manifest_path: str | None
     notes_repaired: bool = False  # notes (or their local copy) a dead run left out, written
+    uploaded_earlier: int = 0  # new or changed files an earlier run uploaded (`--to upload`)
 
     def as_json(self) -> dict[str, Any]:
         """The report as JSON, for `--format json` and scripts."""
@@ -43,6 +44,7 @@ class ReleaseResult:
             "manifest_url": self.manifest_url,
             "manifest_path": self.manifest_path,
             "notes_repaired": self.notes_repaired,
+            "uploaded_earlier": self.uploaded_earlier,
             "changes": self.comparison.as_json() if self.comparison else None,
         }
 
@@ -106,7 +108,11 @@ class PipelineResult:
             return None
         upload = self.s3_upload
         uploaded = upload.uploaded if upload else ()
-        unchanged = upload.unchanged if upload else len(_files(manifest.document))
+        total = len(_files(manifest.document))
+        comparison = manifest.comparison
+        new = sum(c.kind != "deleted" for c in comparison.changes) if comparison else 0
+        earlier = 0 if upload else new
+        unchanged = upload.unchanged if upload else total - new
         notes = self.notes
         return ReleaseResult(
             version=manifest.version,
@@ -116,6 +122,7 @@ class PipelineResult:
             unchanged=unchanged,
             manifest_url=manifest.manifest_url,
             manifest_path=manifest.manifest_path,
+            uploaded_earlier=earlier,
             notes_repaired=bool(
                 manifest.repaired
                 or (notes and (notes.repaired or (notes.written and not manifest.version)))

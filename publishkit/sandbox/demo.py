@@ -17,7 +17,7 @@ from publishkit.consume.verify import VerifyReport, verify_release
 from publishkit.nwb.scaffold import init_workspace
 from publishkit.nwb.templates import find_template
 from publishkit.progress import Progress, no_progress
-from publishkit.release.pipeline import STAGE_NAMES, PipelineResult, run_release
+from publishkit.release.pipeline import STAGE_NAMES, PipelineResult, enabled_stages, run_release
 from publishkit.release.plan import plan_release
 from publishkit.s3.pinned import ReadSettings
 from publishkit.sandbox.services import Services
@@ -50,7 +50,7 @@ def run_demo(*, root: Path, services: Services, progress: Progress = no_progress
     bump = plan_release(settings=settings, stages=("manifest",)).suggested_bump
     published = run_release(
         settings=settings,
-        stages=STAGE_NAMES[4:],
+        stages=tuple(n for n in STAGE_NAMES[4:] if n in enabled_stages(settings)),
         bump=bump or "patch",
         dandi_api_key=key,
         progress=progress,
@@ -62,6 +62,7 @@ def run_demo(*, root: Path, services: Services, progress: Progress = no_progress
         inspection=staged.inspection,
         organized=staged.organized,
         dandi=staged.dandi,
+        s3_upload=staged.s3_upload,
     )
     release = second.release
     assert release is not None and release.manifest_path is not None

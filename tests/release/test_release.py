@@ -398,6 +398,9 @@ def test_each_s3_stage_does_its_own_part(cli, workspace: Workspace, aws_env, s3_
 
     manifest = cli("release", "--only", "manifest", "--version", "0.1.0", cwd=workspace.root)
     assert manifest.exit_code == 0, manifest.stderr
+    assert "pinned 3 new or changed file(s) uploaded by an earlier run, 0 unchanged" in (
+        manifest.stdout
+    )
     assert key in all_keys(s3_client, workspace.bucket)
     assert notes_key not in all_keys(s3_client, workspace.bucket)
     pinned = json.loads(workspace.manifest_path("0.1.0").read_text())["data_files"]["101"]
