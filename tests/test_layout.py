@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "publishkit"
-CORE = {"errors", "progress", "resources", ""}  # "" is publishkit itself (__version__)
+CORE = {
+    "errors",
+    "files",
+    "progress",
+    "resources",
+    "upstream",
+    "",
+}  # "" is publishkit itself (__version__)
 STAGES = {"nwb", "inspection", "dandi", "release", "consume"}
 ORCHESTRATORS = {
     "release.pipeline",

@@ -18,8 +18,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from publishkit.errors import ManifestError, PublishkitError, UsageError
+from publishkit.files import put_in_place
 from publishkit.formats import manifest
-from publishkit.formats.jsonio import default_mode
 from publishkit.progress import Progress, no_progress
 from publishkit.reports import Tally
 from publishkit.s3.pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
@@ -192,24 +192,21 @@ def _fetch_one(
         progress("Fetching", item.size or 0, total)
         return "linked"
     blake, sha, size = hashlib.blake2b(), hashlib.sha256(), 0
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    os.fchmod(fd, default_mode())
-    try:
-        with os.fdopen(fd, "wb") as handle:
+    with put_in_place(target, racing=True) as partial, partial.open("wb") as handle:
 
-            def write(chunk: bytes) -> None:
-                nonlocal size
-                handle.write(chunk)
-                size += len(chunk)
-                blake.update(chunk)
-                sha.update(chunk)
-                progress("Fetching", len(chunk), total)
+        def write(chunk: bytes) -> None:
+            nonlocal size
+            handle.write(chunk)
+            size += len(chunk)
+            blake.update(chunk)
+            sha.update(chunk)
+            progress("Fetching", len(chunk), total)
 
-            if not pool.get(item.bucket).stream(item.key, item.version_id, write):
-                raise PublishkitError(
-                    f"s3://{item.bucket}/{item.key}: version {item.version_id} does not exist"
-                )
+        if not pool.get(item.bucket).stream(item.key, item.version_id, write):
+            raise PublishkitError(
+                f"s3://{item.bucket}/{item.key}: version {item.version_id} does not exist"
+            )
+        handle.flush()
         found = FileDigests(size, blake.hexdigest(), sha.hexdigest())
         wrong = item.mismatch(found)
         if wrong is not None:
@@ -217,18 +214,13 @@ def _fetch_one(
                 f"s3://{item.bucket}/{item.key}: downloaded content does not match the manifest: "
                 f"{wrong}; the file was not kept"
             )
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     local.remember(target, found)
     return "downloaded"
 
 
 def _link_into_place(source: Path, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.link")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-    except OSError:  # another filesystem, or links not supported: copy instead
-        shutil.copy2(source, tmp)
-    os.replace(tmp, target)
+    with put_in_place(target, racing=True) as partial:
+        try:
+            os.link(source, partial)
+        except OSError:  # another filesystem, or links not supported: copy instead
+            shutil.copy2(source, partial)

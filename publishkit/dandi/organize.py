@@ -8,20 +8,18 @@ The mapping source -> dandiset path is recorded in the state store.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import os
 import shutil
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from publishkit.dandi.paths import ALLOWED, archive_refuses, culprit, refused_value
 from publishkit.errors import WorkspaceError
+from publishkit.files import put_in_place, shown
 from publishkit.progress import Progress, no_progress
 from publishkit.reports import Tally
+from publishkit.upstream import dandi_metadata_reader, organized_name, quiet_dandi
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.nwb_files import workspace_nwb_files
@@ -88,7 +86,7 @@ def dandi_names(
                 missing.setdefault(field, []).append(path.name)
         if missing:
             continue
-        names[path] = _dandi_path(metadata, required)
+        names[path] = organized_name(metadata, required)
         if store is not None and content is not None:
             DandiNames(store).keep(content, setup, names[path])
     if missing:
@@ -127,14 +125,9 @@ def _kept_name(store: StateStore | None, content: str | None, setup: str) -> str
 
 def _metadata(path: Path) -> dict[str, Any]:
     """dandi-cli's metadata of one file (not from dandi's own disk cache)."""
-    from dandi.metadata.nwb import get_metadata
-
-    extract = getattr(get_metadata, "__wrapped__", get_metadata)
-    logging.getLogger("dandi").setLevel(logging.ERROR)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
+    with quiet_dandi():
         try:
-            metadata = dict(extract(str(path)))
+            metadata = dict(dandi_metadata_reader()(str(path)))
         except Exception as exc:
             raise WorkspaceError(
                 f"{path}: dandi-cli cannot read its metadata ({exc})",
@@ -142,15 +135,6 @@ def _metadata(path: Path) -> dict[str, Any]:
             ) from None
     metadata["path"] = str(path)
     return metadata
-
-
-def _dandi_path(metadata: dict[str, Any], required: tuple[str, ...]) -> str:
-    from dandi.organize import create_unique_filenames_from_metadata
-
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        (named,) = create_unique_filenames_from_metadata([metadata], list(required))
-    return str(named["dandi_path"])
 
 
 def _refuse_collisions(names: dict[Path, str]) -> None:
@@ -187,14 +171,14 @@ def _organize(*, settings: Settings, progress: Progress = no_progress) -> Organi
             target = dandi.folder / name
             action = _place(path, target, dandi.files_mode, digests)
             content = digests.get(target).blake2b
-            OrganizedPaths(store).keep(_rel(path, settings.workspace), name, content)
-            results.append(Organized(_rel(path, settings.workspace), name, action))
+            OrganizedPaths(store).keep(shown(path, settings.workspace), name, content)
+            results.append(Organized(shown(path, settings.workspace), name, action))
             progress("Organizing", 1, len(names))
         if dandi.files_mode != "move":  # moved files have no source left: never remove them
-            current = {_rel(p, settings.workspace) for p in names}
+            current = {shown(p, settings.workspace) for p in names}
             results += _remove_stale(store, dandi.folder, current)
     _write_dandiset_yaml(dandi.folder, dandi.dandiset)
-    return OrganizeReport(_rel(dandi.folder, settings.workspace), tuple(results))
+    return OrganizeReport(shown(dandi.folder, settings.workspace), tuple(results))
 
 
 def _place(source: Path, target: Path, mode: str, digests: DigestCache) -> Action:
@@ -205,18 +189,15 @@ def _place(source: Path, target: Path, mode: str, digests: DigestCache) -> Actio
             return "unchanged"
     elif existed and digests.get(target).blake2b == digests.get(source).blake2b:
         return "unchanged"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.part")
-    partial.unlink(missing_ok=True)
-    if mode == "copy":
-        shutil.copy2(source, partial)
-    elif mode == "hardlink":
-        os.link(source, partial)
-    elif mode == "symlink":
-        os.symlink(source.resolve(), partial)
-    else:  # move: the dandiset folder becomes the file's only home
-        shutil.move(source, partial)
-    os.replace(partial, target)
+    with put_in_place(target) as partial:
+        if mode == "copy":
+            shutil.copy2(source, partial)
+        elif mode == "hardlink":
+            os.link(source, partial)
+        elif mode == "symlink":
+            os.symlink(source.resolve(), partial)
+        else:  # move: the dandiset folder becomes the file's only home
+            shutil.move(source, partial)
     return "updated" if existed else "created"
 
 
@@ -237,10 +218,3 @@ def _write_dandiset_yaml(folder: Path, dandiset: str | None) -> None:
     if dandiset and not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
         path.write_text(f"identifier: DANDI:{dandiset}\n", encoding="utf-8")
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)

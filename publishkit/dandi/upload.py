@@ -9,9 +9,7 @@ any other file is validated by dandi-cli, which refuses it as DANDI would.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any, Literal
 from publishkit.errors import ConfigError, WorkspaceError
 from publishkit.progress import Progress, no_progress
 from publishkit.reports import Tally
+from publishkit.upstream import silenced
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.runlock import exclusive_run
@@ -161,12 +160,7 @@ def _upload_one(instance: str, dandiset: str, target: Path, name: str, trusted: 
     validation = UploadValidation.SKIP if trusted else UploadValidation.REQUIRE
     refusals: list[str] = []
     try:
-        with (
-            _dandi_log(refusals),
-            warnings.catch_warnings(),
-            contextlib.redirect_stdout(io.StringIO()),
-        ):
-            warnings.simplefilter("ignore")
+        with _dandi_log(refusals), silenced():
             upload(
                 [str(target)],
                 existing=UploadExisting.OVERWRITE,  # by content (etag), not by mtime

@@ -7,12 +7,13 @@ time to inspect one file; files that cache the same ones share one load, kept pi
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from publishkit.files import put_in_place
 
 
 @dataclass
@@ -113,8 +114,5 @@ def _store_spec(specs_dir: str | None, signature: str, spec: Spec) -> None:
         )
     except Exception:
         return  # e.g. classes pynwb generated for an extension: loaded from the file each run
-    target = _spec_file(specs_dir, signature)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{os.getpid()}")
-    partial.write_bytes(data)
-    os.replace(partial, target)
+    with put_in_place(_spec_file(specs_dir, signature), racing=True) as partial:
+        partial.write_bytes(data)

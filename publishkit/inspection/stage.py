@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from publishkit.errors import UsageError
+from publishkit.files import shown
 from publishkit.inspection.pool import Inspecting, Task
 from publishkit.progress import Progress, no_progress
 from publishkit.workspace.digests import DigestCache
@@ -174,7 +175,7 @@ def start_inspection(
         key=key,
         hashes=hashes,
         results=results,
-        shown={path: _shown(path, relative_to) for path in files},
+        shown={path: shown(path, relative_to) for path in files},
         inspecting=Inspecting(todo, task, jobs, background=background, executor=executor),
         progress=progress,
         dandi=dandi,
@@ -263,15 +264,6 @@ def _record_passes(
         inspections = Inspections(store)
         inspections.mark_passed(hashes[p] for p in passed)
         inspections.mark_passed((hashes[p] for p in as_dandi), as_dandi_checks=True)
-
-
-def _shown(path: Path, relative_to: Path | None) -> str:
-    if relative_to is not None:
-        try:
-            return path.resolve().relative_to(relative_to.resolve()).as_posix()
-        except ValueError:
-            pass
-    return str(path)
 
 
 def _configured(findings: list[dict[str, Any]], config: InspectionConfig) -> list[dict[str, Any]]:

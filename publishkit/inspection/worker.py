@@ -11,18 +11,20 @@ handle, goes through the tools' own reads instead (`_inspect_separately`).
 
 from __future__ import annotations
 
-import contextlib
-import io as _io
 import json
-import logging
 import traceback
 import warnings
-from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from publishkit.inspection.published_asset import CHECK, published_asset_problems
 from publishkit.inspection.specs import Spec, load_spec
+from publishkit.upstream import (
+    asset_model,
+    dandi_metadata_reader,
+    dandi_reads,
+    quiet_dandi,
+    read_nwbfile_and_io,
+)
 from publishkit.workspace.nwb_summaries import summarize_open
 
 ORGANIZE_SUBJECT = "check_dandi_organize_subject_id"
@@ -103,38 +105,11 @@ def _inspect_once(
         for message in inspect_nwbfile_object(nwbfile_object=nwbfile, checks=_checks(config)):
             findings.append(_inspector_finding(message))
         if dandi:
-            with _dandi_reads(nwbfile):
+            with dandi_reads(nwbfile):
                 findings += _dandi(path)
         identifier = str(nwbfile.identifier)
         summary = summarize_open(io)
     return {"identifier": identifier, "readable": True, "findings": findings, "summary": summary}
-
-
-@contextlib.contextmanager
-def _dandi_reads(nwbfile: Any) -> Iterator[None]:
-    """dandi-cli's metadata extraction opens the file with its own NWBHDF5IO, reloading the cached
-    specifications; for the length of one call it is handed the NWBFile already read."""
-    import dandi.pynwb_utils as dandi_pynwb
-
-    class _AlreadyRead:
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-        def __enter__(self) -> _AlreadyRead:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            return None
-
-        def read(self) -> Any:
-            return nwbfile
-
-    original = dandi_pynwb.NWBHDF5IO
-    dandi_pynwb.NWBHDF5IO = _AlreadyRead
-    try:
-        yield
-    finally:
-        dandi_pynwb.NWBHDF5IO = original
 
 
 def _inspect_separately(
@@ -143,14 +118,13 @@ def _inspect_separately(
     """Exactly nwbinspector's `inspect_nwbfile` steps, then dandi-cli's own read."""
     import pynwb
     from nwbinspector import inspect_nwbfile_object
-    from nwbinspector.tools._read_nwbfile import _read_nwbfile_and_io
 
     findings: list[dict[str, Any]] = []
     io = None
     failed: Exception | None = None
     summary = None
     try:
-        nwbfile, io = _read_nwbfile_and_io(nwbfile_path=path)
+        nwbfile, io = read_nwbfile_and_io(path)
         identifier = str(nwbfile.identifier)
         summary = summarize_open(io)
         findings += [_validation_finding(e) for e in pynwb.validate(path=path)]
@@ -227,13 +201,8 @@ def _checks(config: dict[str, list[str]] | None) -> list[Any]:
 
 def _dandi(path: str) -> list[dict[str, Any]]:
     """What `dandi upload` would reject in the asset metadata, and what `dandi organize` needs."""
-    from dandi.metadata.nwb import get_metadata
-
-    logging.getLogger("dandi").setLevel(logging.ERROR)  # its warnings repeat our findings
-    extract = getattr(get_metadata, "__wrapped__", get_metadata)  # skip dandi's own disk cache
-    # dandi prints some complaints to stdout, which is the report's channel: keep them out
-    with contextlib.redirect_stdout(_io.StringIO()):
-        metadata, problems = _dandi_metadata(path, extract)
+    with quiet_dandi():  # its warnings repeat our findings; it prints to the report's channel
+        metadata, problems = _dandi_metadata(path, dandi_metadata_reader())
     if metadata is None:
         return problems
     return problems + _organize_findings(metadata)
@@ -241,9 +210,6 @@ def _dandi(path: str) -> list[dict[str, Any]]:
 
 def _dandi_metadata(path: str, extract: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """dandi-cli's `nwb2asset` steps, then the schema check `dandi upload` applies."""
-    from dandi.metadata.core import add_common_metadata, prepare_metadata
-    from dandi.metadata.util import process_ndtypes
-    from dandi.misctypes import DUMMY_DANDI_ETAG
     from dandischema.models import BareAsset
     from pydantic import ValidationError
 
@@ -259,13 +225,8 @@ def _dandi_metadata(path: str, extract: Any) -> tuple[dict[str, Any] | None, lis
         )
 
     try:
-        start = datetime.now().astimezone()
         metadata = extract(path)
-        asset = prepare_metadata(metadata)
-        process_ndtypes(asset, metadata["nd_types"])
-        add_common_metadata(asset, path, start, datetime.now().astimezone(), DUMMY_DANDI_ETAG)
-        asset.encodingFormat = "application/x-nwb"
-        asset.path = path
+        asset = asset_model(path, metadata)
         BareAsset(**asset.model_dump())
         published = published_asset_problems(asset.model_dump(mode="json", exclude_none=True), path)
     except ValidationError as exc:

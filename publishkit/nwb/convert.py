@@ -10,7 +10,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -18,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from publishkit.errors import WorkspaceError
+from publishkit.files import put_in_place, shown
 from publishkit.formats.jsonio import write_atomic
 from publishkit.nwb import neuroconv_plan, neuroconv_write
 from publishkit.nwb.build import BuildContext, ConversionError, identifier_for
@@ -120,12 +120,12 @@ def _convert(
         notices = _notices(store, template) if tasks else []
         progress("Converting", len(outcomes), len(rows))
         for task, error in _run(tasks, settings.workspace, jobs, settings.executor, preload):
-            shown = _relative(task.output, settings.workspace)
+            output = shown(task.output, settings.workspace)
             if error is None:
                 _record(store, task)
-                outcomes[task.row] = RowOutcome(task.row, shown, "converted")
+                outcomes[task.row] = RowOutcome(task.row, output, "converted")
             else:
-                outcomes[task.row] = RowOutcome(task.row, shown, "failed", error[0], error[1])
+                outcomes[task.row] = RowOutcome(task.row, output, "failed", error[0], error[1])
             progress("Converting", 1, len(rows))
         planned = {
             str(conversion.output_dir / str(o.output).split("/")[-1])
@@ -138,10 +138,10 @@ def _convert(
     return ConversionReport(
         template=template.name,
         template_version=template.version,
-        sessions=_relative(conversion.sessions, settings.workspace),
+        sessions=shown(conversion.sessions, settings.workspace),
         outcomes=ordered,
         removed=tuple(removed),
-        files_table=_relative(table, settings.workspace),
+        files_table=shown(table, settings.workspace),
         notices=tuple(notices),
     )
 
@@ -192,7 +192,7 @@ def _plan_rows(
             continue
         if _unchanged(store, task):
             outcomes[number] = RowOutcome(
-                number, _relative(task.output, settings.workspace), "unchanged"
+                number, shown(task.output, settings.workspace), "unchanged"
             )
         else:
             tasks.append(task)
@@ -207,7 +207,7 @@ def _remove_stale(store: StateStore, planned: set[str], root: Path) -> list[str]
         if output not in planned:
             Path(output).unlink(missing_ok=True)
             conversions.forget(output)
-            removed.append(_relative(Path(output), root))
+            removed.append(shown(Path(output), root))
     return removed
 
 
@@ -324,13 +324,6 @@ def _record(store: StateStore, task: _Task) -> None:
     Conversions(store).keep(Conversion(str(task.output), task.key, stat.st_size, stat.st_mtime_ns))
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
-
 def _run(
     tasks: list[_Task], root: Path, jobs: int, settings: ExecutorSettings, preload: tuple[str, ...]
 ) -> Iterable[tuple[_Task, tuple[str | None, str] | None]]:
@@ -352,7 +345,6 @@ def write_row(task: _Task, root: Path) -> tuple[str | None, str] | None:
     from publishkit.nwb.templates import load_builders
 
     load_builders()
-    partial = task.output.with_name(f".{task.output.name}.part")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -375,14 +367,10 @@ def write_row(task: _Task, root: Path) -> tuple[str | None, str] | None:
                     ) from None
             if task.sources:
                 neuroconv_write.add_sources(nwbfile, opened)
-            task.output.parent.mkdir(parents=True, exist_ok=True)
-            with NWBHDF5IO(str(partial), "w") as io:
+            with put_in_place(task.output) as partial, NWBHDF5IO(str(partial), "w") as io:
                 io.write(nwbfile)
-        os.replace(partial, task.output)
     except ConversionError as exc:
         return exc.column, exc.reason
     except Exception as exc:  # pynwb's own refusals (shapes, types) are per-row failures too
         return None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    finally:
-        partial.unlink(missing_ok=True)
     return None

@@ -1,0 +1,137 @@
+"""The parts of dandi-cli and nwbinspector that publishkit uses beyond their public API, in one
+place.
+
+Inspection reads each NWB file once and hands that read to nwbinspector and to dandi-cli, and
+organize asks dandi-cli for a file's metadata without its disk cache; both lean on names the
+tools do not promise to keep (`PRIVATE`). `tests/test_upstream.py` checks every one of them and
+that handing dandi-cli an NWBFile still works, so an upgrade that moves one fails loudly there,
+naming it, instead of making inspection slower or different without a word.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+# (module, attribute path, what publishkit uses it for)
+PRIVATE: tuple[tuple[str, str, str], ...] = (
+    (
+        "dandi.pynwb_utils",
+        "NWBHDF5IO",
+        "the reader dandi-cli's metadata extraction opens a file with; swapped for the NWBFile "
+        "inspection already read",
+    ),
+    ("dandi.metadata.nwb", "get_metadata.__wrapped__", "the extraction without dandi's disk cache"),
+    ("dandi.metadata.core", "prepare_metadata", "nwb2asset's steps: the asset model"),
+    ("dandi.metadata.util", "process_ndtypes", "nwb2asset's steps: the neurodata types"),
+    ("dandi.metadata.core", "add_common_metadata", "nwb2asset's steps: size, digest, dates"),
+    ("dandi.misctypes", "DUMMY_DANDI_ETAG", "the digest of an asset not uploaded yet"),
+    ("dandi.organize", "create_unique_filenames_from_metadata", "organize's file names"),
+    (
+        "nwbinspector.tools._read_nwbfile",
+        "_read_nwbfile_and_io",
+        "nwbinspector's own read, for files inspection cannot read once",
+    ),
+)
+
+
+def missing() -> list[str]:
+    """Each PRIVATE name the installed tools no longer have, as `module.attribute (use)`."""
+    gone = []
+    for module, attribute, use in PRIVATE:
+        try:
+            found: Any = importlib.import_module(module)
+            for part in attribute.split("."):
+                found = getattr(found, part)
+        except (ImportError, AttributeError):
+            gone.append(f"{module}.{attribute} ({use})")
+    return gone
+
+
+@contextlib.contextmanager
+def silenced() -> Iterator[None]:
+    """Warnings, and what the tools print to stdout (the channel of publishkit's reports), kept
+    out for the length of the block."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+@contextlib.contextmanager
+def quiet_dandi() -> Iterator[None]:
+    """`silenced`, and dandi-cli's log below ERROR (its warnings repeat publishkit's findings)."""
+    logging.getLogger("dandi").setLevel(logging.ERROR)
+    with silenced():
+        yield
+
+
+def dandi_metadata_reader() -> Callable[[str], dict[str, Any]]:
+    """dandi-cli's `get_metadata`, without its own disk cache (we cache by content hash)."""
+    from dandi.metadata.nwb import get_metadata
+
+    return getattr(get_metadata, "__wrapped__", get_metadata)
+
+
+@contextlib.contextmanager
+def dandi_reads(nwbfile: Any) -> Iterator[None]:
+    """For the length of the block, dandi-cli's metadata extraction is handed `nwbfile` instead
+    of opening the file again with its own NWBHDF5IO (which reloads the cached specifications)."""
+    import dandi.pynwb_utils as dandi_pynwb
+
+    class _AlreadyRead:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def __enter__(self) -> _AlreadyRead:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def read(self) -> Any:
+            return nwbfile
+
+    original = dandi_pynwb.NWBHDF5IO
+    dandi_pynwb.NWBHDF5IO = _AlreadyRead
+    try:
+        yield
+    finally:
+        dandi_pynwb.NWBHDF5IO = original
+
+
+def asset_model(path: str, metadata: dict[str, Any]) -> Any:
+    """dandi-cli's `nwb2asset` steps on extracted `metadata`: the asset's BareAsset model, with
+    the placeholder digest of a file not uploaded yet."""
+    from dandi.metadata.core import add_common_metadata, prepare_metadata
+    from dandi.metadata.util import process_ndtypes
+    from dandi.misctypes import DUMMY_DANDI_ETAG
+
+    start = datetime.now().astimezone()
+    asset = prepare_metadata(metadata)
+    process_ndtypes(asset, metadata["nd_types"])
+    add_common_metadata(asset, path, start, datetime.now().astimezone(), DUMMY_DANDI_ETAG)
+    asset.encodingFormat = "application/x-nwb"
+    asset.path = path
+    return asset
+
+
+def read_nwbfile_and_io(path: str) -> tuple[Any, Any]:
+    """nwbinspector's own read of a file: (NWBFile, the open io to close)."""
+    from nwbinspector.tools._read_nwbfile import _read_nwbfile_and_io
+
+    return _read_nwbfile_and_io(nwbfile_path=path)
+
+
+def organized_name(metadata: dict[str, Any], required: tuple[str, ...]) -> str:
+    """The dandiset path `dandi organize` gives a file with this metadata."""
+    from dandi.organize import create_unique_filenames_from_metadata
+
+    with quiet_dandi():
+        (named,) = create_unique_filenames_from_metadata([metadata], list(required))
+    return str(named["dandi_path"])

@@ -1,0 +1,62 @@
+"""The private parts of dandi-cli and nwbinspector publishkit leans on (publishkit/upstream.py)
+are still there and still do what inspection and organize rely on. When an upgrade of either
+tool breaks this file, adapt publishkit/upstream.py: inspection would otherwise fall back to the
+tools' own (three times slower) reads, or report differently, without a word."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+
+from pynwb import NWBHDF5IO
+
+from publishkit.upstream import (
+    PRIVATE,
+    asset_model,
+    dandi_metadata_reader,
+    dandi_reads,
+    missing,
+    organized_name,
+    read_nwbfile_and_io,
+)
+from tests.nwbfactory import write_nwb
+
+
+def test_every_private_name_is_still_there() -> None:
+    versions = {name: importlib.metadata.version(name) for name in ("dandi", "nwbinspector")}
+    assert missing() == [], f"gone from {versions}: adapt publishkit/upstream.py"
+    assert len(PRIVATE) == 8
+
+
+def test_dandi_reads_the_nwbfile_it_is_handed_not_the_file_again(tmp_path: Path) -> None:
+    """Inspection hands dandi-cli the NWBFile it read; if dandi-cli stopped opening files through
+    `dandi.pynwb_utils.NWBHDF5IO`, it would read the file on disk (here: the other one)."""
+    on_disk = write_nwb(tmp_path / "a.nwb", subject_id="on-disk", identifier="on-disk")
+    handed = write_nwb(tmp_path / "b.nwb", subject_id="handed", identifier="handed")
+    extract = dandi_metadata_reader()
+    assert extract is not None and extract(str(on_disk))["subject_id"] == "on-disk"
+    with NWBHDF5IO(str(handed), "r") as io, dandi_reads(io.read()):
+        metadata = extract(str(on_disk))
+    assert (metadata["subject_id"], metadata["identifier"]) == ("handed", "handed")
+    assert extract(str(on_disk))["subject_id"] == "on-disk"  # the swap ends with the block
+
+
+def test_the_asset_model_is_dandis_and_the_organized_name_follows_it(tmp_path: Path) -> None:
+    path = write_nwb(tmp_path / "a.nwb", subject_id="m1", session_id="s1")
+    metadata = dandi_metadata_reader()(str(path))
+    asset = asset_model(str(path), metadata).model_dump(mode="json", exclude_none=True)
+    assert asset["encodingFormat"] == "application/x-nwb"
+    assert asset["wasAttributedTo"][0]["identifier"] == "m1"
+    assert asset["contentSize"] == path.stat().st_size
+    assert organized_name({**metadata, "path": str(path)}, ("session_id",)) == (
+        "sub-m1/sub-m1_ses-s1.nwb"
+    )
+
+
+def test_nwbinspectors_own_read_gives_the_file_and_an_io_to_close(tmp_path: Path) -> None:
+    path = write_nwb(tmp_path / "a.nwb", identifier="read-by-nwbinspector")
+    nwbfile, io = read_nwbfile_and_io(str(path))
+    try:
+        assert nwbfile.identifier == "read-by-nwbinspector"
+    finally:
+        io.close()
