@@ -51,8 +51,11 @@ class TableDiff:
 
     @property
     def breaking(self) -> bool:
-        """A consumer's code may break: a row (or key value) gone, a column gone or renamed."""
-        return bool(self.rows_removed or self.columns_removed or self.columns_renamed)
+        """A consumer's code may break: a row (or key value) gone, a column gone or renamed.
+        Without a key a row edited in place reads as one removed and one added, so there only
+        the columns count."""
+        removed_rows = bool(self.rows_removed) and self.key is not None
+        return removed_rows or bool(self.columns_removed or self.columns_renamed)
 
     @property
     def empty(self) -> bool:

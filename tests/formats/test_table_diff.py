@@ -48,6 +48,15 @@ def test_without_a_unique_key_rows_are_compared_whole_on_shared_columns() -> Non
     assert [r["b"] for r in diff.rows_removed] == ["x", "y"]
     assert [r["b"] for r in diff.rows_added] == ["z"]
     assert diff.cells == ()
+    assert not diff.breaking  # without a key an edited row reads as removed + added
+
+
+def test_an_unkeyed_table_with_a_corrected_value_is_a_patch_not_a_major() -> None:
+    old = table("subject_id,age\nmouse-a,P90D\nmouse-b,P92D\n")
+    new = table("subject_id,age\nmouse-a,P90D\nmouse-b,P93D\n")
+    diff = diff_tables("subjects", "subjects.csv", old, new, None)
+    assert diff.key is None and len(diff.rows_removed) == len(diff.rows_added) == 1
+    assert not diff.breaking
 
 
 def test_a_key_column_missing_from_one_version_falls_back_and_quoting_is_no_change() -> None:

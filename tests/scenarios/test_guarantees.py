@@ -10,14 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import REGION, Workspace
-from tests.faultproxy import FaultProxy, Request, no_faults
+from tests.faultproxy import Request
 
 MIB = 1024 * 1024
 BIG = "demo-project/data/s101.nwb"
@@ -42,24 +41,6 @@ def one_line_error(text: str) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def proxied(s3_server, aws_env, monkeypatch) -> Iterator[Callable[..., FaultProxy]]:
-    """A proxy in front of moto whose plan can act (rewrite a file) when a request arrives;
-    publishkit's AWS_ENDPOINT_URL is the proxy."""
-    started: list[FaultProxy] = []
-
-    def start(plan: Callable[[Request], Any] = no_faults) -> FaultProxy:
-        proxy = FaultProxy(s3_server.endpoint_url, plan)
-        proxy.start()
-        started.append(proxy)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-        return proxy
-
-    yield start
-    for proxy in started:
-        proxy.stop()
-
-
 def rewrite_at(path: Path, offset: int) -> None:
     """Change bytes of `path` in place, as a program still writing the file would."""
     with path.open("r+b") as handle:
@@ -79,7 +60,7 @@ def rewrite_at(path: Path, offset: int) -> None:
     ],
 )
 def test_a_file_rewritten_while_it_uploads_is_refused_and_leaves_no_version(
-    cli, workspace: Workspace, proxied, s3_client, when: str, offset: int
+    cli, workspace: Workspace, through_proxy, s3_client, when: str, offset: int
 ) -> None:
     big = workspace.root / "data" / "s101.nwb"
     if when.startswith("UploadPart"):
@@ -95,7 +76,7 @@ def test_a_file_rewritten_while_it_uploads_is_refused_and_leaves_no_version(
             rewrite_at(big, offset)
             rewritten.append(request.path)
 
-    proxied(plan)
+    through_proxy(plan)
     result = cli("release", "--version", "1.0.0", cwd=workspace.root)
 
     assert rewritten, "the file was never rewritten mid-upload"
@@ -140,7 +121,7 @@ def test_a_file_changed_after_it_was_hashed_is_refused_before_any_upload(
 
 
 def test_a_retried_complete_whose_first_attempt_landed_is_recognised(
-    cli, workspace: Workspace, proxied, s3_client
+    cli, workspace: Workspace, through_proxy, s3_client
 ) -> None:
     """The first CompleteMultipartUpload completes the object but its answer is lost; the retry
     meets real S3's NoSuchUpload (the proxy answers it as S3 would; moto would answer 200)."""
@@ -154,7 +135,7 @@ def test_a_retried_complete_whose_first_attempt_landed_is_recognised(
             return "reset_after" if len(completes) == 1 else "no_such_upload"
         return None
 
-    proxied(plan)
+    through_proxy(plan)
     result = cli("release", "--version", "1.0.0", cwd=workspace.root)
     assert len(completes) == 2, completes  # the answer was lost and the request sent again
     assert result.exit_code == 0, result.stderr

@@ -14,38 +14,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import Workspace
-from tests.faultproxy import FaultProxy, Plan, Record, Request, every_nth, first_match
+from tests.faultproxy import FaultProxy, Record, Request, every_nth, first_match
 
 pytestmark = pytest.mark.slow
 
 PREFIX = "demo-project"
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def through_proxy(s3_server, aws_env, monkeypatch) -> Iterator[Callable[[Plan], FaultProxy]]:
-    """Start a proxy in front of moto with a fault plan; publishkit's AWS_ENDPOINT_URL is it."""
-    started: list[FaultProxy] = []
-
-    def start(plan: Plan) -> FaultProxy:
-        proxy = FaultProxy(s3_server.endpoint_url, plan)
-        proxy.start()
-        started.append(proxy)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-        return proxy
-
-    yield start
-    for proxy in started:
-        proxy.stop()
-        assert proxy.alive_threads() == []
-        assert proxy.errors == []
 
 
 def bucket_history(s3_client: Any, bucket: str) -> dict[str, list[bytes]]:
