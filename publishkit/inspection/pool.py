@@ -21,6 +21,7 @@ from publishkit.workspace.executors import (
     LOCAL,
     Executor,
     ExecutorSettings,
+    ProcessExecutor,
     WorkerCrashed,
     executor_for,
 )
@@ -61,10 +62,12 @@ class Inspecting:
             self._executor = executor_for(executor, jobs, len(todo))
             self._results = self._per_file(todo)
         else:
-            batches = _batches(todo, jobs)
             self._executor = executor_for(
-                executor, jobs, len(batches), preload=PRELOAD, in_workers=background
+                executor, jobs, len(todo), preload=PRELOAD, in_workers=background
             )
+            # grouping by specification (a read of each file's cached specs) pays off in workers
+            in_workers = isinstance(self._executor, ProcessExecutor)
+            batches = _batches(todo, jobs) if in_workers else [todo] if todo else []
             self._results = self._in_batches(batches)
         if background and todo:
             self._queue = queue.Queue()

@@ -96,7 +96,10 @@ def executor_for(
     """The executor for `items` tasks: the Dask cluster when the settings name one, else
     worker processes (forked warm from a forkserver that imported `preload`) when there is
     more than one job and task, or `in_workers` asks for them anyway (so that the caller's
-    own work goes on meanwhile), else this process."""
+    own work goes on meanwhile), else this process. Nothing to do: this process (no worker,
+    no forkserver left importing after the caller is done)."""
+    if items < 1:
+        return SerialExecutor()
     if settings.dask and settings.scheduler:
         return DaskExecutor(settings.scheduler)
     if in_workers or (jobs > 1 and items > 1):

@@ -78,6 +78,9 @@ def test_one_job_or_one_item_runs_here_and_a_cancel_starts_nothing_more() -> Non
 
     assert isinstance(executor_for(LOCAL, 1, 10), SerialExecutor)
     assert isinstance(executor_for(LOCAL, 4, 1), SerialExecutor)
+    # nothing to do (every file cached): no worker, no forkserver importing after the run ends,
+    # which held a caller's stdout pipe open for 2 s after an unchanged release
+    assert isinstance(executor_for(LOCAL, 2, 0, preload=["json"], in_workers=True), SerialExecutor)
     serial = executor_for(LOCAL, 1, 3)
     seen = []
     for item, _ in serial.map_unordered(abs, [1, 2, 3]):
