@@ -102,13 +102,16 @@ def plain_summary(report: InspectionReport) -> str:
     return "\n".join([*lines, verdict(report)]) + "\n"
 
 
-def github_annotations(report: InspectionReport) -> str:
-    from publishkit.inspection.report import as_github, workflow_command
+def github_annotations(report: InspectionReport, tables: TableCheckReport | None = None) -> str:
+    """`--format github`: an annotation per finding and file (and per table finding, on its
+    line), then the verdict as one more."""
+    from publishkit.inspection.report import as_github, tables_github, workflow_command
 
-    """`--format github`: an annotation per finding and file, then the verdict as one more."""
-    level = "notice" if report.passed else "error"
-    last = workflow_command(level, verdict(report), title="publishkit inspect")
-    return "\n".join([*as_github(report), last]) + "\n"
+    lines = as_github(report) + (tables_github(tables) if tables is not None else [])
+    ok = report.passed and (tables is None or tables.passed)
+    said = verdict(report) + (f"; {tables_verdict(tables)}" if tables is not None else "")
+    last = workflow_command("notice" if ok else "error", said, title="publishkit inspect")
+    return "\n".join([*lines, last]) + "\n"
 
 
 def print_inspection(report: InspectionReport) -> None:
@@ -137,11 +140,13 @@ def print_table_checks(report: TableCheckReport) -> None:
     """Each table finding (table, row, line, column, value, rule, why), then the verdict."""
     for item in report.findings:
         out.print(f"{item.importance} {item.describe()}", markup=False)
-    tables = ", ".join(report.tables)
+    out.print(tables_verdict(report), markup=False)
+
+
+def tables_verdict(report: TableCheckReport) -> str:
     if report.passed:
-        out.print(f"tables: PASSED: {tables}; nothing at or above {report.fail_on}", markup=False)
-    else:
-        out.print(f"tables: FAILED: {report.failure_summary()}", markup=False)
+        return f"tables: PASSED: {', '.join(report.tables)}; nothing at or above {report.fail_on}"
+    return f"tables: FAILED: {report.failure_summary()}"
 
 
 def print_release(result: ReleaseResult) -> None:

@@ -200,7 +200,9 @@ def inspect_command(
     """Inspect NWB files with nwbinspector plus the checks DANDI applies at upload.
 
     Findings are cached by file content and config: an unchanged file is not inspected twice.
-    Exits 1 when a finding is at or above --fail-on or a file cannot be read, else 0.
+    Inside a workspace without PATHs, the checks publishkit.yaml's tables: section declares
+    run too, as the release runs them. Exits 1 when a finding is at or above --fail-on or a
+    file cannot be read, else 0.
     """
     in_workspace = (workspace / CONFIG_NAME).is_file()
     settings = workspace_settings(workspace) if in_workspace else None
@@ -232,20 +234,30 @@ def inspect_command(
             progress=bars,
             executor=chosen,
         ).finish()
+    tables = None
+    if not paths and settings is not None and settings.tables_checked:
+        from publishkit.workspace.table_checks import check_tables
+
+        tables = check_tables(settings=replace(settings, fail_on=report.fail_on))
     if fmt is InspectFormat.json:
-        text = dumps(as_json(report))
+        document = as_json(report)
+        text = dumps({**document, "tables": tables.as_json()} if tables else document)
     elif fmt is InspectFormat.junit:
-        text = as_junit(report)
+        text = as_junit(report, tables)
     elif fmt is InspectFormat.github:
-        text = render.github_annotations(report)
+        text = render.github_annotations(report, tables)
     else:
         text = ""
     if output is not None:
         write_atomic(output, text or render.plain_summary(report))
         out.print(render.verdict(report), markup=False)
+        if tables is not None:
+            out.print(render.tables_verdict(tables), markup=False)
     elif text:
         out.out(text, end="", highlight=False)
     else:
         render.print_inspection(report)
-    if not report.passed:
+        if tables is not None:
+            render.print_table_checks(tables)
+    if not report.passed or (tables is not None and not tables.passed):
         raise typer.Exit(CheckFailed.exit_code)

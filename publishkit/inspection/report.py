@@ -16,6 +16,7 @@ from typing import Any
 from publishkit.formats.schemas import violations
 from publishkit.inspection.stage import Finding, InspectionReport
 from publishkit.workspace.inspection_settings import rank
+from publishkit.workspace.table_checks import TableCheckReport
 
 REPORT_VERSION = "1"
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -67,10 +68,20 @@ def brief(message: str) -> str:
     return lines[-1] if lines[0].startswith("Traceback (most recent call last)") else lines[0]
 
 
-def as_junit(report: InspectionReport) -> str:
+def as_junit(report: InspectionReport, tables: TableCheckReport | None = None) -> str:
     """One test case per file inspected: an error when it is unreadable, a failure when a
     finding at or above --fail-on is about it (a cross-file finding fails each file it names);
-    its other findings in its system-out."""
+    its other findings in its system-out. With `tables`, a second suite with a test case per
+    table checked, both in one `testsuites`."""
+    suite = _nwb_suite(report)
+    if tables is not None:
+        both = ET.Element("testsuites")
+        both.extend([suite, _tables_suite(tables)])
+        suite = both
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _nwb_suite(report: InspectionReport) -> ET.Element:
     failing = {id(f) for f in report.failing}
     about: dict[str, list[Finding]] = {f.path: [] for f in report.files}
     for item in report.findings:
@@ -96,7 +107,32 @@ def as_junit(report: InspectionReport) -> str:
             ).text = _lines(bad)
         if rest:
             ET.SubElement(case, "system-out").text = _lines(rest)
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+    return suite
+
+
+def _tables_suite(tables: TableCheckReport) -> ET.Element:
+    failing = {id(f) for f in tables.failing}
+    suite = ET.Element(
+        "testsuite",
+        name="publishkit tables",
+        tests=str(len(tables.tables)),
+        failures=str(len({f.table for f in tables.failing})),
+        errors="0",
+    )
+    for name in tables.tables:
+        case = ET.SubElement(suite, "testcase", classname="table", name=_xml(name))
+        mine = [f for f in tables.findings if f.table == name]
+        bad = [f for f in mine if id(f) in failing]
+        rest = [f for f in mine if id(f) not in failing]
+        if bad:
+            ET.SubElement(
+                case, "failure", message=f"{len(bad)} finding(s) at or above {tables.fail_on}"
+            ).text = _xml("\n".join(f"{f.importance} {f.describe()}" for f in bad))
+        if rest:
+            ET.SubElement(case, "system-out").text = _xml(
+                "\n".join(f"{f.importance} {f.describe()}" for f in rest)
+            )
+    return suite
 
 
 def _lines(findings: list[Finding]) -> str:
@@ -129,6 +165,21 @@ def as_github(report: InspectionReport) -> list[str]:
         )
         for item in report.findings
         for path in item.files
+    ]
+
+
+def tables_github(tables: TableCheckReport) -> list[str]:
+    """An annotation per table finding, on the table's file and line."""
+    failing = {id(f) for f in tables.failing}
+    return [
+        workflow_command(
+            "error" if id(item) in failing else "warning",
+            f"{item.importance} {item.describe()}",
+            file=item.path,
+            line=str(item.line),
+            title=f"tables.{item.table}: {item.rule}",
+        )
+        for item in tables.findings
     ]
 
 

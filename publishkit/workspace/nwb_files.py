@@ -49,4 +49,4 @@ def workspace_nwb_files(settings: Settings) -> list[Path]:
             f"{settings.workspace}: the workspace has no .nwb files",
             hint="name NWB files or folders to inspect",
         )
-    return found
+    return list(dict.fromkeys(found))  # a file listed under two ids is inspected once

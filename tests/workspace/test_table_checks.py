@@ -93,3 +93,39 @@ def test_config_refuses_unknown_tables_and_bad_column_schemas(tmp_path: Path) ->
 def test_a_cell_becomes_the_type_its_schema_names(text: str, schema: dict, value: object) -> None:
     assert cell_value(text, schema) == value
     assert type(cell_value(text, schema)) is type(value)
+
+
+def test_inspect_in_a_workspace_runs_the_table_checks_in_every_format(cli, tmp_path: Path) -> None:
+    """`publishkit inspect` is the inspect stage: the tables fail it as they fail the release,
+    in text, JSON, JUnit (a suite of their own) and GitHub annotations on the table's line; a
+    file listed under two ids is inspected once."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    from tests.nwbfactory import write_nwb
+
+    root = workspace(
+        tmp_path,
+        "inspection: {config: none}\n"
+        "tables:\n  sessions:\n    references: {subject_id: subjects.subject_id}\n",
+        "file_id,file_path,subject_id\n1,a.nwb,m1\n2,a.nwb,m9\n",
+    )
+    write_nwb(root / "a.nwb", subject_id="m1")
+    text = cli("inspect", cwd=root)
+    assert text.exit_code == 1, text.stdout
+    assert "sessions.csv row 2 (line 3), column subject_id 'm9': references" in text.stdout
+    assert "tables: FAILED: 1 table finding(s) at or above CRITICAL in sessions" in text.stdout
+    report = json.loads(cli("inspect", "-f", "json", cwd=root).stdout)
+    assert report["header"]["files"] == 1
+    assert [f["value"] for f in report["tables"]["findings"]] == ["m9"]
+    junit = cli("inspect", "-f", "junit", cwd=root).stdout
+    suites = ET.fromstring(junit.split("?>", 1)[1])
+    assert [(s.get("name"), s.get("tests"), s.get("failures")) for s in suites] == [
+        ("publishkit inspect", "1", "0"),
+        ("publishkit tables", "1", "1"),
+    ]
+    github = cli("inspect", "-f", "github", cwd=root).stdout.splitlines()
+    assert github[-2].startswith(
+        "::error file=sessions.csv,line=3,title=tables.sessions%3A references::CRITICAL"
+    )
+    assert github[-1].startswith("::error title=publishkit inspect::PASSED")
