@@ -64,12 +64,9 @@ def _instance_name(instance: str) -> str:
     return instance if instance in known_instances else urlsplit(api_url(instance)).netloc
 
 
-def check_dandi_access(*, settings: Settings, api_key: str | None) -> DandiAccess:
-    """Refuse, in seconds and with the fix, a DANDI upload that cannot succeed: an instance that
-    does not answer, a dandiset it does not have, no API key or one it does not accept.
-    `api_key`: the key the caller found where dandi-cli looks (else dandi-cli's keyring)."""
-    import requests
-
+def require_target(settings: Settings) -> tuple[str, str]:
+    """The DANDI instance and dandiset publishkit.yaml uploads to; a ConfigError when it does
+    not name both."""
     dandi = settings.dandi
     if not dandi.instance or not dandi.dandiset:
         raise ConfigError(
@@ -77,32 +74,42 @@ def check_dandi_access(*, settings: Settings, api_key: str | None) -> DandiAcces
             "needed to upload to DANDI",
             hint="e.g. dandi: {instance: dandi-sandbox, dandiset: '000123'}",
         )
-    api = api_url(dandi.instance)
+    return dandi.instance, dandi.dandiset
+
+
+def check_dandi_access(*, settings: Settings, api_key: str | None) -> DandiAccess:
+    """Refuse, in seconds and with the fix, a DANDI upload that cannot succeed: an instance that
+    does not answer, a dandiset it does not have, no API key or one it does not accept.
+    `api_key`: the key the caller found where dandi-cli looks (else dandi-cli's keyring)."""
+    import requests
+
+    instance, dandiset = require_target(settings)
+    api = api_url(instance)
     session = requests.Session()
-    info = _get(session, f"{api}/info/", dandi.instance, "its server info")
-    found = _get(session, f"{api}/dandisets/{dandi.dandiset}/", dandi.instance, "the dandiset")
+    info = _get(session, f"{api}/info/", instance, "its server info")
+    found = _get(session, f"{api}/dandisets/{dandiset}/", instance, "the dandiset")
     if found.status_code == 404:
         raise ConfigError(
-            f"dandi.dandiset {dandi.dandiset}: {dandi.instance} has no such dandiset",
-            hint=f"check the number, or create the dandiset on {dandi.instance} first",
+            f"dandi.dandiset {dandiset}: {instance} has no such dandiset",
+            hint=f"check the number, or create the dandiset on {instance} first",
         )
-    key = api_key or _keyring_key(dandi.instance)
-    variable = key_variable(dandi.instance)
+    key = api_key or _keyring_key(instance)
+    variable = key_variable(instance)
     if not key:
         raise CredentialsError(
-            f"no DANDI API key for {dandi.instance}",
+            f"no DANDI API key for {instance}",
             hint=f"export DANDI_API_KEY (or {variable}) with the key from your account "
-            f"page on {dandi.instance}",
+            f"page on {instance}",
         )
     auth = {"Authorization": f"token {key}"}
-    answer = _get(session, f"{api}/auth/token/", dandi.instance, "the API key", auth)
+    answer = _get(session, f"{api}/auth/token/", instance, "the API key", auth)
     if answer.status_code in (401, 403):
         raise CredentialsError(
-            f"{dandi.instance} refused the DANDI API key (HTTP {answer.status_code})",
+            f"{instance} refused the DANDI API key (HTTP {answer.status_code})",
             hint=f"check DANDI_API_KEY (or {variable}): copy the key again from your account "
-            f"page on {dandi.instance}",
+            f"page on {instance}",
         )
-    return DandiAccess(api, dandi.dandiset, _json(info))
+    return DandiAccess(api, dandiset, _json(info))
 
 
 def _get(

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from publishkit.errors import ConfigError, WorkspaceError
+from publishkit.dandi.access import require_target
+from publishkit.errors import WorkspaceError
 from publishkit.progress import Progress, no_progress
 from publishkit.reports import Tally
 from publishkit.upstream import silenced
@@ -78,13 +79,8 @@ def upload_to_dandi(
 
 
 def _upload(*, settings: Settings, progress: Progress) -> DandiUploadReport:
+    instance, dandiset = require_target(settings)
     dandi = settings.dandi
-    if not dandi.instance or not dandi.dandiset:
-        raise ConfigError(
-            f"{settings.workspace / 'publishkit.yaml'}: dandi.instance and dandi.dandiset are "
-            "needed to upload to DANDI",
-            hint="e.g. dandi: {instance: dandi-sandbox, dandiset: '000123'}",
-        )
     with StateStore.in_dir(settings.state_dir) as store:
         organized = sorted(set(OrganizedPaths(store).paths().values()))
         if not organized:
@@ -93,8 +89,8 @@ def _upload(*, settings: Settings, progress: Progress) -> DandiUploadReport:
             )
         digests = DigestCache(store)
         results = _upload_all(store, digests, settings, organized, progress)
-        results += _remove_stale(store, dandi.instance, dandi.dandiset, set(organized))
-    return DandiUploadReport(dandi.instance, dandi.dandiset, tuple(results))
+        results += _remove_stale(store, instance, dandiset, set(organized))
+    return DandiUploadReport(instance, dandiset, tuple(results))
 
 
 def _upload_all(

@@ -162,6 +162,7 @@ def _parse(data: bytes, source: str) -> tuple[list[str], list[list[str]]]:
 _HINT = "pass --files-only to compare the releases file by file"
 
 
+@paused_gc()
 def diff_tables(
     table: str,
     path: str,
@@ -171,17 +172,6 @@ def diff_tables(
 ) -> TableDiff:
     """The changes from `old` to `new` (each a header and its rows), matched by `key` when
     both headers have its columns and its values are unique in both; else row by row."""
-    with paused_gc():
-        return _diff(table, path, old, new, key)
-
-
-def _diff(
-    table: str,
-    path: str,
-    old: tuple[list[str], list[list[str]]],
-    new: tuple[list[str], list[list[str]]],
-    key: tuple[str, ...] | None,
-) -> TableDiff:
     (old_header, old_rows), (new_header, new_rows) = old, new
     if key and not all(k in old_header and k in new_header for k in key):
         key = None
