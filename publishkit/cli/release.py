@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,6 +26,9 @@ from publishkit.cli.options import (
 from publishkit.cli.render import err
 from publishkit.errors import CheckFailed
 from publishkit.formats.versions import Bump
+
+if TYPE_CHECKING:
+    from publishkit.release.results import PipelineResult
 
 
 def release(
@@ -62,6 +65,13 @@ def release(
         bool,
         typer.Option("--allow-empty", help="Allow a first release that has no data file at all."),
     ] = False,
+    allow_smaller_bump: Annotated[
+        bool,
+        typer.Option(
+            "--allow-smaller-bump",
+            help="Allow a --bump smaller than the changes call for (patch for a deleted file).",
+        ),
+    ] = False,
     wait: WaitOption = False,
     jobs: JobsOption = 1,
     executor: ExecutorOption = None,
@@ -90,6 +100,7 @@ def release(
             version=version,
             bump=bump,
             allow_empty=allow_empty,
+            allow_smaller_bump=allow_smaller_bump,
             dandi_api_key=api_key,
         )
         if fmt is TextOrJson.json:
@@ -111,6 +122,7 @@ def release(
             publish_despite_inspection=despite,
             notes=tuple(note or ()),
             allow_empty=allow_empty,
+            allow_smaller_bump=allow_smaller_bump,
             dandi_api_key=api_key,
             jobs=jobs,
             wait=wait,
@@ -118,44 +130,35 @@ def release(
         )
     if fmt is TextOrJson.json:
         render.print_json(result.as_json())
-    elif result.stopped_by_conversion and result.conversion is not None:
+    else:
+        _print_release(result, quiet)
+    if not result.ok:
+        raise typer.Exit(CheckFailed.exit_code)
+
+
+def _print_release(result: PipelineResult, quiet: bool) -> None:
+    """The run's report for people: what stopped it, with the reports that say why."""
+    for line in result.warnings:
+        err.print(f"warning: {line}", markup=False, highlight=False)
+    failure = result.failure()
+    if failure is None:
+        if not quiet:
+            render.print_pipeline(result)
+        return
+    if result.stopped == "convert" and result.conversion is not None:
         render.print_conversion(result.conversion)
-        err.print(
-            "error: a row failed to convert, so nothing was organized or uploaded (fix: correct "
-            "the rows named above and run the release again)"
-        )
-    elif result.stopped_by_metadata and result.dandiset_metadata is not None:
+    elif result.stopped == "metadata" and result.dandiset_metadata is not None:
         render.print_metadata(result.dandiset_metadata)
-        err.print(
-            "error: the archive would refuse to publish this dandiset metadata, so nothing was "
-            "uploaded (fix: correct the lines named above; `publishkit dandi metadata check` "
-            "checks again)"
-        )
-    elif result.stopped_by_publish and result.published is not None:
+    elif result.stopped == "publish" and result.published is not None:
         render.print_pipeline(result)
-        err.print(
-            "error: DANDI did not publish the draft, so nothing was published to S3 (fix: "
-            "correct the cause named above and run the release again; uploads are re-used)"
-        )
-    elif result.stopped_by_dandi and result.dandi is not None:
+    elif result.stopped == "upload" and result.dandi is not None:
         render.print_uploads({"dandi": result.dandi.as_json()})
-        err.print(
-            "error: the DANDI upload failed, so nothing was published to S3 (fix: correct the "
-            "cause named above and run the release again; finished uploads are re-used)"
-        )
-    elif result.gated:
+    elif result.stopped == "inspect":
         if result.inspection is not None:
             render.print_inspection(result.inspection)
         if result.tables is not None:
             render.print_table_checks(result.tables)
-        err.print(
-            "error: inspection failed, so nothing was uploaded (fix: correct the files or "
-            "tables named above, or pass --publish-despite-inspection REASON)"
-        )
-    elif not quiet:
-        render.print_pipeline(result)
-    if not result.ok:
-        raise typer.Exit(CheckFailed.exit_code)
+    err.print(f"error: {failure[0]} (fix: {failure[1]})", markup=False, highlight=False)
 
 
 def status(workspace: WorkspaceOption = Path("."), fmt: FormatOption = TextOrJson.text) -> None:

@@ -34,7 +34,7 @@ from publishkit.s3.pinned import BucketPool, ReadSettings
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import FileDigests
 from publishkit.workspace.inventory import ReleaseFile
-from publishkit.workspace.nwb_summaries import SummaryCache
+from publishkit.workspace.nwb_summaries import SummaryCache, why_unreadable
 from publishkit.workspace.state import StateStore
 
 
@@ -172,9 +172,9 @@ def _changes_nwb(comparison: Comparison) -> bool:
 
 def release_summaries(
     settings: Settings, files: list[ReleaseFile], digests: Mapping[str, FileDigests]
-) -> Summaries:
-    """The summaries of a release's NWB data files: from the state store, else read with h5py
-    (and recorded)."""
+) -> tuple[Summaries, dict[str, str]]:
+    """The summaries of a release's NWB data files (from the state store, else read with h5py
+    and recorded), and relpath -> why, for each one that cannot be read as NWB."""
     nwb = {
         item.path: digests[item.relpath].blake2b
         for item in files
@@ -183,7 +183,13 @@ def release_summaries(
     with StateStore.in_dir(settings.state_dir) as store:
         found = SummaryCache(store).get_all(nwb, settings.executor)
     encoded = {content_key(c): text for c, text in found.items() if text is not None}
-    return Summaries("(this release)", SUMMARY_VERSION, settings.table_keys(), encoded)
+    unreadable = {
+        item.relpath: why_unreadable(item.path)
+        for item in files
+        if item.path in nwb and found.get(nwb[item.path]) is None
+    }
+    summaries = Summaries("(this release)", SUMMARY_VERSION, settings.table_keys(), encoded)
+    return summaries, unreadable
 
 
 def put_summaries(settings: Settings, bucket: S3Bucket, version: str, summaries: Summaries) -> str:

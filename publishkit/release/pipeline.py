@@ -19,6 +19,15 @@ from publishkit.errors import UsageError
 from publishkit.formats.manifest import DandiRelease
 from publishkit.formats.versions import Bump
 from publishkit.progress import Progress, no_progress
+from publishkit.release.preflight import (
+    check_request,
+    dandi_enabled,
+    decide,
+    decides_while_inspecting,
+    preflight,
+    publish_enabled,
+    s3_enabled,
+)
 from publishkit.release.results import PipelineResult
 from publishkit.release.stages import Request, Run, Stage
 from publishkit.workspace.config import Settings
@@ -29,18 +38,14 @@ if TYPE_CHECKING:
     from publishkit.dandi.publish import NotesLink, PublishReport
 
 
-def dandi_enabled(settings: Settings) -> bool:
-    """The workspace uploads to DANDI: its dandi: section names an instance and a dandiset."""
-    return bool(settings.dandi.instance and settings.dandi.dandiset)
-
-
-def _s3_enabled(settings: Settings) -> bool:
-    return settings.s3_settings is not None
-
-
-def publish_enabled(settings: Settings) -> bool:
-    """The workspace publishes DANDI versions: dandi.publish, with an instance and dandiset."""
-    return dandi_enabled(settings) and settings.dandi.publish
+__all__ = [
+    "STAGES",
+    "STAGE_NAMES",
+    "dandi_enabled",
+    "inspect_stage",
+    "publish_enabled",
+    "run_release",
+]
 
 
 def _convert(run: Run) -> None:
@@ -57,7 +62,7 @@ def _inspects_files(settings: Settings) -> bool:
     return settings.conversion_settings is not None or settings.inspection_enabled
 
 
-def _inspect(run: Run) -> None:
+def inspect_stage(run: Run) -> None:
     """The NWB files' inspection and the tables' checks; either failing gates the release."""
     if _inspects_files(run.settings):
         _inspect_files(run)
@@ -77,13 +82,9 @@ def _inspect_files(run: Run) -> None:
     from publishkit.inspection.stage import start_inspection
     from publishkit.workspace.nwb_files import workspace_nwb_files
 
-    settings, later = run.settings, set(run.later("inspect"))
-    # Nothing changes an S3-only release's files after inspection: stage it meanwhile.
-    early = (
-        _s3_enabled(settings)
-        and bool(later & {"upload", "manifest"})
-        and not (dandi_enabled(settings) and later & {"organize", "upload"})
-    )
+    settings = run.settings
+    # The release is settled (reads only) while the files are inspected; the gate still holds.
+    early = decides_while_inspecting(settings, run.selected)
     pending = start_inspection(
         files=workspace_nwb_files(settings),
         config=settings.inspection,
@@ -96,8 +97,8 @@ def _inspect_files(run: Run) -> None:
         executor=settings.executor,
     )
     try:
-        if early:  # reads only: the gate below still holds
-            run.stage_s3()
+        if early:
+            decide(run) if "manifest" in run.selected else run.stage_s3()
         run.inspection = pending.finish()
     except BaseException:
         pending.cancel()
@@ -114,6 +115,8 @@ def _upload(run: Run) -> None:
     """To DANDI, then what changed to S3; no manifest. A failed DANDI upload stops the run:
     the S3 release would lack what DANDI refused."""
     settings = run.settings
+    if s3_enabled(settings) and "manifest" in run.selected:
+        decide(run)  # the version, before the first byte goes to DANDI or S3
     if dandi_enabled(settings):
         from publishkit.dandi.upload import upload_to_dandi
 
@@ -121,7 +124,8 @@ def _upload(run: Run) -> None:
         if not run.dandi.ok:
             run.stop("upload")
             return
-    if _s3_enabled(settings):
+        run.staged = None  # staged again: the draft records the DANDI assets just uploaded
+    if s3_enabled(settings):
         from publishkit.release.s3_upload import upload_release
 
         run.s3_upload = upload_release(
@@ -137,7 +141,7 @@ def _publish(run: Run) -> None:
     run.published = publish_dandiset(
         settings=run.settings,
         api_key=run.request.dandi_api_key,
-        link=notes_link(run) if _s3_enabled(run.settings) else None,
+        link=notes_link(run) if s3_enabled(run.settings) else None,
         progress=run.progress,
     )
     if not run.published.ok:
@@ -161,11 +165,9 @@ def _manifest(run: Run) -> None:
         if found.doi:
             dandi["doi"] = found.doi
         run.stage_s3().draft.record_dandi(dandi, found.assets)
+    decision = decide(run)
     run.manifest = publish_release_manifest(
-        settings=run.settings,
-        staged=run.stage_s3(),
-        version=run.request.version,
-        bump=run.request.bump,
+        settings=run.settings, staged=run.stage_s3(), decision=decision
     )
 
 
@@ -183,18 +185,21 @@ def _notes(run: Run) -> None:
         bucket=target.bucket,
         latest=latest,
         comparison=comparison,
-        remarks=run.request.notes + dandi_remarks(run.published) + _remarks(run, run.overridden),
+        remarks=run.request.notes
+        + dandi_remarks(run.published)
+        + _remarks(run, run.overridden)
+        + _not_compared(run),
     )
 
 
 STAGES: tuple[Stage, ...] = (
     Stage("convert", lambda s: s.conversion_settings is not None, _convert),
-    Stage("inspect", lambda s: _inspects_files(s) or s.tables_checked, _inspect),
+    Stage("inspect", lambda s: _inspects_files(s) or s.tables_checked, inspect_stage),
     Stage("organize", dandi_enabled, _organize),
-    Stage("upload", lambda s: dandi_enabled(s) or _s3_enabled(s), _upload),
+    Stage("upload", lambda s: dandi_enabled(s) or s3_enabled(s), _upload),
     Stage("publish", publish_enabled, _publish),
-    Stage("manifest", _s3_enabled, _manifest),
-    Stage("notes", _s3_enabled, _notes),
+    Stage("manifest", s3_enabled, _manifest),
+    Stage("notes", s3_enabled, _notes),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
@@ -231,6 +236,7 @@ def run_release(
     publish_despite_inspection: str | None = None,
     notes: tuple[str, ...] = (),
     allow_empty: bool = False,
+    allow_smaller_bump: bool = False,
     dandi_api_key: str | None = None,
     jobs: int = 1,
     wait: bool = False,
@@ -242,13 +248,20 @@ def run_release(
     that went wrong."""
     selected = tuple(s for s in STAGES if s.name in stages and s.enabled(settings))
     names = tuple(s.name for s in selected)
-    _check_request(settings, names, version, bump, publish_despite_inspection)
+    check_request(settings, names, version, bump, publish_despite_inspection)
     request = Request(
-        version, bump, publish_despite_inspection, notes, allow_empty, dandi_api_key, jobs
+        version,
+        bump,
+        publish_despite_inspection,
+        notes,
+        allow_empty,
+        dandi_api_key,
+        jobs,
+        allow_smaller_bump,
     )
     with exclusive_run(settings.state_dir, "release", wait=wait):
         run = Run(settings, request, names, progress)
-        _preflight(run)
+        preflight(run)
         since = time.monotonic()
         for stage in selected if not run.stopped else ():
             stage.run(run)
@@ -273,72 +286,18 @@ def run_release(
         overridden=run.overridden,
         skipped=tuple(s for s in stages if s not in names),
         seconds=run.seconds,
+        warnings=run.decision.warnings() if run.decision else (),
     )
-
-
-def _check_request(
-    settings: Settings,
-    names: tuple[str, ...],
-    version: str | None,
-    bump: Bump | None,
-    despite: str | None,
-) -> None:
-    writes_before = {"convert", "organize"} & set(names) or (
-        "upload" in names and dandi_enabled(settings)
-    )
-    if "manifest" in names and writes_before and not (version or bump):
-        raise UsageError(
-            "no --version or --bump given",
-            hint="`publishkit release --plan` shows the bump the changes suggest",
-        )
-    if version and bump:
-        raise UsageError("give either --version or --bump, not both")
-    if despite is not None and not despite.strip():
-        raise UsageError(
-            "--publish-despite-inspection needs a reason; the release notes record it",
-            hint='e.g. --publish-despite-inspection "ages of the legacy cohort were never '
-            'recorded"',
-        )
-
-
-def _preflight(run: Run) -> None:
-    """Before any stage writes: the tables (when no conversion will rewrite them), the DANDI
-    instance, dandiset and key, and the bucket with the version asked for."""
-    settings, names = run.settings, set(run.selected)
-    s3_stages = {"manifest", "notes"} | ({"upload"} if _s3_enabled(settings) else set())
-    if names & s3_stages and "convert" not in names:
-        from publishkit.workspace.inventory import collect
-
-        collect(settings)
-    if {"upload", "publish"} & names and dandi_enabled(settings):
-        from publishkit.dandi.access import check_dandi_access
-
-        access = check_dandi_access(settings=settings, api_key=run.request.dandi_api_key)
-        if publish_enabled(settings):
-            run.dandiset_metadata = check_dandiset_metadata(settings, access.info)
-            if not run.dandiset_metadata.ok:
-                run.stop("metadata")
-                return
-    if names & s3_stages and _s3_enabled(settings):
-        from publishkit.release.stage import check_target
-
-        run.target = check_target(settings=settings, version=run.request.version)
 
 
 def notes_link(run: Run) -> NotesLink:
     """Where the notes of the release this run cuts (else of the latest) are in the bucket."""
     from publishkit.dandi.publish import NotesLink
     from publishkit.formats.manifest import public_url
-    from publishkit.formats.notes import compare_manifests
-    from publishkit.release.stage import NOTES_FILE, resolve_version
+    from publishkit.release.stage import NOTES_FILE
 
-    settings, staged = run.settings, run.stage_s3()
-    published = staged.target.published
-    comparison = compare_manifests(published.document, staged.draft.document, None, "(new)")
-    cut, request = None, run.request
-    if "manifest" in run.selected or request.version or request.bump:
-        cut = resolve_version(published, comparison, request.version, request.bump)
-    version = cut or published.latest
+    settings = run.settings
+    version = decide(run).version or run.stage_s3().target.published.latest
     s3 = settings.s3
     url = public_url(s3.public_url, bucket=s3.bucket, region=s3.region, key=s3.key(NOTES_FILE))
     name = f"Release notes of {settings.project}" + (f" v{version}" if version else "")
@@ -377,3 +336,13 @@ def _remarks(run: Run, reason: str | None) -> tuple[str, ...]:
     if not failed or reason is None:
         return ()
     return (f"published although inspection failed ({'; '.join(failed)}); reason given: {reason}",)
+
+
+def _not_compared(run: Run) -> tuple[str, ...]:
+    """The notes' line naming the NWB files whose contents could not be compared."""
+    unreadable = run.decision.unreadable if run.decision else {}
+    if not unreadable:
+        return ()
+    named = ", ".join(f"{path} ({why})" for path, why in sorted(unreadable.items())[:5])
+    more = f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
+    return (f"contents not compared for files not readable as NWB: {named}{more}",)

@@ -1,26 +1,31 @@
 """`publishkit release --plan`: what a release would do, computed without writing anything.
 
-The plan runs the checks the release itself would run first (the DANDI instance and key, the
-bucket, the version asked for, the files) and reports the first refusal, so that a plan that
-passes is a release that starts.
+The plan runs the release's own preflight (`release.preflight`: the request, the tables, the
+DANDI instance and key, the dandiset's metadata, the bucket, the version), then, when the files
+are known (nothing left to convert), the inspect stage's gate (NWB files and tables; findings
+are cached by content, so the release reuses them) and the release's decision (the version, the
+bump, what changed). The first refusal is the plan's, so a plan that passes is a release that
+starts, and one that fails names what the release would refuse.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from publishkit.errors import PublishkitError
-from publishkit.formats.notes import Comparison
 from publishkit.formats.versions import Bump
-from publishkit.release.pipeline import (
-    check_dandiset_metadata,
+from publishkit.progress import no_progress
+from publishkit.release.pipeline import STAGES, inspect_stage
+from publishkit.release.preflight import (
+    check_request,
     dandi_enabled,
-    enabled_stages,
-    publish_enabled,
+    decide,
+    files_known,
+    preflight,
+    s3_enabled,
 )
-from publishkit.release.publish import compare_staged
-from publishkit.release.stage import resolve_version, stage_release
+from publishkit.release.stages import Request, Run
 from publishkit.workspace.config import Settings
 
 
@@ -33,6 +38,7 @@ class ReleasePlan:
     suggested_bump: Bump | None
     next_version: str | None
     refusal: str | None = None  # why the release would be refused, when it would
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -48,6 +54,7 @@ class ReleasePlan:
             "draft_notes": self.notes,
             "suggested_bump": self.suggested_bump,
             "next_version": self.next_version,
+            "warnings": list(self.warnings),
         }
 
 
@@ -58,121 +65,134 @@ def plan_release(
     version: str | None = None,
     bump: Bump | None = None,
     allow_empty: bool = False,
+    allow_smaller_bump: bool = False,
     dandi_api_key: str | None = None,
 ) -> ReleasePlan:
     """What `run_release` with these arguments would do, and the first thing it would refuse."""
-    enabled = enabled_stages(settings)
+    names = tuple(s.name for s in STAGES if s.name in stages and s.enabled(settings))
+    request = Request(version, bump, None, (), allow_empty, dandi_api_key, 1, allow_smaller_bump)
+    run = Run(settings, request, names, no_progress)
     lines: list[str] = []
-    notes = suggested = cut = refusal = None
-    converts = False  # rows will be converted first: the files are not known yet
-    if "convert" in stages and "convert" in enabled:
-        from publishkit.nwb.convert import plan_conversion
-
-        todo, unchanged, failing = plan_conversion(settings=settings)
-        converts = bool(todo) or not settings.conversion.files_table.is_file()
+    refusal = None
+    try:
+        check_request(settings, names, version, bump, None)
+        known = _plan_conversion(settings, names, lines)
+        _plan_dandi(settings, names, lines)
+        preflight(run, suggest=True)
+        if run.stopped == "metadata" and run.dandiset_metadata is not None:
+            refusal = (
+                f"{run.dandiset_metadata.path}: the archive would refuse to publish this "
+                "dandiset metadata"
+            )
+        elif known:
+            refusal = _plan_release(run, lines)
+    except PublishkitError as exc:
+        refusal = exc.message + (f" (fix: {exc.hint})" if exc.hint else "")
+    if run.dandiset_metadata is not None:
+        lines += _metadata_lines(run.dandiset_metadata)
+    decision = run.decision
+    if decision is not None and not refusal:
+        comparison, cut = decision.comparison, decision.version
         lines.append(
-            f"convert: {todo} row(s) to convert, {unchanged} unchanged, {len(failing)} failing"
+            f"S3: {len(run.stage_s3().draft.pending())} file(s) to upload to "
+            f"s3://{settings.s3.bucket}; "
+            + (f"v{cut}" if cut else "nothing changed, nothing to publish")
+            + (
+                f" (the changes suggest --bump {comparison.suggested_bump})"
+                if comparison.suggested_bump
+                else ""
+            )
         )
-        lines += [f"  row {o.row}: {o.reason}" for o in failing]
-    if "inspect" in stages and "inspect" in enabled:
-        if settings.conversion_settings is not None or settings.inspection_enabled:
-            lines.append("inspect: every NWB file; unchanged ones come from the findings cache")
-        checked = [spec.name for spec in settings.tables if spec.checked]
-        if checked:
-            lines.append(f"inspect: the checks tables: declares, of {', '.join(checked)}")
-    if {"organize", "upload"} & set(stages) and dandi_enabled(settings):
+    elif refusal is None and s3_enabled(settings) and {"upload", "manifest"} & set(names):
+        lines.append(
+            f"S3: s3://{settings.s3.bucket} is ready; what to upload is known once the rows "
+            "are converted (run `publishkit convert`, then plan again for the draft notes)"
+        )
+    if not lines:
+        lines.append("nothing to do: publishkit.yaml enables none of the selected stages")
+    return _plan(lines, run, refusal)
+
+
+def _plan_conversion(settings: Settings, names: tuple[str, ...], lines: list[str]) -> bool:
+    """The plan's lines on conversion; whether the release's files are known now. A row that
+    fails already in planning would stop the release: refused."""
+    if "convert" not in names:
+        return True
+    from publishkit.errors import CheckFailed
+    from publishkit.nwb.convert import plan_conversion
+
+    todo, unchanged, failing = plan_conversion(settings=settings)
+    lines.append(
+        f"convert: {todo} row(s) to convert, {unchanged} unchanged, {len(failing)} failing"
+    )
+    lines += [f"  row {o.row}: {o.reason}" for o in failing]
+    if failing:
+        raise CheckFailed(
+            f"{len(failing)} row(s) would fail to convert, which stops the release",
+            hint="correct the rows named above",
+        )
+    return files_known(settings)
+
+
+def _plan_dandi(settings: Settings, names: tuple[str, ...], lines: list[str]) -> None:
+    if {"organize", "upload"} & set(names) and dandi_enabled(settings):
         lines.append(
             f"DANDI: organize into {settings.dandi.folder.name}/ and upload what changed "
             f"to dandiset {settings.dandi.dandiset} on {settings.dandi.instance}"
         )
-        if {"upload", "publish"} & set(stages):
-            from publishkit.dandi.access import check_dandi_access
 
-            try:
-                access = check_dandi_access(settings=settings, api_key=dandi_api_key)
-            except PublishkitError as exc:
-                refusal = refusal or _refusal(exc)
-            else:
-                if publish_enabled(settings):
-                    told, refused = _metadata_lines(settings, access.info)
-                    lines += told
-                    refusal = refusal or refused
-    if "manifest" in stages and settings.s3_settings is not None and converts:
-        from publishkit.release.stage import check_target
 
-        try:
-            check_target(settings=settings, version=version)
-        except PublishkitError as exc:
-            refusal = refusal or _refusal(exc)
-            lines.append(f"S3: the release would be refused: {exc.message}")
-        else:
+def _plan_release(run: Run, lines: list[str]) -> str | None:
+    """The inspect stage's gate and the release's decision, on files that are known."""
+    if "inspect" in run.selected:
+        inspect_stage(run)
+        if run.inspection is not None:
+            inspected = run.inspection
             lines.append(
-                f"S3: s3://{settings.s3.bucket} is ready; what to upload is known once the rows "
-                "are converted (run `publishkit convert`, then plan again for the draft notes)"
+                f"inspect: {len(inspected.files)} NWB file(s): "
+                + ("pass" if inspected.passed else inspected.failure_summary())
             )
-    elif "manifest" in stages and settings.s3_settings is not None:
-        from publishkit.formats.notes import render_markdown
-
-        try:
-            found = preview(settings=settings, version=version, bump=bump, allow_empty=allow_empty)
-        except PublishkitError as exc:
-            refusal = refusal or _refusal(exc)
-            lines.append(f"S3: the release would be refused: {exc.message}")
-        else:
-            suggested, cut = found.comparison.suggested_bump, found.version
+        if run.tables is not None:
             lines.append(
-                f"S3: {found.uploads} file(s) to upload to s3://{settings.s3.bucket}; "
-                + (f"v{cut}" if cut else "nothing changed, nothing to publish")
-                + (f" (the changes suggest --bump {suggested})" if suggested else "")
-                + " (from the files as they are now, before conversion)"
+                "inspect: the checks tables: declares: "
+                + ("pass" if run.tables.passed else run.tables.failure_summary())
             )
-            if cut:
-                notes = render_markdown(found.comparison)
-    if not lines:
-        lines.append("nothing to do: publishkit.yaml enables none of the selected stages")
-    return ReleasePlan(tuple(lines), notes, suggested, cut, refusal)
+        if run.stopped == "inspect":
+            return (
+                "inspection failed, which stops the release (fix: correct the files or "
+                "tables, or pass --publish-despite-inspection REASON)"
+            )
+    if "manifest" in run.selected and s3_enabled(run.settings):
+        decide(run, suggest=True)
+    elif {"upload"} & set(run.selected) and s3_enabled(run.settings):
+        lines.append(
+            f"S3: {len(run.stage_s3().draft.pending())} file(s) to upload to "
+            f"s3://{run.settings.s3.bucket}; no manifest (--to upload)"
+        )
+    return None
 
 
-@dataclass(frozen=True)
-class Preview:
-    """What a release would do, found without writing anything."""
+def _plan(lines: list[str], run: Run, refusal: str | None) -> ReleasePlan:
+    from publishkit.formats.notes import render_markdown
 
-    comparison: Comparison
-    uploads: int  # files to upload
-    latest: str | None
-    version: str | None  # the version it would cut; None when nothing changed
+    decision, notes = run.decision, None
+    suggested = cut = None
+    if decision is not None:
+        suggested = decision.comparison.suggested_bump
+        cut = str(decision.version) if decision.version else None
+        if cut and refusal is None:
+            from dataclasses import replace
 
-
-def preview(
-    *,
-    settings: Settings,
-    version: str | None = None,
-    bump: Bump | None = None,
-    allow_empty: bool = False,
-) -> Preview:
-    """What `cut_release` with these arguments would do, refused as it would be; reads only.
-    Without --version or --bump, the version the changes suggest."""
-    staged = stage_release(settings=settings, version=version, allow_empty=allow_empty)
-    published = staged.target.published
-    latest = published.latest
-    comparison, _ = compare_staged(settings, staged)
-    comparison = replace(comparison, new_name="(next release)")
-    chosen = bump if (version or bump) else comparison.suggested_bump
-    cut = resolve_version(published, comparison, version, chosen)
-    return Preview(
-        replace(comparison, new_version=str(cut)) if cut else comparison,
-        len(staged.draft.pending()),
-        str(latest) if latest else None,
-        str(cut) if cut else None,
-    )
+            notes = render_markdown(
+                replace(decision.comparison, new_name="(next release)", new_version=cut)
+            )
+    warnings = decision.warnings() if decision else ()
+    lines += [f"warning: {w}" for w in warnings]
+    return ReleasePlan(tuple(lines), notes, suggested, cut, refusal, warnings)
 
 
-def _metadata_lines(settings: Settings, info: dict[str, Any]) -> tuple[list[str], str | None]:
-    """The plan's lines on dandiset.yaml, and the refusal when the archive would refuse it."""
-    try:
-        report = check_dandiset_metadata(settings, info)
-    except PublishkitError as exc:
-        return [], _refusal(exc)
+def _metadata_lines(report: Any) -> list[str]:
+    """The plan's lines on dandiset.yaml."""
     lines = [
         "DANDI: publish a version of the draft once the archive has validated it, "
         f"with {report.path}'s metadata: "
@@ -183,11 +203,4 @@ def _metadata_lines(settings: Settings, info: dict[str, Any]) -> tuple[list[str]
         + (f" (fix: {p.fix})" if p.fix else "")
         for p in report.problems
     ]
-    refusal = None
-    if not report.ok:
-        refusal = f"{report.path}: the archive would refuse to publish this dandiset metadata"
-    return lines, refusal
-
-
-def _refusal(exc: PublishkitError) -> str:
-    return exc.message + (f" (fix: {exc.hint})" if exc.hint else "")
+    return lines

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from publishkit.errors import CheckFailed, UsageError
 from publishkit.formats import manifest
@@ -29,7 +29,6 @@ from publishkit.formats.notes import (
     render_markdown,
 )
 from publishkit.formats.summaries import Summaries
-from publishkit.formats.versions import Bump
 from publishkit.release.changelog import (
     Place,
     compared_in_bucket,
@@ -39,9 +38,12 @@ from publishkit.release.changelog import (
 )
 from publishkit.release.draft import now
 from publishkit.release.s3_upload import holds
-from publishkit.release.stage import NOTES_FILE, Staged, resolve_version
+from publishkit.release.stage import NOTES_FILE, Staged
 from publishkit.s3.bucket import S3Bucket
 from publishkit.workspace.config import Settings
+
+if TYPE_CHECKING:
+    from publishkit.release.preflight import Decision
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +62,15 @@ class ManifestResult:
 
 
 def publish_release_manifest(
-    *, settings: Settings, staged: Staged, version: str | None, bump: Bump | None
+    *, settings: Settings, staged: Staged, decision: Decision
 ) -> ManifestResult:
-    """Publish the manifest of the staged release, pinning what the bucket holds; refused,
-    naming the files, when one is not uploaded yet. Nothing changed: the latest manifest's
-    local copy is restored if a dead run left it missing, and nothing is published."""
+    """Publish the manifest of the release `decision` settled, pinning what the bucket holds;
+    refused, naming the files, when one is not uploaded yet. Nothing changed: the latest
+    manifest's local copy is restored if a dead run left it missing, and nothing is published."""
     published, draft = staged.target.published, staged.draft
     previous = published.document
     latest = str(published.latest) if published.latest else None
-    comparison, summaries = compare_staged(settings, staged)
-    requested = resolve_version(published, comparison, version, bump)
+    requested, comparison = decision.version, decision.comparison
     if requested is None:
         assert previous is not None
         repaired = _restore_local_manifest(settings, previous)
@@ -78,7 +79,7 @@ def publish_release_manifest(
     name = manifest.manifest_name(settings.project, requested)
     document = draft.versioned(str(requested))
     comparison = replace(comparison, new_name=name, new_version=str(requested))
-    put_summaries(settings, staged.target.bucket, str(requested), summaries)
+    put_summaries(settings, staged.target.bucket, str(requested), decision.summaries)
     url = _put_manifest(settings, staged.target.bucket, document, name)
     return ManifestResult(
         version=str(requested),
@@ -90,17 +91,20 @@ def publish_release_manifest(
     )
 
 
-def compare_staged(settings: Settings, staged: Staged) -> tuple[Comparison, Summaries]:
+def compare_staged(
+    settings: Settings, staged: Staged
+) -> tuple[Comparison, Summaries, dict[str, str]]:
     """What the staged release changes since the latest one, inside its tables and NWB files
-    too, and the summaries of its NWB files (reads only)."""
+    too; the summaries of its NWB files; and why each NWB file that cannot be read as NWB is
+    not compared (reads only)."""
     published, draft = staged.target.published, staged.draft
     previous = published.document
     latest = published.latest
     old_name = manifest.manifest_name(settings.project, latest) if latest else None
     comparison = compare_manifests(previous, draft.document, old_name, "(this release)")
-    summaries = release_summaries(settings, staged.files, staged.digests)
+    summaries, unreadable = release_summaries(settings, staged.files, staged.digests)
     if previous is None or not comparison.changes:
-        return comparison, summaries
+        return comparison, summaries, unreadable
     detailed = compared_in_run(
         comparison,
         previous,
@@ -109,7 +113,7 @@ def compare_staged(settings: Settings, staged: Staged) -> tuple[Comparison, Summ
         files=staged.files,
         summaries=summaries,
     )
-    return detailed, summaries
+    return detailed, summaries, unreadable
 
 
 def _pin_uploaded(settings: Settings, staged: Staged) -> None:

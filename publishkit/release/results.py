@@ -68,6 +68,7 @@ class PipelineResult:
     overridden: str | None = None  # the reason given to publish despite failed inspection
     skipped: tuple[str, ...] = ()  # selected but not enabled by the workspace
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage that ran
+    warnings: tuple[str, ...] = ()  # what the engineer should see before it is permanent
 
     @property
     def gated(self) -> bool:
@@ -129,8 +130,15 @@ class PipelineResult:
             ),
         )
 
+    def failure(self) -> tuple[str, str] | None:
+        """Why the run stopped before publishing, and the fix; None when nothing stopped it."""
+        if self.stopped is None:
+            return None
+        return _FAILURES.get(self.stopped, _FAILURES["upload"])
+
     def as_json(self) -> dict[str, Any]:
-        """The report as JSON, for `--format json` and scripts."""
+        """The report as JSON, for `--format json` and scripts; with `error`, `hint` and
+        `exit_code` when the run stopped, as every refusal has them."""
         from publishkit.inspection.report import as_json as inspection_json
 
         release = self.release
@@ -145,7 +153,7 @@ class PipelineResult:
             "stopped_by_publish": self.stopped_by_publish,
             "inspection_override": self.overridden,
             "convert": self.conversion.as_json() if self.conversion else None,
-            "inspect": inspection_json(self.inspection)["header"] if self.inspection else None,
+            "inspect": _inspection_json(inspection_json, self.inspection, self.gated),
             "tables": self.tables.as_json() if self.tables else None,
             "organize": self.organized.as_json() if self.organized else None,
             "dandi": self.dandi.as_json() if self.dandi else None,
@@ -155,7 +163,45 @@ class PipelineResult:
             "release": release.as_json() if release else None,
             "notes": self.notes.as_json() if self.notes else None,
             "seconds": self.seconds,
+            "warnings": list(self.warnings),
+            **(
+                {"error": failure[0], "hint": failure[1], "exit_code": 1}
+                if (failure := self.failure())
+                else {}
+            ),
         }
+
+
+_FAILURES = {
+    "convert": (
+        "a row failed to convert, so nothing was organized or uploaded",
+        "correct the rows named above and run the release again",
+    ),
+    "metadata": (
+        "the archive would refuse to publish this dandiset metadata, so nothing was uploaded",
+        "correct the lines named above; `publishkit dandi metadata check` checks again",
+    ),
+    "inspect": (
+        "inspection failed, so nothing was uploaded",
+        "correct the files or tables named above, or pass --publish-despite-inspection REASON",
+    ),
+    "upload": (
+        "the DANDI upload failed, so nothing was published to S3",
+        "correct the cause named above and run the release again; finished uploads are re-used",
+    ),
+    "publish": (
+        "DANDI did not publish the draft, so nothing was published to S3",
+        "correct the cause named above and run the release again; uploads are re-used",
+    ),
+}
+
+
+def _inspection_json(render: Any, report: Any, gated: bool) -> Any:
+    """The inspection's header; with its findings when they stopped the release."""
+    if report is None:
+        return None
+    document = render(report)
+    return {**document["header"], "messages": document["messages"]} if gated else document["header"]
 
 
 def _json(report: Any) -> Any:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from publishkit.dandi.upload import DandiUploadReport
     from publishkit.inspection.stage import InspectionReport
     from publishkit.nwb.convert import ConversionReport
+    from publishkit.release.preflight import Decision
     from publishkit.release.publish import ManifestResult, NotesResult
     from publishkit.release.s3_upload import S3UploadResult
     from publishkit.release.stage import Staged, Target
@@ -42,6 +43,7 @@ class Request:
     allow_empty: bool = False
     dandi_api_key: str | None = None
     jobs: int = 1
+    allow_smaller_bump: bool = False  # --bump smaller than the changes call for is meant
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Run:
     progress: Progress
     target: Target | None = None  # the bucket, as checked before anything was written
     staged: Staged | None = None  # the S3 release, staged (read) before it is written
+    decision: Decision | None = None  # the release it cuts, settled before the first upload
     conversion: ConversionReport | None = None
     inspection: InspectionReport | None = None
     tables: TableCheckReport | None = None  # the checks tables: declares

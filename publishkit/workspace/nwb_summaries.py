@@ -9,6 +9,7 @@ the state store by (content hash, summary version): an unchanged file is never r
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,50 @@ def summarize_open(io: Any) -> str | None:
         return None
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def is_hdf5(path: Path) -> bool:
+    """The file starts with HDF5's signature (at 0, or after a user block of 512 bytes times
+    a power of two), read without importing h5py."""
+    try:
+        with open(path, "rb") as stream:
+            size, offset = os.fstat(stream.fileno()).st_size, 0
+            while offset + len(HDF5_SIGNATURE) <= size:
+                stream.seek(offset)
+                if stream.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+                    return True
+                offset = 512 if offset == 0 else offset * 2
+    except OSError:
+        return False
+    return False
+
+
+def why_unreadable(path: Path) -> str:
+    """Why the file at `path` cannot be summarized as NWB, in words for a warning."""
+    try:
+        if path.stat().st_size == 0:
+            return "an empty file"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if not is_hdf5(path):
+        return "not an HDF5 file"
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            if "neurodata_type" not in h5.attrs:
+                return "an HDF5 file but not NWB (no neurodata_type)"
+            summarize(h5)
+    except Exception:
+        return "a truncated or damaged HDF5 file"
+    return "not readable as NWB"
+
+
 def summarize_path(path: Path) -> str | None:
     """The encoded summary of the NWB file at `path`; None when h5py cannot read it as one."""
+    if not is_hdf5(path):  # h5py (and numpy) not imported for a file that is not HDF5 at all
+        return None
     import h5py
 
     try:

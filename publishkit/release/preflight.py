@@ -1,0 +1,206 @@
+"""Everything that can refuse a release, decided before the first byte is sent: one place that
+`publishkit release` and `release --plan` both run, so the plan and the release cannot disagree.
+
+`preflight` runs before any stage writes: the request itself, the tables, the DANDI instance,
+dandiset and key, the dandiset's metadata, the bucket (credentials, versioning, region), the
+versions published and the version asked for. `decide` settles the release itself once its
+files are known (at once for a workspace that does not convert; after conversion otherwise, but
+before the first upload to DANDI or S3): the files and their digests, what changed inside the
+tables and NWB files, the version it cuts (given and free, or computed from --bump, which must
+not be smaller than the changes call for) and the NWB files whose contents cannot be compared.
+Both read only; a refusal in either leaves the bucket and the archive as they were.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from publishkit.errors import UsageError, VersionError
+from publishkit.formats.notes import Comparison
+from publishkit.formats.summaries import Summaries
+from publishkit.formats.versions import BUMPS, Bump, Version
+from publishkit.workspace.config import Settings
+
+if TYPE_CHECKING:
+    from publishkit.release.stages import Run
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The release a run cuts, settled before anything is uploaded."""
+
+    version: Version | None  # None: nothing changed since the latest release
+    comparison: Comparison  # what changed, inside the tables and NWB files too
+    summaries: Summaries  # the NWB files' summaries, published beside the manifest
+    unreadable: dict[str, str]  # relpath -> why its contents cannot be compared
+
+    def warnings(self) -> tuple[str, ...]:
+        """One line per NWB file of the release that cannot be read as NWB."""
+        return tuple(
+            f"{path}: {why}; its contents are not compared in the release notes"
+            for path, why in sorted(self.unreadable.items())
+        )
+
+
+def dandi_enabled(settings: Settings) -> bool:
+    """The workspace uploads to DANDI: its dandi: section names an instance and a dandiset."""
+    return bool(settings.dandi.instance and settings.dandi.dandiset)
+
+
+def s3_enabled(settings: Settings) -> bool:
+    """The workspace releases to S3: it has an s3: section."""
+    return settings.s3_settings is not None
+
+
+def publish_enabled(settings: Settings) -> bool:
+    """The workspace publishes DANDI versions: dandi.publish, with an instance and dandiset."""
+    return dandi_enabled(settings) and settings.dandi.publish
+
+
+def decides_while_inspecting(settings: Settings, selected: tuple[str, ...]) -> bool:
+    """The inspect stage settles the S3 release while its workers inspect (reads only, so the
+    gate still holds): an S3-only release, whose files nothing changes after inspection."""
+    if "inspect" not in selected:
+        return False
+    later = set(selected[selected.index("inspect") + 1 :])
+    return (
+        s3_enabled(settings)
+        and bool(later & {"upload", "manifest"})
+        and not (dandi_enabled(settings) and later & {"organize", "upload"})
+    )
+
+
+def check_request(
+    settings: Settings,
+    names: tuple[str, ...],
+    version: str | None,
+    bump: Bump | None,
+    despite: str | None,
+) -> None:
+    """Refuse a request that no workspace could carry out, before the run lock is taken."""
+    if version and bump:
+        raise UsageError("give either --version or --bump, not both")
+    if version:
+        Version.parse(version)  # a version that is not semver is bad usage, whatever else
+    if despite is not None and not despite.strip():
+        raise UsageError(
+            "--publish-despite-inspection needs a reason; the release notes record it",
+            hint='e.g. --publish-despite-inspection "ages of the legacy cohort were never '
+            'recorded"',
+        )
+
+
+def preflight(run: Run, *, suggest: bool = False) -> None:
+    """Before any stage writes: the tables (when no conversion will rewrite them), the DANDI
+    instance, dandiset and key, the dandiset's metadata, the bucket and the version asked for;
+    and, when the release's files are already known, the release itself (`decide`). A refusal
+    raises; dandiset metadata the archive would refuse stops the run ("metadata"). `suggest`:
+    the plan's guess of the bump when none is given (see `decide`)."""
+    settings, names = run.settings, set(run.selected)
+    converts = "convert" in names
+    to_s3 = s3_enabled(settings) and bool(names & {"upload", "manifest", "notes"})
+    if to_s3 and not converts:
+        from publishkit.workspace.inventory import collect
+
+        collect(settings)
+    if {"upload", "publish"} & names and dandi_enabled(settings):
+        _check_dandi(run)
+        if run.stopped:
+            return
+    if not to_s3:
+        return
+    from publishkit.release.stage import check_target
+
+    run.target = check_target(settings=settings, version=run.request.version)
+    if "manifest" not in names:
+        return
+    if converts:
+        _check_converting(run, suggest)
+    elif not decides_while_inspecting(settings, run.selected):
+        decide(run, suggest=suggest)
+
+
+def _check_dandi(run: Run) -> None:
+    from publishkit.dandi.access import check_dandi_access
+    from publishkit.release.pipeline import check_dandiset_metadata
+
+    settings = run.settings
+    access = check_dandi_access(settings=settings, api_key=run.request.dandi_api_key)
+    if publish_enabled(settings):
+        run.dandiset_metadata = check_dandiset_metadata(settings, access.info)
+        if not run.dandiset_metadata.ok:
+            run.stop("metadata")
+
+
+def files_known(settings: Settings) -> bool:
+    """A converting workspace's release files are known before its run: nothing is left to
+    convert (its files table is written and up to date)."""
+    from publishkit.nwb.convert import plan_conversion
+
+    todo, _, _ = plan_conversion(settings=settings)
+    return not todo and settings.conversion.files_table.is_file()
+
+
+def _check_converting(run: Run, suggest: bool) -> None:
+    """A converting release whose version depends on what it converts: no version given, or
+    the latest one given (a re-run that must change nothing). With nothing left to convert,
+    the release is settled now; else it is refused before conversion writes anything."""
+    assert run.target is not None
+    request, latest = run.request, run.target.published.latest
+    again = latest is not None and request.version and Version.parse(request.version) == latest
+    if not again and (request.version or request.bump):
+        return
+    if files_known(run.settings):
+        decide(run, suggest=suggest)
+        return
+    if suggest and not again:
+        return
+    if again:
+        raise VersionError(
+            f"version {latest} is already published and rows are still to convert, which "
+            "would change its files; a published manifest is never overwritten",
+            hint=f"cut a newer version, e.g. --version {latest.bump('patch')}",  # type: ignore[union-attr]
+        )
+    raise UsageError(
+        "no --version or --bump given; the rows still to convert change the release's files, "
+        "so the changes suggest at least --bump minor (major if a published file is removed)",
+        hint="pass --bump major|minor|patch or --version X.Y.Z",
+    )
+
+
+def decide(run: Run, *, suggest: bool = False) -> Decision:
+    """The release this run cuts, from its files as they are now: staged (reads only), compared
+    with the latest release, its version resolved and checked. Once per run. `suggest`:
+    without --version or --bump, the bump the changes call for (the plan's guess)."""
+    if run.decision is not None:
+        return run.decision
+    from publishkit.release.publish import compare_staged
+    from publishkit.release.stage import resolve_version
+
+    staged = run.stage_s3()
+    comparison, summaries, unreadable = compare_staged(run.settings, staged)
+    request, version = run.request, None
+    if "manifest" in run.selected or request.version or request.bump:
+        bump = request.bump
+        if suggest and not (request.version or bump):
+            bump = comparison.suggested_bump
+        version = resolve_version(staged.target.published, comparison, request.version, bump)
+        if version is not None and bump is not None:
+            _check_bump(bump, comparison, request.allow_smaller_bump)
+    run.decision = Decision(version, comparison, summaries, unreadable)
+    return run.decision
+
+
+def _check_bump(bump: Bump, comparison: Comparison, allowed: bool) -> None:
+    """--bump smaller than the changes call for (patch for a deleted file) is refused unless
+    the caller says it is meant: the version would tell consumers nothing breaks."""
+    needed = comparison.suggested_bump
+    if needed is None or allowed or BUMPS.index(bump) <= BUMPS.index(needed):
+        return
+    breaking = [c.path for c in comparison.changes if c.kind in ("deleted", "renamed")]
+    why = f" ({', '.join(breaking[:3])} deleted or renamed)" if breaking else ""
+    raise UsageError(
+        f"--bump {bump} is smaller than the changes call for: --bump {needed}{why}",
+        hint=f"pass --bump {needed}, or add --allow-smaller-bump if a {bump} release is meant",
+    )
