@@ -252,12 +252,14 @@ def test_refuses_a_listed_data_file_absent_on_disk(
     assert s3_client.list_objects_v2(Bucket=workspace.bucket).get("KeyCount", 0) == 0
 
 
-def test_refuses_a_version_already_published(cli, workspace: Workspace, aws_env) -> None:
+def test_refuses_a_version_already_published(cli, workspace: Workspace, aws_env, s3_client) -> None:
     assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+    before = s3_client.list_object_versions(Bucket=workspace.bucket)["Versions"]
     (workspace.root / "data" / "s101.nwb").write_bytes(b"changed")
     result = cli("release", "--version", "0.1.0", cwd=workspace.root)
     assert result.exit_code == 2
     assert "version 0.1.0 is already published" in result.stderr
+    assert s3_client.list_object_versions(Bucket=workspace.bucket)["Versions"] == before
     older = cli("release", "--version", "0.0.9", cwd=workspace.root)
     assert older.exit_code == 2
     assert "version 0.0.9 is older than the latest release 0.1.0" in older.stderr
