@@ -231,3 +231,17 @@ def test_an_hdf5_file_that_is_not_nwb_is_named(cli, workspace: Workspace, aws_en
         "data/s101.nwb: an HDF5 file but not NWB (no neurodata_type); its contents are not "
         "compared in the release notes"
     ) in json.loads(plan.stdout)["warnings"]
+
+
+def test_a_release_stopped_by_inspection_says_why_in_json(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    unreadable_nwb_inspected(workspace)
+    stopped = cli("release", "--version", "0.1.0", "-f", "json", cwd=workspace.root)
+    assert stopped.exit_code == 1
+    report = json.loads(stopped.stdout)
+    assert report["exit_code"] == 1 and report["gated_by_inspection"]
+    assert report["error"] == "inspection failed, so nothing was uploaded"
+    assert "--publish-despite-inspection" in report["hint"]
+    assert report["inspect"]["unreadable_files"] and report["inspect"]["messages"]
+    assert object_versions(s3_client, workspace.bucket) == []

@@ -1,9 +1,11 @@
 """Fuzz publishkit.yaml and the metadata tables: every outcome is a clean exit, never a crash.
 
-Each example builds a fresh workspace inside tmp_path, runs `publishkit release --plan` and
-`publishkit release --version 1.0.0` against the moto server, and asserts: exit code 0, 1 or 2;
-no "internal error" and no traceback; on exit 2 one `error:` line; and that nothing outside the
-workspace reached the bucket.
+Each example builds a fresh workspace inside tmp_path (into an empty bucket, or one where a
+valid workspace already published 0.1.0), runs `publishkit release --plan --version V` and
+`publishkit release --version V` against the moto server, and asserts: exit code 0, 1 or 2; no
+"internal error" and no traceback; on exit 2 one `error:` line; the plan passes exactly when the
+release does; a refused release changed no key of the bucket and wrote no manifest; and nothing
+outside the workspace reached the bucket.
 """
 
 from __future__ import annotations
@@ -79,12 +81,46 @@ def nothing_from_outside(s3_client: Any, bucket: str) -> None:
         assert SECRET not in got["Body"].read(), version["Key"]
 
 
-def run_both(cli: Callable[..., Result], root: Path, s3_client: Any, bucket: str) -> None:
-    check(cli("release", "--plan", cwd=root))
-    released = cli("release", "--version", "1.0.0", cwd=root)
+def bucket_versions(s3_client: Any, bucket: str) -> list[tuple[str, str]]:
+    listed = s3_client.list_object_versions(Bucket=bucket)
+    found = listed.get("Versions", []) + listed.get("DeleteMarkers", [])
+    return sorted((v["Key"], v["VersionId"]) for v in found)
+
+
+def run_both(
+    cli: Callable[..., Result],
+    root: Path,
+    s3_client: Any,
+    bucket: str,
+    data: st.DataObject | None = None,
+) -> None:
+    """`--plan` and the release, with the same version: the plan's verdict is the release's;
+    a refused release wrote nothing to the bucket or the workspace's manifests."""
+    version = "1.0.0"
+    if data is not None:  # into an empty bucket, or after release 0.1.0 of a valid workspace
+        if data.draw(st.booleans(), label="released before"):
+            base = build(root.parent, VALID_CONFIG.format(bucket=bucket), valid_table())
+            assert cli("release", "--version", "0.1.0", cwd=base).exit_code == 0
+        version = data.draw(st.sampled_from(["1.0.0", "1.0.0", "0.1.0", "0.0.1"]), label="ver")
+    planned = cli("release", "--plan", "--version", version, cwd=root)
+    check(planned)
+    before = bucket_versions(s3_client, bucket)
+    released = cli("release", "--version", version, cwd=root)
     check(released)
-    event(f"release exit {released.exit_code}")  # --hypothesis-show-statistics shows the mix
+    event(f"plan exit {planned.exit_code}, release exit {released.exit_code}")
+    assert (planned.exit_code == 0) == (released.exit_code == 0), (
+        planned.stdout + planned.stderr + released.stdout + released.stderr
+    )
+    if released.exit_code != 0:
+        assert bucket_versions(s3_client, bucket) == before
+        assert not (root / "manifests").exists()
     nothing_from_outside(s3_client, bucket)
+
+
+VALID_CONFIG = (
+    "project: demo\ns3:\n  bucket: {bucket}\n  region: us-west-2\n"
+    "metadata_files:\n  sessions: metadata/sessions.csv\n"
+)
 
 
 def fresh_bucket(s3_server: S3Sandbox) -> str:
@@ -239,7 +275,7 @@ def test_fuzzed_config_never_crashes(
 ) -> None:
     bucket = fresh_bucket(s3_server)
     text = data.draw(config_texts(bucket), label="publishkit.yaml")
-    run_both(cli, build(tmp_path, text, valid_table()), s3_client, bucket)
+    run_both(cli, build(tmp_path, text, valid_table()), s3_client, bucket, data)
 
 
 # --- the tables --------------------------------------------------------------------------------
@@ -321,4 +357,4 @@ def test_fuzzed_tables_never_crash_nor_publish_outside_files(
             "metadata_files": {"sessions": path},
         }
     )
-    run_both(cli, build(tmp_path, config, table), s3_client, bucket)
+    run_both(cli, build(tmp_path, config, table), s3_client, bucket, data)
