@@ -17,6 +17,9 @@ MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _SHORT = MAX_KEY_BYTES // 4  # a key of at most this many characters is short enough
+# ASCII letters, digits and . _ ~ - between single '/', not starting with '.' or '/', nor ending
+# with '/': clean if no part starts with '.' (a part that does may still be clean)
+_PLAIN = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~/-]*(?<!/)")
 _DOT_SEGMENT = re.compile(r"(?:^|/)(\.\.?)(?:/|$)")
 KEY_FIX = "use a relative path of plain names joined by single '/' (no '.' or '..' parts)"
 
@@ -24,6 +27,14 @@ KEY_FIX = "use a relative path of plain names joined by single '/' (no '.' or '.
 def key_problem(key: str) -> str | None:
     """What makes `key` not a clean relative S3 key (or key segment), in a few words; None
     when it is clean."""
+    if (
+        type(key) is str
+        and len(key) <= _SHORT
+        and _PLAIN.fullmatch(key) is not None
+        and "//" not in key
+        and "/." not in key
+    ):
+        return None  # the common case, settled quickly
     if not isinstance(key, str):
         return f"is a {type(key).__name__}, not a string"
     if not key:
