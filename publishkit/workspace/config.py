@@ -230,17 +230,18 @@ def _dandi(section: dict[str, Any], workspace: Path) -> DandiSettings:
 def _check_keys(document: dict[str, Any], path: Path, root: yaml.Node | None) -> None:
     """Refuse a project, s3.prefix or table name that is not a clean relative S3 key (each
     becomes part of every key a release writes), before the schema says less plainly why."""
-    named: list[tuple[tuple[str, ...], Any]] = [(("project",), document.get("project"))]
+    named: list[tuple[tuple[str, ...], str, Any]] = [
+        (("project",), "project:", document.get("project"))
+    ]
     s3 = document.get("s3")
     if isinstance(s3, dict):
-        named.append((("s3", "prefix"), s3.get("prefix")))
+        named.append((("s3", "prefix"), "s3.prefix:", s3.get("prefix")))
     tables = document.get("metadata_files")
     if isinstance(tables, dict):
-        named += [(("metadata_files", name), name) for name in tables if isinstance(name, str)]
-    for at, value in named:
+        named += [(("metadata_files", name), "metadata_files: table name", name) for name in tables]
+    for at, what, value in named:
         problem = key_problem(value) if isinstance(value, str) else None
         if problem is not None:
-            what = "table name" if at[0] == "metadata_files" else ".".join(at)
             raise ConfigError(
                 f"{path} line {line_of(root, at)}: {what} {value!r} {problem}; it becomes part "
                 "of S3 keys, so it must be a clean relative key",

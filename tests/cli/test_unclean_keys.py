@@ -63,7 +63,7 @@ def test_a_prefix_with_dot_dot_parts_is_refused(
         cli,
         workspace,
         s3_client,
-        "publishkit.yaml line 5: s3.prefix 'a18/../../etc' has a '..' part",
+        "publishkit.yaml line 5: s3.prefix: 'a18/../../etc' has a '..' part",
         "must be a clean relative key",
     )
 
@@ -90,7 +90,8 @@ def test_a_table_name_with_dot_parts_is_refused(
 ) -> None:
     config = (workspace.root / "publishkit.yaml").read_text()
     workspace.write_config(body=config.replace("  sessions:", f"  {name!r}:"))
-    run_refused(cli, workspace, s3_client, f"publishkit.yaml line 6: table name {name!r} has a")
+    says = f"publishkit.yaml line 6: metadata_files: table name {name!r} has a"
+    run_refused(cli, workspace, s3_client, says)
 
 
 def test_a_key_over_s3s_limit_is_refused(cli, workspace: Workspace, aws_env, s3_client) -> None:
