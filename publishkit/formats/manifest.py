@@ -11,10 +11,11 @@ from functools import cache
 from itertools import chain, compress, islice, repeat
 from pathlib import Path, PurePosixPath
 from typing import Any, Required, TypedDict
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import quote, unquote, urlparse, urlsplit
 
 from publishkit.errors import ManifestError
 from publishkit.formats.jsonio import dumps, write_atomic
+from publishkit.formats.keys import first_unclean, key_problem
 from publishkit.formats.schemas import QuickCheck, members_check, violations
 from publishkit.formats.versions import Version
 
@@ -125,6 +126,12 @@ def parse_manifest(data: bytes | str, source: str) -> dict[str, Any]:
         raise ManifestError(
             f"{source}: not valid JSON ({exc})", hint="is this a publishkit or AllenSDK manifest?"
         ) from None
+    except RecursionError:
+        raise ManifestError(
+            f"{source}: JSON nested too deeply to read (arrays or objects inside one another, "
+            "thousands of levels deep)",
+            hint="a manifest nests a few levels: is this a publishkit or AllenSDK manifest?",
+        ) from None
     validate(document, source)
     return dict(document)
 
@@ -160,16 +167,36 @@ def validate(document: Any, source: str) -> None:
 # entry's bytes under both; a file at a path that is another entry's folder cannot exist at all.
 # Two entries at one path with the same content are fine: a release lists a file twice when two
 # ids of its table name it. One sort of the paths finds both faults, as neighbours.
+# Each path, and the key in each URL, is a clean relative key (formats.keys): a key that URL
+# readers normalise to another key would have verify and fetch check one object while curl,
+# requests and browsers download another.
 _SAME_CONTENT = ("file_hash", "sha256", "size")
-_NOT_A_FILE = "is not a relative file path (it is empty or absolute, or has a '..' or a NUL)"
 _HOSTILE = "the manifest was edited by hand or is hostile: use the one the release published"
 
 
 def _check_paths(document: dict[str, Any], source: str) -> None:
-    """Refuse entries that no folder can hold together, naming both and the path."""
+    """Refuse entries whose path or URL names no clean key, or that no folder can hold
+    together, naming the entries and the path."""
     entries = list(chain.from_iterable(document[group].values() for group in GROUPS))
-    paths = entry_relpaths(entries)
-    places = paths if _all_normal(paths) else _places(document, source, paths)
+    places = entry_relpaths(entries)
+    unclean = first_unclean(places)
+    if unclean is not None:
+        index, problem = unclean
+        raise ManifestError(
+            f"{source}: {_name_of(document, index)}: path {places[index]!r} {problem}; "
+            "it is not a clean relative key",
+            hint=_HOSTILE,
+        )
+    urls = [entry["url"] for entry in entries]
+    keys = url_keys(urls)
+    unclean = first_unclean(keys)
+    if unclean is not None:
+        index, problem = unclean
+        raise ManifestError(
+            f"{source}: {_name_of(document, index)}: url {urls[index]!r}: the key it names, "
+            f"{keys[index]!r}, {problem}",
+            hint=_HOSTILE,
+        )
     order = sorted(places)
     # sorted, a path is followed by its repeats, then by the paths it is a folder of (if any)
     suspects = dict.fromkeys(compress(order, map(str.startswith, islice(order, 1, None), order)))
@@ -199,20 +226,6 @@ def _check_paths(document: dict[str, Any], source: str) -> None:
             )
 
 
-def _places(document: dict[str, Any], source: str, paths: list[str]) -> list[str]:
-    """Where a release folder holds each path; refuses one that names no file in it."""
-    places = []
-    for index, path in enumerate(paths):
-        place = _place(path)
-        if place is None:
-            raise ManifestError(
-                f"{source}: {_name_of(document, index)}: path {path!r} {_NOT_A_FILE}",
-                hint=_HOSTILE,
-            )
-        places.append(place)
-    return places
-
-
 def _content(entry: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(entry.get(key) for key in _SAME_CONTENT)
 
@@ -224,26 +237,6 @@ def _name_of(document: dict[str, Any], index: int) -> str:
             return f"{group}/{list(document[group])[index]}"
         index -= len(document[group])
     raise IndexError(index)
-
-
-def _all_normal(paths: list[str]) -> bool:
-    """True if no path is empty or absolute, or has an empty, '.' or '..' part, a trailing '/'
-    or a NUL; False means "not sure" (a name may start with '.': _place decides)."""
-    joined = "/".join(paths)  # an empty path, or one that ends in '/', leaves a '//' here
-    return bool(joined) and not (
-        joined.startswith(("/", "."))
-        or joined.endswith("/")
-        or any(mark in joined for mark in ("//", "/.", "\0"))
-    )
-
-
-def _place(path: str) -> str | None:
-    """Where a release folder holds `path` (as a POSIX path with no empty or '.' parts), or
-    None when it holds no file there: empty, absolute, with a '..' part or a NUL."""
-    parts = [part for part in path.split("/") if part not in ("", ".")]
-    if not parts or ".." in parts or path.startswith("/") or "\0" in path:
-        return None
-    return "/".join(parts)
 
 
 def _unvouched(document: Any) -> Any:
@@ -318,6 +311,24 @@ def allensdk_relpaths(urls: list[str]) -> list[str]:
     ]
 
 
+def url_keys(urls: list[str]) -> list[str]:
+    """The path of each URL (of a validated manifest), percent-decoded, without its leading
+    '/': the object's key, after the bucket for a path-style URL. In one pass at C speed when
+    all are plain (ASCII, nothing _url_path leaves to urlparse, no '%')."""
+    joined = "\n".join(urls)
+    if (
+        not joined.isascii()
+        or joined.count("\n") != len(urls) - 1
+        or any(char in joined for char in "?#;[]\t\r%")
+        or not all(map(str.startswith, urls, repeat(("https://", "http://"))))
+    ):
+        return [unquote(urlsplit(url).path).removeprefix("/") for url in urls]
+    return [
+        parts[3] if len(parts) == 4 else ""
+        for parts in map(str.split, urls, repeat("/"), repeat(3))
+    ]
+
+
 def _url_path(url: str) -> str:
     """urlparse(url).path, found without urlparse in an http(s) URL with nothing urlparse
     treats specially (a query, fragment or ;params, brackets, tabs, newlines, a non-ASCII host)."""
@@ -353,8 +364,17 @@ def locate(url: str, template: str | None = None, bucket: str | None = None) -> 
         if match is None:
             continue
         found = match.groupdict().get("bucket") or bucket
-        if found:
-            return ObjectLocation(found, unquote(match["key"]))
+        if not found:
+            continue
+        key = unquote(match["key"])
+        problem = key_problem(key)
+        if problem is not None:
+            raise ManifestError(
+                f"{url}: the key it names, {key!r}, {problem}",
+                hint="the manifest was edited by hand or is hostile: use the one the release "
+                "published",
+            )
+        return ObjectLocation(found, key)
     raise ManifestError(
         f"{url}: cannot tell the bucket and key from this URL",
         hint="run inside the workspace whose s3.public_url produced it",

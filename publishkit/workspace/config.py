@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from publishkit.errors import ConfigError
+from publishkit.formats.keys import KEY_FIX, key_problem
 from publishkit.formats.schemas import violations
 from publishkit.workspace.executors import LOCAL, ExecutorSettings
 from publishkit.workspace.inspection_settings import InspectionConfig, from_section
@@ -141,6 +142,7 @@ def load_settings(workspace: Path, *, default_region: str | None = None) -> Sett
     if not isinstance(document, dict):
         found = type(document).__name__
         raise ConfigError(f"{path}: expected a mapping of settings, found {found}")
+    _check_keys(document, path, root)
     problems = violations(document, "config")
     if problems:
         first = problems[0]
@@ -223,6 +225,28 @@ def _dandi(section: dict[str, Any], workspace: Path) -> DandiSettings:
         metadata=workspace / section["metadata"] if "metadata" in section else None,
         publish=section.get("publish", False),
     )
+
+
+def _check_keys(document: dict[str, Any], path: Path, root: yaml.Node | None) -> None:
+    """Refuse a project, s3.prefix or table name that is not a clean relative S3 key (each
+    becomes part of every key a release writes), before the schema says less plainly why."""
+    named: list[tuple[tuple[str, ...], str, Any]] = [
+        (("project",), "project:", document.get("project"))
+    ]
+    s3 = document.get("s3")
+    if isinstance(s3, dict):
+        named.append((("s3", "prefix"), "s3.prefix:", s3.get("prefix")))
+    tables = document.get("metadata_files")
+    if isinstance(tables, dict):
+        named += [(("metadata_files", name), "metadata_files: table name", name) for name in tables]
+    for at, what, value in named:
+        problem = key_problem(value) if isinstance(value, str) else None
+        if problem is not None:
+            raise ConfigError(
+                f"{path} line {line_of(root, at)}: {what} {value!r} {problem}; it becomes part "
+                "of S3 keys, so it must be a clean relative key",
+                hint=KEY_FIX,
+            )
 
 
 def _check_dandi(dandi: dict[str, Any], path: Path, root: yaml.Node | None) -> None:

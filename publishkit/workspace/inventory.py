@@ -11,25 +11,18 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
-import re
 import stat
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO, Literal
 
 from publishkit.errors import ConfigError, WorkspaceError
-from publishkit.formats.summaries import SUMMARIES_FOLDER
 from publishkit.workspace.config import CONFIG_NAME, Settings
+from publishkit.workspace.release_keys import check_key, data_relpath, table_relpath
 
 Group = Literal["metadata", "data"]
-# AllenSDK takes the S3 key from the manifest URL without percent-decoding it, so a key must be
-# spelled the same in a URL and in the bucket: no spaces, no characters a URL would escape.
-_URL_SAFE = re.compile(r"^[A-Za-z0-9._~/-]+$")
-# Keys publishkit itself writes under the prefix: a data file there would clobber or pose as one.
-_RESERVED_FOLDERS = ("manifests/", "project_metadata/", SUMMARIES_FOLDER + "/")
-_RESERVED_FILE = "release_notes.md"
 # Control, format (zero-width) and line/paragraph separator characters: never meant in an id.
 _INVISIBLE = {"Cc", "Cf", "Zl", "Zp"}
 _QUOTING = (
@@ -69,9 +62,12 @@ def collect(settings: Settings) -> list[ReleaseFile]:
         )
     files: list[ReleaseFile] = []
     data: dict[str, ReleaseFile] = {}
+    prefix = settings.s3_settings.prefix if settings.s3_settings else None
     for table, csv_path in settings.metadata_files:
         real = _table_path(settings.workspace, table, csv_path)
-        files.append(ReleaseFile("metadata", table, f"project_metadata/{table}.csv", real))
+        relpath = table_relpath(table)
+        check_key(prefix, relpath, f"metadata table {table!r}")
+        files.append(ReleaseFile("metadata", table, relpath, real))
         for entry in _data_rows(settings, table, _read_table(csv_path, real)):
             known = data.get(entry.name)
             if known is not None and known.relpath != entry.relpath:
@@ -286,6 +282,7 @@ def _data_rows(settings: Settings, table: str, found: _Table) -> list[ReleaseFil
             pass
         return []
     rows = []
+    prefix = settings.s3_settings.prefix if settings.s3_settings else None
     for line, row in found.rows:
         where = f"{found.shown} line {line}"
         raw_id = _visible(row[id_at], where, settings.id_column)
@@ -297,7 +294,8 @@ def _data_rows(settings: Settings, table: str, found: _Table) -> list[ReleaseFil
                 f"{where}: {settings.path_column} is set but {settings.id_column} is empty",
                 hint=f"give the row a {settings.id_column}",
             )
-        relpath = _safe_relpath(raw_path, where, settings.path_column)
+        relpath = data_relpath(raw_path, where, settings.path_column)
+        check_key(prefix, relpath, f"{where}: {settings.path_column}")
         what = f"{where}: data file {raw_path}"
         local = _inside(
             settings.workspace,
@@ -358,26 +356,3 @@ def _visible(value: str, where: str, column: str) -> str:
 def _invisible_at(value: str) -> int | None:
     """The index of the first control, zero-width or line-separator character, if any."""
     return next((i for i, c in enumerate(value) if unicodedata.category(c) in _INVISIBLE), None)
-
-
-def _safe_relpath(raw: str, where: str, column: str) -> str:
-    pure = PurePosixPath(raw.replace("\\", "/"))
-    if pure.is_absolute() or ".." in pure.parts or str(pure) in {"", "."}:
-        raise WorkspaceError(
-            f"{where}: {column} {raw!r} must be a path inside the workspace",
-            hint="use a relative path without '..'",
-        )
-    if not _URL_SAFE.match(pure.as_posix()):
-        raise WorkspaceError(
-            f"{where}: {column} {raw!r} has characters that AllenSDK cannot read back from a "
-            "manifest URL",
-            hint="rename the file using letters, digits and . _ - ~ / only",
-        )
-    relpath = pure.as_posix()
-    if relpath.startswith(_RESERVED_FOLDERS) or relpath == _RESERVED_FILE:
-        raise WorkspaceError(
-            f"{where}: {column} {raw!r} would land where publishkit writes its own files "
-            f"({', '.join(_RESERVED_FOLDERS)} and {_RESERVED_FILE})",
-            hint="move the file to another folder",
-        )
-    return relpath
