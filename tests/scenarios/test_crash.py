@@ -172,3 +172,23 @@ def test_two_runs_a_rewrite_and_a_kill_converge(
     assert s3_client.list_multipart_uploads(Bucket=workspace.bucket).get("Uploads", []) == []
     latest = json.loads(workspace.manifest_path(version).read_text())
     assert latest["data_files"]["101"]["file_hash"] == hashlib.blake2b(big.read_bytes()).hexdigest()
+
+
+def test_a_lost_local_manifest_is_restored_by_the_next_release_that_publishes(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    """A kill between the bucket's PUT of v0.1.0 and its local write loses the local copy; the
+    next release, which publishes v0.1.1 because a file changed, restores it too."""
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+    workspace.manifest_path("0.1.0").unlink()  # what the kill leaves behind
+    workspace.set_sessions({"101": b"session 101, changed " * 1000, "102": b"session 102 " * 2000})
+
+    result = cli("release", "--version", "0.1.1", cwd=workspace.root)
+
+    assert result.exit_code == 0, result.stderr
+    prefix = "demo-project/manifests/demo-project_project_manifest_v"
+    for version in ("0.1.0", "0.1.1"):
+        remote = s3_client.get_object(Bucket=workspace.bucket, Key=f"{prefix}{version}.json")
+        local = workspace.manifest_path(version)
+        assert local.exists(), f"v{version}'s local copy is missing"
+        assert json.loads(local.read_text()) == json.loads(remote["Body"].read()), version
