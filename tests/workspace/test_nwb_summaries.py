@@ -98,6 +98,7 @@ def said(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_summaries_say_what_h5py_reads_in_the_file(tmp_path: Path) -> None:
     """Inspection's summary (from its open file) and h5py's alone, each against the file's
     fields, subject and objects read here independently."""
