@@ -65,15 +65,16 @@ def publish_release_manifest(
     *, settings: Settings, staged: Staged, decision: Decision
 ) -> ManifestResult:
     """Publish the manifest of the release `decision` settled, pinning what the bucket holds;
-    refused, naming the files, when one is not uploaded yet. Nothing changed: the latest
-    manifest's local copy is restored if a dead run left it missing, and nothing is published."""
+    refused, naming the files, when one is not uploaded yet. The latest manifest's local copy is
+    restored first if a dead run left it missing (killed between the bucket's PUT and the local
+    write); nothing changed: nothing is published."""
     published, draft = staged.target.published, staged.draft
     previous = published.document
     latest = str(published.latest) if published.latest else None
+    repaired = previous is not None and _restore_local_manifest(settings, previous)
     requested, comparison = decision.version, decision.comparison
     if requested is None:
         assert previous is not None
-        repaired = _restore_local_manifest(settings, previous)
         return ManifestResult(None, latest, None, previous, repaired=repaired)
     _pin_uploaded(settings, staged)
     name = manifest.manifest_name(settings.project, requested)
@@ -88,6 +89,7 @@ def publish_release_manifest(
         document=document,
         manifest_url=url,
         manifest_path=str(settings.workspace / "manifests" / name),
+        repaired=repaired,
     )
 
 

@@ -97,3 +97,39 @@ def test_a_table_that_is_not_csv_is_named_with_its_line() -> None:
         parse_table(b"a,b\n1,2\n3\n", "t.csv")
     with pytest.raises(ManifestError, match=r"t\.csv: not UTF-8 text"):
         parse_table(b"a\n\xff\n", "t.csv")
+
+
+def test_without_a_key_duplicate_rows_are_counted_one_by_one() -> None:
+    """Rows without a key are a multiset: removing one of two identical rows removes one."""
+    one_of_two = diff_tables(
+        "t", "t.csv", table("a,b\n1,x\n1,x\n2,y\n"), table("a,b\n1,x\n2,y\n"), None
+    )
+    assert one_of_two.rows_removed == ({"a": "1", "b": "x"},)
+    assert one_of_two.rows_added == ()
+    two_of_three = diff_tables("t", "t.csv", table("a\n1\n1\n1\n"), table("a\n1\n"), None)
+    assert two_of_three.rows_removed == ({"a": "1"}, {"a": "1"})
+    doubled = diff_tables("t", "t.csv", table("a\n1\n2\n"), table("a\n1\n2\n1\n"), None)
+    assert doubled.rows_added == ({"a": "1"},) and doubled.rows_removed == ()
+    assert (one_of_two.rows_before, one_of_two.rows_after) == (3, 2)
+    comparison = Comparison(
+        "a.json", "b.json", "1.0.0", "1.0.1",
+        (Change("metadata", "changed", "t.csv"),), tables=(two_of_three,), nwb_files=(),
+    )  # fmt: skip
+    assert "#### `t`: 2 rows removed\n" in render_markdown(comparison)
+
+
+@pytest.mark.parametrize("key", [("session_id",), None])
+def test_a_renamed_column_alone_is_a_major_change(key: tuple[str, ...] | None) -> None:
+    """README: a removed or renamed column is a major change, with a key or without."""
+    old = table("session_id,age\n1,90\n2,91\n")
+    new = table("session_id,age_days\n1,90\n2,91\n")
+    diff = diff_tables("sessions", "p/s.csv", old, new, key)
+    assert diff.columns_renamed == (("age", "age_days"),)
+    assert (diff.rows_removed, diff.rows_added, diff.cells) == ((), (), ())
+    assert diff.breaking
+    comparison = Comparison(
+        "a.json", "b.json", "1.0.0", "1.0.1",
+        (Change("metadata", "changed", "p/s.csv"),), tables=(diff,), nwb_files=(),
+    )  # fmt: skip
+    assert comparison.suggested_bump == "major"  # file by file, it would be a patch
+    assert comparison.as_json()["suggested_bump"] == "major"

@@ -21,7 +21,8 @@ from hdmf.common import VectorData, VectorIndex
 from pynwb import NWBHDF5IO
 from pynwb.misc import Units
 
-from publishkit.inspection.report import workflow_command
+from publishkit.inspection.report import as_junit, workflow_command
+from publishkit.inspection.stage import Finding, InspectedFile, InspectionReport
 from tests.nwbfactory import write_nwb
 
 LEVELS = ["ERROR", "PYNWB_VALIDATION", "CRITICAL", "BEST_PRACTICE_VIOLATION"]
@@ -275,3 +276,64 @@ def test_workflow_commands_are_escaped_as_github_reads_them() -> None:
         == "::error file=a%2Cb%3Ac.nwb,title=t::50%25 done%0D%0Athen: more, and more"
     )
     assert workflow_command("notice", "all good") == "::notice::all good"
+
+
+def test_junit_of_names_and_messages_with_characters_xml_cannot_hold_parses(
+    cli, tmp_path: Path
+) -> None:
+    """A file name with \\x01 (an unreadable file, whose message quotes its name) and one with
+    a finding: the JUnit report still parses, the characters replaced by U+FFFD."""
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    write_nwb(folder / "no\x01subject.nwb", subject_id=None)
+    (folder / "lab\x01notes.nwb").write_text("these are lab notes, not HDF5\n")
+
+    result = cli("inspect", str(folder), "--format", "junit")
+
+    assert result.exit_code == 1
+    suite = ET.fromstring(result.stdout)  # raises on a character XML 1.0 cannot hold
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert sorted(cases) == [
+        str(folder / "lab\ufffdnotes.nwb"),
+        str(folder / "no\ufffdsubject.nwb"),
+    ]
+    error = cases[str(folder / "lab\ufffdnotes.nwb")].find("error")
+    assert error is not None and "\x01" not in (error.text or "") + error.get("message", "")
+    failure = cases[str(folder / "no\ufffdsubject.nwb")].find("failure")
+    assert failure is not None and "check_subject_exists" in (failure.text or "")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "\x00",
+        "\x01",
+        "\x08",
+        "\x0b",
+        "\x0c",
+        "\x0e",
+        "\x1f",
+        "\ud800",
+        "\udfff",
+        "\ufffe",
+        "\uffff",
+    ],
+)
+def test_junit_replaces_every_character_xml_1_0_cannot_hold(bad: str) -> None:
+    finding = Finding(
+        message=f"a value{bad} quoted", importance="CRITICAL", severity="HIGH",
+        check_function_name=f"check{bad}", object_type=None, object_name=None,
+        location=f"/acquisition/ts{bad}", file_path=f"f{bad}.nwb", source="nwbinspector",
+    )  # fmt: skip
+    report = InspectionReport(
+        files=(InspectedFile(f"f{bad}.nwb", readable=True, cached=False),),
+        findings=(finding,),
+        suppressed=(),
+        fail_on="CRITICAL",
+    )
+    suite = ET.fromstring(as_junit(report))
+    (case,) = suite.iter("testcase")
+    assert case.get("name") == "f\ufffd.nwb"
+    failure = case.find("failure")
+    assert failure is not None
+    assert failure.text == "CRITICAL check\ufffd at /acquisition/ts\ufffd: a value\ufffd quoted"

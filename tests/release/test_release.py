@@ -182,7 +182,7 @@ def test_rename_delete_and_create_suggest_and_apply_a_major_bump(
 
 @pytest.mark.parametrize(
     ("change", "bump"),
-    [("metadata", "patch"), ("data", "minor")],
+    [("metadata", "patch"), ("data", "minor"), ("renamed column", "major")],
 )
 def test_suggested_bump_without_version_or_bump(
     cli, workspace: Workspace, aws_env, change: str, bump: str
@@ -191,6 +191,8 @@ def test_suggested_bump_without_version_or_bump(
     table = workspace.root / "metadata" / "sessions.csv"
     if change == "metadata":
         table.write_text(table.read_text().replace("mouse-101", "mouse-A"))
+    elif change == "renamed column":  # same values under a new name: a consumer's code breaks
+        table.write_text(table.read_text().replace("subject_id", "mouse_id"))
     else:
         (workspace.root / "data" / "s101.nwb").write_bytes(b"changed")
 

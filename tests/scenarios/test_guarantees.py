@@ -179,8 +179,8 @@ def test_a_second_run_is_refused_with_the_first_ones_pid_or_waits(
         assert f"another publishkit release (pid {holder.pid}, since " in line
         assert "--wait" in line
         assert versions(s3_client, workspace.bucket) == []
-        for command in (["upload", "--target", "s3"], ["convert"], ["organize"]):
-            assert cli(*command, cwd=workspace.root).exit_code == 2
+        upload = cli("upload", "--target", "s3", cwd=workspace.root)  # convert, organize: below
+        assert upload.exit_code == 2 and f"(pid {holder.pid}, " in upload.stderr
         started = time.monotonic()
         waited = cli("release", "--version", "1.0.0", "--wait", cwd=workspace.root)
         assert waited.exit_code == 0, waited.stderr
@@ -189,6 +189,29 @@ def test_a_second_run_is_refused_with_the_first_ones_pid_or_waits(
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.parametrize("command", ["convert", "organize"])
+def test_convert_and_organize_wait_their_turn(cli, tmp_path: Path, command: str) -> None:
+    """In a workspace where the command succeeds once the other run is gone: refused while
+    another run holds the workspace, naming it, and nothing written."""
+    study = tmp_path / "study"
+    assert cli("init", str(study), "--template", "timeseries").exit_code == 0
+    if command == "organize":
+        assert cli("convert", "-w", str(study)).exit_code == 0
+    holder = hold_lock(study, 60)
+    before = sorted(p for p in study.rglob("*") if p.name != "run.lock")
+    try:
+        refused = cli(command, "-w", str(study))
+        assert refused.exit_code == 2, refused.stdout + refused.stderr
+        line = one_line_error(refused.stderr)
+        assert f"another publishkit release (pid {holder.pid}, since " in line
+        assert sorted(p for p in study.rglob("*") if p.name != "run.lock") == before
+    finally:
+        holder.kill()
+        holder.wait()
+    alone = cli(command, "-w", str(study))
+    assert alone.exit_code == 0, alone.stderr
 
 
 def test_a_killed_run_leaves_no_stuck_lock(cli, workspace: Workspace, aws_env) -> None:

@@ -4,10 +4,14 @@ cached by content."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import h5py
+import numpy as np
 import pytest
+from pynwb import NWBHDF5IO, TimeSeries
 
-from publishkit.formats.summaries import decode
+from publishkit.formats.summaries import SUBJECT_FIELDS, decode
 from publishkit.workspace import nwb_summaries
 from publishkit.workspace.digests import digest_file
 from publishkit.workspace.nwb_summaries import SummaryCache, summarize_path
@@ -41,14 +45,89 @@ def test_a_summary_holds_fields_and_objects(tmp_path: Path) -> None:
     assert summarize_path(tmp_path / "fake.nwb") is None  # not HDF5: no summary, no error
 
 
-def test_inspection_reads_the_same_summary_as_h5py_alone() -> None:
+def read_with_h5py(path: Path) -> dict[str, Any]:
+    """What a summary must say of the file at `path`, read here with h5py alone: the session
+    fields, the subject's scalar fields, each neurodata object's type, data shape and rows."""
+
+    def value(node: h5py.Dataset) -> Any:
+        found = node[()]
+        found = found.item() if isinstance(found, np.generic) else found
+        return found.decode() if isinstance(found, bytes) else found
+
+    with h5py.File(path, "r") as h5:
+        session = {n: value(h5[n]) for n in ("identifier", "session_description") if n in h5}
+        session["session_start_time"] = value(h5["session_start_time"])
+        if "general/session_id" in h5:
+            session["session_id"] = value(h5["general/session_id"])
+        subject = {
+            name: value(node)
+            for name, node in h5.get("general/subject", {}).items()
+            if isinstance(node, h5py.Dataset) and node.shape == () and name in SUBJECT_FIELDS
+        }
+        objects: dict[str, dict[str, Any]] = {}
+
+        def visit(name: str, node: Any) -> None:
+            inside_general = name.startswith(("general/", "specifications"))
+            if inside_general and not name.startswith(
+                ("general/extracellular_ephys/electrodes", "general/intracellular_ephys")
+            ):
+                return
+            if not isinstance(node, h5py.Group) or "neurodata_type" not in node.attrs:
+                return
+            kind = node.attrs["neurodata_type"]
+            found: dict[str, Any] = {"type": kind.decode() if isinstance(kind, bytes) else kind}
+            if isinstance(node.get("data"), h5py.Dataset):
+                found["shape"] = list(node["data"].shape or ())
+            if "colnames" in node.attrs and isinstance(node.get("id"), h5py.Dataset):
+                found["rows"] = len(node["id"])
+            objects[name] = found
+
+        h5.visititems(visit)
+    return {"session": session, "subject": subject, "objects": objects}
+
+
+def said(summary: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a summary `read_with_h5py` reads."""
+    return {
+        "session": summary.get("session", {}),
+        "subject": summary.get("subject", {}),
+        "objects": {
+            path: {k: v for k, v in obj.items() if k in ("type", "shape", "rows")}
+            for path, obj in summary.get("objects", {}).items()
+        },
+    }
+
+
+@pytest.mark.slow
+def test_summaries_say_what_h5py_reads_in_the_file(tmp_path: Path) -> None:
+    """Inspection's summary (from its open file) and h5py's alone, each against the file's
+    fields, subject and objects read here independently."""
     from publishkit.inspection.worker import inspect_path
 
+    made = write_nwb(tmp_path / "made.nwb", age="P91D", sex="M", trials=5, samples=37)
+    with NWBHDF5IO(str(made), "a") as io:  # and a 2-D object: its shape's order shows
+        nwbfile = io.read()
+        nwbfile.add_acquisition(
+            TimeSeries(name="lfp", data=np.zeros((20, 3)), unit="V", rate=100.0)
+        )
+        io.write(nwbfile)
     files = sorted(real_nwb_corpus().rglob("*.nwb"))
-    for path in files[1:2] + files[-6:]:  # a dandiset's file, and pynwb's back-compat files
+    objects = subjects = 0
+    for path in [made, *files[1:2], *files[-6:]]:  # a dandiset's file, pynwb's back-compat files
+        expected = read_with_h5py(path)
+        objects, subjects = objects + len(expected["objects"]), subjects + len(expected["subject"])
         result = inspect_path(str(path), None, False, None)
-        assert result["summary"] is not None
-        assert result["summary"] == summarize_path(path), path
+        assert result["summary"] is not None, path
+        assert said(decode(result["summary"], str(path))) == expected, path
+        by_h5py = summarize_path(path)
+        assert by_h5py is not None
+        assert said(decode(by_h5py, str(path))) == expected, path
+    assert objects > 10 and subjects > 10  # the comparison is not of empty summaries
+    made_objects = read_with_h5py(made)["objects"]
+    assert made_objects["acquisition/running_speed"]["shape"] == [37]
+    assert made_objects["intervals/trials"]["rows"] == 5
+    assert made_objects["acquisition/lfp"]["shape"] == [20, 3]
+    assert read_with_h5py(made)["subject"]["age"] == "P91D"
 
 
 def test_summaries_are_read_once_per_content(
