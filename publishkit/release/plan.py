@@ -108,7 +108,7 @@ def plan_release(
             f"S3: s3://{settings.s3.bucket} is ready; what to upload is known once the rows "
             "are converted (run `publishkit convert`, then plan again for the draft notes)"
         )
-    if not lines:
+    if not lines and refusal is None:
         lines.append("nothing to do: publishkit.yaml enables none of the selected stages")
     return _plan(lines, run, refusal)
 

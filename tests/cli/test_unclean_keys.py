@@ -50,7 +50,7 @@ def run_refused(cli, workspace: Workspace, s3_client: Any, *expected: str) -> No
     if plan.exit_code == 2:  # publishkit.yaml itself is refused
         assert_refused(plan, *expected)
     else:
-        assert plan.exit_code == 1 and "the release would be refused" in plan.stdout
+        assert plan.exit_code == 1 and "The release would be refused" in plan.stdout
         assert all(text in plan.stdout for text in expected), plan.stdout
     assert (versions(s3_client, workspace.bucket), files(workspace.root)) == before
 
