@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain, compress, islice, repeat
+from operator import itemgetter
 from pathlib import Path, PurePosixPath
 from typing import Any, Required, TypedDict
 from urllib.parse import quote, unquote, urlparse, urlsplit
@@ -323,6 +324,9 @@ def url_keys(urls: list[str]) -> list[str]:
         or not all(map(str.startswith, urls, repeat(("https://", "http://"))))
     ):
         return [unquote(urlsplit(url).path).removeprefix("/") for url in urls]
+    head = urls[0][: urls[0].find("/", len("https://")) + 1] if urls else ""
+    if head.endswith("/") and all(map(str.startswith, urls, repeat(head))):  # one host
+        return list(map(itemgetter(slice(len(head), None)), urls))
     return [
         parts[3] if len(parts) == 4 else ""
         for parts in map(str.split, urls, repeat("/"), repeat(3))
