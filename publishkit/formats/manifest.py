@@ -129,8 +129,8 @@ def parse_manifest(data: bytes | str, source: str) -> dict[str, Any]:
         ) from None
     except RecursionError:
         raise ManifestError(
-            f"{source}: JSON nested too deeply to read (arrays or objects inside one another, "
-            "thousands of levels deep)",
+            f"{source}: JSON nested too deeply to read (arrays or objects about a thousand "
+            "levels inside one another)",
             hint="a manifest nests a few levels: is this a publishkit or AllenSDK manifest?",
         ) from None
     validate(document, source)
