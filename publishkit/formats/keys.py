@@ -16,6 +16,7 @@ MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
 # Unicode's control characters (category Cc), and surrogates no UTF-8 key can hold
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_ASCII_CONTROLS = bytes([*range(0x0A), *range(0x0B, 0x20), 0x7F])
 _SHORT = MAX_KEY_BYTES // 4  # a key of at most this many characters is short enough
 # ASCII letters, digits and . _ ~ - between single '/', not starting with '.' or '/', nor ending
 # with '/': clean if no part starts with '.' (a part that does may still be clean)
@@ -67,17 +68,29 @@ def first_unclean(keys: list[str]) -> tuple[int, str] | None:
     """The index and problem of the first key of `keys` that is not clean; None if all are.
     Many keys at once: checked joined, at C speed, and one by one only when that finds
     something."""
-    if not {str} >= set(map(type, keys)):
+    try:
+        wrapped = "/" + "/\n/".join(keys) + "/"  # every key's parts between two '/'
+    except TypeError:  # not all strings
         return _one_by_one(keys)
-    wrapped = "/" + "/\n/".join(keys) + "/"  # every key's parts between two '/'
     if (
         wrapped.count("\n") != max(len(keys) - 1, 0)
-        or _CONTROL_BUT_NEWLINE.search(wrapped) is not None
+        or _has_control(wrapped)
         or any(mark in wrapped for mark in ("//", "/./", "/../", "\\"))
-        or any(len(key.encode()) > MAX_KEY_BYTES for key in keys if len(key) > _SHORT)
+        or (
+            max(map(len, keys), default=0) > _SHORT
+            and any(len(key.encode()) > MAX_KEY_BYTES for key in keys if len(key) > _SHORT)
+        )
     ):
         return _one_by_one(keys)
     return None
+
+
+def _has_control(text: str) -> bool:
+    """Whether `text` holds a control character but for newlines, or a surrogate."""
+    if text.isascii():  # known without a look at the text; then bytes are quicker to scan
+        encoded = text.encode("ascii")
+        return len(encoded.translate(None, _ASCII_CONTROLS)) != len(encoded)
+    return _CONTROL_BUT_NEWLINE.search(text) is not None
 
 
 def _one_by_one(keys: list[str]) -> tuple[int, str] | None:

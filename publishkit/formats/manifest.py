@@ -6,22 +6,22 @@ import json
 import re
 from bisect import bisect_left
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cache
 from itertools import chain, compress, islice, repeat
 from pathlib import Path, PurePosixPath
-from typing import Any, Required, TypedDict
-from urllib.parse import quote, unquote, urlparse, urlsplit
+from typing import Any, Required, TypedDict, cast
 
 from publishkit.errors import ManifestError
 from publishkit.formats.jsonio import dumps, write_atomic
-from publishkit.formats.keys import first_unclean, key_problem
+from publishkit.formats.keys import first_unclean
 from publishkit.formats.schemas import QuickCheck, members_check, violations
+from publishkit.formats.urls import ObjectLocation as ObjectLocation
+from publishkit.formats.urls import allensdk_relpath as allensdk_relpath
+from publishkit.formats.urls import allensdk_relpaths as allensdk_relpaths
+from publishkit.formats.urls import locate as locate
+from publishkit.formats.urls import public_url as public_url
+from publishkit.formats.urls import url_error, url_keys
 from publishkit.formats.versions import Version
 
-_SAFE = "/-_.~"
-_UNQUOTED = re.compile(r"[A-Za-z0-9/_.~-]*")  # what quote(key, safe=_SAFE) leaves alone
-_PLAIN_URL = re.compile(r"https?://(?P<host>[^/?#;\[\]\t\r\n]*)(?P<path>[^?#;\[\]\t\r\n]*)")
 _NAME = re.compile(r"^(?P<project>.+)_project_manifest_v(?P<version>[^/]+)\.json$")
 GROUPS = ("metadata_files", "data_files")
 GROUP_KEY = {"metadata": "metadata_files", "data": "data_files"}  # a file's group -> its key
@@ -94,30 +94,6 @@ def version_from_name(name: str) -> Version | None:
         return None
 
 
-def public_url(template: str, *, bucket: str, region: str, key: str) -> str:
-    # a key of characters quote() keeps as they are is the common case, and much quicker to spot
-    """The URL a manifest records for `key`: the template with the bucket, region and
-    percent-encoded key."""
-    quoted = key if _UNQUOTED.fullmatch(key) else quote(key, safe=_SAFE)
-    around = _around_key(template, bucket, region)
-    if around is None:
-        return template.format(bucket=bucket, region=region, key=quoted)
-    return around[0] + quoted + around[1]
-
-
-@cache
-def _around_key(template: str, bucket: str, region: str) -> tuple[str, str] | None:
-    """The URL before and after the key, if the template's one mention of the key is a plain
-    {key} (no conversion, format spec or index): what template.format puts around any key."""
-    if template.count("{key") != 1 or "{key}" not in template:
-        return None
-    try:
-        parts = template.format(bucket=bucket, region=region, key="\0").split("\0")
-    except (KeyError, IndexError, ValueError, AttributeError):
-        return None
-    return (parts[0], parts[1]) if len(parts) == 2 else None
-
-
 def parse_manifest(data: bytes | str, source: str) -> dict[str, Any]:
     """Decode and validate; a ManifestError names `source` and the JSON pointer at fault."""
     try:
@@ -128,8 +104,8 @@ def parse_manifest(data: bytes | str, source: str) -> dict[str, Any]:
         ) from None
     except RecursionError:
         raise ManifestError(
-            f"{source}: JSON nested too deeply to read (arrays or objects inside one another, "
-            "thousands of levels deep)",
+            f"{source}: JSON nested too deeply to read (arrays or objects about a thousand "
+            "levels inside one another)",
             hint="a manifest nests a few levels: is this a publishkit or AllenSDK manifest?",
         ) from None
     validate(document, source)
@@ -178,6 +154,15 @@ def _check_paths(document: dict[str, Any], source: str) -> None:
     """Refuse entries whose path or URL names no clean key, or that no folder can hold
     together, naming the entries and the path."""
     entries = list(chain.from_iterable(document[group].values() for group in GROUPS))
+    urls = [entry["url"] for entry in entries]
+    keys = url_keys(urls)
+    if None in keys:
+        index = keys.index(None)
+        raise ManifestError(
+            f"{source}: {_name_of(document, index)}: url {urls[index]!r} cannot be read as a URL "
+            f"({url_error(urls[index])})",
+            hint=_HOSTILE,
+        )
     places = entry_relpaths(entries)
     unclean = first_unclean(places)
     if unclean is not None:
@@ -187,9 +172,7 @@ def _check_paths(document: dict[str, Any], source: str) -> None:
             "it is not a clean relative key",
             hint=_HOSTILE,
         )
-    urls = [entry["url"] for entry in entries]
-    keys = url_keys(urls)
-    unclean = first_unclean(keys)
+    unclean = first_unclean(cast("list[str]", keys))
     if unclean is not None:
         index, problem = unclean
         raise ManifestError(
@@ -287,95 +270,3 @@ def entry_relpaths(entries: list[dict[str, Any]]) -> list[str]:
     for index, relpath in zip(missing, urls, strict=True):
         paths[index] = relpath
     return paths
-
-
-def allensdk_relpath(url: str) -> str:
-    """What AllenSDK calls a file: the URL path without its first component (the prefix)."""
-    return "/".join(_url_path(url)[1:].split("/")[1:])
-
-
-def allensdk_relpaths(urls: list[str]) -> list[str]:
-    """allensdk_relpath of each URL; in a few passes at C speed when all are plain (ASCII, and
-    nothing _url_path leaves to urlparse): the path is then all after the URL's fourth slash."""
-    joined = "\n".join(urls) if {str} >= set(map(type, urls)) else "?"
-    if (
-        not joined.isascii()
-        or joined.count("\n") != len(urls) - 1
-        or any(char in joined for char in "?#;[]\t\r")
-        or not all(map(str.startswith, urls, repeat(("https://", "http://"))))
-    ):
-        return [allensdk_relpath(url) for url in urls]
-    return [
-        parts[4] if len(parts) == 5 else ""
-        for parts in map(str.split, urls, repeat("/"), repeat(4))
-    ]
-
-
-def url_keys(urls: list[str]) -> list[str]:
-    """The path of each URL (of a validated manifest), percent-decoded, without its leading
-    '/': the object's key, after the bucket for a path-style URL. In one pass at C speed when
-    all are plain (ASCII, nothing _url_path leaves to urlparse, no '%')."""
-    joined = "\n".join(urls)
-    if (
-        not joined.isascii()
-        or joined.count("\n") != len(urls) - 1
-        or any(char in joined for char in "?#;[]\t\r%")
-        or not all(map(str.startswith, urls, repeat(("https://", "http://"))))
-    ):
-        return [unquote(urlsplit(url).path).removeprefix("/") for url in urls]
-    return [
-        parts[3] if len(parts) == 4 else ""
-        for parts in map(str.split, urls, repeat("/"), repeat(3))
-    ]
-
-
-def _url_path(url: str) -> str:
-    """urlparse(url).path, found without urlparse in an http(s) URL with nothing urlparse
-    treats specially (a query, fragment or ;params, brackets, tabs, newlines, a non-ASCII host)."""
-    plain = _PLAIN_URL.fullmatch(url) if isinstance(url, str) else None
-    if plain is not None and plain["host"].isascii():
-        return plain["path"]
-    return urlparse(url).path
-
-
-@dataclass(frozen=True)
-class ObjectLocation:
-    """The bucket and key a manifest URL points at."""
-
-    bucket: str
-    key: str
-
-
-def locate(url: str, template: str | None = None, bucket: str | None = None) -> ObjectLocation:
-    """Bucket and key of a manifest URL: by the workspace's `public_url`, else S3's URL forms."""
-    patterns = []
-    if template:
-        pattern = re.escape(template)
-        for name, regex in (("bucket", r"[^/]+?"), ("region", r"[^/]+?"), ("key", r".+")):
-            pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>{regex})", 1)
-        patterns.append(pattern)
-    patterns += [
-        r"https?://(?P<bucket>[^/]+?)\.s3[.-](?:[a-z0-9-]+\.)?amazonaws\.com(?:\.cn)?/(?P<key>.+)",
-        r"https?://s3[.-](?:[a-z0-9-]+\.)?amazonaws\.com/(?P<bucket>[^/]+)/(?P<key>.+)",
-        r"https?://[^/]+/(?P<bucket>[^/]+)/(?P<key>.+)",
-    ]
-    for pattern in patterns:
-        match = re.fullmatch(pattern, url)
-        if match is None:
-            continue
-        found = match.groupdict().get("bucket") or bucket
-        if not found:
-            continue
-        key = unquote(match["key"])
-        problem = key_problem(key)
-        if problem is not None:
-            raise ManifestError(
-                f"{url}: the key it names, {key!r}, {problem}",
-                hint="the manifest was edited by hand or is hostile: use the one the release "
-                "published",
-            )
-        return ObjectLocation(found, key)
-    raise ManifestError(
-        f"{url}: cannot tell the bucket and key from this URL",
-        hint="run inside the workspace whose s3.public_url produced it",
-    )

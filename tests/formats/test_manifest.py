@@ -345,6 +345,10 @@ CLASHES = {
         _two_at({"url": "https://b.s3.us-west-2.amazonaws.com/proj"}, {}),
         "data_files/1: path '' is empty",
     ),
+    "a URL urllib cannot split": (
+        _two_at({"url": "https://[b/proj/data/x.nwb"}, {}),
+        "data_files/1: url 'https://[b/proj/data/x.nwb' cannot be read as a URL (Invalid IPv6",
+    ),
     "a NUL": (
         _two_at({"path": "data/a\0.nwb"}, {}),
         "data_files/1: path 'data/a\\x00.nwb' holds control character U+0000",

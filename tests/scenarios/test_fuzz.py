@@ -22,6 +22,7 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from publishkit.formats.keys import key_problem
 from publishkit.sandbox.s3 import S3Sandbox
 from tests.conftest import REGION, Result
 
@@ -73,8 +74,11 @@ def check(result: Result) -> None:
 
 
 def nothing_from_outside(s3_client: Any, bucket: str) -> None:
+    """No file outside the workspace reached the bucket, and no object has a key that URL
+    readers would read as another key."""
     listed = s3_client.list_object_versions(Bucket=bucket)
     for version in listed.get("Versions", []):
+        assert key_problem(version["Key"]) is None, version["Key"]
         got = s3_client.get_object(
             Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"]
         )
@@ -163,6 +167,12 @@ table_paths = st.sampled_from(
         "metadata/sessions.csv\u2028",
     ]
 )
+# a prefix of names, '.', '..' and empty parts, backslashes, control characters, long names
+prefixes = st.lists(
+    st.one_of(names, st.sampled_from([".", "..", "", "a\\b", "a\tb", "\x7f", "x" * 300])),
+    min_size=1,
+    max_size=4,
+).map("/".join)
 columns = st.sampled_from(["file_id", "file_path", "fileid", "subject_id", "File_Path"])
 
 
@@ -174,7 +184,7 @@ def s3_section(bucket: str) -> st.SearchStrategy[Any]:
         plausible := st.fixed_dictionaries(
             {"bucket": st.one_of(st.just(bucket), names, scalars)},
             optional={
-                "prefix": st.one_of(names, st.text(max_size=10), anything),
+                "prefix": st.one_of(names, st.text(max_size=10), anything, prefixes),
                 "region": st.one_of(
                     st.sampled_from([REGION, "us-east-1", "us-weast-1", "US_West", ""]),
                     st.text(max_size=12),
@@ -305,6 +315,9 @@ cells = st.one_of(
             "release_notes.md",
             "data\\s101.nwb",
             "data/a b.nwb",
+            "data/./s101.nwb",
+            "data//s101.nwb",
+            "./data/s101.nwb",
         ]
     ),
     st.text(max_size=8),
