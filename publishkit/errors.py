@@ -41,6 +41,13 @@ class StorageError(PublishkitError):
     """The object store refused a request or is not set up for releases."""
 
 
+class StoreUnavailable(StorageError):
+    """The object store or the DANDI archive did not answer, or failed on its side: an
+    outage, exit 1 like a failed upload (running again once it is back resumes)."""
+
+    exit_code = 1
+
+
 class CredentialsError(StorageError):
     """No credentials were found for a request that needs them."""
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from publishkit.errors import ConfigError, CredentialsError, StorageError
+from publishkit.errors import ConfigError, CredentialsError, StoreUnavailable
 from publishkit.workspace.config import CONFIG_NAME, Settings
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 TIMEOUT_SECONDS = 10
 
 
-class DandiUnreachable(StorageError):
+class DandiUnreachable(StoreUnavailable):
     """The DANDI instance did not answer, or answered something other than DANDI's API."""
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from publishkit.errors import StorageError
+from publishkit.errors import StorageError, StoreUnavailable
 
 TIMEOUT_SECONDS = 60
 
@@ -17,6 +17,8 @@ class ArchiveRefused(StorageError):
     def __init__(self, message: str, status: int, hint: str | None = None) -> None:
         super().__init__(message, hint)
         self.status = status
+        if status >= 500:  # failed on its side: an outage
+            self.exit_code = StoreUnavailable.exit_code
 
 
 class ArchiveApi:
@@ -63,7 +65,7 @@ class ArchiveApi:
         try:
             response = self.session.request(method, url, timeout=TIMEOUT_SECONDS, **kwargs)
         except requests.RequestException as exc:
-            raise StorageError(
+            raise StoreUnavailable(
                 f"dandi.instance {self.instance}: no answer to {method} {path} "
                 f"({type(exc).__name__})",
                 hint="check the network; running the release again resumes where it stopped",

@@ -16,7 +16,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from publishkit.errors import CredentialsError, StorageError
+from publishkit.errors import CredentialsError, StorageError, StoreUnavailable
 from publishkit.s3.put import Content, Parts, changed, multipart_etag, whole_file
 
 BLAKE2B_METADATA = "publishkit-blake2b"
@@ -374,8 +374,10 @@ class S3Bucket:
                     hint="check that your credentials may read and write this bucket",
                 )
             message = exc.response.get("Error", {}).get("Message", "")
-            return StorageError(f"{where}: S3 answered {code}: {message}".rstrip(": "))
-        return StorageError(
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            failed = StoreUnavailable if status >= 500 else StorageError  # 5xx: its side
+            return failed(f"{where}: S3 answered {code}: {message}".rstrip(": "))
+        return StoreUnavailable(
             f"{where}: {type(exc).__name__}: {exc}",
             hint="check s3.endpoint_url / AWS_ENDPOINT_URL and that the server is running",
         )

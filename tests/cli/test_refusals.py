@@ -79,3 +79,43 @@ def test_the_parsers_own_refusal_is_json_too(cli, where: Path) -> None:
     assert document["exit_code"] == 2
     assert document["error"].startswith("Invalid value for '--jobs'")
     assert "Invalid value for '--jobs'" in result.stderr  # typer's own message, as before
+
+
+def a_closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["release", "--version", "0.2.0"],  # the preflight, outside the upload
+        ["release", "--only", "notes"],
+        ["upload", "--target", "s3"],
+        ["verify", "MANIFEST"],  # these two report each file they could not check
+        ["fetch", "MANIFEST", "--to", "cache"],
+    ],
+)
+def test_an_outage_exits_1_everywhere(
+    cli, workspace, aws_env, monkeypatch, command: list[str]
+) -> None:
+    """README: exit 1 when a check or upload failed, an outage too; 2 is bad usage or input.
+    A refusal says so in one line naming the endpoint."""
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+    workspace.set_sessions({"101": b"changed " * 100, "102": b"session 102 " * 2000})
+    endpoint = f"http://127.0.0.1:{a_closed_port()}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    manifest = str(workspace.manifest_path("0.1.0"))
+
+    result = cli(*[manifest if a == "MANIFEST" else a for a in command], cwd=workspace.root)
+
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert endpoint in result.stdout + result.stderr
+    if command[0] in ("release", "upload"):
+        (line,) = [line for line in result.stderr.splitlines() if line.strip()]
+        assert line.startswith("error: ") and endpoint in line, line
