@@ -21,8 +21,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from publishkit.errors import ConfigError, UsageError
+from publishkit.formats.yamlio import line_of, read_yaml
 from publishkit.nwb.build import ConversionError
-from publishkit.workspace.config import line_of, read_yaml
 from publishkit.workspace.state import InterfaceSchemas, StateStore
 
 KIND = "neuroconv"

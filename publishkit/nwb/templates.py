@@ -19,10 +19,10 @@ from typing import Any
 from publishkit import __version__
 from publishkit.errors import ConfigError, UsageError
 from publishkit.formats.schemas import violations
+from publishkit.formats.yamlio import line_of, read_yaml
 from publishkit.nwb import kinds, neuroconv_plan
 from publishkit.nwb.build import BUILDERS, ConversionError
 from publishkit.resources import shipped
-from publishkit.workspace.config import line_of, read_yaml
 
 TEMPLATE_FILE = "template.yaml"
 DEFAULT_OUTPUT = "sub-{{ row.subject_id }}_ses-{{ row.session_id }}.nwb"
