@@ -154,8 +154,9 @@ def load_settings(workspace: Path, *, default_region: str | None = None) -> Sett
             raise ConfigError(
                 f"{path} line {key_line(root, first.path, key)}: unknown key {key!r} "
                 f"{where}{maybe}",
-                hint=f"rename it to {close}" if close else "see `publishkit schema config` for "
-                "the keys each section takes",
+                hint=f"rename it to {close}"
+                if close
+                else "see `publishkit schema config` for the keys each section takes",
             )
         raise ConfigError(
             f"{path} line {line_of(root, first.path)}: {first.dotted}: {first.message}",

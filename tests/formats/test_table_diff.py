@@ -97,3 +97,12 @@ def test_a_table_that_is_not_csv_is_named_with_its_line() -> None:
         parse_table(b"a,b\n1,2\n3\n", "t.csv")
     with pytest.raises(ManifestError, match=r"t\.csv: not UTF-8 text"):
         parse_table(b"a\n\xff\n", "t.csv")
+
+
+def test_a_header_naming_a_column_twice_or_not_at_all_is_refused_naming_both() -> None:
+    """Diffed by name, the second of two `subject_id` columns would hide its edits: the notes
+    would say nothing changed."""
+    with pytest.raises(ManifestError, match="columns 2 and 3 are both named 'subject_id'"):
+        parse_table(b"id,subject_id,subject_id\n1,m1,m2\n", "t.csv")
+    with pytest.raises(ManifestError, match=r"column 2 \(after 'id'\) has no name"):
+        parse_table(b"id,,b\n1,2,3\n", "t.csv")
