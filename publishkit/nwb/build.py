@@ -15,8 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 
+from publishkit.errors import WorkspaceError
+from publishkit.workspace.confined import inside
+
 if TYPE_CHECKING:  # numpy is imported where it is used: planning a conversion needs none
     import numpy as np
+
+
+_HINT = "keep a row's source files inside the workspace"
 
 
 class ConversionError(Exception):
@@ -42,7 +48,10 @@ class BuildContext:
         pure = PurePosixPath(text.replace("\\", "/"))
         if not text or pure.is_absolute() or ".." in pure.parts:
             raise ConversionError(f"{field}: {text!r} is not a path inside the workspace", field)
-        path = self.root / pure
+        try:  # never a file outside the workspace, even through a symlink
+            path = inside(self.root, self.root / pure, f"{field}: source file {text}", _HINT)
+        except WorkspaceError as exc:
+            raise ConversionError(exc.message, field) from None
         if not path.is_file():
             raise ConversionError(f"{field}: source file {text} does not exist", field)
         return path

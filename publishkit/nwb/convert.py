@@ -16,12 +16,12 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from publishkit.errors import WorkspaceError
 from publishkit.files import put_in_place, shown
 from publishkit.formats.jsonio import write_atomic
 from publishkit.nwb import neuroconv_plan, neuroconv_write
 from publishkit.nwb.build import BuildContext, ConversionError, identifier_for
 from publishkit.nwb.neuroconv_plan import PlannedEntry
+from publishkit.nwb.sessions import check_dandi_ids, read_sessions
 from publishkit.nwb.templates import (
     DEFAULT_OUTPUT,
     TEMPLATE_FILE,
@@ -33,6 +33,7 @@ from publishkit.nwb.templates import (
 from publishkit.progress import Progress, no_progress
 from publishkit.reports import Tally
 from publishkit.workspace.config import Settings
+from publishkit.workspace.confined import inside
 from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.executors import (
     ExecutorSettings,
@@ -111,7 +112,7 @@ def _convert(
 ) -> ConversionReport:
     conversion = settings.conversion
     template = find_template(conversion.template, conversion.templates_dir)
-    rows = _read_sessions(conversion.sessions)
+    rows = _sessions(settings, template)
     preload = PRELOAD + neuroconv_plan.preload(template.document)
     if jobs > 1 and len(rows) > 1 and not settings.executor.dask:
         warm_forkserver(preload)  # the workers' imports run while the rows are planned
@@ -167,7 +168,7 @@ def plan_conversion(*, settings: Settings) -> tuple[int, int, list[RowOutcome]]:
     """(rows to convert, rows unchanged, rows failing already in planning); writes no file."""
     conversion = settings.conversion
     template = find_template(conversion.template, conversion.templates_dir)
-    rows = _read_sessions(conversion.sessions)
+    rows = _sessions(settings, template)
     with StateStore.in_dir(settings.state_dir) as store:
         outcomes, tasks = _plan_rows(store, template, settings, rows)
     failing = [o for o in outcomes.values() if o.status == "failed"]
@@ -232,19 +233,20 @@ def _write_files_table(
     return conversion.files_table
 
 
-def _read_sessions(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        raise WorkspaceError(
-            f"sessions table {path} does not exist",
-            hint="fix conversion.sessions in publishkit.yaml or create the table",
-        )
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        rows = [
-            {k: (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(handle)
-        ]
-    if not rows:
-        raise WorkspaceError(f"sessions table {path} has no rows", hint="add one row per session")
-    return rows
+def _sessions(settings: Settings, template: Template) -> list[dict[str, str]]:
+    """The sessions table's rows, checked before anything converts: read from inside the
+    workspace, and (for a workspace that uploads to DANDI) ids that make dandiset paths the
+    archive accepts; convert's output folder and files table are inside the workspace too."""
+    conversion = settings.conversion
+    for what, path in (
+        ("conversion.output_dir", conversion.output_dir),
+        ("conversion.files_table", conversion.files_table),
+    ):
+        inside(settings.workspace, path, what, f"give {what} a path inside the workspace")
+    sessions = read_sessions(settings)
+    if settings.dandi_enabled:
+        check_dandi_ids(template.document, sessions, shown(conversion.sessions, settings.workspace))
+    return sessions.rows
 
 
 def _plan(

@@ -16,6 +16,7 @@ import yaml
 from publishkit.errors import ConfigError
 from publishkit.formats.schemas import load_schema, violations
 from publishkit.formats.yamlio import key_line, line_of, read_yaml
+from publishkit.workspace.config_paths import check_paths
 from publishkit.workspace.executors import LOCAL, ExecutorSettings
 from publishkit.workspace.inspection_settings import InspectionConfig, from_section
 from publishkit.workspace.table_settings import TableSpec
@@ -103,6 +104,11 @@ class Settings:
         return self.dandi_settings or DandiSettings(folder=self.workspace / "dandiset")
 
     @property
+    def dandi_enabled(self) -> bool:
+        """The workspace uploads to DANDI: its dandi: section names an instance and a dandiset."""
+        return bool(self.dandi.instance and self.dandi.dandiset)
+
+    @property
     def conversion(self) -> ConversionSettings:
         """The conversion section; a ConfigError for `convert` when it is absent."""
         if self.conversion_settings is None:
@@ -166,6 +172,7 @@ def load_settings(workspace: Path, *, default_region: str | None = None) -> Sett
         _check_s3(document["s3"], path, root)
     if isinstance(document.get("dandi"), dict):
         _check_dandi(document["dandi"], path, root)
+    check_paths(document, path, root, workspace.resolve())
     settings = _settings(workspace.resolve(), document, default_region or DEFAULT_REGION)
     released = tuple(name for name, _ in settings.metadata_files)
     specs = tables_from_section(
