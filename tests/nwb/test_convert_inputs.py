@@ -147,3 +147,30 @@ def test_an_id_dandi_would_refuse_is_refused_before_anything_converts(cli, study
     sessions.write_text(sessions.read_text().replace("Maus-ü2", "M 102.b_c", 1))  # dandi: M-102-b-c
     result = cli("convert", "-w", str(study))
     assert result.exit_code == 0, result.stderr
+
+
+def test_a_source_table_naming_a_column_twice_fails_its_row(cli, study: Path) -> None:
+    signals = study / "data" / "ts01_signals.csv"
+    header, rest = signals.read_text().split("\n", 1)
+    columns = header.split(",")
+    signals.write_text(",".join([*columns, columns[-1]]) + "\n" + rest.replace("\n", ",0\n"))
+    result = cli("convert", "-w", str(study), "--format", "json")
+    assert result.exit_code == 1
+    failed = [r for r in json.loads(result.stdout)["rows"] if r["status"] == "failed"]
+    n = len(columns)
+    assert [r["row"] for r in failed] == [1]
+    assert f"ts01_signals.csv: columns {n} and {n + 1} are both named {columns[-1]!r}" in (
+        failed[0]["reason"]
+    )
+
+
+def test_a_value_that_is_not_a_number_is_named_by_its_row_not_quoted(cli, study: Path) -> None:
+    signals = study / "data" / "ts01_signals.csv"
+    lines = signals.read_text().split("\n")
+    cells = lines[2].split(",")
+    lines[2] = ",".join([*cells[:-1], SECRET])
+    signals.write_text("\n".join(lines))
+    result = cli("convert", "-w", str(study), "--format", "json")
+    assert result.exit_code == 1
+    assert SECRET not in result.stdout + result.stderr
+    assert "is not numeric (data row 2)" in result.stdout
