@@ -21,7 +21,7 @@ from publishkit.formats.jsonio import write_atomic
 from publishkit.nwb import neuroconv_plan, neuroconv_write
 from publishkit.nwb.build import BuildContext, ConversionError, identifier_for
 from publishkit.nwb.neuroconv_plan import PlannedEntry
-from publishkit.nwb.sessions import check_dandi_ids, read_sessions
+from publishkit.nwb.sessions import planned_sessions
 from publishkit.nwb.templates import (
     DEFAULT_OUTPUT,
     TEMPLATE_FILE,
@@ -33,7 +33,6 @@ from publishkit.nwb.templates import (
 from publishkit.progress import Progress, no_progress
 from publishkit.reports import Tally
 from publishkit.workspace.config import Settings
-from publishkit.workspace.confined import inside
 from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.executors import (
     ExecutorSettings,
@@ -112,7 +111,7 @@ def _convert(
 ) -> ConversionReport:
     conversion = settings.conversion
     template = find_template(conversion.template, conversion.templates_dir)
-    rows = _sessions(settings, template)
+    rows = planned_sessions(settings, template.document)
     preload = PRELOAD + neuroconv_plan.preload(template.document)
     if jobs > 1 and len(rows) > 1 and not settings.executor.dask:
         warm_forkserver(preload)  # the workers' imports run while the rows are planned
@@ -168,7 +167,7 @@ def plan_conversion(*, settings: Settings) -> tuple[int, int, list[RowOutcome]]:
     """(rows to convert, rows unchanged, rows failing already in planning); writes no file."""
     conversion = settings.conversion
     template = find_template(conversion.template, conversion.templates_dir)
-    rows = _sessions(settings, template)
+    rows = planned_sessions(settings, template.document)
     with StateStore.in_dir(settings.state_dir) as store:
         outcomes, tasks = _plan_rows(store, template, settings, rows)
     failing = [o for o in outcomes.values() if o.status == "failed"]
@@ -231,22 +230,6 @@ def _write_files_table(
             )
     write_atomic(conversion.files_table, buffer.getvalue())
     return conversion.files_table
-
-
-def _sessions(settings: Settings, template: Template) -> list[dict[str, str]]:
-    """The sessions table's rows, checked before anything converts: read from inside the
-    workspace, and (for a workspace that uploads to DANDI) ids that make dandiset paths the
-    archive accepts; convert's output folder and files table are inside the workspace too."""
-    conversion = settings.conversion
-    for what, path in (
-        ("conversion.output_dir", conversion.output_dir),
-        ("conversion.files_table", conversion.files_table),
-    ):
-        inside(settings.workspace, path, what, f"give {what} a path inside the workspace")
-    sessions = read_sessions(settings)
-    if settings.dandi_enabled:
-        check_dandi_ids(template.document, sessions, shown(conversion.sessions, settings.workspace))
-    return sessions.rows
 
 
 def _plan(

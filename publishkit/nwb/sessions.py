@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from publishkit.errors import WorkspaceError
+from publishkit.files import shown
 from publishkit.formats.dandi_paths import ALLOWED, refused_in_id
 from publishkit.nwb.build import ConversionError
 from publishkit.nwb.templates import render
@@ -30,6 +31,24 @@ class Sessions:
 
     rows: list[dict[str, str]]
     lines: list[int]
+
+
+def planned_sessions(settings: Settings, template: dict[str, Any]) -> list[dict[str, str]]:
+    """The sessions table's rows, checked before anything converts: read from inside the
+    workspace, and (for a workspace that uploads to DANDI) ids that make dandiset paths the
+    archive accepts; convert's output folder and files table are inside the workspace too.
+    `template`: the template's document. A release's preflight can call this: it writes
+    nothing."""
+    conversion = settings.conversion
+    for what, path in (
+        ("conversion.output_dir", conversion.output_dir),
+        ("conversion.files_table", conversion.files_table),
+    ):
+        inside(settings.workspace, path, what, f"give {what} a path inside the workspace")
+    sessions = read_sessions(settings)
+    if settings.dandi_enabled:
+        check_dandi_ids(template, sessions, shown(conversion.sessions, settings.workspace))
+    return sessions.rows
 
 
 def read_sessions(settings: Settings) -> Sessions:

@@ -159,8 +159,9 @@ def test_a_source_table_naming_a_column_twice_fails_its_row(cli, study: Path) ->
     failed = [r for r in json.loads(result.stdout)["rows"] if r["status"] == "failed"]
     n = len(columns)
     assert [r["row"] for r in failed] == [1]
-    assert f"ts01_signals.csv: columns {n} and {n + 1} are both named {columns[-1]!r}" in (
-        failed[0]["reason"]
+    assert (
+        f"ts01_signals.csv: columns {n} and {n + 1} are both named {columns[-1]!r}"
+        in (failed[0]["reason"])
     )
 
 
@@ -174,3 +175,19 @@ def test_a_value_that_is_not_a_number_is_named_by_its_row_not_quoted(cli, study:
     assert result.exit_code == 1
     assert SECRET not in result.stdout + result.stderr
     assert "is not numeric (data row 2)" in result.stdout
+
+
+def test_a_template_linked_from_outside_the_templates_folder_is_not_read(
+    cli, study: Path, outside: Path
+) -> None:
+    (outside / "mine").mkdir()
+    (outside / "mine" / "template.yaml").write_text(f"name: mine\n# {SECRET}\n")
+    (study / "tpl").mkdir()
+    (study / "tpl" / "mine").symlink_to(outside / "mine", target_is_directory=True)
+    set_config(study, "  templates_dir: tpl\n")
+    (study / "publishkit.yaml").write_text(
+        (study / "publishkit.yaml").read_text().replace("template: timeseries", "template: mine")
+    )
+    line = refused(cli, study, "convert")
+    assert f"template 'mine': {study}/tpl/mine is a symlink to {outside.resolve() / 'mine'}" in line
+    assert not (study / "nwb").exists()
