@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.events import AliasEvent, CollectionStartEvent
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
+from yaml.resolver import Resolver
 
 from publishkit.errors import ConfigError
 
-MAX_BYTES = 4 * 1024 * 1024  # far more than any settings, template or dandiset file needs
+MAX_BYTES = 1024 * 1024  # far more than any settings, template or dandiset file needs
 MAX_DEPTH = 64  # nested mappings and lists
 
 
@@ -30,7 +33,21 @@ class YamlRefused(Exception):
         self.reason, self.line, self.hint = reason, line, hint
 
 
-class BoundedLoader(yaml.SafeLoader):
+if yaml.__with_libyaml__:  # libyaml's parser, five times faster; composed here, in Python
+    from yaml._yaml import CParser
+
+    class _SafeLoader(Composer, CParser, SafeConstructor, Resolver):
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+else:  # pragma: no cover (PyYAML built without libyaml)
+    _SafeLoader = yaml.SafeLoader  # type: ignore[misc,assignment]
+
+
+class BoundedLoader(_SafeLoader):
     """PyYAML's safe loader without aliases, with a depth limit, refusing duplicate keys."""
 
     def __init__(self, stream: str) -> None:
@@ -39,19 +56,19 @@ class BoundedLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(AliasEvent):
-            event = self.peek_event()
+            event: Any = self.peek_event()
             raise YamlRefused(
                 f"alias *{event.anchor} refused: publishkit reads YAML without aliases",
                 event.start_mark.line + 1,
                 "write the value out in full instead of repeating it with &anchor and *alias",
             )
-        nests = self.check_event(CollectionStartEvent)
+        nests = self.check_event(SequenceStartEvent, MappingStartEvent)  # exact classes
         if nests:
             self._depth += 1
             if self._depth > MAX_DEPTH:
                 raise YamlRefused(
                     f"nested more than {MAX_DEPTH} levels deep",
-                    self.peek_event().start_mark.line + 1,
+                    _line(self.peek_event()),
                     "flatten the document",
                 )
         try:
@@ -91,6 +108,10 @@ class BoundedLoader(yaml.SafeLoader):
                 node.start_mark.line + 1,
                 "quote it to keep it as text, or fix it",
             ) from None
+
+
+def _line(event: Any) -> int:
+    return int(event.start_mark.line) + 1
 
 
 def _shown_key(key: Any) -> str:

@@ -154,8 +154,8 @@ def test_fuzz_aliases_and_duplicate_keys_are_refused_in_one_line(
         later = data.draw(st.integers(min_value=at + 1, max_value=len(lines)), label="alias at")
         indent = "  " if 1 < later < 4 else ""
         lines.insert(later, f"{indent}{data.draw(st.sampled_from(['x', 'y_z']))}: *a")
-    else:  # the line's key again, right after it or (at the top level) at the end
-        end = not lines[at].startswith(" ") and data.draw(st.booleans(), label="at the end")
+    else:  # the line's key again: a nested key right after it, a top-level one at the end
+        end = not lines[at].startswith(" ")
         lines.insert(len(lines) if end else at + 1, lines[at].split(":")[0] + ": again")
     ws = tmp_path_factory.mktemp("fuzz")
     (ws / "publishkit.yaml").write_text("\n".join(lines) + "\n")
