@@ -60,3 +60,20 @@ def test_nwbinspectors_own_read_gives_the_file_and_an_io_to_close(tmp_path: Path
         assert nwbfile.identifier == "read-by-nwbinspector"
     finally:
         io.close()
+
+
+def test_dandi_organize_sanitizes_ids_as_dandi_paths_says() -> None:
+    """convert refuses an id from the sessions table by `dandi_paths.refused_in_id`, which
+    assumes which characters `dandi organize` turns into "-" (SANITIZED); if dandi-cli changed
+    them, convert would refuse ids that organize accepts, or the reverse."""
+    from dandi.organize import _sanitize_value
+
+    from publishkit.formats.dandi_paths import SANITIZED
+
+    for code in range(0x20, 0x3100):
+        char = chr(code)
+        if char == "-":
+            continue
+        assert (_sanitize_value(f"a{char}b", "subject_id") == "a-b") == bool(
+            SANITIZED.fullmatch(char)
+        ), repr(char)

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from publishkit.dandi.paths import ALLOWED, archive_refuses, culprit, refused_value
 from publishkit.errors import WorkspaceError
 from publishkit.files import put_in_place, shown
+from publishkit.formats.dandi_paths import ALLOWED, archive_refuses, culprit, refused_value
 from publishkit.progress import Progress, no_progress
 from publishkit.reports import Tally
 from publishkit.upstream import dandi_metadata_reader, organized_name, quiet_dandi
 from publishkit.workspace.config import Settings
+from publishkit.workspace.confined import inside
 from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.nwb_files import workspace_nwb_files
 from publishkit.workspace.runlock import exclusive_run
@@ -162,6 +163,12 @@ def organize_files(
 
 def _organize(*, settings: Settings, progress: Progress = no_progress) -> OrganizeReport:
     dandi = settings.dandi
+    inside(
+        settings.workspace,
+        dandi.folder,
+        "dandi.folder",
+        "give dandi.folder a folder inside the workspace",
+    )
     files = source_files(settings)
     results: list[Organized] = []
     with StateStore.in_dir(settings.state_dir) as store:

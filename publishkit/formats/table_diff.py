@@ -19,6 +19,7 @@ from operator import itemgetter
 from typing import Any
 
 from publishkit.errors import ManifestError
+from publishkit.formats.table_header import header_problem
 
 Row = tuple[str, ...]
 
@@ -149,6 +150,9 @@ def _parse(data: bytes, source: str) -> tuple[list[str], list[list[str]]]:
     if not rows:
         return [], []
     header, body = rows[0], rows[1:]
+    problem = header_problem(header)
+    if problem is not None:  # rows could not be told apart column by column
+        raise ManifestError(f"{source}: its header: {problem}", hint=_HINT)
     width = len(header)
     if any(len(row) != width for row in body):
         at = next(n for n, row in enumerate(body, start=2) if len(row) != width)

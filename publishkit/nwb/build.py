@@ -15,8 +15,15 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 
+from publishkit.errors import WorkspaceError
+from publishkit.formats.table_header import header_problem
+from publishkit.workspace.confined import inside
+
 if TYPE_CHECKING:  # numpy is imported where it is used: planning a conversion needs none
     import numpy as np
+
+
+_HINT = "keep a row's source files inside the workspace"
 
 
 class ConversionError(Exception):
@@ -42,7 +49,10 @@ class BuildContext:
         pure = PurePosixPath(text.replace("\\", "/"))
         if not text or pure.is_absolute() or ".." in pure.parts:
             raise ConversionError(f"{field}: {text!r} is not a path inside the workspace", field)
-        path = self.root / pure
+        try:  # never a file outside the workspace, even through a symlink
+            path = inside(self.root, self.root / pure, f"{field}: source file {text}", _HINT)
+        except WorkspaceError as exc:
+            raise ConversionError(exc.message, field) from None
         if not path.is_file():
             raise ConversionError(f"{field}: source file {text} does not exist", field)
         return path
@@ -83,6 +93,9 @@ def read_table(path: Path) -> dict[str, list[str]]:
         raise ConversionError(f"{path.name}: cannot read CSV ({exc})") from None
     if not columns:
         raise ConversionError(f"{path.name}: the CSV file has no header row")
+    problem = header_problem(reader.fieldnames or ())
+    if problem is not None:  # a reader by name would keep one of two columns of one name
+        raise ConversionError(f"{path.name}: {problem}")
     return columns
 
 
@@ -95,12 +108,15 @@ def column(table: dict[str, list[str]], name: str, path: Path, *, numeric: bool 
     values = table[name]
     if not numeric:
         return list(values)
-    try:
-        return np.array([float(v) if v != "" else np.nan for v in values], dtype=float)
-    except ValueError as exc:
-        raise ConversionError(
-            f"{path.name}: column {name!r} is not numeric ({exc})", name
-        ) from None
+    numbers = []
+    for row, value in enumerate(values, start=1):
+        try:
+            numbers.append(float(value) if value != "" else np.nan)
+        except ValueError:  # the value is not quoted: a message never shows a file's content
+            raise ConversionError(
+                f"{path.name}: column {name!r} is not numeric (data row {row})", name
+            ) from None
+    return np.array(numbers, dtype=float)
 
 
 def read_array(path: Path, key: str | None = None) -> np.ndarray:

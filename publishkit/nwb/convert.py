@@ -16,12 +16,12 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from publishkit.errors import WorkspaceError
 from publishkit.files import put_in_place, shown
 from publishkit.formats.jsonio import write_atomic
 from publishkit.nwb import neuroconv_plan, neuroconv_write
 from publishkit.nwb.build import BuildContext, ConversionError, identifier_for
 from publishkit.nwb.neuroconv_plan import PlannedEntry
+from publishkit.nwb.sessions import planned_sessions
 from publishkit.nwb.templates import (
     DEFAULT_OUTPUT,
     TEMPLATE_FILE,
@@ -111,7 +111,7 @@ def _convert(
 ) -> ConversionReport:
     conversion = settings.conversion
     template = find_template(conversion.template, conversion.templates_dir)
-    rows = _read_sessions(conversion.sessions)
+    rows = planned_sessions(settings, template.document)
     preload = PRELOAD + neuroconv_plan.preload(template.document)
     if jobs > 1 and len(rows) > 1 and not settings.executor.dask:
         warm_forkserver(preload)  # the workers' imports run while the rows are planned
@@ -167,7 +167,7 @@ def plan_conversion(*, settings: Settings) -> tuple[int, int, list[RowOutcome]]:
     """(rows to convert, rows unchanged, rows failing already in planning); writes no file."""
     conversion = settings.conversion
     template = find_template(conversion.template, conversion.templates_dir)
-    rows = _read_sessions(conversion.sessions)
+    rows = planned_sessions(settings, template.document)
     with StateStore.in_dir(settings.state_dir) as store:
         outcomes, tasks = _plan_rows(store, template, settings, rows)
     failing = [o for o in outcomes.values() if o.status == "failed"]
@@ -230,21 +230,6 @@ def _write_files_table(
             )
     write_atomic(conversion.files_table, buffer.getvalue())
     return conversion.files_table
-
-
-def _read_sessions(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        raise WorkspaceError(
-            f"sessions table {path} does not exist",
-            hint="fix conversion.sessions in publishkit.yaml or create the table",
-        )
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        rows = [
-            {k: (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(handle)
-        ]
-    if not rows:
-        raise WorkspaceError(f"sessions table {path} has no rows", hint="add one row per session")
-    return rows
 
 
 def _plan(

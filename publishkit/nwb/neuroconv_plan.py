@@ -20,9 +20,10 @@ from importlib import metadata as package_metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from publishkit.errors import ConfigError, UsageError
+from publishkit.errors import ConfigError, UsageError, WorkspaceError
+from publishkit.formats.yamlio import line_of, read_yaml
 from publishkit.nwb.build import ConversionError
-from publishkit.workspace.config import line_of, read_yaml
+from publishkit.workspace.confined import inside
 from publishkit.workspace.state import InterfaceSchemas, StateStore
 
 KIND = "neuroconv"
@@ -243,6 +244,11 @@ def plan_entry(
             at = (field, *error.absolute_path)
             raise _error(raw, at, template_file, error.message)
     inputs = input_files(paths, entry.spec.get("inputs"))
+    for found in inputs:  # a file beside a source, or in its folder, read by NeuroConv too
+        try:
+            inside(root, found, str(found), "keep a row's source files inside the workspace")
+        except WorkspaceError as exc:
+            raise _error(raw, ("source_data",), template_file, exc.message) from None
     return PlannedEntry(
         index=entry.index,
         interface=entry.interface,
@@ -285,7 +291,10 @@ def _inside(root: Path, value: Any, raw: Entry, at: tuple[str, ...], template_fi
     pure = PurePosixPath(text.replace("\\", "/"))
     if not text or pure.is_absolute() or ".." in pure.parts:
         raise _error(raw, at, template_file, f"{text!r} is not a path inside the workspace")
-    path = root / pure
+    try:  # never a file or folder outside the workspace, even through a symlink
+        path = inside(root, root / pure, text, "keep a row's source files inside the workspace")
+    except WorkspaceError as exc:
+        raise _error(raw, at, template_file, exc.message) from None
     if not path.exists():
         raise _error(raw, at, template_file, f"{text} does not exist")
     return path

@@ -19,10 +19,11 @@ from typing import Any
 from publishkit import __version__
 from publishkit.errors import ConfigError, UsageError
 from publishkit.formats.schemas import violations
+from publishkit.formats.yamlio import line_of, read_yaml
 from publishkit.nwb import kinds, neuroconv_plan
 from publishkit.nwb.build import BUILDERS, ConversionError
 from publishkit.resources import shipped
-from publishkit.workspace.config import line_of, read_yaml
+from publishkit.workspace.confined import inside
 
 TEMPLATE_FILE = "template.yaml"
 DEFAULT_OUTPUT = "sub-{{ row.subject_id }}_ses-{{ row.session_id }}.nwb"
@@ -71,11 +72,20 @@ def template_folders(user_dir: Path | None = None) -> dict[str, Path]:
 
 
 def find_template(name: str, user_dir: Path | None = None) -> Template:
+    """The template `name`: the user's (under `user_dir`, never through a symlink leading out of
+    it), else the built-in one."""
     folders = template_folders(user_dir)
     if name not in folders:
         raise UsageError(
             f"template {name!r} not found (known: {', '.join(folders) or 'none'})",
             hint="see `publishkit templates list`",
+        )
+    if user_dir is not None and folders[name].parent == user_dir:
+        inside(
+            user_dir.resolve(),
+            folders[name] / TEMPLATE_FILE,
+            f"template {name!r}",
+            "keep the workspace's templates inside conversion.templates_dir",
         )
     return load_template(folders[name])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 import string
@@ -14,7 +15,9 @@ import yaml
 
 from publishkit.errors import ConfigError
 from publishkit.formats.keys import KEY_FIX, key_problem
-from publishkit.formats.schemas import violations
+from publishkit.formats.schemas import load_schema, violations
+from publishkit.formats.yamlio import key_line, line_of, read_yaml
+from publishkit.workspace.config_paths import check_paths
 from publishkit.workspace.executors import LOCAL, ExecutorSettings
 from publishkit.workspace.inspection_settings import InspectionConfig, from_section
 from publishkit.workspace.table_settings import TableSpec
@@ -102,6 +105,11 @@ class Settings:
         return self.dandi_settings or DandiSettings(folder=self.workspace / "dandiset")
 
     @property
+    def dandi_enabled(self) -> bool:
+        """The workspace uploads to DANDI: its dandi: section names an instance and a dandiset."""
+        return bool(self.dandi.instance and self.dandi.dandiset)
+
+    @property
     def conversion(self) -> ConversionSettings:
         """The conversion section; a ConfigError for `convert` when it is absent."""
         if self.conversion_settings is None:
@@ -146,21 +154,57 @@ def load_settings(workspace: Path, *, default_region: str | None = None) -> Sett
     problems = violations(document, "config")
     if problems:
         first = problems[0]
-        line = line_of(root, first.path)
+        unknown = _unknown_key(document, first.path, first.message)
+        if unknown is not None:
+            key, close = unknown
+            where = f"in {first.dotted}" if first.path else "at the top level"
+            maybe = f" (did you mean {close}?)" if close else ""
+            raise ConfigError(
+                f"{path} line {key_line(root, first.path, key)}: unknown key {key!r} "
+                f"{where}{maybe}",
+                hint=f"rename it to {close}"
+                if close
+                else "see `publishkit schema config` for the keys each section takes",
+            )
         raise ConfigError(
-            f"{path} line {line}: {first.dotted}: {first.message}",
+            f"{path} line {line_of(root, first.path)}: {first.dotted}: {first.message}",
             hint="see `publishkit schema config` for the expected keys and values",
         )
     if isinstance(document.get("s3"), dict):
         _check_s3(document["s3"], path, root)
     if isinstance(document.get("dandi"), dict):
         _check_dandi(document["dandi"], path, root)
+    check_paths(document, path, root, workspace.resolve())
     settings = _settings(workspace.resolve(), document, default_region or DEFAULT_REGION)
     released = tuple(name for name, _ in settings.metadata_files)
     specs = tables_from_section(
         document.get("tables"), released, lambda at: f"{path} line {line_of(root, at)}"
     )
     return replace(settings, tables=specs)
+
+
+def _unknown_key(
+    document: Any, at: tuple[str | int, ...], message: str
+) -> tuple[str, str | None] | None:
+    """For a violation of additionalProperties: the first unexpected key of the mapping at `at`
+    and the known key closest to it (a typo), if any."""
+    if not message.startswith("Additional properties are not allowed"):
+        return None
+    schema: Any = load_schema("config")
+    for part in at:
+        if not isinstance(part, str) or not isinstance(schema, dict):
+            return None
+        schema = schema.get("properties", {}).get(part)
+        document = document.get(part) if isinstance(document, dict) else None
+    if not isinstance(schema, dict) or not isinstance(document, dict):
+        return None
+    known = list(schema.get("properties", {}))
+    unexpected = [k for k in document if k not in known]
+    if not unexpected:
+        return None
+    key = str(unexpected[0])
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return key, close[0] if close else None
 
 
 def _settings(workspace: Path, doc: dict[str, Any], region: str) -> Settings:
@@ -339,30 +383,3 @@ def shown_url(url: str) -> str:
     if "@" not in netloc:
         return url
     return f"{scheme}{sep}***@{netloc.rpartition('@')[2]}{slash}{path}"
-
-
-def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
-    """The document and its node tree (for line numbers); a ConfigError names the line."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        return yaml.safe_load(text), yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}{where}: {problem}", hint="fix the YAML syntax") from None
-
-
-def line_of(node: yaml.Node | None, path: tuple[str | int, ...]) -> int:
-    """The 1-based line of the deepest YAML node along `path` that exists."""
-    line = node.start_mark.line + 1 if node is not None else 1
-    for part in path:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            child = node.value[part] if part < len(node.value) else None
-        if child is None:
-            break
-        node, line = child, child.start_mark.line + 1
-    return line

@@ -17,9 +17,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from publishkit.errors import ConfigError
+from publishkit.formats.yamlio import read_yaml
 
 LEVELS = (
     "ERROR",
@@ -129,7 +128,7 @@ def _load_base(base: str) -> dict[str, str] | None:
         return None
     if base == "dandi":  # nwbinspector's own file, read without importing nwbinspector (1 s)
         path = _nwbinspector_dir() / "_internal_configs" / "dandi.inspector_config.yaml"
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document, _ = read_yaml(path)
     else:
         path = Path(base)
         if not path.is_file():
@@ -137,10 +136,7 @@ def _load_base(base: str) -> dict[str, str] | None:
                 f"inspection config {base}: no such file",
                 hint="use 'dandi', 'none' or the path of an nwbinspector YAML config",
             )
-        try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"inspection config {base}: invalid YAML ({exc})") from None
+        document = read_yaml(path, what=f"inspection config {base}")[0] or {}
     if not isinstance(document, dict) or not set(document) <= {*CONFIGURABLE, "SKIP"}:
         raise ConfigError(
             f"inspection config {base}: expected keys among {', '.join((*CONFIGURABLE, 'SKIP'))}",

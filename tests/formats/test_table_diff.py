@@ -133,3 +133,12 @@ def test_a_renamed_column_alone_is_a_major_change(key: tuple[str, ...] | None) -
     )  # fmt: skip
     assert comparison.suggested_bump == "major"  # file by file, it would be a patch
     assert comparison.as_json()["suggested_bump"] == "major"
+
+
+def test_a_header_naming_a_column_twice_or_not_at_all_is_refused_naming_both() -> None:
+    """Diffed by name, the second of two `subject_id` columns would hide its edits: the notes
+    would say nothing changed."""
+    with pytest.raises(ManifestError, match="columns 2 and 3 are both named 'subject_id'"):
+        parse_table(b"id,subject_id,subject_id\n1,m1,m2\n", "t.csv")
+    with pytest.raises(ManifestError, match=r"column 2 \(after 'id'\) has no name"):
+        parse_table(b"id,,b\n1,2,3\n", "t.csv")

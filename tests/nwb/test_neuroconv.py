@@ -286,3 +286,25 @@ def test_inputs_may_not_leave_the_source_folder(cli, study: Path) -> None:
     result = cli("convert", "-w", str(study))
     assert result.exit_code == 2
     assert f"{path} line 30: objects.0.inputs.0: '../*' should not be valid" in result.stderr
+
+
+def test_a_file_linked_from_outside_into_a_source_folder_is_not_read(
+    cli, study: Path, tmp_path: Path
+) -> None:
+    """NeuroConv reads a source folder whole (Phy) or a file and its siblings (SpikeGLX): a
+    symlink there to a file outside the workspace fails the row, unread."""
+    secret = tmp_path / "outside" / "secret.tsv"
+    secret.parent.mkdir()
+    secret.write_text("s3cr3t-outside\n")
+    _, phy = first_session(study)
+    (phy / "cluster_info.tsv").symlink_to(secret)
+    code, report = convert(cli, study)
+    assert code == 1
+    failed = [r for r in report["rows"] if r["status"] == "failed"]
+    assert [r["row"] for r in failed] == [1]
+    assert (
+        f"cluster_info.tsv is a symlink to {secret.resolve()}, outside the workspace"
+        in (failed[0]["reason"])
+    )
+    assert "s3cr3t" not in json.dumps(report)
+    assert not (study / "nwb" / "sub-M-701_ses-sglx01.nwb").exists()

@@ -260,11 +260,23 @@ yaml_noise = st.text(
 
 @st.composite
 def config_texts(draw: st.DrawFn, bucket: str) -> str:
-    """publishkit.yaml text: a dumped document, maybe cut or spliced with YAML noise."""
+    """publishkit.yaml text: a dumped document, maybe cut, spliced with YAML noise, or given an
+    alias or a key twice at a random line."""
     document = draw(config_documents(bucket))
     text = yaml.safe_dump(document, allow_unicode=draw(st.booleans()), sort_keys=False)
-    how = draw(st.sampled_from(["as-is", "as-is", "as-is", "cut", "splice", "noise"]))
-    if how == "cut":
+    how = draw(
+        st.sampled_from(["as-is", "as-is", "as-is", "cut", "splice", "noise", "alias", "twice"])
+    )
+    lines = text.splitlines()
+    at = draw(st.integers(min_value=0, max_value=len(lines)))
+    if how == "alias":  # an anchor on one line, an alias of it on a later one
+        lines.insert(draw(st.integers(min_value=at, max_value=len(lines))), "copy: *a")
+        lines.insert(at, "anchor: &a [x, y]")
+        text = "\n".join(lines) + "\n"
+    elif how == "twice":  # a top-level key given again
+        lines.insert(at, f"{draw(st.sampled_from([*document, 'project']))}: again")
+        text = "\n".join(lines) + "\n"
+    elif how == "cut":
         text = text[: draw(st.integers(min_value=0, max_value=len(text)))]
     elif how == "splice":
         at = draw(st.integers(min_value=0, max_value=len(text)))

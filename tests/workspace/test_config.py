@@ -29,7 +29,7 @@ def test_defaults(tmp_path: Path) -> None:
     [
         (
             "project: demo\ns3:\n  bucket: demo-release\n  regoin: x\n",
-            "line 3: s3: Additional properties are not allowed ('regoin' was unexpected)",
+            "line 4: unknown key 'regoin' in s3 (did you mean region?)",
         ),
         (
             "project: demo\ns3:\n  bucket: Bad_Bucket\n",

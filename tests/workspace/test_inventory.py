@@ -286,8 +286,18 @@ def test_custom_column_names_are_the_ones_checked(
         ),
         (
             b"file_id,file_path,file_id\n101,data/s101.nwb,102\n",
-            " line 1: table 'sessions' has column 'file_id' more than once",
-            "keep one of them",
+            " line 1: columns 1 and 3 are both named 'file_id'",
+            "give every column its own name",
+        ),
+        (
+            b"file_id,file_path,subject_id,subject_id\n101,data/s101.nwb,m1,m2\n",
+            " line 1: columns 3 and 4 are both named 'subject_id'",
+            "give every column its own name",
+        ),
+        (
+            b"file_id,file_path,,subject_id\n101,data/s101.nwb,,m1\n",
+            " line 1: column 3 (after 'file_path') has no name",
+            "give every column its own name",
         ),
     ],
     ids=[
@@ -305,6 +315,8 @@ def test_custom_column_names_are_the_ones_checked(
         "zero-width-space-in-id",
         "newline-in-path",
         "duplicate-column",
+        "duplicate-metadata-column",
+        "column-without-a-name",
     ],
 )
 def test_a_malformed_table_is_refused_naming_file_and_line(

@@ -4,6 +4,11 @@ DANDI refuses an asset whose path has a character other than ASCII letters, digi
 `(),&#+~_=-`, or two dots or slashes in a row (dandiapi's ASSET_PATH_REGEX, here in a form
 Python matches in linear time); `dandi organize` itself names files with whatever the metadata
 holds (`sub-Maus-ü1`, `@`, `'`, `%`, `..`).
+
+`dandi organize` first turns some characters of an id into `-` (`_`, spaces, `.`, `@`, ...:
+SANITIZED, dandi-cli's `_sanitize_value`, checked by tests/test_upstream.py); what is left of an
+id must pass the archive's rule, which `refused_in_id` tells from the id alone, so that convert
+can refuse a sessions-table row before any file is made of it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ ALLOWED = "letters A-Z and a-z, digits, spaces, (),&#+~_=- and single dots"
 _CHAR = r"[A-z0-9(),&\s#+~_=-]"
 _PATH = re.compile(rf"^(?:/?\.?{_CHAR})+$")
 _PLAIN = re.compile(rf"{_CHAR}|[./]")
+SANITIZED = re.compile(r"[_*\\/<>:|\"'?%@;,\s.]")  # what dandi organize turns into "-"
 NAMED_BY = ("subject_id", "session_id", "tissue_sample_id", "slice_id", "cell_id")
 
 
@@ -41,4 +47,13 @@ def refused_value(metadata: dict[str, object], path: str) -> tuple[str, str] | N
         value = metadata.get(field)
         if isinstance(value, str) and bad in value:
             return field, value
+    return None
+
+
+def refused_in_id(value: str) -> str | None:
+    """The first character of an id (subject_id, session_id, ...) that the archive would refuse
+    in the dandiset path `dandi organize` names after it, quoted; None when it allows them all."""
+    for char in SANITIZED.sub("-", value):
+        if not _PLAIN.fullmatch(char):
+            return repr(char)
     return None
