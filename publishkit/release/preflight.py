@@ -44,8 +44,8 @@ class Decision:
 
 
 def dandi_enabled(settings: Settings) -> bool:
-    """The workspace uploads to DANDI: its dandi: section names an instance and a dandiset."""
-    return bool(settings.dandi.instance and settings.dandi.dandiset)
+    """The workspace uploads to DANDI (decided by `Settings.dandi_enabled`)."""
+    return settings.dandi_enabled
 
 
 def s3_enabled(settings: Settings) -> bool:
@@ -100,6 +100,13 @@ def preflight(run: Run, *, suggest: bool = False) -> None:
     settings, names = run.settings, set(run.selected)
     converts = "convert" in names
     to_s3 = s3_enabled(settings) and bool(names & {"upload", "manifest", "notes"})
+    if converts:  # the sessions table, its ids (the DANDI path rule) and convert's outputs
+        from publishkit.nwb.sessions import planned_sessions
+        from publishkit.nwb.templates import find_template
+
+        conversion = settings.conversion
+        template = find_template(conversion.template, conversion.templates_dir)
+        planned_sessions(settings, template.document)
     if to_s3 and not converts:
         from publishkit.workspace.inventory import collect
 
@@ -188,8 +195,30 @@ def decide(run: Run, *, suggest: bool = False) -> Decision:
         version = resolve_version(staged.target.published, comparison, request.version, bump)
         if version is not None and bump is not None:
             _check_bump(bump, comparison, request.allow_smaller_bump)
+        if version is not None:
+            _check_release_keys(run.settings, version)
     run.decision = Decision(version, comparison, summaries, unreadable)
     return run.decision
+
+
+def _check_release_keys(settings: Settings, version: Version) -> None:
+    """The keys this version's manifest and summaries get are clean ones (a long prefix and
+    project can push them past S3's limit)."""
+    from publishkit.errors import ConfigError
+    from publishkit.formats.keys import key_problem
+    from publishkit.formats.manifest import manifest_name
+    from publishkit.formats.summaries import SUMMARIES_FOLDER, summaries_name
+
+    for key in (
+        settings.s3.key(f"manifests/{manifest_name(settings.project, version)}"),
+        settings.s3.key(f"{SUMMARIES_FOLDER}/{summaries_name(settings.project, str(version))}"),
+    ):
+        problem = key_problem(key)
+        if problem:
+            raise ConfigError(
+                f"the release's key {key[:80]!r}... {problem}",
+                hint="shorten s3.prefix or project in publishkit.yaml",
+            )
 
 
 def _check_bump(bump: Bump, comparison: Comparison, allowed: bool) -> None:
