@@ -30,6 +30,7 @@ from publishkit.formats.notes import (
 )
 from publishkit.formats.summaries import Summaries
 from publishkit.formats.versions import Bump
+from publishkit.interrupts import Interrupt, never
 from publishkit.release.changelog import (
     Place,
     compared_in_bucket,
@@ -60,7 +61,12 @@ class ManifestResult:
 
 
 def publish_release_manifest(
-    *, settings: Settings, staged: Staged, version: str | None, bump: Bump | None
+    *,
+    settings: Settings,
+    staged: Staged,
+    version: str | None,
+    bump: Bump | None,
+    interrupt: Interrupt = never,
 ) -> ManifestResult:
     """Publish the manifest of the staged release, pinning what the bucket holds; refused,
     naming the files, when one is not uploaded yet. Nothing changed: the latest manifest's
@@ -78,6 +84,7 @@ def publish_release_manifest(
     name = manifest.manifest_name(settings.project, requested)
     document = draft.versioned(str(requested))
     comparison = replace(comparison, new_name=name, new_version=str(requested))
+    interrupt(f"the manifest {name}")  # the reads above may have swallowed a KeyboardInterrupt
     put_summaries(settings, staged.target.bucket, str(requested), summaries)
     url = _put_manifest(settings, staged.target.bucket, document, name)
     return ManifestResult(

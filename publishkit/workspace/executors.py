@@ -28,6 +28,7 @@ from publishkit.errors import UsageError
 
 KINDS = ("local", "dask")
 CONNECT_TIMEOUT = "10s"
+LIFELINE = "publishkit.workspace.lifeline"  # the forkserver and its workers die with publishkit
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -151,12 +152,16 @@ class ProcessExecutor:
                 futures: dict[Future[Any], int] = {
                     pool.submit(fn, item, *args): index for index, item in remaining.items()
                 }
-                for future in as_completed(futures):
-                    if self._cancelled:
-                        return
-                    index = futures[future]
-                    result = future.result()
-                    yield remaining.pop(index), result
+                try:
+                    for future in as_completed(futures):
+                        if self._cancelled:
+                            return
+                        index = futures[future]
+                        result = future.result()
+                        yield remaining.pop(index), result
+                except BaseException:  # Ctrl-C, or the caller stopped: wait for no task queued
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
         except BrokenProcessPool:
             for item in list(remaining.values()):
                 if self._cancelled:
@@ -201,10 +206,10 @@ class DaskExecutor:
 
 def warm_forkserver(preload: Sequence[str] = ()) -> Any:
     """The forkserver context workers fork from, importing `preload` once, in the background,
-    from the moment it is started (at once when it is running already)."""
+    from the moment it is started (at once when it is running already). Call it from the
+    main thread: the forkserver dies with the thread that started it (`lifeline`)."""
     context = multiprocessing.get_context("forkserver")
-    if preload:
-        context.set_forkserver_preload(list(preload))
+    context.set_forkserver_preload([LIFELINE, *preload])  # the lifeline first: see its module
     forkserver.ensure_running()
     return context
 
