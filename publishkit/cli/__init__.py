@@ -7,7 +7,7 @@ def main() -> None:
     """The `publishkit` command."""
     from publishkit.cli.signals import SIGNALS
 
-    SIGNALS.install()  # before the imports below, which take a while
+    SIGNALS.install(raising=False)  # recorded during the imports below, which take a while
     from publishkit.cli.app import main as run
 
     run()

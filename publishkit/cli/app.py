@@ -206,8 +206,11 @@ def main() -> None:
     """Run the command; exit with its code, or 130/143 when SIGINT/SIGTERM arrived meanwhile."""
     SIGNALS.install()
     code: int | str | None = 0
+    where = "before the command started; nothing was written"  # during the imports
     try:
-        app(prog_name="publishkit")
+        if SIGNALS.received is None:
+            where = "as the command ended"
+            app(prog_name="publishkit")
     except SystemExit as exit:
         code = exit.code
     except KeyboardInterrupt:  # a second signal while the first was being reported
@@ -217,7 +220,7 @@ def main() -> None:
         err.print(code, markup=False)
         code = 1
     if SIGNALS.received is not None and code != SIGNALS.exit_code:
-        cut = SIGNALS.error("as the command ended")
+        cut = SIGNALS.error(where)
         err.print(f"error: {cut.message} (fix: {cut.hint})", markup=False)
         code = cut.exit_code
     _exit(code or 0)

@@ -1,7 +1,8 @@
 """SIGINT and SIGTERM, recorded for the command's duration and checked by the core.
 
-`main()` installs the handler before the command's imports. A signal is recorded first, then
-raised as KeyboardInterrupt in the main thread, so that a wait or a long computation stops at
+`main()` installs the handler before the command's imports (recording only, until they are
+done: a command interrupted then does not start). A signal is recorded first, then raised as
+KeyboardInterrupt in the main thread, so that a wait or a long computation stops at
 once; when that KeyboardInterrupt is swallowed where Python cannot raise it (a `__del__`, a
 weakref callback: "Exception ignored in ..."), the record still stops the run at the core's
 next check (`publishkit.interrupts`). Once the command is over, a signal is only recorded: the
@@ -26,9 +27,11 @@ class Signals:
         self.received: int | None = None
         self._raising = False
 
-    def install(self) -> None:
-        """Handle SIGINT and SIGTERM from now on (main thread only, as Python requires)."""
-        self._raising = True
+    def install(self, *, raising: bool = True) -> None:
+        """Handle SIGINT and SIGTERM from now on (main thread only, as Python requires);
+        `raising`: as KeyboardInterrupt too, else only recorded (while the command's modules
+        are imported, where a KeyboardInterrupt would end in a traceback)."""
+        self._raising = raising
         for each in HANDLED:
             signal.signal(each, self._handle)
 
