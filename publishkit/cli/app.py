@@ -223,6 +223,7 @@ def main() -> None:
         cut = SIGNALS.error(where)
         err.print(f"error: {cut.message} (fix: {cut.hint})", markup=False)
         code = cut.exit_code
+    SIGNALS.ignore()
     _exit(code or 0)
 
 

@@ -39,6 +39,14 @@ class Signals:
         """The command is over: a signal now is recorded, not raised into the exit."""
         self._raising = False
 
+    def ignore(self) -> None:
+        """The exit code is decided: from now on SIGINT and SIGTERM are ignored. (Recorded,
+        they would change nothing; left to the interpreter, whose exit restores their default
+        action, they would kill the process as it ends, with -2 or -15 for its code.)"""
+        self._raising = False
+        for each in HANDLED:
+            signal.signal(each, signal.SIG_IGN)
+
     @property
     def exit_code(self) -> int:
         """130 for SIGINT, 143 for SIGTERM (128 + the signal's number)."""

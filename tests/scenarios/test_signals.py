@@ -38,6 +38,7 @@ PREFIX = "/{bucket}/study/manifests/"
 def release(workspace: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "publishkit", "release", "-w", str(workspace), *args],
+        cwd=workspace,
         env=os.environ.copy(),
         text=True,
         stdout=subprocess.PIPE,
@@ -109,7 +110,10 @@ def test_interrupted_at_random_instants_publishes_nothing_after_the_signal_then_
         before = manifests()
         run = release(workspace, "--version", "1.0.0", "--jobs", "2")
         deadline = time.monotonic() + 60
-        while not handles_sigterm(run.pid) and run.poll() is None:
+        while not handles_sigterm(run.pid):
+            assert run.poll() is None, (
+                f"the release ended, never handling SIGTERM: {run.returncode}"
+            )
             assert time.monotonic() < deadline, "publishkit installed no handler within 60 s"
             time.sleep(0.002)
         time.sleep(delay)

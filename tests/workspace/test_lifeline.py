@@ -27,6 +27,7 @@ def release(workspace: Path) -> subprocess.Popen[bytes]:
     """`publishkit release --jobs 2` converting and inspecting, its stdout and stderr piped."""
     return subprocess.Popen(
         [sys.executable, "-m", "publishkit", "release", "-w", str(workspace), "--jobs", "2"],
+        cwd=workspace,
         env=os.environ.copy(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
