@@ -339,14 +339,14 @@ def _run(
     tasks: list[_Task], root: Path, jobs: int, settings: ExecutorSettings, preload: tuple[str, ...]
 ) -> Generator[tuple[_Task, tuple[str | None, str] | None], None, None]:
     executor = executor_for(settings, jobs, len(tasks), preload=preload)
-    try:
-        for task, outcome in executor.map_unordered(write_row, tasks, root):
+    # closed early (an interrupt, an error): no row starts, those under way finish
+    outcomes = executor.map_unordered(write_row, tasks, root)
+    with closing(outcomes):
+        for task, outcome in outcomes:
             if isinstance(outcome, WorkerCrashed):
                 yield task, (None, f"the worker converting this row crashed: {outcome}")
             else:
                 yield task, outcome
-    finally:  # closed early (an interrupt, an error): start nothing more
-        executor.cancel()
 
 
 def write_row(task: _Task, root: Path) -> tuple[str | None, str] | None:

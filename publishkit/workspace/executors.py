@@ -17,7 +17,7 @@ cluster's shared filesystem).
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -78,7 +78,7 @@ class Executor(Protocol):
 
     def map_unordered(
         self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
-    ) -> Iterator[tuple[Any, Any]]:
+    ) -> Generator[tuple[Any, Any], None, None]:
         """(item, fn(item, *args)) for each item as it completes; a WorkerCrashed result when the
         task took its worker down."""
 
@@ -116,7 +116,7 @@ class SerialExecutor:
 
     def map_unordered(
         self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
-    ) -> Iterator[tuple[Any, Any]]:
+    ) -> Generator[tuple[Any, Any], None, None]:
         """(item, fn(item, *args)) for each item as it completes; a WorkerCrashed result when the
         task took its worker down."""
         for item in items:
@@ -142,7 +142,7 @@ class ProcessExecutor:
 
     def map_unordered(
         self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
-    ) -> Iterator[tuple[Any, Any]]:
+    ) -> Generator[tuple[Any, Any], None, None]:
         """(item, fn(item, *args)) for each item as it completes; a WorkerCrashed result when the
         task took its worker down."""
         remaining = dict(enumerate(items))
@@ -159,8 +159,8 @@ class ProcessExecutor:
                         index = futures[future]
                         result = future.result()
                         yield remaining.pop(index), result
-                except BaseException:  # Ctrl-C, or the caller stopped: wait for no task queued
-                    pool.shutdown(wait=False, cancel_futures=True)
+                except BaseException:  # Ctrl-C, or closed by the caller: no task queued starts,
+                    pool.shutdown(wait=True, cancel_futures=True)  # those running finish here
                     raise
         except BrokenProcessPool:
             for item in list(remaining.values()):
@@ -191,7 +191,7 @@ class DaskExecutor:
 
     def map_unordered(
         self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
-    ) -> Iterator[tuple[Any, Any]]:
+    ) -> Generator[tuple[Any, Any], None, None]:
         """(item, fn(item, *args)) for each item as it completes; a WorkerCrashed result when the
         task took its worker down."""
         for item, outcome in on_dask(fn, items, self._scheduler, *args):
