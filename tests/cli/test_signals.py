@@ -65,6 +65,7 @@ RESUMES = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, code, when, before, uploaded",
     [

@@ -222,6 +222,7 @@ def test_a_placeholder_that_fails_for_a_row_names_the_field(cli, study: Path) ->
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_an_interrupt_starts_no_more_rows_and_a_rerun_resumes(cli, study: Path, jobs: int) -> None:
     """Interrupted after its first row (Ctrl-C whose KeyboardInterrupt was swallowed, as the
