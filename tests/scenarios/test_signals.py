@@ -1,5 +1,6 @@
-"""A converting release (convert and inspect with --jobs 2, S3 upload, manifest, notes)
-interrupted by SIGINT or SIGTERM at random instants, run after run, then run to the end.
+"""A converting release (convert and inspect with --jobs 2, S3 upload, manifest, notes; with
+DANDI too, organize and the DANDI upload, as in issue 20's run) interrupted by SIGINT or
+SIGTERM at random instants, run after run, then run to the end.
 
 Each interrupted run exits 130 (SIGINT) or 143 (SIGTERM) with a line saying that a re-run
 resumes, and publishes no manifest unless the manifest's PUT reached the bucket before the
@@ -17,11 +18,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.faultproxy import FaultProxy, Request
+from tests.sandbox.test_archive import dandi_env
 from tests.studies import release_to_s3, repeat_first_session
 
 pytestmark = [
@@ -30,7 +33,7 @@ pytestmark = [
 ]
 SESSIONS = 6
 INSTANTS = 4
-LATEST = 6.0  # s after the handlers are installed: a whole first run takes about this long
+LATEST = 6.0  # s after the handlers are installed: a first run to S3 takes about this long
 PUT_HOLD = 0.05  # s the proxy holds each PUT (one at a time), so that the upload can be hit
 PREFIX = "/{bucket}/study/manifests/"
 
@@ -57,22 +60,37 @@ def handles_sigterm(pid: int) -> bool:
     return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
 
 
-@pytest.fixture
-def study(cli, tmp_path: Path, s3_server, monkeypatch) -> tuple[Path, str, list]:
+@pytest.fixture(params=["s3", "dandi"])
+def study(
+    request, cli, tmp_path: Path, s3_server, monkeypatch
+) -> Iterator[tuple[Path, str, list, float]]:
     """Six sessions of the timeseries template released to a bucket through a proxy that
-    records when each PUT of a manifest arrives."""
-    bucket = s3_server.create_bucket("signalled-release", "us-west-2").bucket
+    records when each PUT of a manifest arrives (and to a dandiset of the local archive)."""
+    bucket = s3_server.create_bucket(f"signalled-{request.param}", "us-west-2").bucket
     workspace = tmp_path / "study"
     assert cli("init", str(workspace), "--template", "timeseries").exit_code == 0
     repeat_first_session(workspace, SESSIONS)
+    if request.param == "dandi":
+        archive = request.getfixturevalue("archive")
+        for key, value in dandi_env(archive, tmp_path / "home").items():
+            if key.startswith(("HOME", "XDG_", "DANDI_", "PYTHON_KEYRING")):
+                monkeypatch.setenv(key, value)
+        monkeypatch.delenv(archive.api_key_env_var, raising=False)
+        monkeypatch.setenv("DANDI_API_KEY", archive.api_key)
+        dandiset = archive.create_dandiset("signalled")
+        config = workspace / "publishkit.yaml"
+        config.write_text(
+            config.read_text()
+            + f"dandi:\n  instance: {archive.api_url}\n  dandiset: '{dandiset}'\n"
+        )
     release_to_s3(workspace, bucket)
     arrivals: list[tuple[float, str]] = []
     one_at_a_time = threading.Lock()
 
-    def record(request: Request) -> None:
-        if request.method == "PUT":
-            if request.key.startswith(PREFIX.format(bucket=bucket)):
-                arrivals.append((time.monotonic(), request.key))
+    def record(put: Request) -> None:
+        if put.method == "PUT":
+            if put.key.startswith(PREFIX.format(bucket=bucket)):
+                arrivals.append((time.monotonic(), put.key))
             with one_at_a_time:
                 time.sleep(PUT_HOLD)
 
@@ -84,15 +102,15 @@ def study(cli, tmp_path: Path, s3_server, monkeypatch) -> tuple[Path, str, list]
         "AWS_DEFAULT_REGION": "us-west-2",
     }.items():
         monkeypatch.setenv(key, value)
-    yield workspace, bucket, arrivals
+    yield workspace, bucket, arrivals, LATEST * (2 if request.param == "dandi" else 1)
     proxy.stop()
     assert proxy.alive_threads() == []
 
 
 def test_interrupted_at_random_instants_publishes_nothing_after_the_signal_then_converges(
-    study: tuple[Path, str, list], s3_server
+    study: tuple[Path, str, list, float], s3_server
 ) -> None:
-    workspace, bucket, arrivals = study
+    workspace, bucket, arrivals, latest = study
     replay = os.environ.get("PUBLISHKIT_SIGNAL_SEED")
     seed = int(replay) if replay else random.randrange(2**32)
     print(f"seed {seed} (replay: PUBLISHKIT_SIGNAL_SEED={seed})")
@@ -106,7 +124,7 @@ def test_interrupted_at_random_instants_publishes_nothing_after_the_signal_then_
     happened = []
     for instant in range(INSTANTS):
         which = chance.choice([signal.SIGINT, signal.SIGTERM])
-        delay = chance.uniform(0, LATEST)
+        delay = chance.uniform(0, latest)
         before = manifests()
         run = release(workspace, "--version", "1.0.0", "--jobs", "2")
         deadline = time.monotonic() + 60
