@@ -92,6 +92,8 @@ def test_a_release_killed_mid_stage_leaves_no_process_holding_its_output(
     for process in alive:
         process.kill()  # not left running after a failure
     assert run.returncode == -signal.SIGKILL, f"the release had ended before the kill ({stage})"
+    if stage == "convert":  # the files table is written as convert ends
+        assert not (workspace / "nwb_files.csv").exists(), "the kill came after convert"
     assert alive == [], f"left running: {[named[p.pid] for p in alive]}"
     assert took is not None, f"the pipes were still open {EOF_WITHIN} s after the kill"
 
