@@ -56,3 +56,13 @@ class CheckFailed(PublishkitError):
     """A check ran and found problems (verify, fetch, upload)."""
 
     exit_code = 1
+
+
+class Interrupted(PublishkitError):
+    """The run was stopped by SIGINT (Ctrl-C) or SIGTERM before its next write."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, hint: str | None = None, *, exit_code: int = 130) -> None:
+        super().__init__(message, hint)
+        self.exit_code = exit_code

@@ -15,6 +15,7 @@ CORE = {
     "errors",
     "files",
     "progress",
+    "interrupts",
     "resources",
     "upstream",
     "",

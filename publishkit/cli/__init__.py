@@ -5,6 +5,9 @@ from __future__ import annotations
 
 def main() -> None:
     """The `publishkit` command."""
+    from publishkit.cli.signals import SIGNALS
+
+    SIGNALS.install(raising=False)  # recorded during the imports below, which take a while
     from publishkit.cli.app import main as run
 
     run()

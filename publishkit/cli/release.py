@@ -24,6 +24,7 @@ from publishkit.cli.options import (
     workspace_settings,
 )
 from publishkit.cli.render import err
+from publishkit.cli.signals import SIGNALS
 from publishkit.errors import CheckFailed
 from publishkit.formats.versions import Bump
 
@@ -127,6 +128,7 @@ def release(
             jobs=jobs,
             wait=wait,
             progress=bars,
+            interrupt=SIGNALS,
         )
     if fmt is TextOrJson.json:
         render.print_json(result.as_json())

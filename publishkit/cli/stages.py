@@ -29,6 +29,7 @@ from publishkit.cli.options import (
     workspace_settings,
 )
 from publishkit.cli.render import out
+from publishkit.cli.signals import SIGNALS
 from publishkit.errors import CheckFailed, UsageError
 from publishkit.formats.jsonio import dumps, write_atomic
 from publishkit.inspection.report import as_json, as_junit
@@ -57,7 +58,9 @@ def convert(
 
     settings = with_executor(workspace_settings(workspace), executor, scheduler)
     with render.Bars(fmt is TextOrJson.text) as bars:
-        report = convert_sessions(settings=settings, jobs=jobs, wait=wait, progress=bars)
+        report = convert_sessions(
+            settings=settings, jobs=jobs, wait=wait, progress=bars, interrupt=SIGNALS
+        )
     finish(report, fmt, render.print_conversion)
 
 
@@ -137,7 +140,9 @@ def upload(
             api_key = dandi_api_key(settings)
             check_dandi_access(settings=settings, api_key=api_key)
             with relayed_to_dandi_cli(settings, api_key):
-                dandi_report = upload_to_dandi(settings=settings, wait=wait, progress=bars)
+                dandi_report = upload_to_dandi(
+                    settings=settings, wait=wait, progress=bars, interrupt=SIGNALS
+                )
             summary["dandi"] = dandi_report.as_json()
             ok = dandi_report.ok
         if "s3" in targets:

@@ -69,7 +69,8 @@ def sandbox(
 
     from publishkit.sandbox.services import serve
 
-    signal.signal(signal.SIGTERM, _interrupt)  # a `kill` cleans up as Ctrl-C does
+    for each in (signal.SIGINT, signal.SIGTERM):  # how a sandbox ends, not an interruption:
+        signal.signal(each, _interrupt)  # cleaned up, exit 0 (no 130/143 from cli.signals)
     try:
         with serve(port=port, bucket=bucket, region=region) as services:
             for key, value in services.environment().items():
@@ -95,7 +96,7 @@ def _dandi_cli_lines(services: Services) -> list[str]:
 
 
 def _interrupt(signum: int, frame: Any) -> None:
-    """Turn SIGTERM into Ctrl-C: the sandbox stops cleanly and removes its temporary folder."""
+    """Ctrl-C or SIGTERM: the sandbox stops cleanly and removes its temporary folder."""
     raise KeyboardInterrupt
 
 

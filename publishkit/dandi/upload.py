@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from publishkit.dandi.access import require_target
 from publishkit.errors import WorkspaceError
+from publishkit.interrupts import Interrupt, never
 from publishkit.progress import Progress, no_progress
 from publishkit.reports import Tally
 from publishkit.upstream import silenced
@@ -69,16 +70,20 @@ class DandiUploadReport(Tally):
 
 
 def upload_to_dandi(
-    *, settings: Settings, wait: bool = False, progress: Progress = no_progress
+    *,
+    settings: Settings,
+    wait: bool = False,
+    progress: Progress = no_progress,
+    interrupt: Interrupt = never,
 ) -> DandiUploadReport:
     """dandi-cli's upload of what changed in the dandiset folder, file by file (a failure is
     reported, the others go on); one writing run of the workspace at a time. dandi-cli finds
     the API key where it always does (`<INSTANCE>_API_KEY`, its keyring)."""
     with exclusive_run(settings.state_dir, "upload", wait=wait):
-        return _upload(settings=settings, progress=progress)
+        return _upload(settings=settings, progress=progress, interrupt=interrupt)
 
 
-def _upload(*, settings: Settings, progress: Progress) -> DandiUploadReport:
+def _upload(*, settings: Settings, progress: Progress, interrupt: Interrupt) -> DandiUploadReport:
     instance, dandiset = require_target(settings)
     dandi = settings.dandi
     with StateStore.in_dir(settings.state_dir) as store:
@@ -88,7 +93,7 @@ def _upload(*, settings: Settings, progress: Progress) -> DandiUploadReport:
                 f"{dandi.folder}: nothing organized yet", hint="run `publishkit organize` first"
             )
         digests = DigestCache(store)
-        results = _upload_all(store, digests, settings, organized, progress)
+        results = _upload_all(store, digests, settings, organized, progress, interrupt)
         results += _remove_stale(store, instance, dandiset, set(organized))
     return DandiUploadReport(instance, dandiset, tuple(results))
 
@@ -99,6 +104,7 @@ def _upload_all(
     settings: Settings,
     organized: list[str],
     progress: Progress,
+    interrupt: Interrupt,
 ) -> list[DandiFile]:
     dandi = settings.dandi
     assert dandi.instance and dandi.dandiset
@@ -113,6 +119,7 @@ def _upload_all(
         if known is not None and known.blake2b == content:
             results.append(DandiFile(name, "unchanged", known.asset_id, known.etag))
         else:
+            interrupt(f"the DANDI upload of {name}")
             trusted = inspections.passed_dandi_checks(content)
             results.append(_upload_one(dandi.instance, dandi.dandiset, target, name, trusted))
             done = results[-1]

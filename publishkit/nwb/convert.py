@@ -10,7 +10,8 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Generator
+from contextlib import closing
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -18,6 +19,7 @@ from typing import Any, Literal
 
 from publishkit.files import put_in_place, shown
 from publishkit.formats.jsonio import write_atomic
+from publishkit.interrupts import Interrupt, never
 from publishkit.nwb import neuroconv_plan, neuroconv_write
 from publishkit.nwb.build import BuildContext, ConversionError, identifier_for
 from publishkit.nwb.neuroconv_plan import PlannedEntry
@@ -98,16 +100,22 @@ class _Task:
 
 
 def convert_sessions(
-    *, settings: Settings, jobs: int = 1, wait: bool = False, progress: Progress = no_progress
+    *,
+    settings: Settings,
+    jobs: int = 1,
+    wait: bool = False,
+    progress: Progress = no_progress,
+    interrupt: Interrupt = never,
 ) -> ConversionReport:
     """One NWB file per row of the sessions table, unchanged rows skipped, failing rows
-    reported while the others convert; one writing run of the workspace at a time."""
+    reported while the others convert; one writing run of the workspace at a time.
+    Interrupted, no row starts; those under way finish (each file is put in place whole)."""
     with exclusive_run(settings.state_dir, "convert", wait=wait):
-        return _convert(settings=settings, jobs=jobs, progress=progress)
+        return _convert(settings=settings, jobs=jobs, progress=progress, interrupt=interrupt)
 
 
 def _convert(
-    *, settings: Settings, jobs: int = 1, progress: Progress = no_progress
+    *, settings: Settings, jobs: int, progress: Progress, interrupt: Interrupt
 ) -> ConversionReport:
     conversion = settings.conversion
     template = find_template(conversion.template, conversion.templates_dir)
@@ -119,14 +127,17 @@ def _convert(
         outcomes, tasks = _plan_rows(store, template, settings, rows)
         notices = _notices(store, template) if tasks else []
         progress("Converting", len(outcomes), len(rows))
-        for task, error in _run(tasks, settings.workspace, jobs, settings.executor, preload):
-            output = shown(task.output, settings.workspace)
-            if error is None:
-                _record(store, task)
-                outcomes[task.row] = RowOutcome(task.row, output, "converted")
-            else:
-                outcomes[task.row] = RowOutcome(task.row, output, "failed", error[0], error[1])
-            progress("Converting", 1, len(rows))
+        running = _run(tasks, settings.workspace, jobs, settings.executor, preload)
+        with closing(running):  # stopped here: the rows not started never start
+            for task, error in running:
+                output = shown(task.output, settings.workspace)
+                if error is None:
+                    _record(store, task)
+                    outcomes[task.row] = RowOutcome(task.row, output, "converted")
+                else:
+                    outcomes[task.row] = RowOutcome(task.row, output, "failed", *error)
+                progress("Converting", 1, len(rows))
+                interrupt("the conversion of the rows left")
         planned = {
             str(conversion.output_dir / str(o.output).split("/")[-1])
             for o in outcomes.values()
@@ -311,13 +322,16 @@ def _record(store: StateStore, task: _Task) -> None:
 
 def _run(
     tasks: list[_Task], root: Path, jobs: int, settings: ExecutorSettings, preload: tuple[str, ...]
-) -> Iterable[tuple[_Task, tuple[str | None, str] | None]]:
+) -> Generator[tuple[_Task, tuple[str | None, str] | None], None, None]:
     executor = executor_for(settings, jobs, len(tasks), preload=preload)
-    for task, outcome in executor.map_unordered(write_row, tasks, root):
-        if isinstance(outcome, WorkerCrashed):
-            yield task, (None, f"the worker converting this row crashed: {outcome}")
-        else:
-            yield task, outcome
+    # closed early (an interrupt, an error): no row starts, those under way finish
+    outcomes = executor.map_unordered(write_row, tasks, root)
+    with closing(outcomes):
+        for task, outcome in outcomes:
+            if isinstance(outcome, WorkerCrashed):
+                yield task, (None, f"the worker converting this row crashed: {outcome}")
+            else:
+                yield task, outcome
 
 
 def write_row(task: _Task, root: Path) -> tuple[str | None, str] | None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from publishkit.errors import UsageError
 from publishkit.formats.manifest import DandiRelease
 from publishkit.formats.versions import Bump
+from publishkit.interrupts import Interrupt, never
 from publishkit.progress import Progress, no_progress
 from publishkit.release.preflight import (
     check_request,
@@ -52,7 +53,10 @@ def _convert(run: Run) -> None:
     from publishkit.nwb.convert import convert_sessions
 
     run.conversion = convert_sessions(
-        settings=run.settings, jobs=run.request.jobs, progress=run.progress
+        settings=run.settings,
+        jobs=run.request.jobs,
+        progress=run.progress,
+        interrupt=run.interrupt,
     )
     if not run.conversion.ok and set(run.later("convert")) - {"inspect"}:
         run.stop("convert")  # a release without the failed rows' files is not the one asked for
@@ -120,7 +124,9 @@ def _upload(run: Run) -> None:
     if dandi_enabled(settings):
         from publishkit.dandi.upload import upload_to_dandi
 
-        run.dandi = upload_to_dandi(settings=settings, progress=run.progress)
+        run.dandi = upload_to_dandi(
+            settings=settings, progress=run.progress, interrupt=run.interrupt
+        )
         if not run.dandi.ok:
             run.stop("upload")
             return
@@ -128,8 +134,9 @@ def _upload(run: Run) -> None:
     if s3_enabled(settings):
         from publishkit.release.s3_upload import upload_release
 
+        run.interrupt("the S3 upload")
         run.s3_upload = upload_release(
-            settings=settings, staged=run.stage_s3(), progress=run.progress
+            settings=settings, staged=run.stage_s3(), progress=run.progress, interrupt=run.interrupt
         )
 
 
@@ -167,7 +174,10 @@ def _manifest(run: Run) -> None:
         run.stage_s3().draft.record_dandi(dandi, found.assets)
     decision = decide(run)
     run.manifest = publish_release_manifest(
-        settings=run.settings, staged=run.stage_s3(), decision=decision
+        settings=run.settings,
+        staged=run.stage_s3(),
+        decision=decision,
+        interrupt=run.interrupt,
     )
 
 
@@ -241,11 +251,13 @@ def run_release(
     jobs: int = 1,
     wait: bool = False,
     progress: Progress = no_progress,
+    interrupt: Interrupt = never,
 ) -> PipelineResult:
     """Run the selected stages that the workspace enables, in order, as one writing run of
     the workspace. What would refuse the release later is checked before the first stage
     writes; a stage that fails stops every stage after it, so nothing is published from a run
-    that went wrong."""
+    that went wrong. `interrupt` is checked before each stage and before each write that
+    must not follow an interrupt (errors.Interrupted)."""
     selected = tuple(s for s in STAGES if s.name in stages and s.enabled(settings))
     names = tuple(s.name for s in selected)
     check_request(settings, names, version, bump, publish_despite_inspection)
@@ -260,10 +272,11 @@ def run_release(
         allow_smaller_bump,
     )
     with exclusive_run(settings.state_dir, "release", wait=wait):
-        run = Run(settings, request, names, progress)
+        run = Run(settings, request, names, progress, interrupt=interrupt)
         preflight(run)
         since = time.monotonic()
         for stage in selected if not run.stopped else ():
+            interrupt(f"the {stage.name} stage")
             stage.run(run)
             now = time.monotonic()
             run.seconds[stage.name] = round(now - since, 3)

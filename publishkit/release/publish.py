@@ -29,6 +29,7 @@ from publishkit.formats.notes import (
     render_markdown,
 )
 from publishkit.formats.summaries import Summaries
+from publishkit.interrupts import Interrupt, never
 from publishkit.release.changelog import (
     Place,
     compared_in_bucket,
@@ -62,7 +63,11 @@ class ManifestResult:
 
 
 def publish_release_manifest(
-    *, settings: Settings, staged: Staged, decision: Decision
+    *,
+    settings: Settings,
+    staged: Staged,
+    decision: Decision,
+    interrupt: Interrupt = never,
 ) -> ManifestResult:
     """Publish the manifest of the release `decision` settled, pinning what the bucket holds;
     refused, naming the files, when one is not uploaded yet. The latest manifest's local copy is
@@ -80,6 +85,7 @@ def publish_release_manifest(
     name = manifest.manifest_name(settings.project, requested)
     document = draft.versioned(str(requested))
     comparison = replace(comparison, new_name=name, new_version=str(requested))
+    interrupt(f"the manifest {name}")  # the reads above may have swallowed a KeyboardInterrupt
     put_summaries(settings, staged.target.bucket, str(requested), decision.summaries)
     url = _put_manifest(settings, staged.target.bucket, document, name)
     return ManifestResult(

@@ -15,7 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from publishkit.errors import CheckFailed, PublishkitError
+from publishkit.errors import CheckFailed, Interrupted, PublishkitError
+from publishkit.interrupts import Interrupt, never
 from publishkit.progress import Progress, no_progress
 from publishkit.release.stage import Staged, stage_release
 from publishkit.s3.bucket import BLAKE2B_METADATA, ConditionFailed, ObjectVersion, S3Bucket
@@ -73,10 +74,13 @@ def abort_dead_uploads(store: StateStore, bucket: S3Bucket) -> int:
     return aborted
 
 
-def upload_release(*, settings: Settings, staged: Staged, progress: Progress) -> S3UploadResult:
+def upload_release(
+    *, settings: Settings, staged: Staged, progress: Progress, interrupt: Interrupt = never
+) -> S3UploadResult:
     """Upload (or adopt) every file the draft does not pin yet and pin its new version ID in
     the draft. Refused before any upload when a file changed since it was hashed; a failed
-    upload fails the step (the others' uploads are adopted by the next run)."""
+    upload fails the step (the others' uploads are adopted by the next run). Interrupted, no
+    upload starts; those under way complete."""
     bucket, draft, digests = staged.target.bucket, staged.draft, staged.digests
     pending = draft.pending()
     log.info("%d of %d files changed since the last manifest", len(pending), len(staged.files))
@@ -89,6 +93,7 @@ def upload_release(*, settings: Settings, staged: Staged, progress: Progress) ->
         existing = _existing_keys(settings, bucket, len(staged.files), new)
 
         def upload(item: ReleaseFile) -> tuple[ReleaseFile, str]:
+            interrupt(f"the upload of {item.relpath}")
             digest = digests[item.relpath]
             key = settings.s3.key(item.relpath)
             current = bucket.head(key) if existing is None or key in existing else None
@@ -122,6 +127,8 @@ def upload_release(*, settings: Settings, staged: Staged, progress: Progress) ->
             for future in _submitted(pool, upload, pending, UPLOAD_THREADS * 4):
                 try:
                     item, version_id = future.result()
+                except Interrupted:
+                    raise
                 except PublishkitError as exc:
                     failures.append(str(exc))
                     continue

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from publishkit.formats.versions import Bump
+from publishkit.interrupts import Interrupt, never
 from publishkit.progress import Progress
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class Run:
     notes: NotesResult | None = None
     stopped: str | None = None  # the stage that stopped the run
     seconds: dict[str, float] = field(default_factory=dict)
+    interrupt: Interrupt = never  # checked before each stage and before each write
 
     def stop(self, stage: str) -> None:
         """Stop the run after this stage: nothing after it runs."""

@@ -17,7 +17,7 @@ cluster's shared filesystem).
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ from publishkit.errors import UsageError
 
 KINDS = ("local", "dask")
 CONNECT_TIMEOUT = "10s"
+LIFELINE = "publishkit.workspace.lifeline"  # the forkserver and its workers die with publishkit
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -77,7 +78,7 @@ class Executor(Protocol):
 
     def map_unordered(
         self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
-    ) -> Iterator[tuple[Any, Any]]:
+    ) -> Generator[tuple[Any, Any], None, None]:
         """(item, fn(item, *args)) for each item as it completes; a WorkerCrashed result when the
         task took its worker down."""
 
@@ -115,7 +116,7 @@ class SerialExecutor:
 
     def map_unordered(
         self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
-    ) -> Iterator[tuple[Any, Any]]:
+    ) -> Generator[tuple[Any, Any], None, None]:
         """(item, fn(item, *args)) for each item as it completes; a WorkerCrashed result when the
         task took its worker down."""
         for item in items:
@@ -141,7 +142,7 @@ class ProcessExecutor:
 
     def map_unordered(
         self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
-    ) -> Iterator[tuple[Any, Any]]:
+    ) -> Generator[tuple[Any, Any], None, None]:
         """(item, fn(item, *args)) for each item as it completes; a WorkerCrashed result when the
         task took its worker down."""
         remaining = dict(enumerate(items))
@@ -151,12 +152,16 @@ class ProcessExecutor:
                 futures: dict[Future[Any], int] = {
                     pool.submit(fn, item, *args): index for index, item in remaining.items()
                 }
-                for future in as_completed(futures):
-                    if self._cancelled:
-                        return
-                    index = futures[future]
-                    result = future.result()
-                    yield remaining.pop(index), result
+                try:
+                    for future in as_completed(futures):
+                        if self._cancelled:
+                            return
+                        index = futures[future]
+                        result = future.result()
+                        yield remaining.pop(index), result
+                except BaseException:  # Ctrl-C, or closed by the caller: no task queued starts,
+                    pool.shutdown(wait=True, cancel_futures=True)  # those running finish here
+                    raise
         except BrokenProcessPool:
             for item in list(remaining.values()):
                 if self._cancelled:
@@ -186,7 +191,7 @@ class DaskExecutor:
 
     def map_unordered(
         self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
-    ) -> Iterator[tuple[Any, Any]]:
+    ) -> Generator[tuple[Any, Any], None, None]:
         """(item, fn(item, *args)) for each item as it completes; a WorkerCrashed result when the
         task took its worker down."""
         for item, outcome in on_dask(fn, items, self._scheduler, *args):
@@ -201,10 +206,10 @@ class DaskExecutor:
 
 def warm_forkserver(preload: Sequence[str] = ()) -> Any:
     """The forkserver context workers fork from, importing `preload` once, in the background,
-    from the moment it is started (at once when it is running already)."""
+    from the moment it is started (at once when it is running already). Call it from the
+    main thread: the forkserver dies with the thread that started it (`lifeline`)."""
     context = multiprocessing.get_context("forkserver")
-    if preload:
-        context.set_forkserver_preload(list(preload))
+    context.set_forkserver_preload([LIFELINE, *preload])  # the lifeline first: see its module
     forkserver.ensure_running()
     return context
 

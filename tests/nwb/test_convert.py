@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from publishkit.nwb.templates import builtin_dir
+from tests.studies import repeat_first_session
 
 
 @pytest.fixture
@@ -219,3 +220,37 @@ def test_a_placeholder_that_fails_for_a_row_names_the_field(cli, study: Path) ->
     assert {(r["column"], r["reason"]) for r in report["rows"]} == {
         ("nwbfile.lab", 'nwbfile.lab: TypeError: can only concatenate str (not "int") to str')
     }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_interrupt_starts_no_more_rows_and_a_rerun_resumes(cli, study: Path, jobs: int) -> None:
+    """Interrupted after its first row (Ctrl-C whose KeyboardInterrupt was swallowed, as the
+    core sees it), convert starts no row after it: one in this process, at most the ones
+    already handed to a worker with --jobs 2, which finish before it returns. The next run
+    converts the rest."""
+    from publishkit.errors import Interrupted
+    from publishkit.nwb.convert import convert_sessions
+    from publishkit.workspace.config import load_settings
+
+    rows = 10
+    repeat_first_session(study, rows)
+    asked: list[str] = []
+
+    def stop(before: str) -> None:
+        asked.append(before)
+        raise Interrupted(f"interrupted by SIGINT before {before}")
+
+    with pytest.raises(Interrupted):
+        convert_sessions(settings=load_settings(study), jobs=jobs, interrupt=stop)
+    assert asked == ["the conversion of the rows left"]
+    converted = len(list((study / "nwb").glob("*.nwb")))
+    # with workers: the row done, those running, and the pool's call queue (jobs + 1 rows)
+    assert converted == 1 if jobs == 1 else 1 <= converted <= 1 + jobs + jobs + 1 < rows
+    assert not (study / "nwb_files.csv").exists()
+    assert not list((study / "nwb").glob(".*.part"))
+
+    code, report = convert(cli, study)
+    assert code == 0
+    assert report["counts"]["converted"] + report["counts"]["unchanged"] == rows
+    assert report["counts"]["unchanged"] >= 1

@@ -156,7 +156,11 @@ def test_bad_bucket_and_region_names_are_refused_before_anything_starts(
     assert list(tmp_path.iterdir()) == []  # no temporary folder: nothing started
 
 
-def test_sigterm_stops_the_sandbox_and_removes_its_temporary_folder(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_stops_the_sandbox_and_removes_its_temporary_folder(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """How a sandbox ends (`kill`, Ctrl-C): exit 0, not an interrupted command's 130/143."""
     command, env = sandbox_command(tmp=tmp_path)
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -172,7 +176,7 @@ def test_sigterm_stops_the_sandbox_and_removes_its_temporary_folder(tmp_path: Pa
         (state,) = tmp_path.iterdir()
         assert state.name.startswith("publishkit-sandbox-")
         assert (state / "dandi.sqlite").is_file()
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop)
         _, stderr = process.communicate(timeout=30)
     finally:
         process.kill()

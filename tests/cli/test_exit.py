@@ -1,0 +1,82 @@
+"""The command exits through the interpreter's own exit, reached by public calls only: threads
+still running are joined, atexit handlers run, the output is flushed, the exit code kept."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import publishkit.cli
+
+# A command, with what a library may leave behind: a thread still writing, an atexit handler.
+PROGRAM = """
+import atexit, sys, threading, time
+from pathlib import Path
+from publishkit.cli.app import main
+
+done = Path(sys.argv[1])
+atexit.register(lambda: print("atexit handler ran", file=sys.stderr))
+
+
+def late():
+    time.sleep(0.3)
+    done.write_text("joined")
+
+
+threading.Thread(target=late).start()
+sys.argv = ["publishkit", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    "args, code, stdout",
+    [
+        (["--version"], 0, "publishkit 0.1.0\n"),
+        (["release", "-w", "no-such-folder"], 2, ""),
+    ],
+)
+def test_the_exit_joins_threads_runs_atexit_and_keeps_the_code(
+    tmp_path: Path, args: list[str], code: int, stdout: str
+) -> None:
+    done = tmp_path / "thread-done"
+    run = subprocess.run(
+        [sys.executable, "-c", PROGRAM, str(done), *args],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == code, run.stderr
+    assert run.stdout == stdout
+    assert run.stderr.endswith("atexit handler ran\n")
+    assert done.read_text() == "joined"
+
+
+def test_the_command_line_calls_nothing_private_of_atexit_threading_or_sys() -> None:
+    """No `atexit._run_exitfuncs`, `threading._shutdown` or `sys._...`: they change between
+    Python versions without notice (issue 22)."""
+    private = []
+    for path in Path(publishkit.cli.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in {"atexit", "threading", "sys", "gc"}
+                and node.attr.startswith("_")
+            ):
+                private.append(f"{path.name}:{node.lineno}: {node.value.id}.{node.attr}")
+            if (  # getattr(threading, "_shutdown", None)
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "getattr"
+                and isinstance(node.args[1], ast.Constant)
+                and str(node.args[1].value).startswith("_")
+            ):
+                private.append(f"{path.name}:{node.lineno}: getattr(..., {node.args[1].value!r})")
+    assert private == []
