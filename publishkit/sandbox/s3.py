@@ -104,6 +104,7 @@ class S3Sandbox:
         )
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        _list_versions_without_copying_bodies()
         app = DomainDispatcherApplication(create_backend_app)
         self._server, self._thread = serve_on_loopback(app, self._port, MotoRequestHandler, "s3")
         return self.endpoint_url
@@ -153,6 +154,35 @@ class S3Sandbox:
             )
         client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(_public_read(bucket)))
         return SandboxInfo(self.endpoint_url, bucket, region)
+
+
+def _list_versions_without_copying_bodies() -> None:
+    """Patch moto (in this process, once) so that listing versions copies no object body.
+
+    moto's `list_object_versions` deep-copies every version it lists to mark the latest one. A
+    deep copy of a `FakeKey` writes its body into a new `SpooledTemporaryFile` (a deleted file on
+    disk past 5 MB), and moto's `BaseModel` keeps every instance ever made in `instances_tracked`,
+    so no copy is ever freed: each listing of a bucket of 2 GB held 2 GB more of disk until the
+    disk was full. Our copy shares the original's body (and its lock), is not tracked, and never
+    closes what it borrowed; the body stays the original's, freed when the original is.
+    """
+    from moto.s3.models import FakeKey
+
+    if getattr(FakeKey, "_publishkit_shallow_listing", False):
+        return
+
+    def listed_copy(self: Any, memo: dict[int, Any]) -> Any:
+        clone = object.__new__(type(self))  # object's __new__: not kept in instances_tracked
+        clone.__dict__.update(self.__dict__)
+        clone.__dict__["dispose"] = _borrowed_body_kept  # its __del__ leaves the body open
+        return clone
+
+    FakeKey.__deepcopy__ = listed_copy  # type: ignore[attr-defined]
+    FakeKey._publishkit_shallow_listing = True  # type: ignore[attr-defined]
+
+
+def _borrowed_body_kept(garbage: bool = False) -> None:
+    """A listed copy's dispose(): the body belongs to the stored version, which closes it."""
 
 
 def _public_read(bucket: str) -> dict[str, Any]:
