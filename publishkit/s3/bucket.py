@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from publishkit.errors import CredentialsError, StorageError
 from publishkit.s3.put import Content, Parts, changed, multipart_etag, whole_file
+from publishkit.s3.refusals import error_code, storage_error
 
 BLAKE2B_METADATA = "publishkit-blake2b"
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket"}
@@ -366,27 +367,24 @@ class S3Bucket:
 
     def _error(self, exc: Exception, key: str) -> StorageError:
         where = f"s3://{self.name}/{key}" if key else f"s3://{self.name}"
-        if isinstance(exc, ClientError):
-            code = _code(exc)
-            if code in {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
-                return StorageError(
-                    f"{where}: access denied ({code})",
-                    hint="check that your credentials may read and write this bucket",
-                )
-            message = exc.response.get("Error", {}).get("Message", "")
-            return StorageError(f"{where}: S3 answered {code}: {message}".rstrip(": "))
-        return StorageError(
-            f"{where}: {type(exc).__name__}: {exc}",
-            hint="check s3.endpoint_url / AWS_ENDPOINT_URL and that the server is running",
-        )
+        return storage_error(exc, where, self._why_forbidden)
+
+    def _why_forbidden(self) -> str:
+        """The code of the refusal a HEAD could not carry: GetBucketVersioning's, if refused."""
+        try:
+            self.client.get_bucket_versioning(Bucket=self.name)
+        except ClientError as exc:
+            return _code(exc)
+        except BotoCoreError:
+            pass
+        return ""
 
 
 class ConditionFailed(StorageError):
     """A conditional PUT found the key in another state than expected."""
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+_code = error_code
 
 
 def _b64_sha256(data: bytes) -> str:

@@ -16,8 +16,9 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from publishkit.errors import UsageError
 from publishkit.formats.schemas import load_schema
+from publishkit.sandbox.s3_credentials import CredentialCheck
 
-SANDBOX_KEY = "sandbox"  # moto accepts any credentials; these are not secrets
+SANDBOX_KEY = "sandbox"  # the key and secret the sandbox accepts by default; not secrets
 DEFAULT_BUCKET = "demo-release"
 DEFAULT_REGION = "us-west-2"
 DANDI_BLOB_BUCKET = "dandi-blobs"  # where the sandbox's DANDI archive keeps its blobs
@@ -90,8 +91,9 @@ def serve_on_loopback(
 class S3Sandbox:
     """moto's S3 server in a background thread, bound to 127.0.0.1; a context manager."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, key: str = SANDBOX_KEY, secret: str = SANDBOX_KEY) -> None:
         self._port = port
+        self._keys = {key: secret}  # the credentials it accepts; others get S3's 403s
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -105,9 +107,13 @@ class S3Sandbox:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         _list_versions_without_copying_bodies()
-        app = DomainDispatcherApplication(create_backend_app)
+        app = CredentialCheck(DomainDispatcherApplication(create_backend_app), self._keys)
         self._server, self._thread = serve_on_loopback(app, self._port, MotoRequestHandler, "s3")
         return self.endpoint_url
+
+    def accept(self, key: str, secret: str) -> None:
+        """Accept these credentials too (a test's own distinctive secret, say)."""
+        self._keys[key] = secret
 
     @property
     def endpoint_url(self) -> str:

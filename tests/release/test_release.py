@@ -304,9 +304,11 @@ def test_a_published_manifest_key_is_never_overwritten(bucket, aws_env) -> None:
 
 
 def test_verbose_logs_uploads_without_secrets(
-    cli, workspace: Workspace, aws_env, monkeypatch
+    cli, workspace: Workspace, aws_env, monkeypatch, s3_server
 ) -> None:
     secret = "Sx9-not-a-real-secret-but-distinctive"
+    s3_server.accept("sandbox-verbose", secret)  # the sandbox refuses credentials it never got
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "sandbox-verbose")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     result = cli("--verbose", "release", "--version", "0.1.0", cwd=workspace.root)
     assert result.exit_code == 0
