@@ -49,3 +49,13 @@ class CheckFailed(PublishkitError):
     """A check ran and found problems (verify, fetch, upload)."""
 
     exit_code = 1
+
+
+class CannotWrite(PublishkitError):
+    """A local file or folder cannot be written: a folder where a file goes, read-only, denied."""
+
+
+class DiskFull(CannotWrite):
+    """The disk has no space left for what a command writes; freeing space and retrying works."""
+
+    exit_code = 1

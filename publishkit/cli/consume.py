@@ -22,6 +22,7 @@ from publishkit.cli.render import out
 from publishkit.errors import CheckFailed, ManifestError, UsageError
 from publishkit.formats import manifest
 from publishkit.formats.notes import compare_manifests, render_allensdk, render_markdown
+from publishkit.writable import check_file, write_error
 
 
 def notes(
@@ -178,11 +179,15 @@ def export_file_manifest_command(
 
     settings = workspace_settings(workspace)
     chosen = manifest_file or latest_local_manifest(settings.workspace / "manifests")
-    rows = export_file_manifest(
-        manifest_path=chosen,
-        output=output,
-        dandi_instance=settings.dandi.instance,
-        id_column=settings.id_column,
-        pinned=pin_dandi,
-    )
+    check_file(output, "the file manifest", "file_manifest.csv")
+    try:
+        rows = export_file_manifest(
+            manifest_path=chosen,
+            output=output,
+            dandi_instance=settings.dandi.instance,
+            id_column=settings.id_column,
+            pinned=pin_dandi,
+        )
+    except OSError as exc:
+        raise write_error(exc, output, "the file manifest") from None
     out.print(f"{output}: {rows} data file(s) from {chosen.name}")
