@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from publishkit.errors import UsageError, VersionError
 from publishkit.formats.changes import Change, allensdk_text, compare, counts, suggest_bump
 from publishkit.formats.contents import nwb_lines, table_heading, table_lines, table_rows
 from publishkit.formats.summaries import NwbDiff
 from publishkit.formats.table_diff import TableDiff
-from publishkit.formats.versions import Bump
+from publishkit.formats.versions import Bump, Version
 
 NOTES_TITLE = "# Release notes\n"
 _GROUP_TITLES = (("metadata", "Metadata tables"), ("data", "Data files"))
@@ -68,6 +69,30 @@ def compare_manifests(
         old_version=old["manifest_version"] if old else None,
         new_version=new["manifest_version"],
         changes=tuple(compare(old, new)),
+    )
+
+
+def check_comparable(
+    old: Mapping[str, Any], new: Mapping[str, Any], old_name: str, new_name: str
+) -> str | None:
+    """A UsageError when the two manifests are of different projects; the warning to give when
+    OLD is the newer release (notes that go back in time), else None."""
+    if old.get("project_name") != new.get("project_name"):
+        raise UsageError(
+            f"{new_name}: a manifest of project {new.get('project_name')!r}, {old_name} of "
+            f"project {old.get('project_name')!r}: notes compare two releases of one project",
+            hint="give two manifests of the same project",
+        )
+    try:
+        older, newer = (Version.parse(str(d["manifest_version"])) for d in (old, new))
+    except VersionError:
+        return None  # not semver (an AllenSDK manifest, say): no order to check
+    if older <= newer:
+        return None
+    return (
+        f"{old_name} (v{old['manifest_version']}) is newer than {new_name} "
+        f"(v{new['manifest_version']}): these notes go back in time; for a release's notes, "
+        f"give the older manifest first: publishkit notes {new_name} {old_name}"
     )
 
 

@@ -279,3 +279,29 @@ def test_a_release_and_its_candidate_are_different_sections() -> None:
     assert has_section(notes, "1.0.1-rc1") and not has_section(notes, "1.0.1")
     both = prepend_section(notes, "## v1.0.1 (2026-11-02)\n\nFinal.\n", "1.0.1")
     assert "Candidate." in both and both.index("## v1.0.1 ") < both.index("## v1.0.1-rc1")
+
+
+def test_notes_between_two_projects_are_refused(cli, tmp_path: Path) -> None:
+    old = write(tmp_path, "o.json", OLD)
+    other = write(tmp_path, "n.json", {**NEW, "project_name": "another"})
+    for fmt in ("markdown", "allensdk"):
+        result = cli("notes", str(old), str(other), "--files-only", "--format", fmt)
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert result.stderr.splitlines() == [
+            "error: n.json: a manifest of project 'another', o.json of project 'proj': notes "
+            "compare two releases of one project (fix: give two manifests of the same project)"
+        ]
+
+
+def test_notes_with_old_newer_than_new_warn_and_say_how_to_swap(cli, tmp_path: Path) -> None:
+    old, new = write(tmp_path, "o.json", OLD), write(tmp_path, "n.json", NEW)
+    result = cli("notes", str(new), str(old), "--files-only")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        "warning: n.json (v0.2.0) is newer than o.json (v0.1.0): these notes go back in time; "
+        "for a release's notes, give the older manifest first: publishkit notes o.json n.json"
+    ]
+    assert result.stdout.startswith("## v0.1.0\n")
+    in_order = cli("notes", str(old), str(new), "--files-only")
+    assert in_order.exit_code == 0 and in_order.stderr == ""
