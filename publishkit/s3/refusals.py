@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from publishkit.errors import StorageError
 
@@ -23,6 +24,17 @@ _CREDENTIALS = {
 
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def refusal_code(client: Any, bucket: str) -> str:
+    """The code of the refusal a HEAD could not carry: GetBucketVersioning's, if refused."""
+    try:
+        client.get_bucket_versioning(Bucket=bucket)
+    except ClientError as exc:
+        return error_code(exc)
+    except BotoCoreError:
+        pass
+    return ""
 
 
 def storage_error(exc: Exception, where: str, why_forbidden: Callable[[], str]) -> StorageError:
