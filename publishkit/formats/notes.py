@@ -154,19 +154,50 @@ def blocks(
 def render_markdown(
     comparison: Comparison, *, date: str | None = None, remarks: tuple[str, ...] = ()
 ) -> str:
-    """One release's section in Markdown (see `blocks`)."""
+    """One release's section in Markdown (see `blocks`). What users wrote (cell values, names,
+    --note text) is escaped: a Markdown viewer shows it as written, never as HTML, a link or
+    emphasis; `code` spans stay code."""
     lines: list[str] = []
     for block in blocks(comparison, date=date, remarks=remarks):
         if isinstance(block, Heading):
-            lines += ["#" * block.level + " " + block.text, ""]
+            lines += ["#" * block.level + " " + _escaped(block.text), ""]
+        elif isinstance(block, Para) and block.remark:
+            said = [_line_start_escaped(_escaped(line)) for line in block.text.splitlines()]
+            said = said or [""]
+            lines += [f"> **Note:** {said[0]}", *(f"> {line}" for line in said[1:]), ""]
         elif isinstance(block, Para):
-            lines += [f"> **Note:** {block.text}" if block.remark else block.text, ""]
+            lines += [_escaped(block.text), ""]
         else:
             for text, under in block.items:
-                lines.append(f"- {text}")
-                lines += [f"  - {line}" for line in under]
+                lines.append(f"- {_escaped(text)}")
+                lines += [f"  - {_escaped(line)}" for line in under]
             lines.append("")
     return "\n".join(lines[:-1]) + "\n"
+
+
+_CODE_SPAN = re.compile(r"(`[^`\n]*`)")
+_MARKUP = re.compile(r"([\\`*_\[\]<>&|])")  # what starts HTML, links, emphasis, code, entities
+_BLOCK_START = re.compile(r"^(\s*)(\d+(?=[.)])|[#+=~-])")  # a heading, a list, a rule
+
+
+def _escaped(text: str) -> str:
+    """`text` with every character that Markdown reads as markup backslash-escaped, outside
+    its `code` spans (which Markdown shows literally)."""
+    return "".join(
+        part if _CODE_SPAN.fullmatch(part) else _MARKUP.sub(r"\\\1", part)
+        for part in _CODE_SPAN.split(text)
+    )
+
+
+def _line_start_escaped(line: str) -> str:
+    """A line of a user's note that cannot start a heading, a list or a rule."""
+    match = _BLOCK_START.match(line)
+    if match is None:
+        return line
+    head, marker = match.groups()
+    if marker[0].isdigit():  # "1." starts a list; "1\." does not
+        return f"{head}{marker}\\{line[match.end() :]}"
+    return f"{head}\\{line[len(head) :]}"
 
 
 def _table_blocks(diff: TableDiff) -> list[Block]:
