@@ -175,14 +175,17 @@ def render_markdown(
     return "\n".join(lines[:-1]) + "\n"
 
 
-_CODE_SPAN = re.compile(r"(`[^`\n]*`)")
-_MARKUP = re.compile(r"([\\`*_\[\]<>&|])")  # what starts HTML, links, emphasis, code, entities
+# kept as written: `code` spans (shown literally) and <https://...> autolinks (the DANDI line's)
+_CODE_SPAN = re.compile(r"(`[^`\n]*`|<https?://[^\s<>`\\]+>)")
+# what starts HTML, a link, emphasis, code or an entity; `_` only where it may open or close
+# emphasis (not inside a word: OPHYS_7 stays as written)
+_MARKUP = re.compile(r"([\\`*\[\]<>&|]|(?<![^\W_])_|_(?![^\W_]))")
 _BLOCK_START = re.compile(r"^(\s*)(\d+(?=[.)])|[#+=~-])")  # a heading, a list, a rule
 
 
 def _escaped(text: str) -> str:
     """`text` with every character that Markdown reads as markup backslash-escaped, outside
-    its `code` spans (which Markdown shows literally)."""
+    its `code` spans (which Markdown shows literally) and http(s) autolinks."""
     return "".join(
         part if _CODE_SPAN.fullmatch(part) else _MARKUP.sub(r"\\\1", part)
         for part in _CODE_SPAN.split(text)

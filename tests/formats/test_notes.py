@@ -350,3 +350,14 @@ def test_html_and_allensdk_notes_are_unchanged_by_markdown_escaping(cli, tmp_pat
     old, new = write(tmp_path, "a.json", OLD), write(tmp_path, "b.json", NEW)
     allensdk = cli("notes", str(old), str(new), "--format", "allensdk").stdout
     assert "\\" not in allensdk
+
+
+def test_an_http_autolink_stays_a_link_and_nothing_else_does() -> None:
+    from markdown_it import MarkdownIt
+
+    from publishkit.formats.notes import render_markdown
+
+    note = "DANDI: 000001/0.1 (<https://dandiarchive.org/dandiset/000001/0.1>) <javascript:x>"
+    page = MarkdownIt("commonmark").render(render_markdown(_hostile_comparison(), remarks=(note,)))
+    assert '<a href="https://dandiarchive.org/dandiset/000001/0.1">' in page
+    assert "&lt;javascript:x&gt;" in page and page.count("<a ") == 1
