@@ -3,6 +3,7 @@ credentials as S3 does, so that credential errors can be rehearsed."""
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -141,3 +142,22 @@ def test_a_release_with_wrong_credentials_is_one_line_naming_the_fix(
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith(f"error: s3://{workspace.bucket}: S3 refused the credentials")
     assert fix in result.stderr
+
+
+@pytest.mark.slow
+def test_a_version_deleted_frees_its_disk(bucket: SandboxInfo, s3_client: Any) -> None:
+    """What the sandbox no longer stores holds no disk: a version deleted for good, an
+    object overwritten in a bucket without versioning."""
+    plain = f"{bucket.bucket}-plain"
+    s3_client.create_bucket(Bucket=plain, CreateBucketConfiguration={"LocationConstraint": REGION})
+    before = _deleted_open_files()
+    first = s3_client.put_object(Bucket=bucket.bucket, Key="big.nwb", Body=os.urandom(6 * MB))
+    s3_client.put_object(Bucket=bucket.bucket, Key="big.nwb", Body=os.urandom(6 * MB))
+    s3_client.put_object(Bucket=plain, Key="big.nwb", Body=os.urandom(6 * MB))
+    s3_client.put_object(Bucket=plain, Key="big.nwb", Body=os.urandom(6 * MB))  # replaces it
+    s3_client.delete_object(Bucket=bucket.bucket, Key="big.nwb", VersionId=first["VersionId"])
+    gc.collect()
+    stored = 2  # the versioned bucket's second version, the plain bucket's object
+    assert sum(_deleted_open_files().values()) <= sum(before.values()) + stored * 6 * MB
+    s3_client.delete_object(Bucket=plain, Key="big.nwb")
+    s3_client.delete_bucket(Bucket=plain)
