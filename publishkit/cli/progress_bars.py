@@ -6,6 +6,7 @@ total (hashing for the inspection, then for the upload) counts from zero again."
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from rich.progress import BarColumn, Progress, ProgressColumn, TaskID, TextColumn
@@ -71,17 +72,21 @@ class Bars:
                     self._progress.reset(self._tasks[task], total=total, completed=0)
             self._progress.update(self._tasks[task], advance=advance)
 
-    def _lines(self) -> list[str]:
+    def _lines(self, started: float) -> list[str]:
+        """Each unfinished task's count; with none (a stage that reports no progress yet),
+        that the command is still at work."""
         with self._lock:
-            return [
+            running = [
                 f"{t.description} {amount(t.description, t.completed, t.total)}"
                 for t in self._progress.tasks
                 if not t.finished
             ]
+        return running or [f"still working ({time.monotonic() - started:.0f} s)"]
 
     def _tick(self) -> None:
+        started = time.monotonic()
         while not self._stop.wait(self._every):
-            for line in self._lines():
+            for line in self._lines(started):
                 err.print(line, markup=False, highlight=False)
 
     def __enter__(self) -> Bars:

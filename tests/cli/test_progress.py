@@ -57,3 +57,11 @@ def test_no_progress_lines_when_a_format_for_scripts_is_asked(
         bars("Hashing", 1, 30)
         time.sleep(0.2)
     assert capsys.readouterr().err == ""
+
+
+def test_a_stage_that_reports_nothing_yet_still_shows_life(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with render.Bars(True, every=0.1):
+        time.sleep(0.25)  # e.g. dandi-cli at work before its first file is done
+    assert _lines(capsys)[0].startswith("still working (")
