@@ -42,3 +42,17 @@ def full_disk(where: Path) -> Iterator[Path]:
         finally:
             os.close(fd)
         yield root
+
+
+@contextmanager
+def read_only_view(folder: Path, where: Path) -> Iterator[Path]:
+    """`folder` seen read-only at `where` (a bind mount) for the block."""
+    where.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "--bind", str(folder), str(where)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot bind-mount here (needs root): {done.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(where)], check=True)
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=True)

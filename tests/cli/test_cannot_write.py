@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Result, Workspace
-from tests.mounts import full_disk, tmpfs
+from tests.mounts import full_disk, read_only_view, tmpfs
 from tests.nwbfactory import write_nwb
 
 
@@ -76,3 +76,14 @@ def test_fetch_state_database_on_a_full_disk_says_disk_full(
         assert "chmod" not in line
         written = [p for p in full.rglob("*") if p.is_file() and p.name != "filler"]
         assert not any(p.stat().st_size for p in written)  # nothing fetched
+
+
+@pytest.mark.parametrize("command", ["convert", "status"])
+def test_a_workspace_on_a_read_only_disk_is_one_line(cli, tmp_path: Path, command: str) -> None:
+    """Wherever a command meets a read-only or full disk, one line says so (the CLI's error
+    boundary), here the workspace's state folder."""
+    assert cli("init", str(tmp_path / "study"), "-t", "timeseries").exit_code == 0
+    with read_only_view(tmp_path / "study", tmp_path / "ro") as ro:
+        line = _one_line(cli(command, "-w", str(ro), cwd=tmp_path))
+    assert line.startswith(f"error: {ro / '.publishkit'}: cannot write files (Read-only file")
+    assert "choose a folder on a writable disk" in line
