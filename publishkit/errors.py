@@ -66,3 +66,13 @@ class Interrupted(PublishkitError):
     def __init__(self, message: str, hint: str | None = None, *, exit_code: int = 130) -> None:
         super().__init__(message, hint)
         self.exit_code = exit_code
+
+
+class CannotWrite(PublishkitError):
+    """A local file or folder cannot be written: a folder where a file goes, read-only, denied."""
+
+
+class DiskFull(CannotWrite):
+    """The disk has no space left for what a command writes; freeing space and retrying works."""
+
+    exit_code = 1

@@ -13,3 +13,13 @@ class Progress(Protocol):
 
 def no_progress(task: str, advance: int, total: int) -> None:
     """The default sink: progress goes nowhere."""
+
+
+BYTE_TASKS = frozenset({"Uploading", "Fetching"})  # counted in bytes
+# steps, neither files nor bytes
+ITEM_TASKS = frozenset({"DANDI validating the draft", "DANDI publishing"})
+
+
+def unit(task: str) -> str:
+    """What a task counts: "bytes", "" (steps), or "files" (every other task)."""
+    return "bytes" if task in BYTE_TASKS else "" if task in ITEM_TASKS else "files"

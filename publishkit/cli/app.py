@@ -7,6 +7,7 @@ prints, exits, or reads the environment.
 
 from __future__ import annotations
 
+import errno
 import gc
 import inspect
 import logging
@@ -23,6 +24,7 @@ from publishkit.cli.render import err, out
 from publishkit.cli.signals import SIGNALS
 from publishkit.errors import Interrupted, PublishkitError
 from publishkit.inspection.report import workflow_command
+from publishkit.writable import write_error
 
 log = logging.getLogger("publishkit")
 INVOKED = "publishkit.invoked"  # ctx.meta: the subcommand and its arguments, for `_asked_format`
@@ -59,13 +61,28 @@ class _Group(typer.core.TyperGroup):
         except BrokenPipeError:  # the reader went away (`| head`): nothing left to say
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
-        except Exception as exc:  # a bug: say so in one line; --verbose logs the traceback
-            if SIGNALS.received is not None:  # unless a signal cut a step short
-                raise _interrupted(ctx, SIGNALS.error(WHILE_RUNNING)) from None
-            log.debug("unexpected error", exc_info=True)
-            error = f"internal error: {type(exc).__name__}: {exc}"
-            hint = "please report it; --verbose shows the traceback"
-            raise _failed(ctx, error, hint, 1, f"{error} ({hint})") from None
+        except OSError as exc:
+            if exc.errno not in _NO_ROOM:
+                raise _internal(ctx, exc) from None
+            known = write_error(exc, exc.filename or "", "files")  # a disk that takes nothing
+            line = f"error: {known.message} (fix: {known.hint})"
+            raise _failed(ctx, known.message, known.hint, known.exit_code, line) from None
+        except Exception as exc:
+            raise _internal(ctx, exc) from None
+
+
+_NO_ROOM = {errno.EROFS, errno.ENOSPC, errno.EDQUOT}  # wherever met: the disk, not a bug
+
+
+def _internal(ctx: Any, exc: Exception) -> typer.Exit:
+    """A bug: said in one line (the exit to raise); --verbose logs the traceback; unless a
+    signal cut a step short."""
+    if SIGNALS.received is not None:
+        return _interrupted(ctx, SIGNALS.error(WHILE_RUNNING))
+    log.debug("unexpected error", exc_info=True)
+    error = f"internal error: {type(exc).__name__}: {exc}"
+    hint = "please report it; --verbose shows the traceback"
+    return _failed(ctx, error, hint, 1, f"{error} ({hint})")
 
 
 def _interrupted(ctx: Any, exc: Interrupted) -> typer.Exit:

@@ -18,10 +18,16 @@ from publishkit.cli.options import (
     read_settings,
     workspace_settings,
 )
-from publishkit.cli.render import out
+from publishkit.cli.render import err, out
 from publishkit.errors import CheckFailed, ManifestError, UsageError
 from publishkit.formats import manifest
-from publishkit.formats.notes import compare_manifests, render_allensdk, render_markdown
+from publishkit.formats.notes import (
+    check_comparable,
+    compare_manifests,
+    render_allensdk,
+    render_markdown,
+)
+from publishkit.writable import check_file, write_error
 
 
 def notes(
@@ -51,6 +57,9 @@ def notes(
     summaries the releases published). `--format allensdk` is AllenSDK's own text, file by file.
     """
     old_doc, new_doc = manifest.load(old), manifest.load(new)
+    backwards = check_comparable(old_doc, new_doc, old.name, new.name)
+    if backwards:
+        err.print(f"warning: {backwards}", markup=False)
     if fmt is NotesFormat.allensdk:
         out.out(render_allensdk(old_doc, new_doc, old.name, new.name), highlight=False)
         return
@@ -178,11 +187,15 @@ def export_file_manifest_command(
 
     settings = workspace_settings(workspace)
     chosen = manifest_file or latest_local_manifest(settings.workspace / "manifests")
-    rows = export_file_manifest(
-        manifest_path=chosen,
-        output=output,
-        dandi_instance=settings.dandi.instance,
-        id_column=settings.id_column,
-        pinned=pin_dandi,
-    )
+    check_file(output, "the file manifest", "file_manifest.csv")
+    try:
+        rows = export_file_manifest(
+            manifest_path=chosen,
+            output=output,
+            dandi_instance=settings.dandi.instance,
+            id_column=settings.id_column,
+            pinned=pin_dandi,
+        )
+    except OSError as exc:
+        raise write_error(exc, output, "the file manifest") from None
     out.print(f"{output}: {rows} data file(s) from {chosen.name}")

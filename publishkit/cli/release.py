@@ -27,6 +27,7 @@ from publishkit.cli.render import err
 from publishkit.cli.signals import SIGNALS
 from publishkit.errors import CheckFailed
 from publishkit.formats.versions import Bump
+from publishkit.writable import check_folder
 
 if TYPE_CHECKING:
     from publishkit.release.results import PipelineResult
@@ -195,6 +196,8 @@ def demo(
     from publishkit.sandbox.demo import run_demo
     from publishkit.sandbox.services import serve
 
+    if folder is not None:  # refused before any server starts
+        check_folder(folder, "the demo workspace")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="publishkit-demo-") as scratch, serve() as services:
         root = folder or Path(scratch)

@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
+
+from publishkit.cli.consoles import err, out
+from publishkit.cli.progress_bars import Bars as Bars  # the commands' progress, on stderr
 
 if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import them
     from publishkit.consume.fetch import FetchReport
@@ -25,36 +26,6 @@ if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import th
     from publishkit.release.status import WorkspaceStatus
     from publishkit.sandbox.demo import DemoResult
     from publishkit.workspace.table_checks import TableCheckReport
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class Bars:
-    """A rich progress bar per task description, on stderr, only on a terminal."""
-
-    def __init__(self, enabled: bool) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            console=err,
-            transient=True,
-            disable=not (enabled and err.is_terminal),
-        )
-        self._tasks: dict[str, TaskID] = {}
-
-    def __call__(self, task: str, advance: int, total: int) -> None:
-        if task not in self._tasks:
-            self._tasks[task] = self._progress.add_task(task, total=total)
-        self._progress.update(self._tasks[task], advance=advance)
-
-    def __enter__(self) -> Bars:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
 
 
 def print_json(document: Any) -> None:

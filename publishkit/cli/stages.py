@@ -39,6 +39,7 @@ from publishkit.workspace.config import CONFIG_NAME
 from publishkit.workspace.executors import LOCAL
 from publishkit.workspace.inspection_settings import BUILTIN_CONFIGS, InspectionConfig
 from publishkit.workspace.nwb_files import find_nwb_files, workspace_nwb_files
+from publishkit.writable import check_file, write_error
 
 
 def convert(
@@ -227,6 +228,8 @@ def inspect_command(
             f"no PATH given and no {CONFIG_NAME} in {workspace.resolve()}",
             hint="name NWB files or folders, or run inside a workspace",
         )
+    if output is not None:  # refused before the inspection, not after it
+        check_file(output, "the report", "report.txt")
     with render.Bars(fmt is InspectFormat.text and output is None) as bars:
         report = start_inspection(
             files=files,
@@ -254,7 +257,10 @@ def inspect_command(
     else:
         text = ""
     if output is not None:
-        write_atomic(output, text or render.plain_summary(report))
+        try:
+            write_atomic(output, text or render.plain_summary(report))
+        except OSError as exc:
+            raise write_error(exc, output, "the report") from None
         out.print(render.verdict(report), markup=False)
         if tables is not None:
             out.print(render.tables_verdict(tables), markup=False)

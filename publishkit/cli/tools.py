@@ -14,6 +14,7 @@ from publishkit.cli import render
 from publishkit.cli.options import FormatOption, TextOrJson, WorkspaceOption, user_templates
 from publishkit.cli.render import out
 from publishkit.errors import UsageError
+from publishkit.writable import check_folder, write_error
 
 if TYPE_CHECKING:  # the sandbox starts servers: only its own command imports it
     from publishkit.sandbox.services import Services
@@ -139,5 +140,11 @@ def init(
     from publishkit.nwb.scaffold import init_workspace
     from publishkit.nwb.templates import find_template
 
-    made = init_workspace(dest=dest, template=find_template(template))
+    chosen = find_template(template)
+    if not dest.exists() or dest.is_dir():  # init_workspace refuses anything else itself
+        check_folder(dest, "the workspace")
+    try:
+        made = init_workspace(dest=dest, template=chosen)
+    except OSError as exc:
+        raise write_error(exc, dest, "the workspace") from None
     out.print(f"Made {made} from template {template}. Next: cd {made} && publishkit convert")

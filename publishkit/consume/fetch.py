@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from publishkit.errors import ManifestError, PublishkitError, UsageError
+from publishkit.errors import DiskFull, ManifestError, PublishkitError, UsageError
 from publishkit.files import put_in_place
 from publishkit.formats import manifest
 from publishkit.progress import Progress, no_progress
@@ -25,6 +25,7 @@ from publishkit.reports import Tally
 from publishkit.s3.pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
 from publishkit.workspace.digests import DigestCache, FileDigests, digest_file
 from publishkit.workspace.state import FetchedFiles, StateStore
+from publishkit.writable import write_error
 
 Outcome = Literal["downloaded", "linked", "present", "failed"]
 THREADS = 4
@@ -108,6 +109,9 @@ def _prepare(dest: Path, root: Path) -> StateStore:
         os.unlink(probe)
         return StateStore.in_dir(dest / ".publishkit")
     except (OSError, sqlite3.Error) as exc:
+        full = write_error(exc, dest / ".publishkit", "fetch's state database")
+        if isinstance(full, DiskFull):  # no chmod helps there
+            raise full from None
         where = getattr(exc, "filename", None) or dest
         reason = getattr(exc, "strerror", None) or str(exc)
         raise UsageError(

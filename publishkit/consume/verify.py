@@ -128,6 +128,8 @@ def _check_one(pool: BucketPool, item: PinnedFile, deep: bool) -> FileCheck:
     warning = ""
     if current is not None and current.version_id != item.version_id:
         warning = f"a newer version {current.version_id} exists; the manifest pins an older one"
+    elif current is None and bucket.deleted(item.key):
+        warning = "deleted since: its latest version is a delete marker (the pinned one remains)"
     if item.size is not None and found.size != item.size:
         return FileCheck(
             item.relpath,

@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from publishkit.errors import UsageError, VersionError
 from publishkit.formats.changes import Change, allensdk_text, compare, counts, suggest_bump
 from publishkit.formats.contents import nwb_lines, table_heading, table_lines, table_rows
 from publishkit.formats.summaries import NwbDiff
 from publishkit.formats.table_diff import TableDiff
-from publishkit.formats.versions import Bump
+from publishkit.formats.versions import Bump, Version
 
 NOTES_TITLE = "# Release notes\n"
 _GROUP_TITLES = (("metadata", "Metadata tables"), ("data", "Data files"))
@@ -68,6 +69,30 @@ def compare_manifests(
         old_version=old["manifest_version"] if old else None,
         new_version=new["manifest_version"],
         changes=tuple(compare(old, new)),
+    )
+
+
+def check_comparable(
+    old: Mapping[str, Any], new: Mapping[str, Any], old_name: str, new_name: str
+) -> str | None:
+    """A UsageError when the two manifests are of different projects; the warning to give when
+    OLD is the newer release (notes that go back in time), else None."""
+    if old.get("project_name") != new.get("project_name"):
+        raise UsageError(
+            f"{new_name}: a manifest of project {new.get('project_name')!r}, {old_name} of "
+            f"project {old.get('project_name')!r}: notes compare two releases of one project",
+            hint="give two manifests of the same project",
+        )
+    try:
+        older, newer = (Version.parse(str(d["manifest_version"])) for d in (old, new))
+    except VersionError:
+        return None  # not semver (an AllenSDK manifest, say): no order to check
+    if older <= newer:
+        return None
+    return (
+        f"{old_name} (v{old['manifest_version']}) is newer than {new_name} "
+        f"(v{new['manifest_version']}): these notes go back in time; for a release's notes, "
+        f"give the older manifest first: publishkit notes {new_name} {old_name}"
     )
 
 
@@ -129,19 +154,53 @@ def blocks(
 def render_markdown(
     comparison: Comparison, *, date: str | None = None, remarks: tuple[str, ...] = ()
 ) -> str:
-    """One release's section in Markdown (see `blocks`)."""
+    """One release's section in Markdown (see `blocks`). What users wrote (cell values, names,
+    --note text) is escaped: a Markdown viewer shows it as written, never as HTML, a link or
+    emphasis; `code` spans stay code."""
     lines: list[str] = []
     for block in blocks(comparison, date=date, remarks=remarks):
         if isinstance(block, Heading):
-            lines += ["#" * block.level + " " + block.text, ""]
+            lines += ["#" * block.level + " " + _escaped(block.text), ""]
+        elif isinstance(block, Para) and block.remark:
+            said = [_line_start_escaped(_escaped(line)) for line in block.text.splitlines()]
+            said = said or [""]
+            lines += [f"> **Note:** {said[0]}", *(f"> {line}" for line in said[1:]), ""]
         elif isinstance(block, Para):
-            lines += [f"> **Note:** {block.text}" if block.remark else block.text, ""]
+            lines += [_escaped(block.text), ""]
         else:
             for text, under in block.items:
-                lines.append(f"- {text}")
-                lines += [f"  - {line}" for line in under]
+                lines.append(f"- {_escaped(text)}")
+                lines += [f"  - {_escaped(line)}" for line in under]
             lines.append("")
     return "\n".join(lines[:-1]) + "\n"
+
+
+# kept as written: `code` spans (shown literally) and <https://...> autolinks (the DANDI line's)
+_CODE_SPAN = re.compile(r"(`[^`\n]*`|<https?://[^\s<>`\\]+>)")
+# what starts HTML, a link, emphasis, code or an entity; `_` only where it may open or close
+# emphasis (not inside a word: OPHYS_7 stays as written)
+_MARKUP = re.compile(r"([\\`*\[\]<>&|]|(?<![^\W_])_|_(?![^\W_]))")
+_BLOCK_START = re.compile(r"^(\s*)(\d+(?=[.)])|[#+=~-])")  # a heading, a list, a rule
+
+
+def _escaped(text: str) -> str:
+    """`text` with every character that Markdown reads as markup backslash-escaped, outside
+    its `code` spans (which Markdown shows literally) and http(s) autolinks."""
+    return "".join(
+        part if _CODE_SPAN.fullmatch(part) else _MARKUP.sub(r"\\\1", part)
+        for part in _CODE_SPAN.split(text)
+    )
+
+
+def _line_start_escaped(line: str) -> str:
+    """A line of a user's note that cannot start a heading, a list or a rule."""
+    match = _BLOCK_START.match(line)
+    if match is None:
+        return line
+    head, marker = match.groups()
+    if marker[0].isdigit():  # "1." starts a list; "1\." does not
+        return f"{head}{marker}\\{line[match.end() :]}"
+    return f"{head}\\{line[len(head) :]}"
 
 
 def _table_blocks(diff: TableDiff) -> list[Block]:

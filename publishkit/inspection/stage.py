@@ -9,6 +9,7 @@ unchanged file is never inspected twice and concurrent runs cannot corrupt the c
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -25,8 +26,9 @@ from publishkit.workspace.nwb_summaries import SummaryCache
 from publishkit.workspace.state import Inspections, StateStore
 
 TOOLS = ("publishkit", "nwbinspector", "pynwb", "hdmf", "dandi", "dandischema")
-RESULTS_VERSION = 3  # what a cached result holds: 2 keeps an unreadable file's whole traceback;
-# 3 adds the archive's PublishedAsset validation
+RESULTS_VERSION = 4  # what a cached result holds: 2 keeps an unreadable file's whole traceback;
+# 3 adds the archive's PublishedAsset validation; 4 names the file in messages as INSPECTED
+INSPECTED = "{publishkit:inspected-file}"  # a cached message's file: the one inspected now
 UNIQUE_IDENTIFIERS = "check_unique_identifiers"
 
 
@@ -163,7 +165,7 @@ def start_inspection(
         for path in files:
             hit = inspections.result(hashes[path], key)
             if hit is not None:
-                results[path] = hit
+                results[path] = _named(hit, path)
     todo = [p for p in files if p not in results]
     task = Task(nwbinspector_config, dandi, str(cache_dir / "specs"))
     return PendingInspection(
@@ -211,7 +213,7 @@ class PendingInspection:
                 if summary is not None:
                     summaries.keep(self.hashes[path], summary)
                 results[path] = result
-                inspections.keep_result(self.hashes[path], self.key, result)
+                inspections.keep_result(self.hashes[path], self.key, _anonymous(result, path))
                 self.progress("Inspecting", 1, len(files))
         findings = [
             Finding(**entry, file_path=shown[path])
@@ -341,3 +343,32 @@ def _apply_suppressions(
 
 def _order(item: Finding) -> tuple[int, str, str, str]:
     return (rank(item.importance), item.check_function_name, item.file_path, item.location or "")
+
+
+def _anonymous(result: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The result as cached, for any file of the same content: its messages name the file
+    (a traceback's 'path', its absolute path) as INSPECTED."""
+    names = sorted({str(path), str(path.absolute()), str(path.resolve())}, key=len, reverse=True)
+
+    def anonymous(text: str) -> str:
+        for name in names[:1]:  # the absolute path, wherever it appears
+            text = text.replace(name, INSPECTED)
+        for name in names:  # the others where quoted, never inside another name
+            for quote in "'\"":
+                text = text.replace(f"{quote}{name}{quote}", f"{quote}{INSPECTED}{quote}")
+        return text
+
+    return _messages(result, anonymous)
+
+
+def _named(result: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A cached result whose messages name `path`, the file inspected now."""
+    return _messages(result, lambda text: text.replace(INSPECTED, str(path)))
+
+
+def _messages(result: dict[str, Any], edit: Callable[[str], str]) -> dict[str, Any]:
+    findings = [
+        {**f, "message": edit(f["message"])} if isinstance(f.get("message"), str) else f
+        for f in result.get("findings", [])
+    ]
+    return {**result, "findings": findings}

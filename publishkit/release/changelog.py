@@ -29,6 +29,7 @@ from publishkit.formats.summaries import (
     summaries_document,
     summaries_name,
 )
+from publishkit.s3 import content_types
 from publishkit.s3.bucket import ConditionFailed, S3Bucket
 from publishkit.s3.pinned import BucketPool, ReadSettings
 from publishkit.workspace.config import Settings
@@ -201,7 +202,7 @@ def put_summaries(settings: Settings, bucket: S3Bucket, version: str, summaries:
     data = dumps(document).encode()
     key = settings.s3.key(f"{SUMMARIES_FOLDER}/{name}")
     try:
-        bucket.put_bytes(key, data, content_type="application/json", create_only=True)
+        bucket.put_bytes(key, data, content_type=content_types.JSON, create_only=True)
     except ConditionFailed:  # a dead run's summaries of this unpublished version, since changed
-        bucket.put_bytes(key, data, content_type="application/json", create_only=False)
+        bucket.put_bytes(key, data, content_type=content_types.JSON, create_only=False)
     return key

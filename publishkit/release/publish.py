@@ -40,6 +40,7 @@ from publishkit.release.changelog import (
 from publishkit.release.draft import now
 from publishkit.release.s3_upload import holds
 from publishkit.release.stage import NOTES_FILE, Staged
+from publishkit.s3 import content_types
 from publishkit.s3.bucket import S3Bucket
 from publishkit.workspace.config import Settings
 
@@ -148,7 +149,7 @@ def _put_manifest(settings: Settings, bucket: S3Bucket, document: Manifest, name
     manifest.validate(document, name)
     data = dumps(document).encode()
     key = settings.s3.key(f"manifests/{name}")
-    bucket.put_bytes(key, data, content_type="application/json", create_only=True)
+    bucket.put_bytes(key, data, content_type=content_types.JSON, create_only=True)
     log.info("published manifest s3://%s/%s", bucket.name, key)
     write_atomic(settings.workspace / "manifests" / name, data)  # validated, as published
     return manifest.public_url(
@@ -211,7 +212,7 @@ def write_release_notes(
     bucket.put_bytes(
         settings.s3.key(NOTES_FILE),
         document.encode(),
-        content_type="text/markdown",
+        content_type=content_types.MARKDOWN,
         create_only=False,
     )
     write_atomic(settings.workspace / NOTES_FILE, document)

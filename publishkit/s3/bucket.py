@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import mimetypes
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,8 +15,10 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from publishkit.errors import CredentialsError, StorageError, StoreUnavailable
+from publishkit.errors import CredentialsError, StorageError
+from publishkit.s3 import content_types
 from publishkit.s3.put import Content, Parts, changed, multipart_etag, whole_file
+from publishkit.s3.refusals import error_code, refusal_code, storage_error
 
 BLAKE2B_METADATA = "publishkit-blake2b"
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket"}
@@ -158,6 +159,17 @@ class S3Bucket:
             raise self._error(exc, key) from None
         return found
 
+    def deleted(self, key: str) -> bool:
+        """The latest version of `key` is a delete marker (its older versions remain)."""
+        try:
+            self.client.head_object(Bucket=self.name, Key=key)
+        except ClientError as exc:
+            headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+            return str(headers.get("x-amz-delete-marker", "")).lower() == "true"
+        except BotoCoreError:
+            return False
+        return False
+
     def head(self, key: str, version_id: str | None = None) -> ObjectVersion | None:
         """The given (or current) version of `key`, or None when there is none."""
         args = {"Bucket": self.name, "Key": key}
@@ -270,7 +282,7 @@ class S3Bucket:
         each multipart upload while it is open, so that a later run can abort a dead run's.
         """
         extra = {
-            "ContentType": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+            "ContentType": content_types.for_file(path),
             "Metadata": {BLAKE2B_METADATA: content.blake2b},
         }
         try:
@@ -366,29 +378,14 @@ class S3Bucket:
 
     def _error(self, exc: Exception, key: str) -> StorageError:
         where = f"s3://{self.name}/{key}" if key else f"s3://{self.name}"
-        if isinstance(exc, ClientError):
-            code = _code(exc)
-            if code in {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
-                return StorageError(
-                    f"{where}: access denied ({code})",
-                    hint="check that your credentials may read and write this bucket",
-                )
-            message = exc.response.get("Error", {}).get("Message", "")
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-            failed = StoreUnavailable if status >= 500 else StorageError  # 5xx: its side
-            return failed(f"{where}: S3 answered {code}: {message}".rstrip(": "))
-        return StoreUnavailable(
-            f"{where}: {type(exc).__name__}: {exc}",
-            hint="check s3.endpoint_url / AWS_ENDPOINT_URL and that the server is running",
-        )
+        return storage_error(exc, where, lambda: refusal_code(self.client, self.name))
 
 
 class ConditionFailed(StorageError):
     """A conditional PUT found the key in another state than expected."""
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+_code = error_code
 
 
 def _b64_sha256(data: bytes) -> str:

@@ -16,8 +16,9 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from publishkit.errors import UsageError
 from publishkit.formats.schemas import load_schema
+from publishkit.sandbox.s3_credentials import CredentialCheck
 
-SANDBOX_KEY = "sandbox"  # moto accepts any credentials; these are not secrets
+SANDBOX_KEY = "sandbox"  # the key and secret the sandbox accepts by default; not secrets
 DEFAULT_BUCKET = "demo-release"
 DEFAULT_REGION = "us-west-2"
 DANDI_BLOB_BUCKET = "dandi-blobs"  # where the sandbox's DANDI archive keeps its blobs
@@ -90,8 +91,9 @@ def serve_on_loopback(
 class S3Sandbox:
     """moto's S3 server in a background thread, bound to 127.0.0.1; a context manager."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, key: str = SANDBOX_KEY, secret: str = SANDBOX_KEY) -> None:
         self._port = port
+        self._keys = {key: secret}  # the credentials it accepts; others get S3's 403s
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -104,9 +106,14 @@ class S3Sandbox:
         )
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        app = DomainDispatcherApplication(create_backend_app)
+        _list_versions_without_copying_bodies()
+        app = CredentialCheck(DomainDispatcherApplication(create_backend_app), self._keys)
         self._server, self._thread = serve_on_loopback(app, self._port, MotoRequestHandler, "s3")
         return self.endpoint_url
+
+    def accept(self, key: str, secret: str) -> None:
+        """Accept these credentials too (a test's own distinctive secret, say)."""
+        self._keys[key] = secret
 
     @property
     def endpoint_url(self) -> str:
@@ -153,6 +160,35 @@ class S3Sandbox:
             )
         client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(_public_read(bucket)))
         return SandboxInfo(self.endpoint_url, bucket, region)
+
+
+def _list_versions_without_copying_bodies() -> None:
+    """Patch moto (in this process, once) so that listing versions copies no object body.
+
+    moto's `list_object_versions` deep-copies every version it lists to mark the latest one. A
+    deep copy of a `FakeKey` writes its body into a new `SpooledTemporaryFile` (a deleted file on
+    disk past 5 MB), and moto's `BaseModel` keeps every instance ever made in `instances_tracked`,
+    so no copy is ever freed: each listing of a bucket of 2 GB held 2 GB more of disk until the
+    disk was full. Our copy shares the original's body (and its lock), is not tracked, and never
+    closes what it borrowed; the body stays the original's, freed when the original is.
+    """
+    from moto.s3.models import FakeKey
+
+    if getattr(FakeKey, "_publishkit_shallow_listing", False):
+        return
+
+    def listed_copy(self: Any, memo: dict[int, Any]) -> Any:
+        clone = object.__new__(type(self))  # object's __new__: not kept in instances_tracked
+        clone.__dict__.update(self.__dict__)
+        clone.__dict__["dispose"] = _borrowed_body_kept  # its __del__ leaves the body open
+        return clone
+
+    FakeKey.__deepcopy__ = listed_copy  # type: ignore[attr-defined]
+    FakeKey._publishkit_shallow_listing = True  # type: ignore[attr-defined]
+
+
+def _borrowed_body_kept(garbage: bool = False) -> None:
+    """A listed copy's dispose(): the body belongs to the stored version, which closes it."""
 
 
 def _public_read(bucket: str) -> dict[str, Any]:

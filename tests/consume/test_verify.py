@@ -132,3 +132,19 @@ def test_a_digest_that_differs_late_is_shown_up_to_the_difference(
 
     detail = next(f["detail"] for f in json.loads(result.stdout)["files"] if f["detail"])
     assert detail.startswith(f"sha256 is {real[:41]}…, the manifest says {real[:40]}")
+
+
+def test_a_delete_marker_on_a_pinned_key_is_reported(cli, released: Workspace, s3_client) -> None:
+    """The pinned version is still there (fetch works), but the key was deleted since: a reader
+    of the plain URL gets 404. verify says so, file by file."""
+    s3_client.delete_object(Bucket=released.bucket, Key="demo-project/data/s101.nwb")
+    manifest = str(released.manifest_path("0.1.0"))
+    result = cli("verify", manifest, "--format", "json", cwd=released.root)
+    assert result.exit_code == 0  # every pinned version is intact
+    files = {f["path"]: f for f in json.loads(result.stdout)["files"]}
+    assert files["data/s101.nwb"]["status"] == "ok"
+    warning = "deleted since: its latest version is a delete marker (the pinned one remains)"
+    assert files["data/s101.nwb"]["warning"] == warning
+    assert files["data/s102.nwb"]["warning"] == ""
+    text = " ".join(cli("verify", manifest, cwd=released.root).stdout.split())
+    assert "data/s101.nwb ok warning: deleted since" in text

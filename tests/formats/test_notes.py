@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -279,3 +280,84 @@ def test_a_release_and_its_candidate_are_different_sections() -> None:
     assert has_section(notes, "1.0.1-rc1") and not has_section(notes, "1.0.1")
     both = prepend_section(notes, "## v1.0.1 (2026-11-02)\n\nFinal.\n", "1.0.1")
     assert "Candidate." in both and both.index("## v1.0.1 ") < both.index("## v1.0.1-rc1")
+
+
+def test_notes_between_two_projects_are_refused(cli, tmp_path: Path) -> None:
+    old = write(tmp_path, "o.json", OLD)
+    other = write(tmp_path, "n.json", {**NEW, "project_name": "another"})
+    for fmt in ("markdown", "allensdk"):
+        result = cli("notes", str(old), str(other), "--files-only", "--format", fmt)
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert result.stderr.splitlines() == [
+            "error: n.json: a manifest of project 'another', o.json of project 'proj': notes "
+            "compare two releases of one project (fix: give two manifests of the same project)"
+        ]
+
+
+def test_notes_with_old_newer_than_new_warn_and_say_how_to_swap(cli, tmp_path: Path) -> None:
+    old, new = write(tmp_path, "o.json", OLD), write(tmp_path, "n.json", NEW)
+    result = cli("notes", str(new), str(old), "--files-only")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        "warning: n.json (v0.2.0) is newer than o.json (v0.1.0): these notes go back in time; "
+        "for a release's notes, give the older manifest first: publishkit notes o.json n.json"
+    ]
+    assert result.stdout.startswith("## v0.1.0\n")
+    in_order = cli("notes", str(old), str(new), "--files-only")
+    assert in_order.exit_code == 0 and in_order.stderr == ""
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def _hostile_comparison() -> Any:
+    from publishkit.formats.notes import compare_manifests
+    from publishkit.formats.table_diff import diff_tables
+
+    header = ["session_id", "note", f"col` {HOSTILE} `x"]
+    old = (header, [["1", "plain", "a"], ["2", "two", "b"]])
+    new = (header, [["1", f"**bold** {HOSTILE} & _em_ \\", "[link](javascript:alert(1))"]])
+    table = diff_tables("sessions", "project_metadata/sessions.csv", old, new, ("session_id",))
+    comparison = compare_manifests(OLD, NEW, "o.json", "n.json")
+    return replace(comparison, tables=(table,), nwb_files=())
+
+
+def test_markdown_notes_render_no_user_text_as_markup() -> None:
+    """Cell values, column names and --note text are shown as written: nothing of theirs is
+    live HTML, a link or emphasis in a Markdown viewer (markdown-it, CommonMark)."""
+    from markdown_it import MarkdownIt
+
+    from publishkit.formats.notes import render_markdown
+
+    note = f"Re-sorted {HOSTILE}\n# not a heading\n<script>alert(1)</script>"
+    text = render_markdown(_hostile_comparison(), remarks=(note,))
+    page = MarkdownIt("commonmark").render(text)
+    assert "<img" not in page and "<script" not in page and "<a " not in page
+    assert "<strong>bold" not in page and "<em>" not in page
+    assert "<h1>" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page  # shown, as text
+    assert "**bold**" in page and "_em_" in page and "[link](javascript:alert(1))" in page
+    assert "Re-sorted" in page and "# not a heading" in page
+    assert "onerror=alert(1)&gt; </code>" not in page  # the column's name, cut at its backtick
+
+
+def test_html_and_allensdk_notes_are_unchanged_by_markdown_escaping(cli, tmp_path: Path) -> None:
+    from publishkit.formats.notes_html import render_html
+
+    page = render_html(_hostile_comparison())
+    assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    old, new = write(tmp_path, "a.json", OLD), write(tmp_path, "b.json", NEW)
+    allensdk = cli("notes", str(old), str(new), "--format", "allensdk").stdout
+    assert "\\" not in allensdk
+
+
+def test_an_http_autolink_stays_a_link_and_nothing_else_does() -> None:
+    from markdown_it import MarkdownIt
+
+    from publishkit.formats.notes import render_markdown
+
+    note = "DANDI: 000001/0.1 (<https://dandiarchive.org/dandiset/000001/0.1>) <javascript:x>"
+    page = MarkdownIt("commonmark").render(render_markdown(_hostile_comparison(), remarks=(note,)))
+    assert '<a href="https://dandiarchive.org/dandiset/000001/0.1">' in page
+    assert "&lt;javascript:x&gt;" in page and page.count("<a ") == 1

@@ -377,3 +377,19 @@ def test_specifications_kept_across_runs_give_the_same_findings(
     assert len({call["path"] for call in loads_from_files} - without_spec) == len(kept)
     assert fresh == stored == loaded == reloaded
     assert any(result["findings"] for result in fresh)
+
+
+def test_a_cached_report_names_the_file_inspected_not_the_one_first_cached(
+    cli, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first.nwb", tmp_path / "second.nwb"
+    first.write_bytes(b"not an NWB file at all")
+    second.write_bytes(first.read_bytes())  # the same bytes: the same cache entry
+    fresh = report(cli("inspect", str(first), "-f", "json"))
+    cached = report(cli("inspect", str(second), "-f", "json"))
+    assert cached["header"]["files_from_cache"] == 1
+    assert "first.nwb" in json.dumps(fresh["messages"])
+    assert "first.nwb" not in json.dumps(cached)
+    assert "second.nwb" in cached["messages"][0]["message"]
+    again = report(cli("inspect", str(first), "-f", "json"))  # a hit of second's entry
+    assert again["messages"] == fresh["messages"]

@@ -308,9 +308,11 @@ def test_a_published_manifest_key_is_never_overwritten(bucket, aws_env) -> None:
 
 
 def test_verbose_logs_uploads_without_secrets(
-    cli, workspace: Workspace, aws_env, monkeypatch
+    cli, workspace: Workspace, aws_env, monkeypatch, s3_server
 ) -> None:
     secret = "Sx9-not-a-real-secret-but-distinctive"
+    s3_server.accept("sandbox-verbose", secret)  # the sandbox refuses credentials it never got
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "sandbox-verbose")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     result = cli("--verbose", "release", "--version", "0.1.0", cwd=workspace.root)
     assert result.exit_code == 0
@@ -439,3 +441,28 @@ def test_notes_before_any_release_are_refused(cli, workspace: Workspace, aws_env
     result = cli("release", "--only", "notes", cwd=workspace.root)
     assert result.exit_code == 2
     assert "no release is published yet" in result.stderr
+
+
+def test_text_objects_say_they_are_utf8(cli, workspace: Workspace, aws_env, s3_client) -> None:
+    """A browser or `curl | less` reading a table, the notes or a manifest from the bucket
+    decodes `é` and `→` as UTF-8, not Latin-1; a data file that is not UTF-8 claims nothing."""
+    (workspace.root / "data" / "readme.md").write_text("Souris é → ok\n", encoding="utf-8")
+    (workspace.root / "data" / "legacy.csv").write_bytes("caf\xe9\n".encode("latin-1"))
+    table = workspace.root / "metadata" / "sessions.csv"
+    table.write_text(
+        table.read_text() + "103,data/readme.md,mouse-é\n104,data/legacy.csv,mouse-4\n",
+        encoding="utf-8",
+    )
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+
+    def content_type(key: str) -> str:
+        head = s3_client.head_object(Bucket=workspace.bucket, Key=f"demo-project/{key}")
+        return str(head["ContentType"])
+
+    assert content_type("project_metadata/sessions.csv") == "text/csv; charset=utf-8"
+    assert content_type("data/readme.md") == "text/markdown; charset=utf-8"
+    assert content_type("data/legacy.csv") == "text/csv"  # Latin-1: no charset is claimed
+    assert content_type("release_notes.md") == "text/markdown; charset=utf-8"
+    manifest = "manifests/demo-project_project_manifest_v0.1.0.json"
+    assert content_type(manifest) == "application/json; charset=utf-8"
+    assert "charset" not in content_type("data/s101.nwb")  # binary

@@ -49,13 +49,15 @@ def bucket_objects(s3_client: Any, bucket: str) -> dict[str, bytes]:
 
 
 def test_verbose_runs_leave_no_secret_anywhere(
-    cli, tmp_path: Path, archive: DandiSandbox, bucket, aws_env, s3_client, monkeypatch
+    cli, tmp_path: Path, archive: DandiSandbox, bucket, aws_env, s3_client, s3_server, monkeypatch
 ) -> None:
     secrets = {
         "AWS secret access key": f"pkSecretKey{uuid.uuid4().hex}Zz9",
         "DANDI API key": archive.api_key,
     }
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", f"PKID{uuid.uuid4().hex[:16].upper()}")
+    access_key = f"PKID{uuid.uuid4().hex[:16].upper()}"
+    s3_server.accept(access_key, secrets["AWS secret access key"])  # it refuses unknown keys
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secrets["AWS secret access key"])
     for key, value in dandi_env(archive, tmp_path / "home").items():
         if key.startswith(("HOME", "XDG_", "DANDI_", "PYTHON_KEYRING")):

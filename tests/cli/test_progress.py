@@ -1,0 +1,67 @@
+"""Progress on stderr: files counted as files, bytes as bytes; without a terminal (CI logs), a
+plain line at least every few seconds while a stage runs, so a long stage is never silent."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from publishkit.cli import render
+
+
+def _lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+def test_without_a_terminal_a_stage_prints_a_line_every_interval(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with render.Bars(True, every=0.2) as bars:
+        bars("Hashing", 1, 30)
+        time.sleep(0.75)  # no progress meanwhile: a long file, say; the line comes anyway
+        bars("Hashing", 1, 30)
+        time.sleep(0.3)
+    lines = _lines(capsys)
+    assert len(lines) >= 3, lines
+    assert lines[0] == "Hashing 1/30 files"
+    assert lines[-1] == "Hashing 2/30 files"
+
+
+def test_bytes_are_counted_as_bytes_and_files_as_files(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with render.Bars(True, every=0.1) as bars:
+        bars("Hashing", 30, 30)
+        bars("Uploading", 1500, 3000)
+        time.sleep(0.25)
+    last = _lines(capsys)[-1]
+    assert last == "Uploading 1.5/3.0 kB"  # Hashing is done: only what still runs is shown
+
+
+def test_a_second_pass_of_a_task_counts_from_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    """A release hashes the NWB files for the inspection, then every file for the upload: the
+    second pass is not added to the first ("Hashing 63/30")."""
+    with render.Bars(True, every=0.1) as bars:
+        for _ in range(30):
+            bars("Hashing", 1, 30)
+        bars("Hashing", 1, 33)
+        time.sleep(0.25)
+    assert _lines(capsys)[-1] == "Hashing 1/33 files"
+
+
+def test_no_progress_lines_when_a_format_for_scripts_is_asked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with render.Bars(False, every=0.05) as bars:
+        bars("Hashing", 1, 30)
+        time.sleep(0.2)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_stage_that_reports_nothing_yet_still_shows_life(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with render.Bars(True, every=0.1):
+        time.sleep(0.25)  # e.g. dandi-cli at work before its first file is done
+    assert _lines(capsys)[0].startswith("still working (")

@@ -1,0 +1,163 @@
+"""The sandbox's S3 server: its disk use stays bounded by what it stores; it refuses wrong
+credentials as S3 does, so that credential errors can be rehearsed."""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from publishkit.sandbox.s3 import S3Sandbox, SandboxInfo
+from tests.conftest import REGION, Result, Workspace
+
+MB = 1024 * 1024
+
+
+def _deleted_open_files() -> dict[str, int]:
+    """This process's open files that were deleted (the sandbox's spooled object bodies),
+    path -> size: the disk they hold though no folder shows them."""
+    held: dict[str, int] = {}
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+            if target.endswith(" (deleted)"):
+                held[f"{fd.name}:{target}"] = os.fstat(int(fd.name)).st_size
+        except OSError:
+            continue  # closed meanwhile (the listing's own descriptor, a finished request)
+    return held
+
+
+@pytest.mark.slow
+def test_listing_versions_many_times_holds_no_more_disk(
+    bucket: SandboxInfo, s3_client: Any
+) -> None:
+    # bodies over moto's spooling threshold (5 MB) live in deleted temporary files
+    for n in range(4):
+        s3_client.put_object(Bucket=bucket.bucket, Key=f"big-{n}.nwb", Body=os.urandom(6 * MB))
+    s3_client.put_object(Bucket=bucket.bucket, Key="big-0.nwb", Body=os.urandom(6 * MB))
+    before = _deleted_open_files()
+    for _ in range(8):
+        listed = s3_client.list_object_versions(Bucket=bucket.bucket)
+        assert len(listed["Versions"]) == 5
+    after = _deleted_open_files()
+    assert len(after) <= len(before)
+    assert sum(after.values()) <= sum(before.values())
+    # the bodies are still whole after being listed
+    body = s3_client.get_object(Bucket=bucket.bucket, Key="big-3.nwb")["Body"].read()
+    assert len(body) == 6 * MB
+
+
+def _client(endpoint: str, key: str, secret: str) -> Any:
+    return boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret).client(
+        "s3",
+        endpoint_url=endpoint,
+        config=Config(region_name=REGION, s3={"addressing_style": "path"}),
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "secret", "code"),
+    [
+        ("not-sandbox", "sandbox", "InvalidAccessKeyId"),
+        ("sandbox", "wrong", "SignatureDoesNotMatch"),
+    ],
+)
+def test_the_sandbox_refuses_wrong_credentials_as_s3_does(
+    s3_server: S3Sandbox, bucket: SandboxInfo, key: str, secret: str, code: str
+) -> None:
+    wrong = _client(s3_server.endpoint_url, key, secret)
+    with pytest.raises(ClientError) as refused:
+        wrong.put_object(Bucket=bucket.bucket, Key="k.csv", Body=b"a,b\n")
+    assert refused.value.response["Error"]["Code"] == code
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    right = _client(s3_server.endpoint_url, "sandbox", "sandbox")
+    assert "Versions" not in right.list_object_versions(Bucket=bucket.bucket)  # nothing written
+
+
+def test_the_sandbox_accepts_its_credentials_on_every_kind_of_request(
+    s3_server: S3Sandbox, bucket: SandboxInfo
+) -> None:
+    """Signed requests with awkward keys, queries, multipart and presigned URLs; unsigned
+    reads of the public bucket."""
+    client = _client(s3_server.endpoint_url, "sandbox", "sandbox")
+    odd = "data/sub ject+1/ä é~(x)=y&z.nwb"
+    client.put_object(Bucket=bucket.bucket, Key=odd, Body=b"odd")
+    listed = client.list_object_versions(Bucket=bucket.bucket, Prefix="data/sub ject+1/")
+    version = listed["Versions"][0]["VersionId"]
+    assert client.get_object(Bucket=bucket.bucket, Key=odd, VersionId=version)["Body"].read()
+    upload = client.create_multipart_upload(Bucket=bucket.bucket, Key="big.bin")["UploadId"]
+    part = client.upload_part(
+        Bucket=bucket.bucket, Key="big.bin", UploadId=upload, PartNumber=1, Body=b"x" * 10
+    )
+    client.complete_multipart_upload(
+        Bucket=bucket.bucket,
+        Key="big.bin",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    url = client.generate_presigned_url("get_object", Params={"Bucket": bucket.bucket, "Key": odd})
+    assert requests.get(url, timeout=30).content == b"odd"
+    put_url = client.generate_presigned_url(
+        "put_object", Params={"Bucket": bucket.bucket, "Key": "presigned.txt"}
+    )
+    assert requests.put(put_url, data=b"p", timeout=30).status_code == 200
+    anonymous = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint_url,
+        config=Config(signature_version=UNSIGNED, region_name=REGION),
+    )
+    assert anonymous.get_object(Bucket=bucket.bucket, Key="big.bin")["Body"].read() == b"x" * 10
+
+
+@pytest.mark.parametrize(
+    ("key", "secret", "fix"),
+    [
+        ("not-sandbox", "sandbox", "AWS_ACCESS_KEY_ID"),
+        ("sandbox", "wrong", "AWS_SECRET_ACCESS_KEY"),
+    ],
+)
+def test_a_release_with_wrong_credentials_is_one_line_naming_the_fix(
+    cli: Callable[..., Result],
+    workspace: Workspace,
+    aws_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    key: str,
+    secret: str,
+    fix: str,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    result = cli("release", "--version", "0.1.0", cwd=workspace.root)
+    assert result.exit_code == 2  # the credentials given are bad input
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"error: s3://{workspace.bucket}: S3 refused the credentials")
+    assert fix in result.stderr
+
+
+@pytest.mark.slow
+def test_a_version_deleted_frees_its_disk(bucket: SandboxInfo, s3_client: Any) -> None:
+    """What the sandbox no longer stores holds no disk: a version deleted for good, an
+    object overwritten in a bucket without versioning."""
+    plain = f"{bucket.bucket}-plain"
+    s3_client.create_bucket(Bucket=plain, CreateBucketConfiguration={"LocationConstraint": REGION})
+    before = _deleted_open_files()
+    first = s3_client.put_object(Bucket=bucket.bucket, Key="big.nwb", Body=os.urandom(6 * MB))
+    s3_client.put_object(Bucket=bucket.bucket, Key="big.nwb", Body=os.urandom(6 * MB))
+    s3_client.put_object(Bucket=plain, Key="big.nwb", Body=os.urandom(6 * MB))
+    s3_client.put_object(Bucket=plain, Key="big.nwb", Body=os.urandom(6 * MB))  # replaces it
+    s3_client.delete_object(Bucket=bucket.bucket, Key="big.nwb", VersionId=first["VersionId"])
+    gc.collect()
+    stored = 2  # the versioned bucket's second version, the plain bucket's object
+    assert sum(_deleted_open_files().values()) <= sum(before.values()) + stored * 6 * MB
+    s3_client.delete_object(Bucket=plain, Key="big.nwb")
+    s3_client.delete_bucket(Bucket=plain)
