@@ -109,11 +109,11 @@ def test_verbose_runs_leave_no_secret_anywhere(
     run("release", "--version", "1.0.0", "-w", str(workspace))
     write_sessions("second")
     run("organize", "-w", str(workspace))
-    run("release", "--bump", "patch", "-w", str(workspace))
+    run("release", "--bump", "minor", "-w", str(workspace))
     manifests = sorted((workspace / "manifests").glob("*.json"))
     assert [m.name for m in manifests] == [
         "study_project_manifest_v1.0.0.json",
-        "study_project_manifest_v1.0.1.json",
+        "study_project_manifest_v1.1.0.json",
     ]
     for path in manifests:
         run("verify", str(path), "--deep", "-w", str(workspace))
