@@ -56,7 +56,7 @@ def make_client(
     caller that retries (and counts retries) itself, `pool` connections and no retries."""
     config = Config(
         region_name=region,
-        retries={"mode": "standard", "max_attempts": 1 if pool else 5},
+        retries={"mode": "standard", "max_attempts": 0 if pool else 5},  # after the 1st
         max_pool_connections=pool or 10,
         s3={"addressing_style": "path"} if endpoint_url else {},
         signature_version=UNSIGNED if anonymous else None,

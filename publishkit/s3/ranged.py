@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError, IncompleteReadError, ResponseStreamingError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
@@ -30,8 +30,8 @@ _TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnava
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket"}
 _DENIED = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 _TRANSIENT_ERRORS = (
-    BotoConnectionError,  # botocore's: resets, connect and read timeouts, closed connections
-    ResponseStreamingError,
+    BotoConnectionError,  # botocore's: refused, connect timeouts
+    HTTPClientError,  # closed connections, read timeouts, a body cut short
     IncompleteReadError,
     Urllib3Error,
     http.client.HTTPException,
@@ -116,6 +116,8 @@ class RangedReader:
             raise self._client_error(exc, got) from None
         except _TRANSIENT_ERRORS as exc:
             raise _Partial(got, _reason(exc)) from None
+        except BotoCoreError as exc:
+            raise StorageError(f"{self.where}: {_reason(exc)}") from None
         self._check(response, first, last)
         body = response["Body"]
         try:
