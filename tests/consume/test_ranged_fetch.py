@@ -216,7 +216,7 @@ def _wait_for(condition, seconds: float = 60) -> None:
 
 @pytest.mark.slow
 def test_a_killed_fetch_resumes_and_reads_what_it_lacked(
-    cli, workspace: Workspace, aws_env, s3_server, tmp_path: Path
+    cli, workspace: Workspace, aws_env, s3_server, monkeypatch, tmp_path: Path
 ) -> None:
     content = _release(cli, workspace, 48 * MIB)
     cache = tmp_path / "c"
@@ -249,15 +249,17 @@ def test_a_killed_fetch_resumes_and_reads_what_it_lacked(
         assert (folder / PARTIAL).stat().st_size == len(content)  # landed mid-transfer
 
         wan.reset_counts()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", wan.endpoint_url)
         again = cli("fetch", pinned, "--to", str(cache), "--format", "json", *args, cwd=tmp_path)
         reread = wan.traffic().bytes_down
 
     assert again.exit_code == 0, again.stdout
     assert target.read_bytes() == content
     assert not (folder / PARTIAL).exists()
-    assert reread <= 0.45 * len(content), reread / len(content)
+    assert 0.3 * len(content) < reread <= 0.45 * len(content), reread / len(content)
     report = json.loads(again.stdout)
     assert _files(report)["data/s101.nwb"]["resumed"] >= 0.5 * len(content)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
     deep = cli("verify", pinned, "--deep", cwd=workspace.root)
     assert deep.exit_code == 0, deep.stdout
 
