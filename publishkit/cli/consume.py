@@ -112,7 +112,7 @@ def verify(
     ] = False,
     workspace: WorkspaceOption = Path("."),
     fmt: FormatOption = TextOrJson.text,
-    concurrency: ConcurrencyOption = 8,
+    concurrency: ConcurrencyOption = 10,
     part_size_mb: PartSizeOption = 8,
 ) -> None:
     """Check that every version a manifest pins exists with its size (and, --deep, its hashes).
@@ -146,7 +146,7 @@ def fetch(
     ],
     workspace: WorkspaceOption = Path("."),
     fmt: FormatOption = TextOrJson.text,
-    concurrency: ConcurrencyOption = 8,
+    concurrency: ConcurrencyOption = 10,
     part_size_mb: PartSizeOption = 8,
     overwrite: Annotated[
         bool,

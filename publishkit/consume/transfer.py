@@ -31,7 +31,7 @@ class TransferSettings:
     """How large files are read: `concurrency` ranges at once, of `part_size` bytes each, for
     every file bigger than `threshold` (smaller ones are read in one GET)."""
 
-    concurrency: int = 8
+    concurrency: int = 10  # boto3 TransferManager's max_concurrency
     part_size: int = 8 * MIB
     threshold: int = 16 * MIB
 

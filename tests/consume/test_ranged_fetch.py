@@ -83,15 +83,30 @@ def test_a_large_file_is_read_in_ranges_each_retried_alone(
         code, report = _fetch(
             cli, workspace, tmp_path / "c", "--part-size-mb", "1", "--max-concurrency", "4"
         )
+        fetch_faults = len(faults)
+        deep = cli(
+            "verify",
+            str(workspace.manifest_path("0.1.0")),
+            "--deep",
+            "--part-size-mb",
+            "1",
+            "--format",
+            "json",
+            cwd=workspace.root,
+        )
 
     assert code == 0, report
     target = tmp_path / "c" / "demo-project-0.1.0" / "data" / "s101.nwb"
     assert target.read_bytes() == big
     assert _files(report)["data/s101.nwb"]["outcome"] == "downloaded"
-    assert {r for r in ranges} == {f"bytes={n * MIB}-{(n + 1) * MIB - 1}" for n in range(24)}
-    assert len(faults) >= 5
-    assert report["retries"] == len(faults) == _files(report)["data/s101.nwb"]["retries"]
+    assert set(ranges) == {f"bytes={n * MIB}-{(n + 1) * MIB - 1}" for n in range(24)}
+    assert fetch_faults >= 5
+    assert report["retries"] == fetch_faults == _files(report)["data/s101.nwb"]["retries"]
     assert not (target.parent / PARTIAL).exists()
+    assert deep.exit_code == 0, deep.stdout
+    verified = json.loads(deep.stdout)
+    assert verified["ok"] is True
+    assert verified["retries"] == len(faults) - fetch_faults >= 5
 
 
 @pytest.mark.slow
