@@ -5,9 +5,10 @@ The partial is `.NAME.publishkit-partial` beside the target. Each range is writt
 (`os.pwrite`), then journaled with the sha256 of its bytes in the fetch folder's state store. A
 fetch killed part way leaves the partial and its journal; the next one re-checks every journaled
 range against the partial's bytes and reads only the others from the bucket. The ranges reach
-the whole file's hashers in order; its size, blake2b and sha256 are checked before the partial
-is renamed to the target, and a failed check removes the partial and its journal. The target's
-name never holds part of a file.
+the whole file's hashers in order, read back from the partial (the page cache, mostly) once
+every range before them is written, so that no range waits for a slower one before it. The
+size, blake2b and sha256 are checked before the partial is renamed to the target; a failed
+check removes the partial and its journal. The target's name never holds part of a file.
 """
 
 from __future__ import annotations
@@ -17,16 +18,24 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from publishkit.consume.transfer import Part, TransferSettings, plan_parts, read_in_order
+from publishkit.consume.transfer import (
+    Part,
+    TransferSettings,
+    plan_parts,
+    write_then_read_in_order,
+)
 from publishkit.errors import PublishkitError
 from publishkit.progress import Progress
 from publishkit.s3.pinned import PinnedFile
 from publishkit.s3.ranged import RangedReader
 from publishkit.workspace.digests import FileDigests
 from publishkit.workspace.state import PartialDownloads, Written
+
+CHUNK = 4 * 1024 * 1024  # what the hashers read back at a time
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,7 @@ def _fetch(
     lock = threading.Lock()
     counts = {"downloaded": 0, "resumed": 0}
 
-    def produce(part: Part) -> bytearray:
+    def produce(part: Part) -> None:
         start, end = part
         known = journaled.get(start)
         if known is not None and known.end == end:
@@ -99,23 +108,23 @@ def _fetch(
             if hashlib.sha256(data).hexdigest() == known.sha256:
                 _counted(lock, counts, "resumed", len(data))
                 progress("Fetching", len(data), total)
-                return data
+                return
             journal.forget_range(partial, start)  # changed since: read it again
         data = reader.read(start, end)
         _pwrite(fd, data, start)
         journal.written(partial, Written(start, end, hashlib.sha256(data).hexdigest()))
         _counted(lock, counts, "downloaded", len(data))
         progress("Fetching", len(data), total)
-        return data
 
     blake, sha = hashlib.blake2b(), hashlib.sha256()
 
-    def consume(part: Part, data: bytearray) -> None:
-        blake.update(data)
-        sha.update(data)
+    def consume(part: Part) -> None:  # the range, back from the page cache, in order
+        for chunk in _chunks(fd, *part):
+            blake.update(chunk)
+            sha.update(chunk)
 
     parts = plan_parts(size, settings.part_size, [(w.start, w.end) for w in journaled.values()])
-    read_in_order(
+    write_then_read_in_order(
         parts, produce, consume, concurrency=settings.concurrency, on_abort=reader.stopped.set
     )
     found = FileDigests(size, blake.hexdigest(), sha.hexdigest())
@@ -147,6 +156,11 @@ def _pread(fd: int, start: int, end: int) -> bytearray:
             break  # past the end: the range does not match, and is read again
         done += got
     return data
+
+
+def _chunks(fd: int, start: int, end: int) -> Iterator[bytearray]:
+    for offset in range(start, end, CHUNK):
+        yield _pread(fd, offset, min(end, offset + CHUNK))
 
 
 def _pwrite(fd: int, data: bytearray, start: int) -> None:

@@ -70,6 +70,30 @@ def read_in_order(
             raise
 
 
+def write_then_read_in_order(
+    parts: Sequence[Part],
+    produce: Callable[[Part], None],
+    consume: Callable[[Part], object],
+    *,
+    concurrency: int,
+    on_abort: Callable[[], object] = lambda: None,
+) -> None:
+    """`produce` every part on `concurrency` threads (each puts its part where `consume` reads
+    it back, and keeps nothing) and `consume` each, in order, in this thread, once it and every
+    part before it are produced: no part waits for a slower one before it to start."""
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="publishkit-range") as pool:
+        futures = [pool.submit(produce, part) for part in parts]
+        try:
+            for part, future in zip(parts, futures, strict=True):
+                future.result()
+                consume(part)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            on_abort()
+            raise
+
+
 def digest_in_ranges(
     reader: RangedReader,
     settings: TransferSettings,
