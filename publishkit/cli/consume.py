@@ -160,10 +160,14 @@ def fetch(
 
     Every digest the manifest records (size, blake2b, sha256) is checked: on download, for a file
     already in place, and before a file fetched for another manifest (same content) is
-    hard-linked rather than downloaded. A large file is read as parallel ranges into a partial
-    file beside its target; an interrupted fetch, run again, keeps the ranges already written
-    (each checked again) and reads only the others. A file at a target that is not this
-    release's and that fetch did not place is refused, by name, unless --overwrite.
+    hard-linked rather than downloaded.
+
+    A large file is read as parallel ranges into a partial file beside its target; an
+    interrupted fetch, run again, keeps the ranges already written (each checked again) and
+    reads only the others.
+
+    A file at a target that is not this release's and that fetch did not place is refused, by
+    name, unless --overwrite.
     """
     from publishkit.consume.fetch import fetch_release
 
