@@ -41,8 +41,8 @@ PartSizeOption = Annotated[
         "--part-size-mb",
         min=1,
         max=5120,
-        help="Size of each range of a large file, in MiB; files over 16 MiB (or two parts) are "
-        "read in ranges.",
+        help="Size of each range of a large file, in MiB; files over 16 MiB (or one part, if "
+        "bigger) are read in ranges.",
     ),
 ]
 
