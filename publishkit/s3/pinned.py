@@ -124,12 +124,15 @@ class BucketPool:
         """A reader of byte ranges of `item`'s pinned version, an object of `size` bytes, on a
         client shared by every file, with `connections` connections, that leaves retries (and
         their count) to the reader."""
-        from publishkit.s3.bucket import has_credentials, make_client
+        from botocore import UNSIGNED
+
+        from publishkit.s3.bucket import make_client
         from publishkit.s3.ranged import RangedReader
 
+        signing = self.get(item.bucket).client.meta.config.signature_version
         with self._lock:
             if self._ranged_client is None:
-                anonymous = not has_credentials()
+                anonymous = signing is UNSIGNED  # as the bucket's client: credentials or none
                 self._ranged_client = make_client(
                     self._read.region,
                     self._read.endpoint_url,

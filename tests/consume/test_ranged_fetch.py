@@ -319,3 +319,16 @@ def test_a_partial_whose_bytes_changed_is_read_again_where_they_changed(
     assert code == 0, report
     assert (folder / "s101.nwb").read_bytes() == big
     assert _files(report)["data/s101.nwb"]["resumed"] == 23 * MIB
+
+
+@pytest.mark.slow
+def test_a_public_bucket_is_read_in_ranges_without_credentials(
+    cli, workspace: Workspace, big: bytes, monkeypatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+
+    code, report = _fetch(cli, workspace, tmp_path / "c", "--part-size-mb", "4")
+
+    assert code == 0, report
+    assert (tmp_path / "c" / "demo-project-0.1.0" / "data" / "s101.nwb").read_bytes() == big
