@@ -162,16 +162,12 @@ def _fetch_ranged(
     progress: Progress,
     total: int,
 ) -> FetchedFile:
-    known = local.find(item)
-    if known is not None and known[0] == target:  # listed twice: placed a moment ago
-        return FetchedFile(shown, "present")
-    if known is not None:
-        _link_into_place(known[0], target)
-        local.remember(known[0], known[1])
-        local.placed(target, known[1])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if os.path.lexists(target) and item.mismatch(local.digests(target)) is None:
+        return FetchedFile(shown, "present")  # listed twice: placed a moment ago
+    if _linked(local, item, target):
         progress("Fetching", item.size or 0, total)
         return FetchedFile(shown, "linked")
-    target.parent.mkdir(parents=True, exist_ok=True)
     reader = pool.ranged(item, item.size or 0)
     done = fetch_in_ranges(
         reader=reader,
@@ -300,11 +296,7 @@ def _fetch_one(
     total: int,
 ) -> Outcome:
     target.parent.mkdir(parents=True, exist_ok=True)
-    known = local.find(item)
-    if known is not None and known[0] != target:
-        _link_into_place(known[0], target)
-        local.remember(known[0], known[1])  # the new hard link moved its ctime, not its content
-        local.placed(target, known[1])
+    if _linked(local, item, target):
         progress("Fetching", item.size or 0, total)
         return "linked"
     blake, sha, size = hashlib.blake2b(), hashlib.sha256(), 0
@@ -332,6 +324,17 @@ def _fetch_one(
             )
     local.placed(target, found)
     return "downloaded"
+
+
+def _linked(local: LocalFiles, item: PinnedFile, target: Path) -> bool:
+    """Hard-link (or copy) into place a file on record with `item`'s content, if there is one."""
+    known = local.find(item)
+    if known is None or known[0] == target:
+        return False
+    _link_into_place(known[0], target)
+    local.remember(known[0], known[1])  # the new hard link moved its ctime, not its content
+    local.placed(target, known[1])
+    return True
 
 
 def _link_into_place(source: Path, target: Path) -> None:
