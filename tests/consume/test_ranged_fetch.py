@@ -198,14 +198,14 @@ def _peak_mb(args: list[str], env: dict[str, str], cwd: Path) -> float:
 def test_memory_is_bounded_by_concurrency_times_part_size(
     cli, workspace: Workspace, aws_env, tmp_path: Path
 ) -> None:
-    sizes = {"101": 24 * MIB, "103": 96 * MIB}
+    sizes = {"101": 24 * MIB, "103": 64 * MIB}
     contents = {n: _big(size, seed=int(n)) for n, size in sizes.items()}
     workspace.set_sessions({**contents, "102": b"small " * 100})
     assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     ranges = ["--part-size-mb", "2", "--max-concurrency", "4"]
     peaks = {}
-    for keep in ("102", "101", "103"):  # none, the 24 MiB file, the 96 MiB file
+    for keep in ("102", "101", "103"):  # none, the 24 MiB file, the 64 MiB file
         doc = json.loads(workspace.manifest_path("0.1.0").read_text())
         doc["data_files"] = {keep: doc["data_files"][keep]}
         one = tmp_path / f"only-{keep}.json"
@@ -217,7 +217,7 @@ def test_memory_is_bounded_by_concurrency_times_part_size(
             assert fetched.read_bytes() == contents[keep]
 
     # 4 ranges of 2 MiB in flight or waiting for their turn (8 MiB), what the allocator keeps
-    # of them per thread, and nothing that grows with the file: 4x the file, same memory
+    # of them per thread, and nothing that grows with the file: 2.7x the file, same memory
     assert peaks["101"] - peaks["102"] < 3 * 4 * 2 + 8, peaks
     assert abs(peaks["103"] - peaks["101"]) < 8, peaks
 
@@ -252,7 +252,7 @@ def test_a_killed_fetch_resumes_and_reads_what_it_lacked(
 
         def at_sixty_percent() -> bool:
             seen_at_target.append(target.exists())
-            return wan.traffic().bytes_down >= 0.6 * len(content) or child.poll() is not None
+            return wan.traffic().bytes_down >= 0.61 * len(content) or child.poll() is not None
 
         try:
             _wait_for(at_sixty_percent)
