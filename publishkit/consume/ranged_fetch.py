@@ -3,12 +3,13 @@ later fetch resumes.
 
 The partial is `.NAME.publishkit-partial` beside the target. Each range is written in place
 (`os.pwrite`), then journaled with the sha256 of its bytes in the fetch folder's state store. A
-fetch killed part way leaves the partial and its journal; the next one re-checks every journaled
-range against the partial's bytes and reads only the others from the bucket. The ranges reach
-the whole file's hashers in order, read back from the partial (the page cache, mostly) once
-every range before them is written, so that no range waits for a slower one before it. The
-size, blake2b and sha256 are checked before the partial is renamed to the target; a failed
-check removes the partial and its journal. The target's name never holds part of a file.
+fetch killed part way, or whose link failed too often, leaves the partial and its journal; the
+next one re-checks every journaled range against the partial's bytes and reads only the others
+from the bucket. The ranges reach the whole file's hashers in order, read back from the partial
+(the page cache, mostly) once every range before them is written, so that no range waits for a
+slower one before it. The size, blake2b and sha256 are checked before the partial is renamed to
+the target; a failed check, or a permanent refusal (the version gone, another size), removes
+the partial and its journal. The target's name never holds part of a file.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from publishkit.consume.transfer import (
     plan_parts,
     write_then_read_in_order,
 )
-from publishkit.errors import PublishkitError
+from publishkit.errors import PublishkitError, StorageError
 from publishkit.progress import Progress
 from publishkit.s3.pinned import PinnedFile
-from publishkit.s3.ranged import RangedReader
+from publishkit.s3.ranged import GaveUp, RangedReader
 from publishkit.workspace.digests import FileDigests
 from publishkit.workspace.state import PartialDownloads, Written
 
@@ -124,9 +125,15 @@ def _fetch(
             sha.update(chunk)
 
     parts = plan_parts(size, settings.part_size, [(w.start, w.end) for w in journaled.values()])
-    write_then_read_in_order(
-        parts, produce, consume, concurrency=settings.concurrency, on_abort=reader.stopped.set
-    )
+    try:
+        write_then_read_in_order(
+            parts, produce, consume, concurrency=settings.concurrency, on_abort=reader.stopped.set
+        )
+    except StorageError as exc:
+        if not isinstance(exc, GaveUp):  # no later fetch would do better: keep nothing
+            journal.forget(partial)
+            partial.unlink(missing_ok=True)
+        raise
     found = FileDigests(size, blake.hexdigest(), sha.hexdigest())
     wrong = item.mismatch(found)
     if wrong is not None:

@@ -59,6 +59,10 @@ class VersionGone(StorageError):
     """The pinned version (or its bucket) does not exist."""
 
 
+class GaveUp(StorageError):
+    """A range failed, transiently, too many times in a row: trying again later may do."""
+
+
 class RangedReader:
     """Ranges of `key` at `version_id` in `bucket`, an object of `size` bytes, through `client`
     (one made with `make_client(pool=...)`, that does not retry on its own)."""
@@ -97,7 +101,7 @@ class RangedReader:
                 got = partial.got
                 failures = 0 if got > before else failures + 1
                 if failures >= self._policy.attempts or self.stopped.is_set():
-                    raise StorageError(
+                    raise GaveUp(
                         f"{self.where}: bytes {start}-{end - 1} of version {self.version_id} "
                         f"failed {failures} times in a row ({partial.reason})",
                         hint="check the network and the endpoint, then fetch again: what "

@@ -332,3 +332,32 @@ def test_a_public_bucket_is_read_in_ranges_without_credentials(
 
     assert code == 0, report
     assert (tmp_path / "c" / "demo-project-0.1.0" / "data" / "s101.nwb").read_bytes() == big
+
+
+@pytest.mark.slow
+def test_a_permanent_refusal_keeps_no_partial_and_a_link_that_gives_up_keeps_it(
+    cli, workspace: Workspace, big: bytes, s3_server, monkeypatch, tmp_path: Path
+) -> None:
+    cache = tmp_path / "c"
+    folder = cache / "demo-project-0.1.0" / "data"
+    doc = json.loads(workspace.manifest_path("0.1.0").read_text())
+    doc["data_files"]["101"]["size"] = len(big) + 1  # not the stored version's size
+    wrong = tmp_path / "wrong-size.json"
+    wrong.write_text(json.dumps(doc))
+
+    result = cli("fetch", str(wrong), "--to", str(cache), cwd=workspace.root)
+
+    assert result.exit_code == 1
+    assert f"is {len(big)} bytes, the manifest says {len(big) + 1}" in result.stderr
+    assert not (folder / PARTIAL).exists() and not (folder / "s101.nwb").exists()
+
+    def every_range_fails(request: Request) -> Fault | None:
+        return "slowdown" if "range" in request.headers else None
+
+    with FaultProxy(s3_server.endpoint_url, every_range_fails) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        code, report = _fetch(cli, workspace, cache, "--max-concurrency", "1")
+
+    assert code == 1
+    assert "failed 8 times in a row" in _files(report)["data/s101.nwb"]["detail"]
+    assert (folder / PARTIAL).exists() and not (folder / "s101.nwb").exists()
