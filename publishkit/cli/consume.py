@@ -4,7 +4,7 @@ file-manifest`."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -28,6 +28,36 @@ from publishkit.formats.notes import (
     render_markdown,
 )
 from publishkit.writable import check_file, write_error
+
+if TYPE_CHECKING:
+    from publishkit.consume.transfer import TransferSettings
+
+ConcurrencyOption = Annotated[
+    int,
+    typer.Option(
+        "--max-concurrency",
+        min=1,
+        max=256,
+        help="Ranges of a large file read at once (memory: this x --part-size-mb).",
+    ),
+]
+PartSizeOption = Annotated[
+    int,
+    typer.Option(
+        "--part-size-mb",
+        min=1,
+        max=5120,
+        help="Size of each range of a large file, in MiB; files over 16 MiB (or one part, if "
+        "bigger) are read in ranges.",
+    ),
+]
+
+
+def _transfer(concurrency: int, part_size_mb: int) -> TransferSettings:
+    from publishkit.consume.transfer import MIB, TransferSettings
+
+    part = part_size_mb * MIB
+    return TransferSettings(concurrency=concurrency, part_size=part, threshold=max(16 * MIB, part))
 
 
 def notes(
@@ -91,17 +121,26 @@ def verify(
     ] = False,
     workspace: WorkspaceOption = Path("."),
     fmt: FormatOption = TextOrJson.text,
+    concurrency: ConcurrencyOption = 10,
+    part_size_mb: PartSizeOption = 8,
 ) -> None:
     """Check that every version a manifest pins exists with its size (and, --deep, its hashes).
 
     Exits 1 on any problem. Warns when a file has a newer version than the pinned one and when
-    the bucket's versioning is suspended.
+    the bucket's versioning is suspended. --deep reads a large file as parallel ranges of its
+    pinned version, each retried on its own after a transient failure (counted in the report).
     """
     from publishkit.consume.verify import verify_release
 
     read = read_settings(workspace)
     with render.Bars(fmt is TextOrJson.text) as bars:
-        report = verify_release(manifest_path=manifest_file, read=read, deep=deep, progress=bars)
+        report = verify_release(
+            manifest_path=manifest_file,
+            read=read,
+            deep=deep,
+            transfer=_transfer(concurrency, part_size_mb),
+            progress=bars,
+        )
     finish(report, fmt, render.print_verify)
 
 
@@ -116,18 +155,41 @@ def fetch(
     ],
     workspace: WorkspaceOption = Path("."),
     fmt: FormatOption = TextOrJson.text,
+    concurrency: ConcurrencyOption = 10,
+    part_size_mb: PartSizeOption = 8,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace a file at a target that fetch did not place there (refused without).",
+        ),
+    ] = False,
 ) -> None:
     """Download every file of a release at its pinned version, hash-checked before use.
 
     Every digest the manifest records (size, blake2b, sha256) is checked: on download, for a file
     already in place, and before a file fetched for another manifest (same content) is
     hard-linked rather than downloaded.
+
+    A large file is read as parallel ranges into a partial file beside its target; an
+    interrupted fetch, run again, keeps the ranges already written (each checked again) and
+    reads only the others.
+
+    A file at a target that is not this release's and that fetch did not place is refused, by
+    name, unless --overwrite.
     """
     from publishkit.consume.fetch import fetch_release
 
     read = read_settings(workspace)
     with render.Bars(fmt is TextOrJson.text) as bars:
-        report = fetch_release(manifest_path=manifest_file, dest=to, read=read, progress=bars)
+        report = fetch_release(
+            manifest_path=manifest_file,
+            dest=to,
+            read=read,
+            transfer=_transfer(concurrency, part_size_mb),
+            overwrite=overwrite,
+            progress=bars,
+        )
     finish(report, fmt, render.print_fetch)
 
 

@@ -151,20 +151,26 @@ def print_verify(report: VerifyReport) -> None:
         err.print(f"warning: {escape(warning)}")
     bad = sum(c.status != "ok" for c in report.checks)
     what = "present, sizes and hashes match" if report.deep else "present with the recorded size"
+    retries = sum(c.retries for c in report.checks)
+    tail = f"; {retries} range(s) retried" if retries else ""
     if bad:
-        out.print(f"v{report.version}: {bad} of {len(report.checks)} file(s) FAILED")
+        out.print(f"v{report.version}: {bad} of {len(report.checks)} file(s) FAILED{tail}")
     else:
-        out.print(f"v{report.version}: all {len(report.checks)} file(s) {what}")
+        out.print(f"v{report.version}: all {len(report.checks)} file(s) {what}{tail}")
 
 
 def print_fetch(report: FetchReport) -> None:
     for item in report.files:
         if item.outcome == "failed":
             err.print(f"failed: {escape(item.path)}: {escape(item.detail)}")
+    retries = sum(item.retries for item in report.files)
+    resumed = sum(item.resumed for item in report.files)
     out.print(
         f"{report.root}: {report.count('downloaded')} downloaded, "
         f"{report.count('linked')} linked, {report.count('present')} already present, "
         f"{report.count('failed')} failed"
+        + (f"; {resumed} bytes kept from an interrupted fetch" if resumed else "")
+        + (f"; {retries} range(s) retried" if retries else "")
     )
 
 

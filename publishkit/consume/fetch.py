@@ -2,7 +2,10 @@
 
 Files land where AllenSDK's cache puts them, `<DIR>/<project>-<version>/<path>`, so a release
 fetched here is also an AllenSDK cache. A file whose content was fetched before, for any manifest,
-is hard-linked rather than downloaded again.
+is hard-linked rather than downloaded again. A file bigger than the transfer's threshold is read
+as parallel ranges into a partial that a killed fetch resumes (`ranged_fetch`). A file at a
+target that is not this release's content and that fetch did not place there is not replaced
+unless asked (`overwrite`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from publishkit.consume.ranged_fetch import fetch_in_ranges
+from publishkit.consume.transfer import TransferSettings
 from publishkit.errors import DiskFull, ManifestError, PublishkitError, UsageError
 from publishkit.files import put_in_place
 from publishkit.formats import manifest
@@ -24,10 +29,17 @@ from publishkit.progress import Progress, no_progress
 from publishkit.reports import Tally
 from publishkit.s3.pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
 from publishkit.workspace.digests import DigestCache, FileDigests, digest_file
-from publishkit.workspace.state import FetchedFiles, StateStore
+from publishkit.workspace.state import (
+    FetchedFiles,
+    PartialDownloads,
+    Placed,
+    PlacedFiles,
+    StateStore,
+)
 from publishkit.writable import write_error
 
 Outcome = Literal["downloaded", "linked", "present", "failed"]
+AtTarget = Literal["absent", "present", "placed", "in the way"]
 THREADS = 4
 
 
@@ -38,6 +50,8 @@ class FetchedFile:
     path: str  # where it landed, relative to DIR
     outcome: Outcome
     detail: str = ""
+    retries: int = 0  # ranges read again after a transient failure
+    resumed: int = 0  # bytes a killed fetch had written, checked and kept
 
 
 @dataclass(frozen=True)
@@ -58,41 +72,118 @@ class FetchReport(Tally):
             "root": self.root,
             "ok": self.ok,
             "counts": self.counts(),
-            "files": [
-                {"path": f.path, "outcome": f.outcome, "detail": f.detail} for f in self.files
-            ],
+            "retries": sum(f.retries for f in self.files),
+            "files": self.items_json(),
         }
 
 
 def fetch_release(
-    *, manifest_path: Path, dest: Path, read: ReadSettings, progress: Progress = no_progress
+    *,
+    manifest_path: Path,
+    dest: Path,
+    read: ReadSettings,
+    transfer: TransferSettings = TransferSettings(),
+    overwrite: bool = False,
+    progress: Progress = no_progress,
 ) -> FetchReport:
     """Download every file of a manifest at its pinned version into DIR/<project>-<version>/, each
-    checked against every digest the manifest records before it is kept."""
+    checked against every digest the manifest records before it is kept. A file in the way (not
+    this release's content, not placed there by fetch) is refused before any download, unless
+    `overwrite`."""
     document = manifest.load(manifest_path)
     files = pinned_files(document, read)
     dest = dest.resolve()
     root = dest / f"{document['project_name']}-{document['manifest_version']}"
     targets = {item: _target(root, item) for item in files}  # every key checked first
-    pool = BucketPool(read)
+    pool = BucketPool(read, connections=transfer.concurrency + THREADS)
     for name in {item.bucket for item in files}:
         pool.get(name)
     total = sum(item.size or 0 for item in files)
     with _prepare(dest, root) as store:
         local = LocalFiles(store)
+        with ThreadPoolExecutor(THREADS) as executor:
+            found = list(executor.map(lambda item: local.at_target(item, targets[item]), files))
+        in_the_way = [
+            targets[item] for item, at in zip(files, found, strict=True) if at == "in the way"
+        ]
+        if in_the_way and not overwrite:
+            raise _refusal(in_the_way, dest)
+        journal = PartialDownloads(store)
 
-        def fetch(item: PinnedFile) -> FetchedFile:
+        def fetch(item: PinnedFile, at: AtTarget) -> FetchedFile:
             target = targets[item]
             shown = target.relative_to(dest).as_posix()
+            if at == "present":
+                progress("Fetching", item.size or 0, total)
+                return FetchedFile(shown, "present")
             try:
-                outcome = _fetch_one(pool, local, item, target, progress, total)
+                if transfer.ranged(item.size):
+                    return _fetch_ranged(
+                        pool, local, journal, item, target, shown, transfer, progress, total
+                    )
+                return FetchedFile(shown, _fetch_one(pool, local, item, target, progress, total))
             except (PublishkitError, OSError) as exc:
                 return FetchedFile(shown, "failed", str(exc))
-            return FetchedFile(shown, outcome)
 
-        with ThreadPoolExecutor(THREADS) as executor:
-            results = tuple(executor.map(fetch, files))
+        with ThreadPoolExecutor(THREADS) as executor:  # small files, while the large ones go
+            small = {
+                n: executor.submit(fetch, item, at)
+                for n, (item, at) in enumerate(zip(files, found, strict=True))
+                if not transfer.ranged(item.size)
+            }
+            large = {  # one at a time, each on its own pool of ranges: memory stays bounded
+                n: fetch(item, at)
+                for n, (item, at) in enumerate(zip(files, found, strict=True))
+                if transfer.ranged(item.size)
+            }
+            results = tuple(
+                large[n] if n in large else small[n].result() for n in range(len(files))
+            )
     return FetchReport(str(manifest_path), str(root), results)
+
+
+def _refusal(in_the_way: list[Path], dest: Path) -> UsageError:
+    first = in_the_way[0].relative_to(dest).as_posix()
+    others = f" and {len(in_the_way) - 1} other file(s)" if len(in_the_way) > 1 else ""
+    return UsageError(
+        f"{dest / first}{others}: not this release's content, and not placed there by fetch; "
+        "nothing was fetched",
+        hint="move the file(s) away, or pass --overwrite to replace them",
+    )
+
+
+def _fetch_ranged(
+    pool: BucketPool,
+    local: LocalFiles,
+    journal: PartialDownloads,
+    item: PinnedFile,
+    target: Path,
+    shown: str,
+    transfer: TransferSettings,
+    progress: Progress,
+    total: int,
+) -> FetchedFile:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if os.path.lexists(target) and item.mismatch(local.digests(target)) is None:
+        return FetchedFile(shown, "present")  # listed twice: placed a moment ago
+    if _linked(local, item, target):
+        progress("Fetching", item.size or 0, total)
+        return FetchedFile(shown, "linked")
+    reader = pool.ranged(item, item.size or 0)
+    done = fetch_in_ranges(
+        reader=reader,
+        item=item,
+        target=target,
+        journal=journal,
+        settings=transfer,
+        progress=progress,
+        total=total,
+    )
+    if done is None:  # another fetch into this folder placed it meanwhile
+        wrong = item.mismatch(local.digests(target))
+        return FetchedFile(shown, "present" if wrong is None else "failed", str(wrong or ""))
+    local.placed(target, done.digests)
+    return FetchedFile(shown, "downloaded", "", done.retries, done.resumed)
 
 
 def _prepare(dest: Path, root: Path) -> StateStore:
@@ -143,6 +234,30 @@ class LocalFiles:
     def __init__(self, store: StateStore) -> None:
         self._fetched = FetchedFiles(store)
         self._cache = DigestCache(store)
+        self._placed = PlacedFiles(store)
+
+    def at_target(self, item: PinnedFile, target: Path) -> AtTarget:
+        """What is at `target` now: nothing, `item`'s content, what fetch placed there, or a
+        file fetch did not place (a user's own, or one changed since fetch placed it)."""
+        if not os.path.lexists(target):
+            return "absent"
+        if target.is_symlink() or not target.is_file():
+            return "in the way"
+        try:
+            found = self.digests(target)
+        except OSError:
+            return "in the way"
+        if item.mismatch(found) is None:
+            return "present"
+        placed = self._placed.of(target)
+        return (
+            "placed" if placed == Placed(found.size, found.blake2b, found.sha256) else "in the way"
+        )
+
+    def placed(self, path: Path, digests: FileDigests) -> None:
+        """Record that fetch placed this content at `path` (and its digests, as it is now)."""
+        self.remember(path, digests)
+        self._placed.keep(path, Placed(digests.size, digests.blake2b, digests.sha256))
 
     def digests(self, path: Path) -> FileDigests:
         """`path`'s digests: on record if nothing changed the file since, else read now."""
@@ -184,15 +299,8 @@ def _fetch_one(
     progress: Progress,
     total: int,
 ) -> Outcome:
-    if target.is_file() and item.mismatch(local.digests(target)) is None:
-        progress("Fetching", item.size or 0, total)
-        return "present"
     target.parent.mkdir(parents=True, exist_ok=True)
-    known = local.find(item)
-    if known is not None and known[0] != target:
-        _link_into_place(known[0], target)
-        local.remember(known[0], known[1])  # the new hard link moved its ctime, not its content
-        local.remember(target, known[1])
+    if _linked(local, item, target):
         progress("Fetching", item.size or 0, total)
         return "linked"
     blake, sha, size = hashlib.blake2b(), hashlib.sha256(), 0
@@ -218,8 +326,19 @@ def _fetch_one(
                 f"s3://{item.bucket}/{item.key}: downloaded content does not match the manifest: "
                 f"{wrong}; the file was not kept"
             )
-    local.remember(target, found)
+    local.placed(target, found)
     return "downloaded"
+
+
+def _linked(local: LocalFiles, item: PinnedFile, target: Path) -> bool:
+    """Hard-link (or copy) into place a file on record with `item`'s content, if there is one."""
+    known = local.find(item)
+    if known is None or known[0] == target:
+        return False
+    _link_into_place(known[0], target)
+    local.remember(known[0], known[1])  # the new hard link moved its ctime, not its content
+    local.placed(target, known[1])
+    return True
 
 
 def _link_into_place(source: Path, target: Path) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from publishkit.consume.transfer import TransferSettings, digest_in_ranges
 from publishkit.errors import PublishkitError
 from publishkit.formats import manifest
 from publishkit.progress import Progress, no_progress
@@ -31,6 +32,7 @@ class FileCheck:
     status: Status
     detail: str = ""
     warning: str = ""  # e.g. a newer version than the pinned one exists
+    retries: int = 0  # ranges read again after a transient failure (--deep)
 
 
 @dataclass(frozen=True)
@@ -53,31 +55,42 @@ class VerifyReport(Tally):
             "manifest_version": self.version,
             "deep": self.deep,
             "ok": self.ok,
+            "retries": sum(check.retries for check in self.checks),
             "warnings": list(self.warnings),
             "files": self.items_json(),
         }
 
 
 def verify_release(
-    *, manifest_path: Path, read: ReadSettings, deep: bool = False, progress: Progress = no_progress
+    *,
+    manifest_path: Path,
+    read: ReadSettings,
+    deep: bool = False,
+    transfer: TransferSettings = TransferSettings(),
+    progress: Progress = no_progress,
 ) -> VerifyReport:
     """Check that every version a manifest pins exists with its recorded size (and, deep, every
-    digest it records)."""
+    digest it records: a large file read as parallel ranges, `transfer`'s, hashed in order)."""
     document = manifest.load(manifest_path)
     files = pinned_files(document, read)
-    pool = BucketPool(read)
+    pool = BucketPool(read, connections=transfer.concurrency + THREADS)
     warnings = [_versioning_warning(pool, name) for name in sorted({f.bucket for f in files})]
 
     def check(item: PinnedFile) -> FileCheck:
         try:
-            result = _check_one(pool, item, deep)
+            result = _check_one(pool, item, deep, transfer)
         except PublishkitError as exc:
             result = FileCheck(item.relpath, item.version_id, "error", str(exc))
         progress("Verifying", 1, len(files))
         return result
 
-    with ThreadPoolExecutor(THREADS) as executor:
-        checks = tuple(executor.map(check, files))
+    with ThreadPoolExecutor(THREADS) as executor:  # whole files, while the ranged ones go
+        ranged = {n for n, item in enumerate(files) if deep and transfer.ranged(item.size)}
+        whole = {n: executor.submit(check, item) for n, item in enumerate(files) if n not in ranged}
+        one_by_one = {n: check(files[n]) for n in sorted(ranged)}  # memory stays bounded
+        checks = tuple(
+            one_by_one[n] if n in ranged else whole[n].result() for n in range(len(files))
+        )
     return VerifyReport(
         manifest=str(manifest_path),
         version=document["manifest_version"],
@@ -114,7 +127,9 @@ def _versioning_warning(pool: BucketPool, name: str) -> str:
     return ""
 
 
-def _check_one(pool: BucketPool, item: PinnedFile, deep: bool) -> FileCheck:
+def _check_one(
+    pool: BucketPool, item: PinnedFile, deep: bool, transfer: TransferSettings
+) -> FileCheck:
     bucket = pool.get(item.bucket)
     found = bucket.head(item.key, item.version_id)
     if found is None:
@@ -138,12 +153,23 @@ def _check_one(pool: BucketPool, item: PinnedFile, deep: bool) -> FileCheck:
             f"stored {found.size} bytes, manifest says {item.size}",
             warning,
         )
+    retries = 0
     if deep:
-        content = _read(bucket, item)
+        if transfer.ranged(item.size):
+            from publishkit.s3.ranged import VersionGone
+
+            reader = pool.ranged(item, found.size)
+            try:
+                content: FileDigests | None = digest_in_ranges(reader, transfer)
+            except VersionGone:
+                content = None
+            retries = reader.retries
+        else:
+            content = _read(bucket, item)
         if content is None:
             return FileCheck(item.relpath, item.version_id, "missing", "vanished during download")
         wrong = item.mismatch(content)
         if wrong is not None:
             status: Status = "size-mismatch" if wrong.digest == "size" else "hash-mismatch"
-            return FileCheck(item.relpath, item.version_id, status, str(wrong), warning)
-    return FileCheck(item.relpath, item.version_id, "ok", "", warning)
+            return FileCheck(item.relpath, item.version_id, status, str(wrong), warning, retries)
+    return FileCheck(item.relpath, item.version_id, "ok", "", warning, retries)

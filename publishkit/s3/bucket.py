@@ -50,11 +50,15 @@ class MultipartLog(Protocol):
         """Forget the upload: it was completed or aborted."""
 
 
-def make_client(region: str, endpoint_url: str | None, *, anonymous: bool = False) -> Any:
-    """A boto3 S3 client; `anonymous` signs nothing (public buckets, consumers)."""
+def make_client(
+    region: str, endpoint_url: str | None, *, anonymous: bool = False, pool: int = 0
+) -> Any:
+    """A boto3 S3 client; `anonymous` signs nothing (public buckets, consumers); `pool`: for a
+    caller that retries (and counts retries) itself, `pool` connections and no retries."""
     config = Config(
         region_name=region,
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": "standard", "max_attempts": 0 if pool else 5},  # after the 1st
+        max_pool_connections=pool or 10,
         s3={"addressing_style": "path"} if endpoint_url else {},
         signature_version=UNSIGNED if anonymous else None,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ from publishkit.workspace.digests import FileDigests
 
 if TYPE_CHECKING:  # boto3 is imported only once a bucket is reached
     from publishkit.s3.bucket import S3Bucket
+    from publishkit.s3.ranged import RangedReader
 
 
 @dataclass(frozen=True)
@@ -100,16 +102,41 @@ def pinned_files(document: dict[str, Any], read: ReadSettings) -> list[PinnedFil
 class BucketPool:
     """One read-only client per bucket, shared by the worker threads."""
 
-    def __init__(self, read: ReadSettings) -> None:
+    def __init__(self, read: ReadSettings, *, connections: int = 10) -> None:
         self._read = read
         self._buckets: dict[str, S3Bucket] = {}
+        self._connections = connections
+        self._ranged_client: Any = None
+        self._lock = threading.Lock()
 
     def get(self, name: str) -> S3Bucket:
         """The read-only client of bucket `name`, made once."""
         from publishkit.s3.bucket import S3Bucket
 
-        if name not in self._buckets:
-            self._buckets[name] = S3Bucket.connect(
-                name, self._read.region, self._read.endpoint_url, write=False
-            )
-        return self._buckets[name]
+        with self._lock:
+            if name not in self._buckets:
+                self._buckets[name] = S3Bucket.connect(
+                    name, self._read.region, self._read.endpoint_url, write=False
+                )
+            return self._buckets[name]
+
+    def ranged(self, item: PinnedFile, size: int) -> RangedReader:
+        """A reader of byte ranges of `item`'s pinned version, an object of `size` bytes, on a
+        client shared by every file, with `connections` connections, that leaves retries (and
+        their count) to the reader."""
+        from botocore import UNSIGNED
+
+        from publishkit.s3.bucket import make_client
+        from publishkit.s3.ranged import RangedReader
+
+        signing = self.get(item.bucket).client.meta.config.signature_version
+        with self._lock:
+            if self._ranged_client is None:
+                anonymous = signing is UNSIGNED  # as the bucket's client: credentials or none
+                self._ranged_client = make_client(
+                    self._read.region,
+                    self._read.endpoint_url,
+                    anonymous=anonymous,
+                    pool=self._connections,
+                )
+        return RangedReader(self._ranged_client, item.bucket, item.key, item.version_id, size)

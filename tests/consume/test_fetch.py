@@ -165,17 +165,60 @@ def test_a_changed_sha256_is_not_linked_from_a_file_with_the_same_blake2b(
     assert not (cache / "demo-project-0.2.0" / "data" / "s101.nwb").exists()
 
 
-def test_a_stale_file_at_the_target_is_replaced(cli, two_releases: Workspace, tmp_path) -> None:
-    cache = tmp_path / "cache"
-    stale = cache / "demo-project-0.2.0" / "data" / "s102.nwb"
-    stale.parent.mkdir(parents=True)
-    stale.write_bytes(b"session 102 " * 2000)  # 0.1.0's content, where 0.2.0 pins "edited"
+def _files_under(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
 
-    code, outcomes = _fetch_json(cli, two_releases.manifest_path("0.2.0"), cache, two_releases.root)
+
+def test_a_file_fetch_did_not_place_is_refused_by_name(
+    cli, two_releases: Workspace, tmp_path
+) -> None:
+    cache = tmp_path / "cache"
+    own = cache / "demo-project-0.2.0" / "data" / "s102.nwb"
+    own.parent.mkdir(parents=True)
+    own.write_bytes(b"session 102 " * 2000)  # the user's own (0.1.0's content; 0.2.0 pins "edited")
+    before = _files_under(cache)
+    manifest = str(two_releases.manifest_path("0.2.0"))
+
+    line = _one_error_line(cli("fetch", manifest, "--to", str(cache), cwd=two_releases.root))
+
+    assert line.startswith(f"error: {own}: not this release's content, and not placed there by ")
+    assert "--overwrite" in line
+    assert {k: v for k, v in _files_under(cache).items() if not k.startswith(".publishkit/")} == (
+        before
+    )
+
+    as_json = cli("fetch", manifest, "--to", str(cache), "-f", "json", cwd=two_releases.root)
+    assert as_json.exit_code == 2
+    assert json.loads(as_json.stdout)["error"].startswith(f"{own}: not this release's content")
+
+    replaced = cli("fetch", manifest, "--to", str(cache), "--overwrite", cwd=two_releases.root)
+    assert replaced.exit_code == 0, replaced.stderr
+    assert own.read_bytes() == b"edited"
+
+
+def test_a_file_fetch_placed_is_replaced_when_the_release_pins_other_content(
+    cli, two_releases: Workspace, tmp_path
+) -> None:
+    # Two manifests of one version that disagree (one was re-cut, or tampered with): what fetch
+    # placed for the first is its own, and is replaced by the second's without --overwrite.
+    old = json.loads(two_releases.manifest_path("0.1.0").read_text())
+    new = json.loads(two_releases.manifest_path("0.2.0").read_text())
+    new["manifest_version"] = "0.1.0"
+    recut = tmp_path / "recut.json"
+    recut.write_text(json.dumps(new))
+    cache = tmp_path / "cache"
+    assert _fetch_json(cli, two_releases.manifest_path("0.1.0"), cache, two_releases.root)[0] == 0
+    placed = cache / "demo-project-0.1.0" / "data" / "s102.nwb"
+    assert placed.read_bytes() == b"session 102 " * 2000
+    assert old["data_files"]["102"]["file_hash"] != new["data_files"]["102"]["file_hash"]
+
+    code, outcomes = _fetch_json(cli, recut, cache, two_releases.root)
 
     assert code == 0
-    assert outcomes["demo-project-0.2.0/data/s102.nwb"] == "downloaded"
-    assert stale.read_bytes() == b"edited"
+    assert outcomes["demo-project-0.1.0/data/s102.nwb"] == "downloaded"
+    assert placed.read_bytes() == b"edited"
 
 
 def _flip_first_byte_keeping_stat(path: Path) -> None:
@@ -202,13 +245,28 @@ def test_a_file_corrupted_in_place_with_its_mtime_put_back_is_fetched_again(
     # file is read again and replaced. A change that moves no ctime (the disk itself flipping a
     # bit) is not seen here without reading every file; `publishkit verify --deep` checks the
     # bucket's copies, not this folder.
+    # What was changed is no longer what fetch placed: it is refused, by name, as a user's own
+    # file would be, and replaced with --overwrite.
     cache = tmp_path / "cache"
     manifest = two_releases.manifest_path("0.1.0")
     assert _fetch_json(cli, manifest, cache, two_releases.root)[0] == 0
     fetched = cache / "demo-project-0.1.0" / "data" / "s102.nwb"
     _flip_first_byte_keeping_stat(fetched)
 
-    code, outcomes = _fetch_json(cli, manifest, cache, two_releases.root)
+    refused = cli("fetch", str(manifest), "--to", str(cache), cwd=two_releases.root)
+    assert f"error: {fetched}: not this release's content" in _one_error_line(refused)
+    result = cli(
+        "fetch",
+        str(manifest),
+        "--to",
+        str(cache),
+        "--format",
+        "json",
+        "--overwrite",
+        cwd=two_releases.root,
+    )
+    code = result.exit_code
+    outcomes = {f["path"]: f["outcome"] for f in json.loads(result.stdout)["files"]}
 
     assert code == 0
     assert outcomes["demo-project-0.1.0/data/s102.nwb"] == "downloaded"

@@ -1,5 +1,6 @@
 """The workspace's state store: one SQLite file under `.publishkit/`, and its tables."""
 
+from publishkit.workspace.state.fetch_journal import PartialDownloads, Placed, PlacedFiles, Written
 from publishkit.workspace.state.store import STATE_FILE, StateStore
 from publishkit.workspace.state.tables import (
     Conversion,
@@ -36,5 +37,9 @@ __all__ = [
     "OpenUpload",
     "OpenUploads",
     "OrganizedPaths",
+    "PartialDownloads",
+    "Placed",
+    "PlacedFiles",
     "StateStore",
+    "Written",
 ]

@@ -23,6 +23,20 @@ CREATE INDEX IF NOT EXISTS file_digests_by_blake2b ON file_digests (blake2b);
 -- fetch: each file's ctime when fetch last placed or read it; anything that changed the file
 -- since (a write, even with its mtime put back) moved it, and the file is read again
 CREATE TABLE IF NOT EXISTS fetched (path TEXT PRIMARY KEY, ctime_ns INTEGER NOT NULL);
+-- fetch: the files fetch placed (downloaded or linked), with the content it placed; a file at a
+-- target that is neither this release's content nor what fetch placed there is not replaced
+CREATE TABLE IF NOT EXISTS fetch_placed (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, blake2b TEXT NOT NULL, sha256 TEXT NOT NULL
+);
+-- fetch: a large file's partial download (by the partial's path) and the object it is of; its
+-- ranges written and checked, each with the sha256 of its bytes, re-checked before a resume
+CREATE TABLE IF NOT EXISTS fetch_partials (
+    path TEXT PRIMARY KEY, object TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fetch_ranges (
+    path TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, sha256 TEXT NOT NULL,
+    PRIMARY KEY (path, start)
+);
 -- convert: the output written for a row, and the key of what it was made from
 CREATE TABLE IF NOT EXISTS conversions (
     output TEXT PRIMARY KEY, key TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL
