@@ -33,7 +33,7 @@ MAX_LINES = 400
 
 
 def modules() -> dict[str, Path]:
-    """Dotted name under publishkit (e.g. "release.stage") -> file."""
+    """Dotted name under publishkit (e.g. "release.s3_staging") -> file."""
     found = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         parts = path.relative_to(PACKAGE).with_suffix("").parts
@@ -93,6 +93,19 @@ def test_only_the_cli_imports_typer_rich_and_the_sandbox(module: str) -> None:
 
 
 @pytest.mark.parametrize("module", ALL)
+def test_the_sandbox_imports_no_stage(module: str) -> None:
+    """The sandbox is local stand-ins for the services a release talks to: it sits below the
+    stages in the import graph (the demo, which drives the stages, is a command, not a part)."""
+    if room(module) != "sandbox":
+        return
+    for name in publishkit_imports(module):
+        target = known(name)
+        assert room(target) in {"sandbox", "formats", ""} or target in CORE, (
+            f"{module} imports {target}"
+        )
+
+
+@pytest.mark.parametrize("module", ALL)
 def test_documents_and_the_workspace_import_no_stage(module: str) -> None:
     if room(module) not in {"formats", "workspace", "s3"}:
         return
@@ -135,6 +148,89 @@ def test_the_core_never_touches_the_environment(module: str) -> None:
             and node.value.id == "os"
         ):
             pytest.fail(f"{module} line {node.lineno}: os.{node.attr}")
+
+
+def _plurals(names: set[str]) -> set[tuple[str, str]]:
+    """The pairs of names where one is the other's plural (stage/stages, entry/entries)."""
+    pairs = set()
+    for name in names:
+        for plural in (name + "s", name + "es", name.removesuffix("y") + "ies"):
+            if plural != name and plural in names:
+                pairs.add((name, plural))
+    return pairs
+
+
+def test_no_two_modules_of_a_package_differ_only_by_a_plural() -> None:
+    """`stage.py` beside `stages.py` makes a reader guess which holds what (STYLE.md)."""
+    by_package: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        by_package.setdefault(str(path.parent.relative_to(PACKAGE)), set()).add(path.stem)
+    for path in PACKAGE.rglob("*/"):
+        if (path / "__init__.py").exists():  # a subpackage is a name in its parent too
+            by_package.setdefault(str(path.parent.relative_to(PACKAGE)), set()).add(path.name)
+    found = {(package, pair) for package, names in by_package.items() for pair in _plurals(names)}
+    assert not found, f"names that differ only by a plural: {sorted(found)}"
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected group of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1 or node in graph[node]:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def package_graph(room_name: str) -> dict[str, set[str]]:
+    """module -> the modules of the same part it imports (lazy and type-only imports too; a
+    module's own parent packages aside, which Python imports first anyway)."""
+    members = [m for m in ALL if room(m) == room_name]
+    graph: dict[str, set[str]] = {}
+    for module in members:
+        targets = {known(n) for n in publishkit_imports(module)}
+        graph[module] = {
+            t for t in targets if t in members and t != module and not module.startswith(t + ".")
+        }
+    return graph
+
+
+@pytest.mark.parametrize("room_name", sorted({room(m) for m in ALL} - {""}))
+def test_no_import_cycle_inside_a_part(room_name: str) -> None:
+    """Modules of one part import each other one way: a cycle means what both need belongs in
+    one of them or a third module."""
+    assert _cycles(package_graph(room_name)) == []
+
+
+def test_the_cycle_rule_sees_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+    assert _plurals({"stage", "stages", "entry", "entries", "pipeline"}) == {
+        ("stage", "stages"),
+        ("entry", "entries"),
+    }
 
 
 def test_the_rules_see_what_they_check() -> None:

@@ -183,7 +183,7 @@ def _manifest(run: Run) -> None:
 
 def _notes(run: Run) -> None:
     from publishkit.release.publish import write_release_notes
-    from publishkit.release.stage import check_target
+    from publishkit.release.s3_staging import check_target
 
     target = run.target or check_target(settings=run.settings)
     latest, comparison = target.published.document, None
@@ -307,7 +307,7 @@ def notes_link(run: Run) -> NotesLink:
     """Where the notes of the release this run cuts (else of the latest) are in the bucket."""
     from publishkit.dandi.publish import NotesLink
     from publishkit.formats.manifest import public_url
-    from publishkit.release.stage import NOTES_FILE
+    from publishkit.release.s3_staging import NOTES_FILE
 
     settings = run.settings
     version = decide(run).version or run.stage_s3().target.published.latest

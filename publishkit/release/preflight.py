@@ -117,7 +117,7 @@ def preflight(run: Run, *, suggest: bool = False) -> None:
             return
     if not to_s3:
         return
-    from publishkit.release.stage import check_target
+    from publishkit.release.s3_staging import check_target
 
     run.target = check_target(settings=settings, version=run.request.version)
     if "manifest" not in names:
@@ -183,7 +183,7 @@ def decide(run: Run, *, suggest: bool = False) -> Decision:
     if run.decision is not None:
         return run.decision
     from publishkit.release.publish import compare_staged
-    from publishkit.release.stage import resolve_version
+    from publishkit.release.s3_staging import resolve_version
 
     staged = run.stage_s3()
     comparison, summaries, unreadable = compare_staged(run.settings, staged)

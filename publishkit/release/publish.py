@@ -39,7 +39,7 @@ from publishkit.release.changelog import (
 )
 from publishkit.release.draft import now
 from publishkit.release.s3_upload import holds
-from publishkit.release.stage import NOTES_FILE, Staged
+from publishkit.release.s3_staging import NOTES_FILE, Staged
 from publishkit.s3 import content_types
 from publishkit.s3.bucket import S3Bucket
 from publishkit.workspace.config import Settings

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from publishkit.errors import CheckFailed, Interrupted, PublishkitError
 from publishkit.interrupts import Interrupt, never
 from publishkit.progress import Progress, no_progress
-from publishkit.release.stage import Staged, stage_release
+from publishkit.release.s3_staging import Staged, stage_release
 from publishkit.s3.bucket import BLAKE2B_METADATA, ConditionFailed, ObjectVersion, S3Bucket
 from publishkit.s3.put import Content, changed
 from publishkit.workspace.config import Settings

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from publishkit.release.preflight import Decision
     from publishkit.release.publish import ManifestResult, NotesResult
     from publishkit.release.s3_upload import S3UploadResult
-    from publishkit.release.stage import Staged, Target
+    from publishkit.release.s3_staging import Staged, Target
     from publishkit.workspace.config import Settings
     from publishkit.workspace.table_checks import TableCheckReport
 
@@ -84,7 +84,7 @@ class Run:
     def stage_s3(self) -> Staged:
         """The S3 release staged for this run: once, reading only."""
         if self.staged is None:
-            from publishkit.release.stage import stage_release
+            from publishkit.release.s3_staging import stage_release
 
             self.staged = stage_release(
                 settings=self.settings,

@@ -100,9 +100,9 @@ def test_a_file_changed_after_it_was_hashed_is_refused_before_any_upload(
     cli, workspace: Workspace, aws_env, s3_client, monkeypatch
 ) -> None:
     """Staged (hashed) first, then edited before the upload starts: nothing goes up."""
-    from publishkit.release import stage as release_stage
+    from publishkit.release import s3_staging
 
-    staged_once = release_stage.stage_release
+    staged_once = s3_staging.stage_release
 
     def stage_then_edit(**kwargs: Any) -> Any:
         staged = staged_once(**kwargs)
@@ -112,7 +112,7 @@ def test_a_file_changed_after_it_was_hashed_is_refused_before_any_upload(
 
     # The edit must land between hashing and uploading; this wraps the real staging step to
     # time it there (the bucket and files are real).
-    monkeypatch.setattr(release_stage, "stage_release", stage_then_edit)
+    monkeypatch.setattr(s3_staging, "stage_release", stage_then_edit)
     result = cli("release", "--version", "1.0.0", cwd=workspace.root)
     assert result.exit_code == 1, result.stderr
     assert "s102.nwb changed while it was being released" in result.stderr
