@@ -26,7 +26,7 @@ _API = {
     "verify_release": "publishkit.consume.verify",
     "fetch_release": "publishkit.consume.fetch",
     "export_file_manifest": "publishkit.consume.export",
-    "compare_manifests": "publishkit.formats.notes",
+    "compare_manifests": "publishkit.formats.comparison",
     "PublishkitError": "publishkit.errors",
 }
 __all__ = ["__version__", *sorted(_API)]

@@ -21,12 +21,8 @@ from publishkit.cli.options import (
 from publishkit.cli.render import err, out
 from publishkit.errors import CheckFailed, ManifestError, UsageError
 from publishkit.formats import manifest
-from publishkit.formats.notes import (
-    check_comparable,
-    compare_manifests,
-    render_allensdk,
-    render_markdown,
-)
+from publishkit.formats.comparison import check_comparable, compare_manifests
+from publishkit.formats.notes import render_allensdk, render_markdown
 from publishkit.writable import check_file, write_error
 
 if TYPE_CHECKING:

@@ -12,15 +12,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from publishkit.errors import ManifestError
+from publishkit.formats.comparison import Comparison
 from publishkit.formats.manifest import entry_relpath
 from publishkit.formats.summaries import NwbDiff, Summaries, diff_summaries
 from publishkit.formats.table_diff import TableDiff, diff_tables, parse_table
-
-if TYPE_CHECKING:
-    from publishkit.formats.notes import Comparison
 
 VALUES_ONLY = (
     "only data values changed (no field, object, shape, dtype, unit, rate or row count did)"

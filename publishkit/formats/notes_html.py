@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 import re
 
-from publishkit.formats.notes import Comparison, Heading, Items, Para, blocks
+from publishkit.formats.comparison import Comparison
+from publishkit.formats.notes import Heading, Items, Para, blocks
 
 _CODE = re.compile(r"`([^`]*)`")
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from publishkit.errors import ManifestError, StorageError
 from publishkit.formats import manifest
+from publishkit.formats.comparison import Comparison
 from publishkit.formats.contents import Reader, with_contents
 from publishkit.formats.jsonio import dumps
-from publishkit.formats.notes import Comparison
 from publishkit.formats.summaries import (
     SUMMARIES_FOLDER,
     SUMMARY_VERSION,

@@ -13,7 +13,7 @@ which the release notes record.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from publishkit.errors import UsageError
 from publishkit.formats.manifest import DandiRelease
@@ -35,7 +35,6 @@ from publishkit.workspace.config import Settings
 from publishkit.workspace.runlock import exclusive_run
 
 if TYPE_CHECKING:
-    from publishkit.dandi.metadata import MetadataReport
     from publishkit.dandi.publish import NotesLink, PublishReport
 
 
@@ -325,19 +324,6 @@ def dandi_remarks(published: PublishReport | None) -> tuple[str, ...]:
     line = f"DANDI: {found.dandiset}/{found.version}"
     line += f" (<{found.url}>)" if found.url else ""
     return (line + (f", DOI {found.doi}" if found.doi else ""),)
-
-
-def check_dandiset_metadata(settings: Settings, info: dict[str, Any] | None) -> MetadataReport:
-    """dandiset.yaml checked as the archive checks it at publish; `info`: the instance's
-    /api/info/ (None: it was not asked)."""
-    from publishkit.dandi.metadata import ServerInfo, check_metadata, metadata_path
-
-    return check_metadata(
-        path=metadata_path(settings),
-        dandiset=settings.dandi.dandiset,
-        server=ServerInfo.from_json(info) if info is not None else None,
-        instance=settings.dandi.instance,
-    )
 
 
 def _remarks(run: Run, reason: str | None) -> tuple[str, ...]:

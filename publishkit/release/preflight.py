@@ -13,34 +13,17 @@ Both read only; a refusal in either leaves the bucket and the archive as they we
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from publishkit.errors import UsageError, VersionError
-from publishkit.formats.notes import Comparison
-from publishkit.formats.summaries import Summaries
+from publishkit.formats.comparison import Comparison
 from publishkit.formats.versions import BUMPS, Bump, Version
+from publishkit.release.decision import Decision
 from publishkit.workspace.config import Settings
 
 if TYPE_CHECKING:
+    from publishkit.dandi.metadata import MetadataReport
     from publishkit.release.stages import Run
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The release a run cuts, settled before anything is uploaded."""
-
-    version: Version | None  # None: nothing changed since the latest release
-    comparison: Comparison  # what changed, inside the tables and NWB files too
-    summaries: Summaries  # the NWB files' summaries, published beside the manifest
-    unreadable: dict[str, str]  # relpath -> why its contents cannot be compared
-
-    def warnings(self) -> tuple[str, ...]:
-        """One line per NWB file of the release that cannot be read as NWB."""
-        return tuple(
-            f"{path}: {why}; its contents are not compared in the release notes"
-            for path, why in sorted(self.unreadable.items())
-        )
 
 
 def dandi_enabled(settings: Settings) -> bool:
@@ -130,7 +113,6 @@ def preflight(run: Run, *, suggest: bool = False) -> None:
 
 def _check_dandi(run: Run) -> None:
     from publishkit.dandi.access import check_dandi_access
-    from publishkit.release.pipeline import check_dandiset_metadata
 
     settings = run.settings
     access = check_dandi_access(settings=settings, api_key=run.request.dandi_api_key)
@@ -138,6 +120,19 @@ def _check_dandi(run: Run) -> None:
         run.dandiset_metadata = check_dandiset_metadata(settings, access.info)
         if not run.dandiset_metadata.ok:
             run.stop("metadata")
+
+
+def check_dandiset_metadata(settings: Settings, info: dict[str, Any] | None) -> MetadataReport:
+    """dandiset.yaml checked as the archive checks it at publish; `info`: the instance's
+    /api/info/ (None: it was not asked)."""
+    from publishkit.dandi.metadata import ServerInfo, check_metadata, metadata_path
+
+    return check_metadata(
+        path=metadata_path(settings),
+        dandiset=settings.dandi.dandiset,
+        server=ServerInfo.from_json(info) if info is not None else None,
+        instance=settings.dandi.instance,
+    )
 
 
 def files_known(settings: Settings) -> bool:

@@ -19,15 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from publishkit.errors import CheckFailed, UsageError
 from publishkit.formats import manifest
+from publishkit.formats.comparison import Comparison, compare_manifests
 from publishkit.formats.jsonio import dumps, write_atomic
 from publishkit.formats.manifest import Manifest
-from publishkit.formats.notes import (
-    Comparison,
-    compare_manifests,
-    has_section,
-    prepend_section,
-    render_markdown,
-)
+from publishkit.formats.notes import has_section, prepend_section, render_markdown
 from publishkit.formats.summaries import Summaries
 from publishkit.interrupts import Interrupt, never
 from publishkit.release.changelog import (
@@ -38,14 +33,14 @@ from publishkit.release.changelog import (
     release_summaries,
 )
 from publishkit.release.draft import now
-from publishkit.release.s3_upload import holds
 from publishkit.release.s3_staging import NOTES_FILE, Staged
+from publishkit.release.s3_upload import holds
 from publishkit.s3 import content_types
 from publishkit.s3.bucket import S3Bucket
 from publishkit.workspace.config import Settings
 
 if TYPE_CHECKING:
-    from publishkit.release.preflight import Decision
+    from publishkit.release.decision import Decision
 
 log = logging.getLogger(__name__)
 

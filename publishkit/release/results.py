@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from publishkit.formats.notes import Comparison
+from publishkit.formats.comparison import Comparison
 
 if TYPE_CHECKING:
     from publishkit.dandi.metadata import MetadataReport

@@ -18,8 +18,9 @@ from publishkit.errors import (
     WorkspaceError,
 )
 from publishkit.formats import manifest
+from publishkit.formats.comparison import Comparison
 from publishkit.formats.manifest import Manifest
-from publishkit.formats.notes import Comparison, drop_newest_section
+from publishkit.formats.notes import drop_newest_section
 from publishkit.formats.versions import Bump, Version
 from publishkit.progress import Progress, no_progress
 from publishkit.release.draft import DandiEntry, Draft, draft_manifest

@@ -25,10 +25,10 @@ if TYPE_CHECKING:
     from publishkit.dandi.upload import DandiUploadReport
     from publishkit.inspection.stage import InspectionReport
     from publishkit.nwb.convert import ConversionReport
-    from publishkit.release.preflight import Decision
+    from publishkit.release.decision import Decision
     from publishkit.release.publish import ManifestResult, NotesResult
-    from publishkit.release.s3_upload import S3UploadResult
     from publishkit.release.s3_staging import Staged, Target
+    from publishkit.release.s3_upload import S3UploadResult
     from publishkit.workspace.config import Settings
     from publishkit.workspace.table_checks import TableCheckReport
 

@@ -312,7 +312,7 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 
 
 def _hostile_comparison() -> Any:
-    from publishkit.formats.notes import compare_manifests
+    from publishkit.formats.comparison import compare_manifests
     from publishkit.formats.table_diff import diff_tables
 
     header = ["session_id", "note", f"col` {HOSTILE} `x"]

@@ -1,0 +1,27 @@
+"""The release a run cuts, as the preflight settles it: read by the stages that write it out
+(the manifest and the notes), so none of them imports the preflight that decided it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from publishkit.formats.comparison import Comparison
+from publishkit.formats.summaries import Summaries
+from publishkit.formats.versions import Version
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The release a run cuts, settled before anything is uploaded."""
+
+    version: Version | None  # None: nothing changed since the latest release
+    comparison: Comparison  # what changed, inside the tables and NWB files too
+    summaries: Summaries  # the NWB files' summaries, published beside the manifest
+    unreadable: dict[str, str]  # relpath -> why its contents cannot be compared
+
+    def warnings(self) -> tuple[str, ...]:
+        """One line per NWB file of the release that cannot be read as NWB."""
+        return tuple(
+            f"{path}: {why}; its contents are not compared in the release notes"
+            for path, why in sorted(self.unreadable.items())
+        )
