@@ -193,7 +193,7 @@ def demo(
     """
     import tempfile
 
-    from publishkit.sandbox.demo import run_demo
+    from publishkit.demo import DemoTarget, run_demo
     from publishkit.sandbox.services import serve
 
     if folder is not None:  # refused before any server starts
@@ -210,7 +210,16 @@ def demo(
             "DANDI_NO_ET": "1",
         }
         with environment(lent), render.Bars(True) as bars:
-            result = run_demo(root=root, services=services, progress=bars)
+            s3 = services.s3
+            target = DemoTarget(
+                api_url=services.api_url,
+                api_key=services.api_key,
+                dandiset=services.dandiset,
+                bucket=s3.bucket,
+                region=s3.region,
+                endpoint_url=s3.endpoint_url,
+            )
+            result = run_demo(root=root, target=target, progress=bars)
         render.print_demo(result, time.monotonic() - started, keep=folder is not None)
     if not result.verified.ok or not result.first.ok or not result.second.ok:
         raise typer.Exit(CheckFailed.exit_code)
