@@ -2,8 +2,11 @@
 
 DANDI refuses an asset whose path has a character other than ASCII letters, digits, spaces and
 `(),&#+~_=-`, or two dots or slashes in a row (dandiapi's ASSET_PATH_REGEX, here in a form
-Python matches in linear time); `dandi organize` itself names files with whatever the metadata
-holds (`sub-Maus-ü1`, `@`, `'`, `%`, `..`).
+Python matches in linear time). Its character class writes the letters as `A-z`, a range that
+also admits the brackets, the caret, the backslash and the backtick; publishkit keeps to the
+letters the rule means and refuses those five too (the archive would take them, but they break
+paths on Windows and code spans in Markdown). `dandi organize` itself names files with whatever
+the metadata holds (`sub-Maus-ü1`, `@`, `'`, `%`, `..`).
 
 `dandi organize` first turns some characters of an id into `-` (`_`, spaces, `.`, `@`, ...:
 SANITIZED, dandi-cli's `_sanitize_value`, checked by tests/test_upstream.py); what is left of an
@@ -16,7 +19,7 @@ from __future__ import annotations
 import re
 
 ALLOWED = "letters A-Z and a-z, digits, spaces, (),&#+~_=- and single dots"
-_CHAR = r"[A-z0-9(),&\s#+~_=-]"
+_CHAR = r"[A-Za-z0-9(),&\s#+~_=-]"  # not A-z: that range holds [ \ ] ^ ` too
 _PATH = re.compile(rf"^(?:/?\.?{_CHAR})+$")
 _PLAIN = re.compile(rf"{_CHAR}|[./]")
 SANITIZED = re.compile(r"[_*\\/<>:|\"'?%@;,\s.]")  # what dandi organize turns into "-"
