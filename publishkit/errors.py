@@ -1,4 +1,4 @@
-"""Every error publishkit raises on purpose; `cli.py` turns them into exit codes."""
+"""Every error publishkit raises on purpose; `cli/app.py` turns them into exit codes."""
 
 from __future__ import annotations
 

@@ -65,10 +65,16 @@ def silenced() -> Iterator[None]:
 
 @contextlib.contextmanager
 def quiet_dandi() -> Iterator[None]:
-    """`silenced`, and dandi-cli's log below ERROR (its warnings repeat publishkit's findings)."""
-    logging.getLogger("dandi").setLevel(logging.ERROR)
-    with silenced():
-        yield
+    """`silenced`, and dandi-cli's log below ERROR (its warnings repeat publishkit's findings);
+    the logger's own level back after the block, however it ends."""
+    logger = logging.getLogger("dandi")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with silenced():
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def dandi_metadata_reader() -> Callable[[str], dict[str, Any]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
+import pytest
 from pynwb import NWBHDF5IO
 
 from publishkit.upstream import (
@@ -17,6 +18,7 @@ from publishkit.upstream import (
     dandi_reads,
     missing,
     organized_name,
+    quiet_dandi,
     read_nwbfile_and_io,
 )
 from tests.nwbfactory import write_nwb
@@ -77,3 +79,21 @@ def test_dandi_organize_sanitizes_ids_as_dandi_paths_says() -> None:
         assert (_sanitize_value(f"a{char}b", "subject_id") == "a-b") == bool(
             SANITIZED.fullmatch(char)
         ), repr(char)
+
+
+def test_quiet_dandi_gives_the_dandi_logger_its_level_back() -> None:
+    """Quiet for the block only: after it (and after an error in it) dandi-cli logs as before."""
+    import logging
+
+    logger = logging.getLogger("dandi")
+    before = logger.level
+    try:
+        logger.setLevel(logging.INFO)
+        with quiet_dandi():
+            assert logger.level == logging.ERROR
+        assert logger.level == logging.INFO
+        with pytest.raises(RuntimeError), quiet_dandi():
+            raise RuntimeError("a failure inside the block")
+        assert logger.level == logging.INFO
+    finally:
+        logger.setLevel(before)

@@ -9,9 +9,7 @@ with a written reason.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import importlib.util
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -79,11 +77,6 @@ class InspectionConfig:
         for check, level in sorted(self._levels.items()):
             config.setdefault(level, []).append(check)
         return config
-
-    def fingerprint(self) -> str:
-        """Changes whenever the findings could: the merged config, not the suppressions."""
-        text = json.dumps(self.nwbinspector_config(), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def is_dandi_unchanged(self) -> bool:
