@@ -3,7 +3,7 @@
 # (allensdk.api.cloud_cache), for tests/test_allensdk_compat.py:
 #
 #   .ci/allensdk-venv.sh /path/to/venv
-#   PUBLISHKIT_ALLENSDK_PYTHON=/path/to/venv/bin/python pytest tests/test_allensdk_compat.py
+#   PUBLISHKIT_ALLENSDK_PYTHON=/path/to/venv/bin/python pytest tests/scenarios/test_allensdk_compat.py
 #
 # allensdk pins old numpy/pandas, so it cannot share publishkit's venv. Its full dependency
 # set (~80 packages, ~1.1 GB) is mostly imaging/NWB science stacks the cloud cache never
