@@ -1,5 +1,6 @@
-"""Release notes: what changed between two manifests, as Markdown, AllenSDK text or JSON
-(HTML: `notes_html`); inside the tables and NWB files too, once `contents` compared them."""
+"""Release notes: what changed between two manifests (a `comparison.Comparison`, whose JSON is
+its own), as Markdown or AllenSDK text (HTML: `notes_html`); inside the tables and NWB files
+too, once `contents` compared them."""
 
 from __future__ import annotations
 
