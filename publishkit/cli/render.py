@@ -1,6 +1,6 @@
 """How the command line shows results to people: rich text on stdout, progress on stderr.
 
-Only `cli.py` uses this module; the stages never print.
+Only `cli/` uses this module; the stages never print.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import th
     from publishkit.consume.verify import VerifyReport
     from publishkit.dandi.metadata import MetadataReport
     from publishkit.dandi.publish import PublishReport
+    from publishkit.demo import DemoResult
     from publishkit.inspection.stage import InspectionReport
     from publishkit.nwb.convert import ConversionReport
     from publishkit.release.plan import ReleasePlan
     from publishkit.release.results import PipelineResult, ReleaseResult
     from publishkit.release.status import WorkspaceStatus
-    from publishkit.sandbox.demo import DemoResult
     from publishkit.workspace.table_checks import TableCheckReport
 
 
