@@ -30,8 +30,6 @@ ORCHESTRATORS = {
     "release.status",
 }
 MAX_LINES = 400
-# Modules moved away that re-export their new home for one importer not yet changed: each may
-# import its new home and nothing else.
 
 
 def modules() -> dict[str, Path]:
