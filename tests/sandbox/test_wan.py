@@ -103,3 +103,27 @@ def test_reset_counts_and_stop_joins_threads(s3_server: S3Sandbox, bucket: Sandb
     proxy.stop()
     after = {t for t in threading.enumerate() if t.name.startswith("wan-") and t.is_alive()}
     assert after <= before
+
+
+def test_sandbox_command_serves_s3_behind_the_wan_proxy() -> None:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "publishkit", "sandbox", "--bucket", "wan", "--wan-rate", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        env = dict(process.stdout.readline().strip().split("=", 1) for _ in range(8))
+        client = _client(env["AWS_ENDPOINT_URL"])
+        started = time.monotonic()
+        client.put_object(Bucket="wan", Key="k", Body=b"w" * (2 * MB))
+        took = time.monotonic() - started
+        assert client.get_object(Bucket="wan", Key="k")["Body"].read() == b"w" * (2 * MB)
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+    assert took >= 0.8, took  # 2 MiB at 2 MiB/s: through the proxy, not straight to S3
