@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import mimetypes
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import boto3
 from botocore import UNSIGNED
@@ -17,7 +14,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from publishkit.errors import CredentialsError, StorageError
-from publishkit.s3.put import Content, Parts, changed, multipart_etag, whole_file
 
 BLAKE2B_METADATA = "publishkit-blake2b"
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket"}
@@ -32,21 +28,6 @@ class ObjectVersion:
     size: int
     metadata: dict[str, str] = field(default_factory=dict)
     etag: str = ""
-
-
-class MultipartLog(Protocol):
-    """Where a run records the multipart uploads it has open, so that only a dead run's are
-    ever aborted: `begin` before the upload exists, `started` once it has an id, `ended` once it
-    is completed or aborted."""
-
-    def begin(self, bucket: str, key: str) -> int:
-        """Record that an upload of `key` is about to start; a token for the calls that follow."""
-
-    def started(self, token: int, upload_id: str) -> None:
-        """Record the upload's id, once S3 has given it."""
-
-    def ended(self, token: int) -> None:
-        """Forget the upload: it was completed or aborted."""
 
 
 def make_client(region: str, endpoint_url: str | None, *, anonymous: bool = False) -> Any:
@@ -68,9 +49,10 @@ def has_credentials() -> bool:
 class S3Bucket:
     """One bucket, with the operations a release and its consumers need."""
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: Any, bucket: str, *, endpoint_url: str | None = None) -> None:
         self.client = client
         self.name = bucket
+        self.endpoint_url = endpoint_url  # as configured (None: AWS, or not known)
 
     @classmethod
     def connect(
@@ -84,7 +66,8 @@ class S3Bucket:
                 hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE "
                 "(for the sandbox, export the lines `publishkit sandbox` prints)",
             )
-        return cls(make_client(region, endpoint_url, anonymous=not signed), bucket)
+        client = make_client(region, endpoint_url, anonymous=not signed)
+        return cls(client, bucket, endpoint_url=endpoint_url)
 
     def versioning(self) -> str:
         """'Enabled', 'Suspended' or '' (never enabled); StorageError if the bucket is absent."""
@@ -249,136 +232,40 @@ class S3Bucket:
         except BotoCoreError as exc:
             raise self._error(exc, key) from None
 
-    def put_file(
-        self,
-        key: str,
-        path: Path,
-        *,
-        content: Content,
-        multipart_threshold: int,
-        on_bytes: Callable[[int], None],
-        replaces: ObjectVersion | None = None,
-        uploads: MultipartLog | None = None,
-    ) -> str:
-        """Upload a file that must be `content`, with S3-verified SHA-256 checksums; returns the
-        new VersionId. The bytes sent are hashed as they are sent: a file that is not `content`
-        (rewritten since it was hashed, or while it uploads) leaves no version (ContentChanged).
-
-        The PUT is conditional on the key's current state (`replaces`: absent, or that ETag), so
-        a retry of a PUT that S3 applied but whose answer was lost cannot add a second version:
-        it fails with ConditionFailed, and the caller adopts what is there. `uploads` records
-        each multipart upload while it is open, so that a later run can abort a dead run's.
-        """
-        extra = {
-            "ContentType": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-            "Metadata": {BLAKE2B_METADATA: content.blake2b},
-        }
-        try:
-            with open(path, "rb", buffering=0) as handle:
-                if os.fstat(handle.fileno()).st_size != content.size:
-                    raise changed(str(path), "its size is not the one recorded for the release")
-                if content.size >= multipart_threshold:
-                    parts = Parts(handle.fileno(), content, multipart_threshold, str(path))
-                    return self._put_multipart(key, parts, extra, on_bytes, uploads)
-                condition = {"IfMatch": replaces.etag} if replaces else {"IfNoneMatch": "*"}
-                response = self.client.put_object(
-                    Bucket=self.name,
-                    Key=key,
-                    Body=whole_file(handle.fileno(), content, str(path)),
-                    ChecksumAlgorithm="SHA256",
-                    ChecksumSHA256=content.b64_sha256(),
-                    **condition,
-                    **extra,
-                )
-                on_bytes(content.size)
-                return str(response["VersionId"])
-        except ClientError as exc:
-            if _code(exc) == "PreconditionFailed":
-                raise ConditionFailed(f"s3://{self.name}/{key} changed during the upload") from None
-            raise self._error(exc, key) from None
-        except BotoCoreError as exc:
-            raise self._error(exc, key) from None
-
-    def _put_multipart(
-        self,
-        key: str,
-        parts: Parts,
-        extra: dict[str, Any],
-        on_bytes: Callable[[int], None],
-        uploads: MultipartLog | None,
-    ) -> str:
-        token = uploads.begin(self.name, key) if uploads else None
-        upload_id = self.client.create_multipart_upload(
-            Bucket=self.name, Key=key, ChecksumAlgorithm="SHA256", **extra
-        )["UploadId"]
-        if uploads and token is not None:
-            uploads.started(token, upload_id)
-        sent = []
-        try:
-            for number, start, length in parts.ranges():
-                body, checksum = parts.body(start, length)
-                response = self.client.upload_part(
-                    Bucket=self.name,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=body,
-                    ChecksumAlgorithm="SHA256",
-                    ChecksumSHA256=checksum,
-                )
-                sent.append(
-                    {"ETag": response["ETag"], "PartNumber": number, "ChecksumSHA256": checksum}
-                )
-                on_bytes(length)
-            parts.check_whole()
-            version_id = self._complete(key, upload_id, sent, extra)
-        except BaseException:
-            self.client.abort_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id)
-            if uploads and token is not None:
-                uploads.ended(token)
-            raise
-        if uploads and token is not None:
-            uploads.ended(token)
-        return version_id
-
-    def _complete(
-        self, key: str, upload_id: str, parts: list[dict[str, Any]], extra: dict[str, Any]
-    ) -> str:
-        """Complete the upload; a retry whose first attempt landed (its answer lost) finds the
-        upload gone and recognises the object it made by its ETag and blake2b."""
-        try:
-            response = self.client.complete_multipart_upload(
-                Bucket=self.name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
-        except ClientError as exc:
-            if _code(exc) != "NoSuchUpload":
-                raise
-            landed = self.head(key)
-            expected = multipart_etag([part["ETag"] for part in parts])
-            blake2b = extra["Metadata"][BLAKE2B_METADATA]
-            if landed is None or (landed.etag, landed.metadata.get(BLAKE2B_METADATA)) != (
-                expected,
-                blake2b,
-            ):
-                raise
-            return landed.version_id
-        return str(response["VersionId"])
-
     def _error(self, exc: Exception, key: str) -> StorageError:
-        where = f"s3://{self.name}/{key}" if key else f"s3://{self.name}"
-        if isinstance(exc, ClientError):
-            code = _code(exc)
-            if code in {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
-                return StorageError(
-                    f"{where}: access denied ({code})",
-                    hint="check that your credentials may read and write this bucket",
-                )
-            message = exc.response.get("Error", {}).get("Message", "")
-            return StorageError(f"{where}: S3 answered {code}: {message}".rstrip(": "))
-        return StorageError(
-            f"{where}: {type(exc).__name__}: {exc}",
-            hint="check s3.endpoint_url / AWS_ENDPOINT_URL and that the server is running",
+        return storage_error(self.name, exc, key)
+
+    def tuned(self, *, connections: int, attempts: int) -> S3Bucket:
+        """The same bucket through a client of its own: a pool of `connections` connections,
+        botocore's standard retries up to `attempts` attempts (1: none, the caller retries)."""
+        meta = self.client.meta
+        config = meta.config.merge(
+            Config(
+                max_pool_connections=connections,
+                retries={"mode": "standard", "max_attempts": attempts},
+            )
         )
+        endpoint = self.endpoint_url or meta.endpoint_url
+        client = boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
+        return S3Bucket(client, self.name, endpoint_url=self.endpoint_url)
+
+
+def storage_error(bucket: str, exc: Exception, key: str) -> StorageError:
+    """A botocore error as a StorageError naming the bucket and key, with its fix."""
+    where = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
+    if isinstance(exc, ClientError):
+        code = _code(exc)
+        if code in {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
+            return StorageError(
+                f"{where}: access denied ({code})",
+                hint="check that your credentials may read and write this bucket",
+            )
+        message = exc.response.get("Error", {}).get("Message", "")
+        return StorageError(f"{where}: S3 answered {code}: {message}".rstrip(": "))
+    return StorageError(
+        f"{where}: {type(exc).__name__}: {exc}",
+        hint="check s3.endpoint_url / AWS_ENDPOINT_URL and that the server is running",
+    )
 
 
 class ConditionFailed(StorageError):
