@@ -242,7 +242,7 @@ class S3Bucket:
         config = meta.config.merge(
             Config(
                 max_pool_connections=connections,
-                retries={"mode": "standard", "max_attempts": attempts},
+                retries={"mode": "standard", "total_max_attempts": attempts},
             )
         )
         endpoint = self.endpoint_url or meta.endpoint_url
