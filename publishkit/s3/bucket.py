@@ -235,14 +235,17 @@ class S3Bucket:
     def _error(self, exc: Exception, key: str) -> StorageError:
         return storage_error(self.name, exc, key)
 
-    def tuned(self, *, connections: int, attempts: int) -> S3Bucket:
+    def tuned(self, *, connections: int, attempts: int, sign_payload: bool = True) -> S3Bucket:
         """The same bucket through a client of its own: a pool of `connections` connections,
-        botocore's standard retries up to `attempts` attempts (1: none, the caller retries)."""
+        botocore's standard retries up to `attempts` attempts (1: none, the caller retries).
+        Without `sign_payload`, bodies are not read a second time to sign them (as botocore
+        does over HTTPS): for requests that carry a signed checksum header of the body."""
         meta = self.client.meta
         config = meta.config.merge(
             Config(
                 max_pool_connections=connections,
                 retries={"mode": "standard", "total_max_attempts": attempts},
+                s3={**(meta.config.s3 or {}), "payload_signing_enabled": sign_payload},
             )
         )
         endpoint = self.endpoint_url or meta.endpoint_url

@@ -1,7 +1,9 @@
 """Retries a long transfer needs: a transient error (a connection reset or timed out, a 5xx,
 SlowDown, RequestTimeout) is tried again after an exponential backoff with full jitter; a
-permanent one (403, 404, NoSuchBucket, a precondition) is raised at once. Retries are counted,
-so a report can say how rough the link was."""
+permanent one (403, 404, NoSuchBucket, a precondition) is raised at once, and so is an error a
+body raised while it was being sent (botocore wraps it as a failed send: it is a file that
+changed, never the network's fault). Retries are counted, so a report can say how rough the
+link was."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from publishkit.errors import PublishkitError
 
 T = TypeVar("T")
 
@@ -73,6 +77,9 @@ def retried(call: Callable[[], T], *, backoff: Backoff, count: RetryCount) -> T:
         try:
             return call()
         except (ClientError, BotoCoreError) as exc:
+            inner = getattr(exc, "kwargs", {}).get("error")
+            if isinstance(inner, PublishkitError):  # raised by the body as it was sent
+                raise inner from None
             if not transient(exc) or attempt == backoff.attempts - 1:
                 raise
         count.add()

@@ -111,7 +111,8 @@ class Transfers:
         connections = settings.max_concurrency + 4
         self.settings = settings
         self.bucket = bucket.tuned(connections=connections, attempts=CONTROL_ATTEMPTS)
-        self._data = bucket.tuned(connections=connections, attempts=1).client  # retried here
+        # Data requests: retried here, part by part; their bodies carry a signed SHA-256 header
+        self._data = bucket.tuned(connections=connections, attempts=1, sign_payload=False).client
         self._backoff = backoff or Backoff()
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
         self._pool = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="s3-part")
