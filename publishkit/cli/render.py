@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
+
+from publishkit.cli.progress_bars import Bars as ProgressBars
+from publishkit.cli.progress_bars import size_text
 
 if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import them
     from publishkit.consume.fetch import FetchReport
@@ -30,31 +32,11 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class Bars:
-    """A rich progress bar per task description, on stderr, only on a terminal."""
+class Bars(ProgressBars):
+    """Progress on stderr: bars on a terminal, plain lines every 10 s otherwise."""
 
     def __init__(self, enabled: bool) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            console=err,
-            transient=True,
-            disable=not (enabled and err.is_terminal),
-        )
-        self._tasks: dict[str, TaskID] = {}
-
-    def __call__(self, task: str, advance: int, total: int) -> None:
-        if task not in self._tasks:
-            self._tasks[task] = self._progress.add_task(task, total=total)
-        self._progress.update(self._tasks[task], advance=advance)
-
-    def __enter__(self) -> Bars:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
+        super().__init__(enabled, err)
 
 
 def print_json(document: Any) -> None:
@@ -235,29 +217,20 @@ def print_s3_upload(s3: dict[str, Any]) -> None:
     """What the S3 upload sent: files, bytes, resumed and restarted uploads, retries."""
     line = f"S3: {len(s3['uploaded'])} uploaded, {s3['unchanged']} unchanged"
     if s3.get("bytes_sent") or s3.get("bytes_resumed"):
-        line += f", {_size(s3['bytes_sent'])} sent"
+        line += f", {size_text(s3['bytes_sent'])} sent"
     if s3.get("retries"):
         line += f", {s3['retries']} request(s) retried"
     out.print(line, markup=False)
     if s3.get("resumed"):
         out.print(
             f"S3: resumed {len(s3['resumed'])} interrupted upload(s), "
-            f"{_size(s3['bytes_resumed'])} already sent kept",
+            f"{size_text(s3['bytes_resumed'])} already sent kept",
             markup=False,
         )
     for item in s3.get("restarted", ()):
         err.print(
             f"warning: {escape(item['path'])}: its upload started over: {escape(item['reason'])}"
         )
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
 
 
 def print_metadata(report: MetadataReport) -> None:
