@@ -147,12 +147,14 @@ def upload_release(*, settings: Settings, staged: Staged, progress: Progress) ->
             digest = digests[item.relpath]
             key = s3.key(item.relpath)
             current = bucket.head(key) if existing is None or key in existing else None
+            resume = resumes.get(key)
             if holds(current, digest):  # a run that died before its manifest uploaded it
                 assert current is not None
                 log.info("adopting s3://%s/%s version %s", bucket.name, key, current.version_id)
+                if resume is not None:  # it died between Complete and forgetting the upload
+                    uploads.ended(resume.token)
                 progress("Uploading", digest.size, total)
                 return item, current.version_id
-            resume = resumes.get(key)
             log.info(
                 "%s %s (%d bytes) to s3://%s/%s",
                 "resuming the upload of" if resume else "uploading",
