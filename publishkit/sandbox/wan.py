@@ -14,8 +14,9 @@ benchmark can say how many bytes a run really sent.
 
 Stdlib only: a thread accepts, two threads pump each connection. At most `max_connections`
 are relayed at once (others wait to be accepted); connections idle for `idle_timeout` seconds
-are closed; `stop()` closes every socket and joins every thread, and the threads are daemons,
-so a forgotten proxy never holds a process open.
+(no byte either way: a long download keeps its request side quiet) are closed; `stop()`
+closes every socket and joins every thread, and the threads are daemons, so a forgotten proxy
+never holds a process open.
 """
 
 from __future__ import annotations
@@ -213,6 +214,7 @@ class _Link:
         self._left = proxy.cut_after
         self._turn: int | None = None
         self._closed = False
+        self._active_at = time.monotonic()  # when a byte last went either way
 
     def pump(self, source: socket.socket, sink: socket.socket, direction: int) -> None:
         proxy = self._proxy
@@ -222,7 +224,12 @@ class _Link:
         tokens, last = 0.0, time.monotonic()
         try:
             while not self._closed:
-                data = source.recv(chunk)
+                try:
+                    data = source.recv(chunk)
+                except TimeoutError:  # quiet this way: idle only if the other way is too
+                    if time.monotonic() - self._active_at < proxy.idle_timeout:
+                        continue
+                    raise
                 if not data:
                     with contextlib.suppress(OSError):
                         sink.shutdown(socket.SHUT_WR)
@@ -239,6 +246,7 @@ class _Link:
                 if data:
                     sink.sendall(data)
                     proxy._relayed(direction, len(data))
+                    self._active_at = time.monotonic()
                 if cut:
                     self._reset()
                     return

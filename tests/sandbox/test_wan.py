@@ -142,3 +142,16 @@ def test_the_link_drops_every_n_bytes_across_connections(
                 failures += 1
         traffic = proxy.traffic()
     assert traffic.cuts == failures == 2
+
+
+def test_a_transfer_longer_than_the_idle_timeout_is_not_cut(
+    s3_server: S3Sandbox, bucket: SandboxInfo
+) -> None:
+    """A download keeps its request side quiet for as long as it lasts: that side is not idle
+    while the answer flows."""
+    body = b"d" * (2 * MB)
+    _client(s3_server.endpoint_url).put_object(Bucket=bucket.bucket, Key="d", Body=body)
+    with WanProxy(s3_server.endpoint_url, rate=2 * MB, idle_timeout=0.3) as proxy:
+        got = _client(proxy.endpoint_url).get_object(Bucket=bucket.bucket, Key="d")["Body"].read()
+        assert proxy.traffic().cuts == 0
+    assert got == body
