@@ -82,8 +82,8 @@ ConcurrencyOption = Annotated[
         "--max-concurrency",
         min=1,
         max=256,
-        help="S3 requests in flight at once: several files, or a large file's parts "
-        "(default: s3.max_concurrency, else 10).",
+        help="Parts of large files sent to S3 at once (default: s3.max_concurrency, else 10); "
+        "small files go up four times as many at once, at most 64.",
     ),
 ]
 PartSizeOption = Annotated[

@@ -182,12 +182,12 @@ def upload_release(*, settings: Settings, staged: Staged, progress: Progress) ->
             return item, sent.version_id
 
         failures = []
-        concurrency = s3.max_concurrency
+        chosen = transfer_settings(s3)
         with (
-            Transfers(bucket, transfer_settings(s3)) as transfers,
-            ThreadPoolExecutor(concurrency) as pool,
+            Transfers(bucket, chosen) as transfers,
+            ThreadPoolExecutor(chosen.files_at_once) as pool,
         ):
-            for future in _submitted(pool, upload, pending, concurrency * 4):
+            for future in _submitted(pool, upload, pending, chosen.files_at_once * 2):
                 try:
                     item, version_id = future.result()
                 except PublishkitError as exc:

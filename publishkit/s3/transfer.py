@@ -1,9 +1,9 @@
 """A run's uploads, in parallel: several files at once, a large file's parts at once.
 
-`Transfers` holds `max_concurrency` request slots shared by every file of the run: a small file
-takes one for its PUT, a large file one per part in flight, so many small files go up side by
-side and one huge file goes up as that many parts at once, and memory stays bounded by the
-slots (each body is read from the file as it is sent, never held whole).
+`Transfers` holds `max_concurrency` slots for parts, shared by every large file of the run (one
+huge file goes up as that many parts at once), and `files_at_once` (4 x max_concurrency, at
+most 64) for small files' PUTs (many small files go up side by side). Memory stays bounded by
+the slots: each body is read from the file as it is sent, never held whole.
 
 Every guarantee of `s3.put` holds part by part: a file's parts are read once, in order, to
 checksum each and feed the whole-file hashers; each part's body, sent from any thread, refuses
@@ -62,6 +62,13 @@ class TransferSettings:
     part_size: int | None = None  # None: the smaller of the threshold and 8 MiB
     multipart_threshold: int = 64 * MIB
 
+    @property
+    def files_at_once(self) -> int:
+        """Small files (one PUT each) in flight at once: 4 x max_concurrency, at most 64. A
+        small request's time is mostly round trips, not bytes, and its body is streamed from
+        the file, so more of them at once cost neither bandwidth nor memory."""
+        return max(self.max_concurrency, min(64, 4 * self.max_concurrency))
+
     def part_size_for(self, size: int) -> int:
         """The part size for a file of `size` bytes (Parts raises it to stay in 10,000 parts)."""
         return self.part_size or min(self.multipart_threshold, DEFAULT_PART_SIZE)
@@ -108,13 +115,14 @@ class Transfers:
     def __init__(
         self, bucket: S3Bucket, settings: TransferSettings, backoff: Backoff | None = None
     ) -> None:
-        connections = settings.max_concurrency + 4
+        connections = settings.files_at_once + settings.max_concurrency + 4
         self.settings = settings
         self.bucket = bucket.tuned(connections=connections, attempts=CONTROL_ATTEMPTS)
         # Data requests: retried here, part by part; their bodies carry a signed SHA-256 header
         self._data = bucket.tuned(connections=connections, attempts=1, sign_payload=False).client
         self._backoff = backoff or Backoff()
-        self._slots = threading.BoundedSemaphore(settings.max_concurrency)
+        self._slots = threading.BoundedSemaphore(settings.max_concurrency)  # parts in flight
+        self._small = threading.BoundedSemaphore(settings.files_at_once)  # single PUTs
         self._pool = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="s3-part")
 
     def __enter__(self) -> Transfers:
@@ -169,7 +177,7 @@ class Transfers:
                         **extra,
                     )
 
-                with self._slots:
+                with self._small:
                     response = retried(put, backoff=self._backoff, count=count)
                 on_bytes(content.size)
                 return Sent(str(response["VersionId"]), content.size, 0, count.value)
