@@ -76,6 +76,42 @@ JobsOption = Annotated[
 ]
 
 
+ConcurrencyOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-concurrency",
+        min=1,
+        max=256,
+        help="Parts of large files sent to S3 at once (default: s3.max_concurrency, else 10); "
+        "small files go up four times as many at once, at most 64.",
+    ),
+]
+PartSizeOption = Annotated[
+    int | None,
+    typer.Option(
+        "--part-size-mb",
+        min=5,
+        max=5120,
+        help="Size of each part of a multipart upload to S3, in MiB (default: s3.part_size_mb, "
+        "else 8, raised to keep a file within 10,000 parts).",
+    ),
+]
+
+
+def with_transfers(
+    settings: Settings, concurrency: int | None, part_size_mb: int | None
+) -> Settings:
+    """The settings with this run's --max-concurrency and --part-size-mb, when given."""
+    s3 = settings.s3_settings
+    if s3 is None or (concurrency is None and part_size_mb is None):
+        return settings
+    if concurrency is not None:
+        s3 = replace(s3, max_concurrency=concurrency)
+    if part_size_mb is not None:
+        s3 = replace(s3, part_size=part_size_mb * 1024 * 1024)
+    return replace(settings, s3_settings=s3)
+
+
 class ExecutorKind(StrEnum):
     local = "local"
     dask = "dask"

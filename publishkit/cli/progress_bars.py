@@ -1,7 +1,8 @@
-"""Progress on stderr: rich bars on a terminal; elsewhere (CI logs, a pipe) one plain line per
-running task at least every `every` seconds, so that a long stage is never silent. Files are
-counted as files and bytes as bytes (`publishkit.progress.unit`); a task run again with another
-total (hashing for the inspection, then for the upload) counts from zero again."""
+"""Progress on stderr that fits the size: rich bars on a terminal (transfers with bytes, rate and
+time left); elsewhere (CI logs, a pipe) one plain line per running task at least every `every`
+seconds, so that a long stage is never silent. Files are counted as files and bytes as bytes
+(`publishkit.progress.unit`); a task run again with another total (hashing for the inspection,
+then for the upload) counts from zero again."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ import threading
 import time
 from typing import Any
 
-from rich.progress import BarColumn, Progress, ProgressColumn, TaskID, TextColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.text import Text
 
 from publishkit.cli.consoles import err
@@ -36,9 +45,28 @@ def _scale(total: int) -> tuple[int, str]:
     return 1, "bytes"
 
 
+def size_text(count: float) -> str:
+    """`512 B`, `1.5 MiB`, `2.0 GiB`."""
+    value = float(count)
+    for suffix in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.0f} B" if suffix == "B" else f"{value:.1f} {suffix}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
 class _Amount(ProgressColumn):
+    """Done of total; for a transfer, its rate and the time left too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._speed, self._left = TransferSpeedColumn(), TimeRemainingColumn()
+
     def render(self, task: Any) -> Text:
-        return Text(amount(task.description, task.completed, task.total), style="progress.download")
+        done = Text(amount(task.description, task.completed, task.total), style="progress.download")
+        if unit(task.description) != "bytes":
+            return done
+        return Text.assemble(done, " ", self._speed.render(task), " ", self._left.render(task))
 
 
 class Bars:
@@ -77,7 +105,7 @@ class Bars:
         that the command is still at work."""
         with self._lock:
             running = [
-                f"{t.description} {amount(t.description, t.completed, t.total)}"
+                f"{t.description} {amount(t.description, t.completed, t.total)}{_rate(t)}"
                 for t in self._progress.tasks
                 if not t.finished
             ]
@@ -101,3 +129,12 @@ class Bars:
         if self._ticker is not None:
             self._ticker.join()
         self._progress.stop()
+
+
+def _rate(task: Any) -> str:
+    """`, 38.2 MiB/s, 13 s left` for a transfer under way; '' for anything else."""
+    speed = task.speed
+    if unit(task.description) != "bytes" or not speed:
+        return ""
+    left = (task.total or 0) - task.completed
+    return f", {size_text(speed)}/s" + (f", {left / speed:.0f} s left" if left > 0 else "")

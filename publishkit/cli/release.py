@@ -10,9 +10,11 @@ import typer
 
 from publishkit.cli import render
 from publishkit.cli.options import (
+    ConcurrencyOption,
     ExecutorOption,
     FormatOption,
     JobsOption,
+    PartSizeOption,
     SchedulerOption,
     TextOrJson,
     WaitOption,
@@ -21,6 +23,7 @@ from publishkit.cli.options import (
     environment,
     relayed_to_dandi_cli,
     with_executor,
+    with_transfers,
     workspace_settings,
 )
 from publishkit.cli.render import err
@@ -78,6 +81,8 @@ def release(
     jobs: JobsOption = 1,
     executor: ExecutorOption = None,
     scheduler: SchedulerOption = None,
+    max_concurrency: ConcurrencyOption = None,
+    part_size_mb: PartSizeOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
     fmt: FormatOption = TextOrJson.text,
 ) -> None:
@@ -91,6 +96,7 @@ def release(
     from publishkit.release.pipeline import run_release, select_stages
 
     settings = with_executor(workspace_settings(workspace), executor, scheduler)
+    settings = with_transfers(settings, max_concurrency, part_size_mb)
     stages = select_stages(first, last, only)
     api_key = dandi_api_key(settings)
     if plan:

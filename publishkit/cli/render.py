@@ -13,6 +13,7 @@ from rich.table import Table
 
 from publishkit.cli.consoles import err, out
 from publishkit.cli.progress_bars import Bars as Bars  # the commands' progress, on stderr
+from publishkit.cli.progress_bars import size_text
 
 if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import them
     from publishkit.consume.fetch import FetchReport
@@ -205,7 +206,27 @@ def print_uploads(summary: dict[str, Any]) -> None:
         )
     s3 = summary.get("s3")
     if s3:
-        out.print(f"S3: {len(s3['uploaded'])} uploaded, {s3['unchanged']} unchanged")
+        print_s3_upload(s3)
+
+
+def print_s3_upload(s3: dict[str, Any]) -> None:
+    """What the S3 upload sent: files, bytes, resumed and restarted uploads, retries."""
+    line = f"S3: {len(s3['uploaded'])} uploaded, {s3['unchanged']} unchanged"
+    if s3.get("bytes_sent") or s3.get("bytes_resumed"):
+        line += f", {size_text(s3['bytes_sent'])} sent"
+    if s3.get("retries"):
+        line += f", {s3['retries']} request(s) retried"
+    out.print(line, markup=False)
+    if s3.get("resumed"):
+        out.print(
+            f"S3: resumed {len(s3['resumed'])} interrupted upload(s), "
+            f"{size_text(s3['bytes_resumed'])} already sent kept",
+            markup=False,
+        )
+    for item in s3.get("restarted", ()):
+        err.print(
+            f"warning: {escape(item['path'])}: its upload started over: {escape(item['reason'])}"
+        )
 
 
 def print_metadata(report: MetadataReport) -> None:

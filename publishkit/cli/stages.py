@@ -12,11 +12,13 @@ from rich.markup import escape
 
 from publishkit.cli import render
 from publishkit.cli.options import (
+    ConcurrencyOption,
     ExecutorOption,
     FormatOption,
     InspectFormat,
     JobsOption,
     Level,
+    PartSizeOption,
     SchedulerOption,
     TextOrJson,
     WaitOption,
@@ -26,6 +28,7 @@ from publishkit.cli.options import (
     relayed_to_dandi_cli,
     user_cache_dir,
     with_executor,
+    with_transfers,
     workspace_settings,
 )
 from publishkit.cli.render import out
@@ -105,6 +108,8 @@ def upload(
     ] = Target.all,
     workspace: WorkspaceOption = Path("."),
     wait: WaitOption = False,
+    max_concurrency: ConcurrencyOption = None,
+    part_size_mb: PartSizeOption = None,
     fmt: FormatOption = TextOrJson.text,
 ) -> None:
     """Upload what changed: organized files to the dandiset (dandi-cli), release files to S3.
@@ -113,7 +118,7 @@ def upload(
     listed at the end with their reason and the exit code is 1. The S3 upload writes no
     manifest: the next `publishkit release` pins what was uploaded.
     """
-    settings = workspace_settings(workspace)
+    settings = with_transfers(workspace_settings(workspace), max_concurrency, part_size_mb)
     targets = (
         [target.value]
         if target is not Target.all

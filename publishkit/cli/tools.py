@@ -55,6 +55,21 @@ def sandbox(
         str, typer.Option(help="Name of the versioned bucket to create.")
     ] = "demo-release",
     region: Annotated[str, typer.Option(help="Region of the bucket.")] = "us-west-2",
+    wan_rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01,
+            metavar="MBPS",
+            help="Put a simulated WAN in front of S3: cap each connection at MBPS MiB/s.",
+        ),
+    ] = None,
+    wan_latency_ms: Annotated[
+        float, typer.Option(min=0, help="Simulated WAN: milliseconds per round trip.")
+    ] = 0.0,
+    wan_cut_after_mb: Annotated[
+        float | None,
+        typer.Option(min=0.01, help="Simulated WAN: cut each connection after this many MiB."),
+    ] = None,
 ) -> None:
     """Serve a local S3 (moto) and a local DANDI archive on loopback, for rehearsals and tests.
 
@@ -64,17 +79,38 @@ def sandbox(
     until interrupted (Ctrl-C or SIGTERM).
 
     The local archive validates and publishes as DANDI does. Data lives in memory and a
-    temporary folder, removed at the end.
+    temporary folder, removed at the end. With --wan-rate, --wan-latency-ms or
+    --wan-cut-after-mb, AWS_ENDPOINT_URL is a proxy that shapes each connection as a long link
+    would (the DANDI archive's own blobs go straight to the local S3).
     """
+    import contextlib
     import signal
 
     from publishkit.sandbox.services import serve
+    from publishkit.sandbox.wan import WanProxy
 
     for each in (signal.SIGINT, signal.SIGTERM):  # how a sandbox ends, not an interruption:
         signal.signal(each, _interrupt)  # cleaned up, exit 0 (no 130/143 from cli.signals)
+    shaped = wan_rate is not None or wan_latency_ms > 0 or wan_cut_after_mb is not None
     try:
-        with serve(port=port, bucket=bucket, region=region) as services:
-            for key, value in services.environment().items():
+        with (
+            serve(port=port, bucket=bucket, region=region) as services,
+            contextlib.ExitStack() as stack,
+        ):
+            environment = services.environment()
+            if shaped:
+                proxy = stack.enter_context(
+                    WanProxy(
+                        environment["AWS_ENDPOINT_URL"],
+                        rate=None if wan_rate is None else wan_rate * 2**20,
+                        latency_ms=wan_latency_ms,
+                        cut_after=None
+                        if wan_cut_after_mb is None
+                        else int(wan_cut_after_mb * 2**20),
+                    )
+                )
+                environment["AWS_ENDPOINT_URL"] = proxy.endpoint_url
+            for key, value in environment.items():
                 out.out(f"{key}={value}", highlight=False)
             for line in _dandi_cli_lines(services):
                 out.out(line, highlight=False)

@@ -1,4 +1,5 @@
-"""Upload to DANDI through dandi-cli: only what changed, each file on its own, results recorded.
+"""Upload to DANDI through dandi-cli: only what changed, each file on its own (several at once,
+each in parts sent at once), results recorded.
 
 dandi-cli reads the API key where it always does (DANDI_API_KEY, its keyring). A file whose content
 passed the checks DANDI applies, as DANDI applies them (`publishkit inspect` with the `dandi` config
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +35,12 @@ from publishkit.workspace.state import (
 )
 
 Outcome = Literal["uploaded", "unchanged", "removed", "failed"]
+FILES_AT_ONCE = 4  # files that passed DANDI's checks, uploaded side by side
+PARTS_AT_ONCE = 4  # dandi-cli's jobs_per_file: a file's parts sent at once
+
+
+def _silenced_if(isolated: bool) -> contextlib.AbstractContextManager[None]:
+    return silenced() if isolated else contextlib.nullcontext()
 
 
 @dataclass(frozen=True)
@@ -107,26 +115,51 @@ def _upload_all(
     interrupt: Interrupt,
 ) -> list[DandiFile]:
     dandi = settings.dandi
-    assert dandi.instance and dandi.dandiset
-    results: list[DandiFile] = []
-    assets = DandiAssets(store, dandi.dandiset)
+    instance, dandiset = dandi.instance, dandi.dandiset
+    assert instance and dandiset
+    assets = DandiAssets(store, dandiset)
     uploaded = assets.all()
     inspections = Inspections(store)
+    done: dict[str, DandiFile] = {}
+    trusted: list[tuple[str, Path, str]] = []
+    checked: list[tuple[str, Path, str]] = []
     for name in organized:
         target = dandi.folder / name
         content = digests.get(target).blake2b
         known = uploaded.get(name)
         if known is not None and known.blake2b == content:
-            results.append(DandiFile(name, "unchanged", known.asset_id, known.etag))
+            done[name] = DandiFile(name, "unchanged", known.asset_id, known.etag)
+            progress("Uploading to DANDI", 1, len(organized))
+        elif inspections.passed_dandi_checks(content):
+            trusted.append((name, target, content))
         else:
-            interrupt(f"the DANDI upload of {name}")
-            trusted = inspections.passed_dandi_checks(content)
-            results.append(_upload_one(dandi.instance, dandi.dandiset, target, name, trusted))
-            done = results[-1]
-            if done.outcome == "uploaded" and done.asset_id and done.etag:
-                assets.keep(name, DandiAsset(done.asset_id, content, done.etag))
+            checked.append((name, target, content))
+
+    def upload(name: str, target: Path, trusted: bool, isolated: bool) -> DandiFile:
+        interrupt(f"the DANDI upload of {name}")  # none starts after an interrupt
+        return _upload_one(instance, dandiset, target, name, trusted, isolated=isolated)
+
+    def record(name: str, content: str, result: DandiFile) -> None:
+        done[name] = result
+        if result.outcome == "uploaded" and result.asset_id and result.etag:
+            assets.keep(name, DandiAsset(result.asset_id, content, result.etag))
         progress("Uploading to DANDI", 1, len(organized))
-    return results
+
+    # Files that passed DANDI's checks go up several at once: dandi-cli validates none of
+    # them, so none has refusals of its own to tell apart in dandi-cli's (shared) log.
+    with _dandi_log([]), silenced(), ThreadPoolExecutor(FILES_AT_ONCE) as pool:
+        futures = {
+            pool.submit(upload, name, target, True, False): (
+                name,
+                content,
+            )
+            for name, target, content in trusted
+        }
+        for future in as_completed(futures):
+            record(*futures[future], future.result())
+    for name, target, content in checked:  # one at a time: the refusals logged are its own
+        record(name, content, upload(name, target, False, True))
+    return [done[name] for name in organized]
 
 
 def _remove_stale(
@@ -155,21 +188,26 @@ def _remove_stale(
     return results
 
 
-def _upload_one(instance: str, dandiset: str, target: Path, name: str, trusted: bool) -> DandiFile:
-    """One dandi-cli upload; its failure is this file's, reported with the reason."""
+def _upload_one(
+    instance: str, dandiset: str, target: Path, name: str, trusted: bool, *, isolated: bool = True
+) -> DandiFile:
+    """One dandi-cli upload, its parts PARTS_AT_ONCE at a time; its failure is this file's,
+    reported with the reason. `isolated`: dandi-cli's log and output are captured here (the
+    caller does it once for uploads that run side by side)."""
     from dandi.dandiapi import DandiAPIClient
     from dandi.upload import UploadExisting, UploadValidation, upload
 
     validation = UploadValidation.SKIP if trusted else UploadValidation.REQUIRE
     refusals: list[str] = []
     try:
-        with _dandi_log(refusals), silenced():
+        with _dandi_log(refusals) if isolated else contextlib.nullcontext(), _silenced_if(isolated):
             upload(
                 [str(target)],
                 existing=UploadExisting.OVERWRITE,  # by content (etag), not by mtime
                 validation=validation,
                 dandi_instance=instance,
                 jobs=1,
+                jobs_per_file=PARTS_AT_ONCE,
             )
             with DandiAPIClient.for_dandi_instance(instance) as client:
                 asset = client.get_dandiset(dandiset, "draft").get_asset_by_path(name)

@@ -9,6 +9,7 @@ refused before anything is uploaded, and one changed while it uploads leaves no 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,14 +22,14 @@ from publishkit.progress import Progress, no_progress
 from publishkit.release.s3_staging import Staged, stage_release
 from publishkit.s3.bucket import BLAKE2B_METADATA, ConditionFailed, ObjectVersion, S3Bucket
 from publishkit.s3.put import Content, changed
-from publishkit.workspace.config import Settings
+from publishkit.s3.transfer import Resume, Sent, Transfers, TransferSettings
+from publishkit.workspace.config import S3Settings, Settings
 from publishkit.workspace.digests import DigestCache, FileDigests
 from publishkit.workspace.inventory import ReleaseFile
 from publishkit.workspace.runlock import exclusive_run
-from publishkit.workspace.state import OpenUploads, StateStore
+from publishkit.workspace.state import FileIdentity, OpenUploads, StateStore
 
 log = logging.getLogger(__name__)
-UPLOAD_THREADS = 4
 
 T = TypeVar("T")
 
@@ -39,10 +40,23 @@ class S3UploadResult:
 
     uploaded: tuple[str, ...]  # relpaths
     unchanged: int
+    bytes_sent: int = 0  # acknowledged by S3 in this run (retries not counted twice)
+    bytes_resumed: int = 0  # parts an earlier run sent, checked against the files and kept
+    retries: int = 0  # requests sent again after a transient error
+    resumed: tuple[str, ...] = ()  # relpaths whose interrupted upload was resumed
+    restarted: tuple[tuple[str, str], ...] = ()  # (relpath, why its upload started over)
 
     def as_json(self) -> dict[str, Any]:
         """The report as JSON, for `--format json` and scripts."""
-        return {"uploaded": list(self.uploaded), "unchanged": self.unchanged}
+        return {
+            "uploaded": list(self.uploaded),
+            "unchanged": self.unchanged,
+            "bytes_sent": self.bytes_sent,
+            "bytes_resumed": self.bytes_resumed,
+            "retries": self.retries,
+            "resumed": list(self.resumed),
+            "restarted": [{"path": path, "reason": why} for path, why in self.restarted],
+        }
 
 
 def upload_to_s3(
@@ -55,14 +69,31 @@ def upload_to_s3(
         return upload_release(settings=settings, staged=staged, progress=progress)
 
 
-def abort_dead_uploads(store: StateStore, bucket: S3Bucket) -> int:
-    """Abort the multipart uploads that runs of this workspace left open when they died. Call
-    it with the workspace's run lock held: then every upload on record is a dead run's. Uploads
-    this workspace did not record (another writer's) are never touched; an upload recorded as
-    begun without an id stands for those open on its exact key."""
+def settle_dead_uploads(
+    store: StateStore, bucket: S3Bucket, identity_of: Callable[[str], FileIdentity | None]
+) -> tuple[dict[str, Resume], dict[str, str]]:
+    """The multipart uploads that runs of this workspace left open when they died. Call it
+    with the workspace's run lock held: then every upload on record is a dead run's. One whose
+    key this run uploads, of the same file (`identity_of(key)`: size, mtime, inode, blake2b),
+    is handed back to resume; every other is aborted, and for a key this run uploads, why
+    (the file changed) is handed back. Uploads this workspace did not record (another
+    writer's) are never touched; an upload recorded as begun without an id stands for those
+    open on its exact key."""
     log_ = OpenUploads(store)
+    resumes: dict[str, Resume] = {}
+    restarted: dict[str, str] = {}
     aborted = 0
     for upload in log_.recorded(bucket.name):
+        identity = identity_of(upload.key)
+        if upload.upload_id is not None and upload.identity is not None:
+            if upload.identity == identity and upload.part_size and upload.key not in resumes:
+                parts = log_.parts(upload.token)
+                resumes[upload.key] = Resume(
+                    upload.token, upload.upload_id, upload.part_size, parts
+                )
+                continue
+            if identity is not None:
+                restarted[upload.key] = "it changed since an earlier run began uploading it"
         if upload.upload_id is not None:
             aborted += bucket.abort_upload(upload.key, upload.upload_id)
         else:  # begun, but the run died before S3 gave it an id: the open ones on its key
@@ -71,60 +102,97 @@ def abort_dead_uploads(store: StateStore, bucket: S3Bucket) -> int:
         log_.ended(upload.token)
     if aborted:
         log.info("aborted %d multipart upload(s) left open by a run that died", aborted)
-    return aborted
+    return resumes, restarted
+
+
+def transfer_settings(s3: S3Settings) -> TransferSettings:
+    """The workspace's s3 settings, as the transfers take them."""
+    return TransferSettings(s3.max_concurrency, s3.part_size, s3.multipart_threshold)
 
 
 def upload_release(
     *, settings: Settings, staged: Staged, progress: Progress, interrupt: Interrupt = never
 ) -> S3UploadResult:
     """Upload (or adopt) every file the draft does not pin yet and pin its new version ID in
-    the draft. Refused before any upload when a file changed since it was hashed; a failed
-    upload fails the step (the others' uploads are adopted by the next run). Interrupted, no
-    upload starts; those under way complete."""
+    the draft: several files at once, a large file's parts at once, an upload a dead run left
+    open resumed when the file is the one it was sending. Refused before any upload when a
+    file changed since it was hashed; a failed upload fails the step (the others' uploads are
+    adopted by the next run, its own resumed). Interrupted, no upload starts; those under way
+    complete."""
     bucket, draft, digests = staged.target.bucket, staged.draft, staged.digests
     pending = draft.pending()
     log.info("%d of %d files changed since the last manifest", len(pending), len(staged.files))
+    s3 = settings.s3
+    by_key = {s3.key(f.relpath): f for f in pending}
+
+    def identity_of(key: str) -> FileIdentity | None:
+        item = by_key.get(key)
+        if item is None:
+            return None
+        try:
+            stat = item.path.stat()
+        except OSError:
+            return None
+        blake2b = digests[item.relpath].blake2b
+        return FileIdentity(stat.st_size, stat.st_mtime_ns, stat.st_ino, blake2b)
+
     with StateStore.in_dir(settings.state_dir) as store:
         _refuse_changed_since_hashed(store, pending, digests)
-        abort_dead_uploads(store, bucket)
+        resumes, restarted = settle_dead_uploads(store, bucket, identity_of)
+        for key, why in restarted.items():
+            log.warning("%s: starting its upload again: %s", by_key[key].path, why)
         uploads = OpenUploads(store)
         total = sum(digests[f.relpath].size for f in pending)
         new = sum(draft.is_new(f) for f in pending)
         existing = _existing_keys(settings, bucket, len(staged.files), new)
+        tally = _Tally()
 
         def upload(item: ReleaseFile) -> tuple[ReleaseFile, str]:
             interrupt(f"the upload of {item.relpath}")
             digest = digests[item.relpath]
-            key = settings.s3.key(item.relpath)
+            key = s3.key(item.relpath)
             current = bucket.head(key) if existing is None or key in existing else None
+            resume = resumes.get(key)
             if holds(current, digest):  # a run that died before its manifest uploaded it
                 assert current is not None
                 log.info("adopting s3://%s/%s version %s", bucket.name, key, current.version_id)
+                if resume is not None:  # it died between Complete and forgetting the upload
+                    uploads.ended(resume.token)
                 progress("Uploading", digest.size, total)
                 return item, current.version_id
             log.info(
-                "uploading %s (%d bytes) to s3://%s/%s", item.path, digest.size, bucket.name, key
+                "%s %s (%d bytes) to s3://%s/%s",
+                "resuming the upload of" if resume else "uploading",
+                item.path,
+                digest.size,
+                bucket.name,
+                key,
             )
             try:
-                version_id = bucket.put_file(
+                sent = transfers.put_file(
                     key,
                     item.path,
                     content=Content(digest.size, digest.blake2b, digest.sha256),
-                    multipart_threshold=settings.s3.multipart_threshold,
                     on_bytes=lambda n: progress("Uploading", n, total),
                     replaces=current,
-                    uploads=uploads,
+                    journal=uploads,
+                    resume=resume,
                 )
             except ConditionFailed:
                 landed = bucket.head(key)  # our own PUT, applied before its answer was lost?
                 if not (landed and landed.metadata.get(BLAKE2B_METADATA) == digest.blake2b):
                     raise
-                version_id = landed.version_id
-            return item, version_id
+                return item, landed.version_id
+            tally.add(item.relpath, sent, resumed=resume is not None)
+            return item, sent.version_id
 
         failures = []
-        with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
-            for future in _submitted(pool, upload, pending, UPLOAD_THREADS * 4):
+        chosen = transfer_settings(s3)
+        with (
+            Transfers(bucket, chosen) as transfers,
+            ThreadPoolExecutor(chosen.files_at_once) as pool,
+        ):
+            for future in _submitted(pool, upload, pending, chosen.files_at_once * 2):
                 try:
                     item, version_id = future.result()
                 except Interrupted:
@@ -137,9 +205,45 @@ def upload_release(
         raise CheckFailed(
             f"{len(failures)} of {len(pending)} uploads failed, no manifest was written; "
             f"first: {failures[0]}",
-            hint="fix the cause and run the release again; finished uploads are re-used",
+            hint="fix the cause and run the release again; finished uploads are re-used and "
+            "interrupted ones resumed",
         )
-    return S3UploadResult(tuple(f.relpath for f in pending), len(staged.files) - len(pending))
+    restarted_files = {by_key[k].relpath: why for k, why in restarted.items()}
+    return tally.result(pending, len(staged.files) - len(pending), restarted_files)
+
+
+class _Tally:
+    """What the uploads sent, added up from the upload threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sent = self.reused = self.retries = 0
+        self.resumed: list[str] = []
+        self.restarted: dict[str, str] = {}
+
+    def add(self, relpath: str, sent: Sent, *, resumed: bool) -> None:
+        with self._lock:
+            self.sent += sent.sent
+            self.reused += sent.reused
+            self.retries += sent.retries
+            if sent.restarted:
+                self.restarted[relpath] = sent.restarted
+            elif resumed:
+                self.resumed.append(relpath)
+
+    def result(
+        self, pending: list[ReleaseFile], unchanged: int, restarted: dict[str, str]
+    ) -> S3UploadResult:
+        every = {**restarted, **self.restarted}
+        return S3UploadResult(
+            uploaded=tuple(f.relpath for f in pending),
+            unchanged=unchanged,
+            bytes_sent=self.sent,
+            bytes_resumed=self.reused,
+            retries=self.retries,
+            resumed=tuple(sorted(self.resumed)),
+            restarted=tuple(sorted(every.items())),
+        )
 
 
 def holds(current: ObjectVersion | None, digest: FileDigests) -> bool:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import boto3
 from botocore import UNSIGNED
@@ -16,8 +14,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from publishkit.errors import CredentialsError, StorageError
-from publishkit.s3 import content_types
-from publishkit.s3.put import Content, Parts, changed, multipart_etag, whole_file
 from publishkit.s3.refusals import error_code, refusal_code, storage_error
 
 BLAKE2B_METADATA = "publishkit-blake2b"
@@ -33,21 +29,6 @@ class ObjectVersion:
     size: int
     metadata: dict[str, str] = field(default_factory=dict)
     etag: str = ""
-
-
-class MultipartLog(Protocol):
-    """Where a run records the multipart uploads it has open, so that only a dead run's are
-    ever aborted: `begin` before the upload exists, `started` once it has an id, `ended` once it
-    is completed or aborted."""
-
-    def begin(self, bucket: str, key: str) -> int:
-        """Record that an upload of `key` is about to start; a token for the calls that follow."""
-
-    def started(self, token: int, upload_id: str) -> None:
-        """Record the upload's id, once S3 has given it."""
-
-    def ended(self, token: int) -> None:
-        """Forget the upload: it was completed or aborted."""
 
 
 def make_client(
@@ -73,9 +54,10 @@ def has_credentials() -> bool:
 class S3Bucket:
     """One bucket, with the operations a release and its consumers need."""
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: Any, bucket: str, *, endpoint_url: str | None = None) -> None:
         self.client = client
         self.name = bucket
+        self.endpoint_url = endpoint_url  # as configured (None: AWS, or not known)
 
     @classmethod
     def connect(
@@ -89,7 +71,8 @@ class S3Bucket:
                 hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE "
                 "(for the sandbox, export the lines `publishkit sandbox` prints)",
             )
-        return cls(make_client(region, endpoint_url, anonymous=not signed), bucket)
+        client = make_client(region, endpoint_url, anonymous=not signed)
+        return cls(client, bucket, endpoint_url=endpoint_url)
 
     def versioning(self) -> str:
         """'Enabled', 'Suspended' or '' (never enabled); StorageError if the bucket is absent."""
@@ -102,9 +85,9 @@ class S3Bucket:
                     f"s3://{self.name}: the bucket does not exist",
                     hint="create it (with versioning enabled) or fix s3.bucket in publishkit.yaml",
                 ) from None
-            raise self._error(exc, "") from None
+            raise self.error(exc, "") from None
         except BotoCoreError as exc:
-            raise self._error(exc, "") from None
+            raise self.error(exc, "") from None
 
     def require_versioning(self) -> None:
         """A StorageError, with the command that fixes it, unless the bucket's versioning is
@@ -126,17 +109,17 @@ class S3Bucket:
             return str(found or "us-east-1")  # S3 reports us-east-1 as no constraint
         except ClientError as exc:
             if _code(exc) in _MISSING:
-                raise self._error(exc, "") from None
+                raise self.error(exc, "") from None
             headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         except BotoCoreError as exc:
-            raise self._error(exc, "") from None
+            raise self.error(exc, "") from None
         try:  # GetBucketLocation may be denied to a release role: HeadBucket says it too
             response = self.client.head_bucket(Bucket=self.name)
             headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         except ClientError as exc:
             headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or headers
         except BotoCoreError as exc:
-            raise self._error(exc, "") from None
+            raise self.error(exc, "") from None
         return str(headers.get("x-amz-bucket-region", ""))
 
     def abort_upload(self, key: str, upload_id: str) -> bool:
@@ -146,9 +129,9 @@ class S3Bucket:
         except ClientError as exc:
             if _code(exc) in {"NoSuchUpload", *_MISSING}:
                 return False
-            raise self._error(exc, key) from None
+            raise self.error(exc, key) from None
         except BotoCoreError as exc:
-            raise self._error(exc, key) from None
+            raise self.error(exc, key) from None
         return True
 
     def open_uploads(self, key: str) -> list[str]:
@@ -160,7 +143,7 @@ class S3Bucket:
             ):
                 found += [str(u["UploadId"]) for u in page.get("Uploads", []) if u["Key"] == key]
         except (ClientError, BotoCoreError) as exc:
-            raise self._error(exc, key) from None
+            raise self.error(exc, key) from None
         return found
 
     def deleted(self, key: str) -> bool:
@@ -184,9 +167,9 @@ class S3Bucket:
         except ClientError as exc:
             if _code(exc) in _MISSING or (_code(exc) == "400" and version_id):
                 return None
-            raise self._error(exc, key) from None
+            raise self.error(exc, key) from None
         except BotoCoreError as exc:
-            raise self._error(exc, key) from None
+            raise self.error(exc, key) from None
         return ObjectVersion(
             key=key,
             version_id=str(response.get("VersionId") or "null"),
@@ -204,7 +187,7 @@ class S3Bucket:
             ):
                 keys.extend(item["Key"] for item in page.get("Contents", []))
         except (ClientError, BotoCoreError) as exc:
-            raise self._error(exc, prefix) from None
+            raise self.error(exc, prefix) from None
         return keys
 
     def get_bytes(self, key: str, version_id: str | None = None) -> bytes | None:
@@ -221,7 +204,7 @@ class S3Bucket:
             for chunk in body:
                 consume(chunk)
         except (ClientError, BotoCoreError) as exc:
-            raise self._error(exc, key) from None
+            raise self.error(exc, key) from None
         return True
 
     def _get(self, key: str, version_id: str | None) -> Iterator[bytes] | None:
@@ -233,9 +216,9 @@ class S3Bucket:
         except ClientError as exc:
             if _code(exc) in _MISSING:
                 return None
-            raise self._error(exc, key) from None
+            raise self.error(exc, key) from None
         except BotoCoreError as exc:
-            raise self._error(exc, key) from None
+            raise self.error(exc, key) from None
         return response["Body"].iter_chunks(1024 * 1024)
 
     def put_bytes(self, key: str, data: bytes, *, content_type: str, create_only: bool) -> str:
@@ -261,128 +244,31 @@ class S3Bucket:
                     f"s3://{self.name}/{key} already exists; it is never overwritten",
                     hint="cut a new version instead",
                 ) from None
-            raise self._error(exc, key) from None
+            raise self.error(exc, key) from None
         except BotoCoreError as exc:
-            raise self._error(exc, key) from None
+            raise self.error(exc, key) from None
 
-    def put_file(
-        self,
-        key: str,
-        path: Path,
-        *,
-        content: Content,
-        multipart_threshold: int,
-        on_bytes: Callable[[int], None],
-        replaces: ObjectVersion | None = None,
-        uploads: MultipartLog | None = None,
-    ) -> str:
-        """Upload a file that must be `content`, with S3-verified SHA-256 checksums; returns the
-        new VersionId. The bytes sent are hashed as they are sent: a file that is not `content`
-        (rewritten since it was hashed, or while it uploads) leaves no version (ContentChanged).
-
-        The PUT is conditional on the key's current state (`replaces`: absent, or that ETag), so
-        a retry of a PUT that S3 applied but whose answer was lost cannot add a second version:
-        it fails with ConditionFailed, and the caller adopts what is there. `uploads` records
-        each multipart upload while it is open, so that a later run can abort a dead run's.
-        """
-        extra = {
-            "ContentType": content_types.for_file(path),
-            "Metadata": {BLAKE2B_METADATA: content.blake2b},
-        }
-        try:
-            with open(path, "rb", buffering=0) as handle:
-                if os.fstat(handle.fileno()).st_size != content.size:
-                    raise changed(str(path), "its size is not the one recorded for the release")
-                if content.size >= multipart_threshold:
-                    parts = Parts(handle.fileno(), content, multipart_threshold, str(path))
-                    return self._put_multipart(key, parts, extra, on_bytes, uploads)
-                condition = {"IfMatch": replaces.etag} if replaces else {"IfNoneMatch": "*"}
-                response = self.client.put_object(
-                    Bucket=self.name,
-                    Key=key,
-                    Body=whole_file(handle.fileno(), content, str(path)),
-                    ChecksumAlgorithm="SHA256",
-                    ChecksumSHA256=content.b64_sha256(),
-                    **condition,
-                    **extra,
-                )
-                on_bytes(content.size)
-                return str(response["VersionId"])
-        except ClientError as exc:
-            if _code(exc) == "PreconditionFailed":
-                raise ConditionFailed(f"s3://{self.name}/{key} changed during the upload") from None
-            raise self._error(exc, key) from None
-        except BotoCoreError as exc:
-            raise self._error(exc, key) from None
-
-    def _put_multipart(
-        self,
-        key: str,
-        parts: Parts,
-        extra: dict[str, Any],
-        on_bytes: Callable[[int], None],
-        uploads: MultipartLog | None,
-    ) -> str:
-        token = uploads.begin(self.name, key) if uploads else None
-        upload_id = self.client.create_multipart_upload(
-            Bucket=self.name, Key=key, ChecksumAlgorithm="SHA256", **extra
-        )["UploadId"]
-        if uploads and token is not None:
-            uploads.started(token, upload_id)
-        sent = []
-        try:
-            for number, start, length in parts.ranges():
-                body, checksum = parts.body(start, length)
-                response = self.client.upload_part(
-                    Bucket=self.name,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=body,
-                    ChecksumAlgorithm="SHA256",
-                    ChecksumSHA256=checksum,
-                )
-                sent.append(
-                    {"ETag": response["ETag"], "PartNumber": number, "ChecksumSHA256": checksum}
-                )
-                on_bytes(length)
-            parts.check_whole()
-            version_id = self._complete(key, upload_id, sent, extra)
-        except BaseException:
-            self.client.abort_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id)
-            if uploads and token is not None:
-                uploads.ended(token)
-            raise
-        if uploads and token is not None:
-            uploads.ended(token)
-        return version_id
-
-    def _complete(
-        self, key: str, upload_id: str, parts: list[dict[str, Any]], extra: dict[str, Any]
-    ) -> str:
-        """Complete the upload; a retry whose first attempt landed (its answer lost) finds the
-        upload gone and recognises the object it made by its ETag and blake2b."""
-        try:
-            response = self.client.complete_multipart_upload(
-                Bucket=self.name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
-        except ClientError as exc:
-            if _code(exc) != "NoSuchUpload":
-                raise
-            landed = self.head(key)
-            expected = multipart_etag([part["ETag"] for part in parts])
-            blake2b = extra["Metadata"][BLAKE2B_METADATA]
-            if landed is None or (landed.etag, landed.metadata.get(BLAKE2B_METADATA)) != (
-                expected,
-                blake2b,
-            ):
-                raise
-            return landed.version_id
-        return str(response["VersionId"])
-
-    def _error(self, exc: Exception, key: str) -> StorageError:
+    def error(self, exc: Exception, key: str) -> StorageError:
+        """A failed request on `key` (or the bucket) as one line naming it, with its fix."""
         where = f"s3://{self.name}/{key}" if key else f"s3://{self.name}"
         return storage_error(exc, where, lambda: refusal_code(self.client, self.name))
+
+    def tuned(self, *, connections: int, attempts: int, sign_payload: bool = True) -> S3Bucket:
+        """The same bucket through a client of its own: a pool of `connections` connections,
+        botocore's standard retries up to `attempts` attempts (1: none, the caller retries).
+        Without `sign_payload`, bodies are not read a second time to sign them (as botocore
+        does over HTTPS): for requests that carry a signed checksum header of the body."""
+        meta = self.client.meta
+        config = meta.config.merge(
+            Config(
+                max_pool_connections=connections,
+                retries={"mode": "standard", "total_max_attempts": attempts},
+                s3={**(meta.config.s3 or {}), "payload_signing_enabled": sign_payload},
+            )
+        )
+        endpoint = self.endpoint_url or meta.endpoint_url
+        client = boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
+        return S3Bucket(client, self.name, endpoint_url=self.endpoint_url)
 
 
 class ConditionFailed(StorageError):

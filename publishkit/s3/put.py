@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -152,8 +152,7 @@ def whole_file(fd: int, content: Content, label: str) -> FileRange:
     """The body of a single PUT: the whole file, which must hash to `content`."""
 
     def verify(hashers: list[Hasher]) -> None:
-        blake2b, sha256 = (h.hexdigest() for h in hashers)
-        if (blake2b, sha256) != (content.blake2b, content.sha256):
+        if hashers[0].hexdigest() != content.sha256:
             raise changed(label, "its hash is not the one recorded for the release")
         if os.fstat(fd).st_size != content.size:
             raise changed(label, "its size changed")
@@ -161,9 +160,20 @@ def whole_file(fd: int, content: Content, label: str) -> FileRange:
     return FileRange(fd, 0, content.size, label, _whole_hashers, verify)
 
 
+@dataclass(frozen=True)
+class Part:
+    """One part of a multipart upload, with the checksum of its bytes when they were read."""
+
+    number: int
+    start: int
+    length: int
+    checksum: str  # base64 SHA-256, as S3 takes it
+
+
 class Parts:
-    """A file's parts for a multipart upload, each read once to checksum it (and to feed the
-    whole-file hashers), then sent by a body that checks it is sending those same bytes."""
+    """A file's parts for a multipart upload. `checksummed()` reads them once, in order, to
+    checksum each and feed the whole-file hashers; each part's body (sent from any thread, in
+    any order) checks that it is sending those same bytes."""
 
     def __init__(self, fd: int, content: Content, part_size: int, label: str) -> None:
         self._fd = fd
@@ -177,28 +187,32 @@ class Parts:
         size, step = self._content.size, self.part_size
         return [(n, s, min(step, size - s)) for n, s in enumerate(range(0, size, step), start=1)]
 
-    def body(self, start: int, length: int) -> tuple[FileRange, str]:
-        """A part's body and its base64 SHA-256; parts must be asked for in order."""
-        part = hashlib.sha256()
-        for offset in range(start, start + length, _HASH_READ_SIZE):
-            data = os.pread(self._fd, min(_HASH_READ_SIZE, start + length - offset), offset)
-            if not data:
-                raise changed(self._label, "it shrank")
-            part.update(data)
-            for hasher in self._whole:
-                hasher.update(data)
-        checksum = base64.b64encode(part.digest()).decode()
+    def checksummed(self) -> Iterator[Part]:
+        """Every part, in order, read once: its checksum taken, the whole-file hashers fed."""
+        for number, start, length in self.ranges():
+            part = hashlib.sha256()
+            for offset in range(start, start + length, _HASH_READ_SIZE):
+                data = os.pread(self._fd, min(_HASH_READ_SIZE, start + length - offset), offset)
+                if not data:
+                    raise changed(self._label, "it shrank")
+                part.update(data)
+                for hasher in self._whole:
+                    hasher.update(data)
+            yield Part(number, start, length, base64.b64encode(part.digest()).decode())
+
+    def body(self, part: Part) -> FileRange:
+        """A part's body: it refuses to hand over bytes other than those checksummed."""
+        start, length = part.start, part.length
 
         def verify(hashers: list[Hasher]) -> None:
-            if base64.b64encode(hashers[0].digest()).decode() != checksum:
+            if base64.b64encode(hashers[0].digest()).decode() != part.checksum:
                 raise changed(self._label, f"bytes {start}-{start + length - 1} changed")
 
-        return FileRange(self._fd, start, length, self._label, _part_hasher, verify), checksum
+        return FileRange(self._fd, start, length, self._label, _part_hasher, verify)
 
     def check_whole(self) -> None:
         """Before completing: the parts sent make up exactly the content the release hashed."""
-        blake2b, sha256 = (h.hexdigest() for h in self._whole)
-        if (blake2b, sha256) != (self._content.blake2b, self._content.sha256):
+        if self._whole[0].hexdigest() != self._content.sha256:
             raise changed(self._label, "its hash is not the one recorded for the release")
         if os.fstat(self._fd).st_size != self._content.size:
             raise changed(self._label, "its size changed")
@@ -211,7 +225,9 @@ def multipart_etag(part_etags: list[str]) -> str:
 
 
 def _whole_hashers() -> list[Hasher]:
-    return [hashlib.blake2b(), hashlib.sha256()]
+    # SHA-256 alone: bytes with the SHA-256 recorded are the bytes hashed, so their blake2b is
+    # the one recorded too; a second hash of every byte sent would only cost time
+    return [hashlib.sha256()]
 
 
 def _part_hasher() -> list[Hasher]:

@@ -5,14 +5,18 @@ host and port (the local S3). Each connection is shaped on its own, as a long-di
 shapes each TCP stream: its rate is capped in each direction (a token bucket, `rate` bytes per
 second), a round trip costs `latency_ms` (once to connect, then half of it each time the talk
 turns from one side to the other: a request, then its answer), and it can be cut (a reset to
-both sides) after `cut_after` bytes in either direction. It counts the bytes it relays upstream
-and down, the connections and the cuts, so a test or a benchmark can say how many bytes a run
-really sent.
+both sides) after `cut_after` bytes in either direction. `cut_every` drops the link itself
+every N bytes relayed (all connections together): the connection that crosses the mark is cut.
+(A server that closes each connection after one answer, as moto's does, never carries a
+connection past one request: there `cut_every` is the drop that hits long transfers.) It
+counts the bytes it relays upstream and down, the connections and the cuts, so a test or a
+benchmark can say how many bytes a run really sent.
 
 Stdlib only: a thread accepts, two threads pump each connection. At most `max_connections`
 are relayed at once (others wait to be accepted); connections idle for `idle_timeout` seconds
-are closed; `stop()` closes every socket and joins every thread, and the threads are daemons,
-so a forgotten proxy never holds a process open.
+(no byte either way: a long download keeps its request side quiet) are closed; `stop()`
+closes every socket and joins every thread, and the threads are daemons, so a forgotten proxy
+never holds a process open.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Traffic:
     bytes_down: int  # upstream to client: what a download received
     connections: int
     cuts: int
+    peak_connections: int  # the most connections open at once
 
 
 class WanProxy:
@@ -50,6 +55,7 @@ class WanProxy:
         rate: float | None = None,
         latency_ms: float = 0.0,
         cut_after: int | None = None,
+        cut_every: int | None = None,
         max_connections: int = 128,
         idle_timeout: float = 60.0,
     ) -> None:
@@ -60,12 +66,15 @@ class WanProxy:
         self.rate = rate
         self.latency = latency_ms / 1000
         self.cut_after = cut_after
+        self.cut_every = cut_every
+        self._link_left = cut_every
         self.idle_timeout = idle_timeout
         self._slots = threading.BoundedSemaphore(max_connections)
         self._lock = threading.Lock()
         self._counts = [0, 0]
         self._connections = 0
         self._cuts = 0
+        self._active = self._peak = 0
         self._sockets: set[socket.socket] = set()
         self._threads: set[threading.Thread] = set()
         self._listener: socket.socket | None = None
@@ -80,12 +89,15 @@ class WanProxy:
 
     def traffic(self) -> Traffic:
         with self._lock:
-            return Traffic(self._counts[_UP], self._counts[_DOWN], self._connections, self._cuts)
+            return Traffic(
+                self._counts[_UP], self._counts[_DOWN], self._connections, self._cuts, self._peak
+            )
 
     def reset_counts(self) -> None:
         with self._lock:
             self._counts = [0, 0]
             self._connections = self._cuts = 0
+            self._peak = self._active
 
     def start(self, port: int = 0) -> str:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -135,6 +147,8 @@ class WanProxy:
                 self._threads.add(thread)
                 self._sockets.add(client)
                 self._connections += 1
+                self._active += 1
+                self._peak = max(self._peak, self._active)
             thread.start()
 
     def _serve(self, client: socket.socket) -> None:
@@ -166,6 +180,7 @@ class WanProxy:
                         self._sockets.discard(end)
             with self._lock:
                 self._threads.discard(threading.current_thread())
+                self._active -= 1
             self._slots.release()
 
     def _relayed(self, direction: int, count: int) -> None:
@@ -175,6 +190,18 @@ class WanProxy:
     def _cut(self) -> None:
         with self._lock:
             self._cuts += 1
+
+    def _link_budget(self, wanted: int) -> tuple[int, bool]:
+        """How many of `wanted` bytes the link relays before it drops, and whether it drops."""
+        with self._lock:
+            if self._link_left is None or self.cut_every is None:
+                return wanted, False
+            allowed = min(wanted, self._link_left)
+            self._link_left -= allowed
+            if self._link_left > 0:
+                return allowed, False
+            self._link_left = self.cut_every
+            return allowed, True
 
 
 class _Link:
@@ -187,6 +214,7 @@ class _Link:
         self._left = proxy.cut_after
         self._turn: int | None = None
         self._closed = False
+        self._active_at = time.monotonic()  # when a byte last went either way
 
     def pump(self, source: socket.socket, sink: socket.socket, direction: int) -> None:
         proxy = self._proxy
@@ -196,7 +224,12 @@ class _Link:
         tokens, last = 0.0, time.monotonic()
         try:
             while not self._closed:
-                data = source.recv(chunk)
+                try:
+                    data = source.recv(chunk)
+                except TimeoutError:  # quiet this way: idle only if the other way is too
+                    if time.monotonic() - self._active_at < proxy.idle_timeout:
+                        continue
+                    raise
                 if not data:
                     with contextlib.suppress(OSError):
                         sink.shutdown(socket.SHUT_WR)
@@ -213,6 +246,7 @@ class _Link:
                 if data:
                     sink.sendall(data)
                     proxy._relayed(direction, len(data))
+                    self._active_at = time.monotonic()
                 if cut:
                     self._reset()
                     return
@@ -226,13 +260,15 @@ class _Link:
             return turned
 
     def _budget(self, data: bytes) -> tuple[bytes, bool]:
-        """The part of `data` this connection may still relay, and whether it is cut after."""
+        """The part of `data` this connection may still relay, and whether it is cut after:
+        its own budget (`cut_after`) or the link's (`cut_every`, across connections)."""
         with self._lock:
-            if self._left is None:
-                return data, False
-            allowed = data[: self._left]
-            self._left -= len(allowed)
-            return allowed, self._left <= 0
+            allowed = len(data) if self._left is None else min(len(data), self._left)
+            allowed, dropped = self._proxy._link_budget(allowed)
+            if self._left is not None:
+                self._left -= allowed
+                dropped = dropped or self._left <= 0
+            return data[:allowed], dropped
 
     def _reset(self) -> None:
         """Cut the connection: a reset to both sides, as a dropped link shows itself."""

@@ -41,6 +41,8 @@ class S3Settings:
     endpoint_url: str | None = None
     public_url: str = DEFAULT_PUBLIC_URL
     multipart_threshold: int = 64 * 1024 * 1024
+    max_concurrency: int = 10  # requests in flight at once: files, and a large file's parts
+    part_size: int | None = None  # None: chosen per file (s3.transfer.TransferSettings)
 
     def key(self, relpath: str) -> str:
         """The object key of a path under the release prefix."""
@@ -315,6 +317,8 @@ def _s3(s3: dict[str, Any], project: str, region: str) -> S3Settings:
         endpoint_url=s3.get("endpoint_url"),
         public_url=s3.get("public_url", DEFAULT_PUBLIC_URL),
         multipart_threshold=s3.get("multipart_threshold_mb", 64) * 1024 * 1024,
+        max_concurrency=s3.get("max_concurrency", 10),
+        part_size=s3["part_size_mb"] * 1024 * 1024 if "part_size_mb" in s3 else None,
     )
 
 

@@ -139,6 +139,41 @@ def test_multipart_upload_for_large_files(cli, workspace: Workspace, aws_env, s3
     assert uploads == []
 
 
+def test_part_size_and_concurrency_for_one_run(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    """--part-size-mb over s3.part_size_mb; the report says what was sent; a bad value is
+    refused by name before anything is read."""
+    workspace.write_config(extra_s3="  multipart_threshold_mb: 5\n  part_size_mb: 5\n")
+    big = hashlib.sha256(b"seed").digest() * (13 * 1024 * 1024 // 32)
+    workspace.set_sessions({"101": big})
+    refused = cli("upload", "--target", "s3", "--part-size-mb", "4", cwd=workspace.root)
+    assert refused.exit_code == 2 and "--part-size-mb" in refused.stderr
+
+    result = cli(
+        "upload",
+        "--target",
+        "s3",
+        "--part-size-mb",
+        "6",
+        "--max-concurrency",
+        "2",
+        "--format",
+        "json",
+        cwd=workspace.root,
+    )
+
+    assert result.exit_code == 0, result.stderr
+    head = s3_client.head_object(
+        Bucket=workspace.bucket, Key="demo-project/data/s101.nwb", PartNumber=1
+    )
+    assert head["PartsCount"] == 3  # 6 + 6 + 1 MiB, not 5 + 5 + 3
+    assert head["ContentLength"] == 6 * 1024 * 1024
+    s3 = json.loads(result.stdout)["s3"]
+    assert s3["bytes_sent"] >= len(big)
+    assert (s3["retries"], s3["resumed"], s3["restarted"]) == (0, [], [])
+
+
 def test_upload_finished_before_a_crash_is_adopted_not_repeated(
     cli, workspace: Workspace, aws_env, s3_client
 ) -> None:

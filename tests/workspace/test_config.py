@@ -22,6 +22,13 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.s3.public_url == "https://{bucket}.s3.{region}.amazonaws.com/{key}"
     assert (settings.id_column, settings.path_column) == ("file_id", "file_path")
     assert settings.s3.multipart_threshold == 64 * 1024 * 1024
+    assert (settings.s3.max_concurrency, settings.s3.part_size) == (10, None)
+
+
+def test_transfer_settings(tmp_path: Path) -> None:
+    text = "project: demo\ns3:\n  bucket: demo-release\n  max_concurrency: 3\n  part_size_mb: 16\n"
+    settings = load_settings(write(tmp_path, text))
+    assert (settings.s3.max_concurrency, settings.s3.part_size) == (3, 16 * 1024 * 1024)
 
 
 @pytest.mark.parametrize(
@@ -30,6 +37,14 @@ def test_defaults(tmp_path: Path) -> None:
         (
             "project: demo\ns3:\n  bucket: demo-release\n  regoin: x\n",
             "line 4: unknown key 'regoin' in s3 (did you mean region?)",
+        ),
+        (
+            "project: demo\ns3:\n  bucket: demo-release\n  part_size_mb: 4\n",
+            "line 4: s3.part_size_mb: 4 is less than the minimum of 5",
+        ),
+        (
+            "project: demo\ns3:\n  bucket: demo-release\n  max_concurrency: 0\n",
+            "line 4: s3.max_concurrency: 0 is less than the minimum of 1",
         ),
         (
             "project: demo\ns3:\n  bucket: Bad_Bucket\n",

@@ -15,10 +15,9 @@ from publishkit.workspace.state.tables import (
     InterfaceSchemas,
     Notices,
     NwbSummaries,
-    OpenUpload,
-    OpenUploads,
     OrganizedPaths,
 )
+from publishkit.workspace.state.uploads import FileIdentity, JournaledPart, OpenUpload, OpenUploads
 
 __all__ = [
     "STATE_FILE",
@@ -29,9 +28,11 @@ __all__ = [
     "DandiNames",
     "FetchedFiles",
     "FileDigestRecords",
+    "FileIdentity",
     "FileRecord",
     "Inspections",
     "InterfaceSchemas",
+    "JournaledPart",
     "Notices",
     "NwbSummaries",
     "OpenUpload",

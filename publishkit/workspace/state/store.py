@@ -73,10 +73,20 @@ CREATE TABLE IF NOT EXISTS dandi_names (
 CREATE TABLE IF NOT EXISTS organized (
     source TEXT PRIMARY KEY, dandi_path TEXT NOT NULL, blake2b TEXT NOT NULL
 );
--- upload to S3: multipart uploads open now; a row left behind is a dead run's, to abort
+-- upload to S3: multipart uploads open now; a row left behind is a dead run's, to resume or
+-- abort. For each, the file it sends (size, mtime, inode, blake2b) and its part size, and each
+-- part S3 acknowledged (its size, base64 SHA-256, ETag): a re-run sends only the rest
 CREATE TABLE IF NOT EXISTS open_uploads (
     token INTEGER PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, upload_id TEXT,
     started TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS open_upload_files (
+    token INTEGER PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL, blake2b TEXT NOT NULL, part_size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS open_upload_parts (
+    token INTEGER NOT NULL, number INTEGER NOT NULL, size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL, etag TEXT NOT NULL, PRIMARY KEY (token, number)
 );
 -- upload to DANDI: what each dandiset path holds there
 CREATE TABLE IF NOT EXISTS dandi_uploads (

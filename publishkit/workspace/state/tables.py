@@ -1,4 +1,4 @@
-"""Typed readers and writers of the state store's tables: the only place with SQL in it.
+"""Typed readers and writers of the state store's tables (with `uploads`, the only SQL).
 
 One class per thing a stage remembers; each takes the open `StateStore`. Stages read what other
 stages recorded through these (organize's dandiset paths, the DANDI upload's assets, which
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -329,63 +328,6 @@ class DandiAssets:
                 "DELETE FROM dandi_uploads WHERE dandi_path = ? AND dandiset = ?",
                 (dandi_path, self._dandiset),
             )
-
-
-@dataclass(frozen=True)
-class OpenUpload:
-    """A multipart upload a run recorded as open: its id once S3 gave it one."""
-
-    token: int
-    bucket: str
-    key: str
-    upload_id: str | None
-    started: datetime
-
-
-class OpenUploads:
-    """open_uploads: the multipart uploads this workspace's runs have open (an
-    `s3.bucket.MultipartLog`). With the workspace's run lock held, every row already there
-    belongs to a run that died."""
-
-    def __init__(self, store: StateStore) -> None:
-        self._store = store
-
-    def begin(self, bucket: str, key: str) -> int:
-        """Record that an upload of `key` is about to start; a token for the calls that follow."""
-        with self._store.transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO open_uploads (bucket, key, upload_id, started) VALUES (?, ?, NULL, ?)",
-                (bucket, key, datetime.now(UTC).isoformat()),
-            )
-            return int(cursor.lastrowid or 0)
-
-    def started(self, token: int, upload_id: str) -> None:
-        """Record the upload's id, once S3 has given it."""
-        with self._store.transaction() as conn:
-            conn.execute(
-                "UPDATE open_uploads SET upload_id = ? WHERE token = ?", (upload_id, token)
-            )
-
-    def ended(self, token: int) -> None:
-        """Forget the upload: it was completed or aborted."""
-        with self._store.transaction() as conn:
-            conn.execute("DELETE FROM open_uploads WHERE token = ?", (token,))
-
-    def recorded(self, bucket: str) -> list[OpenUpload]:
-        """Every upload on record for `bucket` (with the run lock held: all of them dead runs')."""
-        rows = self._store.query(
-            "SELECT token, key, upload_id, started FROM open_uploads WHERE bucket = ?", (bucket,)
-        )
-        return [
-            OpenUpload(
-                int(str(token)),
-                bucket,
-                str(key),
-                None if upload_id is None else str(upload_id),
-                datetime.fromisoformat(str(started)),
-            )
-            for token, key, upload_id, started in rows
-        ]
 
 
 def _file_record(row: tuple[object, ...]) -> FileRecord:
