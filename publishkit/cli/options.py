@@ -83,7 +83,7 @@ ConcurrencyOption = Annotated[
         min=1,
         max=256,
         help="Parts of large files sent to S3 at once (default: s3.max_concurrency, else 10); "
-        "small files go up four times as many at once, at most 64.",
+        "small files go up eight times as many at once, at most 64.",
     ),
 ]
 PartSizeOption = Annotated[

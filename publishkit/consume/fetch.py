@@ -40,7 +40,8 @@ from publishkit.writable import write_error
 
 Outcome = Literal["downloaded", "linked", "present", "failed"]
 AtTarget = Literal["absent", "present", "placed", "in the way"]
-THREADS = 4
+THREADS = 4  # local reads (what is at each target)
+SMALL_FILES_AT_ONCE = 64  # small files fetched at once, at most: each is round trips, not bytes
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ def fetch_release(
     dest = dest.resolve()
     root = dest / f"{document['project_name']}-{document['manifest_version']}"
     targets = {item: _target(root, item) for item in files}  # every key checked first
-    pool = BucketPool(read, connections=transfer.concurrency + THREADS)
+    small_at_once = min(SMALL_FILES_AT_ONCE, 8 * transfer.concurrency)
+    pool = BucketPool(read, connections=transfer.concurrency + small_at_once)
     for name in {item.bucket for item in files}:
         pool.get(name)
     total = sum(item.size or 0 for item in files)
@@ -125,7 +127,7 @@ def fetch_release(
             except (PublishkitError, OSError) as exc:
                 return FetchedFile(shown, "failed", str(exc))
 
-        with ThreadPoolExecutor(THREADS) as executor:  # small files, while the large ones go
+        with ThreadPoolExecutor(small_at_once) as executor:  # small files, while the large go
             small = {
                 n: executor.submit(fetch, item, at)
                 for n, (item, at) in enumerate(zip(files, found, strict=True))

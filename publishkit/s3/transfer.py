@@ -1,7 +1,7 @@
 """A run's uploads, in parallel: several files at once, a large file's parts at once.
 
 `Transfers` holds `max_concurrency` slots for parts, shared by every large file of the run (one
-huge file goes up as that many parts at once), and `files_at_once` (4 x max_concurrency, at
+huge file goes up as that many parts at once), and `files_at_once` (8 x max_concurrency, at
 most 64) for small files' PUTs (many small files go up side by side). Memory stays bounded by
 the slots: each body is read from the file as it is sent, never held whole.
 
@@ -63,10 +63,10 @@ class TransferSettings:
 
     @property
     def files_at_once(self) -> int:
-        """Small files (one PUT each) in flight at once: 4 x max_concurrency, at most 64. A
+        """Small files (one PUT each) in flight at once: 8 x max_concurrency, at most 64. A
         small request's time is mostly round trips, not bytes, and its body is streamed from
         the file, so more of them at once cost neither bandwidth nor memory."""
-        return max(self.max_concurrency, min(64, 4 * self.max_concurrency))
+        return max(self.max_concurrency, min(64, 8 * self.max_concurrency))
 
     def part_size_for(self, size: int) -> int:
         """The part size for a file of `size` bytes (Parts raises it to stay in 10,000 parts)."""
