@@ -159,7 +159,7 @@ class PipelineResult:
             "dandi": self.dandi.as_json() if self.dandi else None,
             "dandiset_metadata": _json(self.dandiset_metadata),
             "publish": _json(self.published),
-            "s3_upload": self.s3_upload.as_json() if self.s3_upload and not release else None,
+            "s3_upload": self.s3_upload.as_json() if self.s3_upload else None,
             "release": release.as_json() if release else None,
             "notes": self.notes.as_json() if self.notes else None,
             "seconds": self.seconds,

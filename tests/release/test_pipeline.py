@@ -120,7 +120,10 @@ def test_a_release_refused_while_its_files_are_inspected_writes_nothing(
     assert s3_client.list_object_versions(Bucket=bucket.bucket)["Versions"] == before
     retried = cli("release", "--version", "1.1.0", "-w", str(study), "-f", "json")
     assert retried.exit_code == 0, retried.stderr
-    assert "nwb/sub-M-101_ses-ts01.nwb" in json.loads(retried.stdout)["release"]["uploaded"]
+    report = json.loads(retried.stdout)
+    assert "nwb/sub-M-101_ses-ts01.nwb" in report["release"]["uploaded"]
+    sent = report["s3_upload"]  # bytes, retries, resumes: in the report of a release too
+    assert sent["bytes_sent"] > 0 and sent["retries"] == 0 and sent["resumed"] == []
 
 
 def test_a_full_release_without_a_version_is_refused_first(cli, study: Path, aws_env) -> None:
