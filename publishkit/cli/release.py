@@ -147,7 +147,9 @@ def release(
 
 def _print_release(result: PipelineResult, quiet: bool) -> None:
     """The run's report for people: what stopped it, with the reports that say why."""
-    for line in result.warnings:
+    from publishkit.release.decision import shown_warnings
+
+    for line in shown_warnings(result.warnings):
         err.print(f"warning: {line}", markup=False, highlight=False)
     failure = result.failure()
     if failure is None:

@@ -25,3 +25,14 @@ class Decision:
             f"{path}: {why}; its contents are not compared in the release notes"
             for path, why in sorted(self.unreadable.items())
         )
+
+
+SHOWN_WARNINGS = 10  # lines a console shows of a long list of warnings; JSON has every one
+
+
+def shown_warnings(warnings: tuple[str, ...]) -> list[str]:
+    """The warnings a person reads: the first SHOWN_WARNINGS, then how many more there are."""
+    more = len(warnings) - SHOWN_WARNINGS
+    if more <= 0:
+        return list(warnings)
+    return [*warnings[:SHOWN_WARNINGS], f"and {more} more (`--format json` lists every one)"]

@@ -16,6 +16,7 @@ from typing import Any
 from publishkit.errors import PublishkitError
 from publishkit.formats.versions import Bump
 from publishkit.progress import no_progress
+from publishkit.release.decision import shown_warnings
 from publishkit.release.pipeline import STAGES, inspect_stage
 from publishkit.release.preflight import (
     check_request,
@@ -187,7 +188,7 @@ def _plan(lines: list[str], run: Run, refusal: str | None) -> ReleasePlan:
                 replace(decision.comparison, new_name="(next release)", new_version=cut)
             )
     warnings = decision.warnings() if decision else ()
-    lines += [f"warning: {w}" for w in warnings]
+    lines += [f"warning: {w}" for w in shown_warnings(warnings)]
     return ReleasePlan(tuple(lines), notes, suggested, cut, refusal, warnings)
 
 

@@ -258,3 +258,16 @@ def test_a_release_stopped_by_inspection_says_why_in_json(
     assert "--publish-despite-inspection" in report["hint"]
     assert report["inspect"]["unreadable_files"] and report["inspect"]["messages"]
     assert object_versions(s3_client, workspace.bucket) == []
+
+
+def test_a_long_list_of_unreadable_files_is_capped_on_the_console_not_in_json(
+    cli, workspace: Workspace, aws_env
+) -> None:
+    workspace.set_sessions({str(n): b"not HDF5 %d" % n for n in range(100, 125)})
+    text = cli("release", "--plan", "--version", "0.1.0", cwd=workspace.root)
+    shown = [line for line in text.stdout.splitlines() if line.startswith("warning: ")]
+    assert len(shown) == 11 and shown[-1] == (
+        "warning: and 15 more (`--format json` lists every one)"
+    )
+    as_json = cli("release", "--version", "0.1.0", "-f", "json", cwd=workspace.root)
+    assert len(json.loads(as_json.stdout)["warnings"]) == 25
