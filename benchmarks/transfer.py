@@ -16,6 +16,8 @@ issue's 4 MB/s per connection). Every tool runs as a subprocess, timed from star
 - resume: a release of the big file SIGKILLed once 60% of its parts are journaled, then run
   again; what the re-run sent, counted by the proxy (target: at most 45% of the file), `verify
   --deep`, and the object's versions (target: one).
+- fetch resume: the fetch of that release SIGKILLed once 60% of the file came down, then run
+  again; what the re-run read (target: at most 45%), and that the file is the one released.
 - a dropping link: the proxy also drops the link every 64 MiB (moto closes each connection
   after one answer, so a per-connection cut after 64 MiB never fires on 8 MiB parts; the
   link-wide drop is the one a long transfer meets). The upload must complete, sending at most
@@ -248,6 +250,7 @@ def main() -> None:
                     compare(f"fetch {label}", ours, tm, s5, rows)
                 if "resume" not in args.skip:
                     notes.append(resume_case(tmp, big, size, wan, tools, env))
+                    notes.append(fetch_resume_case(tmp, size, wan, tools))
             if "cut" not in args.skip:
                 with WanProxy(
                     env["AWS_ENDPOINT_URL"], rate=rate, cut_after=64 * MIB, cut_every=64 * MIB
@@ -324,6 +327,33 @@ def resume_case(
         f"resume: killed with {at_kill}/{parts} parts sent; the re-run took {seconds:.1f} s and "
         f"sent {sent:.0%} of the file (<= 45%), verify --deep exit {deep.returncode}, "
         f"{versions} version(s): {verdict}"
+    )
+
+
+def fetch_resume_case(tmp: Path, size: int, wan: WanProxy, tools: Tools) -> str:
+    """SIGKILL the fetch of the resume case's release once 60% of the file came down; what the
+    re-run reads, and whether the file it leaves is the one released."""
+    ws, dest = tmp / "ws-resume", tmp / "resume-down"
+    command = publishkit("fetch", str(manifest(ws)), "--to", str(dest))
+    wan.reset_counts()
+    killed = subprocess.Popen(command, env=tools.env, cwd=ws, stderr=subprocess.PIPE)
+    while wan.traffic().bytes_down < 0.6 * size and killed.poll() is None:
+        time.sleep(0.02)
+    if killed.poll() is not None:
+        return "fetch resume: the fetch finished before 60% came down; try a bigger file"
+    killed.kill()
+    killed.wait()
+    at_kill = wan.traffic().bytes_down / size
+    wan.reset_counts()
+    again = subprocess.run(command, env=tools.env, cwd=ws, capture_output=True)
+    read = wan.traffic().bytes_down / size
+    fetched = next(dest.rglob("big.bin"), None)
+    same = fetched is not None and fetched.read_bytes() == (tmp / "big.bin").read_bytes()
+    verdict = "ok" if read <= 0.45 and again.returncode == 0 and same else "MISSED"
+    return (
+        f"fetch resume: killed at {at_kill:.0%} of the file; the re-run read {read:.0%} of it "
+        f"(<= 45%), exit {again.returncode}, the file {'is' if same else 'is NOT'} the one "
+        f"released: {verdict}"
     )
 
 
