@@ -2,7 +2,8 @@
 later fetch resumes.
 
 The partial is `.NAME.publishkit-partial` beside the target. Each range is written in place
-(`os.pwrite`), then journaled with the sha256 of its bytes in the fetch folder's state store. A
+(`os.pwrite`) as it arrives, a piece of CHECKPOINT bytes at a time, each journaled with the
+sha256 of its bytes in the fetch folder's state store. A
 fetch killed part way, or whose link failed too often, leaves the partial and its journal; the
 next one re-checks every journaled range against the partial's bytes and reads only the others
 from the bucket. The ranges reach the whole file's hashers in order, read back from the partial
@@ -20,6 +21,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,7 @@ from publishkit.workspace.digests import FileDigests
 from publishkit.workspace.state import PartialDownloads, Written
 
 CHUNK = 4 * 1024 * 1024  # what the hashers read back at a time
+CHECKPOINT = 2 * 1024 * 1024  # a range is written and journaled in pieces this large as it arrives
 
 
 @dataclass(frozen=True)
@@ -111,11 +114,30 @@ def _fetch(
                 progress("Fetching", len(data), total)
                 return
             journal.forget_range(partial, start)  # changed since: read it again
-        data = reader.read(start, end)
-        _pwrite(fd, data, start)
-        journal.written(partial, Written(start, end, hashlib.sha256(data).hexdigest()))
-        _counted(lock, counts, "downloaded", len(data))
-        progress("Fetching", len(data), total)
+        kept = 0  # bytes of this range handed to the writer: a kill loses at most a piece
+        pieces: list[Future[None]] = []
+
+        def keep(data: bytearray, got: int, last: bool = False) -> None:
+            nonlocal kept
+            if got - kept < CHECKPOINT and not (last and got > kept):
+                return
+            piece = memoryview(data)[kept:got]  # no copy; the socket is read on meanwhile
+            pieces.append(writer.submit(write, piece, start + kept))
+            _counted(lock, counts, "downloaded", got - kept)
+            progress("Fetching", got - kept, total)
+            kept = got
+
+        data = reader.read(start, end, keep)
+        keep(data, len(data), last=True)
+        for piece in pieces:
+            piece.result()
+
+    def write(piece: memoryview, at: int) -> None:
+        """A piece of a range into the partial, then into the journal."""
+        with piece:
+            _pwrite(fd, piece, at)
+            done = Written(at, at + len(piece), hashlib.sha256(piece).hexdigest())
+        journal.written(partial, done)
 
     blake, sha = hashlib.blake2b(), hashlib.sha256()
 
@@ -125,10 +147,18 @@ def _fetch(
             sha.update(chunk)
 
     parts = plan_parts(size, settings.part_size, [(w.start, w.end) for w in journaled.values()])
+    writer = ThreadPoolExecutor(1, thread_name_prefix="publishkit-journal")
     try:
-        write_then_read_in_order(
-            parts, produce, consume, concurrency=settings.concurrency, on_abort=reader.stopped.set
-        )
+        try:
+            write_then_read_in_order(
+                parts,
+                produce,
+                consume,
+                concurrency=settings.concurrency,
+                on_abort=reader.stopped.set,
+            )
+        finally:
+            writer.shutdown(wait=True)  # every piece handed over is written and journaled
     except StorageError as exc:
         if not isinstance(exc, GaveUp):  # no later fetch would do better: keep nothing
             journal.forget(partial)
@@ -170,7 +200,7 @@ def _chunks(fd: int, start: int, end: int) -> Iterator[bytearray]:
         yield _pread(fd, offset, min(end, offset + CHUNK))
 
 
-def _pwrite(fd: int, data: bytearray, start: int) -> None:
+def _pwrite(fd: int, data: bytearray | memoryview, start: int) -> None:
     view, done = memoryview(data), 0
     while done < len(data):
         done += os.pwrite(fd, view[done:], start + done)

@@ -89,14 +89,17 @@ class RangedReader:
         self.retries = 0
         self.stopped = threading.Event()  # set: give up waiting between attempts
 
-    def read(self, start: int, end: int) -> bytearray:
-        """The bytes [start, end) of the pinned version."""
+    def read(
+        self, start: int, end: int, on_bytes: Callable[[bytearray, int], None] | None = None
+    ) -> bytearray:
+        """The bytes [start, end) of the pinned version. `on_bytes(data, got)` is called as
+        they arrive: the first `got` bytes of `data` are in."""
         data = bytearray(end - start)
         got, failures = 0, 0
         while got < len(data):
             before = got
             try:
-                got = self._read_into(data, start, got)
+                got = self._read_into(data, start, got, on_bytes)
             except _Partial as partial:
                 got = partial.got
                 failures = 0 if got > before else failures + 1
@@ -112,7 +115,13 @@ class RangedReader:
                 self._sleep(self._policy.delay(max(failures, 1)))
         return data
 
-    def _read_into(self, data: bytearray, start: int, got: int) -> int:
+    def _read_into(
+        self,
+        data: bytearray,
+        start: int,
+        got: int,
+        on_bytes: Callable[[bytearray, int], None] | None,
+    ) -> int:
         first, last = start + got, start + len(data) - 1
         try:
             response = self._client.get_object(**self._args, Range=f"bytes={first}-{last}")
@@ -130,6 +139,8 @@ class RangedReader:
                     raise StorageError(f"{self.where}: S3 sent more bytes than the range asked")
                 data[got : got + len(chunk)] = chunk
                 got += len(chunk)
+                if on_bytes is not None:
+                    on_bytes(data, got)
         except _TRANSIENT_ERRORS as exc:
             raise _Partial(got, _reason(exc)) from None
         finally:

@@ -123,7 +123,10 @@ def test_a_link_cut_every_few_megabytes_still_completes(
     assert target.read_bytes() == big
     assert traffic.cuts >= 6
     assert report["retries"] >= 6
-    assert traffic.bytes_down < 1.2 * len(big)  # a cut range goes on from where it stopped
+    # A cut range goes on from where it stopped: restarted whole, an 8 MiB range cut every 3 MiB
+    # would never end. What a cut wastes is what sat in the socket's buffers (this link has no
+    # rate cap, so they are full while a piece of the range is handed to the journal).
+    assert traffic.bytes_down < 1.35 * len(big)
 
 
 @pytest.mark.slow

@@ -77,8 +77,9 @@ class PartialDownloads:
         return []
 
     def written(self, partial: Path, done: Written) -> None:
-        """Record a range written to `partial` (after its bytes are in the file)."""
-        with self._store.transaction() as conn:
+        """Record a range written to `partial` (after its bytes are in the file); not synced:
+        a record lost with the machine's power only means that piece is read again."""
+        with self._store.transaction(durable=False) as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO fetch_ranges VALUES (?, ?, ?, ?)",
                 (str(partial), done.start, done.end, done.sha256),

@@ -118,19 +118,29 @@ class StateStore:
         return cls(state_dir / STATE_FILE)
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (BEGIN IMMEDIATE); nested ones join the outer one."""
+    def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE); nested ones join the outer one. Not
+        `durable`: its commit is not synced to disk (it survives the process being killed, not
+        the machine losing power), for records that only save work when they are there, such as
+        a fetch's journaled ranges, written many times a second."""
         with self._lock:
             if self._conn.in_transaction:  # nested: part of the enclosing transaction
                 yield self._conn
                 return
+            if not durable:
+                self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+            finally:
+                if not durable and not self._conn.in_transaction:
+                    self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("COMMIT")
+            if not durable:
+                self._conn.execute("PRAGMA synchronous=FULL")
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         """Rows of a read (for the table classes of `tables`; stages use those, not SQL)."""
