@@ -259,7 +259,7 @@ def run_release(
     must not follow an interrupt (errors.Interrupted)."""
     selected = tuple(s for s in STAGES if s.name in stages and s.enabled(settings))
     names = tuple(s.name for s in selected)
-    check_request(settings, names, version, bump, publish_despite_inspection)
+    check_request(version, bump, publish_despite_inspection)
     request = Request(
         version,
         bump,

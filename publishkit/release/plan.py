@@ -76,7 +76,7 @@ def plan_release(
     lines: list[str] = []
     refusal = None
     try:
-        check_request(settings, names, version, bump, None)
+        check_request(version, bump, None)
         known = _plan_conversion(settings, names, lines)
         _plan_dandi(settings, names, lines)
         preflight(run, suggest=True)

@@ -54,13 +54,7 @@ def decides_while_inspecting(settings: Settings, selected: tuple[str, ...]) -> b
     )
 
 
-def check_request(
-    settings: Settings,
-    names: tuple[str, ...],
-    version: str | None,
-    bump: Bump | None,
-    despite: str | None,
-) -> None:
+def check_request(version: str | None, bump: Bump | None, despite: str | None) -> None:
     """Refuse a request that no workspace could carry out, before the run lock is taken."""
     if version and bump:
         raise UsageError("give either --version or --bump, not both")
