@@ -253,6 +253,14 @@ def _exit(code: int) -> None:
     private ones (`atexit._run_exitfuncs`, `threading._shutdown`, then `os._exit`) are not
     needed: the objects frozen are released by the teardown all the same, as a refcount drops
     to zero; only cycles of garbage left at exit are not collected, and nothing publishkit
-    writes is left open by then (tests/cli/test_exit.py)."""
+    writes is left open by then (tests/cli/test_exit.py).
+
+    And without the interpreter's mark of a KeyboardInterrupt left unhandled: CPython sets it
+    when one leaves an `exec` or `eval` of a string (how dataclasses and namedtuples build
+    their methods, e.g. in a module imported as the signal came), even when the command then
+    caught it, and `python -m` kills itself with SIGINT after an exit that finds the mark set
+    (exit -2, not 130). Each such evaluation clears the mark as it starts; the signals are
+    ignored by now, so nothing can set it again."""
+    eval("None")  # a constant: what counts is that a string is evaluated
     gc.freeze()
     sys.exit(code)

@@ -4,15 +4,18 @@
 done: a command interrupted then does not start). A signal is recorded first, then raised as
 KeyboardInterrupt in the main thread, so that a wait or a long computation stops at
 once; when that KeyboardInterrupt is swallowed where Python cannot raise it (a `__del__`, a
-weakref callback: "Exception ignored in ..."), the record still stops the run at the core's
-next check (`publishkit.interrupts`). Once the command is over, a signal is only recorded: the
+weakref callback), the record still stops the run at the core's next check
+(`publishkit.interrupts`), and Python's report of it ("Exception ignored in ...", a traceback)
+is not printed. Once the command is over, a signal is only recorded: the
 exit says it was interrupted (130 for SIGINT, 143 for SIGTERM), and a re-run resumes.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 from types import FrameType
+from typing import Any
 
 from publishkit.errors import Interrupted
 
@@ -26,6 +29,7 @@ class Signals:
     def __init__(self) -> None:
         self.received: int | None = None
         self._raising = False
+        self._python_unraisable = sys.unraisablehook
 
     def install(self, *, raising: bool = True) -> None:
         """Handle SIGINT and SIGTERM from now on (main thread only, as Python requires);
@@ -34,6 +38,9 @@ class Signals:
         self._raising = raising
         for each in HANDLED:
             signal.signal(each, self._handle)
+        if sys.unraisablehook is not self._unraisable:
+            self._python_unraisable = sys.unraisablehook
+            sys.unraisablehook = self._unraisable
 
     def finished(self) -> None:
         """The command is over: a signal now is recorded, not raised into the exit."""
@@ -61,6 +68,13 @@ class Signals:
         """Raise Interrupted when a signal was received: nothing of `before` starts."""
         if self.received is not None:
             raise self.error(f"before {before}; nothing more was written")
+
+    def _unraisable(self, unraisable: Any) -> None:
+        """Python's report of an exception it could not raise, except the KeyboardInterrupt
+        that `_handle` raised: that one is recorded, and the run stops at its next check."""
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and self.received is not None:
+            return
+        self._python_unraisable(unraisable)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is None:

@@ -58,6 +58,40 @@ def test_the_exit_joins_threads_runs_atexit_and_keeps_the_code(
     assert done.read_text() == "joined"
 
 
+# A command whose signal raised its KeyboardInterrupt inside an `exec` of a string (as in a
+# dataclass built by a module the command imports), caught by the command: run as `python -m`.
+CAUGHT_IN_EXEC = """
+import os, signal, sys
+from publishkit.cli.app import _exit
+from publishkit.cli.signals import SIGNALS
+
+SIGNALS.install()
+try:
+    exec("os.kill(os.getpid(), signal.SIGINT)\\nfor _ in range(10**6): pass")
+except KeyboardInterrupt:
+    print("interrupted, said", file=sys.stderr)
+SIGNALS.ignore()
+_exit(SIGNALS.exit_code)
+"""
+
+
+def test_an_interrupt_caught_after_an_exec_of_a_string_still_exits_130(tmp_path: Path) -> None:
+    """CPython marks a KeyboardInterrupt that left an exec/eval of a string as unhandled, even
+    when caught later, and `python -m` then kills itself with SIGINT as it exits (-2): the
+    signal test's run that printed its message and exited -2 (issue 20's CI)."""
+    (tmp_path / "caught_in_exec.py").write_text(CAUGHT_IN_EXEC)
+    run = subprocess.run(
+        [sys.executable, "-m", "caught_in_exec"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(publishkit.cli.__file__).parents[2])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.stderr == "interrupted, said\n"
+    assert run.returncode == 130
+
+
 def test_the_command_line_calls_nothing_private_of_atexit_threading_or_sys() -> None:
     """No `atexit._run_exitfuncs`, `threading._shutdown` or `sys._...`: they change between
     Python versions without notice (issue 22)."""
