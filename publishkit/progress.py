@@ -6,12 +6,14 @@ from typing import Protocol
 
 
 class Progress(Protocol):
-    """Called with a task's description, how much was just done, and the task's total."""
+    """Called with a task's description, how much was just done, and the task's total; `done`:
+    an item of the task that has just finished (a file's path), which a log without a terminal
+    shows on a line of its own."""
 
-    def __call__(self, task: str, advance: int, total: int) -> None: ...
+    def __call__(self, task: str, advance: int, total: int, done: str = "") -> None: ...
 
 
-def no_progress(task: str, advance: int, total: int) -> None:
+def no_progress(task: str, advance: int, total: int, done: str = "") -> None:
     """The default sink: progress goes nowhere."""
 
 

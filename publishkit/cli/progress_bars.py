@@ -1,8 +1,8 @@
 """Progress on stderr that fits the size: rich bars on a terminal (transfers with bytes, rate and
 time left); elsewhere (CI logs, a pipe) one plain line per running task at least every `every`
-seconds, so that a long stage is never silent. Files are counted as files and bytes as bytes
-(`publishkit.progress.unit`); a task run again with another total (hashing for the inspection,
-then for the upload) counts from zero again."""
+seconds, so that a long stage is never silent, and one line per file a transfer finishes.
+Files are counted as files and bytes as bytes (`publishkit.progress.unit`); a task run again
+with another total (hashing for the inspection, then for the upload) counts from zero again."""
 
 from __future__ import annotations
 
@@ -90,7 +90,9 @@ class Bars:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
-    def __call__(self, task: str, advance: int, total: int) -> None:
+    def __call__(self, task: str, advance: int, total: int, done: str = "") -> None:
+        if done and self._plain:
+            err.print(f"{task}: {done} done", markup=False, highlight=False)
         with self._lock:
             if task not in self._tasks:
                 self._tasks[task] = self._progress.add_task(task, total=total)

@@ -120,12 +120,17 @@ def fetch_release(
                 return FetchedFile(shown, "present")
             try:
                 if transfer.ranged(item.size):
-                    return _fetch_ranged(
+                    fetched = _fetch_ranged(
                         pool, local, journal, item, target, shown, transfer, progress, total
                     )
-                return FetchedFile(shown, _fetch_one(pool, local, item, target, progress, total))
+                else:
+                    outcome = _fetch_one(pool, local, item, target, progress, total)
+                    fetched = FetchedFile(shown, outcome)
             except (PublishkitError, OSError) as exc:
                 return FetchedFile(shown, "failed", str(exc))
+            if fetched.outcome in ("downloaded", "linked"):
+                progress("Fetching", 0, total, done=shown)
+            return fetched
 
         with ThreadPoolExecutor(small_at_once) as executor:  # small files, while the large go
             small = {

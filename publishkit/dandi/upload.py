@@ -143,7 +143,8 @@ def _upload_all(
         done[name] = result
         if result.outcome == "uploaded" and result.asset_id and result.etag:
             assets.keep(name, DandiAsset(result.asset_id, content, result.etag))
-        progress("Uploading to DANDI", 1, len(organized))
+        finished = name if result.outcome == "uploaded" else ""
+        progress("Uploading to DANDI", 1, len(organized), done=finished)
 
     # Files that passed DANDI's checks go up several at once: dandi-cli validates none of
     # them, so none has refusals of its own to tell apart in dandi-cli's (shared) log.

@@ -158,7 +158,7 @@ def upload_release(
                 log.info("adopting s3://%s/%s version %s", bucket.name, key, current.version_id)
                 if resume is not None:  # it died between Complete and forgetting the upload
                     uploads.ended(resume.token)
-                progress("Uploading", digest.size, total)
+                progress("Uploading", digest.size, total, done=item.relpath)
                 return item, current.version_id
             log.info(
                 "%s %s (%d bytes) to s3://%s/%s",
@@ -184,6 +184,7 @@ def upload_release(
                     raise
                 return item, landed.version_id
             tally.add(item.relpath, sent, resumed=resume is not None)
+            progress("Uploading", 0, total, done=item.relpath)
             return item, sent.version_id
 
         failures = []

@@ -65,3 +65,26 @@ def test_a_stage_that_reports_nothing_yet_still_shows_life(
     with render.Bars(True, every=0.1):
         time.sleep(0.25)  # e.g. dandi-cli at work before its first file is done
     assert _lines(capsys)[0].startswith("still working (")
+
+
+def test_without_a_terminal_each_file_a_transfer_finishes_gets_a_line(
+    cli, workspace, aws_env, tmp_path
+) -> None:
+    """A CI log shows every file of a long release or fetch as it is done (issue 21)."""
+    released = cli("release", "--version", "0.1.0", cwd=workspace.root)
+    assert released.exit_code == 0, released.stderr
+    uploaded = [line for line in released.stderr.splitlines() if line.startswith("Uploading: ")]
+    assert sorted(uploaded) == [
+        "Uploading: data/s101.nwb done",
+        "Uploading: data/s102.nwb done",
+        "Uploading: project_metadata/sessions.csv done",
+    ]
+    manifest = workspace.root / "manifests" / "demo-project_project_manifest_v0.1.0.json"
+    fetched = cli("fetch", str(manifest), "--to", str(tmp_path / "cache"))
+    assert fetched.exit_code == 0, fetched.stderr
+    lines = [line for line in fetched.stderr.splitlines() if line.startswith("Fetching: ")]
+    assert sorted(lines) == [
+        "Fetching: demo-project-0.1.0/data/s101.nwb done",
+        "Fetching: demo-project-0.1.0/data/s102.nwb done",
+        "Fetching: demo-project-0.1.0/project_metadata/sessions.csv done",
+    ]
