@@ -147,7 +147,7 @@ class ProcessExecutor:
         task took its worker down."""
         remaining = dict(enumerate(items))
         try:
-            with ProcessPoolExecutor(self._jobs, mp_context=self._context) as pool:
+            with self._pool_of(self._jobs) as pool:
                 self._pool = pool
                 futures: dict[Future[Any], int] = {
                     pool.submit(fn, item, *args): index for index, item in remaining.items()
@@ -170,10 +170,16 @@ class ProcessExecutor:
 
     def _isolated(self, fn: Callable[..., Any], item: Any, args: tuple[Any, ...]) -> Any:
         try:
-            with ProcessPoolExecutor(1, mp_context=self._context) as pool:
+            with self._pool_of(1) as pool:
                 return pool.submit(fn, item, *args).result()
         except BrokenProcessPool as exc:
             return WorkerCrashed(f"the worker process died ({exc})")
+
+    def _pool_of(self, workers: int) -> ProcessPoolExecutor:
+        """Workers forked from the forkserver, each quiet until set up (`lifeline`)."""
+        from publishkit.workspace.lifeline import worker_started
+
+        return ProcessPoolExecutor(workers, mp_context=self._context, initializer=worker_started)
 
     def cancel(self) -> None:
         """Start nothing more: the tasks not started are dropped."""

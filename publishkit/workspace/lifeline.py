@@ -10,6 +10,12 @@ PR_SET_PDEATHSIG); elsewhere nothing changes.
 
 The parent-death signal follows the thread that spawned the process: the forkserver is
 started from the main thread (`warm_forkserver`, called where an executor is made).
+
+A worker also starts quiet: its stderr goes nowhere until it is set up (`worker_started`, the
+pools' initializer). A worker forked as publishkit ends (Ctrl-C while the pool starts) finds
+the parent's semaphores gone and fails before it runs anything; Python would print that
+failure's traceback on the caller's stderr after publishkit's last line. The parent sees such a
+worker as a broken pool all the same.
 """
 
 from __future__ import annotations
@@ -35,6 +41,27 @@ def die_with_parent(parent: int | None = None) -> None:
         os._exit(1)
 
 
+_STDERR: int | None = None  # a worker's own stderr, kept aside while it starts
+
+
+def quiet_until_started() -> None:
+    """This process's stderr (fd 2) to /dev/null until `worker_started`."""
+    global _STDERR
+    _STDERR = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+
+
+def worker_started() -> None:
+    """The pools' initializer: the worker is set up, its stderr is its own again."""
+    global _STDERR
+    if _STDERR is not None:
+        os.dup2(_STDERR, 2)
+        os.close(_STDERR)
+        _STDERR = None
+
+
 def in_forkserver() -> bool:
     """This process is a multiprocessing forkserver (its command line is the one
     `multiprocessing.forkserver` starts it with)."""
@@ -44,7 +71,12 @@ def in_forkserver() -> bool:
 def _forkserver_and_its_children_die_with_their_parents() -> None:
     server = os.getpid()
     die_with_parent()  # the forkserver, with the publishkit process that spawned it
-    os.register_at_fork(after_in_child=lambda: die_with_parent(server))  # each worker
+    os.register_at_fork(after_in_child=lambda: _each_worker(server))
+
+
+def _each_worker(server: int) -> None:
+    die_with_parent(server)
+    quiet_until_started()
 
 
 if in_forkserver():  # imported anywhere else (a test, the docs), this module does nothing

@@ -114,3 +114,48 @@ def test_importing_the_lifeline_outside_a_forkserver_changes_nothing() -> None:
         check=True,
     )
     assert probe.stdout.strip() == "0"  # PR_GET_PDEATHSIG: none
+
+
+# A pool whose worker fails before it is set up, as one forked while publishkit exits does (the
+# parent's semaphores are gone): here its start-up arguments cannot be unpickled.
+FAILS_TO_START = """
+import os, sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from publishkit.workspace.executors import ProcessExecutor, warm_forkserver
+from publishkit.workspace.lifeline import worker_started
+
+
+class FailsToLoad:
+    def __reduce__(self):
+        return (int, ("not a number",))
+
+
+if __name__ == "__main__":
+    said = dict(ProcessExecutor(1).map_unordered(os.write, [2], b"a worker says so\\n"))
+    assert said == {2: 17}, said
+    pool = ProcessPoolExecutor(
+        1, mp_context=warm_forkserver(), initializer=worker_started, initargs=(FailsToLoad(),)
+    )
+    try:
+        pool.submit(len, "x").result()
+    except BrokenProcessPool:
+        print("broken pool", file=sys.stderr)
+"""
+
+
+def test_a_worker_is_quiet_until_set_up_then_speaks_on_the_callers_stderr(
+    tmp_path: Path,
+) -> None:
+    """No traceback of a worker that failed to start after publishkit's last line (the signal
+    test's run: FileNotFoundError from SemLock._rebuild); a worker's own output still shows."""
+    (tmp_path / "fails_to_start.py").write_text(FAILS_TO_START)
+    run = subprocess.run(
+        [sys.executable, str(tmp_path / "fails_to_start.py")],
+        env={**os.environ, "PYTHONPATH": str(Path(lifeline.__file__).parents[2])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == "a worker says so\nbroken pool\n"
