@@ -48,7 +48,7 @@ from notes_scale import (
 )
 
 from publishkit.formats import manifest
-from publishkit.formats.contents import with_contents
+from publishkit.formats.content_changes import with_contents
 from publishkit.formats.jsonio import dumps, write_atomic
 from publishkit.formats.notes import Comparison, compare_manifests, render_markdown
 from publishkit.formats.summaries import (

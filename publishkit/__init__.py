@@ -18,7 +18,7 @@ _API = {
     "plan_release": "publishkit.release.plan",
     "workspace_status": "publishkit.release.status",
     "convert_sessions": "publishkit.nwb.convert",
-    "start_inspection": "publishkit.inspection.stage",
+    "start_inspection": "publishkit.inspection.inspect_files",
     "organize_files": "publishkit.dandi.organize",
     "check_dandi_access": "publishkit.dandi.access",
     "upload_to_dandi": "publishkit.dandi.upload",

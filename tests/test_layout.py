@@ -13,7 +13,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "publishkit"
 CORE = {
     "errors",
-    "files",
+    "local_files",
     "progress",
     "interrupts",
     "resources",

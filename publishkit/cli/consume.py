@@ -91,7 +91,7 @@ def notes(
         return
     comparison = compare_manifests(old_doc, new_doc, old.name, new.name)
     if not files_only:
-        from publishkit.release.changelog import compared_where_published
+        from publishkit.release.published_readback import compared_where_published
 
         read = read_settings(workspace)
         comparison = compared_where_published(comparison, old_doc, new_doc, read)

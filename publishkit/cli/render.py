@@ -19,9 +19,9 @@ if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import th
     from publishkit.consume.fetch import FetchReport
     from publishkit.consume.verify import VerifyReport
     from publishkit.dandi.metadata import MetadataReport
-    from publishkit.dandi.publish import PublishReport
+    from publishkit.dandi.version_publish import PublishReport
     from publishkit.demo import DemoResult
-    from publishkit.inspection.stage import InspectionReport
+    from publishkit.inspection.inspect_files import InspectionReport
     from publishkit.nwb.convert import ConversionReport
     from publishkit.release.plan import ReleasePlan
     from publishkit.release.results import PipelineResult, ReleaseResult

@@ -35,8 +35,8 @@ from publishkit.cli.render import out
 from publishkit.cli.signals import SIGNALS
 from publishkit.errors import CheckFailed, UsageError
 from publishkit.formats.jsonio import dumps, write_atomic
+from publishkit.inspection.inspect_files import start_inspection
 from publishkit.inspection.report import as_json, as_junit
-from publishkit.inspection.stage import start_inspection
 from publishkit.release.pipeline import dandi_enabled
 from publishkit.workspace.config import CONFIG_NAME
 from publishkit.workspace.executors import LOCAL

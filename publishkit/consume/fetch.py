@@ -23,11 +23,11 @@ from typing import Any, Literal
 from publishkit.consume.ranged_fetch import fetch_in_ranges
 from publishkit.consume.transfer import TransferSettings
 from publishkit.errors import DiskFull, ManifestError, PublishkitError, UsageError
-from publishkit.files import put_in_place
 from publishkit.formats import manifest
+from publishkit.local_files import put_in_place
 from publishkit.progress import Progress, no_progress
-from publishkit.reports import Tally
 from publishkit.s3.pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
+from publishkit.tally import Tally
 from publishkit.workspace.digests import DigestCache, FileDigests, digest_file
 from publishkit.workspace.state import (
     FetchedFiles,

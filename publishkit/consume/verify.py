@@ -12,8 +12,8 @@ from publishkit.consume.transfer import TransferSettings, digest_in_ranges
 from publishkit.errors import PublishkitError
 from publishkit.formats import manifest
 from publishkit.progress import Progress, no_progress
-from publishkit.reports import Tally
 from publishkit.s3.pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
+from publishkit.tally import Tally
 from publishkit.workspace.digests import FileDigests
 
 if TYPE_CHECKING:

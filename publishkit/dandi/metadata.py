@@ -16,7 +16,7 @@ import yaml
 from publishkit.dandi.metadata_fixes import Finding, findings, with_schema_keys
 from publishkit.errors import ConfigError
 from publishkit.formats.yamlio import line_of, read_yaml
-from publishkit.reports import Tally
+from publishkit.tally import Tally
 from publishkit.workspace.config import CONFIG_NAME, Settings
 
 # What the archive computes itself and strips from metadata it is sent (Version.strip_metadata),

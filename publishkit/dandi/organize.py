@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from publishkit.errors import WorkspaceError
-from publishkit.files import put_in_place, shown
 from publishkit.formats.dandi_paths import ALLOWED, archive_refuses, culprit, refused_value
+from publishkit.local_files import put_in_place, shown
 from publishkit.progress import Progress, no_progress
-from publishkit.reports import Tally
+from publishkit.tally import Tally
 from publishkit.upstream import dandi_metadata_reader, organized_name, quiet_dandi
 from publishkit.workspace.config import Settings
 from publishkit.workspace.confined import inside

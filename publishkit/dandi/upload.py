@@ -21,7 +21,7 @@ from publishkit.dandi.access import require_target
 from publishkit.errors import WorkspaceError
 from publishkit.interrupts import Interrupt, never
 from publishkit.progress import Progress, no_progress
-from publishkit.reports import Tally
+from publishkit.tally import Tally
 from publishkit.upstream import silenced
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache

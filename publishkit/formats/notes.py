@@ -10,7 +10,7 @@ from typing import Any
 
 from publishkit.formats.changes import Change, allensdk_text, counts
 from publishkit.formats.comparison import GROUP_TITLES, Comparison
-from publishkit.formats.contents import nwb_lines, table_heading, table_lines, table_rows
+from publishkit.formats.content_changes import nwb_lines, table_heading, table_lines, table_rows
 from publishkit.formats.table_diff import TableDiff
 
 NOTES_TITLE = "# Release notes\n"

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from publishkit.formats.schemas import violations
-from publishkit.inspection.stage import Finding, InspectionReport
+from publishkit.inspection.inspect_files import Finding, InspectionReport
 from publishkit.workspace.inspection_settings import rank
 from publishkit.workspace.table_checks import TableCheckReport
 

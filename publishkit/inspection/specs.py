@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from publishkit.files import put_in_place
+from publishkit.local_files import put_in_place
 
 
 @dataclass

@@ -17,9 +17,9 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from publishkit.files import put_in_place, shown
 from publishkit.formats.jsonio import write_atomic
 from publishkit.interrupts import Interrupt, never
+from publishkit.local_files import put_in_place, shown
 from publishkit.nwb import neuroconv_plan, neuroconv_write
 from publishkit.nwb.build import BuildContext, ConversionError, identifier_for
 from publishkit.nwb.neuroconv_plan import PlannedEntry
@@ -33,7 +33,7 @@ from publishkit.nwb.templates import (
     sources,
 )
 from publishkit.progress import Progress, no_progress
-from publishkit.reports import Tally
+from publishkit.tally import Tally
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.executors import (

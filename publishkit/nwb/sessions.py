@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from publishkit.errors import WorkspaceError
-from publishkit.files import shown
 from publishkit.formats.dandi_paths import ALLOWED, refused_in_id
+from publishkit.local_files import shown
 from publishkit.nwb.build import ConversionError
 from publishkit.nwb.templates import render
 from publishkit.workspace.config import Settings

@@ -35,7 +35,7 @@ from publishkit.workspace.config import Settings
 from publishkit.workspace.runlock import exclusive_run
 
 if TYPE_CHECKING:
-    from publishkit.dandi.publish import NotesLink, PublishReport
+    from publishkit.dandi.version_publish import NotesLink, PublishReport
 
 
 __all__ = [
@@ -82,7 +82,7 @@ def inspect_stage(run: Run) -> None:
 
 
 def _inspect_files(run: Run) -> None:
-    from publishkit.inspection.stage import start_inspection
+    from publishkit.inspection.inspect_files import start_inspection
     from publishkit.workspace.nwb_files import workspace_nwb_files
 
     settings = run.settings
@@ -142,7 +142,7 @@ def _upload(run: Run) -> None:
 def _publish(run: Run) -> None:
     """Publish the DANDI draft when it changed; a refusal stops the run: the S3 release would
     record no DANDI version."""
-    from publishkit.dandi.publish import publish_dandiset
+    from publishkit.dandi.version_publish import publish_dandiset
 
     run.published = publish_dandiset(
         settings=run.settings,
@@ -155,7 +155,7 @@ def _publish(run: Run) -> None:
 
 
 def _manifest(run: Run) -> None:
-    from publishkit.release.publish import publish_release_manifest
+    from publishkit.release.manifest_and_notes import publish_release_manifest
 
     found = run.published.version if run.published is not None else None
     if found is not None:
@@ -181,7 +181,7 @@ def _manifest(run: Run) -> None:
 
 
 def _notes(run: Run) -> None:
-    from publishkit.release.publish import write_release_notes
+    from publishkit.release.manifest_and_notes import write_release_notes
     from publishkit.release.s3_staging import check_target
 
     target = run.target or check_target(settings=run.settings)
@@ -304,7 +304,7 @@ def run_release(
 
 def notes_link(run: Run) -> NotesLink:
     """Where the notes of the release this run cuts (else of the latest) are in the bucket."""
-    from publishkit.dandi.publish import NotesLink
+    from publishkit.dandi.version_publish import NotesLink
     from publishkit.formats.manifest import public_url
     from publishkit.release.s3_staging import NOTES_FILE
 

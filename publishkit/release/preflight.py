@@ -171,7 +171,7 @@ def decide(run: Run, *, suggest: bool = False) -> Decision:
     without --version or --bump, the bump the changes call for (the plan's guess)."""
     if run.decision is not None:
         return run.decision
-    from publishkit.release.publish import compare_staged
+    from publishkit.release.manifest_and_notes import compare_staged
     from publishkit.release.s3_staging import resolve_version
 
     staged = run.stage_s3()

@@ -21,12 +21,12 @@ from publishkit.progress import Progress
 if TYPE_CHECKING:
     from publishkit.dandi.metadata import MetadataReport
     from publishkit.dandi.organize import OrganizeReport
-    from publishkit.dandi.publish import PublishReport
     from publishkit.dandi.upload import DandiUploadReport
-    from publishkit.inspection.stage import InspectionReport
+    from publishkit.dandi.version_publish import PublishReport
+    from publishkit.inspection.inspect_files import InspectionReport
     from publishkit.nwb.convert import ConversionReport
     from publishkit.release.decision import Decision
-    from publishkit.release.publish import ManifestResult, NotesResult
+    from publishkit.release.manifest_and_notes import ManifestResult, NotesResult
     from publishkit.release.s3_staging import Staged, Target
     from publishkit.release.s3_upload import S3UploadResult
     from publishkit.workspace.config import Settings

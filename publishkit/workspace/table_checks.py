@@ -159,12 +159,12 @@ def _check(
     return out
 
 
-Place = tuple[int | None, int, str | None, str | None]  # row, line, column, value
+CellAt = tuple[int | None, int, str | None, str | None]  # row, line, column, value
 
 
 def _repeats(
     rows: Rows, at: dict[str, int], columns: tuple[str, ...], *, empty: bool
-) -> Iterator[tuple[Place, str]]:
+) -> Iterator[tuple[CellAt, str]]:
     """Rows whose values in `columns` an earlier row has (and, for a key, empty values)."""
     seen: dict[tuple[str, ...], tuple[int, int]] = {}
     shown = columns[0] if len(columns) == 1 else "+".join(columns)
@@ -180,7 +180,7 @@ def _repeats(
             seen[values] = (number, line)
 
 
-def _invalid(rows: Rows, index: int, column: str, schema: Any) -> Iterator[tuple[Place, str]]:
+def _invalid(rows: Rows, index: int, column: str, schema: Any) -> Iterator[tuple[CellAt, str]]:
     """Rows whose value in the column does not meet its JSON Schema (as the type it names)."""
     validator = jsonschema.Draft202012Validator(schema)
     verdicts: dict[str, str | None] = {}
@@ -225,7 +225,7 @@ def _dangling(
     other: tuple[Path, int, list[str], Rows],
     table: str,
     other_column: str,
-) -> Iterator[tuple[Place, str]]:
+) -> Iterator[tuple[CellAt, str]]:
     """Rows whose value is not in `table`.`other_column` (empty values refer to nothing)."""
     _, other_line, header, other_rows = other
     if other_column not in header:
@@ -240,7 +240,7 @@ def _dangling(
 
 def _nwb(
     rows: Rows, at: dict[str, int], spec: TableSpec, settings: Settings
-) -> Iterator[tuple[Place, str]]:
+) -> Iterator[tuple[CellAt, str]]:
     """Rows whose value differs from the field of their NWB file's summary."""
     path_column = settings.path_column
     files = {row[at[path_column]].strip() for _, row in rows} - {""}

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from publishkit.errors import ManifestError
-from publishkit.formats.contents import LIMIT, nwb_lines
+from publishkit.formats.content_changes import LIMIT, nwb_lines
 from publishkit.formats.schemas import instances_check, violations
 from publishkit.formats.summaries import (
     content_key,

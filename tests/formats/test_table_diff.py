@@ -7,7 +7,7 @@ import pytest
 from publishkit.errors import ManifestError
 from publishkit.formats.changes import Change
 from publishkit.formats.comparison import Comparison
-from publishkit.formats.contents import LIMIT, table_lines
+from publishkit.formats.content_changes import LIMIT, table_lines
 from publishkit.formats.notes import render_markdown
 from publishkit.formats.table_diff import diff_tables, parse_table
 

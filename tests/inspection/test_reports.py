@@ -21,8 +21,8 @@ from hdmf.common import VectorData, VectorIndex
 from pynwb import NWBHDF5IO
 from pynwb.misc import Units
 
+from publishkit.inspection.inspect_files import Finding, InspectedFile, InspectionReport
 from publishkit.inspection.report import as_junit, workflow_command
-from publishkit.inspection.stage import Finding, InspectedFile, InspectionReport
 from tests.nwbfactory import write_nwb
 
 LEVELS = ["ERROR", "PYNWB_VALIDATION", "CRITICAL", "BEST_PRACTICE_VIOLATION"]

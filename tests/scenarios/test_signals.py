@@ -147,6 +147,7 @@ def test_interrupted_at_random_instants_publishes_nothing_after_the_signal_then_
             assert "study/manifests/study_project_manifest_v1.0.0.json" in manifests()
             continue
         assert run.returncode == 128 + which, f"{what}\n{stderr}"
+        assert stderr.strip(), f"{what}: it said nothing ({happened})"
         last = stderr.strip().splitlines()[-1]
         assert last.startswith(f"error: interrupted by {which.name} "), last
         assert last.endswith(

@@ -25,14 +25,14 @@ from publishkit.formats.manifest import Manifest
 from publishkit.formats.notes import has_section, prepend_section, render_markdown
 from publishkit.formats.summaries import Summaries
 from publishkit.interrupts import Interrupt, never
-from publishkit.release.changelog import (
+from publishkit.release.draft import now
+from publishkit.release.published_readback import (
     Place,
     compared_in_bucket,
     compared_in_run,
     put_summaries,
     release_summaries,
 )
-from publishkit.release.draft import now
 from publishkit.release.s3_staging import NOTES_FILE, Staged
 from publishkit.release.s3_upload import holds
 from publishkit.s3 import content_types

@@ -18,7 +18,7 @@ from typing import Any
 from publishkit.errors import ManifestError, StorageError
 from publishkit.formats import manifest
 from publishkit.formats.comparison import Comparison
-from publishkit.formats.contents import Reader, with_contents
+from publishkit.formats.content_changes import Reader, with_contents
 from publishkit.formats.jsonio import dumps
 from publishkit.formats.summaries import (
     SUMMARIES_FOLDER,

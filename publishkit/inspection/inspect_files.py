@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from publishkit.errors import UsageError
-from publishkit.files import shown
 from publishkit.inspection.pool import Inspecting, Task
+from publishkit.local_files import shown
 from publishkit.progress import Progress, no_progress
 from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.executors import LOCAL, ExecutorSettings

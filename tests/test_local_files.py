@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from publishkit.files import put_in_place, shown
+from publishkit.local_files import put_in_place, shown
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_partial(tmp_path: Path) -> None:
