@@ -89,6 +89,7 @@ def _interrupted(ctx: Any, exc: Interrupted) -> typer.Exit:
     """The exit of a command stopped by SIGINT or SIGTERM (130 or 143), saying that a re-run
     resumes; a signal from now on is only recorded, not raised into the report."""
     SIGNALS.finished()
+    SIGNALS.reported = True
     line = f"error: {exc.message} (fix: {exc.hint})"
     return _failed(ctx, exc.message, exc.hint, exc.exit_code, line)
 
@@ -230,13 +231,15 @@ def main() -> None:
             app(prog_name="publishkit")
     except SystemExit as exit:
         code = exit.code
+        if code == 130 and SIGNALS.received is not None and not SIGNALS.reported:
+            where = WHILE_RUNNING  # typer's own exit for a KeyboardInterrupt as it parsed
     except KeyboardInterrupt:  # a second signal while the first was being reported
         code = 1  # said below
     SIGNALS.finished()
     if isinstance(code, str):
         err.print(code, markup=False)
         code = 1
-    if SIGNALS.received is not None and code != SIGNALS.exit_code:
+    if SIGNALS.received is not None and not SIGNALS.reported:  # cut short outside a command
         cut = SIGNALS.error(where)
         err.print(f"error: {cut.message} (fix: {cut.hint})", markup=False)
         code = cut.exit_code

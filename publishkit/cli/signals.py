@@ -30,6 +30,7 @@ class Signals:
         self.received: int | None = None
         self._raising = False
         self._python_unraisable = sys.unraisablehook
+        self.reported = False  # the command's error boundary said the interruption
 
     def install(self, *, raising: bool = True) -> None:
         """Handle SIGINT and SIGTERM from now on (main thread only, as Python requires);

@@ -114,3 +114,41 @@ def test_the_command_line_calls_nothing_private_of_atexit_threading_or_sys() -> 
             ):
                 private.append(f"{path.name}:{node.lineno}: getattr(..., {node.args[1].value!r})")
     assert private == []
+
+
+# A SIGINT as typer parses the command line, before any command runs: typer turns the
+# KeyboardInterrupt into its own silent exit 130.
+SIGNALLED_AS_IT_PARSES = """
+import os, signal, sys
+from publishkit.cli import app
+
+parse = app._Group.make_context
+
+
+def signalled(self, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGINT)
+    for _ in range(10**6):  # the handler raises here
+        pass
+    return parse(self, *args, **kwargs)
+
+
+app._Group.make_context = signalled
+sys.argv = ["publishkit", "--version"]
+app.main()
+"""
+
+
+def test_an_interrupt_as_the_command_line_is_parsed_is_said(tmp_path: Path) -> None:
+    """Exit 130 with the line that says so, not typer's silent 130 (the signal test's run
+    that exited 130 without a word)."""
+    run = subprocess.run(
+        [sys.executable, "-c", SIGNALLED_AS_IT_PARSES],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 130
+    assert run.stdout == ""
+    assert run.stderr.startswith("error: interrupted by SIGINT while it ran"), run.stderr
+    assert run.stderr.endswith("it resumes where this run stopped)\n"), run.stderr

@@ -77,6 +77,11 @@ def study(
                 monkeypatch.setenv(key, value)
         monkeypatch.delenv(archive.api_key_env_var, raising=False)
         monkeypatch.setenv("DANDI_API_KEY", archive.api_key)
+        # pynwb's cache of its type map in this fresh home, written once before the runs:
+        # pynwb writes it in place on its first import, so a process killed as it writes, or
+        # one reading as another writes, finds it cut short (EOFError in the forkserver's
+        # preload); what is tested here is publishkit's handling of the signal
+        subprocess.run([sys.executable, "-c", "import pynwb"], env=os.environ.copy(), check=True)
         dandiset = archive.create_dandiset("signalled")
         config = workspace / "publishkit.yaml"
         config.write_text(
