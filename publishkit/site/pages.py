@@ -1,0 +1,133 @@
+"""The site's pages rendered: index.html (every release, newest first, with charts) and one
+page per release. jinja2 with autoescape: whatever users wrote (file names, table names, cell
+values, notes) is text, never markup; a link is made only of an http(s) URL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from publishkit.formats.comparison import Comparison
+from publishkit.formats.manifest import manifest_name
+from publishkit.formats.notes_html import render_html
+from publishkit.site.charts import history_charts, size_text
+from publishkit.site.file_table import Folder, TableRow, folders, tables
+from publishkit.site.history import DandiVersion, History, dandi_version, manifest_url
+
+OPEN_UP_TO = 200  # a release of at most this many data files shows its folders open
+
+
+@dataclass(frozen=True)
+class InspectionSummary:
+    """What the release's inspection found: files inspected, findings by importance (most
+    important first), findings the settings suppressed, and the reason given to publish
+    despite a failure (None: it passed, or no reason was needed)."""
+
+    files: int
+    findings: tuple[tuple[str, int], ...]
+    suppressed: int = 0
+    overridden: str | None = None
+
+
+@dataclass(frozen=True)
+class ReleasePage:
+    project: str
+    version: str
+    previous: str | None
+    date: str
+    manifest_name: str
+    manifest_url: str | None
+    dandi: DandiVersion | None
+    notes: str  # the release notes' section, as HTML (escaped by notes_html)
+    inspection: InspectionSummary | None
+    overridden: str | None
+    tables: tuple[TableRow, ...]
+    folders: tuple[Folder, ...]
+    files: int
+    bytes: int
+
+    @property
+    def data_files(self) -> int:
+        return sum(len(folder.files) for folder in self.folders)
+
+    @property
+    def open_folders(self) -> bool:
+        return self.data_files <= OPEN_UP_TO
+
+
+def release_page(
+    document: Mapping[str, Any],
+    comparison: Comparison,
+    *,
+    remarks: tuple[str, ...] = (),
+    inspection: InspectionSummary | None = None,
+    shapes: Mapping[str, tuple[int, int]] | None = None,
+) -> ReleasePage:
+    """What the page of release `document` shows; `comparison`: what changed since the release
+    before it; `remarks`: the notes' remarks (--note, DANDI, the override); `shapes`: each
+    table's rows and columns, when read."""
+    entries = [*document["metadata_files"].values(), *document["data_files"].values()]
+    date = str(document.get("created") or "")[:10]
+    return ReleasePage(
+        project=str(document["project_name"]),
+        version=str(document["manifest_version"]),
+        previous=comparison.old_version,
+        date=date,
+        manifest_name=manifest_name(document["project_name"], document["manifest_version"]),
+        manifest_url=manifest_url(document),
+        dandi=dandi_version(document),
+        notes=render_html(comparison, date=date or None, remarks=remarks),
+        inspection=inspection,
+        overridden=inspection.overridden if inspection else None,
+        tables=tables(document, shapes),
+        folders=folders(document),
+        files=len(entries),
+        bytes=sum(int(e.get("size") or 0) for e in entries),
+    )
+
+
+def render_release(page: ReleasePage, *, built: str) -> str:
+    """A release's page (releases/vX.Y.Z.html): self-contained HTML."""
+    return _environment().get_template("release.html.j2").render(page=page, built=built)
+
+
+def render_index(history: History, *, built: str) -> str:
+    """The project's page (index.html): every release, newest first, and the history charts."""
+    charts = history_charts(history.releases) if history.releases else ()
+    template = _environment().get_template("index.html.j2")
+    return template.render(history=history, charts=charts, built=built)
+
+
+def href(url: object) -> str | None:
+    """`url` when it is an http(s) URL to put in a link; None for anything else (javascript:,
+    data:, a relative path a manifest should not hold)."""
+    if not isinstance(url, str) or any(c.isspace() or ord(c) < 32 for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+@cache
+def _environment() -> Any:
+    import jinja2
+
+    from publishkit import __version__
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "layouts"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["href"] = href
+    environment.filters["size"] = size_text
+    environment.globals["generator"] = __version__
+    return environment
