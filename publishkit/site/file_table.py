@@ -80,3 +80,58 @@ def _dandi_api(document: Mapping[str, Any]) -> str | None:
     """The DANDI API a manifest's assets are on, when its instance is given as a URL."""
     instance = str((document.get("dandi") or {}).get("instance") or "")
     return instance.rstrip("/") if instance.startswith(("http://", "https://")) else None
+
+
+@dataclass(frozen=True)
+class FilePage:
+    """One page of a large release's file table: `releases/vX.Y.Z/files-NNN.html`."""
+
+    number: int
+    folders: tuple[Folder, ...]  # whole folders, or a part of one that spans pages
+
+    @property
+    def name(self) -> str:
+        return f"files-{self.number:03d}.html"
+
+    @property
+    def files(self) -> int:
+        return sum(len(folder.files) for folder in self.folders)
+
+
+@dataclass(frozen=True)
+class FolderLink:
+    """A folder in a large release's folder list, and the pages that hold its files."""
+
+    folder: Folder
+    pages: tuple[FilePage, ...]
+
+
+def paged(all_folders: tuple[Folder, ...], per_page: int) -> tuple[FilePage, ...]:
+    """The folders' files on pages of at most `per_page` files, in order; a folder larger than
+    what is left of a page continues on the next."""
+    pages: list[FilePage] = []
+    current: list[Folder] = []
+    room = per_page
+    for folder in all_folders:
+        rows = folder.files
+        while rows:
+            taken, rows = rows[:room], rows[room:]
+            current.append(Folder(folder.name, taken))
+            room -= len(taken)
+            if room == 0:
+                pages.append(FilePage(len(pages) + 1, tuple(current)))
+                current, room = [], per_page
+    if current:
+        pages.append(FilePage(len(pages) + 1, tuple(current)))
+    return tuple(pages)
+
+
+def folder_links(
+    all_folders: tuple[Folder, ...], pages: tuple[FilePage, ...]
+) -> tuple[FolderLink, ...]:
+    """Each folder with the pages its files are on."""
+    holding: dict[str, list[FilePage]] = {}
+    for page in pages:
+        for part in page.folders:
+            holding.setdefault(part.name, []).append(page)
+    return tuple(FolderLink(folder, tuple(holding.get(folder.name, ()))) for folder in all_folders)

@@ -15,10 +15,29 @@ from publishkit.formats.comparison import Comparison
 from publishkit.formats.manifest import manifest_name
 from publishkit.formats.notes_html import render_html
 from publishkit.site.charts import history_charts, size_text
-from publishkit.site.file_table import Folder, TableRow, folders, tables
-from publishkit.site.history import DandiVersion, History, dandi_version, manifest_url
+from publishkit.site.file_table import (
+    FilePage,
+    Folder,
+    FolderLink,
+    TableRow,
+    folder_links,
+    folders,
+    paged,
+    tables,
+)
+from publishkit.site.history import (
+    PAGES_FOLDER,
+    DandiVersion,
+    History,
+    dandi_version,
+    manifest_url,
+    page_name,
+)
 
 OPEN_UP_TO = 200  # a release of at most this many data files shows its folders open
+INLINE_UP_TO = 2_000  # a release of more data files has its file table on pages of its own
+PER_PAGE = 1_000  # files on each of those pages
+NOTES_ITEMS = 100  # files of each group of changes the notes on the page name
 
 
 @dataclass(frozen=True)
@@ -49,10 +68,20 @@ class ReleasePage:
     folders: tuple[Folder, ...]
     files: int
     bytes: int
+    file_pages: tuple[FilePage, ...] = ()  # the file table's pages; () when it is inline
 
     @property
     def data_files(self) -> int:
         return sum(len(folder.files) for folder in self.folders)
+
+    @property
+    def folder_links(self) -> tuple[FolderLink, ...]:
+        return folder_links(self.folders, self.file_pages)
+
+    @property
+    def files_folder(self) -> str:
+        """The folder of the file table's pages, beside the release page."""
+        return f"v{self.version}"
 
     @property
     def open_folders(self) -> bool:
@@ -71,6 +100,7 @@ def release_page(
     before it; `remarks`: the notes' remarks (--note, DANDI, the override); `shapes`: each
     table's rows and columns, when read."""
     entries = [*document["metadata_files"].values(), *document["data_files"].values()]
+    by_folder = folders(document)
     date = str(document.get("created") or "")[:10]
     return ReleasePage(
         project=str(document["project_name"]),
@@ -80,19 +110,32 @@ def release_page(
         manifest_name=manifest_name(document["project_name"], document["manifest_version"]),
         manifest_url=manifest_url(document),
         dandi=dandi_version(document),
-        notes=render_html(comparison, date=date or None, remarks=remarks),
+        notes=render_html(comparison, date=date or None, remarks=remarks, max_items=NOTES_ITEMS),
         inspection=inspection,
         overridden=inspection.overridden if inspection else None,
         tables=tables(document, shapes),
-        folders=folders(document),
+        folders=by_folder,
         files=len(entries),
         bytes=sum(int(e.get("size") or 0) for e in entries),
+        file_pages=paged(by_folder, PER_PAGE) if len(document["data_files"]) > INLINE_UP_TO else (),
     )
 
 
 def render_release(page: ReleasePage, *, built: str) -> str:
     """A release's page (releases/vX.Y.Z.html): self-contained HTML."""
     return _environment().get_template("release.html.j2").render(page=page, built=built)
+
+
+def release_files(page: ReleasePage, *, built: str) -> dict[str, str]:
+    """A release's pages by their path in the site: its page, and the pages of its file
+    table when it has them (`releases/vX.Y.Z/files-NNN.html`)."""
+    found = {f"{PAGES_FOLDER}/{page_name(page.version)}": render_release(page, built=built)}
+    template = _environment().get_template("files.html.j2")
+    for file_page in page.file_pages:
+        found[f"{PAGES_FOLDER}/{page.files_folder}/{file_page.name}"] = template.render(
+            page=page, file_page=file_page, built=built
+        )
+    return found
 
 
 def render_index(history: History, *, built: str) -> str:

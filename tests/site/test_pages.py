@@ -5,7 +5,13 @@ from __future__ import annotations
 import re
 
 from publishkit.site.history import history
-from publishkit.site.pages import InspectionSummary, release_page, render_index, render_release
+from publishkit.site.pages import (
+    InspectionSummary,
+    release_files,
+    release_page,
+    render_index,
+    render_release,
+)
 from tests.site.hostile import HOSTILE, IMG, SCRIPT, entry, hostile_releases, live_parts, manifest
 
 
@@ -97,3 +103,28 @@ def test_the_index_lists_every_release_newest_first_with_charts_of_the_history()
         'href="http://127.0.0.1:9/bucket/pre/manifests/proj_project_manifest_v2.0.0.json"' in html
     )
     assert 'href="http://127.0.0.1:9/bucket/pre/release_notes.md"' in html
+
+
+def test_a_large_release_pages_its_file_table_and_caps_the_notes_lists() -> None:
+    files = {f"f{i}": entry(f"sub-{i % 3}/f{i:05d}.nwb", f"{i:04x}") for i in range(2_500)}
+    new = manifest("2.0.0", files)
+    from publishkit.formats.comparison import compare_manifests
+
+    page = release_page(new, compare_manifests(None, new, None, "new"))
+    pages = release_files(page, built="2026-01-02")
+    assert sorted(pages) == [
+        "releases/v2.0.0.html",
+        "releases/v2.0.0/files-001.html",
+        "releases/v2.0.0/files-002.html",
+        "releases/v2.0.0/files-003.html",
+    ]
+    main = pages["releases/v2.0.0.html"]
+    assert 'class="pinned"' not in main  # no file rows on the release page itself
+    assert 'href="v2.0.0/files-002.html"' in main
+    assert "and 2400 more" in main  # 100 of the 2,500 created files named in the notes
+    rows = {name: text.count('class="pinned"') for name, text in pages.items()}
+    assert sum(rows.values()) == 2_500 and max(rows.values()) == 1_000
+    second = pages["releases/v2.0.0/files-002.html"]
+    assert 'href="../v2.0.0.html"' in second and 'href="../../index.html"' in second
+    assert 'href="files-001.html" rel="prev"' in second
+    assert 'href="files-003.html" rel="next"' in second
