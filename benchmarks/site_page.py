@@ -66,7 +66,7 @@ def main() -> None:
     new = release("1.1.0", args.files, args.folders, "b")
     started = time.perf_counter()
     comparison = compare_manifests(old, new, "old", "new")
-    pages = release_files(release_page(new, comparison), built="2026-12-07")
+    pages = release_files(release_page(new, comparison))
     rendered = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as folder:
         for relpath, text in pages.items():

@@ -121,28 +121,28 @@ def release_page(
     )
 
 
-def render_release(page: ReleasePage, *, built: str) -> str:
+def render_release(page: ReleasePage) -> str:
     """A release's page (releases/vX.Y.Z.html): self-contained HTML."""
-    return _environment().get_template("release.html.j2").render(page=page, built=built)
+    return _environment().get_template("release.html.j2").render(page=page)
 
 
-def release_files(page: ReleasePage, *, built: str) -> dict[str, str]:
+def release_files(page: ReleasePage) -> dict[str, str]:
     """A release's pages by their path in the site: its page, and the pages of its file
     table when it has them (`releases/vX.Y.Z/files-NNN.html`)."""
-    found = {f"{PAGES_FOLDER}/{page_name(page.version)}": render_release(page, built=built)}
+    found = {f"{PAGES_FOLDER}/{page_name(page.version)}": render_release(page)}
     template = _environment().get_template("files.html.j2")
     for file_page in page.file_pages:
         found[f"{PAGES_FOLDER}/{page.files_folder}/{file_page.name}"] = template.render(
-            page=page, file_page=file_page, built=built
+            page=page, file_page=file_page
         )
     return found
 
 
-def render_index(history: History, *, built: str) -> str:
+def render_index(history: History) -> str:
     """The project's page (index.html): every release, newest first, and the history charts."""
     charts = history_charts(history.releases) if history.releases else ()
     template = _environment().get_template("index.html.j2")
-    return template.render(history=history, charts=charts, built=built)
+    return template.render(history=history, charts=charts)
 
 
 def href(url: object) -> str | None:
