@@ -87,6 +87,8 @@ class LiveParts(HTMLParser):
                 self.found.append(f"{tag} {name}=")
             if name in {"href", "src", "xlink:href", "action"} and value is not None:
                 lowered = value.strip().lower()
+                if (tag, value) == ("link", "data:,"):  # our empty favicon: no request for one
+                    continue
                 if ":" in lowered.split("/")[0] and not lowered.startswith(("http:", "https:")):
                     self.found.append(f"{tag} {name}={value}")
 
