@@ -47,6 +47,7 @@ def history_charts(releases: Sequence[ReleaseFacts]) -> tuple[Chart, ...]:
             f"Total size of each release's files ({unit}). {bytes_alt}.",
             labels,
             {unit: [n / scale for n in sizes]},
+            integers=False,
         ),
         _bars(
             "chart-files",
@@ -70,12 +71,19 @@ def history_charts(releases: Sequence[ReleaseFacts]) -> tuple[Chart, ...]:
 
 
 def _bars(
-    chart_id: str, title: str, description: str, labels: list[str], series: dict[str, list[float]]
+    chart_id: str,
+    title: str,
+    description: str,
+    labels: list[str],
+    series: dict[str, list[float]],
+    *,
+    integers: bool = True,
 ) -> Chart:
     import matplotlib
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    style: Any = {"svg.fonttype": "none", "svg.hashsalt": chart_id, "font.size": 8}
+    style: Any = {"svg.fonttype": "none", "svg.hashsalt": chart_id, "font.size": 10}
     with matplotlib.rc_context(style):
         figure = Figure(figsize=(4.4, 2.6))
         axes = figure.add_subplot()
@@ -88,7 +96,9 @@ def _bars(
             for bar in bars:
                 bar.set_gid(f"{chart_id}-mark-{marks}")
                 marks += 1
-        axes.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 8 else 0)
+        axes.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 6 else 0)
+        if integers:
+            axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_ylabel(next(iter(series)) if len(series) == 1 else "files")
         axes.spines[["top", "right"]].set_visible(False)
         if len(series) > 1:

@@ -155,7 +155,9 @@ def test_demo_runs_offline_without_credentials(tmp_path: Path) -> None:
     assert re.search(r"Release page: https://\S+/demo-study/releases/v2\.0\.0\.html", done.stdout)
     page = tmp_path / "demo" / "demo-study" / "site" / "releases" / "v2.0.0.html"
     assert f"Its release page, as a local copy: {page.as_uri()}" in done.stdout
-    assert "nwb/sub-M-102_ses-ts02.nwb" in page.read_text()  # the deleted file, in the notes
+    html = page.read_text()
+    assert "nwb/sub-M-102_ses-ts02.nwb" in html  # the deleted file, in the notes
+    assert "2 files inspected, no findings." in html  # the second release's inspection
 
 
 def test_status_shows_each_file_state(cli, study: Path, aws_env) -> None:
