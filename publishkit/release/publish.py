@@ -211,6 +211,7 @@ def write_release_notes(
         document=latest,
         comparison=lambda: comparison or _from_previous(settings, bucket, latest),
         record=PageRecord(settings.project, result.version, remarks, inspection),
+        new=result.written,
     )
     return replace(result, page_url=site.page_url)
 

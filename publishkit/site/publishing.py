@@ -20,7 +20,7 @@ from publishkit.formats.jsonio import write_atomic
 from publishkit.formats.manifest import entry_relpath, parse_manifest, version_from_name
 from publishkit.formats.table_diff import parse_table
 from publishkit.s3 import content_types
-from publishkit.s3.bucket import S3Bucket
+from publishkit.s3.bucket import ConditionFailed, S3Bucket
 from publishkit.site import page_record
 from publishkit.site.history import PAGES_FOLDER, history, ordered, page_name
 from publishkit.site.page_record import PageRecord
@@ -52,15 +52,17 @@ def publish_site(
     document: Mapping[str, Any],
     comparison: Callable[[], Comparison],
     record: PageRecord,
+    new: bool = False,
 ) -> SiteResult:
     """Put release `document`'s page (unless the bucket has it) and the index of every release
     the bucket's manifests list (unless nothing was put and the index lists this release).
     `comparison` says what changed since the release before; `url_of` gives a key's public
-    URL."""
+    URL; `new`: the caller knows the page is not there yet (its notes were just written), so
+    the bucket is not asked."""
     version = str(document["manifest_version"])
     written: list[str] = []
     page_key = f"{prefix}/{PAGES_FOLDER}/{page_name(version)}"
-    if bucket.head(page_key) is None:
+    if new or bucket.head(page_key) is None:
         record = replace(record, shapes=_shapes(bucket, prefix, document))
         pages = release_files(
             release_page(
@@ -151,11 +153,12 @@ def write_site(
 
 
 def _put_new(bucket: S3Bucket, key: str, data: bytes) -> bool:
-    """Put `data` at a key that does not exist yet; False when it does (left as it is)."""
-    if bucket.head(key) is not None:
+    """Put `data` at a key that does not exist yet; False when it does with other content
+    (left as it is: a page is never replaced)."""
+    try:
+        bucket.put_bytes(key, data, content_type=content_types.for_key(key), create_only=True)
+    except ConditionFailed:
         return False
-    kind = content_types.for_key(key)
-    bucket.put_bytes(key, data, content_type=kind, create_only=True)
     return True
 
 
