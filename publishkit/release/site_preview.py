@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from publishkit.errors import UsageError
+from publishkit.errors import ManifestError, StorageError, StoreUnavailable, UsageError
 from publishkit.formats.comparison import Comparison, compare_manifests
 from publishkit.formats.manifest import manifest_name
 from publishkit.release.changelog import Place, compared_in_bucket, place_of
@@ -30,9 +30,14 @@ def release_page_html(
     in the bucket says when `read` reaches it (None: the manifests alone)."""
     record = None
     if read is not None and (new["metadata_files"] or new["data_files"]):
-        place = place_of(new, read, BucketPool(read))
         version = str(new["manifest_version"])
-        record = records_in(place.bucket, place.prefix, [version]).get(version)
+        try:
+            place = place_of(new, read, BucketPool(read))
+            record = records_in(place.bucket, place.prefix, [version]).get(version)
+        except StoreUnavailable:
+            raise  # an outage is one, here too
+        except (ManifestError, StorageError):  # not a publishkit release, or not readable:
+            record = None  # the page from the manifests alone, as --files-only gives it
     page = release_page(
         new,
         comparison,

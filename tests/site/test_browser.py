@@ -55,6 +55,7 @@ class Visit:
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         self.page.on("request", lambda request: self.requests.append(request.url))
+        self.page.on("dialog", lambda dialog: self.errors.append(f"dialog: {dialog.message}"))
 
     def open(self, url: str) -> Any:
         response = self.page.goto(url, wait_until="load")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import REGION, Workspace
-from tests.site.hostile import IMG, SCRIPT, live_parts
+from tests.site.hostile import IMG, JS_URL, SCRIPT, live_parts
 
 PAGE_KEYS = [
     "demo-project/index.html",
@@ -42,7 +42,7 @@ def two_releases(cli: Any, workspace: Workspace) -> dict[str, Any]:
         "--version",
         "0.2.0",
         "--note",
-        f"Fixed {SCRIPT} and {IMG}",
+        f"Fixed {SCRIPT} and {IMG}, see {JS_URL}",
         "-f",
         "json",
         cwd=workspace.root,
@@ -75,13 +75,13 @@ def test_each_release_puts_its_page_create_only_and_replaces_the_index(
     page = body("releases/v0.2.0.html")
     found, text = live_parts(page)
     assert found == []
-    assert f"Fixed {SCRIPT} and {IMG}" in text  # the --note, as text
+    assert f"Fixed {SCRIPT} and {IMG}, see {JS_URL}" in text  # the --note, as text
     assert "s103.nwb" in text and "created" in text
     row = re.search(r"<tr><td>sessions</td>.*?</tr>", page)
     assert row and '<td class="num">3</td><td class="num">3</td>' in row.group(0)  # rows, columns
     record = json.loads(body("releases/v0.2.0.json"))
     assert record["tables"] == {"sessions": {"columns": 3, "rows": 3}}
-    assert record["remarks"][0] == f"Fixed {SCRIPT} and {IMG}"
+    assert record["remarks"][0] == f"Fixed {SCRIPT} and {IMG}, see {JS_URL}"
 
     again = cli("release", "--version", "0.2.0", cwd=workspace.root)  # nothing changed
     assert again.exit_code == 0, again.stderr
