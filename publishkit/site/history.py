@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from publishkit.formats.changes import compare, counts
+from publishkit.formats.changes import Change, compare, counts
 from publishkit.formats.manifest import entry_relpaths, manifest_name
 from publishkit.formats.versions import Version
 
@@ -106,6 +106,24 @@ def ordered(documents: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return sorted(documents, key=lambda d: Version.parse(str(d["manifest_version"])))
 
 
+def release_facts(document: Mapping[str, Any], changes: Sequence[Change]) -> ReleaseFacts:
+    """Release `document` as the index shows it; `changes`: since the release before it."""
+    tally = counts(list(changes))
+    entries = [*document["metadata_files"].values(), *document["data_files"].values()]
+    return ReleaseFacts(
+        version=str(document["manifest_version"]),
+        date=str(document.get("created") or "")[:10],
+        files=len(entries),
+        bytes=sum(int(e.get("size") or 0) for e in entries),
+        created=tally.get("created", 0) + tally.get("renamed", 0),
+        changed=tally.get("changed", 0),
+        deleted=tally.get("deleted", 0) + tally.get("renamed", 0),
+        manifest_url=manifest_url(document),
+        notes_url=notes_url(document),
+        dandi=dandi_version(document),
+    )
+
+
 def history(documents: Sequence[Mapping[str, Any]]) -> History:
     """The releases of one project, from its manifests (any order), newest first; each one's
     changes counted against the release before it."""
@@ -114,21 +132,12 @@ def history(documents: Sequence[Mapping[str, Any]]) -> History:
     project = ""
     for document in ordered(documents):
         project = str(document["project_name"])
-        tally = counts(list(compare(previous, document)))
-        entries = [*document["metadata_files"].values(), *document["data_files"].values()]
-        releases.append(
-            ReleaseFacts(
-                version=str(document["manifest_version"]),
-                date=str(document.get("created") or "")[:10],
-                files=len(entries),
-                bytes=sum(int(e.get("size") or 0) for e in entries),
-                created=tally.get("created", 0) + tally.get("renamed", 0),
-                changed=tally.get("changed", 0),
-                deleted=tally.get("deleted", 0) + tally.get("renamed", 0),
-                manifest_url=manifest_url(document),
-                notes_url=notes_url(document),
-                dandi=dandi_version(document),
-            )
-        )
+        releases.append(release_facts(document, compare(previous, document)))
         previous = document
     return History(project, tuple(reversed(releases)))
+
+
+def history_of(project: str, releases: Sequence[ReleaseFacts]) -> History:
+    """The releases of `project` from what their records say, newest first."""
+    newest = sorted(releases, key=lambda r: Version.parse(r.version), reverse=True)
+    return History(project, tuple(newest))

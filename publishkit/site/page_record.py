@@ -12,6 +12,7 @@ from typing import Any
 from publishkit.errors import ManifestError
 from publishkit.formats.jsonio import dumps
 from publishkit.formats.schemas import violations
+from publishkit.site.history import DandiVersion, ReleaseFacts
 from publishkit.site.pages import InspectionSummary
 
 SCHEMA = "release-page"
@@ -24,6 +25,7 @@ class PageRecord:
     remarks: tuple[str, ...] = ()
     inspection: InspectionSummary | None = None
     shapes: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # rows, columns by table
+    facts: ReleaseFacts | None = None  # what the index says of the release (None: not known)
 
     def as_json(self) -> dict[str, Any]:
         inspection = self.inspection
@@ -44,7 +46,50 @@ class PageRecord:
                 name: {"rows": rows, "columns": columns}
                 for name, (rows, columns) in self.shapes.items()
             },
+            "release": None if self.facts is None else _facts_json(self.facts),
         }
+
+
+def _facts_json(facts: ReleaseFacts) -> dict[str, Any]:
+    dandi = facts.dandi
+    return {
+        "date": facts.date,
+        "files": facts.files,
+        "bytes": facts.bytes,
+        "created": facts.created,
+        "changed": facts.changed,
+        "deleted": facts.deleted,
+        "manifest_url": facts.manifest_url,
+        "notes_url": facts.notes_url,
+        "dandi": None
+        if dandi is None
+        else {
+            "dandiset_id": dandi.dandiset,
+            "version": dandi.version,
+            "url": dandi.url,
+            "doi": dandi.doi,
+        },
+    }
+
+
+def _facts(version: str, found: dict[str, Any] | None) -> ReleaseFacts | None:
+    if found is None:
+        return None
+    dandi = found["dandi"]
+    return ReleaseFacts(
+        version=version,
+        date=found["date"],
+        files=found["files"],
+        bytes=found["bytes"],
+        created=found["created"],
+        changed=found["changed"],
+        deleted=found["deleted"],
+        manifest_url=found["manifest_url"],
+        notes_url=found["notes_url"],
+        dandi=None
+        if dandi is None
+        else DandiVersion(dandi["dandiset_id"], dandi["version"], dandi["url"], dandi["doi"]),
+    )
 
 
 def dump(record: PageRecord) -> bytes:
@@ -78,6 +123,7 @@ def parse(data: bytes, source: str) -> PageRecord:
         remarks=tuple(document["remarks"]),
         inspection=inspection,
         shapes={n: (t["rows"], t["columns"]) for n, t in document["tables"].items()},
+        facts=_facts(document["manifest_version"], document["release"]),
     )
 
 

@@ -22,7 +22,15 @@ from publishkit.formats.table_diff import parse_table
 from publishkit.s3 import content_types
 from publishkit.s3.bucket import ConditionFailed, S3Bucket
 from publishkit.site import page_record
-from publishkit.site.history import PAGES_FOLDER, history, ordered, page_name
+from publishkit.site.history import (
+    PAGES_FOLDER,
+    History,
+    history,
+    history_of,
+    ordered,
+    page_name,
+    release_facts,
+)
 from publishkit.site.page_record import PageRecord
 from publishkit.site.pages import release_files, release_page, render_index
 
@@ -63,11 +71,16 @@ def publish_site(
     written: list[str] = []
     page_key = f"{prefix}/{PAGES_FOLDER}/{page_name(version)}"
     if new or bucket.head(page_key) is None:
-        record = replace(record, shapes=_shapes(bucket, prefix, document))
+        changes = comparison()
+        record = replace(
+            record,
+            shapes=_shapes(bucket, prefix, document),
+            facts=release_facts(document, changes.changes),
+        )
         pages = release_files(
             release_page(
                 document,
-                comparison(),
+                changes,
                 remarks=record.remarks,
                 inspection=record.inspection,
                 shapes=record.shapes,
@@ -82,9 +95,7 @@ def publish_site(
                 written.append(path)
     index_key = f"{prefix}/{INDEX}"
     if written or not _lists(bucket.get_bytes(index_key), version):
-        documents = {str(d["manifest_version"]): d for d in manifests_in(bucket, prefix, document)}
-        documents[version] = document
-        index = render_index(history(list(documents.values())))
+        index = render_index(_history(bucket, prefix, document))
         bucket.put_bytes(
             index_key, index.encode(), content_type=content_types.HTML, create_only=False
         )
@@ -93,19 +104,40 @@ def publish_site(
     return SiteResult(url_of(page_key), url_of(index_key), tuple(written))
 
 
+def _history(bucket: S3Bucket, prefix: str, document: Mapping[str, Any]) -> History:
+    """Every release of `document`'s project, from the pages' records (small) when each one
+    has its record, else from the manifests (releases published before the site)."""
+    project = str(document["project_name"])
+    keys = manifest_keys(bucket, prefix, project)
+    records = records_in(bucket, prefix, list(keys))
+    facts = [record.facts for record in records.values() if record.facts is not None]
+    if len(facts) == len(keys) and str(document["manifest_version"]) in keys:
+        return history_of(project, facts)
+    documents = {str(d["manifest_version"]): d for d in manifests_in(bucket, prefix, document)}
+    documents[str(document["manifest_version"])] = document
+    return history(list(documents.values()))
+
+
 def _lists(index: bytes | None, version: str) -> bool:
     """The index links to the page of `version` (a re-run that changed nothing writes none)."""
     return index is not None and f'href="{PAGES_FOLDER}/{page_name(version)}"'.encode() in index
 
 
-def manifests_in(bucket: S3Bucket, prefix: str, like: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Every manifest of `like`'s project in the bucket's `manifests/`, parsed and validated."""
-    project = str(like["project_name"])
-    found = []
+def manifest_keys(bucket: S3Bucket, prefix: str, project: str) -> dict[str, str]:
+    """The key of each manifest of `project` in the bucket's `manifests/`, by version."""
+    found = {}
     for key in bucket.list_keys(f"{prefix}/manifests/"):
         name = key.rsplit("/", 1)[-1]
-        if not name.startswith(f"{project}_project_manifest_v") or not version_from_name(name):
-            continue
+        version = version_from_name(name)
+        if name.startswith(f"{project}_project_manifest_v") and version is not None:
+            found[str(version)] = key
+    return found
+
+
+def manifests_in(bucket: S3Bucket, prefix: str, like: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every manifest of `like`'s project in the bucket's `manifests/`, parsed and validated."""
+    found = []
+    for key in manifest_keys(bucket, prefix, str(like["project_name"])).values():
         data = bucket.get_bytes(key)
         if data is not None:
             found.append(parse_manifest(data, f"s3://{bucket.name}/{key}"))

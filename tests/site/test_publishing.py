@@ -127,6 +127,23 @@ def test_site_out_writes_every_page_from_the_bucket(
         assert (out / name).read_bytes() == published["Body"].read()  # the same pages
     index = (out / "index.html").read_text()
     assert index.index("v0.2.0") < index.index("v0.1.0")  # newest first
+    published = s3_client.get_object(Bucket=workspace.bucket, Key="demo-project/index.html")
+    assert index == published["Body"].read().decode()  # from the manifests = from the records
+
+
+def test_a_release_builds_the_index_from_the_pages_records_not_every_manifest(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    two_releases(cli, workspace)
+    key = "demo-project/releases/v0.1.0.json"
+    record = json.loads(s3_client.get_object(Bucket=workspace.bucket, Key=key)["Body"].read())
+    assert record["release"]["files"] == 3 and record["release"]["created"] == 3
+    record["release"]["files"] = 777  # a mark only the record carries
+    s3_client.put_object(Bucket=workspace.bucket, Key=key, Body=json.dumps(record).encode())
+    workspace.set_sessions({"101": b"again"})
+    assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
+    index = s3_client.get_object(Bucket=workspace.bucket, Key="demo-project/index.html")
+    assert '<td class="num">777</td>' in index["Body"].read().decode()
 
 
 def test_site_out_before_any_release_is_refused(
