@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from publishkit.errors import UsageError
+from publishkit.formats.dandi_instances import dandi_api_url
 from publishkit.formats.manifest import entry_relpaths
 
 
@@ -77,9 +79,12 @@ def tables(
 
 
 def _dandi_api(document: Mapping[str, Any]) -> str | None:
-    """The DANDI API a manifest's assets are on, when its instance is given as a URL."""
-    instance = str((document.get("dandi") or {}).get("instance") or "")
-    return instance.rstrip("/") if instance.startswith(("http://", "https://")) else None
+    """The DANDI API a manifest's assets are on (its instance by URL, or a name dandi-cli
+    knows); None when it names none, or one dandi-cli does not know."""
+    try:
+        return dandi_api_url(str((document.get("dandi") or {}).get("instance") or ""))
+    except UsageError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from publishkit.site.history import history
 from publishkit.site.pages import (
     InspectionSummary,
@@ -128,3 +130,22 @@ def test_a_large_release_pages_its_file_table_and_caps_the_notes_lists() -> None
     assert 'href="../v2.0.0.html"' in second and 'href="../../index.html"' in second
     assert 'href="files-001.html" rel="prev"' in second
     assert 'href="files-003.html" rel="next"' in second
+
+
+@pytest.mark.parametrize(
+    ("instance", "link"),
+    [
+        ("dandi", "https://api.dandiarchive.org/api/assets/asset-1/download/"),
+        ("http://127.0.0.1:8/api/", "http://127.0.0.1:8/api/assets/asset-1/download/"),
+        ("no-such-instance", None),
+    ],
+)
+def test_the_dandi_asset_link_names_the_instance_s_api(instance: str, link: str | None) -> None:
+    files = {"a": {**entry("a.nwb", "b1"), "dandi_asset_id": "asset-1"}}
+    dandi = {"instance": instance, "dandiset_id": "000001", "version": "0.260102.0001"}
+    new = manifest("1.0.0", files, dandi=dandi)
+    from publishkit.formats.comparison import compare_manifests
+
+    html = render_release(release_page(new, compare_manifests(None, new, None, "new")))
+    links = re.findall(r'href="([^"]*/assets/[^"]*)"', html)
+    assert links == ([link] if link else [])

@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import REGION, Workspace
 from tests.site.hostile import IMG, JS_URL, SCRIPT, live_parts
 
@@ -51,6 +53,7 @@ def two_releases(cli: Any, workspace: Workspace) -> dict[str, Any]:
     return dict(json.loads(second.stdout))
 
 
+@pytest.mark.slow
 def test_each_release_puts_its_page_create_only_and_replaces_the_index(
     cli, workspace: Workspace, aws_env, s3_client
 ) -> None:
@@ -109,6 +112,7 @@ def test_a_site_setting_that_is_not_a_boolean_is_refused_at_its_line(
     assert "publishkit.yaml line 7: site: 'maybe' is not of type 'boolean'" in result.stderr
 
 
+@pytest.mark.slow
 def test_site_out_writes_every_page_from_the_bucket(
     cli, workspace: Workspace, aws_env, s3_client, tmp_path: Path
 ) -> None:
@@ -131,6 +135,7 @@ def test_site_out_writes_every_page_from_the_bucket(
     assert index == published["Body"].read().decode()  # from the manifests = from the records
 
 
+@pytest.mark.slow
 def test_a_release_builds_the_index_from_the_pages_records_not_every_manifest(
     cli, workspace: Workspace, aws_env, s3_client
 ) -> None:
