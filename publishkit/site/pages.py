@@ -4,12 +4,12 @@ values, notes) is text, never markup; a link is made only of an http(s) URL."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from publishkit.formats.comparison import Comparison
 from publishkit.formats.manifest import manifest_name
@@ -34,6 +34,7 @@ from publishkit.site.history import (
     page_name,
 )
 
+_LINK = re.compile(r"https?://[^/?#\s\x00-\x1f\x7f]+[^\s\x00-\x1f\x7f]*\Z")
 OPEN_UP_TO = 200  # a release of at most this many data files shows its folders open
 INLINE_UP_TO = 2_000  # a release of more data files has its file table on pages of its own
 PER_PAGE = 1_000  # files on each of those pages
@@ -73,6 +74,11 @@ class ReleasePage:
     @property
     def data_files(self) -> int:
         return sum(len(folder.files) for folder in self.folders)
+
+    @property
+    def dandi_links(self) -> bool:
+        """Some file links to its DANDI asset (else the file table has no DANDI column)."""
+        return any(f.dandi_url for folder in self.folders for f in folder.files)
 
     @property
     def folder_links(self) -> tuple[FolderLink, ...]:
@@ -146,15 +152,10 @@ def render_index(history: History) -> str:
 
 
 def href(url: object) -> str | None:
-    """`url` when it is an http(s) URL to put in a link; None for anything else (javascript:,
-    data:, a relative path a manifest should not hold)."""
-    if not isinstance(url, str) or any(c.isspace() or ord(c) < 32 for c in url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    return url if parts.scheme in ("http", "https") and parts.netloc else None
+    """`url` when it is an http(s) URL with a host to put in a link; None for anything else
+    (javascript:, data:, a relative path a manifest should not hold, a space or control
+    character)."""
+    return url if isinstance(url, str) and _LINK.match(url) else None
 
 
 @cache
