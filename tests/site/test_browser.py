@@ -120,6 +120,14 @@ def test_the_site_in_the_bucket_works_in_chromium(
 
     release = visit.open(f"{endpoint}/{workspace.bucket}/demo-project/releases/v0.2.0.html")
     page.screenshot(path=tmp_path / "release-desktop.png", full_page=True)
+    release.emulate_media(media="print")  # the print stylesheet: no navigation, URLs spelled out
+    assert not release.locator("header.site nav").is_visible()
+    after = release.evaluate(
+        "getComputedStyle(document.querySelector('.cite a'), '::after').content"
+    )
+    assert "manifests/demo-project_project_manifest_v0.2.0.json" in after
+    release.pdf(path=tmp_path / "release.pdf")
+    release.emulate_media(media="screen")
     manifest = json.loads(workspace.manifest_path("0.2.0").read_text())
     expected = {
         e["url"] + "?versionId=" + e["version_id"]: e["sha256"]
