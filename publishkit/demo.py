@@ -3,7 +3,8 @@
 Given where a local S3 and DANDI archive answer (`DemoTarget`: the CLI starts the sandbox's and
 says where), makes a workspace from a built-in template, cuts release 1.0.0 to DANDI and S3,
 changes the data (one session edited, one added, one removed), cuts the release the changes
-call for, and verifies it. Needs no network, no credentials, no AWS. The caller lends the
+call for, verifies it, and writes the release site (the pages each release put in the bucket)
+into the workspace's site/ folder. Needs no network, no credentials, no AWS. The caller lends the
 sandbox's credentials to boto3 and dandi-cli (the environment). A command, not a sandbox part:
 it drives the stages, and the sandbox sits below them.
 """
@@ -21,6 +22,7 @@ from publishkit.nwb.templates import find_template
 from publishkit.progress import Progress, no_progress
 from publishkit.release.pipeline import STAGE_NAMES, PipelineResult, enabled_stages, run_release
 from publishkit.release.plan import plan_release
+from publishkit.release.site_preview import write_site_preview
 from publishkit.s3.pinned import ReadSettings
 from publishkit.workspace.config import load_settings
 
@@ -45,6 +47,7 @@ class DemoResult:
     changes: tuple[str, ...]
     notes: str  # the second release's section of the release notes
     verified: VerifyReport
+    page: Path | None = None  # a local copy of the second release's page (the site in site/)
 
 
 def run_demo(*, root: Path, target: DemoTarget, progress: Progress = no_progress) -> DemoResult:
@@ -61,16 +64,17 @@ def run_demo(*, root: Path, target: DemoTarget, progress: Progress = no_progress
         settings=settings, stages=STAGE_NAMES[:4], dandi_api_key=key, progress=progress
     )
     bump = plan_release(settings=settings, stages=("manifest",)).suggested_bump
+    # inspect again (each file's result is cached by content): the release's page shows it
     published = run_release(
         settings=settings,
-        stages=tuple(n for n in STAGE_NAMES[4:] if n in enabled_stages(settings)),
+        stages=tuple(n for n in ("inspect", *STAGE_NAMES[4:]) if n in enabled_stages(settings)),
         bump=bump or "patch",
         dandi_api_key=key,
         progress=progress,
     )
     second = replace(
         published,
-        stages=staged.stages + published.stages,
+        stages=staged.stages + tuple(n for n in published.stages if n not in staged.stages),
         conversion=staged.conversion,
         inspection=staged.inspection,
         organized=staged.organized,
@@ -89,7 +93,11 @@ def run_demo(*, root: Path, target: DemoTarget, progress: Progress = no_progress
     )
     notes = (workspace / "release_notes.md").read_text(encoding="utf-8")
     section = notes.split("\n## ")[1] if "\n## " in notes else notes
-    return DemoResult(workspace, first, second, changes, "## " + section.strip() + "\n", verified)
+    write_site_preview(settings=settings, out=workspace / "site")
+    page = workspace / "site" / "releases" / f"v{release.version}.html"
+    return DemoResult(
+        workspace, first, second, changes, "## " + section.strip() + "\n", verified, page
+    )
 
 
 def _configure(workspace: Path, target: DemoTarget) -> None:

@@ -107,9 +107,11 @@ def test_the_sandbox_imports_no_stage(module: str) -> None:
 
 @pytest.mark.parametrize("module", ALL)
 def test_documents_and_the_workspace_import_no_stage(module: str) -> None:
-    if room(module) not in {"formats", "workspace", "s3"}:
+    if room(module) not in {"formats", "workspace", "s3", "site"}:
         return
-    allowed = {"formats", "workspace", "s3", ""} if room(module) != "formats" else {"formats", ""}
+    allowed = (
+        {"formats", "workspace", "s3", "site", ""} if room(module) != "formats" else {"formats", ""}
+    )
     for name in publishkit_imports(module):
         target = known(name)
         assert room(target) in allowed or target in CORE, f"{module} imports {target}"

@@ -19,7 +19,7 @@ import typer
 from typer.exceptions import TyperException
 
 from publishkit import __version__
-from publishkit.cli import consume, dandiset, release, render, stages, tools
+from publishkit.cli import consume, dandiset, release, render, site, stages, tools
 from publishkit.cli.render import err, out
 from publishkit.cli.signals import SIGNALS
 from publishkit.errors import Interrupted, PublishkitError
@@ -184,6 +184,7 @@ def _main(
 
 app.command()(release.release)
 app.command()(consume.notes)
+app.command()(site.site)
 app.command()(consume.verify)
 app.command()(consume.fetch)
 manifest_app.command("validate")(consume.manifest_validate)

@@ -64,7 +64,8 @@ def notes(
         typer.Option(
             "--format",
             "-f",
-            help="markdown (default), allensdk (AllenSDK compare_manifests text), json, html.",
+            help="markdown (default), allensdk (AllenSDK compare_manifests text), json, html "
+            "(NEW's release page, as its release published it).",
         ),
     ] = NotesFormat.markdown,
     files_only: Annotated[
@@ -90,6 +91,7 @@ def notes(
         out.out(render_allensdk(old_doc, new_doc, old.name, new.name), highlight=False)
         return
     comparison = compare_manifests(old_doc, new_doc, old.name, new.name)
+    read = None
     if not files_only:
         from publishkit.release.published_readback import compared_where_published
 
@@ -98,9 +100,10 @@ def notes(
     if fmt is NotesFormat.json:
         render.print_json(comparison.as_json())
     elif fmt is NotesFormat.html:
-        from publishkit.formats.notes_html import render_html
+        from publishkit.release.site_preview import release_page_html
 
-        out.out(render_html(comparison), highlight=False, end="")
+        page = release_page_html(comparison=comparison, new=new_doc, read=read)
+        out.out(page, highlight=False, end="")
     else:
         out.print(render_markdown(comparison), markup=False, end="")
 

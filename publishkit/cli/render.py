@@ -133,6 +133,8 @@ def print_release(result: ReleaseResult) -> None:
         sent = f"pinned {result.uploaded_earlier} new or changed file(s) uploaded by an earlier run"
     out.print(f"Released v{result.version}: {sent}, {result.unchanged} unchanged.")
     out.print(f"Manifest: {result.manifest_url}")
+    if result.page_url:
+        out.print(f"Release page: {result.page_url}")
     out.print(f"Local copy: {result.manifest_path}\n")
     from publishkit.formats.notes import render_markdown
 
@@ -316,6 +318,8 @@ def print_demo(result: DemoResult, seconds: float, *, keep: bool) -> None:
     out.print("\n[bold]Its release notes[/]\n")
     out.print(result.notes, markup=False)
     print_verify(result.verified)
+    if keep and result.page is not None:
+        out.print(f"Its release page, as a local copy: {result.page.as_uri()}", markup=False)
     where = f"; the workspace is in {result.workspace}" if keep else ""
     out.print(f"\nDemo done in {seconds:.0f} s{where}.", markup=False)
 

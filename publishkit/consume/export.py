@@ -15,6 +15,7 @@ from typing import Any
 
 from publishkit.errors import UsageError
 from publishkit.formats import manifest
+from publishkit.formats.dandi_instances import dandi_api_url
 from publishkit.formats.jsonio import write_atomic
 
 COLUMNS = (
@@ -73,22 +74,6 @@ def _archive_uri(dandi_api: str | None, entry: dict[str, Any], version: str | No
         return f"{dandi_api}/assets/{asset}/download/"
     where = f"{dandi_api}/dandisets/{entry['dandiset_id']}/versions/{version}"
     return f"{where}/assets/{asset}/download/"
-
-
-def dandi_api_url(instance: str | None) -> str | None:
-    """The API base URL of a DANDI instance given by name or URL."""
-    if not instance:
-        return None
-    if instance.startswith(("http://", "https://")):
-        return instance.rstrip("/")
-    from dandi.consts import known_instances
-
-    if instance not in known_instances:
-        raise UsageError(
-            f"dandi.instance {instance!r} is not a known DANDI instance",
-            hint=f"use one of {', '.join(known_instances)} or an API URL",
-        )
-    return str(known_instances[instance].api).rstrip("/")
 
 
 def export_file_manifest(

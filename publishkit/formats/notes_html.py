@@ -12,10 +12,15 @@ _CODE = re.compile(r"`([^`]*)`")
 
 
 def render_html(
-    comparison: Comparison, *, date: str | None = None, remarks: tuple[str, ...] = ()
+    comparison: Comparison,
+    *,
+    date: str | None = None,
+    remarks: tuple[str, ...] = (),
+    max_items: int | None = None,
 ) -> str:
     """One release's section as an HTML fragment (`<section class="release">`), saying what the
-    Markdown says: every value escaped, `code` spans as <code>."""
+    Markdown says: every value escaped, `code` spans as <code>. `max_items`: a list of more
+    items shows that many and "and N more" (a release page's file table lists them all)."""
     parts = [f'<section class="release" id="v{html.escape(comparison.new_version)}">']
     for block in blocks(comparison, date=date, remarks=remarks):
         if isinstance(block, Heading):
@@ -29,10 +34,13 @@ def render_html(
             )
         elif isinstance(block, Items):
             parts.append("<ul>")
-            for text, under in block.items:
+            shown = block.items if max_items is None else block.items[:max_items]
+            for text, under in shown:
                 inner = "".join(f"<li>{_inline(line)}</li>" for line in under)
                 nested = f"<ul>{inner}</ul>" if under else ""
                 parts.append(f"<li>{_inline(text)}{nested}</li>")
+            if len(shown) < len(block.items):
+                parts.append(f'<li class="more">and {len(block.items) - len(shown)} more</li>')
             parts.append("</ul>")
     parts.append("</section>")
     return "\n".join(parts) + "\n"

@@ -41,6 +41,7 @@ from publishkit.workspace.config import Settings
 
 if TYPE_CHECKING:
     from publishkit.release.decision import Decision
+    from publishkit.site.pages import InspectionSummary
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +169,16 @@ class NotesResult:
     version: str
     written: bool  # False: the bucket's notes had this version's section already
     repaired: bool  # the local copy, restored from the bucket's
+    page_url: str | None = None  # the release's page (None: `site: false`)
 
     def as_json(self) -> dict[str, Any]:
         """The report as JSON, for `--format json` and scripts."""
-        return {"version": self.version, "written": self.written, "repaired": self.repaired}
+        return {
+            "version": self.version,
+            "written": self.written,
+            "repaired": self.repaired,
+            "page_url": self.page_url,
+        }
 
 
 def write_release_notes(
@@ -181,10 +188,41 @@ def write_release_notes(
     latest: Manifest | None,
     comparison: Comparison | None = None,
     remarks: tuple[str, ...] = (),
+    inspection: InspectionSummary | None = None,
 ) -> NotesResult:
     """The notes of the `latest` manifest, on top of the bucket's release_notes.md, unless they
-    are there already (then only a missing local copy is restored). `comparison`: what changed,
-    when the caller has it; else it is read from the previous manifest in the bucket."""
+    are there already (then only a missing local copy is restored); then, unless the workspace
+    says `site: false`, the release site (`site.publishing`: the release's page, the index).
+    `comparison`: what changed, when the caller has it; else it is read from the previous
+    manifest in the bucket."""
+    result = _write_notes(settings, bucket, latest, comparison, remarks)
+    if not settings.site or latest is None:
+        return result
+    from publishkit.site.page_record import PageRecord
+    from publishkit.site.publishing import publish_site
+
+    s3 = settings.s3
+    site = publish_site(
+        bucket=bucket,
+        prefix=s3.prefix,
+        url_of=lambda key: manifest.public_url(
+            s3.public_url, bucket=s3.bucket, region=s3.region, key=key
+        ),
+        document=latest,
+        comparison=lambda: comparison or _from_previous(settings, bucket, latest),
+        record=PageRecord(settings.project, result.version, remarks, inspection),
+        new=result.written,
+    )
+    return replace(result, page_url=site.page_url)
+
+
+def _write_notes(
+    settings: Settings,
+    bucket: S3Bucket,
+    latest: Manifest | None,
+    comparison: Comparison | None,
+    remarks: tuple[str, ...],
+) -> NotesResult:
     if latest is None:
         raise UsageError(
             f"s3://{bucket.name}/{settings.s3.key('manifests/')}: no release is published yet, "

@@ -36,6 +36,7 @@ from publishkit.workspace.runlock import exclusive_run
 
 if TYPE_CHECKING:
     from publishkit.dandi.version_publish import NotesLink, PublishReport
+    from publishkit.site.pages import InspectionSummary
 
 
 __all__ = [
@@ -198,6 +199,27 @@ def _notes(run: Run) -> None:
         + dandi_remarks(run.published)
         + _remarks(run, run.overridden)
         + _not_compared(run),
+        inspection=_inspection_summary(run),
+    )
+
+
+def _inspection_summary(run: Run) -> InspectionSummary | None:
+    """What this run's inspection found, for the release's page (None: it did not inspect)."""
+    from collections import Counter
+
+    from publishkit.site.pages import InspectionSummary
+    from publishkit.workspace.inspection_settings import rank
+
+    inspected, tables = run.inspection, run.tables
+    if inspected is None and tables is None:
+        return None
+    found = Counter(f.importance for f in (inspected.findings if inspected is not None else ()))
+    found.update(f.importance for f in (tables.findings if tables is not None else ()))
+    return InspectionSummary(
+        files=len(inspected.files) if inspected is not None else 0,
+        findings=tuple(sorted(found.items(), key=lambda item: rank(item[0]))),
+        suppressed=len(inspected.suppressed) if inspected is not None else 0,
+        overridden=run.overridden,
     )
 
 

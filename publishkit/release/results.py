@@ -32,6 +32,7 @@ class ReleaseResult:
     manifest_path: str | None
     notes_repaired: bool = False  # notes (or their local copy) a dead run left out, written
     uploaded_earlier: int = 0  # new or changed files an earlier run uploaded (`--to upload`)
+    page_url: str | None = None  # the release's page beside its manifest (None: not this run)
 
     def as_json(self) -> dict[str, Any]:
         """The report as JSON, for `--format json` and scripts."""
@@ -45,6 +46,7 @@ class ReleaseResult:
             "manifest_path": self.manifest_path,
             "notes_repaired": self.notes_repaired,
             "uploaded_earlier": self.uploaded_earlier,
+            "page_url": self.page_url,
             "changes": self.comparison.as_json() if self.comparison else None,
         }
 
@@ -128,6 +130,7 @@ class PipelineResult:
                 manifest.repaired
                 or (notes and (notes.repaired or (notes.written and not manifest.version)))
             ),
+            page_url=notes.page_url if notes else None,
         )
 
     def failure(self) -> tuple[str, str] | None:

@@ -20,6 +20,7 @@ TEXT = {
     ".json": "application/json",
 }
 MARKDOWN = TEXT[".md"] + UTF8
+HTML = TEXT[".html"] + UTF8
 JSON = TEXT[".json"] + UTF8
 
 

@@ -91,6 +91,7 @@ class Settings:
     dandi_settings: DandiSettings | None = None
     executor: ExecutorSettings = LOCAL
     tables: tuple[TableSpec, ...] = ()  # the tables: section
+    site: bool = True  # site: publish the release site beside the manifests
 
     @property
     def tables_checked(self) -> bool:
@@ -225,6 +226,7 @@ def _settings(workspace: Path, doc: dict[str, Any], region: str) -> Settings:
         metadata_files=_tables(doc, workspace, conversion),
         id_column=data.get("id_column", "file_id"),
         path_column=data.get("path_column", "file_path"),
+        site=doc.get("site", True),
     )
 
 

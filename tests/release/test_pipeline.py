@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -151,6 +152,12 @@ def test_demo_runs_offline_without_credentials(tmp_path: Path) -> None:
     assert "Released v2.0.0" in done.stdout  # a deleted file calls for a major version
     assert "- `nwb/sub-M-102_ses-ts02.nwb` deleted" in done.stdout
     assert "v2.0.0: all 3 file(s) present, sizes and hashes match" in done.stdout
+    assert re.search(r"Release page: https://\S+/demo-study/releases/v2\.0\.0\.html", done.stdout)
+    page = tmp_path / "demo" / "demo-study" / "site" / "releases" / "v2.0.0.html"
+    assert f"Its release page, as a local copy: {page.as_uri()}" in done.stdout
+    html = page.read_text()
+    assert "nwb/sub-M-102_ses-ts02.nwb" in html  # the deleted file, in the notes
+    assert "2 files inspected, no findings." in html  # the second release's inspection
 
 
 def test_status_shows_each_file_state(cli, study: Path, aws_env) -> None:

@@ -184,7 +184,12 @@ def test_notes_say_what_changed_inside_tables_and_nwb_files_from_the_bucket_alon
         ("objects", "intervals/trials", "rows", 10, 8),
     ]
     page = cli("notes", "v0.1.0.json", "v1.0.0.json", "-f", "html", cwd=clone).stdout
-    assert page.startswith('<section class="release" id="v1.0.0">')
+    assert page.startswith("<!DOCTYPE html>")
+    assert '<section class="release" id="v1.0.0">' in page
+    published = s3_client.get_object(
+        Bucket=workspace.bucket, Key="demo-project/releases/v1.0.0.html"
+    )["Body"].read()
+    assert page == published.decode()  # the page the release put in the bucket
     assert "<li>session 1055 <code>session_type</code>: OPHYS_7 → OPHYS_4</li>" in page
     assert "<li>subject <code>age</code>: P90D → P91D</li>" in page
     # AllenSDK's text stays file by file

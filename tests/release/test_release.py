@@ -454,6 +454,7 @@ def test_each_s3_stage_does_its_own_part(cli, workspace: Workspace, aws_env, s3_
         "version": "0.1.0",
         "written": True,
         "repaired": False,
+        "page_url": f"https://{workspace.bucket}.s3.{REGION}.amazonaws.com/demo-project/releases/v0.1.0.html",
     }
     text = s3_client.get_object(Bucket=workspace.bucket, Key=notes_key)["Body"].read().decode()
     assert text.count("## v0.1.0") == 1 and "2 created" in text

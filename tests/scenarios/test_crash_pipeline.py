@@ -227,9 +227,9 @@ def _kill_in_every_stage(
 
     def released_keys() -> set[str]:
         versions = s3.list_object_versions(Bucket=study.bucket).get("Versions", [])
-        published = ("/manifests/", "/summaries/")  # the manifest step's, not the upload's
+        published = ("/manifests/", "/summaries/", "/releases/")  # the manifest's and notes'
         keys = {v["Key"] for v in versions if not any(p in v["Key"] for p in published)}
-        return keys - {f"study/{NOTES}"}
+        return keys - {f"study/{NOTES}", "study/index.html"}
 
     def names_computed() -> bool:
         if not (state / "state.sqlite").exists():

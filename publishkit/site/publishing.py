@@ -1,0 +1,212 @@
+"""The site put in the bucket by each release, and read back from it.
+
+`<prefix>/index.html` is replaced by each release (a new version of one key). A release's page,
+the pages of its file table and its record (`releases/vX.Y.Z.json`) are create-only, like
+manifests: a key that exists is left as it is (a re-run after a crash finds them), and the page
+is put last, so a page in the bucket means its file pages and record are there too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from publishkit.errors import ManifestError
+from publishkit.formats.comparison import Comparison
+from publishkit.formats.jsonio import write_atomic
+from publishkit.formats.manifest import entry_relpath, parse_manifest, version_from_name
+from publishkit.formats.table_diff import parse_table
+from publishkit.s3 import content_types
+from publishkit.s3.bucket import ConditionFailed, S3Bucket
+from publishkit.site import page_record
+from publishkit.site.history import (
+    PAGES_FOLDER,
+    History,
+    history,
+    history_of,
+    ordered,
+    page_name,
+    release_facts,
+)
+from publishkit.site.page_record import PageRecord
+from publishkit.site.pages import release_files, release_page, render_index
+
+log = logging.getLogger(__name__)
+INDEX = "index.html"
+Compare = Callable[[Mapping[str, Any] | None, Mapping[str, Any]], Comparison]
+
+
+@dataclass(frozen=True)
+class SiteResult:
+    """What a release put of the site: its page's URL, the index's, and the keys written."""
+
+    page_url: str
+    index_url: str
+    written: tuple[str, ...]
+
+
+def record_name(version: str) -> str:
+    return f"{PAGES_FOLDER}/v{version}.json"
+
+
+def publish_site(
+    *,
+    bucket: S3Bucket,
+    prefix: str,
+    url_of: Callable[[str], str],
+    document: Mapping[str, Any],
+    comparison: Callable[[], Comparison],
+    record: PageRecord,
+    new: bool = False,
+) -> SiteResult:
+    """Put release `document`'s page (unless the bucket has it) and the index of every release
+    the bucket's manifests list (unless nothing was put and the index lists this release).
+    `comparison` says what changed since the release before; `url_of` gives a key's public
+    URL; `new`: the caller knows the page is not there yet (its notes were just written), so
+    the bucket is not asked."""
+    version = str(document["manifest_version"])
+    written: list[str] = []
+    page_key = f"{prefix}/{PAGES_FOLDER}/{page_name(version)}"
+    if new or bucket.head(page_key) is None:
+        changes = comparison()
+        record = replace(
+            record,
+            shapes=_shapes(bucket, prefix, document),
+            facts=release_facts(document, changes.changes),
+        )
+        pages = release_files(
+            release_page(
+                document,
+                changes,
+                remarks=record.remarks,
+                inspection=record.inspection,
+                shapes=record.shapes,
+            ),
+        )
+        main = f"{PAGES_FOLDER}/{page_name(version)}"
+        files: dict[str, bytes] = {record_name(version): page_record.dump(record)}
+        files.update((path, text.encode()) for path, text in pages.items() if path != main)
+        files[main] = pages[main].encode()  # last
+        for path, data in files.items():
+            if _put_new(bucket, f"{prefix}/{path}", data):
+                written.append(path)
+    index_key = f"{prefix}/{INDEX}"
+    if written or not _lists(bucket.get_bytes(index_key), version):
+        index = render_index(_history(bucket, prefix, document))
+        bucket.put_bytes(
+            index_key, index.encode(), content_type=content_types.HTML, create_only=False
+        )
+        written.append(INDEX)
+        log.info("published the release site s3://%s/%s", bucket.name, index_key)
+    return SiteResult(url_of(page_key), url_of(index_key), tuple(written))
+
+
+def _history(bucket: S3Bucket, prefix: str, document: Mapping[str, Any]) -> History:
+    """Every release of `document`'s project, from the pages' records (small) when each one
+    has its record, else from the manifests (releases published before the site)."""
+    project = str(document["project_name"])
+    keys = manifest_keys(bucket, prefix, project)
+    records = records_in(bucket, prefix, list(keys))
+    facts = [record.facts for record in records.values() if record.facts is not None]
+    if len(facts) == len(keys) and str(document["manifest_version"]) in keys:
+        return history_of(project, facts)
+    documents = {str(d["manifest_version"]): d for d in manifests_in(bucket, prefix, document)}
+    documents[str(document["manifest_version"])] = document
+    return history(list(documents.values()))
+
+
+def _lists(index: bytes | None, version: str) -> bool:
+    """The index links to the page of `version` (a re-run that changed nothing writes none)."""
+    return index is not None and f'href="{PAGES_FOLDER}/{page_name(version)}"'.encode() in index
+
+
+def manifest_keys(bucket: S3Bucket, prefix: str, project: str) -> dict[str, str]:
+    """The key of each manifest of `project` in the bucket's `manifests/`, by version."""
+    found = {}
+    for key in bucket.list_keys(f"{prefix}/manifests/"):
+        name = key.rsplit("/", 1)[-1]
+        version = version_from_name(name)
+        if name.startswith(f"{project}_project_manifest_v") and version is not None:
+            found[str(version)] = key
+    return found
+
+
+def manifests_in(bucket: S3Bucket, prefix: str, like: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every manifest of `like`'s project in the bucket's `manifests/`, parsed and validated."""
+    found = []
+    for key in manifest_keys(bucket, prefix, str(like["project_name"])).values():
+        data = bucket.get_bytes(key)
+        if data is not None:
+            found.append(parse_manifest(data, f"s3://{bucket.name}/{key}"))
+    return ordered(found)
+
+
+def records_in(bucket: S3Bucket, prefix: str, versions: list[str]) -> dict[str, PageRecord]:
+    """The page records the bucket has, by version."""
+    found = {}
+    for version in versions:
+        key = f"{prefix}/{record_name(version)}"
+        data = bucket.get_bytes(key)
+        if data is not None:
+            found[version] = page_record.parse(data, f"s3://{bucket.name}/{key}")
+    return found
+
+
+def write_site(
+    *,
+    out: Path,
+    documents: list[Mapping[str, Any]],
+    records: Mapping[str, PageRecord],
+    compare: Compare,
+) -> list[Path]:
+    """The whole site in folder `out`: the index, and each release's page compared with the
+    release before it (`records`: what the bucket recorded of each page)."""
+    written = []
+    previous: Mapping[str, Any] | None = None
+    for document in ordered(documents):
+        version = str(document["manifest_version"])
+        record = records.get(version) or PageRecord(str(document["project_name"]), version)
+        page = release_page(
+            document,
+            compare(previous, document),
+            remarks=record.remarks,
+            inspection=record.inspection,
+            shapes=record.shapes,
+        )
+        for path, text in release_files(page).items():
+            write_atomic(out / path, text)
+            written.append(out / path)
+        previous = document
+    write_atomic(out / INDEX, render_index(history(documents)))
+    return [out / INDEX, *written]
+
+
+def _put_new(bucket: S3Bucket, key: str, data: bytes) -> bool:
+    """Put `data` at a key that does not exist yet; False when it does with other content
+    (left as it is: a page is never replaced)."""
+    try:
+        bucket.put_bytes(key, data, content_type=content_types.for_key(key), create_only=True)
+    except ConditionFailed:
+        return False
+    return True
+
+
+def _shapes(
+    bucket: S3Bucket, prefix: str, document: Mapping[str, Any]
+) -> dict[str, tuple[int, int]]:
+    """Each metadata table's rows and columns, read at the version the manifest pins."""
+    found = {}
+    for name, entry in document["metadata_files"].items():
+        key = f"{prefix}/{entry_relpath(dict(entry))}"
+        data = bucket.get_bytes(key, entry["version_id"])
+        if data is None:
+            continue
+        try:
+            header, rows = parse_table(data, key)
+        except ManifestError:  # a table the notes cannot read is shown without its size
+            continue
+        found[name] = (len(rows), len(header))
+    return found

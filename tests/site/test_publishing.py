@@ -1,0 +1,160 @@
+"""Each release puts its page and the index beside its manifest; `site: false` puts none;
+`publishkit site --out` writes them all from the bucket (real moto S3 over HTTP)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REGION, Workspace
+from tests.site.hostile import IMG, JS_URL, SCRIPT, live_parts
+
+PAGE_KEYS = [
+    "demo-project/index.html",
+    "demo-project/releases/v0.1.0.html",
+    "demo-project/releases/v0.1.0.json",
+    "demo-project/releases/v0.2.0.html",
+    "demo-project/releases/v0.2.0.json",
+]
+
+
+def versions(s3_client: Any, bucket: str, key: str) -> list[str]:
+    listed = s3_client.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", [])
+    return [v["VersionId"] for v in listed if v["Key"] == key]
+
+
+def site_keys(s3_client: Any, bucket: str) -> list[str]:
+    listed = s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])
+    return sorted(
+        o["Key"] for o in listed if o["Key"].endswith(".html") or "/releases/" in o["Key"]
+    )
+
+
+def two_releases(cli: Any, workspace: Workspace) -> dict[str, Any]:
+    """v0.1.0, then v0.2.0 with a file added and a --note; the second's JSON report."""
+    first = cli("release", "--version", "0.1.0", cwd=workspace.root)
+    assert first.exit_code == 0, first.stderr
+    workspace.set_sessions({"101": b"session 101 " * 1000, "102": b"x" * 10, "103": b"new"})
+    second = cli(
+        "release",
+        "--version",
+        "0.2.0",
+        "--note",
+        f"Fixed {SCRIPT} and {IMG}, see {JS_URL}",
+        "-f",
+        "json",
+        cwd=workspace.root,
+    )
+    assert second.exit_code == 0, second.stderr
+    return dict(json.loads(second.stdout))
+
+
+@pytest.mark.slow
+def test_each_release_puts_its_page_create_only_and_replaces_the_index(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    report = two_releases(cli, workspace)
+    base = f"https://{workspace.bucket}.s3.{REGION}.amazonaws.com/demo-project"
+    assert report["notes"]["page_url"] == f"{base}/releases/v0.2.0.html"
+    assert site_keys(s3_client, workspace.bucket) == PAGE_KEYS
+    bucket = workspace.bucket
+    assert len(versions(s3_client, bucket, "demo-project/index.html")) == 2  # replaced
+    assert len(versions(s3_client, bucket, "demo-project/releases/v0.1.0.html")) == 1
+    for key in PAGE_KEYS:
+        head = s3_client.head_object(Bucket=bucket, Key=key)
+        kind = "text/html" if key.endswith(".html") else "application/json"
+        assert head["ContentType"] == f"{kind}; charset=utf-8"
+
+    def body(key: str) -> str:
+        data = s3_client.get_object(Bucket=bucket, Key=f"demo-project/{key}")["Body"].read()
+        return str(data.decode("utf-8"))
+
+    index = body("index.html")
+    assert 'href="releases/v0.2.0.html"' in index and 'href="releases/v0.1.0.html"' in index
+    page = body("releases/v0.2.0.html")
+    found, text = live_parts(page)
+    assert found == []
+    assert f"Fixed {SCRIPT} and {IMG}, see {JS_URL}" in text  # the --note, as text
+    assert "s103.nwb" in text and "created" in text
+    row = re.search(r"<tr><td>sessions</td>.*?</tr>", page)
+    assert row and '<td class="num">3</td><td class="num">3</td>' in row.group(0)  # rows, columns
+    record = json.loads(body("releases/v0.2.0.json"))
+    assert record["tables"] == {"sessions": {"columns": 3, "rows": 3}}
+    assert record["remarks"][0] == f"Fixed {SCRIPT} and {IMG}, see {JS_URL}"
+
+    again = cli("release", "--version", "0.2.0", cwd=workspace.root)  # nothing changed
+    assert again.exit_code == 0, again.stderr
+    assert len(versions(s3_client, bucket, "demo-project/index.html")) == 2  # nothing written
+
+
+def test_a_workspace_with_site_false_puts_no_page(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    config = workspace.root / "publishkit.yaml"
+    config.write_text(config.read_text() + "site: false\n")
+    result = cli("release", "--version", "0.1.0", "-f", "json", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["notes"]["page_url"] is None
+    assert site_keys(s3_client, workspace.bucket) == []
+
+
+def test_a_site_setting_that_is_not_a_boolean_is_refused_at_its_line(
+    cli, workspace: Workspace
+) -> None:
+    config = workspace.root / "publishkit.yaml"
+    config.write_text(config.read_text() + "site: maybe\n")
+    result = cli("release", "--plan", cwd=workspace.root)
+    assert result.exit_code == 2
+    assert "publishkit.yaml line 7: site: 'maybe' is not of type 'boolean'" in result.stderr
+
+
+@pytest.mark.slow
+def test_site_out_writes_every_page_from_the_bucket(
+    cli, workspace: Workspace, aws_env, s3_client, tmp_path: Path
+) -> None:
+    two_releases(cli, workspace)
+    out = tmp_path / "preview"
+    result = cli("site", "--out", str(out), cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert "3 page(s)" in result.stdout
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.html")) == [
+        "index.html",
+        "releases/v0.1.0.html",
+        "releases/v0.2.0.html",
+    ]
+    for name in ("releases/v0.1.0.html", "releases/v0.2.0.html"):
+        published = s3_client.get_object(Bucket=workspace.bucket, Key=f"demo-project/{name}")
+        assert (out / name).read_bytes() == published["Body"].read()  # the same pages
+    index = (out / "index.html").read_text()
+    assert index.index("v0.2.0") < index.index("v0.1.0")  # newest first
+    published = s3_client.get_object(Bucket=workspace.bucket, Key="demo-project/index.html")
+    assert index == published["Body"].read().decode()  # from the manifests = from the records
+
+
+@pytest.mark.slow
+def test_a_release_builds_the_index_from_the_pages_records_not_every_manifest(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    two_releases(cli, workspace)
+    key = "demo-project/releases/v0.1.0.json"
+    record = json.loads(s3_client.get_object(Bucket=workspace.bucket, Key=key)["Body"].read())
+    assert record["release"]["files"] == 3 and record["release"]["created"] == 3
+    record["release"]["files"] = 777  # a mark only the record carries
+    s3_client.put_object(Bucket=workspace.bucket, Key=key, Body=json.dumps(record).encode())
+    workspace.set_sessions({"101": b"again"})
+    assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
+    index = s3_client.get_object(Bucket=workspace.bucket, Key="demo-project/index.html")
+    assert '<td class="num">777</td>' in index["Body"].read().decode()
+
+
+def test_site_out_before_any_release_is_refused(
+    cli, workspace: Workspace, aws_env, tmp_path
+) -> None:
+    result = cli("site", "--out", str(tmp_path / "preview"), cwd=workspace.root)
+    assert result.exit_code == 2
+    assert "no release of demo-project is published yet" in result.stderr
+    assert not (tmp_path / "preview").exists()
