@@ -33,6 +33,7 @@ from publishkit.release.changelog import (
     release_summaries,
 )
 from publishkit.release.draft import now
+from publishkit.release.lindi_indexes import publish_indexes
 from publishkit.release.s3_staging import NOTES_FILE, Staged
 from publishkit.release.s3_upload import holds
 from publishkit.s3 import content_types
@@ -82,6 +83,13 @@ def publish_release_manifest(
     document = draft.versioned(str(requested))
     comparison = replace(comparison, new_name=name, new_version=str(requested))
     interrupt(f"the manifest {name}")  # the reads above may have swallowed a KeyboardInterrupt
+    publish_indexes(
+        settings=settings,
+        bucket=staged.target.bucket,
+        document=document,
+        files=staged.files,
+        previous=previous,
+    )
     put_summaries(settings, staged.target.bucket, str(requested), decision.summaries)
     url = _put_manifest(settings, staged.target.bucket, document, name)
     return ManifestResult(

@@ -1,0 +1,150 @@
+"""The LINDI index of each HDF5 NWB data file, published beside the manifest.
+
+Built from the local file at release time (lindi reads only the HDF5 structure, no data), with
+every chunk reference at the file's pinned URL (`?versionId=`), and put at
+`<prefix>/lindi/<file path>.lindi.json`; the manifest entry records its path, version and hash
+(`lindi_index`). An index is built once per content (kept in the state folder with a placeholder
+for the URL), and a file the previous release pinned at the same version keeps that release's
+index: nothing is built or sent for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from publishkit.formats import manifest
+from publishkit.formats.jsonio import write_atomic
+from publishkit.formats.lindi_index import (
+    IndexRecord,
+    check_index,
+    index_path,
+    pinned_url,
+    with_urls,
+)
+from publishkit.formats.manifest import Manifest
+from publishkit.s3 import content_types
+from publishkit.s3.bucket import S3Bucket
+from publishkit.workspace.config import Settings
+from publishkit.workspace.inventory import ReleaseFile
+
+log = logging.getLogger(__name__)
+PLACEHOLDER = "https://publishkit.invalid/pinned"  # the URL in a cached index, not yet pinned
+PUTS_AT_ONCE = 8
+
+
+def publish_indexes(
+    *,
+    settings: Settings,
+    bucket: S3Bucket,
+    document: Manifest,
+    files: list[ReleaseFile],
+    previous: Manifest | None,
+) -> int:
+    """Record in `document` (its versions pinned) the LINDI index of each HDF5 NWB data file,
+    putting those the previous release does not have; how many were put."""
+    earlier = {
+        manifest.entry_relpath(dict(entry)): entry
+        for entry in (previous["data_files"].values() if previous else ())
+    }
+    todo: list[tuple[ReleaseFile, dict[str, Any]]] = []
+    for item in files:
+        if item.group != "data" or PurePosixPath(item.relpath).suffix.lower() != ".nwb":
+            continue
+        entry: dict[str, Any] = document["data_files"][item.name]  # type: ignore[assignment]
+        old = earlier.get(item.relpath)
+        if old is not None and old["version_id"] == entry["version_id"] and "lindi_index" in old:
+            entry["lindi_index"] = old["lindi_index"]
+        elif _is_hdf5(item.path):
+            todo.append((item, entry))
+    if not todo:
+        return 0
+    cache = settings.state_dir / "lindi"
+    with ThreadPoolExecutor(PUTS_AT_ONCE) as pool:
+        sent = []
+        for item, entry in todo:  # built one by one (h5py serializes them anyway)
+            template = _template(cache, item.path, entry["file_hash"])
+            if template is None:
+                continue
+            data = _pinned_index(template, pinned_url(entry["url"], entry["version_id"]))
+            key = settings.s3.key(index_path(item.relpath))
+            sent.append((entry, data, pool.submit(_put, bucket, key, data)))
+        for entry, data, put in sent:
+            entry["lindi_index"] = IndexRecord(
+                path=index_path(manifest.entry_relpath(entry)),
+                version_id=put.result(),
+                file_hash=hashlib.blake2b(data).hexdigest(),
+            )
+    return len(sent)
+
+
+def _put(bucket: S3Bucket, key: str, data: bytes) -> str:
+    version = bucket.put_bytes(key, data, content_type=content_types.JSON, create_only=False)
+    log.info("published LINDI index s3://%s/%s", bucket.name, key)
+    return version
+
+
+def _pinned_index(template: dict[str, Any], url: str) -> bytes:
+    """The index as published: the placeholder URL replaced by the pinned one, compact JSON
+    with sorted keys (chunk lists of a big file stay one line each)."""
+
+    def pinned(found: str) -> str:
+        if found != PLACEHOLDER:
+            raise ValueError(f"the index names {found}, not its own file")
+        return url
+
+    document = with_urls(template, pinned)
+    check_index(document, "the LINDI index")
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _template(cache: Path, path: Path, file_hash: str) -> dict[str, Any] | None:
+    """The index of `path` with the placeholder URL: from the cache, else built and cached;
+    None (logged) for a file lindi cannot index (then readers use remfile)."""
+    cached = cache / f"{file_hash[:32]}.lindi.json"
+    if cached.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            return dict(json.loads(cached.read_bytes()))
+    try:
+        document = build_index(path, PLACEHOLDER)
+    except Exception as exc:  # lindi's own errors are plain Exceptions
+        log.warning("%s: no LINDI index (%s); readers will stream it with remfile", path, exc)
+        return None
+    check_index(document, str(cached))
+    cache.mkdir(parents=True, exist_ok=True)
+    write_atomic(cached, json.dumps(document, sort_keys=True, separators=(",", ":")) + "\n")
+    return document
+
+
+def build_index(path: Path, url: str) -> dict[str, Any]:
+    """The LINDI index of the HDF5 file at `path`, its chunks referenced at `url` (lindi's
+    progress bars, which it shows on stderr after 2 s, kept off the console)."""
+    import lindi
+    from lindi.LindiH5pyFile.LindiReferenceFileSystemStore import (
+        LindiReferenceFileSystemStore,
+    )
+
+    opts = lindi.LindiH5ZarrStoreOpts(num_dataset_chunks_threshold=None)
+    with contextlib.redirect_stderr(io.StringIO()):
+        store = lindi.LindiH5ZarrStore.from_file(str(path), url=url, opts=opts)
+        try:
+            document = store.to_reference_file_system()
+        finally:
+            store.close()
+    LindiReferenceFileSystemStore.use_templates_in_rfs(document)
+    return dict(document)
+
+
+def _is_hdf5(path: Path) -> bool:
+    import h5py
+
+    try:
+        return bool(h5py.is_hdf5(path))
+    except OSError:
+        return False
