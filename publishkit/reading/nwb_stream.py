@@ -26,34 +26,35 @@ _NO_READ_AHEAD = {
 }
 
 
+def reachable_index(index: dict[str, Any], expected_url: str, url: str) -> dict[str, Any]:
+    """`index` with each URL in it, which must be `expected_url` (the pinned URL the manifest
+    gives), replaced by `url` (one that reaches the store as configured); refused otherwise."""
+
+    def pinned(found: str) -> str:
+        if found != expected_url:
+            raise CheckFailed(
+                f"LINDI index of {expected_url}: a reference points at {found}, not the "
+                "pinned version; the index was not used",
+                hint="open the file without it: open_nwb(file_id, index=False)",
+            )
+        return url
+
+    return with_urls(index, pinned)
+
+
 @contextmanager
 def stream_nwb(
-    url: str,
-    size: int | None,
-    *,
-    index: dict[str, Any] | None,
-    expected_url: str,
-    read_ahead: bool = True,
+    url: str, size: int | None, *, index: dict[str, Any] | None, read_ahead: bool = True
 ) -> Iterator[NWBFile]:
-    """The NWB file at `url` (a URL of one version), read through `index` when given (each of
-    its URLs must be `expected_url`, the pinned URL the manifest gives), else with remfile."""
+    """The NWB file at `url` (a URL of one version), read through `index` (from
+    `reachable_index`) when given, else with remfile."""
     from pynwb import NWBHDF5IO
 
     with ExitStack() as stack:
         if index is not None:
             import lindi
 
-            def pinned(found: str) -> str:
-                if found != expected_url:
-                    raise CheckFailed(
-                        f"LINDI index of {expected_url}: a reference points at {found}, not the "
-                        "pinned version; the index was not used",
-                        hint="open the file without it: open_nwb(file_id, index=False)",
-                    )
-                return url
-
-            rfs = with_urls(index, pinned)
-            h5file: Any = lindi.LindiH5pyFile.from_reference_file_system(rfs)
+            h5file: Any = lindi.LindiH5pyFile.from_reference_file_system(index)
         else:
             import h5py
             import remfile

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from publishkit.errors import CheckFailed, StorageError, UsageError
 from publishkit.formats.lindi_index import IndexRecord, parse_index, pinned_url
 from publishkit.formats.summaries import SUMMARIES_FOLDER, Summary, parse_summaries, summaries_name
-from publishkit.reading.nwb_stream import stream_nwb
+from publishkit.reading.nwb_stream import reachable_index, stream_nwb
 from publishkit.reading.sources import load_manifest
 from publishkit.s3.pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
 from publishkit.workspace.digests import FileDigests
@@ -103,11 +103,11 @@ class Release:
         pinned, entry = self._entry(file_id, groups=("data_files",))
         record: IndexRecord | None = entry.get("lindi_index") if index else None
         url = self._url(pinned)
-        document = self._index(pinned, record) if record is not None else None
-        expected = pinned_url(entry["url"], pinned.version_id)
-        return stream_nwb(
-            url, pinned.size, index=document, expected_url=expected, read_ahead=read_ahead
-        )
+        document = None
+        if record is not None:
+            expected = pinned_url(entry["url"], pinned.version_id)
+            document = reachable_index(self._index(pinned, record), expected, url)
+        return stream_nwb(url, pinned.size, index=document, read_ahead=read_ahead)
 
     def summaries(self) -> dict[str, Summary]:
         """The summaries of the release's NWB files (fields, objects, shapes, rows), by data
