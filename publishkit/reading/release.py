@@ -109,15 +109,18 @@ class Release:
             document = reachable_index(self._index(pinned, record), expected, url)
         return stream_nwb(url, pinned.size, index=document, read_ahead=read_ahead)
 
-    def summaries(self) -> dict[str, Summary]:
+    def summaries(self, *, required: bool = True) -> dict[str, Summary]:
         """The summaries of the release's NWB files (fields, objects, shapes, rows), by data
-        file id, from the one document the release published beside its manifest."""
+        file id, from the one document the release published beside its manifest. A release
+        that published none: a StorageError, or (`required=False`) no summaries."""
         data_files = [p for p in self._pinned.values() if p.group == "data_files"]
         if not data_files:
             return {}
         first = data_files[0]
         key = _key(first, f"{SUMMARIES_FOLDER}/{summaries_name(self.project, self.version)}")
         data = self._pool.get(first.bucket).get_bytes(key)
+        if data is None and not required:
+            return {}
         if data is None:
             raise StorageError(
                 f"s3://{first.bucket}/{key}: release v{self.version} published no summaries",
