@@ -65,7 +65,8 @@ def stream_nwb(
             remote = remfile.File(url, **options)
             stack.callback(remote.close)
             h5file = h5py.File(remote, "r")
-        stack.callback(h5file.close)
+            stack.callback(h5file.close)
         reader = NWBHDF5IO(file=h5file, mode="r", load_namespaces=True)
-        stack.callback(reader.close)
+        # closes the file too; a LINDI file's links are into itself: closed once, not twice
+        stack.callback(reader.close, close_links=index is None)
         yield reader.read()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import threading
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -222,9 +223,25 @@ def open_release(
     configuration, e.g. AWS_ENDPOINT_URL, applies when none is given); `read`: all of a
     workspace's read settings at once."""
     read = read or ReadSettings(region=region, endpoint_url=endpoint_url)
-    pool = BucketPool(read)
+    pool = _pool(read)
     document, source = load_manifest(manifest_source, version, pool)
     return Release(document, source, pool, read)
+
+
+_POOLS: dict[tuple[ReadSettings, bool], BucketPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(read: ReadSettings) -> BucketPool:
+    """The clients of this process for `read` (a client costs ~0.3 s to make), signed or
+    not as credentials are found now."""
+    from publishkit.s3.bucket import has_credentials
+
+    key = (read, has_credentials())
+    with _POOLS_LOCK:
+        if key not in _POOLS:
+            _POOLS[key] = BucketPool(read)
+        return _POOLS[key]
 
 
 def digest_bytes(data: bytes) -> FileDigests:

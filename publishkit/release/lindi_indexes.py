@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -32,11 +33,16 @@ from publishkit.formats.manifest import Manifest
 from publishkit.s3 import content_types
 from publishkit.s3.bucket import S3Bucket
 from publishkit.workspace.config import Settings
+from publishkit.workspace.executors import executor_for
 from publishkit.workspace.inventory import ReleaseFile
 
 log = logging.getLogger(__name__)
 PLACEHOLDER = "https://publishkit.invalid/pinned"  # the URL in a cached index, not yet pinned
 PUTS_AT_ONCE = 8
+# a contiguous dataset is referenced in pieces of this size: a slice reads about what
+# remfile would (lindi's default, 20 MB, reads a whole 20 MB piece for a few rows)
+CONTIGUOUS_CHUNK = 1024 * 1024
+BUILD = 1  # how indexes are built (the options above): a cached index of another is not used
 
 
 def publish_indexes(
@@ -66,10 +72,18 @@ def publish_indexes(
     if not todo:
         return 0
     cache = settings.state_dir / "lindi"
+    cache.mkdir(parents=True, exist_ok=True)
+    cached = {entry["file_hash"]: _cached(cache, entry["file_hash"]) for _, entry in todo}
+    missing = {cached[entry["file_hash"]]: item.path for item, entry in todo}
+    missing = {to: path for to, path in missing.items() if not to.is_file()}
+    runner = executor_for(settings.executor, os.cpu_count() or 1, len(missing), preload=("lindi",))
+    for (_, path), problem in runner.map_unordered(build_template, list(missing.items())):
+        if problem is not None:  # WorkerCrashed, or lindi's reason
+            log.warning("%s: no LINDI index (%s); readers stream it with remfile", path, problem)
     with ThreadPoolExecutor(PUTS_AT_ONCE) as pool:
         sent = []
-        for item, entry in todo:  # built one by one (h5py serializes them anyway)
-            template = _template(cache, item.path, entry["file_hash"])
+        for item, entry in todo:
+            template = _template(cached[entry["file_hash"]])
             if template is None:
                 continue
             data = _pinned_index(template, pinned_url(entry["url"], entry["version_id"]))
@@ -104,22 +118,30 @@ def _pinned_index(template: dict[str, Any], url: str) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _template(cache: Path, path: Path, file_hash: str) -> dict[str, Any] | None:
-    """The index of `path` with the placeholder URL: from the cache, else built and cached;
-    None (logged) for a file lindi cannot index (then readers use remfile)."""
-    cached = cache / f"{file_hash[:32]}.lindi.json"
-    if cached.is_file():
-        with contextlib.suppress(OSError, ValueError):
-            return dict(json.loads(cached.read_bytes()))
+def _cached(cache: Path, file_hash: str) -> Path:
+    """Where the index of this content, with the placeholder URL, is kept."""
+    return cache / f"{file_hash[:32]}.b{BUILD}.lindi.json"
+
+
+def _template(cached: Path) -> dict[str, Any] | None:
+    """The cached index with the placeholder URL; None when none could be built."""
+    try:
+        return dict(json.loads(cached.read_bytes()))
+    except (OSError, ValueError):
+        return None
+
+
+def build_template(task: tuple[Path, Path]) -> str | None:
+    """Build the index of file `task[1]` with the placeholder URL into `task[0]` (in a worker
+    process); why not, when lindi cannot index the file."""
+    cached, path = task
     try:
         document = build_index(path, PLACEHOLDER)
     except Exception as exc:  # lindi's own errors are plain Exceptions
-        log.warning("%s: no LINDI index (%s); readers will stream it with remfile", path, exc)
-        return None
+        return str(exc) or type(exc).__name__
     check_index(document, str(cached))
-    cache.mkdir(parents=True, exist_ok=True)
     write_atomic(cached, json.dumps(document, sort_keys=True, separators=(",", ":")) + "\n")
-    return document
+    return None
 
 
 def build_index(path: Path, url: str) -> dict[str, Any]:
@@ -130,7 +152,9 @@ def build_index(path: Path, url: str) -> dict[str, Any]:
         LindiReferenceFileSystemStore,
     )
 
-    opts = lindi.LindiH5ZarrStoreOpts(num_dataset_chunks_threshold=None)
+    opts = lindi.LindiH5ZarrStoreOpts(
+        num_dataset_chunks_threshold=None, contiguous_dataset_max_chunk_size=CONTIGUOUS_CHUNK
+    )
     with contextlib.redirect_stderr(io.StringIO()):
         store = lindi.LindiH5ZarrStore.from_file(str(path), url=url, opts=opts)
         try:
