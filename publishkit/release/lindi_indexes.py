@@ -10,9 +10,7 @@ index: nothing is built or sent for it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import logging
 import os
@@ -21,7 +19,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from publishkit.formats import manifest
-from publishkit.formats.jsonio import write_atomic
 from publishkit.formats.lindi_index import (
     IndexRecord,
     check_index,
@@ -30,6 +27,7 @@ from publishkit.formats.lindi_index import (
     with_urls,
 )
 from publishkit.formats.manifest import Manifest
+from publishkit.release.lindi_build import BUILD, PLACEHOLDER, build_template
 from publishkit.s3 import content_types
 from publishkit.s3.bucket import S3Bucket
 from publishkit.workspace.config import Settings
@@ -37,12 +35,7 @@ from publishkit.workspace.executors import executor_for
 from publishkit.workspace.inventory import ReleaseFile
 
 log = logging.getLogger(__name__)
-PLACEHOLDER = "https://publishkit.invalid/pinned"  # the URL in a cached index, not yet pinned
 PUTS_AT_ONCE = 8
-# a contiguous dataset is referenced in pieces of this size: a slice reads about what
-# remfile would (lindi's default, 20 MB, reads a whole 20 MB piece for a few rows)
-CONTIGUOUS_CHUNK = 1024 * 1024
-BUILD = 1  # how indexes are built (the options above): a cached index of another is not used
 
 
 def publish_indexes(
@@ -129,40 +122,6 @@ def _template(cached: Path) -> dict[str, Any] | None:
         return dict(json.loads(cached.read_bytes()))
     except (OSError, ValueError):
         return None
-
-
-def build_template(task: tuple[Path, Path]) -> str | None:
-    """Build the index of file `task[1]` with the placeholder URL into `task[0]` (in a worker
-    process); why not, when lindi cannot index the file."""
-    cached, path = task
-    try:
-        document = build_index(path, PLACEHOLDER)
-    except Exception as exc:  # lindi's own errors are plain Exceptions
-        return str(exc) or type(exc).__name__
-    check_index(document, str(cached))
-    write_atomic(cached, json.dumps(document, sort_keys=True, separators=(",", ":")) + "\n")
-    return None
-
-
-def build_index(path: Path, url: str) -> dict[str, Any]:
-    """The LINDI index of the HDF5 file at `path`, its chunks referenced at `url` (lindi's
-    progress bars, which it shows on stderr after 2 s, kept off the console)."""
-    import lindi
-    from lindi.LindiH5pyFile.LindiReferenceFileSystemStore import (
-        LindiReferenceFileSystemStore,
-    )
-
-    opts = lindi.LindiH5ZarrStoreOpts(
-        num_dataset_chunks_threshold=None, contiguous_dataset_max_chunk_size=CONTIGUOUS_CHUNK
-    )
-    with contextlib.redirect_stderr(io.StringIO()):
-        store = lindi.LindiH5ZarrStore.from_file(str(path), url=url, opts=opts)
-        try:
-            document = store.to_reference_file_system()
-        finally:
-            store.close()
-    LindiReferenceFileSystemStore.use_templates_in_rfs(document)
-    return dict(document)
 
 
 def _is_hdf5(path: Path) -> bool:
