@@ -67,6 +67,14 @@ def stream_nwb(
             h5file = h5py.File(remote, "r")
             stack.callback(h5file.close)
         reader = NWBHDF5IO(file=h5file, mode="r", load_namespaces=True)
-        # closes the file too; a LINDI file's links are into itself: closed once, not twice
-        stack.callback(reader.close, close_links=index is None)
+        stack.callback(_close, reader, h5file, lindi_file=index is not None)
         yield reader.read()
+
+
+def _close(reader: Any, h5file: Any, *, lindi_file: bool) -> None:
+    """Close the reader and its file. A LINDI file's links are into itself, and hdmf closes its
+    readers' files again at exit, where lindi would print that it is closed already: closed
+    once."""
+    reader.close(close_links=not lindi_file)
+    if lindi_file:
+        h5file.close = lambda: None
