@@ -92,6 +92,11 @@ def publish_indexes(
 
 
 def _put(bucket: S3Bucket, key: str, data: bytes) -> str:
+    """Put the index; a run that died after putting this same index left it as the key's
+    latest version (its ETag is the MD5 of a single PUT): that version, not a second one."""
+    current = bucket.head(key)
+    if current is not None and current.etag.strip('"') == hashlib.md5(data).hexdigest():
+        return current.version_id
     version = bucket.put_bytes(key, data, content_type=content_types.JSON, create_only=False)
     log.info("published LINDI index s3://%s/%s", bucket.name, key)
     return version
