@@ -75,7 +75,7 @@ def test_unchanged_files_keep_their_index_and_changed_ones_get_a_new_one(
         json.loads(ws.manifest_path(v).read_text())["data_files"] for v in ("0.1.0", "0.2.0")
     )
     assert new["102"]["lindi_index"] == old["102"]["lindi_index"]
-    built = sorted(p.name[:32] for p in (ws.root / ".publishkit" / "lindi").iterdir())
+    built = sorted(p.name[:32] for p in (ws.root / ".publishkit" / "lindi").glob("*.lindi.json"))
     contents = {old["101"]["file_hash"], old["102"]["file_hash"], new["101"]["file_hash"]}
     assert built == sorted(c[:32] for c in contents)  # one build per content
     assert new["101"]["lindi_index"]["version_id"] != old["101"]["lindi_index"]["version_id"]
