@@ -56,9 +56,13 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--part", choices=("all", "big", "many"), default="all")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as scratch, S3Sandbox() as s3:
         root = Path(scratch)
+        if args.part == "many":
+            many_files(root, s3, {**os.environ, "PYTHONPATH": str(REPO)}, args)
+            return
         info = s3.create_bucket("read-bench", REGION)
         env = {**os.environ, **info.environment(), "PYTHONPATH": str(REPO)}
         big = root / "big"
@@ -75,7 +79,8 @@ def main() -> None:
                 ("ophys", "processing/ophys/DfOverF/dff"),
             ):
                 compare_reads(manifest, file_id, dataset, big, read, wan, args.runs)
-        many_files(root, s3, env, args)
+        if args.part == "all":
+            many_files(root, s3, env, args)
 
 
 def compare_reads(
@@ -170,7 +175,10 @@ def many_files(root: Path, s3: S3Sandbox, env: dict[str, str], args: Any) -> Non
         for name, count in units.items():
             session(workspace / "data" / f"{name}.nwb", count)
         workspaces[kind] = workspace
-    buckets = {kind: s3.create_bucket(f"many-{kind}", REGION).bucket for kind in workspaces}
+    infos = {kind: s3.create_bucket(f"many-{kind}", REGION) for kind in workspaces}
+    buckets = {kind: info.bucket for kind, info in infos.items()}
+    env = {**env, **infos["with"].environment()}  # the endpoint and credentials
+    os.environ.update(infos["with"].environment())  # for the in-process reads
     times: dict[str, list[float]] = {"with": [], "without": []}
     for run in range(2):  # by turns, each a new version (the first cuts 1.0.0, then 1.0.1)
         for kind in ("without", "with") if run == 0 else ("with", "without"):

@@ -36,6 +36,8 @@ from publishkit.workspace.inventory import ReleaseFile
 
 log = logging.getLogger(__name__)
 PUTS_AT_ONCE = 8
+IN_THIS_PROCESS = 32  # indexes built here, one by one, when no more are missing: workers cost
+# seconds to start (a forkserver importing lindi), an index ~0.1 s
 
 
 def publish_indexes(
@@ -69,7 +71,8 @@ def publish_indexes(
     cached = {entry["file_hash"]: _cached(cache, entry["file_hash"]) for _, entry in todo}
     missing = {cached[entry["file_hash"]]: item.path for item, entry in todo}
     missing = {to: path for to, path in missing.items() if not to.is_file()}
-    runner = executor_for(settings.executor, os.cpu_count() or 1, len(missing), preload=("lindi",))
+    jobs = (os.cpu_count() or 1) if len(missing) > IN_THIS_PROCESS else 1
+    runner = executor_for(settings.executor, jobs, len(missing), preload=("lindi",))
     for (_, path), problem in runner.map_unordered(build_template, list(missing.items())):
         if problem is not None:  # WorkerCrashed, or lindi's reason
             log.warning("%s: no LINDI index (%s); readers stream it with remfile", path, problem)
