@@ -11,6 +11,9 @@ import pytest
 import publishkit
 from publishkit.errors import CheckFailed
 from publishkit.s3.bucket import has_credentials
+from publishkit.s3.pinned import ReadSettings
+from publishkit.sandbox.wan import WanProxy
+from tests.conftest import REGION
 from tests.reading.conftest import NwbReleases
 
 pytestmark = pytest.mark.slow  # each test cuts two releases of real NWB files (~5 s)
@@ -166,3 +169,18 @@ def test_a_public_bucket_is_read_without_credentials(
                 data = nwbfile.acquisition["signal"].data[:10]
             assert np.array_equal(data, nwb_releases.signals[(expected, "102")][:10])
         assert release.summaries()["102"]["objects"]["units"]["rows"] == 400
+
+
+def test_read_ahead_can_be_turned_off(nwb_releases: NwbReleases, s3_server) -> None:
+    expected = nwb_releases.signals[("0.1.0", "101")][:10, :5]
+    down: dict[bool, tuple[int, int]] = {}
+    with WanProxy(s3_server.endpoint_url) as wan:  # counts the bytes each way
+        read = ReadSettings(region=REGION, endpoint_url=wan.endpoint_url)
+        release = publishkit.open_release(nwb_releases.workspace.manifest_path("0.1.0"), read=read)
+        for read_ahead in (True, False):
+            wan.reset_counts()
+            with release.open_nwb("101", index=False, read_ahead=read_ahead) as nwbfile:
+                assert np.array_equal(nwbfile.acquisition["signal"].data[:10, :5], expected)
+            down[read_ahead] = (wan.traffic().bytes_down, wan.traffic().connections)
+    # without read-ahead: fewer bytes, in more (smaller) requests
+    assert down[False][0] < down[True][0] and down[False][1] > down[True][1], down
