@@ -27,6 +27,9 @@ _API = {
     "fetch_release": "publishkit.consume.fetch",
     "export_file_manifest": "publishkit.consume.export",
     "compare_manifests": "publishkit.formats.comparison",
+    "open_release": "publishkit.reading.release",
+    "Release": "publishkit.reading.release",
+    "PublishedFile": "publishkit.reading.release",
     "PublishkitError": "publishkit.errors",
 }
 __all__ = ["__version__", *sorted(_API)]

@@ -20,7 +20,7 @@ CORE = {
     "upstream",
     "",
 }  # "" is publishkit itself (__version__)
-STAGES = {"nwb", "inspection", "dandi", "release", "consume"}
+STAGES = {"nwb", "inspection", "dandi", "release", "consume", "reading"}
 ORCHESTRATORS = {
     "release.pipeline",
     "release.stages",

@@ -19,7 +19,7 @@ import typer
 from typer.exceptions import TyperException
 
 from publishkit import __version__
-from publishkit.cli import consume, dandiset, release, render, site, stages, tools
+from publishkit.cli import consume, dandiset, reading, release, render, site, stages, tools
 from publishkit.cli.render import err, out
 from publishkit.cli.signals import SIGNALS
 from publishkit.errors import Interrupted, PublishkitError
@@ -187,6 +187,8 @@ app.command()(consume.notes)
 app.command()(site.site)
 app.command()(consume.verify)
 app.command()(consume.fetch)
+app.command("ls")(reading.ls)
+app.command("show")(reading.show)
 manifest_app.command("validate")(consume.manifest_validate)
 app.add_typer(manifest_app, name="manifest")
 app.command("schema")(tools.schema_command)

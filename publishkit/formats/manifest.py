@@ -13,6 +13,7 @@ from typing import Any, Required, TypedDict, cast
 from publishkit.errors import ManifestError
 from publishkit.formats.jsonio import dumps, write_atomic
 from publishkit.formats.keys import first_unclean
+from publishkit.formats.lindi_index import IndexRecord
 from publishkit.formats.schemas import QuickCheck, members_check, violations
 from publishkit.formats.urls import ObjectLocation as ObjectLocation
 from publishkit.formats.urls import allensdk_relpath as allensdk_relpath
@@ -43,6 +44,7 @@ class Entry(TypedDict, total=False):
     dandiset_id: str
     dandi_asset_path: str
     dandi_asset_id: str
+    lindi_index: IndexRecord  # an HDF5 NWB file's LINDI index, beside the manifest
 
 
 class DandiRelease(TypedDict, total=False):

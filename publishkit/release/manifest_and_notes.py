@@ -26,6 +26,7 @@ from publishkit.formats.notes import has_section, prepend_section, render_markdo
 from publishkit.formats.summaries import Summaries
 from publishkit.interrupts import Interrupt, never
 from publishkit.release.draft import now
+from publishkit.release.lindi_indexes import publish_indexes
 from publishkit.release.published_readback import (
     Place,
     compared_in_bucket,
@@ -83,6 +84,13 @@ def publish_release_manifest(
     document = draft.versioned(str(requested))
     comparison = replace(comparison, new_name=name, new_version=str(requested))
     interrupt(f"the manifest {name}")  # the reads above may have swallowed a KeyboardInterrupt
+    publish_indexes(
+        settings=settings,
+        bucket=staged.target.bucket,
+        document=document,
+        files=staged.files,
+        previous=previous,
+    )
     put_summaries(settings, staged.target.bucket, str(requested), decision.summaries)
     url = _put_manifest(settings, staged.target.bucket, document, name)
     return ManifestResult(

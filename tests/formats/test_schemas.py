@@ -35,8 +35,8 @@ def test_an_unknown_schema_name_lists_the_known_ones(cli, name: str) -> None:
     result = cli("schema", name)
     assert result.exit_code == 2
     assert result.stderr.startswith(
-        f"error: no schema named {name!r} (known: config, inspection-report, manifest, "
-        "nwb-summaries, nwb-summary, release-page, template, template-objects/dff,"
+        f"error: no schema named {name!r} (known: config, inspection-report, lindi-index, "
+        "manifest, nwb-summaries, nwb-summary, release-page, template, template-objects/dff,"
     )
     assert result.stderr.rstrip().endswith("(fix: e.g. `publishkit schema config`)")
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr

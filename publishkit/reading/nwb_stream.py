@@ -1,0 +1,80 @@
+"""An NWB file streamed from one version of an object: through its LINDI index, else remfile.
+
+Both read with the version id in every request's URL; a LINDI index is used only when every
+URL in it is the file's pinned URL (the one the manifest pins), each then replaced by a URL
+that reaches the store as configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any
+
+from publishkit.errors import CheckFailed
+from publishkit.formats.lindi_index import with_urls
+
+if TYPE_CHECKING:
+    from pynwb import NWBFile
+
+# remfile's read-ahead: chunks of 100 KiB, each sequential read asking for 1.7x the last, up to
+# 1 GB kept; without it, 16 KiB at a time, nothing kept beyond 4 MiB.
+_NO_READ_AHEAD = {
+    "_min_chunk_size": 16 * 1024,
+    "_chunk_increment_factor": 1,
+    "_max_cache_size": 4 << 20,
+}
+
+
+def reachable_index(index: dict[str, Any], expected_url: str, url: str) -> dict[str, Any]:
+    """`index` with each URL in it, which must be `expected_url` (the pinned URL the manifest
+    gives), replaced by `url` (one that reaches the store as configured); refused otherwise."""
+
+    def pinned(found: str) -> str:
+        if found != expected_url:
+            raise CheckFailed(
+                f"LINDI index of {expected_url}: a reference points at {found}, not the "
+                "pinned version; the index was not used",
+                hint="open the file without it: open_nwb(file_id, index=False)",
+            )
+        return url
+
+    return with_urls(index, pinned)
+
+
+@contextmanager
+def stream_nwb(
+    url: str, size: int | None, *, index: dict[str, Any] | None, read_ahead: bool = True
+) -> Iterator[NWBFile]:
+    """The NWB file at `url` (a URL of one version), read through `index` (from
+    `reachable_index`) when given, else with remfile."""
+    from pynwb import NWBHDF5IO
+
+    with ExitStack() as stack:
+        if index is not None:
+            import lindi
+
+            h5file: Any = lindi.LindiH5pyFile.from_reference_file_system(index)
+        else:
+            import h5py
+            import remfile
+
+            options: dict[str, Any] = {} if read_ahead else dict(_NO_READ_AHEAD)
+            if size is not None:
+                options["_size"] = size
+            remote = remfile.File(url, **options)
+            stack.callback(remote.close)
+            h5file = h5py.File(remote, "r")
+            stack.callback(h5file.close)
+        reader = NWBHDF5IO(file=h5file, mode="r", load_namespaces=True)
+        stack.callback(_close, reader, h5file, lindi_file=index is not None)
+        yield reader.read()
+
+
+def _close(reader: Any, h5file: Any, *, lindi_file: bool) -> None:
+    """Close the reader and its file. A LINDI file's links are into itself, and hdmf closes its
+    readers' files again at exit, where lindi would print that it is closed already: closed
+    once."""
+    reader.close(close_links=not lindi_file)
+    if lindi_file:
+        h5file.close = lambda: None

@@ -1,0 +1,142 @@
+"""A LINDI index built from a local HDF5 NWB file, with a placeholder for its URL.
+
+lindi spends three quarters of an index of a small NWB file on `/specifications`, the
+namespaces pynwb caches in every file it writes: the same in each file a release's pynwb wrote,
+and held inline in the index (no byte offsets). So the index of `/specifications` is built
+once per content (keyed by the hash of its datasets) and kept beside the cached indexes; each
+file's own objects are indexed without it, and the two are put together. Where the
+specifications reference byte ranges (a huge extension), the whole file is indexed by lindi.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from publishkit.formats.jsonio import write_atomic
+from publishkit.formats.lindi_index import check_index
+
+PLACEHOLDER = "https://publishkit.invalid/pinned"  # the URL in a cached index, not yet pinned
+# a contiguous dataset is referenced in pieces of this size: a slice reads about what
+# remfile would (lindi's default, 20 MB, reads a whole 20 MB piece for a few rows)
+CONTIGUOUS_CHUNK = 1024 * 1024
+BUILD = 1  # how indexes are built (the options above): a cached index of another is not used
+SPECIFICATIONS = "specifications"
+
+
+def build_template(task: tuple[Path, Path]) -> str | None:
+    """Build the index of file `task[1]` with the placeholder URL into `task[0]` (in a worker
+    process; the specifications' index shared through task[0]'s folder); why not, when lindi
+    cannot index the file."""
+    cached, path = task
+    try:
+        document = build_index(path, PLACEHOLDER, cached.parent)
+    except Exception as exc:  # lindi's own errors are plain Exceptions
+        return str(exc) or type(exc).__name__
+    check_index(document, str(cached))
+    write_atomic(cached, _compact(document))
+    return None
+
+
+def build_index(path: Path, url: str, cache: Path | None = None) -> dict[str, Any]:
+    """The LINDI index of the HDF5 file at `path`, its chunks referenced at `url`; with a
+    `cache` folder, its specifications' index read from there (or built and kept there)."""
+    from lindi.LindiH5pyFile.LindiReferenceFileSystemStore import (
+        LindiReferenceFileSystemStore,
+    )
+
+    specs = _specifications_key(path) if cache is not None else None
+    shared = None if specs is None or cache is None else _shared(cache, specs)
+    if shared is None:
+        document = _lindi(path, url, skip_specifications=False)
+        if specs is not None and cache is not None:
+            _keep_specifications(cache, specs, document)
+    else:
+        document = _lindi(path, url, skip_specifications=True)
+        document["refs"].update(shared)
+    LindiReferenceFileSystemStore.use_templates_in_rfs(document)
+    return dict(document)
+
+
+def _lindi(path: Path, url: str, *, skip_specifications: bool) -> dict[str, Any]:
+    """lindi's index of the file (its progress bars, shown on stderr after 2 s, kept off the
+    console); `skip_specifications`: without /specifications."""
+    import lindi
+
+    opts = lindi.LindiH5ZarrStoreOpts(
+        num_dataset_chunks_threshold=None, contiguous_dataset_max_chunk_size=CONTIGUOUS_CHUNK
+    )
+    with contextlib.redirect_stderr(io.StringIO()):
+        store = lindi.LindiH5ZarrStore.from_file(str(path), url=url, opts=opts)
+        try:
+            if skip_specifications:  # lindi walks the root's keys(): /specifications left out
+                store._h5f.close()
+                store._h5f = _without_specifications()(store._file, "r")
+                store._entities_to_close[-1] = store._h5f
+            document = store.to_reference_file_system()
+        finally:
+            store.close()
+    return dict(document)
+
+
+def _specifications_key(path: Path) -> str | None:
+    """A hash of the file's /specifications (names, attributes and values), or None when it
+    has none."""
+    import h5py
+
+    digest = hashlib.blake2b(digest_size=16)
+    with h5py.File(path, "r") as h5:
+        group = h5.get(SPECIFICATIONS)
+        if not isinstance(group, h5py.Group):
+            return None
+
+        def add(name: str, item: Any) -> None:
+            digest.update(name.encode() + b"\0")
+            for key in sorted(item.attrs):
+                digest.update(f"{key}={item.attrs[key]!r}".encode())
+            if isinstance(item, h5py.Dataset):
+                digest.update(f"{item.dtype}{item.shape}{item[()]!r}".encode())
+
+        group.visititems(add)
+    return digest.hexdigest()
+
+
+def _shared(cache: Path, specs: str) -> dict[str, Any] | None:
+    try:
+        return dict(json.loads((cache / f"specifications-{specs}.b{BUILD}.json").read_bytes()))
+    except (OSError, ValueError):
+        return None
+
+
+def _keep_specifications(cache: Path, specs: str, document: dict[str, Any]) -> None:
+    """Keep the index of /specifications for the next files, when it is all inline."""
+    refs = {
+        key: ref
+        for key, ref in document["refs"].items()
+        if key == SPECIFICATIONS or key.startswith(SPECIFICATIONS + "/")
+    }
+    if any(isinstance(ref, list) for ref in refs.values()):
+        return  # byte ranges of this file: not shared
+    cache.mkdir(parents=True, exist_ok=True)
+    write_atomic(cache / f"specifications-{specs}.b{BUILD}.json", _compact(refs))
+
+
+def _compact(document: dict[str, Any]) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+@functools.cache
+def _without_specifications() -> type:
+    """h5py.File, its root's keys without /specifications (as lindi walks a file)."""
+    import h5py
+
+    class WithoutSpecifications(h5py.File):
+        def keys(self) -> Any:
+            return [key for key in super().keys() if key != SPECIFICATIONS]  # noqa: SIM118
+
+    return WithoutSpecifications

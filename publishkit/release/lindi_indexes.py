@@ -1,0 +1,141 @@
+"""The LINDI index of each HDF5 NWB data file, published beside the manifest.
+
+Built from the local file at release time (lindi reads only the HDF5 structure, no data), with
+every chunk reference at the file's pinned URL (`?versionId=`), and put at
+`<prefix>/lindi/<file path>.lindi.json`; the manifest entry records its path, version and hash
+(`lindi_index`). An index is built once per content (kept in the state folder with a placeholder
+for the URL), and a file the previous release pinned at the same version keeps that release's
+index: nothing is built or sent for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from publishkit.formats import manifest
+from publishkit.formats.lindi_index import (
+    IndexRecord,
+    check_index,
+    index_path,
+    pinned_url,
+    with_urls,
+)
+from publishkit.formats.manifest import Manifest
+from publishkit.release.lindi_build import BUILD, PLACEHOLDER, build_template
+from publishkit.s3 import content_types
+from publishkit.s3.bucket import S3Bucket
+from publishkit.workspace.config import Settings
+from publishkit.workspace.executors import executor_for
+from publishkit.workspace.inventory import ReleaseFile
+
+log = logging.getLogger(__name__)
+PUTS_AT_ONCE = 8
+IN_THIS_PROCESS = 32  # indexes built here, one by one, when no more are missing: workers cost
+# seconds to start (a forkserver importing lindi), an index ~0.1 s
+
+
+def publish_indexes(
+    *,
+    settings: Settings,
+    bucket: S3Bucket,
+    document: Manifest,
+    files: list[ReleaseFile],
+    previous: Manifest | None,
+) -> int:
+    """Record in `document` (its versions pinned) the LINDI index of each HDF5 NWB data file,
+    putting those the previous release does not have; how many were put."""
+    earlier = {
+        manifest.entry_relpath(dict(entry)): entry
+        for entry in (previous["data_files"].values() if previous else ())
+    }
+    todo: list[tuple[ReleaseFile, dict[str, Any]]] = []
+    for item in files:
+        if item.group != "data" or PurePosixPath(item.relpath).suffix.lower() != ".nwb":
+            continue
+        entry: dict[str, Any] = document["data_files"][item.name]  # type: ignore[assignment]
+        old = earlier.get(item.relpath)
+        if old is not None and old["version_id"] == entry["version_id"] and "lindi_index" in old:
+            entry["lindi_index"] = old["lindi_index"]
+        elif _is_hdf5(item.path):
+            todo.append((item, entry))
+    if not todo:
+        return 0
+    cache = settings.state_dir / "lindi"
+    cache.mkdir(parents=True, exist_ok=True)
+    cached = {entry["file_hash"]: _cached(cache, entry["file_hash"]) for _, entry in todo}
+    missing = {cached[entry["file_hash"]]: item.path for item, entry in todo}
+    missing = {to: path for to, path in missing.items() if not to.is_file()}
+    jobs = (os.cpu_count() or 1) if len(missing) > IN_THIS_PROCESS else 1
+    runner = executor_for(settings.executor, jobs, len(missing), preload=("lindi",))
+    for (_, path), problem in runner.map_unordered(build_template, list(missing.items())):
+        if problem is not None:  # WorkerCrashed, or lindi's reason
+            log.warning("%s: no LINDI index (%s); readers stream it with remfile", path, problem)
+    with ThreadPoolExecutor(PUTS_AT_ONCE) as pool:
+        sent = []
+        for item, entry in todo:
+            template = _template(cached[entry["file_hash"]])
+            if template is None:
+                continue
+            data = _pinned_index(template, pinned_url(entry["url"], entry["version_id"]))
+            key = settings.s3.key(index_path(item.relpath))
+            sent.append((entry, data, pool.submit(_put, bucket, key, data)))
+        for entry, data, put in sent:
+            entry["lindi_index"] = IndexRecord(
+                path=index_path(manifest.entry_relpath(entry)),
+                version_id=put.result(),
+                file_hash=hashlib.blake2b(data).hexdigest(),
+            )
+    return len(sent)
+
+
+def _put(bucket: S3Bucket, key: str, data: bytes) -> str:
+    """Put the index; a run that died after putting this same index left it as the key's
+    latest version (its ETag is the MD5 of a single PUT): that version, not a second one."""
+    current = bucket.head(key)
+    if current is not None and current.etag.strip('"') == hashlib.md5(data).hexdigest():
+        return current.version_id
+    version = bucket.put_bytes(key, data, content_type=content_types.JSON, create_only=False)
+    log.info("published LINDI index s3://%s/%s", bucket.name, key)
+    return version
+
+
+def _pinned_index(template: dict[str, Any], url: str) -> bytes:
+    """The index as published: the placeholder URL replaced by the pinned one, compact JSON
+    with sorted keys (chunk lists of a big file stay one line each)."""
+
+    def pinned(found: str) -> str:
+        if found != PLACEHOLDER:
+            raise ValueError(f"the index names {found}, not its own file")
+        return url
+
+    document = with_urls(template, pinned)
+    check_index(document, "the LINDI index")
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _cached(cache: Path, file_hash: str) -> Path:
+    """Where the index of this content, with the placeholder URL, is kept."""
+    return cache / f"{file_hash[:32]}.b{BUILD}.lindi.json"
+
+
+def _template(cached: Path) -> dict[str, Any] | None:
+    """The cached index with the placeholder URL; None when none could be built."""
+    try:
+        return dict(json.loads(cached.read_bytes()))
+    except (OSError, ValueError):
+        return None
+
+
+def _is_hdf5(path: Path) -> bool:
+    import h5py
+
+    try:
+        return bool(h5py.is_hdf5(path))
+    except OSError:
+        return False
