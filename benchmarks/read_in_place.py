@@ -43,10 +43,6 @@ from publishkit.sandbox.s3 import S3Sandbox  # noqa: E402
 from publishkit.sandbox.wan import WanProxy  # noqa: E402
 
 REGION = "us-west-2"
-NO_INDEXES = (
-    "import sys, publishkit.release.manifest_and_notes as p; p.publish_indexes = lambda **kw: 0; "
-    "from publishkit.cli.app import main; sys.argv[0] = 'publishkit'; main()"
-)
 
 
 def main() -> None:
@@ -248,13 +244,16 @@ def release(
     (workspace / "publishkit.yaml").write_text(
         f"project: {project}\ns3:\n  bucket: {bucket}\n  region: {REGION}\n"
         "metadata_files:\n  sessions: metadata/sessions.csv\n"
-    )
-    command = (
-        [sys.executable, "-m", "publishkit"] if indexes else [sys.executable, "-c", NO_INDEXES]
+        # every NWB file indexed, whatever its size (the default indexes files from 16 MiB), or
+        # none: what the indexes cost a release
+        f"lindi_index_min_mb: {0 if indexes else 'null'}\n"
     )
     start = time.perf_counter()
     subprocess.run(
-        [*command, "release", "--version", version, "--quiet"], cwd=workspace, env=env, check=True
+        [sys.executable, "-m", "publishkit", "release", "--version", version, "--quiet"],
+        cwd=workspace,
+        env=env,
+        check=True,
     )
     return time.perf_counter() - start
 

@@ -33,6 +33,7 @@ from publishkit.s3.bucket import S3Bucket
 from publishkit.workspace.config import Settings
 from publishkit.workspace.executors import executor_for
 from publishkit.workspace.inventory import ReleaseFile
+from publishkit.workspace.nwb_summaries import is_hdf5
 
 log = logging.getLogger(__name__)
 PUTS_AT_ONCE = 8
@@ -62,7 +63,7 @@ def publish_indexes(
         old = earlier.get(item.relpath)
         if old is not None and old["version_id"] == entry["version_id"] and "lindi_index" in old:
             entry["lindi_index"] = old["lindi_index"]
-        elif _is_hdf5(item.path):
+        elif indexed(item.path, settings.lindi_index_min_mb):
             todo.append((item, entry))
     if not todo:
         return 0
@@ -132,10 +133,13 @@ def _template(cached: Path) -> dict[str, Any] | None:
         return None
 
 
-def _is_hdf5(path: Path) -> bool:
-    import h5py
-
+def indexed(path: Path, min_mb: float | None) -> bool:
+    """The file gets an index: HDF5 (its signature, without importing h5py), at least
+    `min_mb` MiB (the workspace's `lindi_index_min_mb`; None: no file does)."""
+    if min_mb is None:
+        return False
     try:
-        return bool(h5py.is_hdf5(path))
+        large = path.stat().st_size >= min_mb * 2**20
     except OSError:
         return False
+    return large and is_hdf5(path)

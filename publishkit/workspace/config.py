@@ -31,6 +31,11 @@ _HOST_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _HOST_NAME = re.compile(rf"{_HOST_LABEL}(\.{_HOST_LABEL})*\.?")  # botocore's rule for a host
 
 
+# An index costs ~0.1 s a file to build; it saves a reader the HDF5 metadata's many small
+# reads, which matter for a large file (a small one streams whole in a request or two).
+LINDI_INDEX_MIN_MB = 16.0
+
+
 @dataclass(frozen=True)
 class S3Settings:
     """Where releases go: the bucket, prefix, region, endpoint, URL form and part size."""
@@ -92,6 +97,8 @@ class Settings:
     executor: ExecutorSettings = LOCAL
     tables: tuple[TableSpec, ...] = ()  # the tables: section
     site: bool = True  # site: publish the release site beside the manifests
+    # lindi_index_min_mb: HDF5 NWB files this large get a LINDI index (None: none does)
+    lindi_index_min_mb: float | None = LINDI_INDEX_MIN_MB
 
     @property
     def tables_checked(self) -> bool:
@@ -227,6 +234,7 @@ def _settings(workspace: Path, doc: dict[str, Any], region: str) -> Settings:
         id_column=data.get("id_column", "file_id"),
         path_column=data.get("path_column", "file_path"),
         site=doc.get("site", True),
+        lindi_index_min_mb=doc.get("lindi_index_min_mb", LINDI_INDEX_MIN_MB),
     )
 
 
