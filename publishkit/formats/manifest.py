@@ -13,7 +13,8 @@ from typing import Any, Required, TypedDict, cast
 from publishkit.errors import ManifestError
 from publishkit.formats.jsonio import dumps, write_atomic
 from publishkit.formats.keys import first_unclean
-from publishkit.formats.schemas import QuickCheck, members_check, violations
+from publishkit.formats.member_checks import QuickCheck, members_check
+from publishkit.formats.schemas import violations
 from publishkit.formats.urls import ObjectLocation as ObjectLocation
 from publishkit.formats.urls import allensdk_relpath as allensdk_relpath
 from publishkit.formats.urls import allensdk_relpaths as allensdk_relpaths

@@ -15,9 +15,9 @@ from urllib.parse import quote
 import pytest
 
 from publishkit.errors import ManifestError
-from publishkit.formats import manifest, schemas
+from publishkit.formats import manifest, member_checks
 from publishkit.formats.jsonio import dumps
-from publishkit.formats.schemas import violations
+from publishkit.formats.schemas import listed
 from tests.formats.test_notes import NEW, entry
 
 
@@ -92,9 +92,9 @@ FIELD_VALUES: dict[str, list[Any]] = {
 
 
 def _full_pass_error(document: Any) -> str | None:
-    """What validate says with jsonschema over the whole document (as before quick checks),
-    then the check of the paths the entries share."""
-    problems = violations(document, "manifest")
+    """What validate says with jsonschema alone over the whole document (as before quick checks
+    and compiled validators), then the check of the paths the entries share."""
+    problems = listed(document, "manifest")
     if not problems:
         try:
             manifest._check_paths(document, "src")
@@ -182,12 +182,12 @@ def test_valid_entries_never_reach_jsonschema() -> None:
 
 
 def test_a_schema_keyword_the_quick_checks_do_not_know_turns_them_off() -> None:
-    assert schemas.members_check("manifest", "data_files") is not None
-    assert schemas.members_check("manifest", "metadata_files") is not None
-    assert schemas._compile({"type": "string", "maxLength": 3}, {}) is None
+    assert member_checks.members_check("manifest", "data_files") is not None
+    assert member_checks.members_check("manifest", "metadata_files") is not None
+    assert member_checks._compile({"type": "string", "maxLength": 3}, {}) is None
     looping = {"$defs": {"a": {"$ref": "#/$defs/a"}}}
-    assert schemas._compile({"$ref": "#/$defs/a"}, looping) is None
-    assert schemas._compile({"$ref": "#/$defs/missing"}, looping) is None
+    assert member_checks._compile({"$ref": "#/$defs/a"}, looping) is None
+    assert member_checks._compile({"$ref": "#/$defs/missing"}, looping) is None
 
 
 TRICKY = [
@@ -198,9 +198,9 @@ TRICKY = [
 ]
 
 
-@pytest.mark.parametrize("pattern", list(schemas._QUICK_PATTERNS))
+@pytest.mark.parametrize("pattern", list(member_checks._QUICK_PATTERNS))
 def test_quick_pattern_tests_never_pass_what_the_pattern_refuses(pattern: str) -> None:
-    quick = schemas._QUICK_PATTERNS[pattern]
+    quick = member_checks._QUICK_PATTERNS[pattern]
     rng = random.Random(pattern)
     alphabet = "0af/.\n?#:hpst\0é"
     strings = TRICKY + [
