@@ -86,8 +86,9 @@ def _explainer(schema_name: str) -> jsonschema.Draft202012Validator:
 # the content keywords are annotations; local $refs are inlined (a call per entry costs more than
 # the entry's checks). A schema with any other keyword has no compiled validator (None): jsonschema
 # judges it, so a schema edit can make validation slower but never change its verdict.
+Validator = Callable[[Any], Any]
 _IGNORED = frozenset(
-    {"title", "description", "$comment", "format", "examples", "default", "$schema", "$id"}
+    {"title", "description", "$comment", "examples", "default", "$schema", "$id"}
     | {"contentEncoding", "contentMediaType", "contentSchema"}
 )
 _PLAIN = frozenset(
@@ -106,39 +107,72 @@ class _Unsupported(Exception):
 
 
 @cache
-def compiled(schema_name: str) -> Callable[[Any], Any] | None:
+def compiled(schema_name: str) -> Validator | None:
     """The schema's compiled validator (raises fastjsonschema.JsonSchemaException on a fault),
     or None when the schema has a keyword it does not read as JSON Schema 2020-12 does."""
-    root = load_schema(schema_name)
+    return compile_schema(load_schema(schema_name))
+
+
+def compile_schema(
+    root: dict[str, Any],
+    *,
+    annotations: frozenset[str] = frozenset(),
+    formats: dict[str, Callable[[str], bool]] | None = None,
+    inline: bool = True,
+) -> Validator | None:
+    """A JSON Schema 2020-12 document compiled by fastjsonschema, or None when it has a keyword
+    other than `annotations` that fastjsonschema does not read as JSON Schema 2020-12 does.
+    `format` is an annotation unless `formats` gives a check of each format the schema names.
+    `inline`: each $ref replaced by its target, unless it leads back to itself (quicker to
+    validate; for a big schema with many $refs, slower to compile)."""
+    ignored = _IGNORED | annotations | ({"format"} if formats is None else set())
+    cycles: dict[str, Any] = {}  # the $defs a $ref leads back to, by name
     try:
-        schema = _rewritten(root, root, frozenset())
+        schema = _rewritten(root, _Scope(root, ignored, frozenset(), cycles, inline))
+        while pending := [name for name, found in cycles.items() if found is None]:
+            for name in pending:
+                at = _Scope(root, ignored, frozenset({f"#/$defs/{name}"}), cycles, inline)
+                cycles[name] = _rewritten(root["$defs"][name], at)
     except _Unsupported:
         return None
+    if cycles:  # left as $refs, which fastjsonschema follows with a function of each
+        schema = {"allOf": [schema], "$defs": cycles}
     # (detailed exceptions: without them, fastjsonschema 2.22 fails to compile some messages)
-    return fastjsonschema.compile(schema, use_default=False, use_formats=False)
+    return fastjsonschema.compile(
+        schema, formats=formats or {}, use_default=False, use_formats=formats is not None
+    )
 
 
-def _rewritten(schema: Any, root: dict[str, Any], refs: frozenset[str]) -> Any:
+@dataclass(frozen=True)
+class _Scope:
+    root: dict[str, Any]
+    ignored: frozenset[str]
+    refs: frozenset[str]  # the $refs followed to get here
+    cycles: dict[str, Any]  # the $defs met again along a path of $refs, rewritten once each
+    inline: bool  # $refs inlined (but for cycles)
+
+
+def _rewritten(schema: Any, at: _Scope) -> Any:
     if isinstance(schema, bool):
         return schema
     if not isinstance(schema, dict):
         raise _Unsupported(schema)
     out: dict[str, Any] = {}
     for keyword, value in schema.items():
-        if keyword in _IGNORED or keyword == "$defs":
+        if keyword in at.ignored or keyword == "$defs":
             continue
-        if keyword in _PLAIN:
+        if keyword in _PLAIN or keyword == "format":  # (format: when not an annotation)
             out[keyword] = value
         elif keyword in _ONE_SCHEMA:
-            out[keyword] = _rewritten(value, root, refs)
+            out[keyword] = _rewritten(value, at)
         elif keyword in _SCHEMA_LISTS and isinstance(value, list):
-            out[keyword] = [_rewritten(item, root, refs) for item in value]
+            out[keyword] = [_rewritten(item, at) for item in value]
         elif keyword in _SCHEMA_MAPS and isinstance(value, dict):
-            out[keyword] = {name: _rewritten(item, root, refs) for name, item in value.items()}
+            out[keyword] = {name: _rewritten(item, at) for name, item in value.items()}
         elif keyword == "dependentRequired" and isinstance(value, dict):
             out["dependencies"] = value
         elif keyword == "$ref":
-            out["allOf"] = [*out.get("allOf", []), _inlined(value, root, refs)]
+            out["allOf"] = [*out.get("allOf", []), _inlined(value, at)]
         else:
             raise _Unsupported(keyword)
     if list(out) == ["allOf"] and len(out["allOf"]) == 1 and "$ref" in schema:
@@ -146,13 +180,20 @@ def _rewritten(schema: Any, root: dict[str, Any], refs: frozenset[str]) -> Any:
     return out
 
 
-def _inlined(ref: Any, root: dict[str, Any], refs: frozenset[str]) -> Any:
-    """The schema a local JSON pointer names, itself rewritten (not a cycle, no escapes)."""
-    if not isinstance(ref, str) or not ref.startswith("#/") or ref in refs:
+def _inlined(ref: Any, at: _Scope) -> Any:
+    """The schema a local JSON pointer names, itself rewritten (no escapes); a $ref to a $defs
+    entry met again along the way stays a $ref."""
+    if not isinstance(ref, str) or not ref.startswith("#/"):
         raise _Unsupported(ref)
-    target: Any = root
+    if ref in at.refs or not at.inline:
+        name = ref.removeprefix("#/$defs/")
+        if "/" in name or name == ref or name not in at.root.get("$defs", {}):
+            raise _Unsupported(ref)
+        at.cycles.setdefault(name, None)
+        return {"$ref": ref}
+    target: Any = at.root
     for part in ref[2:].split("/"):
         if not isinstance(target, dict) or part not in target or "~" in part or "%" in part:
             raise _Unsupported(ref)
         target = target[part]
-    return _rewritten(target, root, refs | {ref})
+    return _rewritten(target, _Scope(at.root, at.ignored, at.refs | {ref}, at.cycles, at.inline))

@@ -145,11 +145,13 @@ def test_what_fastjsonschema_reads_otherwise_is_rewritten_or_left_to_jsonschema(
     with pytest.raises(fastjsonschema.JsonSchemaException):
         check(events)  # refused by the compiled validator itself, not only by jsonschema
     for unknown in ({"prefixItems": [{}]}, {"unevaluatedProperties": False}, {"$ref": "#/$defs/x"}):
-        with pytest.raises(schemas._Unsupported):
-            schemas._rewritten(unknown, {"$defs": {}}, frozenset())
-    looping = {"$defs": {"a": {"$ref": "#/$defs/a"}}}
-    with pytest.raises(schemas._Unsupported):
-        schemas._rewritten({"$ref": "#/$defs/a"}, looping, frozenset())
+        assert schemas.compile_schema({"$defs": {}, **unknown}) is None
+    node = {"type": "object", "properties": {"kids": {"items": {"$ref": "#/$defs/node"}}}}
+    tree = schemas.compile_schema({"$defs": {"node": node}, "$ref": "#/$defs/node"})
+    assert tree is not None  # a $ref back to where it came from stays a $ref
+    tree({"kids": [{"kids": []}, {}]})
+    with pytest.raises(fastjsonschema.JsonSchemaException):
+        tree({"kids": [{"kids": [1]}]})
     # a content keyword is an annotation in 2020-12: not base64 is still valid
     document = {"zlib_dictionary": "not base64!"}
     assert not [v for v in violations(document, "nwb-summaries") if v.path == ("zlib_dictionary",)]
