@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from publishkit.errors import ManifestError
+from publishkit.formats.jsonio import loads
 from publishkit.formats.member_checks import members_check
 from publishkit.formats.schemas import violations
 
@@ -120,7 +121,7 @@ def _decoded(text: str, source: str, dictionary: bytes) -> Any:
         data = unpacker.decompress(base64.b64decode(text, validate=True)) + unpacker.flush()
         if not unpacker.eof:
             raise ValueError("the compressed data is cut short")
-        return json.loads(data)
+        return loads(data)
     except (binascii.Error, zlib.error, ValueError) as exc:
         raise ManifestError(
             f"{source}: not a summary (base64 of zlib-compressed JSON): {exc}", hint=_HINT
@@ -191,7 +192,7 @@ def validate_document(document: Any, source: str) -> None:
 def parse_summaries(data: bytes, source: str) -> Summaries:
     """A published summaries document, validated."""
     try:
-        document = json.loads(data)
+        document = loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{source}: not valid JSON ({exc})", hint=_HINT) from None
     validate_document(document, source)
