@@ -83,9 +83,10 @@ def _explainer(schema_name: str) -> jsonschema.Draft202012Validator:
 # One compiled validator per schema, built the first time a process validates with it. It is
 # fastjsonschema's (drafts 4 to 2019), given the schema with what it would read differently from
 # JSON Schema 2020-12 rewritten or removed: dependentRequired is draft 7's dependencies; format and
-# the content keywords are annotations; local $refs are inlined (a call per entry costs more than
-# the entry's checks). A schema with any other keyword has no compiled validator (None): jsonschema
-# judges it, so a schema edit can make validation slower but never change its verdict.
+# the content keywords are annotations; a $ref beside other keywords is one more part of an allOf
+# (draft 7 ignores its siblings). A schema with any other keyword has no compiled validator
+# (None): jsonschema judges it, so a schema edit can make validation slower but never change its
+# verdict.
 Validator = Callable[[Any], Any]
 _IGNORED = frozenset(
     {"title", "description", "$comment", "examples", "default", "$schema", "$id"}
@@ -118,82 +119,49 @@ def compile_schema(
     *,
     annotations: frozenset[str] = frozenset(),
     formats: dict[str, Callable[[str], bool]] | None = None,
-    inline: bool = True,
 ) -> Validator | None:
     """A JSON Schema 2020-12 document compiled by fastjsonschema, or None when it has a keyword
     other than `annotations` that fastjsonschema does not read as JSON Schema 2020-12 does.
-    `format` is an annotation unless `formats` gives a check of each format the schema names.
-    `inline`: each $ref replaced by its target, unless it leads back to itself (quicker to
-    validate; for a big schema with many $refs, slower to compile)."""
+    `format` is an annotation unless `formats` gives a check of each format the schema names."""
     ignored = _IGNORED | annotations | ({"format"} if formats is None else set())
-    cycles: dict[str, Any] = {}  # the $defs a $ref leads back to, by name
+    defs = root.get("$defs", {})
     try:
-        schema = _rewritten(root, _Scope(root, ignored, frozenset(), cycles, inline))
-        while pending := [name for name, found in cycles.items() if found is None]:
-            for name in pending:
-                at = _Scope(root, ignored, frozenset({f"#/$defs/{name}"}), cycles, inline)
-                cycles[name] = _rewritten(root["$defs"][name], at)
+        schema = _rewritten(root, ignored, defs)
+        if defs:  # where its $refs point
+            schema["$defs"] = {name: _rewritten(d, ignored, defs) for name, d in defs.items()}
     except _Unsupported:
         return None
-    if cycles:  # left as $refs, which fastjsonschema follows with a function of each
-        schema = {"allOf": [schema], "$defs": cycles}
     # (detailed exceptions: without them, fastjsonschema 2.22 fails to compile some messages)
     return fastjsonschema.compile(
         schema, formats=formats or {}, use_default=False, use_formats=formats is not None
     )
 
 
-@dataclass(frozen=True)
-class _Scope:
-    root: dict[str, Any]
-    ignored: frozenset[str]
-    refs: frozenset[str]  # the $refs followed to get here
-    cycles: dict[str, Any]  # the $defs met again along a path of $refs, rewritten once each
-    inline: bool  # $refs inlined (but for cycles)
-
-
-def _rewritten(schema: Any, at: _Scope) -> Any:
+def _rewritten(schema: Any, ignored: frozenset[str], defs: dict[str, Any]) -> Any:
     if isinstance(schema, bool):
         return schema
     if not isinstance(schema, dict):
         raise _Unsupported(schema)
     out: dict[str, Any] = {}
     for keyword, value in schema.items():
-        if keyword in at.ignored or keyword == "$defs":
+        if keyword in ignored or keyword == "$defs":
             continue
         if keyword in _PLAIN or keyword == "format":  # (format: when not an annotation)
             out[keyword] = value
         elif keyword in _ONE_SCHEMA:
-            out[keyword] = _rewritten(value, at)
+            out[keyword] = _rewritten(value, ignored, defs)
         elif keyword in _SCHEMA_LISTS and isinstance(value, list):
-            out[keyword] = [_rewritten(item, at) for item in value]
+            out[keyword] = [_rewritten(item, ignored, defs) for item in value]
         elif keyword in _SCHEMA_MAPS and isinstance(value, dict):
-            out[keyword] = {name: _rewritten(item, at) for name, item in value.items()}
+            out[keyword] = {name: _rewritten(item, ignored, defs) for name, item in value.items()}
         elif keyword == "dependentRequired" and isinstance(value, dict):
             out["dependencies"] = value
-        elif keyword == "$ref":
-            out["allOf"] = [*out.get("allOf", []), _inlined(value, at)]
+        elif keyword == "$ref" and isinstance(value, str) and value[8:] in defs:
+            if not value.startswith("#/$defs/") or "~" in value or "%" in value:
+                raise _Unsupported(value)
+            out["allOf"] = [*out.get("allOf", []), {"$ref": value}]
         else:
             raise _Unsupported(keyword)
-    if list(out) == ["allOf"] and len(out["allOf"]) == 1 and "$ref" in schema:
-        return out["allOf"][0]  # only a $ref: its target
+    if list(out) == ["allOf"] and "$ref" in schema and "allOf" not in schema:
+        return out["allOf"][0]  # only a $ref
     return out
-
-
-def _inlined(ref: Any, at: _Scope) -> Any:
-    """The schema a local JSON pointer names, itself rewritten (no escapes); a $ref to a $defs
-    entry met again along the way stays a $ref."""
-    if not isinstance(ref, str) or not ref.startswith("#/"):
-        raise _Unsupported(ref)
-    if ref in at.refs or not at.inline:
-        name = ref.removeprefix("#/$defs/")
-        if "/" in name or name == ref or name not in at.root.get("$defs", {}):
-            raise _Unsupported(ref)
-        at.cycles.setdefault(name, None)
-        return {"$ref": ref}
-    target: Any = at.root
-    for part in ref[2:].split("/"):
-        if not isinstance(target, dict) or part not in target or "~" in part or "%" in part:
-            raise _Unsupported(ref)
-        target = target[part]
-    return _rewritten(target, _Scope(at.root, at.ignored, at.refs | {ref}, at.cycles, at.inline))

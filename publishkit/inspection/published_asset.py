@@ -67,7 +67,7 @@ def _compiled() -> Validator | None:
     formats: dict[str, Callable[[str], bool]] = {
         name: partial(_conforms, checker, name) for name in checker.checkers
     }
-    return compile_schema(validator.schema, annotations=_ANNOTATIONS, formats=formats, inline=False)
+    return compile_schema(validator.schema, annotations=_ANNOTATIONS, formats=formats)
 
 
 def _conforms(checker: Any, name: str, value: str) -> bool:
