@@ -34,6 +34,11 @@ PRIVATE: tuple[tuple[str, str, str], ...] = (
     ("dandi.misctypes", "DUMMY_DANDI_ETAG", "the digest of an asset not uploaded yet"),
     ("dandi.organize", "create_unique_filenames_from_metadata", "organize's file names"),
     (
+        "dandischema.metadata",
+        "_get_jsonschema_validator_local",
+        "the JSON Schema (and format checks) the archive validates a PublishedAsset with",
+    ),
+    (
         "nwbinspector.tools._read_nwbfile",
         "_read_nwbfile_and_io",
         "nwbinspector's own read, for files inspection cannot read once",
@@ -75,6 +80,14 @@ def quiet_dandi() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
+
+
+def dandischema_validator(schema_key: str) -> Any:
+    """dandischema's jsonschema validator of `schema_key` (e.g. PublishedAsset) at its own
+    schema version: the schema and format checker its `validate` uses."""
+    from dandischema.metadata import _get_jsonschema_validator_local
+
+    return _get_jsonschema_validator_local(schema_key)
 
 
 def dandi_metadata_reader() -> Callable[[str], dict[str, Any]]:

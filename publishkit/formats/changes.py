@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import compress
+from operator import itemgetter, ne
 from typing import Any, Literal
 
-from publishkit.formats.manifest import allensdk_relpaths, entry_relpath
+from publishkit.formats.manifest import allensdk_relpaths, entry_relpaths
 from publishkit.formats.versions import Bump
 
 Kind = Literal["created", "deleted", "changed", "renamed"]
@@ -43,11 +45,14 @@ def compare(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Chang
 
 
 def _hashes(entries: dict[str, Any]) -> dict[str, str]:
-    return {entry_relpath(entry): entry["file_hash"] for entry in entries.values()}
+    """Each entry's path and file_hash (the last entry's, for a path listed twice)."""
+    listed = list(entries.values())
+    return dict(zip(entry_relpaths(listed), map(itemgetter("file_hash"), listed), strict=True))
 
 
 def _diff(group: str, before: dict[str, str], after: dict[str, str]) -> list[Change]:
-    differ = [path for path, _ in before.items() - after.items()]  # changed or gone
+    # changed or gone: the paths whose hash after (None: gone) is not the one before
+    differ = list(compress(before, map(ne, map(after.get, before), before.values())))
     changes = [
         Change(group, "changed", path, hashes=(before[path], after[path]))
         for path in sorted(p for p in differ if p in after)

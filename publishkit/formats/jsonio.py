@@ -5,91 +5,76 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from functools import cache
-from itertools import chain, repeat
-from json.encoder import encode_basestring
+from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
+import orjson
+
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+# orjson writes the text of json.dumps(indent=2, sort_keys=True, ensure_ascii=False) for these
+# (a float it may write otherwise: 1e-05 as 0.00001, NaN as null); json.dumps writes the rest,
+# or raises what it raises (an object, a key that is not a string, an int beyond 64 bits, a loop)
+_PLAIN = frozenset({dict, list, tuple, str, int, bool, type(None)})
+_CONTAINERS = frozenset({dict, list, tuple})
+_DEPTH = 200  # orjson refuses deeper documents
+
+
+def loads(data: bytes | str) -> Any:
+    """json.loads's document, read by orjson (faster); what orjson refuses (NaN, Infinity, a
+    lone surrogate, a BOM, UTF-16, nesting past 1,024 levels) is json.loads's to accept or to
+    refuse with its own error. One difference: an integer beyond 64 bits is read as the nearest
+    float (json.loads: the int), which no size or count publishkit writes comes near."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
+    return json.loads(data)
 
 
 def dumps(document: Any) -> str:
     """Sorted keys, two-space indent, trailing newline: diffs between versions stay readable."""
-    out: list[str] = []
-    try:
-        _write(document, "\n", out)
-        return "".join([*out, "\n"])
-    except (_Unusual, RecursionError):
-        pass  # json.dumps then writes it, or raises what it raises, outside this handler
+    fast = _orjson(document)
+    return _json(document) if fast is None else fast.decode("utf-8")
+
+
+def encode(document: Any) -> bytes:
+    """`dumps`, in UTF-8."""
+    fast = _orjson(document)
+    return _json(document).encode("utf-8") if fast is None else fast
+
+
+def _orjson(document: Any) -> bytes | None:
+    if _plain(document):
+        try:
+            return orjson.dumps(document, option=_OPTIONS)
+        except orjson.JSONEncodeError:
+            pass  # json.dumps then writes it, or raises what it raises, outside this handler
+    return None
+
+
+def _json(document: Any) -> str:
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-# json.dumps(indent=2) runs Python's encoder, seconds for a manifest of 300,000 entries. The C
-# encoder only writes compactly, but given "," + newline + indent as its item separator it
-# writes the inside of a container of scalars exactly as indent=2 does. `_write` gets the text
-# of json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) that way for documents
-# of dicts with str keys, lists, str, int, float, bool and None; json.dumps writes the others.
-class _Unusual(Exception):
-    """A value `_write` leaves to json.dumps."""
+def _plain(document: Any) -> bool:
+    """Whether `document` holds only values of the _PLAIN types, level by level (C speed for
+    the level of a manifest's 300,000 entries)."""
+    level = [document]
+    for _ in range(_DEPTH):
+        kinds = set(map(type, level))
+        if not kinds <= _PLAIN:
+            return False
+        if kinds.isdisjoint(_CONTAINERS):
+            return True
+        containers = [value for value in level if type(value) in _CONTAINERS]
+        level = list(chain.from_iterable(_members(value) for value in containers))
+    return False
 
 
-@cache
-def _encoder(newline: str) -> json.JSONEncoder:
-    """Writes scalars, and containers of scalars with an item on each line."""
-    return json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=("," + newline, ": "))
-
-
-def _write(value: Any, newline: str, out: list[str]) -> None:
-    """Append `value` as indent=2 writes it where `newline` (a newline and indent) starts a line."""
-    kind = type(value)
-    if kind in _SCALARS:
-        out.append(_encoder(newline).encode(value))
-    elif kind is not dict and kind is not list:
-        raise _Unusual
-    elif not value:
-        out.append("{}" if kind is dict else "[]")
-    elif _SCALARS.issuperset(map(type, value.values() if kind is dict else value)):
-        text = _encoder(newline + "  ").encode(value)
-        out += (text[0], newline, "  ", text[1:-1], newline, text[-1])
-    else:
-        _write_members(value, newline, out)
-
-
-def _write_members(value: dict[Any, Any] | list[Any], newline: str, out: list[str]) -> None:
-    inner = newline + "  "
-    if isinstance(value, dict):
-        if not all(type(key) is str for key in value):
-            raise _Unusual
-        keys = sorted(value)
-        members = [value[key] for key in keys]
-        heads = [f",{inner}{encode_basestring(key)}: " for key in keys]
-        heads[0] = "{" + heads[0][1:]
-    else:
-        members, heads = value, [f",{inner}"] * len(value)
-        heads[0] = "[" + inner
-    bodies = _entries(members, inner + "  ")
-    if bodies is None:
-        for head, member in zip(heads, members, strict=True):
-            out.append(head)
-            _write(member, inner, out)
-    else:
-        opening, closing = repeat("{" + inner + "  "), repeat(inner + "}")
-        out.extend(chain.from_iterable(zip(heads, opening, bodies, closing, strict=False)))
-    out += (newline, "}" if isinstance(value, dict) else "]")
-
-
-def _entries(members: list[Any], newline: str) -> list[str] | None:
-    """The insides of members that are all non-empty dicts of scalars (as manifest entries
-    are), written with one call of the C encoder: as a list, cut where one member ends and the
-    next begins ("}," newline "{"; a JSON string never holds a newline, and only a member's
-    end comes before one and only its start after one)."""
-    if not {dict} >= set(map(type, members)) or not all(members):
-        return None
-    if not _SCALARS.issuperset(map(type, chain.from_iterable(map(dict.values, members)))):
-        return None
-    text = _encoder(newline).encode(members)
-    return text[2:-2].split("}," + newline + "{")
+def _members(container: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> Iterable[Any]:
+    return container.values() if type(container) is dict else container
 
 
 def _umask() -> int:

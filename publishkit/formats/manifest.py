@@ -11,10 +11,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Required, TypedDict, cast
 
 from publishkit.errors import ManifestError
-from publishkit.formats.jsonio import dumps, write_atomic
+from publishkit.formats.jsonio import encode, loads, write_atomic
 from publishkit.formats.keys import first_unclean
 from publishkit.formats.lindi_index import IndexRecord
-from publishkit.formats.schemas import QuickCheck, members_check, violations
+from publishkit.formats.member_checks import QuickCheck, members_check
+from publishkit.formats.schemas import violations
 from publishkit.formats.urls import ObjectLocation as ObjectLocation
 from publishkit.formats.urls import allensdk_relpath as allensdk_relpath
 from publishkit.formats.urls import allensdk_relpaths as allensdk_relpaths
@@ -99,7 +100,7 @@ def version_from_name(name: str) -> Version | None:
 def parse_manifest(data: bytes | str, source: str) -> dict[str, Any]:
     """Decode and validate; a ManifestError names `source` and the JSON pointer at fault."""
     try:
-        document = json.loads(data)
+        document = loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(
             f"{source}: not valid JSON ({exc})", hint="is this a publishkit or AllenSDK manifest?"
@@ -251,7 +252,7 @@ def _suspects(entries: dict[str, Any], check: QuickCheck) -> dict[str, Any]:
 def write_local(path: Path, document: dict[str, Any]) -> None:
     """Write a manifest's local copy, validated first, as publishkit writes every JSON file."""
     validate(document, str(path))
-    write_atomic(path, dumps(document))
+    write_atomic(path, encode(document))
 
 
 def entry_relpath(entry: dict[str, Any]) -> str:

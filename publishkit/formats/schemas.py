@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import operator
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from itertools import chain, repeat
-from numbers import Number
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 
 from publishkit.resources import shipped
@@ -55,290 +52,116 @@ class SchemaViolation:
 
 
 def violations(document: Any, schema_name: str) -> list[SchemaViolation]:
-    """All violations, most specific first within a path, ordered by where they occur."""
-    validator = jsonschema.Draft202012Validator(load_schema(schema_name))
+    """All violations, most specific first within a path, ordered by where they occur. A
+    document the compiled validator passes has none; only one it refuses (or one it cannot
+    judge) is listed by jsonschema, which explains each fault."""
+    check = compiled(schema_name)
+    if check is not None:
+        try:
+            check(document)
+        except fastjsonschema.JsonSchemaException:
+            pass  # fastjsonschema is stricter in places (1.0 as an integer, "$" before a "\\n")
+        else:
+            return []
+    return listed(document, schema_name)
+
+
+def listed(document: Any, schema_name: str) -> list[SchemaViolation]:
+    """Every violation jsonschema finds (its wording), ordered by where each occurs."""
     found = []
-    for error in validator.iter_errors(document):
+    for error in _explainer(schema_name).iter_errors(document):
         best = jsonschema.exceptions.best_match([error])
         found.append(SchemaViolation(tuple(best.absolute_path), best.message))
     return sorted(found, key=lambda v: [str(p) for p in v.path])
 
 
-# Quick checks. jsonschema spends ~0.2 ms on a manifest entry: a minute for 300,000 entries. A
-# quick check looks at many instances at once with builtins that run at C speed and says True
-# only if jsonschema finds nothing wrong with any of them; False means "not sure, ask
-# jsonschema". It knows the keywords in _KEYWORDS and makes no check (None) of a schema with
-# any other, so a schema edit can make validation slower but never change its verdict.
-# `format` is an annotation only: `violations` validates without a format checker; so are the
-# content keywords (contentEncoding, contentMediaType, contentSchema), as in JSON Schema 2020-12.
-QuickCheck = Callable[[dict[str, Any]], bool]
-_ANNOTATIONS = frozenset(
-    {"title", "description", "$comment", "format", "examples", "default"}
+@cache
+def _explainer(schema_name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(load_schema(schema_name))
+
+
+# One compiled validator per schema, built the first time a process validates with it. It is
+# fastjsonschema's (drafts 4 to 2019), given the schema with what it would read differently from
+# JSON Schema 2020-12 rewritten or removed: dependentRequired is draft 7's dependencies; format and
+# the content keywords are annotations; a $ref beside other keywords is one more part of an allOf
+# (draft 7 ignores its siblings). A schema with any other keyword has no compiled validator
+# (None): jsonschema judges it, so a schema edit can make validation slower but never change its
+# verdict.
+Validator = Callable[[Any], Any]
+_IGNORED = frozenset(
+    {"title", "description", "$comment", "examples", "default", "$schema", "$id"}
     | {"contentEncoding", "contentMediaType", "contentSchema"}
 )
-_MEMBERWISE = frozenset({"type", "propertyNames", "additionalProperties"}) | _ANNOTATIONS
-# the Python types that surely are each JSON type (jsonschema's checker also takes subclasses,
-# and 1.0 as an integer: those go to jsonschema)
-_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "object": (dict,),
-    "array": (list,),
-    "boolean": (bool,),
-    "null": (type(None),),
-}
+_PLAIN = frozenset(
+    {"type", "enum", "const", "required", "minLength", "maxLength", "pattern", "minimum"}
+    | {"maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minItems", "maxItems"}
+    | {"uniqueItems", "minProperties", "maxProperties"}
+)
+_ONE_SCHEMA = frozenset({"additionalProperties", "items", "propertyNames", "not", "contains"})
+_ONE_SCHEMA |= {"if", "then", "else"}
+_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf"})
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties"})
+
+
+class _Unsupported(Exception):
+    """A keyword fastjsonschema would not read as JSON Schema 2020-12 does."""
 
 
 @cache
-def members_check(schema_name: str, name: str) -> QuickCheck | None:
-    """The quick check of the members of the object at `properties/<name>` of a schema, if
-    every keyword of that object's schema applies to each member on its own: jsonschema then
-    finds in the members the check does not vouch for all it finds in the whole object."""
-    root = load_schema(schema_name)
-    schema = root.get("properties", {}).get(name)
-    if not isinstance(schema, dict) or not set(schema) <= _MEMBERWISE:
-        return None
-    check = _compile(schema, root) if schema.get("type", "object") == "object" else None
-    return None if check is None else lambda members: check(_Column([members]))
+def compiled(schema_name: str) -> Validator | None:
+    """The schema's compiled validator (raises fastjsonschema.JsonSchemaException on a fault),
+    or None when the schema has a keyword it does not read as JSON Schema 2020-12 does."""
+    return compile_schema(load_schema(schema_name))
 
 
-@cache
-def instances_check(schema_name: str) -> Callable[[list[Any]], bool] | None:
-    """The quick check of instances of a whole schema, each valid on its own: True only if
-    jsonschema finds nothing wrong with any of them (None: the schema has a keyword it does
-    not know)."""
-    root = load_schema(schema_name)
-    body = {k: v for k, v in root.items() if k not in ("$schema", "$id", "$defs")}
-    check = _compile(body, root)
-    return None if check is None else lambda instances: check(_Column(instances))
-
-
-class _Column:
-    """Instances checked together, and their Python types."""
-
-    def __init__(self, values: list[Any]) -> None:
-        self.values = values
-        self.kinds = set(map(type, values))
-
-    def of(self, kind: type) -> list[Any]:
-        """The instances jsonschema's type checker takes for `kind` (it uses isinstance)."""
-        if all(issubclass(found, kind) for found in self.kinds):
-            return self.values
-        return [value for value in self.values if isinstance(value, kind)]
-
-    def numbers(self) -> list[Any]:
-        if not any(issubclass(found, bool) for found in self.kinds):
-            return self.of(Number)
-        return [value for value in self.of(Number) if not isinstance(value, bool)]
-
-
-_Check = Callable[[_Column], bool]
-
-
-@dataclass(frozen=True)
-class _Scope:
-    """Where a keyword is: the schema holding it, the whole document, the $refs followed."""
-
-    schema: dict[str, Any]
-    root: dict[str, Any]
-    refs: frozenset[str]
-
-    def compile(self, schema: Any, ref: str | None = None) -> _Check | None:
-        return _compile(schema, self.root, self.refs | {ref} if ref else self.refs)
-
-
-def _compile(
-    schema: Any, root: dict[str, Any], refs: frozenset[str] = frozenset()
-) -> _Check | None:
-    if schema is True:
-        return lambda column: True
-    if schema is False:  # no instance is valid
-        return lambda column: not column.values
-    if not isinstance(schema, dict):
-        return None
-    at = _Scope(schema, root, refs)
-    checks = []
-    for keyword, value in schema.items():
-        if keyword in _ANNOTATIONS:
-            continue
-        make = _KEYWORDS.get(keyword)
-        check = make(value, at) if make else None
-        if check is None:
-            return None
-        checks.append(check)
-    return lambda column: all(check(column) for check in checks)
-
-
-def _type(value: Any, at: _Scope) -> _Check | None:
-    names = [value] if isinstance(value, str) else value
-    if not isinstance(names, list) or not all(isinstance(n, str) and n in _TYPES for n in names):
-        return None
-    allowed = {kind for name in names for kind in _TYPES[name]}
-    return lambda column: column.kinds <= allowed
-
-
-def _pattern(value: Any, at: _Scope) -> _Check | None:
+def compile_schema(
+    root: dict[str, Any],
+    *,
+    annotations: frozenset[str] = frozenset(),
+    formats: dict[str, Callable[[str], bool]] | None = None,
+) -> Validator | None:
+    """A JSON Schema 2020-12 document compiled by fastjsonschema, or None when it has a keyword
+    other than `annotations` that fastjsonschema does not read as JSON Schema 2020-12 does.
+    `format` is an annotation unless `formats` gives a check of each format the schema names."""
+    ignored = _IGNORED | annotations | ({"format"} if formats is None else set())
+    defs = root.get("$defs", {})
     try:
-        search = re.compile(value).search  # as jsonschema: re.search(pattern, instance)
-    except (re.error, TypeError):
+        schema = _rewritten(root, ignored, defs)
+        if defs:  # where its $refs point
+            schema["$defs"] = {name: _rewritten(d, ignored, defs) for name, d in defs.items()}
+    except _Unsupported:
         return None
-    quick = _QUICK_PATTERNS.get(value)
-
-    def check(column: _Column) -> bool:
-        strings = column.of(str)
-        return (quick is not None and quick(strings)) or all(map(search, strings))
-
-    return check
-
-
-def _min_length(value: Any, at: _Scope) -> _Check | None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        return None
-    return lambda column: min(map(len, column.of(str)), default=value) >= value
-
-
-def _minimum(value: Any, at: _Scope) -> _Check | None:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return None
-    return lambda column: not any(map(operator.lt, column.numbers(), repeat(value)))
-
-
-def _required(value: Any, at: _Scope) -> _Check | None:
-    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
-        return None
-
-    def check(column: _Column) -> bool:
-        objects = column.of(dict)
-        return all(all(map(operator.contains, objects, repeat(name))) for name in value)
-
-    return check
-
-
-def _properties(value: Any, at: _Scope) -> _Check | None:
-    if not isinstance(value, dict):
-        return None
-    checks = {}
-    for name, schema in value.items():
-        check = at.compile(schema)
-        if check is None:
-            return None
-        checks[name] = check
-
-    def check_all(column: _Column) -> bool:
-        objects = column.of(dict)
-        return all(
-            check(_Column([o[name] for o in objects if name in o]))
-            for name, check in checks.items()
-        )
-
-    return check_all
-
-
-def _property_names(value: Any, at: _Scope) -> _Check | None:
-    check = at.compile(value)
-    if check is None:
-        return None
-    return lambda column: check(_Column(list(chain.from_iterable(column.of(dict)))))
-
-
-def _additional_properties(value: Any, at: _Scope) -> _Check | None:
-    check = at.compile(value)
-    named = at.schema.get("properties", {})
-    if check is None or "patternProperties" in at.schema or not isinstance(named, dict):
-        return None
-    if not named:  # every member is an additional one
-        return lambda column: check(_Column(_member_values(column)))
-    return lambda column: check(
-        _Column([o[name] for o in column.of(dict) for name in o if name not in named])
+    # (detailed exceptions: without them, fastjsonschema 2.22 fails to compile some messages)
+    return fastjsonschema.compile(
+        schema, formats=formats or {}, use_default=False, use_formats=formats is not None
     )
 
 
-def _items(value: Any, at: _Scope) -> _Check | None:
-    """`items` alone (no prefixItems): the schema of every item of every array."""
-    check = at.compile(value)
-    if check is None or "prefixItems" in at.schema:
-        return None
-    return lambda column: check(_Column(list(chain.from_iterable(column.of(list)))))
-
-
-def _member_values(column: _Column) -> list[Any]:
-    """The objects' members' values, as jsonschema reads them: o[name] for name in o."""
-    if column.kinds <= {dict}:  # no subclass that could read differently
-        return list(chain.from_iterable(map(dict.values, column.values)))
-    return [o[name] for o in column.of(dict) for name in o]
-
-
-def _ref(value: Any, at: _Scope) -> _Check | None:
-    """Only a JSON pointer into the same document, without escapes, and not a cycle."""
-    if not isinstance(value, str) or not value.startswith("#/") or value in at.refs:
-        return None
-    target: Any = at.root
-    for part in value[2:].split("/"):
-        if not isinstance(target, dict) or part not in target or "~" in part or "%" in part:
-            return None
-        target = target[part]
-    return at.compile(target, value)
-
-
-_KEYWORDS: dict[str, Callable[[Any, _Scope], _Check | None]] = {
-    "type": _type,
-    "pattern": _pattern,
-    "minLength": _min_length,
-    "minimum": _minimum,
-    "required": _required,
-    "properties": _properties,
-    "propertyNames": _property_names,
-    "additionalProperties": _additional_properties,
-    "items": _items,
-    "$ref": _ref,
-}
-
-
-# Faster tests for the manifest's patterns, with str and bytes methods where the regular
-# expression engine steps through each character. Each is True only if re.search(pattern, s)
-# matches every s; on False the regular expression decides.
-def _fixed_length(allowed: str, length: int) -> Callable[[list[str]], bool]:
-    """For ^[<allowed>]{length}$: each string is `length` of those ASCII characters."""
-    delete = allowed.encode()
-
-    def check(strings: list[str]) -> bool:
-        if not set(map(len, strings)) <= {length}:
-            return False
-        joined = "".join(strings)
-        return joined.isascii() and not joined.encode().translate(None, delete)
-
-    return check
-
-
-def _plain_urls(strings: list[str]) -> bool:
-    """For ^https?://[^?#]+$: http:// or https://, a character or more, and no ? or #."""
-    joined = "\n".join(strings)
-    return (
-        "?" not in joined
-        and "#" not in joined
-        and min(map(len, strings), default=9) >= 9  # "https://" + 1
-        and all(map(str.startswith, strings, repeat(("https://", "http://"))))
-    )
-
-
-def _relative_paths(strings: list[str]) -> bool:
-    r"""For ^(?!/)(?!.*(^|/)\.\.(/|$)).+$: not empty, no newline, no leading / and no ".." at
-    all (a name like "a..b" is allowed, and left to the regular expression)."""
-    joined = "\0".join(strings)
-    return (
-        "\n" not in joined
-        and ".." not in joined
-        and min(map(len, strings), default=1) >= 1
-        and not any(map(str.startswith, strings, repeat("/")))
-    )
-
-
-_QUICK_PATTERNS: dict[str, Callable[[list[str]], bool]] = {
-    "^[0-9a-f]{128}$": _fixed_length("0123456789abcdef", 128),
-    "^[0-9a-f]{64}$": _fixed_length("0123456789abcdef", 64),
-    "^[0-9a-f]{32}$": _fixed_length("0123456789abcdef", 32),
-    "^[0-9]{6}$": _fixed_length("0123456789", 6),
-    "^https?://[^?#]+$": _plain_urls,
-    r"^(?!/)(?!.*(^|/)\.\.(/|$)).+$": _relative_paths,
-}
+def _rewritten(schema: Any, ignored: frozenset[str], defs: dict[str, Any]) -> Any:
+    if isinstance(schema, bool):
+        return schema
+    if not isinstance(schema, dict):
+        raise _Unsupported(schema)
+    out: dict[str, Any] = {}
+    for keyword, value in schema.items():
+        if keyword in ignored or keyword == "$defs":
+            continue
+        if keyword in _PLAIN or keyword == "format":  # (format: when not an annotation)
+            out[keyword] = value
+        elif keyword in _ONE_SCHEMA:
+            out[keyword] = _rewritten(value, ignored, defs)
+        elif keyword in _SCHEMA_LISTS and isinstance(value, list):
+            out[keyword] = [_rewritten(item, ignored, defs) for item in value]
+        elif keyword in _SCHEMA_MAPS and isinstance(value, dict):
+            out[keyword] = {name: _rewritten(item, ignored, defs) for name, item in value.items()}
+        elif keyword == "dependentRequired" and isinstance(value, dict):
+            out["dependencies"] = value
+        elif keyword == "$ref" and isinstance(value, str) and value[8:] in defs:
+            if not value.startswith("#/$defs/") or "~" in value or "%" in value:
+                raise _Unsupported(value)
+            out["allOf"] = [*out.get("allOf", []), {"$ref": value}]
+        else:
+            raise _Unsupported(keyword)
+    if list(out) == ["allOf"] and "$ref" in schema and "allOf" not in schema:
+        return out["allOf"][0]  # only a $ref
+    return out

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from publishkit.errors import ManifestError
-from publishkit.formats.schemas import instances_check, members_check, violations
+from publishkit.formats.jsonio import loads
+from publishkit.formats.member_checks import members_check
+from publishkit.formats.schemas import violations
 
 SUMMARY_VERSION = 1
 # Under the release prefix, beside manifests/ and not in it: AllenSDK's S3CloudCache takes every
@@ -100,9 +102,6 @@ def encode(summary: Summary) -> str:
 
 def check_summary(summary: Any, source: str) -> Summary:
     """`summary` if it is one (`schemas/nwb-summary.schema.json`); else a ManifestError."""
-    check = instances_check("nwb-summary")
-    if check is not None and check([summary]):  # jsonschema would find nothing wrong
-        return dict(summary)
     problems = violations(summary, "nwb-summary")
     if problems:
         first = problems[0]
@@ -122,7 +121,7 @@ def _decoded(text: str, source: str, dictionary: bytes) -> Any:
         data = unpacker.decompress(base64.b64decode(text, validate=True)) + unpacker.flush()
         if not unpacker.eof:
             raise ValueError("the compressed data is cut short")
-        return json.loads(data)
+        return loads(data)
     except (binascii.Error, zlib.error, ValueError) as exc:
         raise ManifestError(
             f"{source}: not a summary (base64 of zlib-compressed JSON): {exc}", hint=_HINT
@@ -145,17 +144,15 @@ class Summaries:
         return self.many([file_hash]).get(file_hash)
 
     def many(self, contents: list[str]) -> dict[str, Summary]:
-        """The summaries of these contents (file_hashes) that the release published, decoded
-        and checked together (quicker than one by one)."""
+        """The summaries of these contents (file_hashes) that the release published, each
+        decoded and checked."""
         keys = {c: content_key(c) for c in contents}
         where = {c: f"{self.source}: nwb_files/{k}" for c, k in keys.items() if k in self.files}
         found = {
             c: _decoded(self.files[keys[c]], source, self.dictionary) for c, source in where.items()
         }
-        check = instances_check("nwb-summary")
-        if check is None or not check(list(found.values())):
-            for content, summary in found.items():
-                check_summary(summary, where[content])  # names the first that is not one
+        for content, summary in found.items():
+            check_summary(summary, where[content])
         return found
 
 
@@ -195,7 +192,7 @@ def validate_document(document: Any, source: str) -> None:
 def parse_summaries(data: bytes, source: str) -> Summaries:
     """A published summaries document, validated."""
     try:
-        document = json.loads(data)
+        document = loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{source}: not valid JSON ({exc})", hint=_HINT) from None
     validate_document(document, source)

@@ -15,9 +15,9 @@ from urllib.parse import quote
 import pytest
 
 from publishkit.errors import ManifestError
-from publishkit.formats import manifest, schemas
+from publishkit.formats import jsonio, manifest, member_checks
 from publishkit.formats.jsonio import dumps
-from publishkit.formats.schemas import violations
+from publishkit.formats.schemas import listed
 from tests.formats.test_notes import NEW, entry
 
 
@@ -92,9 +92,9 @@ FIELD_VALUES: dict[str, list[Any]] = {
 
 
 def _full_pass_error(document: Any) -> str | None:
-    """What validate says with jsonschema over the whole document (as before quick checks),
-    then the check of the paths the entries share."""
-    problems = violations(document, "manifest")
+    """What validate says with jsonschema alone over the whole document (as before quick checks
+    and compiled validators), then the check of the paths the entries share."""
+    problems = listed(document, "manifest")
     if not problems:
         try:
             manifest._check_paths(document, "src")
@@ -182,12 +182,12 @@ def test_valid_entries_never_reach_jsonschema() -> None:
 
 
 def test_a_schema_keyword_the_quick_checks_do_not_know_turns_them_off() -> None:
-    assert schemas.members_check("manifest", "data_files") is not None
-    assert schemas.members_check("manifest", "metadata_files") is not None
-    assert schemas._compile({"type": "string", "maxLength": 3}, {}) is None
+    assert member_checks.members_check("manifest", "data_files") is not None
+    assert member_checks.members_check("manifest", "metadata_files") is not None
+    assert member_checks._compile({"type": "string", "maxLength": 3}, {}) is None
     looping = {"$defs": {"a": {"$ref": "#/$defs/a"}}}
-    assert schemas._compile({"$ref": "#/$defs/a"}, looping) is None
-    assert schemas._compile({"$ref": "#/$defs/missing"}, looping) is None
+    assert member_checks._compile({"$ref": "#/$defs/a"}, looping) is None
+    assert member_checks._compile({"$ref": "#/$defs/missing"}, looping) is None
 
 
 TRICKY = [
@@ -198,9 +198,9 @@ TRICKY = [
 ]
 
 
-@pytest.mark.parametrize("pattern", list(schemas._QUICK_PATTERNS))
+@pytest.mark.parametrize("pattern", list(member_checks._QUICK_PATTERNS))
 def test_quick_pattern_tests_never_pass_what_the_pattern_refuses(pattern: str) -> None:
-    quick = schemas._QUICK_PATTERNS[pattern]
+    quick = member_checks._QUICK_PATTERNS[pattern]
     rng = random.Random(pattern)
     alphabet = "0af/.\n?#:hpst\0é"
     strings = TRICKY + [
@@ -258,8 +258,32 @@ def test_dumps_writes_what_json_dumps_writes() -> None:
         assert _outcome(dumps, document) == _outcome(reference, document), document
     looped: dict[str, Any] = {}
     looped["a"] = {"b": looped}
-    for document in (_big(50), looped, {"a": {"b": {1: 1, "x": 2}}}, [{"a": [1]}, {"b": 2}]):
+    deep: list[Any] = []
+    for _ in range(300):
+        deep = [deep]
+    for document in (
+        *(_big(50), looped, {"a": {"b": {1: 1, "x": 2}}}, [{"a": [1]}, {"b": 2}], deep),
+        *({"\ud800": 1}, {"a": "\udfff"}, {"b": 1, "a": 2, "é": 3, "😀": 4, "z": 5, "\uffff": 6}),
+        *([2**63, -(2**63) - 1, 2**64], {"a": 1e-05, "b": 2.5e-07, "c": math.nan}),
+    ):
         assert _outcome(dumps, document) == _outcome(reference, document)
+
+
+def test_a_manifest_is_written_by_orjson_as_json_dumps_wrote_it(monkeypatch) -> None:
+    """Byte for byte (AllenSDK reads manifests): non-ASCII paths and keys, escapes, sizes."""
+    doc = _big(2000)
+    doc["data_files"]["é/ü"] = {**doc["data_files"].pop("7"), "path": "data/é ü😀\u2028.nwb"}
+    doc["data_files"]["5"]["created"] = 'a "quoted" \\ \t\x1f\x7f\0 value'
+    doc["data_files"]["6"]["size"] = 2**63 - 1
+    doc["previous_manifest_version"] = None
+    expected = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    def never(*args: Any, **kwargs: Any) -> str:
+        raise AssertionError("json.dumps wrote the manifest")
+
+    monkeypatch.setattr(jsonio.json, "dumps", never)
+    assert jsonio.encode(doc) == expected.encode("utf-8")
+    assert dumps(doc) == expected
 
 
 def test_public_url_is_the_template_formatted_with_the_quoted_key() -> None:
@@ -460,3 +484,24 @@ def test_the_paths_rule_matches_its_plain_definition() -> None:
         assert (got is None) == (want is None), (paths, contents, got, want)
         if want == "not a file":
             assert got == want, (paths, contents)
+
+
+def test_loads_reads_what_json_loads_reads() -> None:
+    """orjson's document, or json.loads's verdict and error where orjson refuses the text."""
+
+    def outcome(func: Callable[[Any], Any], data: Any) -> Any:
+        try:
+            return ("ok", func(data))
+        except Exception as exc:
+            return type(exc), str(exc)
+
+    texts = [
+        *(b'{"a": 1, "a": 2}', b"[1.5e-7, -0.0, 1e300, 0.1]", b"NaN", b"[Infinity]", b"1E400"),
+        *(b"\xef\xbb\xbf{}", '"\\ud800"', b'"\xff"', b"{not json", b"", "[" * 2000 + "]" * 2000),
+        *('{"é": "😀\\u2028"}'.encode(), '{"a": [1, "x"]}'.encode("utf-16"), b"[2]x"),
+    ]
+    for data in texts:
+        assert outcome(jsonio.loads, data) == outcome(json.loads, data), data
+    doc = _big(100)
+    assert jsonio.loads(jsonio.encode(doc)) == doc
+    assert jsonio.loads(b"[123456789012345678901234567890]") == [1.2345678901234568e29]
