@@ -26,6 +26,8 @@ REFUSALS: dict[str, tuple[list[str], str]] = {
     "manifest validate": (["missing.json"], "missing.json: no such file"),
     "inspect": (["missing.nwb"], "missing.nwb: no such file or folder"),
     "dandi metadata check": (["-w", BROKEN], "publishkit.yaml line 2"),
+    "ls": (["missing.json"], "missing.json: no such manifest file"),
+    "show": (["missing.json", "s101"], "missing.json: no such manifest file"),
 }
 
 

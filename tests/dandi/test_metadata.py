@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from publishkit.dandi.metadata import ServerInfo, check_metadata
-from tests.dandi.test_publish import GOOD
+from tests.dandi.test_version_publish import GOOD
 
 
 def test_the_starting_file_lists_what_to_fill_in(cli, tmp_path: Path) -> None:
