@@ -87,7 +87,7 @@ def preflight(run: Run, *, suggest: bool = False) -> None:
     if to_s3 and not converts:
         from publishkit.workspace.inventory import collect
 
-        collect(settings)
+        run.files = collect(settings)  # checked before the bucket; staged from it, once
     if {"upload", "publish"} & names and dandi_enabled(settings):
         _check_dandi(run)
         if run.stopped:

@@ -1,0 +1,88 @@
+"""What an S3-only release costs beyond the work it must do: no module it does not use, each
+table read once, no upload clients or threads when nothing changed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from publishkit.s3.bucket import S3Bucket
+from publishkit.workspace import inventory
+from tests.conftest import Workspace
+
+HEAVY = ("h5py", "pynwb", "hdmf", "dandi", "dandischema", "numpy", "nwbinspector")
+PROBE = (
+    "import runpy, sys\n"
+    "sys.argv = ['publishkit', *sys.argv[1:]]\n"
+    "try:\n"
+    "    runpy.run_module('publishkit', run_name='__main__')\n"
+    "finally:\n"
+    "    loaded = {m.split('.')[0] for m in sys.modules} | set(sys.modules)\n"
+    "    print('LOADED', sorted(m for m in loaded if m in {heavy}), file=sys.stderr)\n"
+)
+
+
+def test_an_s3_only_release_imports_no_nwb_or_dandi_module(
+    workspace: Workspace, aws_env: dict[str, str]
+) -> None:
+    """A release of files that are not HDF5 (the workspace's data are plain bytes named .nwb)
+    imports neither h5py, pynwb, numpy nor dandi: the first release, one after a change, and
+    one with nothing changed; nor the command groups it does not run."""
+    probe = PROBE.replace("{heavy}", repr({*HEAVY, "publishkit.cli.consume"}))
+    env = {**os.environ, **aws_env}
+    for args, change in (
+        (["--version", "1.0.0"], None),
+        (["--bump", "minor"], b"session 101, again " * 500),
+        (["--bump", "minor"], None),
+    ):
+        if change is not None:
+            workspace.set_sessions({"101": change, "102": b"session 102 " * 2000})
+        done = subprocess.run(
+            [sys.executable, "-c", probe, "release", "--quiet", *args],
+            cwd=workspace.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "LOADED []" in done.stderr, done.stderr
+
+
+def _counted(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[object]:
+    """Calls of owner.name counted (each still made for real)."""
+    calls: list[object] = []
+    real = getattr(owner, name)
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counting)
+    return calls
+
+
+def test_a_release_reads_its_tables_once_and_makes_no_upload_clients_when_nothing_changed(
+    cli, workspace: Workspace, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preflight's check of the workspace's files is the list the release stages (one read
+    of the sessions table, not two); a release with nothing to upload makes no upload clients
+    (each costs a botocore client); one with a file to upload makes them and uploads it."""
+    assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
+    tables = _counted(monkeypatch, inventory, "read_table")
+    clients = _counted(monkeypatch, S3Bucket, "tuned")
+    result = cli("release", "--bump", "minor", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert "nothing changed" in (result.stdout + result.stderr).lower()
+    assert len(tables) == 1
+    assert clients == []
+    workspace.set_sessions({"101": b"session 101, again " * 500, "102": b"session 102 " * 2000})
+    result = cli("release", "--bump", "minor", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert len(tables) == 2 and len(clients) >= 1
+    assert Path(workspace.manifest_path("1.1.0")).is_file()
