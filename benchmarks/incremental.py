@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import pstats
+import resource
 import statistics
 import subprocess
 import sys
@@ -52,10 +53,16 @@ FLOOR = (
 CONFIG = "project: incremental\ns3:\n  bucket: incremental\n  region: us-west-2\n"
 
 
+CPU: list[float] = []  # the CPU seconds of the last command timed (it and its processes)
+
+
 def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU[:] = [after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime]
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
     return elapsed, done.stdout
@@ -106,6 +113,7 @@ def nwb_part(files: int, jobs: int) -> None:
         env = environment(Path(tmp), info.environment())
         timed([sys.executable, "-m", "publishkit", "--version"], workspace, env)  # bytecode
         first = release(workspace, env, "--version", "1.0.0", "--jobs", str(jobs))
+        first_cpu = CPU[0]
         write_nwb(
             workspace / "nwb" / "s0007.nwb", session_id="ses-7", subject_id="mouse-7", samples=300
         )  # one session re-exported with more samples
@@ -117,7 +125,11 @@ def nwb_part(files: int, jobs: int) -> None:
     ratio = second / first
     print(f"nwb: {files} NWB files, inspection (dandi config), --jobs {jobs}, local S3")
     verdict = "met" if first <= FIRST_TARGET else "MISSED"
-    print(f"  first release   {first:7.2f} s (target <= {FIRST_TARGET:.0f} s: {verdict})")
+    print(
+        f"  first release   {first:7.2f} s (target <= {FIRST_TARGET:.0f} s: {verdict}); "
+        f"CPU {first_cpu:.1f} s (publishkit and the workers it waited for; load "
+        f"{os.getloadavg()[0]:.1f})"
+    )
     print(f"  after 1 change  {second:7.2f} s")
     print(f"  nothing changed {floor:7.2f} s")
     verdict = "met" if ratio <= TARGET else "MISSED"
@@ -143,12 +155,17 @@ def s3_part(files: int, jobs: int, rounds: int) -> None:
         floor_command = [sys.executable, "-c", FLOOR]
         timed(floor_command, workspace, env)  # boto3's bytecode cached, as for publishkit
         rows = []
+        cpus: list[list[float]] = []
         for n in range(rounds):
             (workspace / paths[(7 + 13 * n) % files]).write_bytes(os.urandom(SIZE))
             floor = timed(floor_command, workspace, env)[0]
+            cpu = [CPU[0]]
             changed, stages = release_json(workspace, env, "--bump", "minor", *jobs_args)
+            cpu.append(CPU[0])
             nothing, still = release_json(workspace, env, "--bump", "minor", *jobs_args)
+            cpu.append(CPU[0])
             rows.append((floor, changed, nothing, stages, still))
+            cpus.append(cpu)
         (workspace / paths[1]).write_bytes(os.urandom(SIZE))
         profile = Path(tmp) / "incremental.prof"
         command = ["-m", "cProfile", "-o", str(profile), "-m", "publishkit", "release"]
@@ -156,11 +173,12 @@ def s3_part(files: int, jobs: int, rounds: int) -> None:
         top = top_of_profile(profile)
     print(f"s3: {files} files of {SIZE // 2**20} MB, S3 only, --jobs {jobs}, local S3")
     print(f"  first release {first:.2f} s")
-    print("  round  floor   1 changed  nothing changed  (ratios to the floor)")
-    for n, (floor, changed, nothing, _, _) in enumerate(rows, 1):
+    print("  round  floor   1 changed  nothing changed  (ratios to the floor; CPU seconds)")
+    for n, ((floor, changed, nothing, _, _), cpu) in enumerate(zip(rows, cpus, strict=True), 1):
         print(
             f"  {n:5d}  {floor:5.2f} s  {changed:5.2f} s {changed / floor:4.2f}x"
-            f"  {nothing:5.2f} s {nothing / floor:4.2f}x"
+            f"  {nothing:5.2f} s {nothing / floor:4.2f}x   CPU {cpu[0]:.2f} / {cpu[1]:.2f} "
+            f"({cpu[1] / cpu[0]:.2f}x) / {cpu[2]:.2f} ({cpu[2] / cpu[0]:.2f}x)"
         )
     for label, column in (("1 changed", 1), ("nothing changed", 2)):
         ratios = [row[column] / row[0] for row in rows]
@@ -169,6 +187,7 @@ def s3_part(files: int, jobs: int, rounds: int) -> None:
             f"  {label}: median {statistics.median(ratios):.2f}x the floor, "
             f"{min(ratios):.2f}-{max(ratios):.2f}x (target <= {FLOOR_TARGET}: {verdict})"
         )
+    print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"  stages, 1 changed (last round): {rows[-1][3]}")
     print(f"  stages, nothing changed (last round): {rows[-1][4]}")
     print("  cProfile of one more incremental release (cumulative s, publishkit's calls):")

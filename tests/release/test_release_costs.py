@@ -3,6 +3,7 @@ table read once, no upload clients or threads when nothing changed."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -86,3 +87,31 @@ def test_a_release_reads_its_tables_once_and_makes_no_upload_clients_when_nothin
     assert result.exit_code == 0, result.stderr
     assert len(tables) == 2 and len(clients) >= 1
     assert Path(workspace.manifest_path("1.1.0")).is_file()
+
+
+def test_a_release_that_inspects_reads_no_nwb_file_again_for_its_summaries(
+    cli, workspace: Workspace, aws_env: dict[str, str], tmp_path: Path, monkeypatch, s3_client
+) -> None:
+    """The release is settled while its files are inspected; the summaries it publishes are
+    the ones inspection read from its one open of each file, not a second read of every file
+    by the release itself (300 files: seconds, beside the workers)."""
+    from publishkit.workspace import nwb_summaries
+    from tests.nwbfactory import write_nwb
+
+    rows = {}
+    for n in ("101", "102", "103"):
+        made = write_nwb(tmp_path / f"{n}.nwb", subject_id=f"mouse-{n}", session_id=f"s{n}")
+        rows[n] = made.read_bytes()
+    workspace.set_sessions(rows)
+    config = workspace.root / "publishkit.yaml"
+    config.write_text(config.read_text() + "inspection:\n  config: dandi\n")
+    read = _counted(monkeypatch, nwb_summaries, "summarize_path")
+    result = cli("release", "--version", "1.0.0", "-f", "json", cwd=workspace.root)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert read == []
+    assert json.loads(result.stdout)["warnings"] == []  # none said unreadable
+    key = f"summaries/{workspace.project}_summaries_v1.0.0.json"
+    listed = s3_client.list_objects_v2(Bucket=workspace.bucket)["Contents"]
+    (found,) = [o["Key"] for o in listed if o["Key"].endswith(key)]
+    document = json.loads(s3_client.get_object(Bucket=workspace.bucket, Key=found)["Body"].read())
+    assert len(document["nwb_files"]) == 3  # every file's summary, from inspection's read
