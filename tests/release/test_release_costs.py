@@ -28,6 +28,7 @@ PROBE = (
 )
 
 
+@pytest.mark.slow
 def test_an_s3_only_release_imports_no_nwb_or_dandi_module(
     workspace: Workspace, aws_env: dict[str, str]
 ) -> None:
@@ -89,6 +90,7 @@ def test_a_release_reads_its_tables_once_and_makes_no_upload_clients_when_nothin
     assert Path(workspace.manifest_path("1.1.0")).is_file()
 
 
+@pytest.mark.slow
 def test_a_release_that_inspects_reads_no_nwb_file_again_for_its_summaries(
     cli, workspace: Workspace, aws_env: dict[str, str], tmp_path: Path, monkeypatch, s3_client
 ) -> None:
