@@ -28,6 +28,22 @@ PRIVATE: tuple[tuple[str, str, str], ...] = (
         "inspection already read",
     ),
     ("dandi.metadata.nwb", "get_metadata.__wrapped__", "the extraction without dandi's disk cache"),
+    (
+        "dandi.metadata.nwb",
+        "nwb_has_external_links",
+        "the step refusing external links: h5py's own walk of the open file's links instead",
+    ),
+    (
+        "dandi.metadata.nwb",
+        "get_neurodata_types.__wrapped__",
+        "its steps without the disk cache, on the file inspection has open",
+    ),
+    (
+        "dandi.pynwb_utils",
+        "open_readable",
+        "how its steps open a file: given the file inspection has open",
+    ),
+    ("dandi.pynwb_utils", "h5py.File", "how its steps open a file with h5py: likewise"),
     ("dandi.metadata.core", "prepare_metadata", "nwb2asset's steps: the asset model"),
     ("dandi.metadata.util", "process_ndtypes", "nwb2asset's steps: the neurodata types"),
     ("dandi.metadata.core", "add_common_metadata", "nwb2asset's steps: size, digest, dates"),
@@ -98,10 +114,69 @@ def dandi_metadata_reader() -> Callable[[str], dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def dandi_reads(nwbfile: Any) -> Iterator[None]:
+def dandi_reads(nwbfile: Any, h5: Any = None) -> Iterator[None]:
     """For the length of the block, dandi-cli's metadata extraction is handed `nwbfile` instead
-    of opening the file again with its own NWBHDF5IO (which reloads the cached specifications)."""
+    of opening the file again with its own NWBHDF5IO (which reloads the cached specifications);
+    and, given `h5` (the h5py File that `nwbfile` was read from), its other steps (external
+    links, NWB version, neurodata types) read that open file, not the file again, and not
+    through dandi's disk cache (a pickle written per file and step)."""
+    import dandi.metadata.nwb as dandi_nwb
     import dandi.pynwb_utils as dandi_pynwb
+
+    with _reading(dandi_pynwb, nwbfile):
+        if h5 is None:
+            yield
+            return
+        swaps = {
+            (dandi_pynwb, "h5py"): _OpenFile(h5, dandi_pynwb.h5py),
+            (dandi_pynwb, "open_readable"): lambda _: contextlib.nullcontext(),
+            (dandi_nwb, "nwb_has_external_links"): lambda _: has_external_links(h5),
+            **{
+                (dandi_nwb, name): getattr(dandi_nwb, name).__wrapped__
+                for name in ("get_nwb_version", "get_neurodata_types")
+                if hasattr(getattr(dandi_nwb, name), "__wrapped__")
+            },
+        }
+        originals = {where: getattr(*where) for where in swaps}
+        try:
+            for (module, name), value in swaps.items():
+                setattr(module, name, value)
+            yield
+        finally:
+            for (module, name), value in originals.items():
+                setattr(module, name, value)
+
+
+def has_external_links(h5: Any) -> bool:
+    """dandi-cli's `nwb_has_external_links` verdict on an open h5py File, from h5py's walk of
+    every link (HDF5's own, in C; a tenth of the time of dandi-cli's walk in Python). Every
+    object has a hard link from the root, so the walk, which follows no soft link, still meets
+    each external link."""
+    import h5py
+
+    def external(_: str, link: Any) -> bool | None:
+        return True if isinstance(link, h5py.ExternalLink) else None  # True ends the walk
+
+    return bool(h5.visititems_links(external))
+
+
+class _OpenFile:
+    """Stands in for the h5py module where dandi-cli opens a file: `File(...)` is the file
+    already open (left open at the block's end); every other name is h5py's."""
+
+    def __init__(self, h5: Any, h5py: Any) -> None:
+        self._h5, self._h5py = h5, h5py
+
+    def File(self, *args: Any, **kwargs: Any) -> Any:
+        return contextlib.nullcontext(self._h5)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._h5py, name)
+
+
+@contextlib.contextmanager
+def _reading(dandi_pynwb: Any, nwbfile: Any) -> Iterator[None]:
+    """dandi-cli's NWBHDF5IO swapped for one whose read() is `nwbfile`."""
 
     class _AlreadyRead:
         def __init__(self, *args: Any, **kwargs: Any) -> None:

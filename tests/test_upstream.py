@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
+import h5py
 import pytest
 from pynwb import NWBHDF5IO
 
@@ -16,6 +17,7 @@ from publishkit.upstream import (
     asset_model,
     dandi_metadata_reader,
     dandi_reads,
+    has_external_links,
     missing,
     organized_name,
     quiet_dandi,
@@ -27,7 +29,7 @@ from tests.nwbfactory import write_nwb
 def test_every_private_name_is_still_there() -> None:
     versions = {name: importlib.metadata.version(name) for name in ("dandi", "nwbinspector")}
     assert missing() == [], f"gone from {versions}: adapt publishkit/upstream.py"
-    assert len(PRIVATE) == 9
+    assert len(PRIVATE) == 13
 
 
 def test_dandi_reads_the_nwbfile_it_is_handed_not_the_file_again(tmp_path: Path) -> None:
@@ -41,6 +43,51 @@ def test_dandi_reads_the_nwbfile_it_is_handed_not_the_file_again(tmp_path: Path)
         metadata = extract(str(on_disk))
     assert (metadata["subject_id"], metadata["identifier"]) == ("handed", "handed")
     assert extract(str(on_disk))["subject_id"] == "on-disk"  # the swap ends with the block
+
+
+def test_dandi_reads_the_open_file_for_its_other_steps(tmp_path: Path) -> None:
+    """Handed the h5py File too, dandi-cli's other steps (external links, NWB version,
+    neurodata types) read it, not the file on disk (here: one with an external link, which
+    dandi-cli refuses), and not through its disk cache; what it extracts is what it extracts
+    on its own, and the open file stays open for the rest of inspection."""
+    on_disk = write_nwb(tmp_path / "a.nwb", subject_id="on-disk", identifier="on-disk")
+    with h5py.File(on_disk, "a") as h5:
+        h5["acquisition/elsewhere"] = h5py.ExternalLink("other.h5", "/data")
+    handed = write_nwb(tmp_path / "b.nwb", subject_id="handed", identifier="handed")
+    extract = dandi_metadata_reader()
+    with pytest.raises(NotImplementedError, match="external links"):
+        extract(str(on_disk))
+    alone = extract(str(handed))
+    with h5py.File(handed, "r") as h5, NWBHDF5IO(file=h5, mode="r") as io:
+        with dandi_reads(io.read(), h5):
+            metadata = extract(str(on_disk))
+        assert h5.id.valid and h5.attrs["nwb_version"]
+    assert metadata == alone
+    with pytest.raises(NotImplementedError):  # every step swapped back with the block
+        extract(str(on_disk))
+
+
+@pytest.mark.parametrize(
+    "link", ["none", "external at the root", "external in a group", "soft", "soft to external"]
+)
+def test_external_links_are_found_as_dandi_finds_them(tmp_path: Path, link: str) -> None:
+    from dandi.pynwb_utils import nwb_has_external_links
+
+    path = write_nwb(tmp_path / "a.nwb")
+    with h5py.File(path, "a") as h5:
+        if link == "external at the root":
+            h5["elsewhere"] = h5py.ExternalLink("other.h5", "/data")
+        elif link == "external in a group":
+            h5["processing"].create_group("deep")["elsewhere"] = h5py.ExternalLink("o.h5", "/d")
+        elif link == "soft":
+            h5["general/again"] = h5py.SoftLink("/acquisition")
+        elif link == "soft to external":
+            h5["acquisition/elsewhere"] = h5py.ExternalLink("other.h5", "/data")
+            h5["general/again"] = h5py.SoftLink("/acquisition/elsewhere")
+    with h5py.File(path, "r") as h5:
+        ours = has_external_links(h5)
+    theirs = getattr(nwb_has_external_links, "__wrapped__", nwb_has_external_links)(str(path))
+    assert ours == theirs == (link not in ("none", "soft"))
 
 
 def test_the_asset_model_is_dandis_and_the_organized_name_follows_it(tmp_path: Path) -> None:

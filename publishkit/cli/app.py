@@ -1,7 +1,9 @@
 """The `publishkit` command: the Typer app, its one error boundary, and the exit.
 
 Commands live in their groups (release, stages, consume, tools) as plain functions; they are
-registered here, in the order `--help` lists them. Only `publishkit.cli` imports typer and rich,
+registered here by name, in the order `--help` lists them, and each group's module is imported
+only when one of its commands runs or is listed (`release` imports neither `consume` nor
+`stages`, nor what they import). Only `publishkit.cli` imports typer and rich,
 prints, exits, or reads the environment.
 """
 
@@ -13,17 +15,16 @@ import inspect
 import logging
 import os
 import sys
+from collections.abc import Iterator, MutableMapping
 from typing import Annotated, Any
 
 import typer
 from typer.exceptions import TyperException
 
 from publishkit import __version__
-from publishkit.cli import consume, dandiset, reading, release, render, site, stages, tools
-from publishkit.cli.render import err, out
+from publishkit.cli.consoles import err, out
 from publishkit.cli.signals import SIGNALS
 from publishkit.errors import Interrupted, PublishkitError
-from publishkit.inspection.report import workflow_command
 from publishkit.writable import write_error
 
 log = logging.getLogger("publishkit")
@@ -107,8 +108,12 @@ def _for_scripts(ctx: Any, error: str, hint: str | None, exit_code: int) -> None
     github`, an error annotation; nothing for the other formats."""
     asked = _asked_format(ctx)
     if asked == "json":
+        from publishkit.cli import render
+
         render.print_json({"error": error, "hint": hint, "exit_code": exit_code})
     elif asked == "github":
+        from publishkit.inspection.report import workflow_command
+
         text = f"{error} (fix: {hint})" if hint else error
         out.out(workflow_command("error", text, title="publishkit"), highlight=False)
 
@@ -128,8 +133,95 @@ def _asked_format(ctx: Any) -> str | None:
     return None if value is None else str(value)
 
 
+# Each command by name, in the order `--help` lists them: "module:function", imported only when
+# the command runs or a help that lists it is shown (a `release` imports no other group).
+ROOT = {
+    "release": "release:release",
+    "notes": "consume:notes",
+    "site": "site:site",
+    "verify": "consume:verify",
+    "fetch": "consume:fetch",
+    "ls": "reading:ls",
+    "show": "reading:show",
+    "schema": "tools:schema_command",
+    "sandbox": "tools:sandbox",
+    "inspect": "stages:inspect_command",
+    "init": "tools:init",
+    "convert": "stages:convert",
+    "organize": "stages:organize",
+    "upload": "stages:upload",
+    "demo": "release:demo",
+    "status": "release:status",
+}
+GROUPS = {
+    "manifest": {"validate": "consume:manifest_validate"},
+    "templates": {"list": "tools:templates_list", "show": "tools:templates_show"},
+    "dandi metadata": {"check": "dandiset:metadata_check"},
+    "export": {"file-manifest": "consume:export_file_manifest_command"},
+}
+
+
+def _command(name: str, where: str, markup: Any) -> Any:
+    """The click command `name`, from `where` ("module:function" in publishkit.cli), with its
+    help as paragraphs that the terminal wraps: a docstring's own line breaks would otherwise
+    show, and wrap mid-sentence in any width but the source's."""
+    module, function = where.split(":")
+    # the import statement's own path, which `python -X importtime` times (import_module's is not)
+    callback = getattr(__import__(f"publishkit.cli.{module}", fromlist=[function]), function)
+    text = inspect.getdoc(callback) or ""
+    paragraphs = [" ".join(p.split()) for p in text.split("\n\n")]
+    info = typer.models.CommandInfo(
+        name=name, callback=callback, help="\n\n".join(p for p in paragraphs if p)
+    )
+    return typer.main.get_command_from_info(
+        info, pretty_exceptions_short=True, rich_markup_mode=markup
+    )
+
+
+class _Commands(MutableMapping[str, Any]):
+    """A group's commands: each built from its module when first looked up; the names (and
+    the groups added by typer) known without importing anything."""
+
+    def __init__(self, lazy: dict[str, str], built: MutableMapping[str, Any], markup: Any):
+        self._lazy = lazy
+        self._built = dict(built)
+        self._markup = markup
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            if name not in self._lazy:
+                raise KeyError(name)
+            self._built[name] = _command(name, self._lazy[name], self._markup)
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self._lazy = {k: v for k, v in self._lazy.items() if k != name}
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._lazy
+        yield from (name for name in self._built if name not in self._lazy)
+
+    def __len__(self) -> int:
+        return len(set(self._lazy) | set(self._built))
+
+
+def _lazy(commands: dict[str, str]) -> type[_Group]:
+    """The group class whose commands are `commands`, each imported when looked up."""
+
+    class Lazy(_Group):
+        def __init__(self, **attrs: Any) -> None:
+            super().__init__(**attrs)
+            self.commands = _Commands(commands, self.commands, self.rich_markup_mode)
+
+    return Lazy
+
+
 app = typer.Typer(
-    cls=_Group,
+    cls=_lazy(ROOT),
     help="Publish neurophysiology data: versioned S3 releases pinned by manifests.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -137,21 +229,18 @@ app = typer.Typer(
 )
 
 
-manifest_app = typer.Typer(cls=_Group, help="Work with manifest files.", no_args_is_help=True)
+def _group(commands: dict[str, str], help: str) -> typer.Typer:
+    return typer.Typer(cls=_lazy(commands), help=help, no_args_is_help=True)
 
 
-templates_app = typer.Typer(cls=_Group, help="NWB conversion templates.", no_args_is_help=True)
-
-
-export_app = typer.Typer(cls=_Group, help="Tables for data consumers.", no_args_is_help=True)
-
-
-dandi_app = typer.Typer(cls=_Group, help="The DANDI dandiset's own metadata.", no_args_is_help=True)
-
-
-dandi_metadata_app = typer.Typer(
-    cls=_Group, help="dandiset.yaml: the dandiset's metadata.", no_args_is_help=True
+app.add_typer(_group(GROUPS["manifest"], "Work with manifest files."), name="manifest")
+app.add_typer(_group(GROUPS["templates"], "NWB conversion templates."), name="templates")
+dandi_app = _group({}, "The DANDI dandiset's own metadata.")
+dandi_app.add_typer(
+    _group(GROUPS["dandi metadata"], "dandiset.yaml: the dandiset's metadata."), name="metadata"
 )
+app.add_typer(dandi_app, name="dandi")
+app.add_typer(_group(GROUPS["export"], "Tables for data consumers."), name="export")
 
 
 def _version_callback(value: bool) -> None:
@@ -180,47 +269,6 @@ def _main(
     log.addHandler(handler)
     log.propagate = False
     log.setLevel(logging.DEBUG if verbose else logging.WARNING)  # botocore's loggers stay quiet
-
-
-app.command()(release.release)
-app.command()(consume.notes)
-app.command()(site.site)
-app.command()(consume.verify)
-app.command()(consume.fetch)
-app.command("ls")(reading.ls)
-app.command("show")(reading.show)
-manifest_app.command("validate")(consume.manifest_validate)
-app.add_typer(manifest_app, name="manifest")
-app.command("schema")(tools.schema_command)
-app.command()(tools.sandbox)
-app.command("inspect")(stages.inspect_command)
-templates_app.command("list")(tools.templates_list)
-templates_app.command("show")(tools.templates_show)
-app.add_typer(templates_app, name="templates")
-app.command()(tools.init)
-app.command()(stages.convert)
-app.command()(stages.organize)
-app.command()(stages.upload)
-dandi_metadata_app.command("check")(dandiset.metadata_check)
-dandi_app.add_typer(dandi_metadata_app, name="metadata")
-app.add_typer(dandi_app, name="dandi")
-export_app.command("file-manifest")(consume.export_file_manifest_command)
-app.add_typer(export_app, name="export")
-app.command()(release.demo)
-app.command()(release.status)
-
-
-def _reflow_help(*apps: typer.Typer) -> None:
-    """Commands' help as paragraphs that the terminal wraps: a docstring's own line breaks
-    would otherwise show, and wrap mid-sentence in any width but the source's."""
-    for each in apps:
-        for info in each.registered_commands:
-            text = info.help or inspect.getdoc(info.callback) or ""
-            paragraphs = [" ".join(p.split()) for p in text.split("\n\n")]
-            info.help = "\n\n".join(p for p in paragraphs if p)
-
-
-_reflow_help(app, manifest_app, templates_app, export_app, dandi_metadata_app)
 
 
 def main() -> None:

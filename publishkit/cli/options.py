@@ -16,17 +16,12 @@ import typer
 
 from publishkit.cli import render
 from publishkit.errors import CheckFailed, UsageError
-from publishkit.workspace.config import (
-    CONFIG_NAME,
-    Settings,
-    is_endpoint_url,
-    load_settings,
-    shown_url,
-)
+from publishkit.workspace import CONFIG_NAME
 from publishkit.workspace.inspection_settings import LEVELS
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the settings are imported when a command reads them, not for its --help
     from publishkit.s3.pinned import ReadSettings
+    from publishkit.workspace.config import Settings
 
 
 class TextOrJson(StrEnum):
@@ -155,6 +150,8 @@ def finish(report: Any, fmt: TextOrJson, show: Any) -> None:
 
 
 def workspace_settings(workspace: Path) -> Settings:
+    from publishkit.workspace.config import load_settings
+
     settings = load_settings(workspace, default_region=env_region())
     if settings.s3_settings is None:
         return settings
@@ -221,6 +218,8 @@ def env_region() -> str | None:
 
 def env_endpoint() -> str | None:
     """AWS_ENDPOINT_URL when set; a UsageError naming it when it is not a URL."""
+    from publishkit.workspace.config import is_endpoint_url, shown_url
+
     url = os.environ.get("AWS_ENDPOINT_URL") or None
     if url is not None and not is_endpoint_url(url):
         raise UsageError(

@@ -8,6 +8,7 @@ unchanged file is never inspected twice and concurrent runs cannot corrupt the c
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from publishkit.workspace.digests import DigestCache
 from publishkit.workspace.executors import LOCAL, ExecutorSettings
 from publishkit.workspace.inspection_settings import LEVELS, InspectionConfig, rank
 from publishkit.workspace.nwb_summaries import SummaryCache
-from publishkit.workspace.state import Inspections, StateStore
+from publishkit.workspace.state import Batches, Inspections, StateStore
 
 TOOLS = ("publishkit", "nwbinspector", "pynwb", "hdmf", "dandi", "dandischema")
 RESULTS_VERSION = 4  # what a cached result holds: 2 keeps an unreadable file's whole traceback;
@@ -206,14 +207,16 @@ class PendingInspection:
         files, results, shown = self.files, self.results, self.shown
         cached = set(results)
         self.progress("Inspecting", len(cached), len(files))
-        with StateStore.in_dir(self.cache_dir) as store:
+        with StateStore.in_dir(self.cache_dir) as store, Batches(store) as batches:
             inspections, summaries = Inspections(store), SummaryCache(store)
             for path, result in self.inspecting.results():
                 summary = result.pop("summary", None)  # the file's summary, from the same read
+                content = self.hashes[path]
                 if summary is not None:
-                    summaries.keep(self.hashes[path], summary)
+                    batches.add(functools.partial(summaries.keep, content, summary))
                 results[path] = result
-                inspections.keep_result(self.hashes[path], self.key, _anonymous(result, path))
+                found = _anonymous(result, path)
+                batches.add(functools.partial(inspections.keep_result, content, self.key, found))
                 self.progress("Inspecting", 1, len(files))
         findings = [
             Finding(**entry, file_path=shown[path])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from publishkit.inspection.specs import spec_signature
+from publishkit.inspection.specs import spec_names
 from publishkit.inspection.worker import inspect_batch, inspect_path
 from publishkit.workspace.executors import (
     LOCAL,
@@ -127,10 +127,10 @@ class Inspecting:
 def _batches(todo: Iterable[Path], jobs: int) -> list[list[Path]]:
     """Files grouped by the specification cached in them, so that a specification used by few
     files is loaded by one worker only; large groups are cut to keep every worker busy."""
-    groups: dict[str | None, list[Path]] = {}
+    groups: dict[object, list[Path]] = {}
     for path in todo:
         try:
-            signature = spec_signature(str(path))
+            signature: object = spec_names(str(path))  # its contents are the worker's to read
         except Exception:
             signature = None  # unreadable: the worker reports why
         groups.setdefault(signature, []).append(path)

@@ -75,27 +75,44 @@ def inspect_path(
     (see `load_spec`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        found = _inspect_open(path, config, dandi, specs_dir)
+        return found if found is not None else _inspect_separately(path, config, dandi)
+
+
+def _inspect_open(
+    path: str, config: dict[str, list[str]] | None, dandi: bool, specs_dir: str | None
+) -> dict[str, Any] | None:
+    """The file opened once with h5py, and everything read from that open file: its cached
+    specification, pynwb's validation and nwbinspector's checks, dandi-cli's metadata, the
+    summary. None when this path cannot handle it (then the tools' own reads report why)."""
+    import h5py
+
+    try:
+        handle = h5py.File(path, "r")
+    except Exception:
+        return None  # not HDF5, truncated...
+    with handle:
         try:
-            spec = load_spec(path, specs_dir)
+            spec = load_spec(path, specs_dir, handle)
         except Exception:
-            spec = None  # not HDF5, truncated...: the tools' own reads report why
-        if spec is not None:
-            try:
-                return _inspect_once(path, spec, config, dandi)
-            except Exception:
-                pass  # whatever failed, the tools' own reads report it their way
-        return _inspect_separately(path, config, dandi)
+            return None
+        if spec is None:
+            return None  # no cached specification to validate against
+        try:
+            return _inspect_once(path, handle, spec, config, dandi)
+        except Exception:
+            return None  # whatever failed, the tools' own reads report it their way
 
 
 def _inspect_once(
-    path: str, spec: Spec, config: dict[str, list[str]] | None, dandi: bool
+    path: str, handle: Any, spec: Spec, config: dict[str, list[str]] | None, dandi: bool
 ) -> dict[str, Any]:
     from hdmf.build import BuildManager
     from nwbinspector import inspect_nwbfile_object
     from pynwb import NWBHDF5IO
 
     findings = []
-    with NWBHDF5IO(path, "r", manager=BuildManager(spec.read_types)) as io:
+    with NWBHDF5IO(file=handle, mode="r", manager=BuildManager(spec.read_types)) as io:
         builder = io.read_builder()
         for namespace in spec.namespaces:
             findings += [
@@ -105,7 +122,7 @@ def _inspect_once(
         for message in inspect_nwbfile_object(nwbfile_object=nwbfile, checks=_checks(config)):
             findings.append(_inspector_finding(message))
         if dandi:
-            with dandi_reads(nwbfile):
+            with dandi_reads(nwbfile, handle):
                 findings += _dandi(path)
         identifier = str(nwbfile.identifier)
         summary = summarize_open(io)

@@ -18,6 +18,7 @@ class Decision:
     comparison: Comparison  # what changed, inside the tables and NWB files too
     summaries: Summaries  # the NWB files' summaries, published beside the manifest
     unreadable: dict[str, str]  # relpath -> why its contents cannot be compared
+    provisional: bool = False  # settled while the files were inspected: without their summaries
 
     def warnings(self) -> tuple[str, ...]:
         """One line per NWB file of the release that cannot be read as NWB."""

@@ -101,12 +101,14 @@ def _inspect_files(run: Run) -> None:
         executor=settings.executor,
     )
     try:
-        if early:
-            decide(run) if "manifest" in run.selected else run.stage_s3()
+        if early:  # the version refused now if it must be; the summaries are the workers'
+            decide(run, provisional=True) if "manifest" in run.selected else run.stage_s3()
         run.inspection = pending.finish()
     except BaseException:
         pending.cancel()
         raise
+    if early and "manifest" in run.selected:
+        decide(run)  # settled with the summaries inspection recorded: none read again
 
 
 def _organize(run: Run) -> None:

@@ -87,7 +87,7 @@ def preflight(run: Run, *, suggest: bool = False) -> None:
     if to_s3 and not converts:
         from publishkit.workspace.inventory import collect
 
-        collect(settings)
+        run.files = collect(settings)  # checked before the bucket; staged from it, once
     if {"upload", "publish"} & names and dandi_enabled(settings):
         _check_dandi(run)
         if run.stopped:
@@ -165,17 +165,20 @@ def _check_converting(run: Run, suggest: bool) -> None:
     )
 
 
-def decide(run: Run, *, suggest: bool = False) -> Decision:
+def decide(run: Run, *, suggest: bool = False, provisional: bool = False) -> Decision:
     """The release this run cuts, from its files as they are now: staged (reads only), compared
-    with the latest release, its version resolved and checked. Once per run. `suggest`:
-    without --version or --bump, the bump the changes call for (the plan's guess)."""
-    if run.decision is not None:
+    with the latest release, its version resolved and checked. Once per run (a provisional
+    decision is settled again). `suggest`: without --version or --bump, the bump the changes
+    call for (the plan's guess). `provisional`: while the files are inspected, whose workers
+    record their summaries: the version and what refuses it (which need no NWB summary), with
+    the summaries recorded so far and none read here."""
+    if run.decision is not None and not (run.decision.provisional and not provisional):
         return run.decision
     from publishkit.release.manifest_and_notes import compare_staged
     from publishkit.release.s3_staging import resolve_version
 
     staged = run.stage_s3()
-    comparison, summaries, unreadable = compare_staged(run.settings, staged)
+    comparison, summaries, unreadable = compare_staged(run.settings, staged, read=not provisional)
     request, version = run.request, None
     if "manifest" in run.selected or request.version or request.bump:
         bump = request.bump
@@ -186,7 +189,7 @@ def decide(run: Run, *, suggest: bool = False) -> Decision:
             _check_bump(bump, comparison, request.allow_smaller_bump)
         if version is not None:
             _check_release_keys(run.settings, version)
-    run.decision = Decision(version, comparison, summaries, unreadable)
+    run.decision = Decision(version, comparison, summaries, unreadable, provisional)
     return run.decision
 
 

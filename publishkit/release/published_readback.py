@@ -172,22 +172,28 @@ def _changes_nwb(comparison: Comparison) -> bool:
 
 
 def release_summaries(
-    settings: Settings, files: list[ReleaseFile], digests: Mapping[str, FileDigests]
+    settings: Settings,
+    files: list[ReleaseFile],
+    digests: Mapping[str, FileDigests],
+    *,
+    read: bool = True,
 ) -> tuple[Summaries, dict[str, str]]:
     """The summaries of a release's NWB data files (from the state store, else read with h5py
-    and recorded), and relpath -> why, for each one that cannot be read as NWB."""
+    and recorded), and relpath -> why, for each one that cannot be read as NWB. Without `read`,
+    those on record only (none is read, none said unreadable): while inspection, which records
+    them from its own read of each file, is under way."""
     nwb = {
         item.path: digests[item.relpath].blake2b
         for item in files
         if item.group == "data" and PurePosixPath(item.relpath).suffix.lower() == ".nwb"
     }
     with StateStore.in_dir(settings.state_dir) as store:
-        found = SummaryCache(store).get_all(nwb, settings.executor)
+        found = SummaryCache(store).get_all(nwb, settings.executor, read=read)
     encoded = {content_key(c): text for c, text in found.items() if text is not None}
     unreadable = {
         item.relpath: why_unreadable(item.path)
         for item in files
-        if item.path in nwb and found.get(nwb[item.path]) is None
+        if item.path in nwb and nwb[item.path] in found and found[nwb[item.path]] is None
     }
     summaries = Summaries("(this release)", SUMMARY_VERSION, settings.table_keys(), encoded)
     return summaries, unreadable

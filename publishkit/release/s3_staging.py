@@ -116,11 +116,13 @@ def stage_release(
     allow_empty: bool = False,
     progress: Progress = no_progress,
     target: Target | None = None,
+    files: list[ReleaseFile] | None = None,
 ) -> Staged:
     """Read what a release needs (the bucket, the published manifests, the files and their
     digests) and refuse what cannot be cut; writes nothing anywhere. `target`: the bucket as
-    `check_target` found it earlier in this run."""
-    files = collect(settings)
+    `check_target` found it earlier in this run; `files`: the workspace's files as `collect`
+    found them earlier in this run (nothing converted since)."""
+    files = collect(settings) if files is None else files
     if target is None:
         target = check_target(settings=settings, version=version)
     if target.published.document is None and not allow_empty:

@@ -189,19 +189,20 @@ def upload_release(
 
         failures = []
         chosen = transfer_settings(s3)
-        with (
-            Transfers(bucket, chosen) as transfers,
-            ThreadPoolExecutor(chosen.files_at_once) as pool,
-        ):
-            for future in _submitted(pool, upload, pending, chosen.files_at_once * 2):
-                try:
-                    item, version_id = future.result()
-                except Interrupted:
-                    raise
-                except PublishkitError as exc:
-                    failures.append(str(exc))
-                    continue
-                draft.pin(item, version_id)
+        if pending:  # else no clients and no threads to make
+            with (
+                Transfers(bucket, chosen) as transfers,
+                ThreadPoolExecutor(chosen.files_at_once) as pool,
+            ):
+                for future in _submitted(pool, upload, pending, chosen.files_at_once * 2):
+                    try:
+                        item, version_id = future.result()
+                    except Interrupted:
+                        raise
+                    except PublishkitError as exc:
+                        failures.append(str(exc))
+                        continue
+                    draft.pin(item, version_id)
     if failures:
         raise CheckFailed(
             f"{len(failures)} of {len(pending)} uploads failed, no manifest was written; "

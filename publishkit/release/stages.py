@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from publishkit.release.s3_staging import Staged, Target
     from publishkit.release.s3_upload import S3UploadResult
     from publishkit.workspace.config import Settings
+    from publishkit.workspace.inventory import ReleaseFile
     from publishkit.workspace.table_checks import TableCheckReport
 
 
@@ -56,6 +57,7 @@ class Run:
     selected: tuple[str, ...]  # the stages that run, in order
     progress: Progress
     target: Target | None = None  # the bucket, as checked before anything was written
+    files: list[ReleaseFile] | None = None  # the files, collected when no stage converts
     staged: Staged | None = None  # the S3 release, staged (read) before it is written
     decision: Decision | None = None  # the release it cuts, settled before the first upload
     conversion: ConversionReport | None = None
@@ -92,6 +94,7 @@ class Run:
                 allow_empty=self.request.allow_empty,
                 progress=self.progress,
                 target=self.target,
+                files=self.files,
             )
         return self.staged
 

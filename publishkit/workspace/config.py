@@ -17,13 +17,13 @@ from publishkit.errors import ConfigError
 from publishkit.formats.keys import KEY_FIX, key_problem
 from publishkit.formats.schemas import load_schema, violations
 from publishkit.formats.yamlio import key_line, line_of, read_yaml
+from publishkit.workspace import CONFIG_NAME
 from publishkit.workspace.config_paths import check_paths
 from publishkit.workspace.executors import LOCAL, ExecutorSettings
 from publishkit.workspace.inspection_settings import InspectionConfig, from_section
 from publishkit.workspace.table_settings import TableSpec
 from publishkit.workspace.table_settings import from_section as tables_from_section
 
-CONFIG_NAME = "publishkit.yaml"
 DEFAULT_PUBLIC_URL = "https://{bucket}.s3.{region}.amazonaws.com/{key}"
 DEFAULT_REGION = "us-east-1"
 PUBLIC_URL_PLACEHOLDERS = ("bucket", "region", "key")

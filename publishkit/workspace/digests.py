@@ -6,6 +6,7 @@ GIL on large updates), so the throughput is that of the slowest digest, not the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import queue
@@ -18,7 +19,7 @@ from typing import Protocol
 from publishkit.errors import WorkspaceError
 from publishkit.progress import Progress, no_progress
 from publishkit.workspace.executors import LOCAL, ExecutorSettings, WorkerCrashed, executor_for
-from publishkit.workspace.state import FileDigestRecords, FileRecord, StateStore
+from publishkit.workspace.state import Batches, FileDigestRecords, FileRecord, StateStore
 
 CHUNK_SIZE = 8 * 1024 * 1024
 _BUFFERS = 3
@@ -112,6 +113,7 @@ class DigestCache:
     """Digests keyed by (path, size, mtime_ns, inode): an unchanged file is never re-read."""
 
     def __init__(self, store: StateStore) -> None:
+        self._store = store
         self._records = FileDigestRecords(store)
 
     def get(self, path: Path) -> FileDigests:
@@ -153,10 +155,11 @@ class DigestCache:
                 continue
             found[path] = known
             progress("Hashing", 1, len(paths))
-        for path, (before, digests) in _read_all(missing, executor):
-            self._keep(path, before, digests)
-            found[path] = digests
-            progress("Hashing", 1, len(paths))
+        with Batches(self._store) as batches:
+            for path, (before, digests) in _read_all(missing, executor):
+                batches.add(functools.partial(self._keep, path, before, digests))
+                found[path] = digests
+                progress("Hashing", 1, len(paths))
         return found
 
     def _keep(self, path: Path, before: tuple[int, int], digests: FileDigests) -> None:

@@ -252,11 +252,14 @@ class SummaryCache:
         self._records.keep({content: encoded})
 
     def get_all(
-        self, files: Mapping[Path, str], executor: ExecutorSettings = LOCAL
+        self, files: Mapping[Path, str], executor: ExecutorSettings = LOCAL, *, read: bool = True
     ) -> dict[str, str | None]:
         """Content hash -> encoded summary (None: not readable as NWB) of each file (path ->
-        its content hash): on record, else read here or on the Dask cluster, and recorded."""
+        its content hash): on record, else read here or on the Dask cluster, and recorded.
+        Without `read`, only those on record."""
         found = self._records.of(set(files.values()))
+        if not read:
+            return found
         todo: dict[str, Path] = {}
         for path, content in files.items():
             if content not in found:

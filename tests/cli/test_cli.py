@@ -7,19 +7,48 @@ import subprocess
 import sys
 
 import pytest
+import typer
 
-from publishkit.cli.app import app
+from publishkit.cli.app import GROUPS, ROOT, app
 
 
 def commands() -> list[tuple[str, ...]]:
-    found = [(info.name or info.callback.__name__,) for info in app.registered_commands]
-    found += [
-        (group.name, info.name or "")
-        for group in app.registered_groups
-        if group.typer_instance
-        for info in group.typer_instance.registered_commands
-    ]
+    found = [(name,) for name in ROOT]
+    found += [(*group.split(), name) for group, names in GROUPS.items() for name in names]
     return found
+
+
+def test_every_command_is_registered_by_its_name_and_listed_in_order() -> None:
+    """The lazy registration lists what the groups hold: each command built from its function
+    (the name typed is the one registered), the groups after the commands."""
+    root = typer.main.get_command(app)
+    assert list(root.commands) == [*ROOT, "manifest", "templates", "dandi", "export"]  # type: ignore[attr-defined]
+    for path in commands():
+        command = root
+        for name in path:
+            command = command.commands[name]  # type: ignore[attr-defined]
+        assert command.name == path[-1] and command.callback is not None
+
+
+# What a command must not import unless its run needs it: the other groups, the NWB stack, DANDI.
+HEAVY = ("publishkit.cli.consume", "publishkit.cli.stages", "h5py", "pynwb", "dandi", "numpy")
+
+
+def test_release_help_imports_only_the_release_command() -> None:
+    """`publishkit release --help` imports its own group's module and none of the others, nor
+    h5py, pynwb, dandi or numpy (`python -X importtime` lists every module imported)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "publishkit", "release", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--publish-despite-inspection" in done.stdout
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()}
+    assert "publishkit.cli.release" in imported
+    assert not {m for m in imported if m.split(".")[0] in HEAVY or m in HEAVY}
 
 
 @pytest.mark.parametrize("command", commands(), ids=" ".join)

@@ -1,7 +1,7 @@
 """The workspace's state store: one SQLite file under `.publishkit/`, and its tables."""
 
 from publishkit.workspace.state.fetch_journal import PartialDownloads, Placed, PlacedFiles, Written
-from publishkit.workspace.state.store import STATE_FILE, StateStore
+from publishkit.workspace.state.store import STATE_FILE, Batches, StateStore
 from publishkit.workspace.state.tables import (
     Conversion,
     Conversions,
@@ -21,6 +21,7 @@ from publishkit.workspace.state.uploads import FileIdentity, JournaledPart, Open
 
 __all__ = [
     "STATE_FILE",
+    "Batches",
     "Conversion",
     "Conversions",
     "DandiAsset",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -156,3 +157,37 @@ class StateStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Batches:
+    """Records written as a loop makes them, in one transaction every `seconds` (and when the
+    block ends, however it ends) instead of one each: a durable commit costs a sync to disk
+    (~2 ms), a run of 300 files kept three records each. A run killed meanwhile loses at most
+    the records of the last `seconds`, which only save work when they are there. No
+    transaction is held between writes: other threads and processes write meanwhile."""
+
+    def __init__(self, store: StateStore, seconds: float = 0.5) -> None:
+        self._store = store
+        self._seconds = seconds
+        self._pending: list[Callable[[], None]] = []
+        self._since = time.monotonic()
+
+    def add(self, write: Callable[[], None]) -> None:
+        """`write` (table calls that record something), made with the next batch."""
+        self._pending.append(write)
+        if time.monotonic() - self._since >= self._seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        self._since = time.monotonic()
+        if pending:
+            with self._store.transaction():  # the writes' own transactions join this one
+                for write in pending:
+                    write()
+
+    def __enter__(self) -> Batches:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()

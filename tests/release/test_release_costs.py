@@ -1,0 +1,119 @@
+"""What an S3-only release costs beyond the work it must do: no module it does not use, each
+table read once, no upload clients or threads when nothing changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from publishkit.s3.bucket import S3Bucket
+from publishkit.workspace import inventory
+from tests.conftest import Workspace
+
+HEAVY = ("h5py", "pynwb", "hdmf", "dandi", "dandischema", "numpy", "nwbinspector")
+PROBE = (
+    "import runpy, sys\n"
+    "sys.argv = ['publishkit', *sys.argv[1:]]\n"
+    "try:\n"
+    "    runpy.run_module('publishkit', run_name='__main__')\n"
+    "finally:\n"
+    "    loaded = {m.split('.')[0] for m in sys.modules} | set(sys.modules)\n"
+    "    print('LOADED', sorted(m for m in loaded if m in {heavy}), file=sys.stderr)\n"
+)
+
+
+@pytest.mark.slow
+def test_an_s3_only_release_imports_no_nwb_or_dandi_module(
+    workspace: Workspace, aws_env: dict[str, str]
+) -> None:
+    """A release of files that are not HDF5 (the workspace's data are plain bytes named .nwb)
+    imports neither h5py, pynwb, numpy nor dandi: the first release, one after a change, and
+    one with nothing changed; nor the command groups it does not run."""
+    probe = PROBE.replace("{heavy}", repr({*HEAVY, "publishkit.cli.consume"}))
+    env = {**os.environ, **aws_env}
+    for args, change in (
+        (["--version", "1.0.0"], None),
+        (["--bump", "minor"], b"session 101, again " * 500),
+        (["--bump", "minor"], None),
+    ):
+        if change is not None:
+            workspace.set_sessions({"101": change, "102": b"session 102 " * 2000})
+        done = subprocess.run(
+            [sys.executable, "-c", probe, "release", "--quiet", *args],
+            cwd=workspace.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "LOADED []" in done.stderr, done.stderr
+
+
+def _counted(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[object]:
+    """Calls of owner.name counted (each still made for real)."""
+    calls: list[object] = []
+    real = getattr(owner, name)
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counting)
+    return calls
+
+
+def test_a_release_reads_its_tables_once_and_makes_no_upload_clients_when_nothing_changed(
+    cli, workspace: Workspace, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preflight's check of the workspace's files is the list the release stages (one read
+    of the sessions table, not two); a release with nothing to upload makes no upload clients
+    (each costs a botocore client); one with a file to upload makes them and uploads it."""
+    assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
+    tables = _counted(monkeypatch, inventory, "read_table")
+    clients = _counted(monkeypatch, S3Bucket, "tuned")
+    result = cli("release", "--bump", "minor", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert "nothing changed" in (result.stdout + result.stderr).lower()
+    assert len(tables) == 1
+    assert clients == []
+    workspace.set_sessions({"101": b"session 101, again " * 500, "102": b"session 102 " * 2000})
+    result = cli("release", "--bump", "minor", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert len(tables) == 2 and len(clients) >= 1
+    assert Path(workspace.manifest_path("1.1.0")).is_file()
+
+
+@pytest.mark.slow
+def test_a_release_that_inspects_reads_no_nwb_file_again_for_its_summaries(
+    cli, workspace: Workspace, aws_env: dict[str, str], tmp_path: Path, monkeypatch, s3_client
+) -> None:
+    """The release is settled while its files are inspected; the summaries it publishes are
+    the ones inspection read from its one open of each file, not a second read of every file
+    by the release itself (300 files: seconds, beside the workers)."""
+    from publishkit.workspace import nwb_summaries
+    from tests.nwbfactory import write_nwb
+
+    rows = {}
+    for n in ("101", "102", "103"):
+        made = write_nwb(tmp_path / f"{n}.nwb", subject_id=f"mouse-{n}", session_id=f"s{n}")
+        rows[n] = made.read_bytes()
+    workspace.set_sessions(rows)
+    config = workspace.root / "publishkit.yaml"
+    config.write_text(config.read_text() + "inspection:\n  config: dandi\n")
+    read = _counted(monkeypatch, nwb_summaries, "summarize_path")
+    result = cli("release", "--version", "1.0.0", "-f", "json", cwd=workspace.root)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert read == []
+    assert json.loads(result.stdout)["warnings"] == []  # none said unreadable
+    key = f"summaries/{workspace.project}_summaries_v1.0.0.json"
+    listed = s3_client.list_objects_v2(Bucket=workspace.bucket)["Contents"]
+    (found,) = [o["Key"] for o in listed if o["Key"].endswith(key)]
+    document = json.loads(s3_client.get_object(Bucket=workspace.bucket, Key=found)["Body"].read())
+    assert len(document["nwb_files"]) == 3  # every file's summary, from inspection's read
