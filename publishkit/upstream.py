@@ -229,3 +229,33 @@ def organized_name(metadata: dict[str, Any], required: tuple[str, ...]) -> str:
     with quiet_dandi():
         (named,) = create_unique_filenames_from_metadata([metadata], list(required))
     return str(named["dandi_path"])
+
+
+def mend_pynwb_cache() -> bool:
+    """Remove pynwb's cached type map when it is cut short. pynwb pickles it in place on its
+    first import in a user's cache folder, so a process killed or interrupted as it writes
+    leaves a file that makes every later `import pynwb` fail (EOFError) until it is deleted;
+    pynwb writes it again on its next import. True when one was removed. (The path is pynwb's
+    own: platformdirs' cache folder for "pynwb-hdmf", version "<pynwb>-<hdmf>".)"""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from platformdirs import PlatformDirs
+
+    try:
+        tag = f"{version('pynwb')}-{version('hdmf')}"
+    except PackageNotFoundError:
+        return False
+    cached = PlatformDirs(appname="pynwb-hdmf", version=tag).user_cache_path
+    path = cached / "pynwb_core_typemap.pkl"
+    try:
+        with path.open("rb") as stream:
+            size = stream.seek(0, 2)
+            if size:
+                stream.seek(-1, 2)
+            whole = size > 0 and stream.read(1) == b"."  # a pickle ends with STOP
+    except OSError:
+        return False
+    if whole:
+        return False
+    path.unlink(missing_ok=True)
+    return True

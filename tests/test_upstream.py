@@ -144,3 +144,34 @@ def test_quiet_dandi_gives_the_dandi_logger_its_level_back() -> None:
         assert logger.level == logging.INFO
     finally:
         logger.setLevel(before)
+
+
+def test_a_pynwb_cache_cut_short_is_mended_before_pynwb_is_imported(tmp_path) -> None:
+    """pynwb pickles its type map in place on its first import: a run killed as it wrote
+    left a file on which every later `import pynwb` failed (EOFError in the forkserver's
+    preload, seen in the signal test). The mended cache is written again by pynwb."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    run = [sys.executable, "-c"]
+    first = subprocess.run([*run, "import pynwb"], env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    (cached,) = tmp_path.rglob("pynwb_core_typemap.pkl")
+    whole = cached.read_bytes()
+    cached.write_bytes(whole[: len(whole) // 2])  # as a killed first import leaves it
+    broken = subprocess.run([*run, "import pynwb"], env=env, capture_output=True, text=True)
+    assert broken.returncode == 1 and "truncated" in broken.stderr  # (or EOFError when empty)
+    mended = subprocess.run(
+        [
+            *run,
+            "from publishkit.upstream import mend_pynwb_cache as m; print(m(), m()); import pynwb",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert mended.returncode == 0, mended.stderr
+    assert mended.stdout == "True False\n"  # removed once, then nothing to mend
+    assert cached.read_bytes().endswith(b".") and cached.stat().st_size > len(whole) // 2  # again

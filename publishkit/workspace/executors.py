@@ -216,6 +216,10 @@ def warm_forkserver(preload: Sequence[str] = ()) -> Any:
     main thread: the forkserver dies with the thread that started it (`lifeline`)."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([LIFELINE, *preload])  # the lifeline first: see its module
+    if preload:  # pynwb's cache, cut short by an earlier run, would end the preload (~50 ms)
+        from publishkit.upstream import mend_pynwb_cache
+
+        mend_pynwb_cache()
     forkserver.ensure_running()
     return context
 
