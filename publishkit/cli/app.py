@@ -136,28 +136,28 @@ def _asked_format(ctx: Any) -> str | None:
 # Each command by name, in the order `--help` lists them: "module:function", imported only when
 # the command runs or a help that lists it is shown (a `release` imports no other group).
 ROOT = {
-    "release": "release:release",
-    "notes": "consume:notes",
-    "site": "site:site",
-    "verify": "consume:verify",
-    "fetch": "consume:fetch",
-    "ls": "reading:ls",
-    "show": "reading:show",
-    "schema": "tools:schema_command",
-    "sandbox": "tools:sandbox",
-    "inspect": "stages:inspect_command",
-    "init": "tools:init",
-    "convert": "stages:convert",
-    "organize": "stages:organize",
-    "upload": "stages:upload",
-    "demo": "release:demo",
-    "status": "release:status",
+    "release": "release_commands:release",
+    "notes": "consumer_commands:notes",
+    "site": "site_command:site",
+    "verify": "consumer_commands:verify",
+    "fetch": "consumer_commands:fetch",
+    "ls": "reading_commands:ls",
+    "show": "reading_commands:show",
+    "schema": "tool_commands:schema_command",
+    "sandbox": "tool_commands:sandbox",
+    "inspect": "stage_commands:inspect_command",
+    "init": "tool_commands:init",
+    "convert": "stage_commands:convert",
+    "organize": "stage_commands:organize",
+    "upload": "stage_commands:upload",
+    "demo": "release_commands:demo",
+    "status": "release_commands:status",
 }
 GROUPS = {
-    "manifest": {"validate": "consume:manifest_validate"},
-    "templates": {"list": "tools:templates_list", "show": "tools:templates_show"},
-    "dandi metadata": {"check": "dandiset:metadata_check"},
-    "export": {"file-manifest": "consume:export_file_manifest_command"},
+    "manifest": {"validate": "consumer_commands:manifest_validate"},
+    "templates": {"list": "tool_commands:templates_list", "show": "tool_commands:templates_show"},
+    "dandi metadata": {"check": "dandiset_commands:metadata_check"},
+    "export": {"file-manifest": "consumer_commands:export_file_manifest_command"},
 }
 
 

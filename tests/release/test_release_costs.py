@@ -35,7 +35,7 @@ def test_an_s3_only_release_imports_no_nwb_or_dandi_module(
     """A release of files that are not HDF5 (the workspace's data are plain bytes named .nwb)
     imports neither h5py, pynwb, numpy nor dandi: the first release, one after a change, and
     one with nothing changed; nor the command groups it does not run."""
-    probe = PROBE.replace("{heavy}", repr({*HEAVY, "publishkit.cli.consume"}))
+    probe = PROBE.replace("{heavy}", repr({*HEAVY, "publishkit.cli.consumer_commands"}))
     env = {**os.environ, **aws_env}
     # the release site's charts are drawn by matplotlib, which imports numpy (~0.4 s): a
     # release with its site pays that; what is checked here is the release's own path
