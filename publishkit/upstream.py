@@ -59,6 +59,11 @@ PRIVATE: tuple[tuple[str, str, str], ...] = (
         "_read_nwbfile_and_io",
         "nwbinspector's own read, for files inspection cannot read once",
     ),
+    (
+        "lindi.LindiH5ZarrStore.LindiH5ZarrStore",
+        "tqdm",
+        "the progress bar lindi shows on stderr while it indexes a large dataset: turned off",
+    ),
 )
 
 
@@ -259,3 +264,18 @@ def mend_pynwb_cache() -> bool:
         return False
     path.unlink(missing_ok=True)
     return True
+
+
+def quiet_lindi() -> None:
+    """lindi without its progress bars (tqdm on stderr, after 2 s of a large dataset's chunks):
+    an index is built inside a release, whose console is publishkit's. Its module's own name for
+    tqdm is swapped for one that is disabled, for this process; nothing else is redirected."""
+    import functools
+    import sys
+
+    import lindi  # noqa: F401  (imports the module below)
+
+    store = sys.modules["lindi.LindiH5ZarrStore.LindiH5ZarrStore"]
+    bar = getattr(store, "tqdm")  # noqa: B009  (a module's name mypy does not know)
+    if not isinstance(bar, functools.partial):
+        setattr(store, "tqdm", functools.partial(bar, disable=True))  # noqa: B010

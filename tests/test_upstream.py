@@ -29,7 +29,7 @@ from tests.nwbfactory import write_nwb
 def test_every_private_name_is_still_there() -> None:
     versions = {name: importlib.metadata.version(name) for name in ("dandi", "nwbinspector")}
     assert missing() == [], f"gone from {versions}: adapt publishkit/upstream.py"
-    assert len(PRIVATE) == 13
+    assert len(PRIVATE) == 14
 
 
 def test_dandi_reads_the_nwbfile_it_is_handed_not_the_file_again(tmp_path: Path) -> None:
@@ -175,3 +175,17 @@ def test_a_pynwb_cache_cut_short_is_mended_before_pynwb_is_imported(tmp_path) ->
     assert mended.returncode == 0, mended.stderr
     assert mended.stdout == "True False\n"  # removed once, then nothing to mend
     assert cached.read_bytes().endswith(b".") and cached.stat().st_size > len(whole) // 2  # again
+
+
+def test_lindi_builds_indexes_without_its_progress_bars() -> None:
+    """A release's console is publishkit's: lindi's tqdm bars (stderr, after 2 s of a large
+    dataset's chunks) are turned off at their source, not by redirecting the process's stderr."""
+    import sys
+
+    from publishkit.upstream import quiet_lindi
+
+    quiet_lindi()
+    quiet_lindi()  # once is enough; a second call changes nothing
+    bar = sys.modules["lindi.LindiH5ZarrStore.LindiH5ZarrStore"].tqdm(total=3, delay=0)
+    assert bar.disable
+    bar.close()

@@ -10,16 +10,15 @@ specifications reference byte ranges (a huge extension), the whole file is index
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 from publishkit.formats.jsonio import write_atomic
 from publishkit.formats.lindi_index import check_index
+from publishkit.upstream import quiet_lindi
 
 PLACEHOLDER = "https://publishkit.invalid/pinned"  # the URL in a cached index, not yet pinned
 # a contiguous dataset is referenced in pieces of this size: a slice reads about what
@@ -64,23 +63,23 @@ def build_index(path: Path, url: str, cache: Path | None = None) -> dict[str, An
 
 
 def _lindi(path: Path, url: str, *, skip_specifications: bool) -> dict[str, Any]:
-    """lindi's index of the file (its progress bars, shown on stderr after 2 s, kept off the
-    console); `skip_specifications`: without /specifications."""
+    """lindi's index of the file (without its progress bars: `upstream.quiet_lindi`);
+    `skip_specifications`: without /specifications."""
     import lindi
 
     opts = lindi.LindiH5ZarrStoreOpts(
         num_dataset_chunks_threshold=None, contiguous_dataset_max_chunk_size=CONTIGUOUS_CHUNK
     )
-    with contextlib.redirect_stderr(io.StringIO()):
-        store = lindi.LindiH5ZarrStore.from_file(str(path), url=url, opts=opts)
-        try:
-            if skip_specifications:  # lindi walks the root's keys(): /specifications left out
-                store._h5f.close()
-                store._h5f = _without_specifications()(store._file, "r")
-                store._entities_to_close[-1] = store._h5f
-            document = store.to_reference_file_system()
-        finally:
-            store.close()
+    quiet_lindi()
+    store = lindi.LindiH5ZarrStore.from_file(str(path), url=url, opts=opts)
+    try:
+        if skip_specifications:  # lindi walks the root's keys(): /specifications left out
+            store._h5f.close()
+            store._h5f = _without_specifications()(store._file, "r")
+            store._entities_to_close[-1] = store._h5f
+        document = store.to_reference_file_system()
+    finally:
+        store.close()
     return dict(document)
 
 
