@@ -210,16 +210,20 @@ class DaskExecutor:
         self._cancelled = True
 
 
+_MENDED: list[bool] = []  # pynwb's cache looked at, by this process's first forkserver
+
+
 def warm_forkserver(preload: Sequence[str] = ()) -> Any:
     """The forkserver context workers fork from, importing `preload` once, in the background,
     from the moment it is started (at once when it is running already). Call it from the
     main thread: the forkserver dies with the thread that started it (`lifeline`)."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([LIFELINE, *preload])  # the lifeline first: see its module
-    if preload:  # pynwb's cache, cut short by an earlier run, would end the preload (~50 ms)
-        from publishkit.upstream import mend_pynwb_cache
+    if preload and not _MENDED:  # pynwb's cache, cut short by an earlier run, would end the
+        from publishkit.upstream import mend_pynwb_cache  # preload (~50 ms, once a process)
 
         mend_pynwb_cache()
+        _MENDED.append(True)
     forkserver.ensure_running()
     return context
 
