@@ -124,9 +124,12 @@ def test_a_link_cut_every_few_megabytes_still_completes(
     assert traffic.cuts >= 6
     assert report["retries"] >= 6
     # A cut range goes on from where it stopped: restarted whole, an 8 MiB range cut every 3 MiB
-    # would never end. What a cut wastes is what sat in the socket's buffers (this link has no
-    # rate cap, so they are full while a piece of the range is handed to the journal).
-    assert traffic.bytes_down < 1.35 * len(big)
+    # would never end, and a range restarted from its start wastes the whole 3 MiB each cut. What
+    # a resumed cut wastes is what sat in the socket's buffers (this link has no rate cap, so they
+    # are full while a piece of the range is handed to the journal): under 2 MiB a cut, whatever
+    # the kernel's buffer sizes make of the count of cuts (CI once saw 10 cuts and 1.0 MiB each).
+    wasted = traffic.bytes_down - len(big)
+    assert wasted < traffic.cuts * 2 * MIB, (wasted, traffic)
 
 
 @pytest.mark.slow
