@@ -18,11 +18,20 @@ from typing import Protocol
 
 from publishkit.errors import WorkspaceError
 from publishkit.progress import Progress, no_progress
-from publishkit.workspace.executors import LOCAL, ExecutorSettings, WorkerCrashed, executor_for
+from publishkit.workspace.executors import (
+    LOCAL,
+    Executor,
+    ExecutorSettings,
+    SerialExecutor,
+    ThreadExecutor,
+    WorkerCrashed,
+    executor_for,
+)
 from publishkit.workspace.state import Batches, FileDigestRecords, FileRecord, StateStore
 
 CHUNK_SIZE = 8 * 1024 * 1024
 _BUFFERS = 3
+HASHING_THREADS = min(4, os.cpu_count() or 1)  # files read and hashed at once
 
 
 class Hasher(Protocol):
@@ -197,14 +206,37 @@ class DigestCache:
 def _read_all(
     paths: list[Path], settings: ExecutorSettings
 ) -> Iterator[tuple[Path, tuple[tuple[int, int], FileDigests]]]:
-    """(path, _digest_unchanged(path)) for each path: here (reading is I/O-bound, and each
-    file's digests already run in threads of their own), or on the Dask cluster."""
-    for path, outcome in executor_for(settings, 1, len(paths)).map_unordered(
-        _digest_unchanged, paths
-    ):
+    """(path, _digest_unchanged(path)) for each path, on the Dask cluster or here: files under
+    a chunk on threads (reading waits on the disk and hashlib releases the GIL, so many small
+    files are hashed on every core at once), then the others one by one (each already reads
+    and hashes in threads of its own, and a Ctrl-C stops it at its next chunk, where a thread
+    pool would finish hashing a file of any size first)."""
+    if settings.dask:
+        yield from _checked(executor_for(settings, 1, len(paths)), paths)
+        return
+    small = [path for path in paths if _size(path) < CHUNK_SIZE]
+    if len(small) > 1:
+        yield from _checked(ThreadExecutor(min(len(small), HASHING_THREADS)), small)
+    chosen = set(small) if len(small) > 1 else set()
+    yield from _checked(SerialExecutor(), [path for path in paths if path not in chosen])
+
+
+def _checked(
+    executor: Executor, paths: list[Path]
+) -> Iterator[tuple[Path, tuple[tuple[int, int], FileDigests]]]:
+    for path, outcome in executor.map_unordered(_digest_unchanged, paths):
         if isinstance(outcome, WorkerCrashed):
             raise WorkspaceError(f"{path}: the worker reading it crashed: {outcome}")
         yield path, outcome
+
+
+def _size(path: Path) -> int:
+    """The file's size; a file that cannot be looked at counts as large (read alone, where its
+    error is raised as before)."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return CHUNK_SIZE
 
 
 def _digest_unchanged(path: Path) -> tuple[tuple[int, int], FileDigests]:

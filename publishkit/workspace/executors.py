@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import forkserver
@@ -123,6 +123,33 @@ class SerialExecutor:
             if self._cancelled:
                 return
             yield item, fn(item, *args)
+
+    def cancel(self) -> None:
+        """Start nothing more: the tasks not started are dropped."""
+        self._cancelled = True
+
+
+class ThreadExecutor:
+    """Tasks on threads of this process: for work that waits on the disk or releases the GIL
+    (hashlib does on large updates), so that several files are read and hashed at once."""
+
+    def __init__(self, threads: int) -> None:
+        self._threads = threads
+        self._cancelled = False
+
+    def map_unordered(
+        self, fn: Callable[..., Any], items: Sequence[Any], *args: Any
+    ) -> Generator[tuple[Any, Any], None, None]:
+        """(item, fn(item, *args)) for each item as it completes."""
+        pool = ThreadPoolExecutor(self._threads, thread_name_prefix="publishkit")
+        try:
+            futures = {pool.submit(fn, item, *args): item for item in items}
+            for future in as_completed(futures):
+                if self._cancelled:
+                    return
+                yield futures[future], future.result()
+        finally:  # done, failed, Ctrl-C or closed by the caller: no task queued starts, and
+            pool.shutdown(wait=True, cancel_futures=True)  # those running finish here
 
     def cancel(self) -> None:
         """Start nothing more: the tasks not started are dropped."""

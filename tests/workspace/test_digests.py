@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from pathlib import Path
 
 from publishkit.workspace.digests import DigestCache, digest_file
@@ -92,3 +94,45 @@ def test_batches_write_what_they_hold_when_the_block_fails(tmp_path: Path) -> No
             pass
         assert len(commits) == 2
         assert records.of("/f2") == record(2) and records.of("/f3") == record(3)
+
+
+def test_files_are_read_and_hashed_at_once_not_one_after_the_other(tmp_path: Path) -> None:
+    # Two pipes, the second written first, each only once a reader waits on it: read one after
+    # the other, the first's reader blocks while the writer waits for a reader of the second,
+    # and the writer gives up on it (then ends it empty, so that nothing hangs); read at once,
+    # both are hashed.
+    first, second = tmp_path / "a.fifo", tmp_path / "b.fifo"
+    os.mkfifo(first)
+    os.mkfifo(second)
+    gave_up: list[Path] = []
+
+    def opened_by_a_reader(path: Path, seconds: float) -> int | None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:  # fails until a reader holds the pipe open
+                return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                time.sleep(0.01)
+        return None
+
+    def write() -> None:
+        for path, data in ((second, b"second"), (first, b"first")):
+            fd = opened_by_a_reader(path, 3)
+            if fd is None:
+                gave_up.append(path)
+                continue
+            os.write(fd, data)
+            os.close(fd)
+        for path in gave_up:
+            fd = opened_by_a_reader(path, 10)
+            if fd is not None:
+                os.close(fd)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    with StateStore.in_dir(tmp_path / ".publishkit") as store:
+        found = DigestCache(store).get_all([first, second])
+    writer.join()
+    assert gave_up == []
+    assert found[first].blake2b == hashlib.blake2b(b"first").hexdigest()
+    assert found[second].blake2b == hashlib.blake2b(b"second").hexdigest()

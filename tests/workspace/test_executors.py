@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,38 @@ def test_one_job_or_one_item_runs_here_and_a_cancel_starts_nothing_more() -> Non
         seen.append(item)
         serial.cancel()
     assert seen == [1]
+
+
+def test_threads_run_every_task_pass_failures_on_and_a_cancel_starts_nothing_more() -> None:
+    import threading
+
+    from publishkit.workspace.executors import ThreadExecutor
+
+    names: set[str] = set()
+
+    def double(n: int) -> int:
+        names.add(threading.current_thread().name)
+        return 2 * n
+
+    assert dict(ThreadExecutor(2).map_unordered(double, range(20))) == {n: 2 * n for n in range(20)}
+    assert names and all(name.startswith("publishkit") for name in names)
+
+    def fail(n: int) -> int:
+        raise ValueError(f"task {n}")
+
+    with pytest.raises(ValueError, match="task"):
+        list(ThreadExecutor(2).map_unordered(fail, [1, 2]))
+
+    started: list[int] = []
+
+    def slow(n: int) -> int:
+        started.append(n)
+        time.sleep(0.1 if n else 0)
+        return n
+
+    threads = ThreadExecutor(1)
+    results = threads.map_unordered(slow, range(10))
+    assert next(results) == (0, 0)
+    threads.cancel()
+    assert list(results) == []
+    assert len(started) <= 3  # the one running as it was cancelled, and the next one at most
