@@ -9,7 +9,8 @@ proxy (publishkit.sandbox.wan) in front of it: each connection capped at --rate-
 issue's 4 MB/s per connection). Every tool runs as a subprocess, timed from start to exit:
 
 - upload and fetch of one --size-mb file, then of --files files of --file-kb KB:
-  `publishkit release` (stage, upload, manifest, notes) and `publishkit fetch` of its manifest;
+  `publishkit release` (stage, upload, manifest, notes) and `publishkit fetch` of its manifest
+  (for the small files also `publishkit upload --target s3`, the transfer stage alone);
   boto3's TransferManager (10 threads, 8 MiB parts, as the issue measured it); s5cmd's `cp`
   (its defaults; skipped, with the reason, when the binary cannot be found). Ratio: publishkit
   against the faster of the other two (target: at most 1.1).
@@ -240,6 +241,11 @@ def main() -> None:
                     tm = tools.transfer_manager("up", folder, "tm-small")
                     s5 = tools.s5(str(folder) + "/*", "s3://bench/s5-small/")
                     compare(f"upload {label}", ours, tm, s5, rows)
+                    # the transfer alone: the upload stage (hash, then send what changed),
+                    # without the manifest, notes and release page a release adds
+                    staged = workspace(tmp / "ws-small-upload", "small-upload", files)
+                    alone = run(publishkit("upload", "--target", "s3"), tools.env, staged)
+                    compare(f"  `upload --target s3` {label}", alone, tm, s5, rows)
                     ours = run(
                         publishkit("fetch", str(manifest(ws)), "--to", str(tmp / "pk-down")),
                         tools.env,
