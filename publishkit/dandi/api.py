@@ -40,11 +40,10 @@ class ArchiveRefused(StorageError):
 
 
 class _Timeout(HTTPAdapter):
-    """requests' adapter, with a timeout for requests that give none (all of dandi-cli's);
-    `retries`: urllib3's own retries of a connection (dandi-cli retries on top of them)."""
+    """requests' adapter, with a timeout for the requests that give none (all of dandi-cli's)."""
 
-    def __init__(self, timeout: float, retries: int = 0) -> None:
-        super().__init__(max_retries=retries)
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
         self.timeout = timeout
 
     def send(
@@ -114,7 +113,6 @@ def dandi_client(
     *,
     api_key: str | None = None,
     timeout: float = TIMEOUT_SECONDS,
-    retries: int = 0,
 ) -> DandiAPIClient:
     """dandi-cli's client of `instance`, `api_key` sent with every request (not checked here),
     each request given up after `timeout` seconds of silence. Close it (or use it in `with`)."""
@@ -122,7 +120,7 @@ def dandi_client(
 
     with quiet_dandi_log():  # its version check logs a warning when it cannot ask
         client = DandiAPIClient(dandi_instance=dandi_instance(instance))
-    adapter = _Timeout(timeout, retries)
+    adapter = _Timeout(timeout)
     client.session.mount("http://", adapter)
     client.session.mount("https://", adapter)
     if api_key:
@@ -188,7 +186,7 @@ def archive_errors(instance: str, doing: str) -> Iterator[None]:
 
 def _no_answer(instance: str, doing: str, exc: Exception) -> StoreUnavailable:
     return StoreUnavailable(
-        f"dandi.instance {instance}: no answer {doing} ({type(exc).__name__})",
+        f"dandi.instance {instance}: no answer while {doing} ({type(exc).__name__})",
         hint="check the network; running the release again resumes where it stopped",
     )
 
