@@ -139,7 +139,7 @@ def publish_dandiset(
                     f"(draft metadata {info.status.value})"
                 )
                 return PublishReport(instance, dandiset, "failed", None, sent, problems, reason)
-            notes = release_notes(link) if link and _has_release_notes(client) else None
+            notes = release_notes(link) if link and takes_release_notes(client) else None
             _publish(draft, instance, notes, progress, wait_seconds, poll_seconds)
         except CheckFailed as exc:
             return PublishReport(instance, dandiset, "failed", None, sent, (), exc.message)
@@ -171,7 +171,7 @@ def latest(client: DandiAPIClient, dandiset: str) -> DandiVersion | None:
     )
 
 
-def _has_release_notes(client: DandiAPIClient) -> bool:
+def takes_release_notes(client: DandiAPIClient) -> bool:
     """The archive's schema has a version's releaseNotes (so its publish takes them)."""
     from packaging.version import InvalidVersion, Version
 

@@ -4,9 +4,12 @@ one line without the key, and its log kept off the terminal. Against the local a
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,7 @@ from publishkit.dandi.api import (
     dandi_instance,
     key_variable,
 )
+from publishkit.dandi.version_publish import takes_release_notes
 from publishkit.errors import ConfigError, CredentialsError
 from publishkit.sandbox.archive import DandiSandbox
 from tests.dandi.test_upload import as_a_dandi_user
@@ -95,3 +99,36 @@ def test_no_key_anywhere_is_refused_before_any_request(
     as_a_dandi_user(archive, tmp_path / "home", monkeypatch)  # a keyring that has nothing
     with pytest.raises(CredentialsError, match=f"no DANDI API key for {archive.api_url}"):
         authenticated_client(archive.api_url, None)
+
+
+@pytest.mark.parametrize(
+    ("said", "takes"),
+    [({"schema_version": "0.8.0"}, True), ({"schema_version": "0.6.10"}, False), ({}, False)],
+)
+def test_release_notes_go_only_to_an_archive_whose_schema_has_them(
+    said: dict[str, str], takes: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """releaseNotes came with DANDI schema 0.7.0: an older archive's publish gets none."""
+    monkeypatch.setenv("DANDI_NO_ET", "1")
+
+    class Info(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(said).encode() if self.path == "/api/info/" else b"{}"
+            self.send_response(200 if self.path == "/api/info/" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Info)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with dandi_client(f"http://127.0.0.1:{server.server_port}/api", timeout=5) as client:
+            assert takes_release_notes(client) is takes
+    finally:
+        server.shutdown()
+        server.server_close()
