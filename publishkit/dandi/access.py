@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from publishkit.dandi.api import api_url, dandi_client, key_variable, keyring_key
+from publishkit.dandi.api import dandi_client, key_variable, user_key
 from publishkit.errors import ConfigError, CredentialsError, StoreUnavailable
 from publishkit.workspace.config import CONFIG_NAME, Settings
 
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from dandi.dandiapi import DandiAPIClient
 
 TIMEOUT_SECONDS = 5  # per question: a DANDI instance answers these in well under a second
-__all__ = ["DandiAccess", "DandiUnreachable", "api_url", "check_dandi_access", "key_variable"]
+# key_variable: where the CLI looks for the key, as dandi-cli does (it lives beside the client)
+__all__ = ["DandiAccess", "DandiUnreachable", "check_dandi_access", "key_variable", "server_info"]
 
 
 class DandiUnreachable(StoreUnavailable):
@@ -66,21 +67,13 @@ def check_dandi_access(*, settings: Settings, api_key: str | None) -> DandiAcces
                 f"dandi.dandiset {dandiset}: {instance} has no such dandiset",
                 hint=f"check the number, or create the dandiset on {instance} first",
             )
-        key = api_key or keyring_key(instance)
-        variable = key_variable(instance)
-        if not key:
-            raise CredentialsError(
-                f"no DANDI API key for {instance}",
-                hint=f"export DANDI_API_KEY (or {variable}) with the key from your account "
-                f"page on {instance}",
-            )
-        auth = {"Authorization": f"token {key}"}
+        auth = {"Authorization": f"token {user_key(instance, api_key)}"}
         answer = _get(client, "/auth/token/", instance, "the API key", auth)
     if answer.status_code in (401, 403):
         raise CredentialsError(
             f"{instance} refused the DANDI API key (HTTP {answer.status_code})",
-            hint=f"check DANDI_API_KEY (or {variable}): copy the key again from your account "
-            f"page on {instance}",
+            hint=f"check DANDI_API_KEY (or {key_variable(instance)}): copy the key again from "
+            f"your account page on {instance}",
         )
     return DandiAccess(client.api_url.rstrip("/"), dandiset, _json(info))
 

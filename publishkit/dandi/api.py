@@ -128,9 +128,10 @@ def dandi_client(
     return client
 
 
-def authenticated_client(instance: str, api_key: str | None) -> DandiAPIClient:
-    """dandi-cli's client of `instance` with the user's key: `api_key`, else the one in
-    dandi-cli's keyring; a CredentialsError when there is none (the preflight checked it)."""
+def user_key(instance: str, api_key: str | None) -> str:
+    """The user's key of `instance`: `api_key` (found where dandi-cli looks, or
+    DANDI_API_KEY), else the one in dandi-cli's keyring; a CredentialsError saying where to put
+    it when there is none."""
     key = api_key or keyring_key(instance)
     if not key:
         raise CredentialsError(
@@ -138,7 +139,12 @@ def authenticated_client(instance: str, api_key: str | None) -> DandiAPIClient:
             hint=f"export DANDI_API_KEY (or {key_variable(instance)}) with the key from your "
             f"account page on {instance}",
         )
-    return dandi_client(instance, api_key=key)
+    return key
+
+
+def authenticated_client(instance: str, api_key: str | None) -> DandiAPIClient:
+    """dandi-cli's client of `instance` with the user's key (`user_key`)."""
+    return dandi_client(instance, api_key=user_key(instance, api_key))
 
 
 @contextlib.contextmanager
