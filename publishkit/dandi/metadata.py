@@ -258,6 +258,8 @@ def _warning(root: yaml.Node | None, path: tuple[str | int, ...], message: str) 
 def _why(key: str) -> str:
     if key == "schemaVersion":
         return "publishkit sends the installed dandischema's schema version"
+    if key == "releaseNotes":
+        return "the archive sets it from the notes publishkit sends with each publish"
     return "the archive computes it"
 
 

@@ -104,6 +104,24 @@ def test_an_instance_that_does_not_answer_is_refused_in_seconds(
     assert_nothing_written(both, archive, s3_client, bucket)
 
 
+def test_an_instance_that_accepts_and_never_answers_is_refused_in_seconds(
+    cli, both: Path, archive: DandiSandbox, s3_client, bucket
+) -> None:
+    """dandi-cli would wait for ever (its requests have no timeout), then retry for minutes:
+    the preflight asks once, with a short timeout."""
+    with socket.socket() as silent:  # connections accepted by the kernel, never answered
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        set_instance(both, archive.api_url, f"http://127.0.0.1:{silent.getsockname()[1]}/api")
+        started = time.monotonic()
+        result = cli("release", "--version", "1.0.0", "-w", str(both))
+        took = time.monotonic() - started
+    assert result.exit_code == 1  # an outage, not bad input
+    assert "no answer asking for its server info (ReadTimeout)" in refusal(result)
+    assert took < 9  # the preflight's timeout (5 s), before the CLI says it is still working
+    assert_nothing_written(both, archive, s3_client, bucket)
+
+
 def test_a_dandiset_the_archive_does_not_have_is_refused(
     cli, both: Path, archive: DandiSandbox, s3_client, bucket
 ) -> None:

@@ -28,7 +28,7 @@ def test_the_instance_decides_the_licenses_and_a_schema_version_apart_is_told(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "dandiset.yaml"
-    path.write_text(GOOD + "id: DANDI:000001/draft\n")
+    path.write_text(GOOD + "id: DANDI:000001/draft\nreleaseNotes: mine\n")
     server = ServerInfo(schema_version="0.7.0", licenses=("spdx:CC0-1.0",))
     report = check_metadata(path=path, dandiset="000001", server=server, instance="dandi")
     assert not report.ok
@@ -38,6 +38,10 @@ def test_the_instance_decides_the_licenses_and_a_schema_version_apart_is_told(
     assert refused.fix == "use one of spdx:CC0-1.0"
     warnings = {p.field: p.message for p in report.problems if p.severity == "warning"}
     assert warnings["id"] == "id is ignored: the archive computes it"
+    assert warnings["releaseNotes"] == (
+        "releaseNotes is ignored: the archive sets it from the notes publishkit sends with each "
+        "publish"
+    )
     assert warnings[""].startswith("dandi uses DANDI schema 0.7.0, the installed dandischema")
     same = ServerInfo(schema_version=report.schema_version, licenses=("spdx:CC-BY-4.0",))
     path.write_text(GOOD)

@@ -163,8 +163,16 @@ def test_a_release_publishes_a_dandi_version_and_pins_it_on_both_sides(
     assert link["url"].endswith("/study/release_notes.md")
     assert link["name"] == "Release notes of study v1.1.0"
     assert body["description"] == "Running speed of two mice, recorded for publishkit's tests."
+    # the version's release notes, sent with the publish (DANDI shows them on its page)
+    assert body["releaseNotes"] == f"Release notes of study v1.1.0: {link['url']}"
     old = requests.get(f"{archive.api_url}/dandisets/{dandiset}/versions/{v1}/", timeout=30)
     assert old.json()["relatedResource"][0]["name"] == "Release notes of study v1.0.0"
+    assert old.json()["releaseNotes"].startswith("Release notes of study v1.0.0: http")
+    draft = requests.get(f"{archive.api_url}/dandisets/{dandiset}/versions/draft/", timeout=30)
+    assert "releaseNotes" not in draft.json()  # the archive strips it from a draft
+    listed = requests.get(f"{archive.api_url}/dandisets/{dandiset}/versions/", timeout=30)
+    notes = {v["version"]: v["release_notes"] for v in listed.json()["results"]}
+    assert notes == {"draft": "", v1: old.json()["releaseNotes"], v2: body["releaseNotes"]}
     document = json.loads(
         (workspace / "manifests" / "study_project_manifest_v1.1.0.json").read_text()
     )

@@ -176,6 +176,8 @@ class ArchiveBase:
             "status": version.status,
             "created": version.created,
             "modified": version.modified,
+            # a published version's, from its metadata; a draft has none (VersionSerializer)
+            "release_notes": version.metadata.get("releaseNotes", ""),
         }
 
     @staticmethod

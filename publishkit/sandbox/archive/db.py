@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS versions (
     created TEXT NOT NULL,
     modified TEXT NOT NULL,
     validation_errors TEXT NOT NULL DEFAULT '[]',
+    release_notes TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (dandiset_id, version)
 );
 CREATE TABLE IF NOT EXISTS blobs (
@@ -68,6 +69,18 @@ CREATE TABLE IF NOT EXISTS version_assets (
 """
 
 
+# Columns added since the first archive files were written: (table, column, definition).
+_ADDED = (("versions", "release_notes", "TEXT NOT NULL DEFAULT ''"),)
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """An archive file written before a column was added gets it (its default in every row)."""
+    for table, column, definition in _ADDED:
+        columns = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in columns:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+
+
 class Database:
     """Thread-safe access to one SQLite file (one connection, one lock)."""
 
@@ -78,6 +91,7 @@ class Database:
         self._conn.row_factory = sqlite3.Row
         with self._lock, self._conn:
             self._conn.executescript(_SCHEMA)
+            _add_missing_columns(self._conn)
 
     def close(self) -> None:
         with self._lock:

@@ -101,9 +101,10 @@ class Lifecycle(Database):
                 )
         return bool(cursor.rowcount)
 
-    def lock_for_publishing(self, number: int) -> PublishLock:
+    def lock_for_publishing(self, number: int, release_notes: str = "") -> PublishLock:
         """The draft locked (Publishing) when it is publishable: Valid, and every asset
-        Valid (dandiapi's _lock_dandiset_for_publishing)."""
+        Valid (dandiapi's _lock_dandiset_for_publishing); then `release_notes` kept on the
+        draft for the version it publishes (dandiapi's publish_dandiset)."""
         with self._tx() as db:
             row = db.execute(
                 "SELECT status FROM versions WHERE dandiset_id = ? AND version = ?",
@@ -119,8 +120,9 @@ class Lifecycle(Database):
             locked = status == VALID and assets_valid
             if locked:
                 db.execute(
-                    "UPDATE versions SET status = ? WHERE dandiset_id = ? AND version = ?",
-                    (PUBLISHING, number, DRAFT),
+                    "UPDATE versions SET status = ?, release_notes = ?"
+                    " WHERE dandiset_id = ? AND version = ?",
+                    (PUBLISHING, release_notes, number, DRAFT),
                 )
         return PublishLock(status, assets_valid, locked)
 

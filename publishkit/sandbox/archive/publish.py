@@ -4,7 +4,8 @@
 _lock_dandiset_for_publishing): only the draft, only by its owner (the archive's one user),
 only when it changed since the last publish, is not being validated or published, and it and
 every asset are Valid. The draft is locked (Publishing) and the archive's tasks publish it;
-the answer is 202, as the archive's.
+the answer is 202, as the archive's. The body may give `release_notes` (PublishVersionSerializer:
+a string of at most 5000 characters), which the version published gets as its `releaseNotes`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from publishkit.sandbox.archive.rows import (
     VALIDATING,
 )
 
+RELEASE_NOTES_MAX = 5000  # dandiapi's Version.release_notes max_length
 # The archive's refusal for each status a draft cannot be published in (DandiError subclasses).
 REFUSALS = {
     PUBLISHED: (400, "There have been no changes to the draft version since the last publish."),
@@ -40,7 +42,13 @@ class PublishRoutes(ArchiveBase):
         row = self.version_of(did, version)
         if row.version != DRAFT:
             raise ApiError(405, "Only draft versions can be published")
-        lock = self.store.lock_for_publishing(row.dandiset)
+        notes = self.body(request).get("release_notes", "")
+        if not isinstance(notes, str):
+            raise ApiError(400, {"release_notes": ["Not a valid string."]})
+        if len(notes) > RELEASE_NOTES_MAX:
+            message = f"Ensure this field has no more than {RELEASE_NOTES_MAX} characters."
+            raise ApiError(400, {"release_notes": [message]})
+        lock = self.store.lock_for_publishing(row.dandiset, notes)
         if not lock.locked:
             status, message = REFUSALS[lock.status]
             raise ApiError(status, message)

@@ -46,6 +46,7 @@ class VersionRow:
     created: str
     modified: str
     validation_errors: list[dict[str, str]]
+    release_notes: str = ""  # the draft's: the notes its next publish was asked with
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ def version_row(row: sqlite3.Row) -> VersionRow:
         created=row["created"],
         modified=row["modified"],
         validation_errors=json.loads(row["validation_errors"]),
+        release_notes=row["release_notes"],
     )
 
 

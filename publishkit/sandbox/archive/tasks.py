@@ -101,7 +101,8 @@ class ArchiveTasks:
 
     def _publish(self, draft: VersionRow) -> None:
         """A new version from the locked draft (dandiapi's _publish_dandiset): its metadata the
-        draft's, with who published it and when, and the summary of its assets."""
+        draft's, with who published it and when, the release notes the publish was asked with
+        (when there are some), and the summary of its assets."""
         from dandischema.metadata import aggregate_assets_summary
 
         version = next_version(self.store, draft)
@@ -120,6 +121,8 @@ class ArchiveTasks:
             **stamp,
             "assetsSummary": aggregate_assets_summary(full),
         }
+        if draft.release_notes:
+            metadata["releaseNotes"] = draft.release_notes
         self.store.publish_draft(draft.dandiset, version, metadata, stamp)
         logger.info("published %s/%s", format_dandiset_id(draft.dandiset), version)
 
