@@ -34,9 +34,10 @@ from publishkit.cli.options import (
 from publishkit.cli.render import out
 from publishkit.cli.signals import SIGNALS
 from publishkit.errors import CheckFailed, UsageError
-from publishkit.formats.jsonio import dumps, write_atomic
+from publishkit.formats.jsonio import dumps
 from publishkit.inspection.inspect_files import start_inspection
 from publishkit.inspection.report import as_json, as_junit
+from publishkit.local_files import write_atomic
 from publishkit.release.pipeline import dandi_enabled
 from publishkit.workspace.config import CONFIG_NAME
 from publishkit.workspace.executors import LOCAL

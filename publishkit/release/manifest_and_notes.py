@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 from publishkit.errors import CheckFailed, UsageError
 from publishkit.formats import manifest
 from publishkit.formats.comparison import Comparison, compare_manifests
-from publishkit.formats.jsonio import dumps, write_atomic
+from publishkit.formats.jsonio import dumps
 from publishkit.formats.manifest import Manifest
 from publishkit.formats.notes import has_section, prepend_section, render_markdown
 from publishkit.formats.summaries import Summaries
 from publishkit.interrupts import Interrupt, never
+from publishkit.local_files import write_atomic
 from publishkit.release.draft import now
 from publishkit.release.lindi_indexes import publish_indexes
 from publishkit.release.published_readback import (

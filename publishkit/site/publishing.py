@@ -17,9 +17,9 @@ from typing import Any
 
 from publishkit.errors import ManifestError
 from publishkit.formats.comparison import Comparison
-from publishkit.formats.jsonio import write_atomic
 from publishkit.formats.manifest import entry_relpath, parse_manifest, version_from_name
 from publishkit.formats.table_diff import parse_table
+from publishkit.local_files import write_atomic
 from publishkit.s3 import content_types
 from publishkit.s3.bucket import ConditionFailed, S3Bucket
 from publishkit.site import page_record

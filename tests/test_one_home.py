@@ -1,0 +1,42 @@
+"""Each decision has one home (issue 22): the rules that a second copy would break, checked on
+the source like the layout's rules (tests/test_layout.py)."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from tests.test_layout import ALL, modules
+
+
+def _calls(module: str, owner: str, names: set[str]) -> list[str]:
+    """`owner.name(...)` calls in `module` (e.g. os.replace), as "line N: owner.name"."""
+    found = []
+    for node in ast.walk(ast.parse(modules()[module].read_text())):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in names
+            and isinstance(node.value, ast.Name)
+            and node.value.id == owner
+        ):
+            found.append(f"line {node.lineno}: {owner}.{node.attr}")
+    return found
+
+
+@pytest.mark.parametrize("module", ALL)
+def test_files_are_put_in_place_by_local_files_only(module: str) -> None:
+    """One atomic writer (local_files: synced, renamed, the folder synced; the mode the umask
+    gives): a second one forgets the fsync or toggles the process-wide umask."""
+    if module == "local_files":
+        return
+    found = _calls(module, "os", {"replace", "rename", "fsync", "umask"})
+    found += _calls(module, "tempfile", {"mkstemp", "NamedTemporaryFile"})
+    probes = {"writable", "consume.fetch"}  # a probe file created and removed, never kept
+    if module in probes:
+        found = [f for f in found if not f.endswith("tempfile.mkstemp")]
+    assert not found, f"{module} writes a file in place itself: {found}; use local_files"
+
+
+def test_the_writer_rule_sees_a_writer() -> None:
+    assert _calls("local_files", "os", {"replace", "fsync"})
