@@ -7,7 +7,7 @@ import ast
 
 import pytest
 
-from tests.test_layout import ALL, modules
+from tests.test_layout import ALL, known, modules, publishkit_imports, room
 
 
 def _calls(module: str, owner: str, names: set[str]) -> list[str]:
@@ -40,3 +40,24 @@ def test_files_are_put_in_place_by_local_files_only(module: str) -> None:
 
 def test_the_writer_rule_sees_a_writer() -> None:
     assert _calls("local_files", "os", {"replace", "fsync"})
+
+
+@pytest.mark.parametrize("module", [m for m in ALL if room(m) == "s3"])
+def test_the_object_store_needs_no_workspace_for_its_value_types(module: str) -> None:
+    """FileDigests and Hasher are formats' (a manifest's record of content): s3 and the
+    workspace both import them from there. The one workspace part s3 uses is the journal its
+    multipart uploads resume from."""
+    for name in publishkit_imports(module):
+        target = known(name)
+        if room(target) == "workspace":
+            assert target == "workspace.state.uploads", f"{module} imports {target}"
+
+
+def test_one_hasher_protocol_and_one_file_digests() -> None:
+    """Defined once: a second `class Hasher(Protocol)` drifts (the two had different methods)."""
+    defined: dict[str, list[str]] = {}
+    for module in ALL:
+        for node in ast.walk(ast.parse(modules()[module].read_text())):
+            if isinstance(node, ast.ClassDef) and node.name in {"Hasher", "FileDigests"}:
+                defined.setdefault(node.name, []).append(module)
+    assert defined == {"Hasher": ["formats.file_digests"], "FileDigests": ["formats.file_digests"]}
