@@ -61,3 +61,48 @@ def test_one_hasher_protocol_and_one_file_digests() -> None:
             if isinstance(node, ast.ClassDef) and node.name in {"Hasher", "FileDigests"}:
                 defined.setdefault(node.name, []).append(module)
     assert defined == {"Hasher": ["formats.file_digests"], "FileDigests": ["formats.file_digests"]}
+
+
+def _strings(module: str) -> list[tuple[int, str]]:
+    """The string constants of `module` (f-strings' literal parts too), docstrings aside."""
+    tree = ast.parse(modules()[module].read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        if id(node) not in docstrings
+    ]
+
+
+@pytest.mark.parametrize("module", ALL)
+def test_the_files_beside_a_manifest_are_named_in_one_place(module: str) -> None:
+    """The release writes release_notes.md and manifests/, the site links them, the preflight
+    checks their keys: spelled once, in formats/release_layout.py (site/history.py had its own)."""
+    if module == "formats.release_layout":
+        return
+    spelled = [
+        f"line {line}: {value!r}"
+        for line, value in _strings(module)
+        if value in {"release_notes.md", "manifests", "manifests/"}
+        or value.startswith(("manifests/", "/manifests/"))
+    ]
+    assert not spelled, f"{module} spells a release's layout itself: {spelled}"
+
+
+def test_one_dandi_version_value_type() -> None:
+    """The DANDI stage returns it, the release records it, the site shows it: one class."""
+    defined = [
+        module
+        for module in ALL
+        for node in ast.walk(ast.parse(modules()[module].read_text()))
+        if isinstance(node, ast.ClassDef) and node.name == "DandiVersion"
+    ]
+    assert defined == ["formats.release_layout"]

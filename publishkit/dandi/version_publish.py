@@ -11,13 +11,14 @@ version is the one the release records.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from publishkit.dandi.access import api_url
 from publishkit.dandi.api import ArchiveApi, ArchiveRefused
 from publishkit.dandi.metadata import COMPUTED, dandiset_document, load_metadata, metadata_path
 from publishkit.errors import CheckFailed
+from publishkit.formats.release_layout import DandiVersion
 from publishkit.progress import Progress, no_progress
 from publishkit.workspace.config import Settings
 
@@ -33,26 +34,6 @@ class NotesLink:
 
     url: str
     name: str
-
-
-@dataclass(frozen=True)
-class DandiVersion:
-    """A published version of a dandiset: its id, web page, DOI, and its assets by path."""
-
-    dandiset: str
-    version: str
-    url: str | None
-    doi: str | None
-    assets: dict[str, str] = field(default_factory=dict)  # path -> asset id in the version
-
-    def as_json(self) -> dict[str, Any]:
-        """The version as JSON (without its assets)."""
-        return {
-            "dandiset": self.dandiset,
-            "version": self.version,
-            "url": self.url,
-            "doi": self.doi,
-        }
 
 
 @dataclass(frozen=True)

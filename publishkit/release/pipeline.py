@@ -330,7 +330,7 @@ def notes_link(run: Run) -> NotesLink:
     """Where the notes of the release this run cuts (else of the latest) are in the bucket."""
     from publishkit.dandi.version_publish import NotesLink
     from publishkit.formats.manifest import public_url
-    from publishkit.release.s3_staging import NOTES_FILE
+    from publishkit.formats.release_layout import NOTES_FILE
 
     settings = run.settings
     version = decide(run).version or run.stage_s3().target.published.latest

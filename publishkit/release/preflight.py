@@ -199,10 +199,11 @@ def _check_release_keys(settings: Settings, version: Version) -> None:
     from publishkit.errors import ConfigError
     from publishkit.formats.keys import key_problem
     from publishkit.formats.manifest import manifest_name
+    from publishkit.formats.release_layout import MANIFESTS_FOLDER
     from publishkit.formats.summaries import SUMMARIES_FOLDER, summaries_name
 
     for key in (
-        settings.s3.key(f"manifests/{manifest_name(settings.project, version)}"),
+        settings.s3.key(f"{MANIFESTS_FOLDER}/{manifest_name(settings.project, version)}"),
         settings.s3.key(f"{SUMMARIES_FOLDER}/{summaries_name(settings.project, str(version))}"),
     ):
         problem = key_problem(key)
