@@ -106,3 +106,23 @@ def test_one_dandi_version_value_type() -> None:
         if isinstance(node, ast.ClassDef) and node.name == "DandiVersion"
     ]
     assert defined == ["formats.release_layout"]
+
+
+@pytest.mark.parametrize("module", ALL)
+def test_the_archives_rules_are_written_once(module: str) -> None:
+    """The asset path rule (formats/dandi_paths.py: the sandbox's copy still had A-z) and the
+    fields the archive computes (formats/dandi_computed.py: the sandbox's and publishing's
+    lists had drifted) each have one home the sandbox and the stages import."""
+    tree = ast.parse(modules()[module].read_text())
+    if module != "formats.dandi_paths":
+        rules = [value for _, value in _strings(module) if "(),&" in value or "A-z0-9" in value]
+        assert not rules, f"{module} writes the archive's path rule itself: {rules}"
+    if module != "formats.dandi_computed":
+        lists = [
+            node.lineno
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Set | ast.Tuple | ast.List)
+            and {"manifestLocation", "contentUrl"}
+            & {e.value for e in node.elts if isinstance(e, ast.Constant)}
+        ]
+        assert not lists, f"{module} lists the archive's computed fields itself (lines {lists})"
