@@ -7,7 +7,7 @@ import ast
 
 import pytest
 
-from tests.test_layout import ALL, known, modules, publishkit_imports, room
+from tests.test_layout import ALL, imports, known, modules, publishkit_imports, room
 
 
 def _calls(module: str, owner: str, names: set[str]) -> list[str]:
@@ -126,3 +126,28 @@ def test_the_archives_rules_are_written_once(module: str) -> None:
             & {e.value for e in node.elts if isinstance(e, ast.Constant)}
         ]
         assert not lists, f"{module} lists the archive's computed fields itself (lines {lists})"
+
+
+@pytest.mark.parametrize("module", ALL)
+def test_jsonschema_errors_are_put_in_words_in_one_place(module: str) -> None:
+    """formats/schemas.py's first_violation picks jsonschema's most relevant error and words
+    it in one line; six modules each chose the error their own way (jsonschema's best_match,
+    or a loop deeper into anyOf's alternatives) and worded it their own way."""
+    if module == "formats.schemas":
+        return
+    tree = ast.parse(modules()[module].read_text())
+    jsonschema_errors = {"!jsonschema", "!dandischema"} & imports(modules()[module])
+    words = {"best_match", "validator_value"} | ({"context"} if jsonschema_errors else set())
+    found = [
+        f"line {node.lineno}: {node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in words
+    ]
+    found += [
+        f"line {node.lineno}: import {alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "jsonschema.exceptions"
+        for alias in node.names
+        if alias.name == "best_match"
+    ]
+    assert not found, f"{module} words a jsonschema error itself: {found}; use first_violation"
