@@ -151,3 +151,24 @@ def test_jsonschema_errors_are_put_in_words_in_one_place(module: str) -> None:
         if alias.name == "best_match"
     ]
     assert not found, f"{module} words a jsonschema error itself: {found}; use first_violation"
+
+
+def _handlers(module: str, exception: str) -> set[str]:
+    """The functions of `module` with an `except` clause naming `exception`."""
+    found = set()
+    for function in ast.walk(ast.parse(modules()[module].read_text())):
+        if not isinstance(function, ast.FunctionDef):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, ast.ExceptHandler) and node.type is not None:
+                names = {n.id for n in ast.walk(node.type) if isinstance(n, ast.Name)}
+                if exception in names:
+                    found.add(function.name)
+    return found
+
+
+def test_the_buckets_requests_map_the_stores_refusals_in_one_place() -> None:
+    """S3Bucket._ask turns a ClientError into publishkit's errors (a code that means "none":
+    None; any other: refusals.storage_error); the three that read a refusal's headers aside,
+    no request method catches ClientError itself (eight once did, each its own way)."""
+    assert _handlers("s3.bucket", "ClientError") == {"_ask", "versioning", "location", "deleted"}
