@@ -172,3 +172,34 @@ def test_the_buckets_requests_map_the_stores_refusals_in_one_place() -> None:
     None; any other: refusals.storage_error); the three that read a refusal's headers aside,
     no request method catches ClientError itself (eight once did, each its own way)."""
     assert _handlers("s3.bucket", "ClientError") == {"_ask", "versioning", "location", "deleted"}
+
+
+_SECTIONS = {"s3_settings", "conversion_settings", "dandi_settings", "inspection_enabled"}
+
+
+@pytest.mark.parametrize("module", ALL)
+def test_whether_a_stage_is_enabled_is_decided_by_the_settings_alone(module: str) -> None:
+    """workspace/settings.py's properties (converts, inspects, organizes, uploads, publishes,
+    writes_manifest, writes_notes; dandi_enabled, s3_enabled) are the one place that reads a
+    section's presence as a stage enabled: ten places once did, and the plan and the release
+    disagreed."""
+    if module in {"workspace.settings", "workspace.config"}:  # the settings, and their loader
+        return
+    if module == "dandi.version_publish":  # another change rewrites it over dandi-cli's client:
+        return  # its `assert dandi.instance and dandi.dandiset` becomes settings.dandi_target
+    found = []
+    for node in ast.walk(ast.parse(modules()[module].read_text())):
+        if isinstance(node, ast.Attribute) and node.attr == "inspection_enabled":
+            found.append(f"line {node.lineno}: .inspection_enabled")
+        if (
+            isinstance(node, ast.Compare)
+            and isinstance(node.left, ast.Attribute)
+            and node.left.attr in _SECTIONS
+            and isinstance(node.ops[0], ast.Is | ast.IsNot)
+        ):
+            found.append(f"line {node.lineno}: .{node.left.attr} is (not) None")
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+            attrs = {v.attr for v in node.values if isinstance(v, ast.Attribute)}
+            if {"instance", "dandiset"} <= attrs:
+                found.append(f"line {node.lineno}: .instance and .dandiset")
+    assert not found, f"{module} decides whether a stage is enabled itself: {found}"
