@@ -9,6 +9,9 @@ asset's metadata loses ASSET_STRIPPED (Asset.strip_metadata and what the blob de
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 NAME = "name"  # stripped from the metadata, kept as the version's name, written back as sent
 VERSION_STRIPPED = frozenset(
     {
@@ -44,3 +47,17 @@ ASSET_STRIPPED = frozenset(
         "@context",
     }
 )
+
+
+def publish_activity(now: str, api: str = "DANDI API") -> dict[str, Any]:
+    """The `publishedBy` the archive writes when it publishes (a PublishActivity of its API)."""
+    return {
+        "id": uuid.uuid4().urn,
+        "name": "DANDI publish",
+        "startDate": now,
+        "endDate": now,
+        "wasAssociatedWith": [
+            {"id": uuid.uuid4().urn, "name": api, "version": "0.1.0", "schemaKey": "Software"}
+        ],
+        "schemaKey": "PublishActivity",
+    }

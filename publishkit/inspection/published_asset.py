@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from functools import cache, partial
 from typing import Any
 
+from publishkit.formats.dandi_computed import publish_activity
 from publishkit.formats.schemas import Validator, first_violation
 
 CHECK = "check_dandi_published_asset"
@@ -122,21 +123,7 @@ def _as_published(metadata: dict[str, Any], path: str) -> dict[str, Any]:
         "@context": "https://raw.githubusercontent.com/dandi/schema/master/releases/"
         f"{metadata.get('schemaVersion')}/context.json",
         "datePublished": now,
-        "publishedBy": {
-            "id": uuid.uuid4().urn,
-            "name": "DANDI publish",
-            "startDate": now,
-            "endDate": now,
-            "wasAssociatedWith": [
-                {
-                    "id": uuid.uuid4().urn,
-                    "name": "DANDI API",
-                    "version": "0.1.0",
-                    "schemaKey": "Software",
-                }
-            ],
-            "schemaKey": "PublishActivity",
-        },
+        "publishedBy": publish_activity(now),
     }
 
 
