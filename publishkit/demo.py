@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from publishkit.consume.verify import VerifyReport, verify_release
+from publishkit.formats.release_layout import NOTES_FILE
 from publishkit.nwb.scaffold import init_workspace
 from publishkit.nwb.templates import find_template
 from publishkit.progress import Progress, no_progress
@@ -91,7 +92,7 @@ def run_demo(*, root: Path, target: DemoTarget, progress: Progress = no_progress
         deep=True,
         progress=progress,
     )
-    notes = (workspace / "release_notes.md").read_text(encoding="utf-8")
+    notes = (workspace / NOTES_FILE).read_text(encoding="utf-8")
     section = notes.split("\n## ")[1] if "\n## " in notes else notes
     write_site_preview(settings=settings, out=workspace / "site")
     page = workspace / "site" / "releases" / f"v{release.version}.html"

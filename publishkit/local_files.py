@@ -1,5 +1,6 @@
 """Two file operations every stage needs: a path as the user sees it, and a file put in place
-whole or not at all."""
+whole or not at all (the one atomic writer: `put_in_place` for a block that writes a path,
+`write_atomic` for bytes)."""
 
 from __future__ import annotations
 
@@ -26,13 +27,47 @@ def put_in_place(target: Path, *, racing: bool = False) -> Iterator[Path]:
     without an error the partial replaces `target` in one rename. Either way no partial
     outlives the block, and `target` is never half-written. The partial is `.NAME.part`, so the
     next attempt removes what a killed one left; `racing`: several writers may put the same
-    content at once (threads, worker processes), each with a partial of its own."""
+    content at once (threads, worker processes), each with a partial of its own. The partial is
+    synced to disk before the rename, and the folder after it."""
     target.parent.mkdir(parents=True, exist_ok=True)
     token = f".{secrets.token_hex(6)}" if racing else ""
     partial = target.with_name(f".{target.name}{token}.part")
     partial.unlink(missing_ok=True)
     try:
         yield partial
-        os.replace(partial, target)
+        settle(partial, target)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """`data` (text in UTF-8) as the whole of `path`, put in place by `put_in_place` (several
+    writers of one path at once each write a partial of their own). The file gets the mode a
+    plain create gets: the kernel applies the process's umask to 0o666, which is never changed
+    (os.umask would change it for every thread)."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with put_in_place(path, racing=True) as partial:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+
+
+def settle(partial: Path, target: Path) -> None:
+    """A whole `partial` becomes `target` in one rename, durably: the partial synced to disk
+    before the rename, the folder after it. Every file publishkit puts in place gets there
+    through this (a fetch resumed across runs keeps its partial until then)."""
+    _sync(partial)
+    os.replace(partial, target)
+    _sync(target.parent)
+
+
+def _sync(path: Path) -> None:
+    """What was written to `path` (a file, or a folder's entries) on disk before it counts: a
+    rename after a crash must not expose an empty file. A symlink's target is not ours to sync."""
+    if path.is_symlink():
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

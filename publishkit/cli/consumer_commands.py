@@ -23,6 +23,7 @@ from publishkit.errors import CheckFailed, ManifestError, UsageError
 from publishkit.formats import manifest
 from publishkit.formats.comparison import check_comparable, compare_manifests
 from publishkit.formats.notes import render_allensdk, render_markdown
+from publishkit.formats.release_layout import MANIFESTS_FOLDER
 from publishkit.writable import check_file, write_error
 
 if TYPE_CHECKING:
@@ -247,7 +248,7 @@ def export_file_manifest_command(
     from publishkit.consume.export import export_file_manifest, latest_local_manifest
 
     settings = workspace_settings(workspace)
-    chosen = manifest_file or latest_local_manifest(settings.workspace / "manifests")
+    chosen = manifest_file or latest_local_manifest(settings.workspace / MANIFESTS_FOLDER)
     check_file(output, "the file manifest", "file_manifest.csv")
     try:
         rows = export_file_manifest(

@@ -153,10 +153,10 @@ def workspace_settings(workspace: Path) -> Settings:
     from publishkit.workspace.config import load_settings
 
     settings = load_settings(workspace, default_region=env_region())
-    if settings.s3_settings is None:
+    if not settings.s3_enabled:
         return settings
-    endpoint = settings.s3_settings.endpoint_url or env_endpoint()
-    return replace(settings, s3_settings=replace(settings.s3_settings, endpoint_url=endpoint))
+    endpoint = settings.s3.endpoint_url or env_endpoint()
+    return replace(settings, s3_settings=replace(settings.s3, endpoint_url=endpoint))
 
 
 def dandi_api_key(settings: Settings) -> str | None:

@@ -30,6 +30,7 @@ from publishkit.cli.render import err
 from publishkit.cli.signals import SIGNALS
 from publishkit.errors import CheckFailed
 from publishkit.formats.versions import Bump
+from publishkit.workspace.settings import METADATA, StageName
 from publishkit.writable import check_folder
 
 if TYPE_CHECKING:
@@ -156,15 +157,15 @@ def _print_release(result: PipelineResult, quiet: bool) -> None:
         if not quiet:
             render.print_pipeline(result)
         return
-    if result.stopped == "convert" and result.conversion is not None:
+    if result.stopped == StageName.CONVERT and result.conversion is not None:
         render.print_conversion(result.conversion)
-    elif result.stopped == "metadata" and result.dandiset_metadata is not None:
+    elif result.stopped == METADATA and result.dandiset_metadata is not None:
         render.print_metadata(result.dandiset_metadata)
-    elif result.stopped == "publish" and result.published is not None:
+    elif result.stopped == StageName.PUBLISH and result.published is not None:
         render.print_pipeline(result)
-    elif result.stopped == "upload" and result.dandi is not None:
+    elif result.stopped == StageName.UPLOAD and result.dandi is not None:
         render.print_uploads({"dandi": result.dandi.as_json()})
-    elif result.stopped == "inspect":
+    elif result.stopped == StageName.INSPECT:
         if result.inspection is not None:
             render.print_inspection(result.inspection)
         if result.tables is not None:

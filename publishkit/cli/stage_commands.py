@@ -34,10 +34,10 @@ from publishkit.cli.options import (
 from publishkit.cli.render import out
 from publishkit.cli.signals import SIGNALS
 from publishkit.errors import CheckFailed, UsageError
-from publishkit.formats.jsonio import dumps, write_atomic
+from publishkit.formats.jsonio import dumps
 from publishkit.inspection.inspect_files import start_inspection
 from publishkit.inspection.report import as_json, as_junit
-from publishkit.release.pipeline import dandi_enabled
+from publishkit.local_files import write_atomic
 from publishkit.workspace.config import CONFIG_NAME
 from publishkit.workspace.executors import LOCAL
 from publishkit.workspace.inspection_settings import BUILTIN_CONFIGS, InspectionConfig
@@ -125,8 +125,8 @@ def upload(
         else [
             name
             for name, enabled in (
-                ("dandi", dandi_enabled(settings)),
-                ("s3", settings.s3_settings is not None),
+                ("dandi", settings.dandi_enabled),
+                ("s3", settings.s3_enabled),
             )
             if enabled
         ]

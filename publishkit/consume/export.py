@@ -16,7 +16,7 @@ from typing import Any
 from publishkit.errors import UsageError
 from publishkit.formats import manifest
 from publishkit.formats.dandi_instances import dandi_api_url
-from publishkit.formats.jsonio import write_atomic
+from publishkit.local_files import write_atomic
 
 COLUMNS = (
     "file_id",

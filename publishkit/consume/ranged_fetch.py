@@ -32,6 +32,7 @@ from publishkit.consume.transfer import (
     write_then_read_in_order,
 )
 from publishkit.errors import PublishkitError, StorageError
+from publishkit.local_files import settle
 from publishkit.progress import Progress
 from publishkit.s3.pinned import PinnedFile
 from publishkit.s3.ranged import GaveUp, RangedReader
@@ -71,7 +72,7 @@ def fetch_in_ranges(
     """Fetch `item` to `target` in ranges, resuming a partial a killed fetch left; None when
     another fetch into the same folder completed it while this one waited for it."""
     partial = partial_path(target)
-    fd = os.open(partial, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(partial, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # a second fetch of this file into this folder waits
         try:
@@ -173,8 +174,7 @@ def _fetch(
             f"s3://{item.bucket}/{item.key}: downloaded content does not match the manifest: "
             f"{wrong}; the file was not kept"
         )
-    os.fsync(fd)
-    os.replace(partial, target)
+    settle(partial, target)
     journal.forget(partial)
     return RangedFetch(found, counts["downloaded"], counts["resumed"], reader.retries)
 

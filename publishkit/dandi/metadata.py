@@ -15,28 +15,14 @@ import yaml
 
 from publishkit.dandi.metadata_fixes import Finding, findings, with_schema_keys
 from publishkit.errors import ConfigError
+from publishkit.formats.dandi_computed import VERSION_COMPUTED
 from publishkit.formats.yamlio import line_of, read_yaml
 from publishkit.tally import Tally
 from publishkit.workspace.config import CONFIG_NAME, Settings
 
-# What the archive computes itself and strips from metadata it is sent (Version.strip_metadata),
-# plus what it fills on every save (@context, repository).
-COMPUTED = (
-    "identifier",
-    "version",
-    "id",
-    "url",
-    "assetsSummary",
-    "citation",
-    "doi",
-    "dateCreated",
-    "datePublished",
-    "publishedBy",
-    "manifestLocation",
-    "releaseNotes",
-    "repository",
-    "@context",
-)
+# What the archive computes itself and strips from metadata it is sent, plus what it fills on
+# every save: formats/dandi_computed.py, which the local archive strips too
+COMPUTED = VERSION_COMPUTED
 OPEN = "dandi:OpenAccess"
 PLACEHOLDER_VERSION = "0.123456.1234"  # the form of a published version's id: 0.YYMMDD.HHMM
 

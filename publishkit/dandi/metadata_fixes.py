@@ -91,18 +91,15 @@ def _archive_errors(view: dict[str, Any]) -> list[tuple[Path, Path, str]]:
     try:
         validate(view, schema_key="PublishedDandiset", json_validation=True)
     except JsonschemaValidationError as exc:
-        from jsonschema.exceptions import best_match
+        from publishkit.formats.schemas import first_violation
 
         errors = []
         for error in exc.errors:
             where: Path = tuple(error.absolute_path)
-            while error.context:  # of the alternatives' errors, the most relevant one
-                error = best_match(error.context)
-            path: Path = tuple(error.absolute_path)
-            if error.validator == "required" and isinstance(error.instance, dict):
-                missing = [k for k in error.validator_value if k not in error.instance]
-                path += tuple(missing[:1])
-            errors.append((where if len(where) < len(path) else path, path, str(error.message)))
+            best = first_violation([error], deepest=True)  # the alternatives' most relevant
+            assert best is not None  # one error given, one found
+            path: Path = best.path + best.missing[:1]
+            errors.append((where if len(where) < len(path) else path, path, best.message))
         return errors
     except PydanticValidationError as exc:
         return [(tuple(e["loc"]), tuple(e["loc"]), str(e["msg"])) for e in exc.errors]

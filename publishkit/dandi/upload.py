@@ -115,8 +115,8 @@ def _upload_all(
     interrupt: Interrupt,
 ) -> list[DandiFile]:
     dandi = settings.dandi
-    instance, dandiset = dandi.instance, dandi.dandiset
-    assert instance and dandiset
+    assert settings.dandi_target is not None  # the caller checked it (require_target)
+    instance, dandiset = settings.dandi_target
     assets = DandiAssets(store, dandiset)
     uploaded = assets.all()
     inspections = Inspections(store)

@@ -16,12 +16,13 @@ and its `publish` sends no release notes: both are done here with its client's r
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from publishkit.dandi.api import ArchiveRefused, archive_errors, authenticated_client
 from publishkit.dandi.metadata import COMPUTED, dandiset_document, load_metadata, metadata_path
 from publishkit.errors import CheckFailed
+from publishkit.formats.release_layout import DandiVersion
 from publishkit.progress import Progress, no_progress
 from publishkit.workspace.config import Settings
 
@@ -44,26 +45,6 @@ class NotesLink:
 
     url: str
     name: str
-
-
-@dataclass(frozen=True)
-class DandiVersion:
-    """A published version of a dandiset: its id, web page, DOI, and its assets by path."""
-
-    dandiset: str
-    version: str
-    url: str | None
-    doi: str | None
-    assets: dict[str, str] = field(default_factory=dict)  # path -> asset id in the version
-
-    def as_json(self) -> dict[str, Any]:
-        """The version as JSON (without its assets)."""
-        return {
-            "dandiset": self.dandiset,
-            "version": self.version,
-            "url": self.url,
-            "doi": self.doi,
-        }
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Required, TypedDict, cast
 
 from publishkit.errors import ManifestError
-from publishkit.formats.jsonio import encode, loads, write_atomic
+from publishkit.formats.jsonio import encode, loads
 from publishkit.formats.keys import first_unclean
 from publishkit.formats.lindi_index import IndexRecord
 from publishkit.formats.member_checks import QuickCheck, members_check
@@ -23,6 +23,7 @@ from publishkit.formats.urls import locate as locate
 from publishkit.formats.urls import public_url as public_url
 from publishkit.formats.urls import url_error, url_keys
 from publishkit.formats.versions import Version
+from publishkit.local_files import write_atomic
 
 _NAME = re.compile(r"^(?P<project>.+)_project_manifest_v(?P<version>[^/]+)\.json$")
 GROUPS = ("metadata_files", "data_files")

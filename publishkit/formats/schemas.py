@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -39,6 +39,7 @@ class SchemaViolation:
 
     path: tuple[str | int, ...]
     message: str
+    missing: tuple[str, ...] = ()  # for a `required` error: the properties absent, in order
 
     @property
     def pointer(self) -> str:
@@ -68,11 +69,29 @@ def violations(document: Any, schema_name: str) -> list[SchemaViolation]:
 
 def listed(document: Any, schema_name: str) -> list[SchemaViolation]:
     """Every violation jsonschema finds (its wording), ordered by where each occurs."""
-    found = []
-    for error in _explainer(schema_name).iter_errors(document):
-        best = jsonschema.exceptions.best_match([error])
-        found.append(SchemaViolation(tuple(best.absolute_path), best.message))
+    errors = _explainer(schema_name).iter_errors(document)
+    found = [v for v in (first_violation([error]) for error in errors) if v is not None]
     return sorted(found, key=lambda v: [str(p) for p in v.path])
+
+
+def first_violation(
+    errors: Iterable[jsonschema.ValidationError], *, deepest: bool = False
+) -> SchemaViolation | None:
+    """The error jsonschema deems most relevant among `errors` (inside an anyOf or oneOf, the
+    alternative's own), in one line: where, and the first line of what. Every jsonschema error
+    publishkit reports is put in words here. `deepest`: into the alternatives even where
+    jsonschema finds them equally relevant and stops (dandischema's "a Session or a model"
+    reads better as what is wrong inside the Session: "... is not a 'date-time'")."""
+    best = jsonschema.exceptions.best_match(errors)
+    if best is None:
+        return None
+    while deepest and best.context:
+        best = jsonschema.exceptions.best_match(best.context)
+    missing = ()
+    if best.validator == "required" and isinstance(best.instance, dict):
+        missing = tuple(k for k in best.validator_value if k not in best.instance)
+    message = (best.message.splitlines() or [""])[0]
+    return SchemaViolation(tuple(best.absolute_path), message, missing)
 
 
 @cache

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from functools import cache, partial
 from typing import Any
 
-from publishkit.formats.schemas import Validator
+from publishkit.formats.dandi_computed import publish_activity
+from publishkit.formats.schemas import Validator, first_violation
 
 CHECK = "check_dandi_published_asset"
 
@@ -93,7 +94,8 @@ def dandischema_problems(document: dict[str, Any]) -> list[str]:
     try:
         validate(document, schema_key="PublishedAsset", json_validation=True)
     except JsonschemaValidationError as exc:
-        return [_message(list(e.absolute_path), e.message) for e in map(_deepest, exc.errors)]
+        found = [first_violation([error], deepest=True) for error in exc.errors]
+        return [_message(list(v.path), v.message) for v in found if v is not None]
     except PydanticValidationError as exc:
         return [_message(list(e["loc"]), str(e["msg"])) for e in exc.errors]
     except ValueError as exc:
@@ -121,32 +123,8 @@ def _as_published(metadata: dict[str, Any], path: str) -> dict[str, Any]:
         "@context": "https://raw.githubusercontent.com/dandi/schema/master/releases/"
         f"{metadata.get('schemaVersion')}/context.json",
         "datePublished": now,
-        "publishedBy": {
-            "id": uuid.uuid4().urn,
-            "name": "DANDI publish",
-            "startDate": now,
-            "endDate": now,
-            "wasAssociatedWith": [
-                {
-                    "id": uuid.uuid4().urn,
-                    "name": "DANDI API",
-                    "version": "0.1.0",
-                    "schemaKey": "Software",
-                }
-            ],
-            "schemaKey": "PublishActivity",
-        },
+        "publishedBy": publish_activity(now),
     }
-
-
-def _deepest(error: Any) -> Any:
-    """For "not valid under any of the given schemas", the error jsonschema deems the most
-    relevant among the alternatives' (e.g. "... is not a 'date-time'"), with its own path."""
-    from jsonschema.exceptions import best_match
-
-    while error.context:
-        error = best_match(error.context)
-    return error
 
 
 def _message(where: list[Any], message: str) -> str:

@@ -17,9 +17,8 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from publishkit.formats.jsonio import write_atomic
 from publishkit.interrupts import Interrupt, never
-from publishkit.local_files import put_in_place, shown
+from publishkit.local_files import put_in_place, shown, write_atomic
 from publishkit.nwb import neuroconv_plan, neuroconv_write
 from publishkit.nwb.build import BuildContext, ConversionError, identifier_for
 from publishkit.nwb.neuroconv_plan import PlannedEntry

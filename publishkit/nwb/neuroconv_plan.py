@@ -218,6 +218,8 @@ def plan_entry(
     template file, its line and the row's column."""
     import jsonschema
 
+    from publishkit.formats.schemas import first_violation
+
     interface = known.get(entry.interface)
     assert interface is not None  # check_template refused the template otherwise
     schema = interface.source_schema
@@ -237,12 +239,9 @@ def plan_entry(
     ):
         if against is None:
             continue
-        error = jsonschema.exceptions.best_match(
-            jsonschema.Draft7Validator(against).iter_errors(document)
-        )
+        error = first_violation(jsonschema.Draft7Validator(against).iter_errors(document))
         if error is not None:
-            at = (field, *error.absolute_path)
-            raise _error(raw, at, template_file, error.message)
+            raise _error(raw, (field, *error.path), template_file, error.message)
     inputs = input_files(paths, entry.spec.get("inputs"))
     for found in inputs:  # a file beside a source, or in its folder, read by NeuroConv too
         try:

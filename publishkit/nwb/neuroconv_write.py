@@ -100,6 +100,8 @@ def add_sources(nwbfile: Any, sources: Sources) -> None:
     import jsonschema
     from neuroconv.tools.nwb_helpers import configure_backend, get_default_backend_configuration
 
+    from publishkit.formats.schemas import first_violation
+
     metadata = dict(sources.metadata)
     metadata["NWBFile"] = {
         **(metadata.get("NWBFile") or {}),
@@ -121,9 +123,10 @@ def add_sources(nwbfile: Any, sources: Sources) -> None:
     try:
         sources.converter.validate_metadata(metadata=metadata)
     except jsonschema.ValidationError as exc:
-        where = ".".join(str(p) for p in exc.absolute_path) or "(top level)"
+        found = first_violation([exc])
+        assert found is not None  # one error given, one found
         raise ConversionError(
-            f"metadata: {where}: {exc.message.splitlines()[0]} (NeuroConv's metadata schema)",
+            f"metadata: {found.dotted}: {found.message} (NeuroConv's metadata schema)",
             "metadata",
         ) from None
     for entry in sources.entries:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from publishkit.errors import ManifestError, StorageError, UsageError
 from publishkit.formats import manifest
+from publishkit.formats.release_layout import MANIFESTS_FOLDER
 from publishkit.formats.urls import locate
 from publishkit.s3.pinned import BucketPool
 
@@ -49,7 +50,7 @@ def _from_bucket(
     store = pool.get(bucket)
     if not key.endswith(".json"):
         prefix = key.strip("/")
-        folder = f"{prefix}/manifests/" if prefix else "manifests/"
+        folder = f"{prefix}/{MANIFESTS_FOLDER}/" if prefix else f"{MANIFESTS_FOLDER}/"
         found = {
             found_version: name
             for name in store.list_keys(folder)

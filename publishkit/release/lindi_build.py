@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from publishkit.formats.jsonio import write_atomic
 from publishkit.formats.lindi_index import check_index
+from publishkit.local_files import write_atomic
 from publishkit.upstream import quiet_lindi
 
 PLACEHOLDER = "https://publishkit.invalid/pinned"  # the URL in a cached index, not yet pinned

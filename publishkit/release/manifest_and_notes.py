@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING, Any
 from publishkit.errors import CheckFailed, UsageError
 from publishkit.formats import manifest
 from publishkit.formats.comparison import Comparison, compare_manifests
-from publishkit.formats.jsonio import dumps, write_atomic
+from publishkit.formats.jsonio import dumps
 from publishkit.formats.manifest import Manifest
 from publishkit.formats.notes import has_section, prepend_section, render_markdown
+from publishkit.formats.release_layout import MANIFESTS_FOLDER, NOTES_FILE
 from publishkit.formats.summaries import Summaries
 from publishkit.interrupts import Interrupt, never
+from publishkit.local_files import write_atomic
 from publishkit.release.draft import now
 from publishkit.release.lindi_indexes import publish_indexes
 from publishkit.release.published_readback import (
@@ -34,7 +36,7 @@ from publishkit.release.published_readback import (
     put_summaries,
     release_summaries,
 )
-from publishkit.release.s3_staging import NOTES_FILE, Staged
+from publishkit.release.s3_staging import Staged
 from publishkit.release.s3_upload import holds
 from publishkit.s3 import content_types
 from publishkit.s3.bucket import S3Bucket
@@ -99,7 +101,7 @@ def publish_release_manifest(
         comparison=comparison,
         document=document,
         manifest_url=url,
-        manifest_path=str(settings.workspace / "manifests" / name),
+        manifest_path=str(settings.workspace / MANIFESTS_FOLDER / name),
         repaired=repaired,
     )
 
@@ -153,10 +155,10 @@ def _pin_uploaded(settings: Settings, staged: Staged) -> None:
 def _put_manifest(settings: Settings, bucket: S3Bucket, document: Manifest, name: str) -> str:
     manifest.validate(document, name)
     data = dumps(document).encode()
-    key = settings.s3.key(f"manifests/{name}")
+    key = settings.s3.key(f"{MANIFESTS_FOLDER}/{name}")
     bucket.put_bytes(key, data, content_type=content_types.JSON, create_only=True)
     log.info("published manifest s3://%s/%s", bucket.name, key)
-    write_atomic(settings.workspace / "manifests" / name, data)  # validated, as published
+    write_atomic(settings.workspace / MANIFESTS_FOLDER / name, data)  # validated, as published
     return manifest.public_url(
         settings.s3.public_url, bucket=settings.s3.bucket, region=settings.s3.region, key=key
     )
@@ -164,7 +166,7 @@ def _put_manifest(settings: Settings, bucket: S3Bucket, document: Manifest, name
 
 def _restore_local_manifest(settings: Settings, latest: Manifest) -> bool:
     name = manifest.manifest_name(settings.project, latest["manifest_version"])
-    path = settings.workspace / "manifests" / name
+    path = settings.workspace / MANIFESTS_FOLDER / name
     if path.exists():
         return False
     manifest.write_local(path, dict(latest))
@@ -234,8 +236,8 @@ def _write_notes(
 ) -> NotesResult:
     if latest is None:
         raise UsageError(
-            f"s3://{bucket.name}/{settings.s3.key('manifests/')}: no release is published yet, "
-            "so there are no release notes to write",
+            f"s3://{bucket.name}/{settings.s3.key(MANIFESTS_FOLDER + '/')}: no release is "
+            "published yet, so there are no release notes to write",
             hint="publish a manifest first: `publishkit release --version X.Y.Z`",
         )
     version = latest["manifest_version"]
@@ -267,7 +269,7 @@ def _from_previous(settings: Settings, bucket: S3Bucket, latest: Manifest) -> Co
     older = None
     if before:
         name = manifest.manifest_name(settings.project, before)
-        data = bucket.get_bytes(settings.s3.key(f"manifests/{name}"))
+        data = bucket.get_bytes(settings.s3.key(f"{MANIFESTS_FOLDER}/{name}"))
         older = manifest.parse_manifest(data, name) if data else None
     name = manifest.manifest_name(settings.project, latest["manifest_version"])
     old_name = manifest.manifest_name(settings.project, before) if older and before else None

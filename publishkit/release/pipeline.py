@@ -22,17 +22,15 @@ from publishkit.interrupts import Interrupt, never
 from publishkit.progress import Progress, no_progress
 from publishkit.release.preflight import (
     check_request,
-    dandi_enabled,
     decide,
     decides_while_inspecting,
     preflight,
-    publish_enabled,
-    s3_enabled,
 )
 from publishkit.release.results import PipelineResult
 from publishkit.release.stages import Request, Run, Stage
 from publishkit.workspace.config import Settings
 from publishkit.workspace.runlock import exclusive_run
+from publishkit.workspace.settings import StageName
 
 if TYPE_CHECKING:
     from publishkit.dandi.version_publish import NotesLink, PublishReport
@@ -42,9 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STAGES",
     "STAGE_NAMES",
-    "dandi_enabled",
     "inspect_stage",
-    "publish_enabled",
     "run_release",
 ]
 
@@ -58,17 +54,14 @@ def _convert(run: Run) -> None:
         progress=run.progress,
         interrupt=run.interrupt,
     )
-    if not run.conversion.ok and set(run.later("convert")) - {"inspect"}:
-        run.stop("convert")  # a release without the failed rows' files is not the one asked for
-
-
-def _inspects_files(settings: Settings) -> bool:
-    return settings.conversion_settings is not None or settings.inspection_enabled
+    if not run.conversion.ok and set(run.later(StageName.CONVERT)) - {StageName.INSPECT}:
+        # a release without the failed rows' files is not the one asked for
+        run.stop(StageName.CONVERT)
 
 
 def inspect_stage(run: Run) -> None:
     """The NWB files' inspection and the tables' checks; either failing gates the release."""
-    if _inspects_files(run.settings):
+    if run.settings.inspects_files:
         _inspect_files(run)
     if run.settings.tables_checked:
         from publishkit.workspace.table_checks import check_tables
@@ -77,7 +70,7 @@ def inspect_stage(run: Run) -> None:
     inspected, tables = run.inspection, run.tables
     if (inspected and not inspected.passed) or (tables and not tables.passed):
         if run.request.despite is None:
-            run.stop("inspect")
+            run.stop(StageName.INSPECT)
         else:
             run.overridden = run.request.despite
 
@@ -102,12 +95,12 @@ def _inspect_files(run: Run) -> None:
     )
     try:
         if early:  # the version refused now if it must be; the summaries are the workers'
-            decide(run, provisional=True) if "manifest" in run.selected else run.stage_s3()
+            decide(run, provisional=True) if StageName.MANIFEST in run.selected else run.stage_s3()
         run.inspection = pending.finish()
     except BaseException:
         pending.cancel()
         raise
-    if early and "manifest" in run.selected:
+    if early and StageName.MANIFEST in run.selected:
         decide(run)  # settled with the summaries inspection recorded: none read again
 
 
@@ -121,19 +114,19 @@ def _upload(run: Run) -> None:
     """To DANDI, then what changed to S3; no manifest. A failed DANDI upload stops the run:
     the S3 release would lack what DANDI refused."""
     settings = run.settings
-    if s3_enabled(settings) and "manifest" in run.selected:
+    if settings.s3_enabled and StageName.MANIFEST in run.selected:
         decide(run)  # the version, before the first byte goes to DANDI or S3
-    if dandi_enabled(settings):
+    if settings.dandi_enabled:
         from publishkit.dandi.upload import upload_to_dandi
 
         run.dandi = upload_to_dandi(
             settings=settings, progress=run.progress, interrupt=run.interrupt
         )
         if not run.dandi.ok:
-            run.stop("upload")
+            run.stop(StageName.UPLOAD)
             return
         run.staged = None  # staged again: the draft records the DANDI assets just uploaded
-    if s3_enabled(settings):
+    if settings.s3_enabled:
         from publishkit.release.s3_upload import upload_release
 
         run.interrupt("the S3 upload")
@@ -150,11 +143,11 @@ def _publish(run: Run) -> None:
     run.published = publish_dandiset(
         settings=run.settings,
         api_key=run.request.dandi_api_key,
-        link=notes_link(run) if s3_enabled(run.settings) else None,
+        link=notes_link(run) if run.settings.s3_enabled else None,
         progress=run.progress,
     )
     if not run.published.ok:
-        run.stop("publish")
+        run.stop(StageName.PUBLISH)
 
 
 def _manifest(run: Run) -> None:
@@ -162,10 +155,9 @@ def _manifest(run: Run) -> None:
 
     found = run.published.version if run.published is not None else None
     if found is not None:
-        settings = run.settings
-        assert settings.dandi.instance is not None
+        assert run.settings.dandi_target is not None  # it published a version there
         dandi: DandiRelease = {
-            "instance": settings.dandi.instance,
+            "instance": run.settings.dandi_target[0],
             "dandiset_id": found.dandiset,
             "version": found.version,
         }
@@ -226,15 +218,16 @@ def _inspection_summary(run: Run) -> InspectionSummary | None:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("convert", lambda s: s.conversion_settings is not None, _convert),
-    Stage("inspect", lambda s: _inspects_files(s) or s.tables_checked, inspect_stage),
-    Stage("organize", dandi_enabled, _organize),
-    Stage("upload", lambda s: dandi_enabled(s) or s3_enabled(s), _upload),
-    Stage("publish", publish_enabled, _publish),
-    Stage("manifest", s3_enabled, _manifest),
-    Stage("notes", s3_enabled, _notes),
+    Stage(StageName.CONVERT, _convert),
+    Stage(StageName.INSPECT, inspect_stage),
+    Stage(StageName.ORGANIZE, _organize),
+    Stage(StageName.UPLOAD, _upload),
+    Stage(StageName.PUBLISH, _publish),
+    Stage(StageName.MANIFEST, _manifest),
+    Stage(StageName.NOTES, _notes),
 )
-STAGE_NAMES = tuple(stage.name for stage in STAGES)
+STAGE_NAMES: tuple[StageName, ...] = tuple(stage.name for stage in STAGES)
+assert tuple(StageName) == STAGE_NAMES  # every stage, in StageName's order
 
 
 def select_stages(
@@ -247,7 +240,7 @@ def select_stages(
     if only:
         if first or last:
             raise UsageError("give --only alone, or --from/--to")
-        return (only,)
+        return (StageName(only),)
     start = STAGE_NAMES.index(first) if first else 0
     stop = STAGE_NAMES.index(last) if last else len(STAGE_NAMES) - 1
     if start > stop:
@@ -330,7 +323,7 @@ def notes_link(run: Run) -> NotesLink:
     """Where the notes of the release this run cuts (else of the latest) are in the bucket."""
     from publishkit.dandi.version_publish import NotesLink
     from publishkit.formats.manifest import public_url
-    from publishkit.release.s3_staging import NOTES_FILE
+    from publishkit.formats.release_layout import NOTES_FILE
 
     settings = run.settings
     version = decide(run).version or run.stage_s3().target.published.latest

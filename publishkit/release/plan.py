@@ -20,14 +20,13 @@ from publishkit.release.decision import shown_warnings
 from publishkit.release.pipeline import STAGES, inspect_stage
 from publishkit.release.preflight import (
     check_request,
-    dandi_enabled,
     decide,
     files_known,
     preflight,
-    s3_enabled,
 )
 from publishkit.release.stages import Request, Run
 from publishkit.workspace.config import Settings
+from publishkit.workspace.settings import METADATA, StageName
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ def plan_release(
         known = _plan_conversion(settings, names, lines)
         _plan_dandi(settings, names, lines)
         preflight(run, suggest=True)
-        if run.stopped == "metadata" and run.dandiset_metadata is not None:
+        if run.stopped == METADATA and run.dandiset_metadata is not None:
             refusal = (
                 f"{run.dandiset_metadata.path}: the archive would refuse to publish this "
                 "dandiset metadata"
@@ -104,7 +103,11 @@ def plan_release(
                 else ""
             )
         )
-    elif refusal is None and s3_enabled(settings) and {"upload", "manifest"} & set(names):
+    elif (
+        refusal is None
+        and settings.s3_enabled
+        and {StageName.UPLOAD, StageName.MANIFEST} & set(names)
+    ):
         lines.append(
             f"S3: s3://{settings.s3.bucket} is ready; what to upload is known once the rows "
             "are converted (run `publishkit convert`, then plan again for the draft notes)"
@@ -114,10 +117,10 @@ def plan_release(
     return _plan(lines, run, refusal)
 
 
-def _plan_conversion(settings: Settings, names: tuple[str, ...], lines: list[str]) -> bool:
+def _plan_conversion(settings: Settings, names: tuple[StageName, ...], lines: list[str]) -> bool:
     """The plan's lines on conversion; whether the release's files are known now. A row that
     fails already in planning would stop the release: refused."""
-    if "convert" not in names:
+    if StageName.CONVERT not in names:
         return True
     from publishkit.errors import CheckFailed
     from publishkit.nwb.convert import plan_conversion
@@ -135,8 +138,8 @@ def _plan_conversion(settings: Settings, names: tuple[str, ...], lines: list[str
     return files_known(settings)
 
 
-def _plan_dandi(settings: Settings, names: tuple[str, ...], lines: list[str]) -> None:
-    if {"organize", "upload"} & set(names) and dandi_enabled(settings):
+def _plan_dandi(settings: Settings, names: tuple[StageName, ...], lines: list[str]) -> None:
+    if {StageName.ORGANIZE, StageName.UPLOAD} & set(names) and settings.dandi_enabled:
         lines.append(
             f"DANDI: organize into {settings.dandi.folder.name}/ and upload what changed "
             f"to dandiset {settings.dandi.dandiset} on {settings.dandi.instance}"
@@ -145,7 +148,7 @@ def _plan_dandi(settings: Settings, names: tuple[str, ...], lines: list[str]) ->
 
 def _plan_release(run: Run, lines: list[str]) -> str | None:
     """The inspect stage's gate and the release's decision, on files that are known."""
-    if "inspect" in run.selected:
+    if StageName.INSPECT in run.selected:
         inspect_stage(run)
         if run.inspection is not None:
             inspected = run.inspection
@@ -158,14 +161,14 @@ def _plan_release(run: Run, lines: list[str]) -> str | None:
                 "inspect: the checks tables: declares: "
                 + ("pass" if run.tables.passed else run.tables.failure_summary())
             )
-        if run.stopped == "inspect":
+        if run.stopped == StageName.INSPECT:
             return (
                 "inspection failed, which stops the release (fix: correct the files or "
                 "tables, or pass --publish-despite-inspection REASON)"
             )
-    if "manifest" in run.selected and s3_enabled(run.settings):
+    if StageName.MANIFEST in run.selected and run.settings.s3_enabled:
         decide(run, suggest=True)
-    elif {"upload"} & set(run.selected) and s3_enabled(run.settings):
+    elif {StageName.UPLOAD} & set(run.selected) and run.settings.s3_enabled:
         lines.append(
             f"S3: {len(run.stage_s3().draft.pending())} file(s) to upload to "
             f"s3://{run.settings.s3.bucket}; no manifest (--to upload)"

@@ -20,37 +20,23 @@ from publishkit.formats.comparison import Comparison
 from publishkit.formats.versions import BUMPS, Bump, Version
 from publishkit.release.decision import Decision
 from publishkit.workspace.config import Settings
+from publishkit.workspace.settings import METADATA, StageName
 
 if TYPE_CHECKING:
     from publishkit.dandi.metadata import MetadataReport
     from publishkit.release.stages import Run
 
 
-def dandi_enabled(settings: Settings) -> bool:
-    """The workspace uploads to DANDI (decided by `Settings.dandi_enabled`)."""
-    return settings.dandi_enabled
-
-
-def s3_enabled(settings: Settings) -> bool:
-    """The workspace releases to S3: it has an s3: section."""
-    return settings.s3_settings is not None
-
-
-def publish_enabled(settings: Settings) -> bool:
-    """The workspace publishes DANDI versions: dandi.publish, with an instance and dandiset."""
-    return dandi_enabled(settings) and settings.dandi.publish
-
-
 def decides_while_inspecting(settings: Settings, selected: tuple[str, ...]) -> bool:
     """The inspect stage settles the S3 release while its workers inspect (reads only, so the
     gate still holds): an S3-only release, whose files nothing changes after inspection."""
-    if "inspect" not in selected:
+    if StageName.INSPECT not in selected:
         return False
-    later = set(selected[selected.index("inspect") + 1 :])
+    later = set(selected[selected.index(StageName.INSPECT) + 1 :])
     return (
-        s3_enabled(settings)
-        and bool(later & {"upload", "manifest"})
-        and not (dandi_enabled(settings) and later & {"organize", "upload"})
+        settings.s3_enabled
+        and bool(later & {StageName.UPLOAD, StageName.MANIFEST})
+        and not (settings.dandi_enabled and later & {StageName.ORGANIZE, StageName.UPLOAD})
     )
 
 
@@ -75,8 +61,10 @@ def preflight(run: Run, *, suggest: bool = False) -> None:
     raises; dandiset metadata the archive would refuse stops the run ("metadata"). `suggest`:
     the plan's guess of the bump when none is given (see `decide`)."""
     settings, names = run.settings, set(run.selected)
-    converts = "convert" in names
-    to_s3 = s3_enabled(settings) and bool(names & {"upload", "manifest", "notes"})
+    converts = StageName.CONVERT in names
+    to_s3 = settings.s3_enabled and bool(
+        names & {StageName.UPLOAD, StageName.MANIFEST, StageName.NOTES}
+    )
     if converts:  # the sessions table, its ids (the DANDI path rule) and convert's outputs
         from publishkit.nwb.sessions import planned_sessions
         from publishkit.nwb.templates import find_template
@@ -88,7 +76,7 @@ def preflight(run: Run, *, suggest: bool = False) -> None:
         from publishkit.workspace.inventory import collect
 
         run.files = collect(settings)  # checked before the bucket; staged from it, once
-    if {"upload", "publish"} & names and dandi_enabled(settings):
+    if {StageName.UPLOAD, StageName.PUBLISH} & names and settings.dandi_enabled:
         _check_dandi(run)
         if run.stopped:
             return
@@ -97,7 +85,7 @@ def preflight(run: Run, *, suggest: bool = False) -> None:
     from publishkit.release.s3_staging import check_target
 
     run.target = check_target(settings=settings, version=run.request.version)
-    if "manifest" not in names:
+    if StageName.MANIFEST not in names:
         return
     if converts:
         _check_converting(run, suggest)
@@ -110,10 +98,10 @@ def _check_dandi(run: Run) -> None:
 
     settings = run.settings
     access = check_dandi_access(settings=settings, api_key=run.request.dandi_api_key)
-    if publish_enabled(settings):
+    if settings.publishes:
         run.dandiset_metadata = check_dandiset_metadata(settings, access.info)
         if not run.dandiset_metadata.ok:
-            run.stop("metadata")
+            run.stop(METADATA)
 
 
 def check_dandiset_metadata(settings: Settings, info: dict[str, Any] | None) -> MetadataReport:
@@ -180,7 +168,7 @@ def decide(run: Run, *, suggest: bool = False, provisional: bool = False) -> Dec
     staged = run.stage_s3()
     comparison, summaries, unreadable = compare_staged(run.settings, staged, read=not provisional)
     request, version = run.request, None
-    if "manifest" in run.selected or request.version or request.bump:
+    if StageName.MANIFEST in run.selected or request.version or request.bump:
         bump = request.bump
         if suggest and not (request.version or bump):
             bump = comparison.suggested_bump
@@ -199,10 +187,11 @@ def _check_release_keys(settings: Settings, version: Version) -> None:
     from publishkit.errors import ConfigError
     from publishkit.formats.keys import key_problem
     from publishkit.formats.manifest import manifest_name
+    from publishkit.formats.release_layout import MANIFESTS_FOLDER
     from publishkit.formats.summaries import SUMMARIES_FOLDER, summaries_name
 
     for key in (
-        settings.s3.key(f"manifests/{manifest_name(settings.project, version)}"),
+        settings.s3.key(f"{MANIFESTS_FOLDER}/{manifest_name(settings.project, version)}"),
         settings.s3.key(f"{SUMMARIES_FOLDER}/{summaries_name(settings.project, str(version))}"),
     ):
         problem = key_problem(key)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from publishkit.formats.comparison import Comparison
+from publishkit.workspace.settings import METADATA, StageName, StopReason
 
 if TYPE_CHECKING:
     from publishkit.dandi.metadata import MetadataReport
@@ -55,7 +56,7 @@ class ReleaseResult:
 class PipelineResult:
     """What a run of the pipeline did: each stage's report, and the stage that stopped it."""
 
-    stages: tuple[str, ...]  # the stages that ran (or were to run, when one stopped the run)
+    stages: tuple[StageName, ...]  # the stages that ran (or were to run, when one stopped the run)
     conversion: ConversionReport | None = None
     inspection: InspectionReport | None = None
     tables: TableCheckReport | None = None  # the checks of publishkit.yaml's tables: section
@@ -66,7 +67,9 @@ class PipelineResult:
     s3_upload: S3UploadResult | None = None
     manifest: ManifestResult | None = None
     notes: NotesResult | None = None
-    stopped: str | None = None  # what stopped the run: metadata, convert, inspect, upload, publish
+    stopped: StopReason | None = (
+        None  # what stopped it: METADATA, convert, inspect, upload, publish
+    )
     overridden: str | None = None  # the reason given to publish despite failed inspection
     skipped: tuple[str, ...] = ()  # selected but not enabled by the workspace
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage that ran
@@ -75,27 +78,27 @@ class PipelineResult:
     @property
     def gated(self) -> bool:
         """Inspection (of the NWB files or the tables) failed and stopped the release."""
-        return self.stopped == "inspect"
+        return self.stopped == StageName.INSPECT
 
     @property
     def stopped_by_conversion(self) -> bool:
         """A row failed to convert: nothing after convert ran."""
-        return self.stopped == "convert"
+        return self.stopped == StageName.CONVERT
 
     @property
     def stopped_by_dandi(self) -> bool:
         """The DANDI upload failed: nothing was published on S3."""
-        return self.stopped == "upload"
+        return self.stopped == StageName.UPLOAD
 
     @property
     def stopped_by_metadata(self) -> bool:
         """dandiset.yaml has what the archive would refuse at publish: nothing ran."""
-        return self.stopped == "metadata"
+        return self.stopped == METADATA
 
     @property
     def stopped_by_publish(self) -> bool:
         """The archive would not publish the draft: nothing was published on S3."""
-        return self.stopped == "publish"
+        return self.stopped == StageName.PUBLISH
 
     @property
     def ok(self) -> bool:
@@ -137,7 +140,7 @@ class PipelineResult:
         """Why the run stopped before publishing, and the fix; None when nothing stopped it."""
         if self.stopped is None:
             return None
-        return _FAILURES.get(self.stopped, _FAILURES["upload"])
+        return _FAILURES.get(self.stopped, _FAILURES[StageName.UPLOAD])
 
     def as_json(self) -> dict[str, Any]:
         """The report as JSON, for `--format json` and scripts; with `error`, `hint` and
@@ -175,24 +178,24 @@ class PipelineResult:
         }
 
 
-_FAILURES = {
-    "convert": (
+_FAILURES: dict[StopReason, tuple[str, str]] = {
+    StageName.CONVERT: (
         "a row failed to convert, so nothing was organized or uploaded",
         "correct the rows named above and run the release again",
     ),
-    "metadata": (
+    METADATA: (
         "the archive would refuse to publish this dandiset metadata, so nothing was uploaded",
         "correct the lines named above; `publishkit dandi metadata check` checks again",
     ),
-    "inspect": (
+    StageName.INSPECT: (
         "inspection failed, so nothing was uploaded",
         "correct the files or tables named above, or pass --publish-despite-inspection REASON",
     ),
-    "upload": (
+    StageName.UPLOAD: (
         "the DANDI upload failed, so nothing was published to S3",
         "correct the cause named above and run the release again; finished uploads are re-used",
     ),
-    "publish": (
+    StageName.PUBLISH: (
         "DANDI did not publish the draft, so nothing was published to S3",
         "correct the cause named above and run the release again; uploads are re-used",
     ),

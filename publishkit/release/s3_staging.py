@@ -21,6 +21,7 @@ from publishkit.formats import manifest
 from publishkit.formats.comparison import Comparison
 from publishkit.formats.manifest import Manifest
 from publishkit.formats.notes import drop_newest_section
+from publishkit.formats.release_layout import MANIFESTS_FOLDER, NOTES_FILE
 from publishkit.formats.versions import Bump, Version
 from publishkit.progress import Progress, no_progress
 from publishkit.release.draft import DandiEntry, Draft, draft_manifest
@@ -29,8 +30,6 @@ from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache, FileDigests
 from publishkit.workspace.inventory import ReleaseFile, collect
 from publishkit.workspace.state import DandiAssets, OrganizedPaths, StateStore
-
-NOTES_FILE = "release_notes.md"
 
 
 @dataclass(frozen=True)
@@ -197,7 +196,7 @@ def dandi_entries(store: StateStore, settings: Settings) -> dict[str, DandiEntry
 
 def read_published(settings: Settings, bucket: S3Bucket) -> Published:
     """The versions published in the bucket, and the latest one's manifest."""
-    prefix = settings.s3.key("manifests/")
+    prefix = settings.s3.key(MANIFESTS_FOLDER + "/")
     versions = {}
     for key in bucket.list_keys(prefix):
         name = key[len(prefix) :]

@@ -11,6 +11,7 @@ from typing import Any
 from publishkit.errors import ManifestError, StorageError, StoreUnavailable, UsageError
 from publishkit.formats.comparison import Comparison, compare_manifests
 from publishkit.formats.manifest import manifest_name
+from publishkit.formats.release_layout import MANIFESTS_FOLDER
 from publishkit.release.published_readback import Place, compared_in_bucket, place_of
 from publishkit.s3.bucket import S3Bucket
 from publishkit.s3.pinned import BucketPool, ReadSettings
@@ -55,8 +56,8 @@ def write_site_preview(*, settings: Settings, out: Path) -> list[Path]:
     documents = manifests_in(bucket, s3.prefix, {"project_name": settings.project})
     if not documents:
         raise UsageError(
-            f"s3://{bucket.name}/{s3.key('manifests/')}: no release of {settings.project} is "
-            "published yet, so there is no site to write",
+            f"s3://{bucket.name}/{s3.key(MANIFESTS_FOLDER + '/')}: no release of "
+            f"{settings.project} is published yet, so there is no site to write",
             hint="publish a release first: `publishkit release --version X.Y.Z`",
         )
     versions = [str(d["manifest_version"]) for d in documents]

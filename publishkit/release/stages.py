@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from publishkit.formats.versions import Bump
 from publishkit.interrupts import Interrupt, never
 from publishkit.progress import Progress
+from publishkit.workspace.settings import StageName, StopReason
 
 if TYPE_CHECKING:
     from publishkit.dandi.metadata import MetadataReport
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
     from publishkit.release.manifest_and_notes import ManifestResult, NotesResult
     from publishkit.release.s3_staging import Staged, Target
     from publishkit.release.s3_upload import S3UploadResult
-    from publishkit.workspace.config import Settings
     from publishkit.workspace.inventory import ReleaseFile
+    from publishkit.workspace.settings import Settings
     from publishkit.workspace.table_checks import TableCheckReport
 
 
@@ -54,7 +55,7 @@ class Run:
 
     settings: Settings
     request: Request
-    selected: tuple[str, ...]  # the stages that run, in order
+    selected: tuple[StageName, ...]  # the stages that run, in order
     progress: Progress
     target: Target | None = None  # the bucket, as checked before anything was written
     files: list[ReleaseFile] | None = None  # the files, collected when no stage converts
@@ -71,15 +72,15 @@ class Run:
     s3_upload: S3UploadResult | None = None
     manifest: ManifestResult | None = None
     notes: NotesResult | None = None
-    stopped: str | None = None  # the stage that stopped the run
+    stopped: StopReason | None = None  # the stage that stopped the run, or METADATA
     seconds: dict[str, float] = field(default_factory=dict)
     interrupt: Interrupt = never  # checked before each stage and before each write
 
-    def stop(self, stage: str) -> None:
-        """Stop the run after this stage: nothing after it runs."""
+    def stop(self, stage: StopReason) -> None:
+        """Stop the run after this stage (METADATA: before the first): nothing after it runs."""
         self.stopped = stage
 
-    def later(self, stage: str) -> tuple[str, ...]:
+    def later(self, stage: StageName) -> tuple[StageName, ...]:
         """The selected stages after `stage`."""
         return self.selected[self.selected.index(stage) + 1 :]
 
@@ -101,8 +102,11 @@ class Run:
 
 @dataclass(frozen=True)
 class Stage:
-    """A stage of the release: enabled by the workspace or not, and what it does."""
+    """A stage of the release: its name, and what it does. Whether the workspace enables it
+    is the settings' to say (Settings.enables: one property per stage)."""
 
-    name: str
-    enabled: Callable[[Settings], bool]
+    name: StageName
     run: Callable[[Run], None]
+
+    def enabled(self, settings: Settings) -> bool:
+        return settings.enables(self.name)

@@ -93,9 +93,10 @@ def _latest_release(
     """The newest local manifest's version; its data files' relpath -> (blake2b, whether it
     records their DANDI asset); and the DANDI version it records."""
     from publishkit.consume.export import latest_local_manifest
+    from publishkit.formats.release_layout import MANIFESTS_FOLDER
 
     try:
-        path = latest_local_manifest(settings.workspace / "manifests")
+        path = latest_local_manifest(settings.workspace / MANIFESTS_FOLDER)
     except PublishkitError:
         return None, {}, None
     document = manifest.load(path)

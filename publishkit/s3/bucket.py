@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import botocore.session
@@ -20,6 +20,7 @@ from publishkit.s3.refusals import error_code, refusal_code, storage_error
 
 BLAKE2B_METADATA = "publishkit-blake2b"
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket"}
+_Answer = TypeVar("_Answer")
 
 
 @dataclass(frozen=True)
@@ -147,27 +148,27 @@ class S3Bucket:
 
     def abort_upload(self, key: str, upload_id: str) -> bool:
         """Abort one multipart upload; False when it was no longer open."""
-        try:
-            self.client.abort_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id)
-        except ClientError as exc:
-            if _code(exc) in {"NoSuchUpload", *_MISSING}:
-                return False
-            raise self.error(exc, key) from None
-        except BotoCoreError as exc:
-            raise self.error(exc, key) from None
-        return True
+        answer = self._ask(
+            key,
+            lambda: self.client.abort_multipart_upload(
+                Bucket=self.name, Key=key, UploadId=upload_id
+            ),
+            absent={"NoSuchUpload", *_MISSING},
+        )
+        return answer is not None
 
     def open_uploads(self, key: str) -> list[str]:
         """The ids of the multipart uploads open on exactly `key`."""
-        found = []
-        try:
-            for page in self.client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=self.name, Prefix=key
-            ):
-                found += [str(u["UploadId"]) for u in page.get("Uploads", []) if u["Key"] == key]
-        except (ClientError, BotoCoreError) as exc:
-            raise self.error(exc, key) from None
-        return found
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.name, Prefix=key
+        )
+        found = self._ask(
+            key,
+            lambda: [
+                str(u["UploadId"]) for p in pages for u in p.get("Uploads", []) if u["Key"] == key
+            ],
+        )
+        return found or []
 
     def deleted(self, key: str) -> bool:
         """The latest version of `key` is a delete marker (its older versions remain)."""
@@ -185,14 +186,10 @@ class S3Bucket:
         args = {"Bucket": self.name, "Key": key}
         if version_id:
             args["VersionId"] = version_id
-        try:
-            response = self.client.head_object(**args)
-        except ClientError as exc:
-            if _code(exc) in _MISSING or (_code(exc) == "400" and version_id):
-                return None
-            raise self.error(exc, key) from None
-        except BotoCoreError as exc:
-            raise self.error(exc, key) from None
+        absent = _MISSING | ({"400"} if version_id else set())  # a malformed version id: none
+        response = self._ask(key, lambda: self.client.head_object(**args), absent=absent)
+        if response is None:
+            return None
         return ObjectVersion(
             key=key,
             version_id=str(response.get("VersionId") or "null"),
@@ -203,15 +200,13 @@ class S3Bucket:
 
     def list_keys(self, prefix: str) -> list[str]:
         """Every key under `prefix`."""
-        keys: list[str] = []
-        try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.name, Prefix=prefix
-            ):
-                keys.extend(item["Key"] for item in page.get("Contents", []))
-        except (ClientError, BotoCoreError) as exc:
-            raise self.error(exc, prefix) from None
-        return keys
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.name, Prefix=prefix
+        )
+        keys = self._ask(
+            prefix, lambda: [str(item["Key"]) for p in pages for item in p.get("Contents", [])]
+        )
+        return keys or []
 
     def get_bytes(self, key: str, version_id: str | None = None) -> bytes | None:
         """The content of the given (or current) version of `key`; None when there is none."""
@@ -223,26 +218,20 @@ class S3Bucket:
         body = self._get(key, version_id)
         if body is None:
             return False
-        try:
+
+        def read() -> bool:
             for chunk in body:
                 consume(chunk)
-        except (ClientError, BotoCoreError) as exc:
-            raise self.error(exc, key) from None
-        return True
+            return True
+
+        return bool(self._ask(key, read))
 
     def _get(self, key: str, version_id: str | None) -> Iterator[bytes] | None:
         args = {"Bucket": self.name, "Key": key}
         if version_id:
             args["VersionId"] = version_id
-        try:
-            response = self.client.get_object(**args)
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                return None
-            raise self.error(exc, key) from None
-        except BotoCoreError as exc:
-            raise self.error(exc, key) from None
-        return response["Body"].iter_chunks(1024 * 1024)
+        response = self._ask(key, lambda: self.client.get_object(**args), absent=_MISSING)
+        return None if response is None else response["Body"].iter_chunks(1024 * 1024)
 
     def put_bytes(self, key: str, data: bytes, *, content_type: str, create_only: bool) -> str:
         """Store `data`; `create_only` fails rather than add a version to an existing key."""
@@ -256,17 +245,30 @@ class S3Bucket:
         }
         if create_only:
             args["IfNoneMatch"] = "*"
+        taken = {"PreconditionFailed"}
+        answer = self._ask(key, lambda: self.client.put_object(**args), absent=taken)
+        if answer is not None:
+            return str(answer["VersionId"])
+        # A retry of our own PUT whose answer was lost finds the key taken by itself.
+        if self.get_bytes(key) == data and (mine := self.head(key)) is not None:
+            return mine.version_id
+        raise ConditionFailed(
+            f"s3://{self.name}/{key} already exists; it is never overwritten",
+            hint="cut a new version instead",
+        )
+
+    def _ask(
+        self, key: str, send: Callable[[], _Answer], *, absent: Collection[str] = ()
+    ) -> _Answer | None:
+        """`send()`'s answer, or None when the store answers one of the `absent` codes; any
+        other refusal or failure of a request on `key` ("" for the bucket) raised as one line
+        naming it, with its fix (refusals.storage_error). Every request but versioning's,
+        location's and deleted's (which read the refusal's headers) goes through this."""
         try:
-            return str(self.client.put_object(**args)["VersionId"])
+            return send()
         except ClientError as exc:
-            if _code(exc) == "PreconditionFailed":
-                # A retry of our own PUT whose answer was lost finds the key taken by itself.
-                if self.get_bytes(key) == data and (mine := self.head(key)) is not None:
-                    return mine.version_id
-                raise ConditionFailed(
-                    f"s3://{self.name}/{key} already exists; it is never overwritten",
-                    hint="cut a new version instead",
-                ) from None
+            if _code(exc) in absent:
+                return None
             raise self.error(exc, key) from None
         except BotoCoreError as exc:
             raise self.error(exc, key) from None

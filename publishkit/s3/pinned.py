@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from publishkit.formats import manifest
-from publishkit.workspace.digests import FileDigests
+from publishkit.formats.file_digests import FileDigests
 
 if TYPE_CHECKING:  # boto3 is imported only once a bucket is reached
     from publishkit.s3.bucket import S3Bucket

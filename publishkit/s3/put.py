@@ -17,20 +17,12 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
 
 from publishkit.errors import StorageError
+from publishkit.formats.file_digests import Hasher
 
 MAX_PARTS = 10_000
 _HASH_READ_SIZE = 1024 * 1024  # a part's checksum is computed in reads of this size
-
-
-class Hasher(Protocol):
-    """What a hashlib object offers: update, digest, hexdigest."""
-
-    def update(self, data: bytes, /) -> None: ...
-    def digest(self) -> bytes: ...
-    def hexdigest(self) -> str: ...
 
 
 @dataclass(frozen=True)

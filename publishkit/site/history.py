@@ -10,27 +10,15 @@ from urllib.parse import urlsplit
 
 from publishkit.formats.changes import Change, compare, counts
 from publishkit.formats.manifest import entry_relpaths, manifest_name
+from publishkit.formats.release_layout import MANIFESTS_FOLDER, NOTES_FILE, DandiVersion
 from publishkit.formats.versions import Version
 
-NOTES_FILE = "release_notes.md"  # as release.s3_staging names it, beside the manifests
 PAGES_FOLDER = "releases"
 
 
 def page_name(version: str) -> str:
     """The file name of a release's page, in `releases/`."""
     return f"v{version}.html"
-
-
-@dataclass(frozen=True)
-class DandiVersion:
-    dandiset: str
-    version: str
-    url: str | None
-    doi: str | None
-
-    @property
-    def doi_url(self) -> str | None:
-        return f"https://doi.org/{self.doi}" if self.doi else None
 
 
 @dataclass(frozen=True)
@@ -86,7 +74,7 @@ def release_base(document: Mapping[str, Any]) -> str | None:
 def manifest_url(document: Mapping[str, Any]) -> str | None:
     base = release_base(document)
     name = manifest_name(document["project_name"], document["manifest_version"])
-    return f"{base}manifests/{name}" if base else None
+    return f"{base}{MANIFESTS_FOLDER}/{name}" if base else None
 
 
 def notes_url(document: Mapping[str, Any]) -> str | None:

@@ -11,8 +11,9 @@ from typing import Any
 
 from publishkit.errors import ManifestError
 from publishkit.formats.jsonio import dumps
+from publishkit.formats.release_layout import DandiVersion
 from publishkit.formats.schemas import violations
-from publishkit.site.history import DandiVersion, ReleaseFacts
+from publishkit.site.history import ReleaseFacts
 from publishkit.site.pages import InspectionSummary
 
 SCHEMA = "release-page"

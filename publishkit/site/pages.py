@@ -14,6 +14,7 @@ from typing import Any
 from publishkit.formats.comparison import Comparison
 from publishkit.formats.manifest import manifest_name
 from publishkit.formats.notes_html import render_html
+from publishkit.formats.release_layout import DandiVersion
 from publishkit.site.charts import history_charts, size_text
 from publishkit.site.file_table import (
     FilePage,
@@ -27,7 +28,6 @@ from publishkit.site.file_table import (
 )
 from publishkit.site.history import (
     PAGES_FOLDER,
-    DandiVersion,
     History,
     dandi_version,
     manifest_url,

@@ -17,9 +17,10 @@ from typing import Any
 
 from publishkit.errors import ManifestError
 from publishkit.formats.comparison import Comparison
-from publishkit.formats.jsonio import write_atomic
 from publishkit.formats.manifest import entry_relpath, parse_manifest, version_from_name
+from publishkit.formats.release_layout import MANIFESTS_FOLDER
 from publishkit.formats.table_diff import parse_table
+from publishkit.local_files import write_atomic
 from publishkit.s3 import content_types
 from publishkit.s3.bucket import ConditionFailed, S3Bucket
 from publishkit.site import page_record
@@ -127,7 +128,7 @@ def _lists(index: bytes | None, version: str) -> bool:
 def manifest_keys(bucket: S3Bucket, prefix: str, project: str) -> dict[str, str]:
     """The key of each manifest of `project` in the bucket's `manifests/`, by version."""
     found = {}
-    for key in bucket.list_keys(f"{prefix}/manifests/"):
+    for key in bucket.list_keys(f"{prefix}/{MANIFESTS_FOLDER}/"):
         name = key.rsplit("/", 1)[-1]
         version = version_from_name(name)
         if name.startswith(f"{project}_project_manifest_v") and version is not None:

@@ -6,7 +6,7 @@ import difflib
 import ipaddress
 import re
 import string
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,131 +19,34 @@ from publishkit.formats.schemas import load_schema, violations
 from publishkit.formats.yamlio import key_line, line_of, read_yaml
 from publishkit.workspace import CONFIG_NAME
 from publishkit.workspace.config_paths import check_paths
-from publishkit.workspace.executors import LOCAL, ExecutorSettings
-from publishkit.workspace.inspection_settings import InspectionConfig, from_section
-from publishkit.workspace.table_settings import TableSpec
+from publishkit.workspace.executors import ExecutorSettings
+from publishkit.workspace.inspection_settings import from_section
+from publishkit.workspace.settings import (
+    DEFAULT_PUBLIC_URL,
+    LINDI_INDEX_MIN_MB,
+    ConversionSettings,
+    DandiSettings,
+    S3Settings,
+    Settings,
+)
 from publishkit.workspace.table_settings import from_section as tables_from_section
 
-DEFAULT_PUBLIC_URL = "https://{bucket}.s3.{region}.amazonaws.com/{key}"
+__all__ = [  # the settings' types are workspace/settings.py's, imported from here too
+    "CONFIG_NAME",
+    "LINDI_INDEX_MIN_MB",
+    "ConversionSettings",
+    "DandiSettings",
+    "S3Settings",
+    "Settings",
+    "is_endpoint_url",
+    "load_settings",
+    "shown_url",
+]
+
 DEFAULT_REGION = "us-east-1"
 PUBLIC_URL_PLACEHOLDERS = ("bucket", "region", "key")
 _HOST_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _HOST_NAME = re.compile(rf"{_HOST_LABEL}(\.{_HOST_LABEL})*\.?")  # botocore's rule for a host
-
-
-# An index costs ~0.1 s a file to build; it saves a reader the HDF5 metadata's many small
-# reads, which matter for a large file (a small one streams whole in a request or two).
-LINDI_INDEX_MIN_MB = 16.0
-
-
-@dataclass(frozen=True)
-class S3Settings:
-    """Where releases go: the bucket, prefix, region, endpoint, URL form and part size."""
-
-    bucket: str
-    prefix: str
-    region: str
-    endpoint_url: str | None = None
-    public_url: str = DEFAULT_PUBLIC_URL
-    multipart_threshold: int = 64 * 1024 * 1024
-    max_concurrency: int = 10  # requests in flight at once: files, and a large file's parts
-    part_size: int | None = None  # None: chosen per file (s3.transfer.TransferSettings)
-
-    def key(self, relpath: str) -> str:
-        """The object key of a path under the release prefix."""
-        return f"{self.prefix}/{relpath}"
-
-
-@dataclass(frozen=True)
-class ConversionSettings:
-    """How convert works: the template, the sessions table, where NWB files go, the files table."""
-
-    template: str
-    sessions: Path
-    output_dir: Path
-    files_table: Path
-    templates_dir: Path | None = None
-
-
-@dataclass(frozen=True)
-class DandiSettings:
-    """Where organize lays files out, which DANDI instance and dandiset the upload sends them
-    to, the dandiset's metadata file, and whether a release publishes a DANDI version."""
-
-    folder: Path
-    instance: str | None = None
-    dandiset: str | None = None
-    files_mode: str = "copy"
-    required_fields: tuple[str, ...] = ("subject_id", "session_id")
-    metadata: Path | None = None  # dandiset.yaml: the dandiset's metadata (dandischema's model)
-    publish: bool = False
-
-
-@dataclass(frozen=True)
-class Settings:
-    """A workspace's publishkit.yaml, validated: every section as settings."""
-
-    workspace: Path
-    project: str
-    s3_settings: S3Settings | None
-    metadata_files: tuple[tuple[str, Path], ...]
-    id_column: str = "file_id"
-    path_column: str = "file_path"
-    inspection: InspectionConfig = field(default_factory=InspectionConfig)
-    fail_on: str = "CRITICAL"
-    inspection_enabled: bool = False  # an `inspection:` section is present
-    conversion_settings: ConversionSettings | None = None
-    dandi_settings: DandiSettings | None = None
-    executor: ExecutorSettings = LOCAL
-    tables: tuple[TableSpec, ...] = ()  # the tables: section
-    site: bool = True  # site: publish the release site beside the manifests
-    # lindi_index_min_mb: HDF5 NWB files this large get a LINDI index (None: none does)
-    lindi_index_min_mb: float | None = LINDI_INDEX_MIN_MB
-
-    @property
-    def tables_checked(self) -> bool:
-        """The tables: section asks for a check of some table."""
-        return any(spec.checked for spec in self.tables)
-
-    def table_keys(self) -> dict[str, tuple[str, ...]]:
-        """Each table's declared key (tables.<name>.key), for the release notes."""
-        return {spec.name: spec.key for spec in self.tables if spec.key}
-
-    @property
-    def dandi(self) -> DandiSettings:
-        """The dandi section (its defaults when there is none)."""
-        return self.dandi_settings or DandiSettings(folder=self.workspace / "dandiset")
-
-    @property
-    def dandi_enabled(self) -> bool:
-        """The workspace uploads to DANDI: its dandi: section names an instance and a dandiset."""
-        return bool(self.dandi.instance and self.dandi.dandiset)
-
-    @property
-    def conversion(self) -> ConversionSettings:
-        """The conversion section; a ConfigError for `convert` when it is absent."""
-        if self.conversion_settings is None:
-            raise ConfigError(
-                f"{self.workspace / CONFIG_NAME}: no conversion section",
-                hint="add conversion: {template: NAME}, or start with `publishkit init DIR "
-                "--template NAME`",
-            )
-        return self.conversion_settings
-
-    @property
-    def state_dir(self) -> Path:
-        """The workspace's `.publishkit/` folder: its state store, locks and caches."""
-        return self.workspace / ".publishkit"
-
-    @property
-    def s3(self) -> S3Settings:
-        """The S3 section; a ConfigError for stages that need it when it is absent."""
-        if self.s3_settings is None:
-            raise ConfigError(
-                f"{self.workspace / CONFIG_NAME}: no s3 section; releases need a bucket",
-                hint="add s3: {bucket: ..., region: ...} to publishkit.yaml",
-            )
-        return self.s3_settings
 
 
 def load_settings(workspace: Path, *, default_region: str | None = None) -> Settings:

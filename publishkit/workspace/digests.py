@@ -6,17 +6,18 @@ GIL on large updates), so the throughput is that of the slowest digest, not the 
 
 from __future__ import annotations
 
+__all__ = ["CHUNK_SIZE", "DigestCache", "FileDigests", "digest_file", "feed_hashers"]
+
 import functools
 import hashlib
 import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from publishkit.errors import WorkspaceError
+from publishkit.formats.file_digests import FileDigests, Hasher
 from publishkit.progress import Progress, no_progress
 from publishkit.workspace.executors import (
     LOCAL,
@@ -32,20 +33,6 @@ from publishkit.workspace.state import Batches, FileDigestRecords, FileRecord, S
 CHUNK_SIZE = 8 * 1024 * 1024
 _BUFFERS = 3
 HASHING_THREADS = min(4, os.cpu_count() or 1)  # files read and hashed at once
-
-
-class Hasher(Protocol):
-    def update(self, data: bytes | memoryview, /) -> None: ...
-    def hexdigest(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class FileDigests:
-    """What a manifest and the object store need to know about a file's content."""
-
-    size: int
-    blake2b: str  # the manifest's file_hash (AllenSDK: hashlib.blake2b, default settings)
-    sha256: str
 
 
 def digest_file(path: Path, chunk_size: int = CHUNK_SIZE) -> FileDigests:

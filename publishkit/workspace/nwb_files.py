@@ -31,7 +31,7 @@ def find_nwb_files(paths: Iterable[Path]) -> list[Path]:
 def workspace_nwb_files(settings: Settings) -> list[Path]:
     """The workspace's own NWB files: convert's outputs when it converts, else those its tables
     list, else every *.nwb outside dot-folders and the dandiset folder (organize's copies)."""
-    if settings.conversion_settings is not None:
+    if settings.converts:
         found = sorted(settings.conversion.output_dir.glob("*.nwb"))
     else:
         # by the listed name: a file may be a symlink to a blob without the suffix (git-annex)

@@ -11,14 +11,15 @@ import re
 
 from publishkit.errors import WorkspaceError
 from publishkit.formats.keys import KEY_FIX, key_problem
+from publishkit.formats.release_layout import MANIFESTS_FOLDER, NOTES_FILE
 from publishkit.formats.summaries import SUMMARIES_FOLDER
 
 # AllenSDK takes the S3 key from the manifest URL without percent-decoding it, so a key must be
 # spelled the same in a URL and in the bucket: no spaces, no characters a URL would escape.
 _URL_SAFE = re.compile(r"^[A-Za-z0-9._~/-]+$")
 # Keys publishkit itself writes under the prefix: a data file there would clobber or pose as one.
-_RESERVED_FOLDERS = ("manifests/", "project_metadata/", SUMMARIES_FOLDER + "/")
-_RESERVED_FILE = "release_notes.md"
+_RESERVED_FOLDERS = (MANIFESTS_FOLDER + "/", "project_metadata/", SUMMARIES_FOLDER + "/")
+_RESERVED_FILE = NOTES_FILE
 _SHOWN = 80  # characters of a key shown in a message
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import jsonschema
 
+from publishkit.formats.schemas import first_violation
 from publishkit.formats.summaries import Summary, decode, field_value
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import DigestCache
@@ -187,9 +188,7 @@ def _invalid(rows: Rows, index: int, column: str, schema: Any) -> Iterator[tuple
     for number, (line, row) in enumerate(rows, start=1):
         text = row[index]
         if text not in verdicts:
-            error = jsonschema.exceptions.best_match(
-                validator.iter_errors(cell_value(text, schema))
-            )
+            error = first_violation(validator.iter_errors(cell_value(text, schema)))
             verdicts[text] = None if error is None else error.message
         if verdicts[text] is not None:
             yield (number, line, column, text), str(verdicts[text])

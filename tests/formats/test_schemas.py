@@ -76,3 +76,36 @@ def test_hints_name_the_schema_command(cli, tmp_path: Path) -> None:
     assert broken_template.exit_code == 2
     assert "version:" in broken_template.stderr
     assert "(fix: see `publishkit schema template`)" in broken_template.stderr
+
+
+def test_a_jsonschema_error_is_worded_in_one_line_with_its_place() -> None:
+    """first_violation: jsonschema's most relevant error, where it is, what is missing; and,
+    asked for the deepest, what is wrong inside the alternative rather than "not valid under
+    any of the given schemas"."""
+    import jsonschema
+
+    from publishkit.formats.schemas import first_violation
+
+    schema = {
+        "type": "object",
+        "required": ["name", "when"],
+        "properties": {
+            "name": {"type": "string"},
+            "when": {"anyOf": [{"maxLength": 3}, {"pattern": "^[0-9]{8}$"}]},
+        },
+    }
+    validator = jsonschema.Draft202012Validator(schema)
+    missing = first_violation(validator.iter_errors({"name": "x"}))
+    assert missing is not None
+    assert (missing.path, missing.missing, missing.dotted) == ((), ("when",), "(top level)")
+    assert missing.message == "'when' is a required property"
+    assert first_violation(validator.iter_errors({"name": "x", "when": "now"})) is None
+
+    long = {"name": "x", "when": "2024"}
+    either = first_violation(validator.iter_errors(long))
+    deepest = first_violation(validator.iter_errors(long), deepest=True)
+    assert either is not None and deepest is not None
+    assert either.dotted == deepest.dotted == "when"
+    assert either.message == "'2024' is not valid under any of the given schemas"
+    assert deepest.message == "'2024' is too long"
+    assert "\n" not in deepest.message

@@ -52,6 +52,13 @@ def open_uploads(s3_client: Any, bucket: str) -> list[str]:
     ]
 
 
+def assert_stored_alone(s3_client: Any, bucket: str, key: str, versions: list[bytes]) -> None:
+    """`key`'s versions hold exactly `versions` (none: nothing was stored), and no multipart
+    upload is left open in the bucket: each upload ends stored whole, or aborted."""
+    assert stored(s3_client, bucket, key) == versions
+    assert open_uploads(s3_client, bucket) == []
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("concurrency", [1, 4])
 def test_a_large_files_parts_go_up_at_once(
@@ -70,10 +77,9 @@ def test_a_large_files_parts_go_up_at_once(
     else:
         assert traffic.peak_connections >= 4, traffic
     assert (sent.sent, sent.reused, sent.retries, sent.restarted) == (content.size, 0, 0, None)
-    assert stored(s3_client, bucket.bucket, "big.bin") == [path.read_bytes()]
+    assert_stored_alone(s3_client, bucket.bucket, "big.bin", [path.read_bytes()])
     head = s3_client.head_object(Bucket=bucket.bucket, Key="big.bin", PartNumber=1)
     assert head["PartsCount"] == 6
-    assert open_uploads(s3_client, bucket.bucket) == []
 
 
 @pytest.mark.slow
@@ -90,8 +96,7 @@ def test_a_link_dropping_every_12_mib_still_completes_sending_each_byte_at_most_
     assert traffic.cuts >= 2, traffic  # the link really dropped, more than once
     assert sent.retries >= 2, sent
     assert traffic.bytes_up <= 1.5 * content.size, traffic
-    assert stored(s3_client, bucket.bucket, "big.bin") == [path.read_bytes()]
-    assert open_uploads(s3_client, bucket.bucket) == []
+    assert_stored_alone(s3_client, bucket.bucket, "big.bin", [path.read_bytes()])
 
 
 def test_a_permanent_error_is_not_retried(aws_env, s3_server: S3Sandbox, tmp_path: Path) -> None:
@@ -174,8 +179,7 @@ def test_an_interrupted_upload_is_resumed_sending_only_the_missing_parts(
         assert journal.recorded(bucket.bucket) == []
     assert (sent.reused, sent.sent, sent.restarted) == (15 * MIB, 15 * MIB, None)
     assert 15 * MIB <= traffic.bytes_up < 16 * MIB  # parts 4 to 6, and requests' headers
-    assert stored(s3_client, bucket.bucket, "big.bin") == [path.read_bytes()]
-    assert open_uploads(s3_client, bucket.bucket) == []
+    assert_stored_alone(s3_client, bucket.bucket, "big.bin", [path.read_bytes()])
 
 
 @pytest.mark.slow
@@ -204,8 +208,7 @@ def test_an_upload_the_bucket_no_longer_has_starts_again_and_says_so(
         assert journal.recorded(bucket.bucket) == []
     assert sent.restarted is not None and "no longer has" in sent.restarted
     assert (sent.sent, sent.reused) == (content.size, 0)
-    assert stored(s3_client, bucket.bucket, "big.bin") == [path.read_bytes()]
-    assert open_uploads(s3_client, bucket.bucket) == []
+    assert_stored_alone(s3_client, bucket.bucket, "big.bin", [path.read_bytes()])
 
 
 @pytest.mark.slow
@@ -231,8 +234,7 @@ def test_a_file_rewritten_during_a_parallel_upload_is_caught(
             transfers.put_file("big.bin", path, content=content, on_bytes=rewrite_once)
     assert rewritten.is_set()
     assert "big.bin changed while it was being released" in str(caught.value)
-    assert stored(s3_client, bucket.bucket, "big.bin") == []
-    assert open_uploads(s3_client, bucket.bucket) == []
+    assert_stored_alone(s3_client, bucket.bucket, "big.bin", [])
 
 
 @pytest.mark.slow
@@ -257,4 +259,4 @@ def test_bytes_rewritten_after_their_part_was_sent_leave_the_hashed_content(
     with Transfers(target, TransferSettings(1, 5 * MIB, 5 * MIB), QUICK) as transfers:
         transfers.put_file("big.bin", path, content=content, on_bytes=rewrite_after_three)
     assert path.read_bytes() != original
-    assert stored(s3_client, bucket.bucket, "big.bin") == [original]
+    assert_stored_alone(s3_client, bucket.bucket, "big.bin", [original])

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from publishkit.sandbox.archive import DandiSandbox
 from tests.faultproxy import FaultProxy, Plan, no_faults
+from tests.sandbox.test_archive import dandi_env
 
 
 @pytest.fixture
@@ -27,3 +30,17 @@ def through_proxy(s3_server, aws_env, monkeypatch) -> Iterator[Callable[..., Fau
         proxy.stop()
         assert proxy.alive_threads() == []
         assert proxy.errors == []
+
+
+@pytest.fixture
+def dandi_home(archive: DandiSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """publishkit and the dandi-cli it runs see the local archive: a fresh home (no keyring,
+    no cache, no user configuration) and its API key as DANDI_API_KEY, the variable a release
+    engineer sets. The home, returned."""
+    home = tmp_path / "home"
+    for key, value in dandi_env(archive, home).items():
+        if key.startswith(("HOME", "XDG_", "DANDI_", "PYTHON_KEYRING")):
+            monkeypatch.setenv(key, value)
+    monkeypatch.delenv(archive.api_key_env_var, raising=False)
+    monkeypatch.setenv("DANDI_API_KEY", archive.api_key)
+    return home

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +31,8 @@ import h5py
 import pytest
 
 from publishkit.sandbox.archive import DandiSandbox
-from tests.faultproxy import FaultProxy, Request
-from tests.sandbox.test_archive import api_assets, dandi_env
+from tests.faultproxy import Request
+from tests.sandbox.test_archive import api_assets
 from tests.studies import release_to_s3, repeat_first_session
 
 pytestmark = pytest.mark.slow
@@ -100,15 +100,10 @@ class Study:
 
 @pytest.fixture
 def new_study(
-    cli, tmp_path: Path, archive: DandiSandbox, s3_server, monkeypatch
-) -> Iterator[Callable[[int], Study]]:
+    cli, tmp_path: Path, archive: DandiSandbox, s3_server, through_proxy, dandi_home
+) -> Callable[[int], Study]:
     """Six sessions from the timeseries template, to DANDI and to a bucket of their own (one
     each per attempt); publishkit reaches the bucket through a proxy that holds each PUT."""
-    for key, value in dandi_env(archive, tmp_path / "home").items():
-        if key.startswith(("HOME", "XDG_", "DANDI_", "PYTHON_KEYRING")):
-            monkeypatch.setenv(key, value)
-    monkeypatch.delenv(archive.api_key_env_var, raising=False)
-    monkeypatch.setenv("DANDI_API_KEY", archive.api_key)
 
     one_at_a_time = threading.Lock()
 
@@ -117,14 +112,7 @@ def new_study(
             with one_at_a_time:  # a slow link: PUTs in parallel still take turns
                 time.sleep(PUT_HOLD)
 
-    proxy = FaultProxy(s3_server.endpoint_url, hold_puts)
-    for key, value in {
-        "AWS_ENDPOINT_URL": proxy.start(),
-        "AWS_ACCESS_KEY_ID": "sandbox",
-        "AWS_SECRET_ACCESS_KEY": "sandbox",
-        "AWS_DEFAULT_REGION": "us-west-2",
-    }.items():
-        monkeypatch.setenv(key, value)
+    through_proxy(hold_puts)
 
     def make(attempt: int) -> Study:
         dandiset = archive.create_dandiset(f"crash test {attempt}")
@@ -140,9 +128,7 @@ def new_study(
         release_to_s3(workspace, bucket)
         return Study(workspace, dandiset, bucket)
 
-    yield make
-    proxy.stop()
-    assert proxy.alive_threads() == []
+    return make
 
 
 def test_a_release_killed_in_every_stage_converges(

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from publishkit.sandbox.archive import DandiSandbox
-from tests.sandbox.test_archive import dandi_env
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +48,15 @@ def bucket_objects(s3_client: Any, bucket: str) -> dict[str, bytes]:
 
 
 def test_verbose_runs_leave_no_secret_anywhere(
-    cli, tmp_path: Path, archive: DandiSandbox, bucket, aws_env, s3_client, s3_server, monkeypatch
+    cli,
+    tmp_path: Path,
+    archive: DandiSandbox,
+    bucket,
+    aws_env,
+    s3_client,
+    s3_server,
+    monkeypatch,
+    dandi_home,
 ) -> None:
     secrets = {
         "AWS secret access key": f"pkSecretKey{uuid.uuid4().hex}Zz9",
@@ -59,11 +66,6 @@ def test_verbose_runs_leave_no_secret_anywhere(
     s3_server.accept(access_key, secrets["AWS secret access key"])  # it refuses unknown keys
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secrets["AWS secret access key"])
-    for key, value in dandi_env(archive, tmp_path / "home").items():
-        if key.startswith(("HOME", "XDG_", "DANDI_", "PYTHON_KEYRING")):
-            monkeypatch.setenv(key, value)
-    monkeypatch.delenv(archive.api_key_env_var, raising=False)
-    monkeypatch.setenv("DANDI_API_KEY", archive.api_key)
     dandiset = archive.create_dandiset("no secrets")
     workspace = tmp_path / "study"
     cache = tmp_path / "cache"

@@ -18,13 +18,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.faultproxy import FaultProxy, Request
-from tests.sandbox.test_archive import dandi_env
+from tests.faultproxy import Request
 from tests.studies import release_to_s3, repeat_first_session
 
 pytestmark = [
@@ -61,9 +59,7 @@ def handles_sigterm(pid: int) -> bool:
 
 
 @pytest.fixture(params=["s3", "dandi"])
-def study(
-    request, cli, tmp_path: Path, s3_server, monkeypatch
-) -> Iterator[tuple[Path, str, list, float]]:
+def study(request, cli, tmp_path: Path, s3_server, through_proxy) -> tuple[Path, str, list, float]:
     """Six sessions of the timeseries template released to a bucket through a proxy that
     records when each PUT of a manifest arrives (and to a dandiset of the local archive)."""
     bucket = s3_server.create_bucket(f"signalled-{request.param}", "us-west-2").bucket
@@ -72,11 +68,7 @@ def study(
     repeat_first_session(workspace, SESSIONS)
     if request.param == "dandi":
         archive = request.getfixturevalue("archive")
-        for key, value in dandi_env(archive, tmp_path / "home").items():
-            if key.startswith(("HOME", "XDG_", "DANDI_", "PYTHON_KEYRING")):
-                monkeypatch.setenv(key, value)
-        monkeypatch.delenv(archive.api_key_env_var, raising=False)
-        monkeypatch.setenv("DANDI_API_KEY", archive.api_key)
+        request.getfixturevalue("dandi_home")
         # pynwb's cache of its type map in this fresh home, written once before the runs:
         # pynwb writes it in place on its first import, so a process killed as it writes, or
         # one reading as another writes, finds it cut short (EOFError in the forkserver's
@@ -99,17 +91,8 @@ def study(
             with one_at_a_time:
                 time.sleep(PUT_HOLD)
 
-    proxy = FaultProxy(s3_server.endpoint_url, record)
-    for key, value in {
-        "AWS_ENDPOINT_URL": proxy.start(),
-        "AWS_ACCESS_KEY_ID": "sandbox",
-        "AWS_SECRET_ACCESS_KEY": "sandbox",
-        "AWS_DEFAULT_REGION": "us-west-2",
-    }.items():
-        monkeypatch.setenv(key, value)
-    yield workspace, bucket, arrivals, LATEST * (2 if request.param == "dandi" else 1)
-    proxy.stop()
-    assert proxy.alive_threads() == []
+    through_proxy(record)
+    return workspace, bucket, arrivals, LATEST * (2 if request.param == "dandi" else 1)
 
 
 def test_interrupted_at_random_instants_publishes_nothing_after_the_signal_then_converges(

@@ -123,3 +123,42 @@ def test_threads_run_every_task_pass_failures_on_and_a_cancel_starts_nothing_mor
     threads.cancel()
     assert list(results) == []
     assert len(started) <= 3  # the one running as it was cancelled, and the next one at most
+
+
+def _slow_power(n: int, exponent: int) -> int:
+    import time
+
+    time.sleep(0.05)
+    return int(n**exponent)
+
+
+@pytest.mark.parametrize(
+    "kind", ["serial", "threads", pytest.param("processes", marks=pytest.mark.slow)]
+)
+def test_every_executor_keeps_the_protocol(kind: str) -> None:
+    """The Executor protocol, executor by executor: fn(item, *args) for each item exactly once,
+    each result beside its item; after cancel(), nothing more is yielded and the tasks not
+    started are dropped."""
+    from publishkit.workspace.executors import (
+        Executor,
+        ProcessExecutor,
+        SerialExecutor,
+        ThreadExecutor,
+    )
+
+    def make() -> Executor:
+        if kind == "threads":
+            return ThreadExecutor(2)
+        return SerialExecutor() if kind == "serial" else ProcessExecutor(2)
+
+    items = list(range(8))
+    results = list(make().map_unordered(_slow_power, items, 3))
+    assert sorted(item for item, _ in results) == items  # each once
+    assert all(result == item**3 for item, result in results)
+
+    executor = make()
+    seen = []
+    for item, _ in executor.map_unordered(_slow_power, list(range(40)), 2):
+        seen.append(item)
+        executor.cancel()
+    assert len(seen) == 1

@@ -8,8 +8,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from publishkit.formats.dandi_computed import ASSET_STRIPPED
 from publishkit.sandbox.archive.base import (
-    ASSET_COMPUTED,
     ApiError,
     ArchiveBase,
     asset_path_problem,
@@ -113,7 +113,7 @@ class AssetRoutes(ArchiveBase):
             raise ApiError(400, {"non_field_errors": [problem]})
         if self.store.get_blob(blob_id) is None:
             raise not_found()
-        kept = {k: v for k, v in metadata.items() if k not in ASSET_COMPUTED}
+        kept = {k: v for k, v in metadata.items() if k not in ASSET_STRIPPED}
         kept.setdefault("schemaVersion", DANDI_SCHEMA_VERSION)
         return blob_id, kept, path
 

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request, Response
 
+from publishkit.formats.dandi_paths import archive_refuses
 from publishkit.sandbox.archive import documents
 from publishkit.sandbox.archive.blobs import BlobStorage
 from publishkit.sandbox.archive.documents import Site, contact_person
@@ -20,17 +21,6 @@ from publishkit.sandbox.archive.store import DandiStore
 
 CLI_MINIMAL_VERSION = "0.60.0"
 PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
-# Fields the archive computes itself and strips from metadata that clients send.
-ASSET_COMPUTED = {"id", "access", "path", "identifier", "contentUrl", "contentSize", "digest"}
-ASSET_COMPUTED |= {"datePublished", "publishedBy", "@context"}
-VERSION_COMPUTED = {"name", "identifier", "version", "id", "url", "assetsSummary", "citation"}
-VERSION_COMPUTED |= {"doi", "datePublished", "publishedBy", "manifestLocation", "dateCreated"}
-VERSION_COMPUTED |= {"releaseNotes"}
-# The archive's asset path rule (dandiapi's ASSET_PATH_REGEX, ^([C]?/?\.?[C])+$ with C the
-# characters below), written so that Python's backtracking matches it in linear time: the same
-# paths (checked exhaustively up to 8 characters), not exponential time on a long refused one.
-_ASSET_CHARS = r"[A-z0-9(),&\s#+~_=-]"
-ASSET_PATH = re.compile(rf"^(?:/?\.?{_ASSET_CHARS})+$")
 
 
 class ApiError(Exception):
@@ -51,7 +41,7 @@ def asset_path_problem(path: str) -> str | None:
     """Why the archive refuses an asset path (validate_asset_path), or None."""
     if path.startswith("/"):
         return "Path must not begin with /"
-    if not ASSET_PATH.match(path):
+    if archive_refuses(path):  # the archive's rule, as formats/dandi_paths.py writes it
         return "Path improperly formatted"
     return None
 

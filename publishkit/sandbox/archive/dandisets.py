@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Request, Response
 
+from publishkit.formats.dandi_computed import VERSION_STRIPPED
 from publishkit.sandbox.archive.base import (
     CLI_MINIMAL_VERSION,
-    VERSION_COMPUTED,
     ApiError,
     ArchiveBase,
     json_response,
@@ -53,7 +53,7 @@ class DandisetRoutes(ArchiveBase):
             name, metadata = data.get("name"), data.get("metadata", {})
             if not isinstance(name, str) or not name or not isinstance(metadata, dict):
                 raise ApiError(400, {"name": ["This field is required."]})
-            metadata = {k: v for k, v in metadata.items() if k not in VERSION_COMPUTED}
+            metadata = {k: v for k, v in metadata.items() if k not in VERSION_STRIPPED}
             created = self.store.create_dandiset(name, metadata)
             return json_response(self.dandiset_json(created.number, detail=True))
         rows = self.store.list_dandisets()
@@ -89,7 +89,7 @@ class DandisetRoutes(ArchiveBase):
             from dandischema.consts import DANDI_SCHEMA_VERSION
 
             metadata.setdefault("schemaVersion", DANDI_SCHEMA_VERSION)
-            metadata = {k: v for k, v in metadata.items() if k not in VERSION_COMPUTED}
+            metadata = {k: v for k, v in metadata.items() if k not in VERSION_STRIPPED}
             self.store.set_version_metadata(row.dandiset, row.version, name, metadata)
             return self.do_version_info(request, did, version)
         return json_response(self.version_metadata(request, self.version_of(did, version)))

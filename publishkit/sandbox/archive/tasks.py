@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from publishkit.formats.dandi_computed import publish_activity
 from publishkit.sandbox.archive import documents
 from publishkit.sandbox.archive.blobs import BlobStorage
 from publishkit.sandbox.archive.documents import INSTANCE_NAME, Site
@@ -139,27 +140,7 @@ def next_version(store: DandiStore, draft: VersionRow) -> str:
 def published_fields() -> dict[str, Any]:
     """publishedBy and datePublished, as the archive adds them when it publishes."""
     now = datetime.now(UTC).isoformat()
-    return {"publishedBy": _published_by(now), "datePublished": now}
-
-
-def _published_by(now: str) -> dict[str, Any]:
-    import uuid
-
-    return {
-        "id": uuid.uuid4().urn,
-        "name": "DANDI publish",
-        "startDate": now,
-        "endDate": now,
-        "wasAssociatedWith": [
-            {
-                "id": uuid.uuid4().urn,
-                "name": f"{INSTANCE_NAME} API",
-                "version": "0.1.0",
-                "schemaKey": "Software",
-            }
-        ],
-        "schemaKey": "PublishActivity",
-    }
+    return {"publishedBy": publish_activity(now, f"{INSTANCE_NAME} API"), "datePublished": now}
 
 
 def validate_asset(metadata: dict[str, Any]) -> tuple[str, Errors]:
