@@ -44,14 +44,14 @@ class DandiAccess:
 def require_target(settings: Settings) -> tuple[str, str]:
     """The DANDI instance and dandiset publishkit.yaml uploads to; a ConfigError when it does
     not name both."""
-    dandi = settings.dandi
-    if not dandi.instance or not dandi.dandiset:
+    target = settings.dandi_target
+    if target is None:
         raise ConfigError(
             f"{settings.workspace / CONFIG_NAME}: dandi.instance and dandi.dandiset are "
             "needed to upload to DANDI",
             hint="e.g. dandi: {instance: dandi-sandbox, dandiset: '000123'}",
         )
-    return dandi.instance, dandi.dandiset
+    return target
 
 
 def check_dandi_access(*, settings: Settings, api_key: str | None) -> DandiAccess:

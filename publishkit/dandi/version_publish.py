@@ -90,9 +90,9 @@ def publish_dandiset(
     """Publish the draft if it changed since the last publish (its metadata from dandiset.yaml,
     `link` added to relatedResource and sent as the version's release notes), once the archive
     has validated it; a failed report lists what the archive refused."""
-    dandi = settings.dandi
-    assert dandi.instance and dandi.dandiset
-    instance, dandiset = dandi.instance, dandi.dandiset
+    target = settings.dandi_target
+    assert target is not None, "the release publishes only to a workspace's DANDI target"
+    instance, dandiset = target
     document = dandiset_document(load_metadata(metadata_path(settings))[0])
     with (
         authenticated_client(instance, api_key) as client,
