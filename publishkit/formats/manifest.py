@@ -14,7 +14,7 @@ from publishkit.errors import ManifestError
 from publishkit.formats.jsonio import encode, loads, write_atomic
 from publishkit.formats.keys import first_unclean
 from publishkit.formats.lindi_index import IndexRecord
-from publishkit.formats.member_checks import QuickCheck, members_check
+from publishkit.formats.manifest_decoder import decode, unvouched
 from publishkit.formats.schemas import violations
 from publishkit.formats.urls import ObjectLocation as ObjectLocation
 from publishkit.formats.urls import allensdk_relpath as allensdk_relpath
@@ -27,7 +27,6 @@ from publishkit.formats.versions import Version
 _NAME = re.compile(r"^(?P<project>.+)_project_manifest_v(?P<version>[^/]+)\.json$")
 GROUPS = ("metadata_files", "data_files")
 GROUP_KEY = {"metadata": "metadata_files", "data": "data_files"}  # a file's group -> its key
-_FEW = 32  # entries left to jsonschema rather than halved further
 
 
 class Entry(TypedDict, total=False):
@@ -98,7 +97,13 @@ def version_from_name(name: str) -> Version | None:
 
 
 def parse_manifest(data: bytes | str, source: str) -> dict[str, Any]:
-    """Decode and validate; a ManifestError names `source` and the JSON pointer at fault."""
+    """Decode and validate; a ManifestError names `source` and the JSON pointer at fault. A
+    manifest the typed decoder vouches for is read in one pass (keys the schema does not name
+    are not kept); any other is read by jsonio and judged by the schema."""
+    decoded = decode(data)
+    if decoded is not None:
+        _check_paths(decoded, source)
+        return decoded
     try:
         document = loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -226,27 +231,15 @@ def _name_of(document: dict[str, Any], index: int) -> str:
 
 
 def _unvouched(document: Any) -> Any:
-    """`document` without the file entries a quick check vouches for. Each entry is valid or
-    not on its own, so jsonschema finds in what is left all it would find in `document`."""
+    """`document` without the file entries the typed decoder vouches for. Each entry is valid
+    or not on its own, so jsonschema finds in what is left all it would find in `document`."""
     if type(document) is not dict:
         return document
     left = dict(document)
     for group in GROUPS:
-        check = members_check("manifest", group)
-        if check is not None and type(document.get(group)) is dict:
-            left[group] = _suspects(document[group], check)
+        if type(document.get(group)) is dict:
+            left[group] = unvouched(group, document[group])
     return left
-
-
-def _suspects(entries: dict[str, Any], check: QuickCheck) -> dict[str, Any]:
-    """The entries `check` does not vouch for (in a few of at most _FEW entries), by halving."""
-    if check(entries):
-        return {}
-    if len(entries) <= _FEW:
-        return entries
-    items = list(entries.items())
-    half = len(items) // 2
-    return _suspects(dict(items[:half]), check) | _suspects(dict(items[half:]), check)
 
 
 def write_local(path: Path, document: dict[str, Any]) -> None:

@@ -1,0 +1,178 @@
+"""A manifest decoded and checked in one pass: msgspec's typed decoder builds the dicts while it
+checks each entry's keys, types and lengths; the schema's patterns are then tested a field at a
+time over all entries, and the schema's compiled validator judges the rest of the document (a
+few small keys). A document this does not vouch for is left to the schema (None)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import cache
+from itertools import repeat
+from typing import Annotated, Any, Required, TypedDict
+
+import msgspec
+
+from publishkit.formats.jsonio import loads
+from publishkit.formats.schemas import load_schema, violations
+
+GROUPS = ("metadata_files", "data_files")
+# orjson (jsonio.loads) reads an integer beyond 64 bits as a float: a larger size is the schema's
+# to judge, and the document is jsonio's
+_INT64 = 2**63 - 1  # (msgspec bounds an int by int64 at most)
+_Text = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _LindiIndex(TypedDict):
+    path: Annotated[str, msgspec.Meta(pattern=r"^lindi/(?!.*(^|/)\.\.(/|$)).+\.lindi\.json$")]
+    version_id: _Text
+    file_hash: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{128}$")]
+
+
+class _Entry(TypedDict, total=False):
+    """The types and lengths of schemas/manifest.schema.json's entry; its patterns are in
+    PATTERNED, tested over all entries at once."""
+
+    url: Required[str]
+    version_id: Required[_Text]
+    file_hash: Required[Annotated[str, msgspec.Meta(min_length=128, max_length=129)]]
+    path: _Text
+    size: Annotated[int, msgspec.Meta(ge=0, le=_INT64)]
+    sha256: Annotated[str, msgspec.Meta(min_length=64, max_length=65)]
+    created: str
+    previous_version_id: str | None
+    dandiset_id: Annotated[str, msgspec.Meta(min_length=6, max_length=7)]
+    dandi_asset_path: str
+    dandi_asset_id: str
+    lindi_index: _LindiIndex
+
+
+_MetadataFiles = dict[Annotated[str, msgspec.Meta(pattern="^[^/]+$")], _Entry]
+_DataFiles = dict[_Text, _Entry]
+_GROUP_TYPES = {"metadata_files": _MetadataFiles, "data_files": _DataFiles}
+
+
+class _Manifest(msgspec.Struct, forbid_unknown_fields=True):
+    """The two groups of entries, typed; the other keys the schema names as their JSON text
+    (read by jsonio and judged by the schema); None: absent."""
+
+    project_name: msgspec.Raw
+    manifest_version: msgspec.Raw
+    metadata_file_id_column_name: msgspec.Raw
+    data_pipeline: msgspec.Raw
+    metadata_files: _MetadataFiles
+    data_files: _DataFiles
+    previous_manifest_version: msgspec.Raw | None = None
+    created: msgspec.Raw | None = None
+    dandi: msgspec.Raw | None = None
+
+
+PATTERNED = ("url", "file_hash", "path", "sha256", "dandiset_id")
+_DECODER = msgspec.json.Decoder(_Manifest)
+
+
+def decode(data: bytes | str) -> dict[str, Any] | None:
+    """The manifest in `data`, when it surely is one the schema accepts and has no key the
+    schema does not name outside its entries; else None. An entry's keys the schema does not
+    name are not kept (no reader reads them)."""
+    try:
+        decoded = _DECODER.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    document: dict[str, Any] = {}
+    for field in decoded.__struct_fields__:
+        value = getattr(decoded, field)
+        if field in GROUPS:
+            document[field] = {}
+        elif value is not None:
+            document[field] = loads(bytes(value))
+    if violations(document, "manifest"):
+        return None
+    groups = {group: getattr(decoded, group) for group in GROUPS}
+    entries = [entry for group in groups.values() for entry in group.values()]
+    if not all(matches(field, entries) for field in PATTERNED):
+        return None
+    return document | groups
+
+
+def unvouched(group: str, entries: dict[Any, Any]) -> dict[Any, Any]:
+    """The entries of `group` (and their keys) the schema may refuse: none when all are surely
+    fine, else those not surely fine one by one. Each entry is valid or not on its own, so the
+    schema finds in these all it would find in `entries`."""
+    if _vouched(group, entries):
+        return {}
+    return {key: entry for key, entry in entries.items() if not _vouched(group, {key: entry})}
+
+
+def _vouched(group: str, entries: dict[Any, Any]) -> bool:
+    try:
+        checked = msgspec.convert(entries, _GROUP_TYPES[group])
+    except msgspec.ValidationError:
+        return False
+    listed: list[dict[str, Any]] = list(checked.values())
+    return all(matches(field, listed) for field in PATTERNED)
+
+
+def matches(field: str, entries: list[dict[str, Any]]) -> bool:
+    """Whether each entry's `field` (where it has one) matches the schema's pattern for it."""
+    values = [value for value in map(dict.get, entries, repeat(field)) if value is not None]
+    return _pattern_test(_entry_pattern(field))(values)
+
+
+@cache
+def _entry_pattern(field: str) -> str:
+    pattern: str = load_schema("manifest")["$defs"]["entry"]["properties"][field]["pattern"]
+    return pattern
+
+
+def _pattern_test(pattern: str) -> Callable[[list[str]], bool]:
+    """True only if re.search(pattern, s) matches every s: a quicker test of the whole column
+    for the manifest's patterns, re.search itself for any other."""
+    quick = _QUICK.get(pattern)
+    search = re.compile(pattern).search
+    return lambda strings: (quick is not None and quick(strings)) or all(map(search, strings))
+
+
+def _fixed_length(allowed: str, length: int) -> Callable[[list[str]], bool]:
+    """For ^[<allowed>]{length}$: each string is `length` of those ASCII characters."""
+    delete = allowed.encode()
+
+    def check(strings: list[str]) -> bool:
+        if not set(map(len, strings)) <= {length}:
+            return False
+        joined = "".join(strings)
+        return joined.isascii() and not joined.encode().translate(None, delete)
+
+    return check
+
+
+def _plain_urls(strings: list[str]) -> bool:
+    """For ^https?://[^?#]+$: http:// or https://, a character or more, and no ? or #."""
+    joined = "\n".join(strings)
+    return (
+        "?" not in joined
+        and "#" not in joined
+        and min(map(len, strings), default=9) >= 9  # "https://" + 1
+        and all(map(str.startswith, strings, repeat(("https://", "http://"))))
+    )
+
+
+def _relative_paths(strings: list[str]) -> bool:
+    r"""For ^(?!/)(?!.*(^|/)\.\.(/|$)).+$: not empty, no newline, no leading / and no ".." at
+    all (a name like "a..b" is left to the regular expression)."""
+    joined = "\0".join(strings)
+    return (
+        "\n" not in joined
+        and ".." not in joined
+        and min(map(len, strings), default=1) >= 1
+        and not any(map(str.startswith, strings, repeat("/")))
+    )
+
+
+_QUICK: dict[str, Callable[[list[str]], bool]] = {
+    "^[0-9a-f]{128}$": _fixed_length("0123456789abcdef", 128),
+    "^[0-9a-f]{64}$": _fixed_length("0123456789abcdef", 64),
+    "^[0-9]{6}$": _fixed_length("0123456789", 6),
+    "^https?://[^?#]+$": _plain_urls,
+    r"^(?!/)(?!.*(^|/)\.\.(/|$)).+$": _relative_paths,
+}
