@@ -109,11 +109,11 @@ def _vouched(group: str, entries: dict[Any, Any]) -> bool:
         checked = msgspec.convert(entries, _GROUP_TYPES[group])
     except msgspec.ValidationError:
         return False
-    listed: list[dict[str, Any]] = list(checked.values())
+    listed = list(checked.values())
     return all(matches(field, listed) for field in PATTERNED)
 
 
-def matches(field: str, entries: list[dict[str, Any]]) -> bool:
+def matches(field: str, entries: list[Any]) -> bool:
     """Whether each entry's `field` (where it has one) matches the schema's pattern for it."""
     values = [value for value in map(dict.get, entries, repeat(field)) if value is not None]
     return _pattern_test(_entry_pattern(field))(values)
