@@ -20,8 +20,8 @@ from publishkit.formats.urls import ObjectLocation as ObjectLocation
 from publishkit.formats.urls import allensdk_relpath as allensdk_relpath
 from publishkit.formats.urls import allensdk_relpaths as allensdk_relpaths
 from publishkit.formats.urls import locate as locate
+from publishkit.formats.urls import one_head, url_error, url_keys
 from publishkit.formats.urls import public_url as public_url
-from publishkit.formats.urls import url_error, url_keys
 from publishkit.formats.versions import Version
 
 _NAME = re.compile(r"^(?P<project>.+)_project_manifest_v(?P<version>[^/]+)\.json$")
@@ -102,8 +102,13 @@ def parse_manifest(data: bytes | str, source: str) -> dict[str, Any]:
     are not kept); any other is read by jsonio and judged by the schema."""
     decoded = decode(data)
     if decoded is not None:
-        _check_paths(decoded, source)
-        return decoded
+        document, places = decoded
+        if places is None:
+            _check_paths(document, source)
+        else:
+            entries = list(chain.from_iterable(document[group].values() for group in GROUPS))
+            _check_places(document, source, entries, places)
+        return document
     try:
         document = loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -163,6 +168,18 @@ def _check_paths(document: dict[str, Any], source: str) -> None:
     together, naming the entries and the path."""
     entries = list(chain.from_iterable(document[group].values() for group in GROUPS))
     urls = [entry["url"] for entry in entries]
+    get: Callable[[dict[str, Any], str], Any] = dict.get
+    places: list[str] = list(map(get, entries, repeat("path")))
+    if not all(places) or one_head(urls, places) is None:  # (else all are clean keys)
+        places = _checked_keys(document, source, entries, urls)
+    _check_places(document, source, entries, places)
+
+
+def _checked_keys(
+    document: dict[str, Any], source: str, entries: list[dict[str, Any]], urls: list[str]
+) -> list[str]:
+    """The entries' paths; refuse a URL urllib cannot split, a path that is not a clean key,
+    or a URL whose key is not one."""
     keys = url_keys(urls)
     if None in keys:
         index = keys.index(None)
@@ -188,6 +205,13 @@ def _check_paths(document: dict[str, Any], source: str) -> None:
             f"{keys[index]!r}, {problem}",
             hint=_HOSTILE,
         )
+    return places
+
+
+def _check_places(
+    document: dict[str, Any], source: str, entries: list[dict[str, Any]], places: list[str]
+) -> None:
+    """Refuse two entries at one path with different content, or a path inside another."""
     order = sorted(places)
     # sorted, a path is followed by its repeats, then by the paths it is a folder of (if any)
     suspects = dict.fromkeys(compress(order, map(str.startswith, islice(order, 1, None), order)))

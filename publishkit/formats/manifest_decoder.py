@@ -9,12 +9,14 @@ import re
 from collections.abc import Callable
 from functools import cache
 from itertools import repeat
-from typing import Annotated, Any, Required, TypedDict
+from operator import itemgetter
+from typing import Annotated, Any, NamedTuple, Required, TypedDict
 
 import msgspec
 
 from publishkit.formats.jsonio import loads
 from publishkit.formats.schemas import load_schema, violations
+from publishkit.formats.urls import one_head
 
 GROUPS = ("metadata_files", "data_files")
 # orjson (jsonio.loads) reads an integer beyond 64 bits as a float: a larger size is the schema's
@@ -52,9 +54,12 @@ _DataFiles = dict[_Text, _Entry]
 _GROUP_TYPES = {"metadata_files": _MetadataFiles, "data_files": _DataFiles}
 
 
+_ABSENT = msgspec.Raw()
+
+
 class _Manifest(msgspec.Struct, forbid_unknown_fields=True):
     """The two groups of entries, typed; the other keys the schema names as their JSON text
-    (read by jsonio and judged by the schema); None: absent."""
+    (read by jsonio and judged by the schema); empty: absent."""
 
     project_name: msgspec.Raw
     manifest_version: msgspec.Raw
@@ -62,16 +67,24 @@ class _Manifest(msgspec.Struct, forbid_unknown_fields=True):
     data_pipeline: msgspec.Raw
     metadata_files: _MetadataFiles
     data_files: _DataFiles
-    previous_manifest_version: msgspec.Raw | None = None
-    created: msgspec.Raw | None = None
-    dandi: msgspec.Raw | None = None
+    previous_manifest_version: msgspec.Raw = _ABSENT
+    created: msgspec.Raw = _ABSENT
+    dandi: msgspec.Raw = _ABSENT
 
 
 PATTERNED = ("url", "file_hash", "path", "sha256", "dandiset_id")
 _DECODER = msgspec.json.Decoder(_Manifest)
 
 
-def decode(data: bytes | str) -> dict[str, Any] | None:
+class Decoded(NamedTuple):
+    """A manifest the schema accepts, and its entries' paths when each URL is known to name
+    a clean key (`urls.one_head`), metadata tables first; else None."""
+
+    document: dict[str, Any]
+    clean_paths: list[str] | None
+
+
+def decode(data: bytes | str) -> Decoded | None:
     """The manifest in `data`, when it surely is one the schema accepts and has no key the
     schema does not name outside its entries; else None. An entry's keys the schema does not
     name are not kept (no reader reads them)."""
@@ -84,15 +97,19 @@ def decode(data: bytes | str) -> dict[str, Any] | None:
         value = getattr(decoded, field)
         if field in GROUPS:
             document[field] = {}
-        elif value is not None:
+        elif len(value):
             document[field] = loads(bytes(value))
     if violations(document, "manifest"):
         return None
     groups = {group: getattr(decoded, group) for group in GROUPS}
     entries = [entry for group in groups.values() for entry in group.values()]
-    if not all(matches(field, entries) for field in PATTERNED):
+    paths: list[Any] = list(map(dict.get, entries, repeat("path")))
+    clean = all(paths) and one_head(list(map(itemgetter("url"), entries)), paths) is not None
+    # (URLs that are one start and the entry's path match both patterns: see one_head)
+    fields = [field for field in PATTERNED if field not in ("url", "path")] if clean else PATTERNED
+    if not all(matches(field, entries) for field in fields):
         return None
-    return document | groups
+    return Decoded(document | groups, paths if clean else None)
 
 
 def unvouched(group: str, entries: dict[Any, Any]) -> dict[Any, Any]:

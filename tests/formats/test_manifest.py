@@ -9,14 +9,16 @@ import re
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import pytest
 
 from publishkit.errors import ManifestError
 from publishkit.formats import jsonio, manifest, manifest_decoder
+from publishkit.formats import urls as urls_module
 from publishkit.formats.jsonio import dumps
+from publishkit.formats.keys import first_unclean
 from publishkit.formats.schemas import listed
 from tests.formats.test_notes import NEW, entry
 
@@ -115,6 +117,9 @@ def _error(document: Any) -> str | None:
 
 def _big(entries: int) -> dict[str, Any]:
     doc = json.loads(json.dumps(NEW))
+    doc["created"] = "2026-01-01T00:00:00Z"
+    doc["previous_manifest_version"] = "0.1.0"
+    doc["dandi"] = {"instance": "dandi", "dandiset_id": "000123", "version": "0.260101.0001"}
     doc["data_files"] = {
         str(n): {
             **entry(f"data/s{n}.nwb", f"c{n}"),
@@ -198,7 +203,13 @@ def test_valid_entries_never_reach_jsonschema() -> None:
     """The speed: a valid manifest is read by the typed decoder alone, and validate leaves
     jsonschema only the entries it cannot vouch for."""
     doc = _big(500)
-    assert manifest_decoder.decode(json.dumps(doc)) == doc
+    for name, table in doc["metadata_files"].items():
+        table["path"] = f"project_metadata/{name}.csv"
+    paths = [
+        *(e["path"] for e in doc["metadata_files"].values()),
+        *(f"data/s{n}.nwb" for n in range(500)),
+    ]
+    assert manifest_decoder.decode(json.dumps(doc)) == (doc, paths)
     left = manifest._unvouched(doc)
     assert left["data_files"] == {} and left["metadata_files"] == {}
     doc["data_files"]["250"]["file_hash"] = "x"
@@ -533,3 +544,39 @@ def test_loads_reads_what_json_loads_reads() -> None:
     doc = _big(100)
     assert jsonio.loads(jsonio.encode(doc)) == doc
     assert jsonio.loads(b"[123456789012345678901234567890]") == [1.2345678901234568e29]
+
+
+def test_one_head_says_only_what_reading_each_url_says() -> None:
+    """When one_head vouches for the URLs, each URL's key, AllenSDK's path and the schema's
+    patterns are what reading each URL on its own finds: the prefix, '/' and a clean path."""
+    rng = random.Random(23)
+    heads = [
+        *("https://b.s3.us-west-2.amazonaws.com/proj/", "http://h/p/", "https:///p/", "https://b/"),
+        *("https://b/a/b/", "https://b/./", "https://b/%41/", "https://b/p?/", "ftp://b/p/", ""),
+        *("https://b/p", "https://[b/p/", "https://bé/p/", "https://b/p\n/"),
+    ]
+    parts = ["a", "b.nwb", "c-d_e~f", "..", ".", "", "é", "%41", "a?b", "a#b", "x;y", "a\\b"]
+    parts += ["a\nb", "a..b", ".x", "a/"] + ["a", "b.nwb"] * 12
+    vouched = 0
+    for _ in range(6000):
+        head = rng.choice(heads[:3]) if rng.random() < 0.5 else rng.choice(heads)
+        paths = [
+            "/".join(rng.choice(parts) for _ in range(rng.randint(1, 3)))
+            for _ in range(rng.randint(1, 4))
+        ]
+        urls = [head + path for path in paths]
+        if rng.random() < 0.1:
+            urls[-1] = rng.choice(heads) + paths[-1]
+        found = urls_module.one_head(urls, paths)
+        if found is None:
+            continue
+        vouched += 1
+        assert all(url == found + path for url, path in zip(urls, paths, strict=True))
+        keys = manifest.url_keys(urls)
+        assert keys == [found.split("/")[3] + "/" + path for path in paths]
+        assert manifest.allensdk_relpaths(urls) == paths
+        assert first_unclean(paths) is None and first_unclean(cast("list[str]", keys)) is None
+        for url, path in zip(urls, paths, strict=True):
+            assert re.search(manifest_decoder._entry_pattern("url"), url), url
+            assert re.search(manifest_decoder._entry_pattern("path"), path), path
+    assert vouched > 500
