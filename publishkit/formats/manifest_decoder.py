@@ -5,8 +5,6 @@ few small keys). A document this does not vouch for is left to the schema (None)
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from functools import cache
 from itertools import repeat
 from operator import itemgetter
@@ -15,6 +13,7 @@ from typing import Annotated, Any, NamedTuple, Required, TypedDict
 import msgspec
 
 from publishkit.formats.jsonio import loads
+from publishkit.formats.patterns import pattern_test
 from publishkit.formats.schemas import load_schema, violations
 from publishkit.formats.urls import one_head
 
@@ -133,63 +132,10 @@ def _vouched(group: str, entries: dict[Any, Any]) -> bool:
 def matches(field: str, entries: list[Any]) -> bool:
     """Whether each entry's `field` (where it has one) matches the schema's pattern for it."""
     values = [value for value in map(dict.get, entries, repeat(field)) if value is not None]
-    return _pattern_test(_entry_pattern(field))(values)
+    return pattern_test(_entry_pattern(field))(values)
 
 
 @cache
 def _entry_pattern(field: str) -> str:
     pattern: str = load_schema("manifest")["$defs"]["entry"]["properties"][field]["pattern"]
     return pattern
-
-
-def _pattern_test(pattern: str) -> Callable[[list[str]], bool]:
-    """True only if re.search(pattern, s) matches every s: a quicker test of the whole column
-    for the manifest's patterns, re.search itself for any other."""
-    quick = _QUICK.get(pattern)
-    search = re.compile(pattern).search
-    return lambda strings: (quick is not None and quick(strings)) or all(map(search, strings))
-
-
-def _fixed_length(allowed: str, length: int) -> Callable[[list[str]], bool]:
-    """For ^[<allowed>]{length}$: each string is `length` of those ASCII characters."""
-    delete = allowed.encode()
-
-    def check(strings: list[str]) -> bool:
-        if not set(map(len, strings)) <= {length}:
-            return False
-        joined = "".join(strings)
-        return joined.isascii() and not joined.encode().translate(None, delete)
-
-    return check
-
-
-def _plain_urls(strings: list[str]) -> bool:
-    """For ^https?://[^?#]+$: http:// or https://, a character or more, and no ? or #."""
-    joined = "\n".join(strings)
-    return (
-        "?" not in joined
-        and "#" not in joined
-        and min(map(len, strings), default=9) >= 9  # "https://" + 1
-        and all(map(str.startswith, strings, repeat(("https://", "http://"))))
-    )
-
-
-def _relative_paths(strings: list[str]) -> bool:
-    r"""For ^(?!/)(?!.*(^|/)\.\.(/|$)).+$: not empty, no newline, no leading / and no ".." at
-    all (a name like "a..b" is left to the regular expression)."""
-    joined = "\0".join(strings)
-    return (
-        "\n" not in joined
-        and ".." not in joined
-        and min(map(len, strings), default=1) >= 1
-        and not any(map(str.startswith, strings, repeat("/")))
-    )
-
-
-_QUICK: dict[str, Callable[[list[str]], bool]] = {
-    "^[0-9a-f]{128}$": _fixed_length("0123456789abcdef", 128),
-    "^[0-9a-f]{64}$": _fixed_length("0123456789abcdef", 64),
-    "^[0-9]{6}$": _fixed_length("0123456789", 6),
-    "^https?://[^?#]+$": _plain_urls,
-    r"^(?!/)(?!.*(^|/)\.\.(/|$)).+$": _relative_paths,
-}

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 
 from publishkit.errors import ManifestError
-from publishkit.formats import jsonio, manifest, manifest_decoder
+from publishkit.formats import jsonio, manifest, manifest_decoder, patterns
 from publishkit.formats import urls as urls_module
 from publishkit.formats.jsonio import dumps
 from publishkit.formats.keys import first_unclean
@@ -237,9 +237,9 @@ TRICKY = [
 ]
 
 
-@pytest.mark.parametrize("pattern", list(manifest_decoder._QUICK))
+@pytest.mark.parametrize("pattern", list(patterns._QUICK))
 def test_quick_pattern_tests_never_pass_what_the_pattern_refuses(pattern: str) -> None:
-    quick = manifest_decoder._QUICK[pattern]
+    quick = patterns._QUICK[pattern]
     rng = random.Random(pattern)
     alphabet = "0af/.\n?#:hpst\0é"
     strings = TRICKY + [
