@@ -24,8 +24,9 @@ after a garbage collection):
             start-up and imports (its wall time with them, and all runs, is shown too)
 
 Also shown: json.loads and orjson.loads of both files alone (the floor of either side's diff),
-the diff's stages one by one (read and parse, the schema's checks, the paths' checks, the
-comparison, the Markdown) and `publishkit notes --format allensdk`'s work. Targets: each
+the diff's stages one by one (read; msgspec's typed decode alone; that decode with the schema's
+patterns, the rest of the schema and the URLs' shapes; the paths' clashes; the comparison; the
+Markdown) and `publishkit notes --format allensdk`'s work. Targets: each
 publishkit step under 5 s, the diff under 2 s and diff / AllenSDK <= 0.2 (issue 23). It fails
 loudly unless publishkit's `allensdk_text` is AllenSDK's message, character for character, and
 `compare` finds exactly the changes made.
@@ -51,7 +52,7 @@ from typing import Any
 
 import orjson
 
-from publishkit.formats import jsonio, manifest
+from publishkit.formats import manifest, manifest_decoder
 from publishkit.formats.changes import allensdk_text
 from publishkit.formats.comparison import compare_manifests
 from publishkit.formats.notes import render_markdown
@@ -225,16 +226,25 @@ def diff_stages(old: Path, new: Path, repeat: int) -> dict[str, float]:
     """publishkit_notes's work stage by stage, both manifests each (best of `repeat`)."""
     paths = (old, new)
     found: dict[str, float] = {}
-    found["read + orjson.loads"], documents = best_of(
-        repeat, lambda: [jsonio.loads(p.read_bytes()) for p in paths]
+    found["read"], data = best_of(repeat, lambda: [p.read_bytes() for p in paths])
+    found["typed decode alone (msgspec)"], _ = best_of(
+        repeat, lambda: [manifest_decoder._DECODER.decode(d) for d in data]
     )
-    found["schema checks"], _ = best_of(
-        repeat,
-        lambda: [manifest.violations(manifest._unvouched(d), "manifest") for d in documents],
+    found["decode + schema + URL shapes"], decoded = best_of(
+        repeat, lambda: [manifest_decoder.decode(d) for d in data]
     )
-    found["paths and URLs"], _ = best_of(
+    if None in decoded:
+        raise SystemExit("the typed decoder did not vouch for a manifest the release wrote")
+    documents = [d.document for d in decoded if d is not None]
+    places = [d.clean_paths for d in decoded if d is not None]
+    found["paths: clashes"], _ = best_of(
         repeat,
-        lambda: [manifest._check_paths(d, str(p)) for d, p in zip(documents, paths, strict=True)],
+        lambda: [
+            manifest._check_places(
+                d, "x", [*d["metadata_files"].values(), *d["data_files"].values()], p
+            )
+            for d, p in zip(documents, places, strict=True)
+        ],
     )
     found["compare"], comparison = best_of(
         repeat, lambda: compare_manifests(documents[0], documents[1], old.name, new.name)

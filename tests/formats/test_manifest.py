@@ -13,6 +13,8 @@ from typing import Any, cast
 from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from publishkit.errors import ManifestError
 from publishkit.formats import jsonio, manifest, manifest_decoder, patterns
@@ -66,6 +68,7 @@ def test_missing_file_is_bad_usage(cli, tmp_path: Path) -> None:
 
 # --- validation at scale: quick checks vouch for entries, jsonschema judges the rest ---------
 
+LINDI = {"path": "lindi/data/a.nwb.lindi.json", "version_id": "v", "file_hash": "a" * 128}
 FIELD_VALUES: dict[str, list[Any]] = {
     "url": [
         *("https://b/p/x", "http://b/p/x", "https://x", "http://x", "HTTPS://b/p", "ftp://b/p"),
@@ -89,6 +92,15 @@ FIELD_VALUES: dict[str, list[Any]] = {
     "dandiset_id": ["000123", "12345", "000123\n", "abcdef", "\uff10" * 6],
     "dandi_asset_path": ["x", 1],
     "dandi_asset_id": ["x", None],
+    "lindi_index": [
+        *(
+            LINDI,
+            {**LINDI, "path": "lindi/a.lindi.json\n"},
+            {**LINDI, "path": "lindi/../a.lindi.json"},
+        ),
+        *({**LINDI, "path": "a.nwb.lindi.json"}, {**LINDI, "file_hash": "A" * 128}, []),
+        *({**LINDI, "version_id": ""}, {"path": LINDI["path"]}, {**LINDI, "file_hash": 1}, None),
+    ],
     "extra": ["anything", {"nested": [1]}],
 }
 
@@ -580,3 +592,81 @@ def test_one_head_says_only_what_reading_each_url_says() -> None:
             assert re.search(manifest_decoder._entry_pattern("url"), url), url
             assert re.search(manifest_decoder._entry_pattern("path"), path), path
     assert vouched > 500
+
+
+# --- the typed decoder against the schema: the corpus, and documents hypothesis makes --------
+
+CORPUS = sorted((Path(__file__).parent.parent / "data").glob("*/*manifest*.json"))
+
+
+def _reference(data: bytes) -> str | None:
+    """What parse_manifest said before the typed decoder: jsonio's document, the schema alone
+    over all of it, then the paths' check."""
+    try:
+        document = jsonio.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return "not valid JSON"
+    return _full_pass_error(document)
+
+
+def _message(data: bytes) -> str | None:
+    try:
+        manifest.parse_manifest(data, "src")
+    except ManifestError as exc:
+        return "not valid JSON" if "not valid JSON" in exc.message else exc.message
+    return None
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
+def test_the_corpus_is_judged_by_the_typed_decoder_as_by_the_schema(path: Path) -> None:
+    assert _message(path.read_bytes()) == _reference(path.read_bytes())
+    if path.parent.name == "good":
+        assert manifest_decoder.decode(path.read_bytes()) is not None  # read in one pass
+
+
+_text = st.one_of(
+    st.sampled_from(["", "a", "0" * 6, "a" * 128, "f" * 64, "data/a.nwb", "a/../b", "/a", "é"]),
+    st.sampled_from([URL + "data/a.nwb", URL + "d/b?x", "http://x", "a\n", "0" * 6 + "\n"]),
+    st.text(st.sampled_from("0af/.\n?#:hps é\0"), max_size=10),
+)
+_value = st.one_of(
+    _text,
+    st.integers(min_value=-2, max_value=2**64),
+    st.sampled_from([None, True, 1.0, 2.5, [], {}]),
+    st.fixed_dictionaries({}, optional={"path": _text, "version_id": _text, "file_hash": _text}),
+)
+_fields = st.sampled_from([*FIELD_VALUES, "extra"])
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    faults=st.lists(
+        st.tuples(st.sampled_from(manifest.GROUPS), st.integers(0, 7), _fields, _value),
+        max_size=4,
+    ),
+    top=st.dictionaries(
+        st.sampled_from(["created", "previous_manifest_version", "dandi", "project_name", "x"]),
+        st.one_of(_value, st.just("1.0.0")),
+        max_size=2,
+    ),
+)
+def test_the_typed_decoder_judges_any_document_as_the_schema_does(
+    faults: list[tuple[str, int, str, Any]], top: dict[str, Any]
+) -> None:
+    """Random values in random entries and top-level keys: parse_manifest's verdict and message
+    are the schema's (then the paths' check's); an accepted document is jsonio's, but for the
+    keys the schema does not name inside an entry."""
+    doc = {**_big(8), **top}
+    for group, index, field, value in faults:
+        key = list(doc[group])[index % len(doc[group])]
+        doc[group][key][field] = value
+    data = json.dumps(doc).encode()
+    assert _message(data) == _reference(data)
+    decoded = manifest_decoder.decode(data)
+    if decoded is not None:
+        expected = jsonio.loads(data)
+        for group in manifest.GROUPS:
+            for entry in expected[group].values():
+                entry.pop("extra", None)
+        assert decoded.document == expected
