@@ -670,3 +670,17 @@ def test_the_typed_decoder_judges_any_document_as_the_schema_does(
             for entry in expected[group].values():
                 entry.pop("extra", None)
         assert decoded.document == expected
+
+
+def test_a_key_given_twice_is_read_as_jsonio_reads_it_the_last_one() -> None:
+    """Top level, a group, an entry: the typed decoder keeps the last value, as jsonio does."""
+    good = json.dumps(_big(3))
+    for twice in (
+        good[:-1] + ', "data_files": {"1": ' + json.dumps(entry("data/x.nwb", "x")) + "}}",
+        good[:-1] + ', "project_name": "../x"}',
+        good.replace('"data_files": {', '"data_files": {"2": {"url": 5}, ', 1),
+        good.replace('"data_files": {"0": {', '"data_files": {"0": {"url": "https://b/p/a?x", ', 1),
+        good.replace('"data_files": {"0": {"url": ', '"data_files": {"0": {"url": "a", "url": ', 1),
+    ):
+        data = twice.encode()
+        assert _message(data) == _reference(data), twice
