@@ -140,7 +140,7 @@ def load(path: Path) -> dict[str, Any]:
 
 def validate(document: Any, source: str) -> None:
     """Refuse a document that breaks the schema, or whose files no folder can hold together."""
-    problems = violations(_unvouched(document), "manifest")
+    problems = violations(unvouched(document), "manifest")
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -252,18 +252,6 @@ def _name_of(document: dict[str, Any], index: int) -> str:
             return f"{group}/{list(document[group])[index]}"
         index -= len(document[group])
     raise IndexError(index)
-
-
-def _unvouched(document: Any) -> Any:
-    """`document` without the file entries the typed decoder vouches for. Each entry is valid
-    or not on its own, so jsonschema finds in what is left all it would find in `document`."""
-    if type(document) is not dict:
-        return document
-    left = dict(document)
-    for group in GROUPS:
-        if type(document.get(group)) is dict:
-            left[group] = unvouched(group, document[group])
-    return left
 
 
 def write_local(path: Path, document: dict[str, Any]) -> None:

@@ -101,23 +101,40 @@ def decode(data: bytes | str) -> Decoded | None:
     if violations(document, "manifest"):
         return None
     groups = {group: getattr(decoded, group) for group in GROUPS}
-    entries = [entry for group in groups.values() for entry in group.values()]
+    matched, paths = _matched([entry for group in groups.values() for entry in group.values()])
+    return Decoded(document | groups, paths) if matched else None
+
+
+def _matched(entries: list[Any]) -> tuple[bool, list[str] | None]:
+    """Whether each entry's fields match the schema's patterns; and the entries' paths when
+    each URL is one start and the entry's clean path (`urls.one_head`: then both the URL's and
+    the path's pattern hold), else None."""
     paths: list[Any] = list(map(dict.get, entries, repeat("path")))
     clean = all(paths) and one_head(list(map(itemgetter("url"), entries)), paths) is not None
-    # (URLs that are one start and the entry's path match both patterns: see one_head)
     fields = [field for field in PATTERNED if field not in ("url", "path")] if clean else PATTERNED
-    if not all(matches(field, entries) for field in fields):
-        return None
-    return Decoded(document | groups, paths if clean else None)
+    return all(matches(field, entries) for field in fields), paths if clean else None
 
 
-def unvouched(group: str, entries: dict[Any, Any]) -> dict[Any, Any]:
-    """The entries of `group` (and their keys) the schema may refuse: none when all are surely
-    fine, else those not surely fine one by one. Each entry is valid or not on its own, so the
-    schema finds in these all it would find in `entries`."""
-    if _vouched(group, entries):
-        return {}
-    return {key: entry for key, entry in entries.items() if not _vouched(group, {key: entry})}
+def unvouched(document: Any) -> Any:
+    """`document` without the entries this vouches for: all of them, or else one by one. Each
+    entry is valid or not on its own, so the schema finds in what is left all it would find in
+    `document`."""
+    if type(document) is not dict:
+        return document
+    left = dict(document)
+    for group in GROUPS:
+        entries = document.get(group)
+        if type(entries) is dict:
+            left[group] = (
+                {}
+                if _vouched(group, entries)
+                else {
+                    key: entry
+                    for key, entry in entries.items()
+                    if not _vouched(group, {key: entry})
+                }
+            )
+    return left
 
 
 def _vouched(group: str, entries: dict[Any, Any]) -> bool:
@@ -125,8 +142,7 @@ def _vouched(group: str, entries: dict[Any, Any]) -> bool:
         checked = msgspec.convert(entries, _GROUP_TYPES[group])
     except msgspec.ValidationError:
         return False
-    listed = list(checked.values())
-    return all(matches(field, listed) for field in PATTERNED)
+    return _matched(list(checked.values()))[0]
 
 
 def matches(field: str, entries: list[Any]) -> bool:

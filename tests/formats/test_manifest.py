@@ -222,11 +222,11 @@ def test_valid_entries_never_reach_jsonschema() -> None:
         *(f"data/s{n}.nwb" for n in range(500)),
     ]
     assert manifest_decoder.decode(json.dumps(doc)) == (doc, paths)
-    left = manifest._unvouched(doc)
+    left = manifest_decoder.unvouched(doc)
     assert left["data_files"] == {} and left["metadata_files"] == {}
     doc["data_files"]["250"]["file_hash"] = "x"
     assert manifest_decoder.decode(json.dumps(doc)) is None
-    left = manifest._unvouched(doc)
+    left = manifest_decoder.unvouched(doc)
     assert list(left["data_files"]) == ["250"]
     assert "at /data_files/250/file_hash: 'x' does not match" in (_error(doc) or "")
 
