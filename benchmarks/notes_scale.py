@@ -194,15 +194,16 @@ def build(
     manifest.write_local(path, dict(draft.versioned(version)))
 
 
-def cpu_best_of(repeat: int, func: Callable[[], Any]) -> float:
-    """The least CPU time of `repeat` runs: steadier than the wall clock on a loaded machine."""
-    times = []
+def cpu_best_of(repeat: int, func: Callable[[], Any]) -> tuple[float, Any]:
+    """The least CPU time of `repeat` runs (steadier than the wall clock on a loaded machine),
+    and what the function returned."""
+    times, result = [], None
     for _ in range(repeat):
         gc.collect()
         start = time.process_time()
-        func()
+        result = func()
         times.append(time.process_time() - start)
-    return min(times)
+    return min(times), result
 
 
 def best_of(repeat: int, func: Callable[[], Any]) -> tuple[float, Any]:
@@ -223,21 +224,21 @@ def publishkit_notes(old: Path, new: Path) -> str:
 
 
 def diff_stages(old: Path, new: Path, repeat: int) -> dict[str, float]:
-    """publishkit_notes's work stage by stage, both manifests each (best of `repeat`)."""
+    """publishkit_notes's work stage by stage, both manifests each: least CPU time of `repeat`."""
     paths = (old, new)
     found: dict[str, float] = {}
-    found["read"], data = best_of(repeat, lambda: [p.read_bytes() for p in paths])
-    found["typed decode alone (msgspec)"], _ = best_of(
+    found["read"], data = cpu_best_of(repeat, lambda: [p.read_bytes() for p in paths])
+    found["msgspec decode alone"], _ = cpu_best_of(
         repeat, lambda: [manifest_decoder._DECODER.decode(d) for d in data]
     )
-    found["decode + schema + URL shapes"], decoded = best_of(
+    found["decode + all checks"], decoded = cpu_best_of(
         repeat, lambda: [manifest_decoder.decode(d) for d in data]
     )
     if None in decoded:
         raise SystemExit("the typed decoder did not vouch for a manifest the release wrote")
     documents = [d.document for d in decoded if d is not None]
     places = [d.clean_paths for d in decoded if d is not None]
-    found["paths: clashes"], _ = best_of(
+    found["paths' clashes"], _ = cpu_best_of(
         repeat,
         lambda: [
             manifest._check_places(
@@ -246,10 +247,10 @@ def diff_stages(old: Path, new: Path, repeat: int) -> dict[str, float]:
             for d, p in zip(documents, places, strict=True)
         ],
     )
-    found["compare"], comparison = best_of(
+    found["compare"], comparison = cpu_best_of(
         repeat, lambda: compare_manifests(documents[0], documents[1], old.name, new.name)
     )
-    found["render markdown"], _ = best_of(repeat, lambda: render_markdown(comparison))
+    found["render markdown"], _ = cpu_best_of(repeat, lambda: render_markdown(comparison))
     return found
 
 
@@ -332,7 +333,7 @@ def main() -> None:
         build_s, made = time_build(args, old, new)
         validate_s, _ = best_of(args.repeat, lambda: manifest.load(new))
         diff_s, _ = best_of(args.repeat, lambda: publishkit_notes(old, new))
-        diff_cpu = cpu_best_of(args.repeat, lambda: publishkit_notes(old, new))
+        diff_cpu, _ = cpu_best_of(args.repeat, lambda: publishkit_notes(old, new))
         parse_s, _ = best_of(args.repeat, lambda: [json.loads(p.read_bytes()) for p in (old, new)])
         orjson_s, _ = best_of(
             args.repeat, lambda: [orjson.loads(p.read_bytes()) for p in (old, new)]
@@ -345,7 +346,8 @@ def main() -> None:
     ratio = diff_s / allensdk["seconds"]
     print(
         f"{args.files} data files (+3/4 tables); manifests of {sizes[0]:.0f} and {sizes[1]:.0f} MB"
-        f" with {changes} changes between them; {os.cpu_count()} cores, best of {args.repeat}"
+        f" with {changes} changes between them; {os.cpu_count()} cores, best of {args.repeat};"
+        f" load average {' '.join(f'{n:.1f}' for n in os.getloadavg())} at the end"
     )
     for label, seconds, goal in (
         ("build + write", build_s, STEP_TARGET),
@@ -358,7 +360,7 @@ def main() -> None:
             f"target < {goal:.0f} s: {verdict(seconds, goal)}",
         )
     for stage, seconds in stages.items():
-        report(f"  diff stage: {stage}", seconds, "both manifests")
+        report(f"  diff stage: {stage}", seconds, "both manifests, CPU time")
     report("  json.loads of both files alone", parse_s, "part of either side's diff")
     report("  orjson.loads of both files alone", orjson_s, "the floor of publishkit's diff")
     report("  notes --format allensdk", text_s, "load both + allensdk_text")

@@ -172,16 +172,16 @@ def one_head(urls: list[str], paths: list[str]) -> str | None:
     key_head = _plain_key_head(head)
     if key_head is None:
         return None
-    joined = "\n".join(paths)
+    joined = "".join(paths)  # (a newline, a control character: first_unclean refuses it)
+    lengths = list(map(len, paths))
     if (
         not joined.isascii()
-        or any(char in joined for char in _SPECIAL.replace("\n", ""))
-        or joined.count("\n") != len(paths) - 1
-        or max(map(len, paths)) + len(key_head) > MAX_KEY_BYTES
+        or any(char in joined for char in _SPECIAL)
+        or max(lengths) + len(key_head) > MAX_KEY_BYTES
         or first_unclean(paths) is not None
         or not all(map(str.startswith, urls, repeat(head)))
         or not all(map(str.endswith, urls, paths))
-        or list(map(len, urls)) != list(map(len(head).__add__, map(len, paths)))
+        or list(map(len, urls)) != list(map(len(head).__add__, lengths))
     ):
         return None
     return head
