@@ -5,9 +5,9 @@ few small keys). A document this does not vouch for is left to the schema (None)
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, partial
 from itertools import repeat
-from operator import itemgetter
+from operator import is_not, itemgetter
 from typing import Annotated, Any, NamedTuple, Required, TypedDict
 
 import msgspec
@@ -147,7 +147,9 @@ def _vouched(group: str, entries: dict[Any, Any]) -> bool:
 
 def matches(field: str, entries: list[Any]) -> bool:
     """Whether each entry's `field` (where it has one) matches the schema's pattern for it."""
-    values = [value for value in map(dict.get, entries, repeat(field)) if value is not None]
+    values: list[Any] = list(map(dict.get, entries, repeat(field)))
+    if not all(values):  # some entries without the field (or "")
+        values = list(filter(partial(is_not, None), values))
     return pattern_test(_entry_pattern(field))(values)
 
 
