@@ -14,21 +14,20 @@ from publishkit.errors import ManifestError
 from publishkit.formats.jsonio import encode, loads
 from publishkit.formats.keys import first_unclean
 from publishkit.formats.lindi_index import IndexRecord
-from publishkit.formats.member_checks import QuickCheck, members_check
+from publishkit.formats.manifest_decoder import decode, unvouched
 from publishkit.formats.schemas import violations
 from publishkit.formats.urls import ObjectLocation as ObjectLocation
 from publishkit.formats.urls import allensdk_relpath as allensdk_relpath
 from publishkit.formats.urls import allensdk_relpaths as allensdk_relpaths
 from publishkit.formats.urls import locate as locate
+from publishkit.formats.urls import one_head, url_error, url_keys
 from publishkit.formats.urls import public_url as public_url
-from publishkit.formats.urls import url_error, url_keys
 from publishkit.formats.versions import Version
 from publishkit.local_files import write_atomic
 
 _NAME = re.compile(r"^(?P<project>.+)_project_manifest_v(?P<version>[^/]+)\.json$")
 GROUPS = ("metadata_files", "data_files")
 GROUP_KEY = {"metadata": "metadata_files", "data": "data_files"}  # a file's group -> its key
-_FEW = 32  # entries left to jsonschema rather than halved further
 
 
 class Entry(TypedDict, total=False):
@@ -99,7 +98,18 @@ def version_from_name(name: str) -> Version | None:
 
 
 def parse_manifest(data: bytes | str, source: str) -> dict[str, Any]:
-    """Decode and validate; a ManifestError names `source` and the JSON pointer at fault."""
+    """Decode and validate; a ManifestError names `source` and the JSON pointer at fault. A
+    manifest the typed decoder vouches for is read in one pass (keys the schema does not name
+    are not kept); any other is read by jsonio and judged by the schema."""
+    decoded = decode(data)
+    if decoded is not None:
+        document, places = decoded
+        if places is None:
+            _check_paths(document, source)
+        else:
+            entries = list(chain.from_iterable(document[group].values() for group in GROUPS))
+            _check_places(document, source, entries, places)
+        return document
     try:
         document = loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -131,7 +141,7 @@ def load(path: Path) -> dict[str, Any]:
 
 def validate(document: Any, source: str) -> None:
     """Refuse a document that breaks the schema, or whose files no folder can hold together."""
-    problems = violations(_unvouched(document), "manifest")
+    problems = violations(unvouched(document), "manifest")
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -159,6 +169,18 @@ def _check_paths(document: dict[str, Any], source: str) -> None:
     together, naming the entries and the path."""
     entries = list(chain.from_iterable(document[group].values() for group in GROUPS))
     urls = [entry["url"] for entry in entries]
+    get: Callable[[dict[str, Any], str], Any] = dict.get
+    places: list[str] = list(map(get, entries, repeat("path")))
+    if not all(places) or one_head(urls, places) is None:  # (else all are clean keys)
+        places = _checked_keys(document, source, entries, urls)
+    _check_places(document, source, entries, places)
+
+
+def _checked_keys(
+    document: dict[str, Any], source: str, entries: list[dict[str, Any]], urls: list[str]
+) -> list[str]:
+    """The entries' paths; refuse a URL urllib cannot split, a path that is not a clean key,
+    or a URL whose key is not one."""
     keys = url_keys(urls)
     if None in keys:
         index = keys.index(None)
@@ -184,6 +206,13 @@ def _check_paths(document: dict[str, Any], source: str) -> None:
             f"{keys[index]!r}, {problem}",
             hint=_HOSTILE,
         )
+    return places
+
+
+def _check_places(
+    document: dict[str, Any], source: str, entries: list[dict[str, Any]], places: list[str]
+) -> None:
+    """Refuse two entries at one path with different content, or a path inside another."""
     order = sorted(places)
     # sorted, a path is followed by its repeats, then by the paths it is a folder of (if any)
     suspects = dict.fromkeys(compress(order, map(str.startswith, islice(order, 1, None), order)))
@@ -224,30 +253,6 @@ def _name_of(document: dict[str, Any], index: int) -> str:
             return f"{group}/{list(document[group])[index]}"
         index -= len(document[group])
     raise IndexError(index)
-
-
-def _unvouched(document: Any) -> Any:
-    """`document` without the file entries a quick check vouches for. Each entry is valid or
-    not on its own, so jsonschema finds in what is left all it would find in `document`."""
-    if type(document) is not dict:
-        return document
-    left = dict(document)
-    for group in GROUPS:
-        check = members_check("manifest", group)
-        if check is not None and type(document.get(group)) is dict:
-            left[group] = _suspects(document[group], check)
-    return left
-
-
-def _suspects(entries: dict[str, Any], check: QuickCheck) -> dict[str, Any]:
-    """The entries `check` does not vouch for (in a few of at most _FEW entries), by halving."""
-    if check(entries):
-        return {}
-    if len(entries) <= _FEW:
-        return entries
-    items = list(entries.items())
-    half = len(items) // 2
-    return _suspects(dict(items[:half]), check) | _suspects(dict(items[half:]), check)
 
 
 def write_local(path: Path, document: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from operator import itemgetter
 from urllib.parse import quote, unquote, urlparse, urlsplit
 
 from publishkit.errors import ManifestError
-from publishkit.formats.keys import key_problem
+from publishkit.formats.keys import MAX_KEY_BYTES, first_unclean, key_problem
 
 _SAFE = "/-_.~"
 _UNQUOTED = re.compile(r"[A-Za-z0-9/_.~-]*")  # what quote(key, safe=_SAFE) leaves alone
@@ -153,3 +153,52 @@ def locate(url: str, template: str | None = None, bucket: str | None = None) -> 
         f"{url}: cannot tell the bucket and key from this URL",
         hint="run inside the workspace whose s3.public_url produced it",
     )
+
+
+# What urllib and AllenSDK read specially in a URL, and '%' (a key is percent-decoded)
+_SPECIAL = "?#;[]\t\r\n%"
+
+
+def one_head(urls: list[str], paths: list[str]) -> str | None:
+    """The start every URL shares when each URL is that start followed by the entry's path,
+    and all are plain: the start is `http(s)://host/prefix/` (ASCII, a clean prefix) and the
+    paths are ASCII and clean, with nothing urllib reads specially nor a '%'. Then each URL's
+    key is the prefix, '/' and the path, a clean key; AllenSDK's path for it is the path; and
+    each URL matches the schema's `^https?://[^?#]+$`. None when it is not so (a manifest whose
+    URLs percent-encode their keys, say): each URL is then read on its own."""
+    if not urls or len(urls) != len(paths) or not urls[0].endswith(paths[0]) or not paths[0]:
+        return None
+    head = urls[0][: len(urls[0]) - len(paths[0])]
+    key_head = _plain_key_head(head)
+    if key_head is None:
+        return None
+    joined = "".join(paths)  # (a newline, a control character: first_unclean refuses it)
+    lengths = list(map(len, paths))
+    if (
+        not joined.isascii()
+        or any(char in joined for char in _SPECIAL)
+        or max(lengths) + len(key_head) > MAX_KEY_BYTES
+        or first_unclean(paths) is not None
+        or not all(map(str.startswith, urls, repeat(head)))
+        or not all(map(str.endswith, urls, paths))
+        or list(map(len, urls)) != list(map(len(head).__add__, lengths))
+    ):
+        return None
+    return head
+
+
+def _plain_key_head(head: str) -> str | None:
+    """The key's start ("prefix/") in a URL start `http(s)://host/prefix/`, if it is one with a
+    clean prefix and nothing urllib reads specially."""
+    if not head.isascii() or any(char in head for char in _SPECIAL):
+        return None
+    parts = head.split("/")  # "https:", "", host, prefix, ""
+    if (
+        len(parts) != 5
+        or parts[0] not in ("https:", "http:")
+        or parts[1] != ""
+        or parts[4] != ""
+        or key_problem(parts[3]) is not None
+    ):
+        return None
+    return parts[3] + "/"

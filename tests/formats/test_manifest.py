@@ -9,14 +9,18 @@ import re
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from publishkit.errors import ManifestError
-from publishkit.formats import jsonio, manifest, member_checks
+from publishkit.formats import jsonio, manifest, manifest_decoder, patterns
+from publishkit.formats import urls as urls_module
 from publishkit.formats.jsonio import dumps
+from publishkit.formats.keys import first_unclean
 from publishkit.formats.schemas import listed
 from tests.formats.test_notes import NEW, entry
 
@@ -64,6 +68,7 @@ def test_missing_file_is_bad_usage(cli, tmp_path: Path) -> None:
 
 # --- validation at scale: quick checks vouch for entries, jsonschema judges the rest ---------
 
+LINDI = {"path": "lindi/data/a.nwb.lindi.json", "version_id": "v", "file_hash": "a" * 128}
 FIELD_VALUES: dict[str, list[Any]] = {
     "url": [
         *("https://b/p/x", "http://b/p/x", "https://x", "http://x", "HTTPS://b/p", "ftp://b/p"),
@@ -87,6 +92,15 @@ FIELD_VALUES: dict[str, list[Any]] = {
     "dandiset_id": ["000123", "12345", "000123\n", "abcdef", "\uff10" * 6],
     "dandi_asset_path": ["x", 1],
     "dandi_asset_id": ["x", None],
+    "lindi_index": [
+        *(
+            LINDI,
+            {**LINDI, "path": "lindi/a.lindi.json\n"},
+            {**LINDI, "path": "lindi/../a.lindi.json"},
+        ),
+        *({**LINDI, "path": "a.nwb.lindi.json"}, {**LINDI, "file_hash": "A" * 128}, []),
+        *({**LINDI, "version_id": ""}, {"path": LINDI["path"]}, {**LINDI, "file_hash": 1}, None),
+    ],
     "extra": ["anything", {"nested": [1]}],
 }
 
@@ -115,6 +129,9 @@ def _error(document: Any) -> str | None:
 
 def _big(entries: int) -> dict[str, Any]:
     doc = json.loads(json.dumps(NEW))
+    doc["created"] = "2026-01-01T00:00:00Z"
+    doc["previous_manifest_version"] = "0.1.0"
+    doc["dandi"] = {"instance": "dandi", "dandiset_id": "000123", "version": "0.260101.0001"}
     doc["data_files"] = {
         str(n): {
             **entry(f"data/s{n}.nwb", f"c{n}"),
@@ -140,22 +157,46 @@ def _mutate(doc: dict[str, Any], rng: random.Random) -> None:
         doc[group][rng.choice(["a/b", "", "x", 7])] = doc[group].pop(key)
 
 
-@pytest.mark.parametrize("few", [32, 1])
-def test_quick_checks_accept_and_refuse_exactly_as_jsonschema(monkeypatch, few: int) -> None:
+def _parsed(document: Any) -> tuple[str | None, Any]:
+    """What parse_manifest says of the document's JSON text: its error, or the document."""
+    try:
+        return None, manifest.parse_manifest(json.dumps(document), "src")
+    except ManifestError as exc:
+        return exc.message, None
+
+
+def _same_verdicts(document: Any) -> None:
+    """validate, and parse_manifest's typed decoder, say what the schema alone says; an
+    accepted document is read as jsonio.loads reads it."""
+    expected = _full_pass_error(document)
+    assert _error(document) == expected, document
+    error, parsed = _parsed(document)
+    assert error == expected, document
+    if error is None:
+        assert parsed == jsonio.loads(json.dumps(document))
+
+
+def test_validation_and_the_typed_decoder_accept_and_refuse_exactly_as_jsonschema() -> None:
     """Same verdict and message (first problem by pointer, how many more) on documents with up
-    to three random faults among their entries; few=1 halves down to single entries."""
-    monkeypatch.setattr(manifest, "_FEW", few)
-    rng = random.Random(few)
+    to three random faults among their entries."""
+    rng = random.Random(32)
     for field, values in FIELD_VALUES.items():
         for value in values:
             doc = _big(40)
             doc["data_files"]["17"][field] = value
-            assert _error(doc) == _full_pass_error(doc), (field, value)
+            if field != "extra":  # (keys the schema does not name are not kept)
+                _same_verdicts(doc)
+            else:
+                assert _error(doc) is None and _parsed(doc)[0] is None
     for _ in range(120):
         doc = _big(40)
         for _ in range(rng.randint(0, 3)):
             _mutate(doc, rng)
-        assert _error(doc) == _full_pass_error(doc), doc
+        entries = [e for g in manifest.GROUPS for e in doc[g].values() if type(e) is dict]
+        if not any("extra" in e for e in entries):
+            _same_verdicts(doc)
+        else:
+            assert _error(doc) == _parsed(doc)[0] == _full_pass_error(doc)
 
 
 def test_whole_groups_and_top_level_faults_are_left_to_jsonschema() -> None:
@@ -166,28 +207,92 @@ def test_whole_groups_and_top_level_faults_are_left_to_jsonschema() -> None:
         {"data_pipeline": [{"name": 1}]},
     ):
         doc = {**_big(40), **fault}
-        assert _error(doc) == _full_pass_error(doc) is not None
-    assert _error([]) == _full_pass_error([])
+        assert _error(doc) == _parsed(doc)[0] == _full_pass_error(doc) is not None
+    assert _error([]) == _parsed([])[0] == _full_pass_error([])
 
 
 def test_valid_entries_never_reach_jsonschema() -> None:
-    """The speed: a valid manifest's entries are all vouched for by the quick checks."""
+    """The speed: a valid manifest is read by the typed decoder alone, and validate leaves
+    jsonschema only the entries it cannot vouch for."""
     doc = _big(500)
-    left = manifest._unvouched(doc)
+    for name, table in doc["metadata_files"].items():
+        table["path"] = f"project_metadata/{name}.csv"
+    paths = [
+        *(e["path"] for e in doc["metadata_files"].values()),
+        *(f"data/s{n}.nwb" for n in range(500)),
+    ]
+    assert manifest_decoder.decode(json.dumps(doc)) == (doc, paths)
+    left = manifest_decoder.unvouched(doc)
     assert left["data_files"] == {} and left["metadata_files"] == {}
     doc["data_files"]["250"]["file_hash"] = "x"
-    left = manifest._unvouched(doc)
-    assert "250" in left["data_files"] and len(left["data_files"]) <= manifest._FEW
+    assert manifest_decoder.decode(json.dumps(doc)) is None
+    left = manifest_decoder.unvouched(doc)
+    assert list(left["data_files"]) == ["250"]
     assert "at /data_files/250/file_hash: 'x' does not match" in (_error(doc) or "")
 
 
-def test_a_schema_keyword_the_quick_checks_do_not_know_turns_them_off() -> None:
-    assert member_checks.members_check("manifest", "data_files") is not None
-    assert member_checks.members_check("manifest", "metadata_files") is not None
-    assert member_checks._compile({"type": "string", "maxLength": 3}, {}) is None
-    looping = {"$defs": {"a": {"$ref": "#/$defs/a"}}}
-    assert member_checks._compile({"$ref": "#/$defs/a"}, looping) is None
-    assert member_checks._compile({"$ref": "#/$defs/missing"}, looping) is None
+def _bare(schema: Any) -> Any:
+    """The schema without its descriptions (what validates, not what explains)."""
+    if isinstance(schema, dict):
+        return {k: _bare(v) for k, v in schema.items() if k != "description"}
+    return schema
+
+
+DECODED_SCHEMA = {  # what manifest_decoder's types mirror, keyword for keyword
+    "metadata_files": {
+        "type": "object",
+        "propertyNames": {"pattern": "^[^/]+$"},
+        "additionalProperties": {"$ref": "#/$defs/entry"},
+    },
+    "data_files": {
+        "type": "object",
+        "propertyNames": {"minLength": 1},
+        "additionalProperties": {"$ref": "#/$defs/entry"},
+    },
+    "entry": {
+        "type": "object",
+        "required": ["url", "version_id", "file_hash"],
+        "properties": {
+            "url": {"type": "string", "pattern": "^https?://[^?#]+$"},
+            "version_id": {"type": "string", "minLength": 1},
+            "file_hash": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
+            "path": {"type": "string", "pattern": r"^(?!/)(?!.*(^|/)\.\.(/|$)).+$"},
+            "size": {"type": "integer", "minimum": 0},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "created": {"type": "string"},
+            "previous_version_id": {"type": ["string", "null"]},
+            "dandiset_id": {"type": "string", "pattern": "^[0-9]{6}$"},
+            "dandi_asset_path": {"type": "string"},
+            "dandi_asset_id": {"type": "string"},
+            "lindi_index": {
+                "type": "object",
+                "required": ["path", "version_id", "file_hash"],
+                "properties": {
+                    "path": {
+                        "type": "string",
+                        "pattern": r"^lindi/(?!.*(^|/)\.\.(/|$)).+\.lindi\.json$",
+                    },
+                    "version_id": {"type": "string", "minLength": 1},
+                    "file_hash": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
+                },
+            },
+        },
+    },
+}
+
+
+def test_the_typed_decoder_mirrors_the_schema_keyword_for_keyword() -> None:
+    """A schema edit to what the typed decoder checks itself (the groups and their entries)
+    fails here until manifest_decoder follows it; the other keys the schema judges itself."""
+    schema = manifest_decoder.load_schema("manifest")
+    found = {group: _bare(schema["properties"][group]) for group in manifest.GROUPS}
+    assert found | {"entry": _bare(schema["$defs"]["entry"])} == DECODED_SCHEMA
+    assert set(manifest_decoder._Entry.__annotations__) == set(
+        DECODED_SCHEMA["entry"]["properties"]
+    )
+    assert set(manifest_decoder._Manifest.__annotations__) == set(schema["properties"])
+    patterned = {n for n, f in DECODED_SCHEMA["entry"]["properties"].items() if "pattern" in f}
+    assert set(manifest_decoder.PATTERNED) == patterned - {"lindi_index"}
 
 
 TRICKY = [
@@ -198,9 +303,9 @@ TRICKY = [
 ]
 
 
-@pytest.mark.parametrize("pattern", list(member_checks._QUICK_PATTERNS))
+@pytest.mark.parametrize("pattern", list(patterns._QUICK))
 def test_quick_pattern_tests_never_pass_what_the_pattern_refuses(pattern: str) -> None:
-    quick = member_checks._QUICK_PATTERNS[pattern]
+    quick = patterns._QUICK[pattern]
     rng = random.Random(pattern)
     alphabet = "0af/.\n?#:hpst\0é"
     strings = TRICKY + [
@@ -505,3 +610,131 @@ def test_loads_reads_what_json_loads_reads() -> None:
     doc = _big(100)
     assert jsonio.loads(jsonio.encode(doc)) == doc
     assert jsonio.loads(b"[123456789012345678901234567890]") == [1.2345678901234568e29]
+
+
+def test_one_head_says_only_what_reading_each_url_says() -> None:
+    """When one_head vouches for the URLs, each URL's key, AllenSDK's path and the schema's
+    patterns are what reading each URL on its own finds: the prefix, '/' and a clean path."""
+    rng = random.Random(23)
+    heads = [
+        *("https://b.s3.us-west-2.amazonaws.com/proj/", "http://h/p/", "https:///p/", "https://b/"),
+        *("https://b/a/b/", "https://b/./", "https://b/%41/", "https://b/p?/", "ftp://b/p/", ""),
+        *("https://b/p", "https://[b/p/", "https://bé/p/", "https://b/p\n/"),
+    ]
+    parts = ["a", "b.nwb", "c-d_e~f", "..", ".", "", "é", "%41", "a?b", "a#b", "x;y", "a\\b"]
+    parts += ["a\nb", "a..b", ".x", "a/"] + ["a", "b.nwb"] * 12
+    vouched = 0
+    for _ in range(6000):
+        head = rng.choice(heads[:3]) if rng.random() < 0.5 else rng.choice(heads)
+        paths = [
+            "/".join(rng.choice(parts) for _ in range(rng.randint(1, 3)))
+            for _ in range(rng.randint(1, 4))
+        ]
+        urls = [head + path for path in paths]
+        if rng.random() < 0.1:
+            urls[-1] = rng.choice(heads) + paths[-1]
+        found = urls_module.one_head(urls, paths)
+        if found is None:
+            continue
+        vouched += 1
+        assert all(url == found + path for url, path in zip(urls, paths, strict=True))
+        keys = manifest.url_keys(urls)
+        assert keys == [found.split("/")[3] + "/" + path for path in paths]
+        assert manifest.allensdk_relpaths(urls) == paths
+        assert first_unclean(paths) is None and first_unclean(cast("list[str]", keys)) is None
+        for url, path in zip(urls, paths, strict=True):
+            assert re.search(manifest_decoder._entry_pattern("url"), url), url
+            assert re.search(manifest_decoder._entry_pattern("path"), path), path
+    assert vouched > 500
+
+
+# --- the typed decoder against the schema: the corpus, and documents hypothesis makes --------
+
+CORPUS = sorted((Path(__file__).parent.parent / "data").glob("*/*manifest*.json"))
+
+
+def _reference(data: bytes) -> str | None:
+    """What parse_manifest said before the typed decoder: jsonio's document, the schema alone
+    over all of it, then the paths' check."""
+    try:
+        document = jsonio.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return "not valid JSON"
+    return _full_pass_error(document)
+
+
+def _message(data: bytes) -> str | None:
+    try:
+        manifest.parse_manifest(data, "src")
+    except ManifestError as exc:
+        return "not valid JSON" if "not valid JSON" in exc.message else exc.message
+    return None
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
+def test_the_corpus_is_judged_by_the_typed_decoder_as_by_the_schema(path: Path) -> None:
+    assert _message(path.read_bytes()) == _reference(path.read_bytes())
+    if path.parent.name == "good":
+        assert manifest_decoder.decode(path.read_bytes()) is not None  # read in one pass
+
+
+_text = st.one_of(
+    st.sampled_from(["", "a", "0" * 6, "a" * 128, "f" * 64, "data/a.nwb", "a/../b", "/a", "é"]),
+    st.sampled_from([URL + "data/a.nwb", URL + "d/b?x", "http://x", "a\n", "0" * 6 + "\n"]),
+    st.text(st.sampled_from("0af/.\n?#:hps é\0"), max_size=10),
+)
+_value = st.one_of(
+    _text,
+    st.integers(min_value=-2, max_value=2**64),
+    st.sampled_from([None, True, 1.0, 2.5, [], {}]),
+    st.fixed_dictionaries({}, optional={"path": _text, "version_id": _text, "file_hash": _text}),
+)
+_fields = st.sampled_from([*FIELD_VALUES, "extra"])
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    faults=st.lists(
+        st.tuples(st.sampled_from(manifest.GROUPS), st.integers(0, 7), _fields, _value),
+        max_size=4,
+    ),
+    top=st.dictionaries(
+        st.sampled_from(["created", "previous_manifest_version", "dandi", "project_name", "x"]),
+        st.one_of(_value, st.just("1.0.0")),
+        max_size=2,
+    ),
+)
+def test_the_typed_decoder_judges_any_document_as_the_schema_does(
+    faults: list[tuple[str, int, str, Any]], top: dict[str, Any]
+) -> None:
+    """Random values in random entries and top-level keys: parse_manifest's verdict and message
+    are the schema's (then the paths' check's); an accepted document is jsonio's, but for the
+    keys the schema does not name inside an entry."""
+    doc = {**_big(8), **top}
+    for group, index, field, value in faults:
+        key = list(doc[group])[index % len(doc[group])]
+        doc[group][key][field] = value
+    data = json.dumps(doc).encode()
+    assert _message(data) == _reference(data)
+    decoded = manifest_decoder.decode(data)
+    if decoded is not None:
+        expected = jsonio.loads(data)
+        for group in manifest.GROUPS:
+            for entry in expected[group].values():
+                entry.pop("extra", None)
+        assert decoded.document == expected
+
+
+def test_a_key_given_twice_is_read_as_jsonio_reads_it_the_last_one() -> None:
+    """Top level, a group, an entry: the typed decoder keeps the last value, as jsonio does."""
+    good = json.dumps(_big(3))
+    for twice in (
+        good[:-1] + ', "data_files": {"1": ' + json.dumps(entry("data/x.nwb", "x")) + "}}",
+        good[:-1] + ', "project_name": "../x"}',
+        good.replace('"data_files": {', '"data_files": {"2": {"url": 5}, ', 1),
+        good.replace('"data_files": {"0": {', '"data_files": {"0": {"url": "https://b/p/a?x", ', 1),
+        good.replace('"data_files": {"0": {"url": ', '"data_files": {"0": {"url": "a", "url": ', 1),
+    ):
+        data = twice.encode()
+        assert _message(data) == _reference(data), twice

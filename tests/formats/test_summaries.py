@@ -134,3 +134,39 @@ def test_the_compiled_validator_of_summaries_accepts_only_what_jsonschema_accept
         except fastjsonschema.JsonSchemaException:
             continue
         assert not listed(summary, "nwb-summary"), summary
+
+
+def test_the_summaries_a_document_vouches_for_are_what_jsonschema_accepts() -> None:
+    """validate_document's verdict and message are jsonschema's alone, whatever the keys and
+    values of nwb_files; and the quick test reads the whole of the schema's nwb_files."""
+    from publishkit.formats.schemas import load_schema
+    from publishkit.formats.summaries import validate_document
+
+    nwb_files = load_schema("nwb-summaries")["properties"]["nwb_files"]
+    annotations = {"description", "contentEncoding", "contentMediaType"}
+    assert set(nwb_files) == {"type", "propertyNames", "additionalProperties", "description"}
+    assert nwb_files["propertyNames"] == {"pattern": "^[0-9a-f]{32}$"}
+    assert set(nwb_files["additionalProperties"]) - annotations == {"type"}
+    assert nwb_files["additionalProperties"]["type"] == "string"
+    keys = ["0" * 32, "a" * 32, "A" * 32, "0" * 31, "0" * 33, "0" * 32 + "\n", "é" * 32, "g" * 32]
+    values: list[Any] = ["eJw=", "", 1, None, ["x"], {"a": 1}, True]
+    document = summaries_document("proj", "1.0.0", {}, {})
+    rng = random.Random(16)
+    for _ in range(400):
+        files = {
+            rng.choice(keys[:2]) if rng.random() < 0.8 else rng.choice(keys): rng.choice(
+                values[:2] if rng.random() < 0.8 else values
+            )
+            for _ in range(rng.randint(0, 4))
+        }
+        doc = {**document, "nwb_files": files}
+        problems = listed(doc, "nwb-summaries")
+        try:
+            validate_document(doc, "s.json")
+            found = None
+        except ManifestError as exc:
+            found = exc.message
+        if not problems:
+            assert found is None, doc
+        else:
+            assert found is not None and found.startswith(f"s.json: at {problems[0].pointer}")
