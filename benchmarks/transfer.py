@@ -150,6 +150,7 @@ def compare(label: str, ours: float, tm: float, s5: float | None, rows: list[str
     rows.append(
         f"{label:<34} {ours:8.1f} s {tm:8.1f} s {s5_text} {ratio:6.2f}x (<= 1.1x: {verdict})"
     )
+    print(rows[-1], flush=True)  # as it is measured: a later case that fails loses nothing
 
 
 def journaled_parts(root: Path) -> int:
@@ -160,8 +161,9 @@ def journaled_parts(root: Path) -> int:
         return 0
 
 
-def peak_rss_mb(command: list[str], env: dict[str, str], cwd: Path) -> float:
-    """The largest resident memory of the command's process tree, polled every 50 ms."""
+def peak_rss_mb(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
+    """The largest resident memory of the command's process tree, polled every 50 ms, and the
+    command's exit code."""
     process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL)
     peak = 0
     parent = psutil.Process(process.pid)
@@ -172,9 +174,7 @@ def peak_rss_mb(command: list[str], env: dict[str, str], cwd: Path) -> float:
         except psutil.Error:
             pass
         time.sleep(0.05)
-    if process.returncode != 0:
-        sys.exit(f"the memory run failed ({process.returncode})")
-    return peak / 1e6
+    return peak / 1e6, process.returncode
 
 
 def sandbox() -> tuple[subprocess.Popen[str], dict[str, str]]:
@@ -256,7 +256,9 @@ def main() -> None:
                     compare(f"fetch {label}", ours, tm, s5, rows)
                 if "resume" not in args.skip:
                     notes.append(resume_case(tmp, big, size, wan, tools, env))
+                    print(notes[-1], flush=True)
                     notes.append(fetch_resume_case(tmp, size, wan, tools))
+                    print(notes[-1], flush=True)
             if "cut" not in args.skip:
                 with WanProxy(
                     env["AWS_ENDPOINT_URL"], rate=rate, cut_after=64 * MIB, cut_every=64 * MIB
@@ -279,11 +281,16 @@ def main() -> None:
                 huge = tmp / "huge.bin"
                 write_random(huge, args.memory_size_mb * MIB)
                 ws = workspace(tmp / "ws-memory", "memory", [huge])
-                peak = peak_rss_mb(publishkit("release", "--version", "1.0.0", "-q"), env, ws)
+                command = publishkit("release", "--version", "1.0.0", "-q")
+                peak, code = peak_rss_mb(command, env, ws)
                 verdict = "ok" if peak < 300 else "MISSED"
+                # moto joins the parts in memory to complete an upload (~2x the object): past
+                # a third of the machine's memory, it may be killed then, after every part
+                # was sent and measured
+                ended = "" if code == 0 else f"; the release failed (exit {code})"
                 notes.append(
                     f"peak memory, release of {args.memory_size_mb} MiB straight to the local "
-                    f"S3: {peak:.0f} MB (< 300 MB: {verdict})"
+                    f"S3: {peak:.0f} MB (< 300 MB: {verdict}){ended}"
                 )
     finally:
         server.terminate()
