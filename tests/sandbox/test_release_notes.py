@@ -6,25 +6,14 @@ request (`release_notes`, at most 5000 characters) and become the published vers
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 
 from publishkit.sandbox.archive import DandiSandbox
 from publishkit.sandbox.archive.db import Database
-from tests.sandbox.test_archive import REGION, dandi_etag, upload_blob
+from tests.sandbox.test_archive import dandi_etag, upload_blob
 from tests.sandbox.test_validation import GOOD, ran
-
-
-@pytest.fixture
-def archive(s3_server, bucket, tmp_path: Path) -> Iterator[DandiSandbox]:
-    """The local archive, its scheduled tasks run only when the test says (`ran`)."""
-    with DandiSandbox(
-        s3_server.endpoint_url, bucket.bucket, REGION, tmp_path / "d.sqlite", task_interval=3600
-    ) as sandbox:
-        yield sandbox
 
 
 def test_release_notes_come_with_the_publish_and_only_the_published_version_has_them(

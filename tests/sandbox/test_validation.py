@@ -4,15 +4,12 @@ published versions immutable; driven over raw HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from publishkit.sandbox.archive import DandiSandbox
-from tests.sandbox.test_archive import REGION, dandi_etag, upload_blob
+from tests.sandbox.test_archive import dandi_etag, upload_blob
 
 GOOD = {
     "name": "Two mice",
@@ -27,15 +24,6 @@ GOOD = {
         }
     ],
 }
-
-
-@pytest.fixture
-def archive(s3_server, bucket, tmp_path: Path) -> Iterator[DandiSandbox]:
-    """The local archive, its scheduled tasks run only when the test says (`ran`)."""
-    with DandiSandbox(
-        s3_server.endpoint_url, bucket.bucket, REGION, tmp_path / "d.sqlite", task_interval=3600
-    ) as sandbox:
-        yield sandbox
 
 
 def ran(archive: DandiSandbox, url: str) -> dict[str, Any]:
