@@ -34,7 +34,7 @@ from publishkit.release.published_readback import (
     put_summaries,
     release_summaries,
 )
-from publishkit.release.s3_staging import NOTES_FILE, Staged
+from publishkit.release.s3_staging import NOTES_FILE, Staged, Target
 from publishkit.release.s3_upload import holds
 from publishkit.s3 import content_types
 from publishkit.s3.bucket import S3Bucket
@@ -198,13 +198,16 @@ def write_release_notes(
     comparison: Comparison | None = None,
     remarks: tuple[str, ...] = (),
     inspection: InspectionSummary | None = None,
+    seen: Target | None = None,
 ) -> NotesResult:
     """The notes of the `latest` manifest, on top of the bucket's release_notes.md, unless they
     are there already (then only a missing local copy is restored); then, unless the workspace
     says `site: false`, the release site (`site.publishing`: the release's page, the index).
     `comparison`: what changed, when the caller has it; else it is read from the previous
-    manifest in the bucket."""
-    result = _write_notes(settings, bucket, latest, comparison, remarks)
+    manifest in the bucket. `seen`: the bucket as this run's preflight found it (its
+    release_notes.md is not read again; this run is the workspace's one writer)."""
+    existing = seen.notes if seen is not None else bucket.get_bytes(settings.s3.key(NOTES_FILE))
+    result = _write_notes(settings, bucket, latest, comparison, remarks, existing)
     if not settings.site or latest is None:
         return result
     from publishkit.site.page_record import PageRecord
@@ -231,6 +234,7 @@ def _write_notes(
     latest: Manifest | None,
     comparison: Comparison | None,
     remarks: tuple[str, ...],
+    existing: bytes | None,
 ) -> NotesResult:
     if latest is None:
         raise UsageError(
@@ -239,7 +243,6 @@ def _write_notes(
             hint="publish a manifest first: `publishkit release --version X.Y.Z`",
         )
     version = latest["manifest_version"]
-    existing = bucket.get_bytes(settings.s3.key(NOTES_FILE))
     text = existing.decode("utf-8") if existing is not None else None
     if text is not None and has_section(text, version):
         local = settings.workspace / NOTES_FILE

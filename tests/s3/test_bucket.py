@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from botocore.loaders import JSONFileLoader
 
+from publishkit.errors import StorageError
 from publishkit.s3.bucket import S3Bucket, make_client, session
 from publishkit.sandbox.s3 import SandboxInfo
 
@@ -35,3 +36,19 @@ def test_clients_share_one_parse_of_the_s3_model(
     assert session().get_credentials().access_key == "sandbox"
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "another")
     assert session().get_credentials().access_key == "another"
+
+
+def test_the_bucket_checks_are_one_request_each_and_name_a_missing_bucket(
+    aws_env: dict[str, str], bucket: SandboxInfo
+) -> None:
+    """GetBucketVersioning alone says what HeadBucket said before it (no bucket, no access),
+    so a release's preflight sends one request for it, not two."""
+    client = make_client("us-west-2", aws_env["AWS_ENDPOINT_URL"])
+    sent: list[str] = []
+    client.meta.events.register("before-send.s3", lambda request, **_: sent.append(request.url))
+    store = S3Bucket(client, bucket.bucket, endpoint_url=aws_env["AWS_ENDPOINT_URL"])
+    assert store.versioning() == "Enabled"
+    assert len(sent) == 1 and sent[0].endswith("?versioning"), sent
+    missing = S3Bucket(client, "no-such-bucket", endpoint_url=aws_env["AWS_ENDPOINT_URL"])
+    with pytest.raises(StorageError, match=r"^s3://no-such-bucket: the bucket does not exist$"):
+        missing.versioning()
