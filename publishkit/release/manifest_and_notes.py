@@ -14,6 +14,7 @@ already, and restores the local copies a run that died after publishing left beh
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -207,24 +208,30 @@ def write_release_notes(
     manifest in the bucket. `seen`: the bucket as this run's preflight found it (its
     release_notes.md is not read again; this run is the workspace's one writer)."""
     existing = seen.notes if seen is not None else bucket.get_bytes(settings.s3.key(NOTES_FILE))
-    result = _write_notes(settings, bucket, latest, comparison, remarks, existing)
     if not settings.site or latest is None:
-        return result
+        return _write_notes(settings, bucket, latest, comparison, remarks, existing)
     from publishkit.site.page_record import PageRecord
-    from publishkit.site.publishing import publish_site
+    from publishkit.site.publishing import draft_index, publish_site
 
     s3 = settings.s3
-    site = publish_site(
-        bucket=bucket,
-        prefix=s3.prefix,
-        url_of=lambda key: manifest.public_url(
-            s3.public_url, bucket=s3.bucket, region=s3.region, key=key
-        ),
-        document=latest,
-        comparison=lambda: comparison or _from_previous(settings, bucket, latest),
-        record=PageRecord(settings.project, result.version, remarks, inspection),
-        new=result.written,
-    )
+    with ThreadPoolExecutor(1, thread_name_prefix="publishkit-site") as pool:
+        # a release cut in this run: its index drawn while its notes and page are put
+        drafted = None
+        if comparison is not None:
+            drafted = pool.submit(draft_index, bucket, s3.prefix, latest, comparison)
+        result = _write_notes(settings, bucket, latest, comparison, remarks, existing)
+        site = publish_site(
+            bucket=bucket,
+            prefix=s3.prefix,
+            url_of=lambda key: manifest.public_url(
+                s3.public_url, bucket=s3.bucket, region=s3.region, key=key
+            ),
+            document=latest,
+            comparison=lambda: comparison or _from_previous(settings, bucket, latest),
+            record=PageRecord(settings.project, result.version, remarks, inspection),
+            new=result.written,
+            drafted=drafted,
+        )
     return replace(result, page_url=site.page_url)
 
 

@@ -63,22 +63,22 @@ def publish_site(
     comparison: Callable[[], Comparison],
     record: PageRecord,
     new: bool = False,
+    drafted: Future[DraftedIndex] | None = None,
 ) -> SiteResult:
     """Put release `document`'s page (unless the bucket has it) and the index of every release
     the bucket's manifests list (unless nothing was put and the index lists this release).
     `comparison` says what changed since the release before; `url_of` gives a key's public
     URL; `new`: the caller knows the page is not there yet (its notes were just written), so
-    the bucket is not asked."""
+    the bucket is not asked; `drafted`: the index `draft_index` is drawing meanwhile."""
     version = str(document["manifest_version"])
     written: list[str] = []
     page_key = f"{prefix}/{PAGES_FOLDER}/{page_name(version)}"
     with ThreadPoolExecutor(1, thread_name_prefix="publishkit-site") as pool:
-        earlier: Future[_Earlier] | None = None
         mine: ReleaseFacts | None = None  # this release's facts, as the record it put says
         if new or bucket.head(page_key) is None:
-            # the releases before, read while this one's page is rendered and put
-            earlier = pool.submit(_earlier, bucket, prefix, document)
             changes = comparison()
+            if drafted is None:  # the index drawn while this release's page is put
+                drafted = pool.submit(draft_index, bucket, prefix, document, changes)
             record = replace(
                 record,
                 shapes=_shapes(bucket, prefix, document),
@@ -104,14 +104,38 @@ def publish_site(
                 mine = record.facts
         index_key = f"{prefix}/{INDEX}"
         if written or not _lists(bucket.get_bytes(index_key), version):
-            found = earlier.result() if earlier else _earlier(bucket, prefix, document)
-            index = render_index(_history(document, found, mine))
+            draft = drafted.result() if drafted else None
+            if draft is not None and mine is not None and draft.facts == mine:
+                index = draft.html
+            else:
+                earlier = draft.earlier if draft else _earlier(bucket, prefix, document)
+                index = render_index(_history(document, earlier, mine))
             bucket.put_bytes(
                 index_key, index.encode(), content_type=content_types.HTML, create_only=False
             )
             written.append(INDEX)
             log.info("published the release site s3://%s/%s", bucket.name, index_key)
     return SiteResult(url_of(page_key), url_of(index_key), tuple(written))
+
+
+@dataclass(frozen=True)
+class DraftedIndex:
+    """The index as drawn ahead, for release `facts`: used when the record put says the same."""
+
+    facts: ReleaseFacts
+    earlier: _Earlier
+    html: str
+
+
+def draft_index(
+    bucket: S3Bucket, prefix: str, document: Mapping[str, Any], comparison: Comparison
+) -> DraftedIndex:
+    """The index with release `document` in it (`comparison`: since the release before),
+    drawn from the records of the releases before: for a thread to draw while the release's
+    notes and page are put (reads only)."""
+    earlier = _earlier(bucket, prefix, document)
+    facts = release_facts(document, comparison.changes)
+    return DraftedIndex(facts, earlier, render_index(_history(document, earlier, facts)))
 
 
 @dataclass(frozen=True)

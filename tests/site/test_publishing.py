@@ -163,9 +163,9 @@ def test_site_out_before_any_release_is_refused(
 def test_a_release_reads_the_earlier_records_while_it_renders_and_not_its_own_back(
     cli, workspace: Workspace, aws_env, s3_client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The index's history: the records of the releases before (read in the background while
-    the release's page is rendered and put) and the record this release just put, from
-    memory; the index lists all three releases."""
+    """The index's history: the records of the releases before and the record this release
+    just put, from memory; the index is drawn once, in the background while the release's
+    notes and page are put, and lists all three releases."""
     import threading
 
     from publishkit.s3.bucket import S3Bucket
@@ -179,6 +179,16 @@ def test_a_release_reads_the_earlier_records_while_it_renders_and_not_its_own_ba
         return real(self, key, version_id)
 
     monkeypatch.setattr(S3Bucket, "get_bytes", spy)
+    from publishkit.site import publishing
+
+    drawn: list[str] = []
+    render = publishing.render_index
+
+    def drawing(history: Any) -> str:
+        drawn.append(threading.current_thread().name)
+        return render(history)
+
+    monkeypatch.setattr(publishing, "render_index", drawing)
     workspace.set_sessions({"101": b"again"})
     assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
     records = [
@@ -189,6 +199,7 @@ def test_a_release_reads_the_earlier_records_while_it_renders_and_not_its_own_ba
         "demo-project/releases/v0.2.0.json",
     ]
     assert all(thread != "MainThread" for _, thread in records)
+    assert len(drawn) == 1 and drawn[0].startswith("publishkit-site")  # once, meanwhile
     index = s3_client.get_object(Bucket=workspace.bucket, Key="demo-project/index.html")
     html = index["Body"].read().decode()
     listed = re.findall(r'<a href="releases/v([\d.]+)\.html">v', html)
