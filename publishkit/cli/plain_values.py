@@ -119,10 +119,18 @@ def plain_values(command: Any) -> Any:
             except _Refused:
                 typer_own = build_runtime_param(self.descriptor)
                 return typer_own._coerce_value(value, param=param, ctx=ctx)
-            if isinstance(converted, Path):  # exists, file_okay...: typer's own checks
-                info = self.parameter_info
-                return coerce_cli_path(converted, info, path_type=Path, param=param, ctx=ctx)
-            return converted
+            info = self.parameter_info
+
+            def checked(value: Any) -> Any:  # a path: typer's checks (exists, readable...)
+                if not isinstance(value, Path):
+                    return value
+                return coerce_cli_path(value, info, path_type=Path, param=param, ctx=ctx)
+
+            return (
+                [checked(v) for v in converted]
+                if isinstance(converted, list)
+                else checked(converted)
+            )
 
     def plain(param: Any) -> None:
         descriptor = getattr(param, "type_descriptor", None)

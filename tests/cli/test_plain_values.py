@@ -42,19 +42,19 @@ def test_typer_still_has_every_private_name_used() -> None:
         assert hasattr(importlib.import_module(module), attribute), f"{module}.{attribute}: {use}"
 
 
-def _typer_own() -> Any:
-    """The release command as typer alone builds it (its own conversion, with pydantic)."""
-    from publishkit.cli.release_commands import release
-
-    info = typer.models.CommandInfo(name="release", callback=release)
+def _typer_own(name: str = "release") -> Any:
+    """A command as typer alone builds it (its own conversion, with pydantic)."""
+    module, function = ROOT[name].split(":")
+    callback = getattr(importlib.import_module(f"publishkit.cli.{module}"), function)
+    info = typer.models.CommandInfo(name=name, callback=callback)
     return typer.main.get_command_from_info(
         info, pretty_exceptions_short=True, rich_markup_mode=None
     )
 
 
-def _parsed(command: Any, args: list[str]) -> Any:
+def _parsed(command: Any, args: list[str], name: str = "release") -> Any:
     try:
-        return command.make_context("release", list(args)).params
+        return command.make_context(name, list(args)).params
     except typer.BadParameter as exc:
         return ("refused", exc.format_message())
 
@@ -92,3 +92,40 @@ def test_a_release_given_plain_values_imports_no_pydantic(tmp_path: Path) -> Non
     assert done.returncode == 2
     assert "no publishkit.yaml here" in done.stderr
     assert done.stderr.rstrip().endswith("False")
+
+
+def test_paths_in_a_list_are_checked_as_typer_checks_them(tmp_path: Path) -> None:
+    """Each path of a list gets typer's checks (here `exists`), as a single path does."""
+    from publishkit.cli.plain_values import plain_values
+
+    def command(paths: list[Path] = typer.Argument(..., exists=True)) -> None:
+        """Paths that must exist."""
+
+    def built() -> Any:
+        info = typer.models.CommandInfo(name="paths", callback=command)
+        return typer.main.get_command_from_info(
+            info, pretty_exceptions_short=True, rich_markup_mode=None
+        )
+
+    (tmp_path / "here").write_text("x")
+    for args in ([str(tmp_path / "here")], [str(tmp_path / "here"), str(tmp_path / "gone")]):
+        ours = _parsed(plain_values(built()), args, "paths")
+        assert ours == _parsed(built(), args, "paths")
+    assert ours[0] == "refused" and "does not exist" in ours[1]
+
+
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("inspect", ["a.nwb", "b", "--fail-on", "CRITICAL", "-f", "junit", "-j", "2"]),
+        ("inspect", ["--fail-on", "critical"]),
+        ("notes", ["old.json", "new.json", "--format", "allensdk"]),
+        ("upload", ["--target", "s3", "--max-concurrency", "3"]),
+        ("fetch", ["m.json", "--to", "out"]),
+        ("sandbox", ["--wan-rate", "2.5"]),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else value,
+)
+def test_every_command_converts_as_typer_does(name: str, args: list[str]) -> None:
+    plain = _command(name, ROOT[name], None)
+    assert _parsed(plain, args, name) == _parsed(_typer_own(name), args, name)
