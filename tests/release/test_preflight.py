@@ -273,6 +273,7 @@ def test_a_long_list_of_unreadable_files_is_capped_on_the_console_not_in_json(
     assert len(json.loads(as_json.stdout)["warnings"]) == 25
 
 
+@pytest.mark.slow
 def test_the_bucket_checks_are_sent_at_once_and_the_notes_read_once(
     cli, workspace: Workspace, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

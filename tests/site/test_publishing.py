@@ -160,6 +160,7 @@ def test_site_out_before_any_release_is_refused(
     assert not (tmp_path / "preview").exists()
 
 
+@pytest.mark.slow
 def test_a_release_reads_the_earlier_records_while_it_renders_and_not_its_own_back(
     cli, workspace: Workspace, aws_env, s3_client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
