@@ -13,8 +13,9 @@ s3: an S3-only workspace of N files of 2 MB (random bytes, no inspection); after
 release, --rounds rounds of: one file rewritten, the floor (`python -c` importing boto3 and
 making one request to the same bucket), the release, then the release again with nothing
 changed. Prints each round, the ratios to the floor (targets: <= 1.5 for the incremental
-release and for the nothing-changed one), the stages' seconds (`release --format json`) and
-the top of a cProfile of one more incremental release.
+release and for the nothing-changed one; in wall time, and in CPU time: user+sys of the
+command and of every process under it), the stages' seconds (`release --format json`), the top
+of a cProfile of one more incremental release and of `python -X importtime` of another.
 
 Every command runs as a subprocess against a versioned bucket on a local S3 (moto, loopback),
 from bytecode cached in a temporary folder (PYTHONPYCACHEPREFIX; PYTHONDONTWRITEBYTECODE is
@@ -27,6 +28,7 @@ import argparse
 import json
 import os
 import pstats
+import re
 import resource
 import statistics
 import subprocess
@@ -212,6 +214,18 @@ def s3_part(files: int, jobs: int, rounds: int) -> None:
         command = ["-m", "cProfile", "-o", str(profile), "-m", "publishkit", "release"]
         timed([sys.executable, *command, "--quiet", "--bump", "minor", *jobs_args], workspace, env)
         top = top_of_profile(profile)
+        (workspace / paths[2]).write_bytes(os.urandom(SIZE))
+        command = ["-X", "importtime", "-m", "publishkit", "release", "--quiet", "--bump", "minor"]
+        imports = top_imports(
+            subprocess.run(
+                [sys.executable, *command, *jobs_args],
+                cwd=workspace,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stderr
+        )
     print(f"s3: {files} files of {SIZE // 2**20} MB, S3 only, --jobs {jobs}, local S3")
     print(f"  first release {first:.2f} s")
     print("  round  floor   1 changed  nothing changed  (ratios to the floor; CPU seconds)")
@@ -223,10 +237,13 @@ def s3_part(files: int, jobs: int, rounds: int) -> None:
         )
     for label, column in (("1 changed", 1), ("nothing changed", 2)):
         ratios = [float(row[column]) / float(row[0]) for row in rows]  # type: ignore[arg-type]
+        in_cpu = [cpu[column] / cpu[0] for cpu in cpus]
         verdict = "met" if statistics.median(ratios) <= FLOOR_TARGET else "MISSED"
         print(
             f"  {label}: median {statistics.median(ratios):.2f}x the floor, "
-            f"{min(ratios):.2f}-{max(ratios):.2f}x (target <= {FLOOR_TARGET}: {verdict})"
+            f"{min(ratios):.2f}-{max(ratios):.2f}x (target <= {FLOOR_TARGET}: {verdict}); "
+            f"in CPU time median {statistics.median(in_cpu):.2f}x, "
+            f"{min(in_cpu):.2f}-{max(in_cpu):.2f}x"
         )
     print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"  stages, 1 changed (last round): {rows[-1][3]}")
@@ -234,6 +251,13 @@ def s3_part(files: int, jobs: int, rounds: int) -> None:
     print("  cProfile of one more incremental release (cumulative s, publishkit's calls):")
     for line in top:
         print(f"    {line}")
+    print("  python -X importtime of one more (s, by package, each module's own time):")
+    for line in imports:
+        print(f"    {line}")
+    print(
+        "  (every command runs from bytecode cached by the runs before it: PYTHONDONTWRITEBYTECODE"
+        " unset, PYTHONPYCACHEPREFIX in the temporary folder, for the floor as for publishkit)"
+    )
 
 
 def top_of_profile(path: Path, count: int = 12) -> list[str]:
@@ -248,6 +272,19 @@ def top_of_profile(path: Path, count: int = 12) -> list[str]:
     found.sort(reverse=True)
     lines = [f"{total:6.2f} s  the whole run, under the profiler"]
     lines += [f"{seconds:6.2f} s  {where}" for seconds, where in found[:count]]
+    return lines
+
+
+def top_imports(report: str, count: int = 10) -> list[str]:
+    """What the imports cost, by package (each module's own time, summed by its top-level
+    package: boto3 and botocore apart), from `python -X importtime`'s report; and in all."""
+    by_package: dict[str, int] = {}
+    for found in re.finditer(r"^import time:\s+(\d+) \|\s+\d+ \| +(\S+)$", report, re.M):
+        package = found.group(2).split(".")[0]
+        by_package[package] = by_package.get(package, 0) + int(found.group(1))
+    ranked = sorted(by_package.items(), key=lambda item: -item[1])
+    lines = [f"{sum(by_package.values()) / 1e6:6.2f} s  every import"]
+    lines += [f"{us / 1e6:6.2f} s  {package}" for package, us in ranked[:count]]
     return lines
 
 

@@ -23,6 +23,7 @@ from typer.exceptions import TyperException
 
 from publishkit import __version__
 from publishkit.cli.consoles import err, out
+from publishkit.cli.plain_values import plain_values
 from publishkit.cli.signals import SIGNALS
 from publishkit.errors import Interrupted, PublishkitError
 from publishkit.writable import write_error
@@ -173,9 +174,10 @@ def _command(name: str, where: str, markup: Any) -> Any:
     info = typer.models.CommandInfo(
         name=name, callback=callback, help="\n\n".join(p for p in paragraphs if p)
     )
-    return typer.main.get_command_from_info(
+    command = typer.main.get_command_from_info(
         info, pretty_exceptions_short=True, rich_markup_mode=markup
     )
+    return plain_values(command)  # pydantic imported only for a value typer must explain
 
 
 class _Commands(MutableMapping[str, Any]):
@@ -216,6 +218,7 @@ def _lazy(commands: dict[str, str]) -> type[_Group]:
         def __init__(self, **attrs: Any) -> None:
             super().__init__(**attrs)
             self.commands = _Commands(commands, self.commands, self.rich_markup_mode)
+            plain_values(self)  # --verbose, --version
 
     return Lazy
 

@@ -14,6 +14,7 @@ already, and restores the local copies a run that died after publishing left beh
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ from publishkit.release.published_readback import (
     put_summaries,
     release_summaries,
 )
-from publishkit.release.s3_staging import Staged
+from publishkit.release.s3_staging import Staged, Target
 from publishkit.release.s3_upload import holds
 from publishkit.s3 import content_types
 from publishkit.s3.bucket import S3Bucket
@@ -200,30 +201,39 @@ def write_release_notes(
     comparison: Comparison | None = None,
     remarks: tuple[str, ...] = (),
     inspection: InspectionSummary | None = None,
+    seen: Target | None = None,
 ) -> NotesResult:
     """The notes of the `latest` manifest, on top of the bucket's release_notes.md, unless they
     are there already (then only a missing local copy is restored); then, unless the workspace
     says `site: false`, the release site (`site.publishing`: the release's page, the index).
     `comparison`: what changed, when the caller has it; else it is read from the previous
-    manifest in the bucket."""
-    result = _write_notes(settings, bucket, latest, comparison, remarks)
+    manifest in the bucket. `seen`: the bucket as this run's preflight found it (its
+    release_notes.md is not read again; this run is the workspace's one writer)."""
+    existing = seen.notes if seen is not None else bucket.get_bytes(settings.s3.key(NOTES_FILE))
     if not settings.site or latest is None:
-        return result
+        return _write_notes(settings, bucket, latest, comparison, remarks, existing)
     from publishkit.site.page_record import PageRecord
-    from publishkit.site.publishing import publish_site
+    from publishkit.site.publishing import draft_index, publish_site
 
     s3 = settings.s3
-    site = publish_site(
-        bucket=bucket,
-        prefix=s3.prefix,
-        url_of=lambda key: manifest.public_url(
-            s3.public_url, bucket=s3.bucket, region=s3.region, key=key
-        ),
-        document=latest,
-        comparison=lambda: comparison or _from_previous(settings, bucket, latest),
-        record=PageRecord(settings.project, result.version, remarks, inspection),
-        new=result.written,
-    )
+    with ThreadPoolExecutor(1, thread_name_prefix="publishkit-site") as pool:
+        # a release cut in this run: its index drawn while its notes and page are put
+        drafted = None
+        if comparison is not None:
+            drafted = pool.submit(draft_index, bucket, s3.prefix, latest, comparison)
+        result = _write_notes(settings, bucket, latest, comparison, remarks, existing)
+        site = publish_site(
+            bucket=bucket,
+            prefix=s3.prefix,
+            url_of=lambda key: manifest.public_url(
+                s3.public_url, bucket=s3.bucket, region=s3.region, key=key
+            ),
+            document=latest,
+            comparison=lambda: comparison or _from_previous(settings, bucket, latest),
+            record=PageRecord(settings.project, result.version, remarks, inspection),
+            new=result.written,
+            drafted=drafted,
+        )
     return replace(result, page_url=site.page_url)
 
 
@@ -233,6 +243,7 @@ def _write_notes(
     latest: Manifest | None,
     comparison: Comparison | None,
     remarks: tuple[str, ...],
+    existing: bytes | None,
 ) -> NotesResult:
     if latest is None:
         raise UsageError(
@@ -241,7 +252,6 @@ def _write_notes(
             hint="publish a manifest first: `publishkit release --version X.Y.Z`",
         )
     version = latest["manifest_version"]
-    existing = bucket.get_bytes(settings.s3.key(NOTES_FILE))
     text = existing.decode("utf-8") if existing is not None else None
     if text is not None and has_section(text, version):
         local = settings.workspace / NOTES_FILE

@@ -194,6 +194,7 @@ def _notes(run: Run) -> None:
         + _remarks(run, run.overridden)
         + _not_compared(run),
         inspection=_inspection_summary(run),
+        seen=target,
     )
 
 

@@ -8,6 +8,7 @@ awaiting one. Both read only, so `release --plan` shows exactly what a release w
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from publishkit.errors import (
@@ -78,24 +79,30 @@ class Target:
 
     bucket: S3Bucket
     published: Published
+    notes: bytes | None = None  # release_notes.md in the bucket, as the check read it
 
 
 def check_target(*, settings: Settings, version: str | None = None) -> Target:
     """Refuse what would stop a release at the bucket, before any stage writes: no
     credentials, no bucket, versioning not Enabled, a region other than the bucket's, a
     --version that cannot be cut, local edits to release_notes.md that a release would lose.
-    Reads only."""
+    Reads only: its independent requests at once, their refusals in that order."""
     requested = Version.parse(version) if version else None
     bucket = S3Bucket.connect(
         settings.s3.bucket, settings.s3.region, settings.s3.endpoint_url, write=True
     )
-    bucket.require_versioning()
-    _check_region(settings, bucket)
-    published = read_published(settings, bucket)
-    if requested is not None and requested != published.latest:
-        check_new(requested, published)  # the latest itself: a re-run (see resolve_version)
-    _check_local_notes(settings, bucket.get_bytes(settings.s3.key(NOTES_FILE)))
-    return Target(bucket, published)
+    with ThreadPoolExecutor(4, thread_name_prefix="publishkit-preflight") as pool:
+        status = pool.submit(bucket.versioning)
+        where = pool.submit(bucket.location)
+        found = pool.submit(read_published, settings, bucket)
+        notes = pool.submit(bucket.get_bytes, settings.s3.key(NOTES_FILE))
+        bucket.require_versioning(status.result())
+        _check_region(settings, bucket, where.result())
+        published = found.result()
+        if requested is not None and requested != published.latest:
+            check_new(requested, published)  # the latest itself: a re-run (see resolve_version)
+        _check_local_notes(settings, notes.result())
+    return Target(bucket, published, notes.result())
 
 
 @dataclass(frozen=True)
@@ -134,9 +141,9 @@ def stage_release(
     return Staged(files, target, digests, draft)
 
 
-def _check_region(settings: Settings, bucket: S3Bucket) -> None:
-    """Every URL a manifest pins names the region: it must be the bucket's own."""
-    where = bucket.location()
+def _check_region(settings: Settings, bucket: S3Bucket, where: str) -> None:
+    """Every URL a manifest pins names the region: it must be the bucket's own (`where`, as
+    `S3Bucket.location` found it)."""
     if where and where != settings.s3.region:
         raise StorageError(
             f"s3://{bucket.name} lives in region {where}, but the release would name region "

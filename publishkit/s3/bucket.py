@@ -35,10 +35,16 @@ class ObjectVersion:
 
 
 def make_client(
-    region: str, endpoint_url: str | None, *, anonymous: bool = False, pool: int = 0
+    region: str,
+    endpoint_url: str | None,
+    *,
+    anonymous: bool = False,
+    pool: int = 0,
+    using: boto3.session.Session | None = None,
 ) -> Any:
     """A boto3 S3 client; `anonymous` signs nothing (public buckets, consumers); `pool`: for a
-    caller that retries (and counts retries) itself, `pool` connections and no retries."""
+    caller that retries (and counts retries) itself, `pool` connections and no retries;
+    `using`: a session made just before (`session()`), else one made here."""
     config = Config(
         region_name=region,
         retries={"mode": "standard", "max_attempts": 0 if pool else 5},  # after the 1st
@@ -46,7 +52,7 @@ def make_client(
         s3={"addressing_style": "path"} if endpoint_url else {},
         signature_version=UNSIGNED if anonymous else None,
     )
-    return session().client("s3", endpoint_url=endpoint_url, config=config)
+    return (using or session()).client("s3", endpoint_url=endpoint_url, config=config)
 
 
 _models: list[Any] = []  # botocore's loader of its service models, once loaded: shared
@@ -87,21 +93,24 @@ class S3Bucket:
     def connect(
         cls, bucket: str, region: str, endpoint_url: str | None, *, write: bool
     ) -> S3Bucket:
-        """Writers need credentials; readers without any fall back to unsigned requests."""
-        signed = has_credentials()
+        """Writers need credentials; readers without any fall back to unsigned requests. One
+        session finds the credentials and makes the client (each costs ~0.03 s)."""
+        made = session()
+        signed = made.get_credentials() is not None
         if write and not signed:
             raise CredentialsError(
                 f"s3://{bucket}: no AWS credentials found",
                 hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE "
                 "(for the sandbox, export the lines `publishkit sandbox` prints)",
             )
-        client = make_client(region, endpoint_url, anonymous=not signed)
+        client = make_client(region, endpoint_url, anonymous=not signed, using=made)
         return cls(client, bucket, endpoint_url=endpoint_url)
 
     def versioning(self) -> str:
-        """'Enabled', 'Suspended' or '' (never enabled); StorageError if the bucket is absent."""
+        """'Enabled', 'Suspended' or '' (never enabled); StorageError if the bucket is absent.
+        One request: GetBucketVersioning is refused as HeadBucket is (no such bucket, no
+        access, credentials refused), with the code in its body."""
         try:
-            self.client.head_bucket(Bucket=self.name)
             return str(self.client.get_bucket_versioning(Bucket=self.name).get("Status", ""))
         except ClientError as exc:
             if _code(exc) in _MISSING:
@@ -113,10 +122,10 @@ class S3Bucket:
         except BotoCoreError as exc:
             raise self.error(exc, "") from None
 
-    def require_versioning(self) -> None:
+    def require_versioning(self, status: str | None = None) -> None:
         """A StorageError, with the command that fixes it, unless the bucket's versioning is
-        Enabled."""
-        status = self.versioning()
+        Enabled (`status`: as `versioning()` found it just before, else asked here)."""
+        status = self.versioning() if status is None else status
         if status != "Enabled":
             raise StorageError(
                 f"s3://{self.name}: versioning is {status or 'not enabled'}; a release needs "

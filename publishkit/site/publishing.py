@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from publishkit.site import page_record
 from publishkit.site.history import (
     PAGES_FOLDER,
     History,
+    ReleaseFacts,
     history,
     history_of,
     ordered,
@@ -63,60 +64,115 @@ def publish_site(
     comparison: Callable[[], Comparison],
     record: PageRecord,
     new: bool = False,
+    drafted: Future[DraftedIndex] | None = None,
 ) -> SiteResult:
     """Put release `document`'s page (unless the bucket has it) and the index of every release
     the bucket's manifests list (unless nothing was put and the index lists this release).
     `comparison` says what changed since the release before; `url_of` gives a key's public
     URL; `new`: the caller knows the page is not there yet (its notes were just written), so
-    the bucket is not asked."""
+    the bucket is not asked; `drafted`: the index `draft_index` is drawing meanwhile."""
     version = str(document["manifest_version"])
     written: list[str] = []
     page_key = f"{prefix}/{PAGES_FOLDER}/{page_name(version)}"
-    if new or bucket.head(page_key) is None:
-        changes = comparison()
-        record = replace(
-            record,
-            shapes=_shapes(bucket, prefix, document),
-            facts=release_facts(document, changes.changes),
-        )
-        pages = release_files(
-            release_page(
-                document,
-                changes,
-                remarks=record.remarks,
-                inspection=record.inspection,
-                shapes=record.shapes,
-            ),
-        )
-        main = f"{PAGES_FOLDER}/{page_name(version)}"
-        files: dict[str, bytes] = {record_name(version): page_record.dump(record)}
-        files.update((path, text.encode()) for path, text in pages.items() if path != main)
-        files[main] = pages[main].encode()  # last
-        for path, data in files.items():
-            if _put_new(bucket, f"{prefix}/{path}", data):
-                written.append(path)
-    index_key = f"{prefix}/{INDEX}"
-    if written or not _lists(bucket.get_bytes(index_key), version):
-        index = render_index(_history(bucket, prefix, document))
-        bucket.put_bytes(
-            index_key, index.encode(), content_type=content_types.HTML, create_only=False
-        )
-        written.append(INDEX)
-        log.info("published the release site s3://%s/%s", bucket.name, index_key)
+    with ThreadPoolExecutor(1, thread_name_prefix="publishkit-site") as pool:
+        mine: ReleaseFacts | None = None  # this release's facts, as the record it put says
+        if new or bucket.head(page_key) is None:
+            changes = comparison()
+            if drafted is None:  # the index drawn while this release's page is put
+                drafted = pool.submit(draft_index, bucket, prefix, document, changes)
+            record = replace(
+                record,
+                shapes=_shapes(bucket, prefix, document),
+                facts=release_facts(document, changes.changes),
+            )
+            pages = release_files(
+                release_page(
+                    document,
+                    changes,
+                    remarks=record.remarks,
+                    inspection=record.inspection,
+                    shapes=record.shapes,
+                ),
+            )
+            main = f"{PAGES_FOLDER}/{page_name(version)}"
+            files: dict[str, bytes] = {record_name(version): page_record.dump(record)}
+            files.update((path, text.encode()) for path, text in pages.items() if path != main)
+            files[main] = pages[main].encode()  # last
+            for path, data in files.items():
+                if _put_new(bucket, f"{prefix}/{path}", data):
+                    written.append(path)
+            if record_name(version) in written:  # else the bucket's record is the one
+                mine = record.facts
+        index_key = f"{prefix}/{INDEX}"
+        if written or not _lists(bucket.get_bytes(index_key), version):
+            draft = drafted.result() if drafted else None
+            if draft is not None and mine is not None and draft.facts == mine:
+                index = draft.html
+            else:
+                earlier = draft.earlier if draft else _earlier(bucket, prefix, document)
+                index = render_index(_history(document, earlier, mine))
+            bucket.put_bytes(
+                index_key, index.encode(), content_type=content_types.HTML, create_only=False
+            )
+            written.append(INDEX)
+            log.info("published the release site s3://%s/%s", bucket.name, index_key)
     return SiteResult(url_of(page_key), url_of(index_key), tuple(written))
 
 
-def _history(bucket: S3Bucket, prefix: str, document: Mapping[str, Any]) -> History:
+@dataclass(frozen=True)
+class DraftedIndex:
+    """The index as drawn ahead, for release `facts`: used when the record put says the same."""
+
+    facts: ReleaseFacts
+    earlier: _Earlier
+    html: str
+
+
+def draft_index(
+    bucket: S3Bucket, prefix: str, document: Mapping[str, Any], comparison: Comparison
+) -> DraftedIndex:
+    """The index with release `document` in it (`comparison`: since the release before),
+    drawn from the records of the releases before: for a thread to draw while the release's
+    notes and page are put (reads only)."""
+    earlier = _earlier(bucket, prefix, document)
+    facts = release_facts(document, comparison.changes)
+    return DraftedIndex(facts, earlier, render_index(_history(document, earlier, facts)))
+
+
+@dataclass(frozen=True)
+class _Earlier:
+    """The manifests' versions in the bucket (this release's too), and the records of the
+    releases before it."""
+
+    versions: tuple[str, ...]
+    records: dict[str, PageRecord]
+    bucket: S3Bucket
+    prefix: str
+
+
+def _earlier(bucket: S3Bucket, prefix: str, document: Mapping[str, Any]) -> _Earlier:
+    keys = manifest_keys(bucket, prefix, str(document["project_name"]))
+    before = [v for v in keys if v != str(document["manifest_version"])]
+    return _Earlier(tuple(keys), records_in(bucket, prefix, before), bucket, prefix)
+
+
+def _history(document: Mapping[str, Any], earlier: _Earlier, mine: ReleaseFacts | None) -> History:
     """Every release of `document`'s project, from the pages' records (small) when each one
-    has its record, else from the manifests (releases published before the site)."""
-    project = str(document["project_name"])
-    keys = manifest_keys(bucket, prefix, project)
-    records = records_in(bucket, prefix, list(keys))
+    has its record (`mine`: this release's, just put; else read from the bucket), else from
+    the manifests (releases published before the site)."""
+    project, version = str(document["project_name"]), str(document["manifest_version"])
+    records = dict(earlier.records)
+    if mine is None:
+        records.update(records_in(earlier.bucket, earlier.prefix, [version]))
     facts = [record.facts for record in records.values() if record.facts is not None]
-    if len(facts) == len(keys) and str(document["manifest_version"]) in keys:
+    facts += [mine] if mine is not None else []
+    if len(facts) == len(earlier.versions) and version in earlier.versions:
         return history_of(project, facts)
-    documents = {str(d["manifest_version"]): d for d in manifests_in(bucket, prefix, document)}
-    documents[str(document["manifest_version"])] = document
+    documents = {
+        str(d["manifest_version"]): d
+        for d in manifests_in(earlier.bucket, earlier.prefix, document)
+    }
+    documents[version] = document
     return history(list(documents.values()))
 
 

@@ -271,3 +271,51 @@ def test_a_long_list_of_unreadable_files_is_capped_on_the_console_not_in_json(
     )
     as_json = cli("release", "--version", "0.1.0", "-f", "json", cwd=workspace.root)
     assert len(json.loads(as_json.stdout)["warnings"]) == 25
+
+
+@pytest.mark.slow
+def test_the_bucket_checks_are_sent_at_once_and_the_notes_read_once(
+    cli, workspace: Workspace, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preflight's reads of the bucket that do not depend on each other (versioning,
+    region, the manifests' listing, release_notes.md) are under way together: each request
+    here takes 0.3 s longer (a pause before it is sent to the real server), and they overlap.
+    The notes stage writes on top of the notes the preflight read, not a second read."""
+    import threading
+    import time
+
+    from publishkit.release import s3_staging
+    from publishkit.s3.bucket import S3Bucket
+    from publishkit.workspace.config import load_settings
+
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+    spans: list[tuple[float, float]] = []
+    notes_reads: list[str] = []
+    lock = threading.Lock()
+    connect = S3Bucket.connect.__func__  # type: ignore[attr-defined]
+
+    def slow_connect(cls: type[S3Bucket], *args: Any, **kwargs: Any) -> S3Bucket:
+        made = connect(cls, *args, **kwargs)
+
+        def pause(request: Any, **_: Any) -> None:
+            start = time.monotonic()
+            time.sleep(0.3)
+            with lock:
+                spans.append((start, time.monotonic()))
+                if request.method == "GET" and request.url.endswith("release_notes.md"):
+                    notes_reads.append(request.url)
+
+        made.client.meta.events.register("before-send.s3", pause)
+        return made
+
+    monkeypatch.setattr(S3Bucket, "connect", classmethod(slow_connect))
+    s3_staging.check_target(settings=load_settings(workspace.root))
+    overlapping = max(sum(a <= start < b for a, b in spans) for start, _ in spans)
+    assert overlapping >= 3, spans  # versioning, region, listing and notes, together
+    assert len(notes_reads) == 1
+    change_file(workspace)
+    notes_reads.clear()
+    assert cli("release", "--bump", "minor").exit_code == 0
+    assert len(notes_reads) == 1  # the preflight's; the notes stage wrote on top of it
+    notes = (workspace.root / "release_notes.md").read_text()
+    assert "## v0.2.0" in notes and "## v0.1.0" in notes

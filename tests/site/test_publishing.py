@@ -158,3 +158,50 @@ def test_site_out_before_any_release_is_refused(
     assert result.exit_code == 2
     assert "no release of demo-project is published yet" in result.stderr
     assert not (tmp_path / "preview").exists()
+
+
+@pytest.mark.slow
+def test_a_release_reads_the_earlier_records_while_it_renders_and_not_its_own_back(
+    cli, workspace: Workspace, aws_env, s3_client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index's history: the records of the releases before and the record this release
+    just put, from memory; the index is drawn once, in the background while the release's
+    notes and page are put, and lists all three releases."""
+    import threading
+
+    from publishkit.s3.bucket import S3Bucket
+
+    two_releases(cli, workspace)
+    reads: list[tuple[str, str]] = []
+    real = S3Bucket.get_bytes
+
+    def spy(self: S3Bucket, key: str, version_id: str | None = None) -> bytes | None:
+        reads.append((key, threading.current_thread().name))
+        return real(self, key, version_id)
+
+    monkeypatch.setattr(S3Bucket, "get_bytes", spy)
+    from publishkit.site import publishing
+
+    drawn: list[str] = []
+    render = publishing.render_index
+
+    def drawing(history: Any) -> str:
+        drawn.append(threading.current_thread().name)
+        return render(history)
+
+    monkeypatch.setattr(publishing, "render_index", drawing)
+    workspace.set_sessions({"101": b"again"})
+    assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
+    records = [
+        (key, thread) for key, thread in reads if key.endswith(".json") and "/releases/" in key
+    ]
+    assert sorted(key for key, _ in records) == [
+        "demo-project/releases/v0.1.0.json",
+        "demo-project/releases/v0.2.0.json",
+    ]
+    assert all(thread != "MainThread" for _, thread in records)
+    assert len(drawn) == 1 and drawn[0].startswith("publishkit-site")  # once, meanwhile
+    index = s3_client.get_object(Bucket=workspace.bucket, Key="demo-project/index.html")
+    html = index["Body"].read().decode()
+    listed = re.findall(r'<a href="releases/v([\d.]+)\.html">v', html)
+    assert listed[-3:] == ["1.0.0", "0.2.0", "0.1.0"]
