@@ -40,5 +40,83 @@ def test_clients_share_one_parse_of_the_s3_model(
     assert session().get_credentials().access_key == "another"
 
 
-from publishkit.errors import StorageError, StoreUnavailable
-from publishkit.s3.bucket import ConditionFailed, S3Bucket, make_client, session
+def _store(aws_env: dict[str, str], name: str) -> S3Bucket:
+    client = make_client("us-west-2", aws_env["AWS_ENDPOINT_URL"])
+    return S3Bucket(client, name, endpoint_url=aws_env["AWS_ENDPOINT_URL"])
+
+
+def test_each_request_says_none_where_the_store_has_none(
+    aws_env: dict[str, str], bucket: SandboxInfo, s3_client: Any
+) -> None:
+    """The codes that mean "there is none" (S3Bucket._ask's `absent`), request by request."""
+    store = _store(aws_env, bucket.bucket)
+    assert store.head("nothing") is None
+    assert store.head("nothing", "not-a-version-id") is None  # S3's 400 for a malformed id
+    assert store.get_bytes("nothing") is None
+    assert store.stream("nothing", "not-a-version-id", lambda chunk: None) is False
+    assert store.abort_upload("nothing", "no-such-upload") is False
+    assert store.list_keys("none/") == [] and store.open_uploads("nothing") == []
+
+    first = store.put_bytes("a/b.txt", b"one", content_type="text/plain", create_only=True)
+    assert store.put_bytes("a/b.txt", b"one", content_type="text/plain", create_only=True) == (
+        first  # a retry whose answer was lost finds its own object
+    )
+    with pytest.raises(ConditionFailed, match=r"s3://.*/a/b.txt already exists"):
+        store.put_bytes("a/b.txt", b"two", content_type="text/plain", create_only=True)
+    assert store.get_bytes("a/b.txt", first) == b"one" and store.list_keys("a/") == ["a/b.txt"]
+    head = store.head("a/b.txt")
+    assert head is not None and (head.version_id, head.size) == (first, 3)
+    chunks: list[bytes] = []
+    assert store.stream("a/b.txt", first, chunks.append) and chunks == [b"one"]
+
+    upload = s3_client.create_multipart_upload(Bucket=bucket.bucket, Key="a/big")["UploadId"]
+    s3_client.create_multipart_upload(Bucket=bucket.bucket, Key="a/bigger")
+    assert store.open_uploads("a/big") == [upload]  # exactly the key, not its prefix's
+    assert store.abort_upload("a/big", upload) is True
+    assert store.open_uploads("a/big") == []
+
+
+def test_every_request_fails_in_one_line_naming_what_it_asked(aws_env: dict[str, str]) -> None:
+    """A store that is down (nothing listens on the port): StoreUnavailable, naming the bucket
+    and key, for every request (_ask maps BotoCoreError and ClientError alike)."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on, once this socket closes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = make_client("us-west-2", f"http://127.0.0.1:{port}")
+    store = S3Bucket(client, "down", endpoint_url=f"http://127.0.0.1:{port}").tuned(
+        connections=1, attempts=1
+    )
+    requests: list[tuple[str, Callable[[], object]]] = [
+        ("s3://down/k", lambda: store.head("k")),
+        ("s3://down/k", lambda: store.get_bytes("k")),
+        ("s3://down/k", lambda: store.abort_upload("k", "u")),
+        ("s3://down/k", lambda: store.open_uploads("k")),
+        ("s3://down/p/", lambda: store.list_keys("p/")),
+        (
+            "s3://down/k",
+            lambda: store.put_bytes("k", b"x", content_type="text/plain", create_only=False),
+        ),
+    ]
+    for where, request in requests:
+        with pytest.raises(StoreUnavailable) as failed:
+            request()
+        assert failed.value.message.startswith(f"{where}: "), failed.value.message
+        assert "\n" not in failed.value.message
+
+
+def test_the_bucket_checks_are_one_request_each_and_name_a_missing_bucket(
+    aws_env: dict[str, str], bucket: SandboxInfo
+) -> None:
+    """GetBucketVersioning alone says what HeadBucket said before it (no bucket, no access),
+    so a release's preflight sends one request for it, not two."""
+    client = make_client("us-west-2", aws_env["AWS_ENDPOINT_URL"])
+    sent: list[str] = []
+    client.meta.events.register("before-send.s3", lambda request, **_: sent.append(request.url))
+    store = S3Bucket(client, bucket.bucket, endpoint_url=aws_env["AWS_ENDPOINT_URL"])
+    assert store.versioning() == "Enabled"
+    assert len(sent) == 1 and sent[0].endswith("?versioning"), sent
+    missing = S3Bucket(client, "no-such-bucket", endpoint_url=aws_env["AWS_ENDPOINT_URL"])
+    with pytest.raises(StorageError, match=r"^s3://no-such-bucket: the bucket does not exist$"):
+        missing.versioning()
