@@ -7,12 +7,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-import jsonschema
 
 from publishkit.resources import shipped
+
+if TYPE_CHECKING:  # imported where a refusal is explained: ~0.1 s of every start otherwise
+    import jsonschema
 
 
 def schema_dir() -> Path:
@@ -82,6 +84,8 @@ def first_violation(
     publishkit reports is put in words here. `deepest`: into the alternatives even where
     jsonschema finds them equally relevant and stops (dandischema's "a Session or a model"
     reads better as what is wrong inside the Session: "... is not a 'date-time'")."""
+    import jsonschema.exceptions
+
     best = jsonschema.exceptions.best_match(errors)
     if best is None:
         return None
@@ -96,6 +100,8 @@ def first_violation(
 
 @cache
 def _explainer(schema_name: str) -> jsonschema.Draft202012Validator:
+    import jsonschema
+
     return jsonschema.Draft202012Validator(load_schema(schema_name))
 
 
