@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from publishkit.errors import CheckFailed, StorageError, UsageError
-from publishkit.formats.lindi_index import IndexRecord, parse_index, pinned_url
+from publishkit.formats.lindi_index import IndexRecord, key_beside, parse_index, pinned_url
 from publishkit.formats.summaries import SUMMARIES_FOLDER, Summary, parse_summaries, summaries_name
 from publishkit.reading.nwb_stream import reachable_index, stream_nwb
 from publishkit.reading.sources import load_manifest
@@ -205,8 +205,7 @@ def _published(pinned: PinnedFile, entry: Mapping[str, Any]) -> PublishedFile:
 
 def _key(pinned: PinnedFile, relpath: str) -> str:
     """The key of `relpath` under the release prefix `pinned` is in."""
-    prefix = pinned.key[: -len(pinned.relpath)] if pinned.key.endswith(pinned.relpath) else ""
-    return prefix + relpath
+    return key_beside(pinned.key, pinned.relpath, relpath)
 
 
 def open_release(
