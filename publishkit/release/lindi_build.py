@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,20 @@ def build_template(task: tuple[Path, Path]) -> str | None:
     except Exception as exc:  # lindi's own errors are plain Exceptions
         return str(exc) or type(exc).__name__
     check_index(document, str(cached))
-    write_atomic(cached, _compact(document))
+    _keep(cached, _compact(document))
     return None
+
+
+def _keep(path: Path, text: str) -> None:
+    """Put a cached index in place atomically, without an fsync (~10 ms, an eighth of what an
+    index costs): a cache; one a crash left torn does not parse and is built again."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def build_index(path: Path, url: str, cache: Path | None = None) -> dict[str, Any]:

@@ -123,17 +123,19 @@ def publish_indexes(
         return 0
     work.cache.mkdir(parents=True, exist_ok=True)
     cached = {entry["file_hash"]: work.template(entry) for _, entry in todo}
+    templates = {to: _template(to) for to in set(cached.values())}  # None: to build
     missing = {cached[entry["file_hash"]]: item.path for item, entry in todo}
-    missing = {to: path for to, path in missing.items() if not to.is_file()}
+    missing = {to: path for to, path in missing.items() if templates[to] is None}
     jobs = (os.cpu_count() or 1) if len(missing) > IN_THIS_PROCESS else 1
     runner = executor_for(settings.executor, jobs, len(missing), preload=("lindi",))
     for (_, path), problem in runner.map_unordered(build_template, list(missing.items())):
         if problem is not None:  # WorkerCrashed, or lindi's reason
             log.warning("%s: no LINDI index (%s); readers stream it with remfile", path, problem)
+    templates |= {to: _template(to) for to in missing}
     with ThreadPoolExecutor(PUTS_AT_ONCE) as pool:
         sent = []
         for item, entry in todo:
-            template = _template(cached[entry["file_hash"]])
+            template = templates[cached[entry["file_hash"]]]
             if template is None:
                 continue
             data = _pinned_index(template, pinned_url(entry["url"], entry["version_id"]))

@@ -3,6 +3,7 @@ names the indexes a release would publish."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from publishkit.release.lindi_indexes import _put
@@ -89,3 +90,26 @@ def test_the_plan_names_the_indexes_the_release_builds_and_keeps(
         "lindi/data/s102.nwb.lindi.json": "keep",
     }
     assert "1 to build and upload, 0 to upload (built before), 1 kept" in text
+
+
+def test_a_torn_cached_index_is_built_again(cli, workspace, aws_env) -> None:
+    """The cached indexes are written without an fsync: one a crash left torn is not valid
+    JSON, and the release builds that index again instead of publishing the file without one."""
+    from publishkit.release.lindi_build import BUILD
+    from tests.reading.conftest import set_files, signal
+
+    for path in (workspace.root / "data").glob("*.nwb"):
+        path.unlink()
+    set_files(workspace, {"101": (signal(1, samples=200), 2)})
+    config = workspace.root / "publishkit.yaml"
+    config.write_text(config.read_text() + "lindi_index_min_mb: 0\n")
+    content = hashlib.blake2b((workspace.root / "data" / "s101.nwb").read_bytes()).hexdigest()
+    torn = workspace.root / ".publishkit" / "lindi" / f"{content[:32]}.b{BUILD}.lindi.json"
+    torn.parent.mkdir(parents=True)
+    torn.write_text('{"refs": {".zgroup"')
+
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+
+    entry = json.loads(workspace.manifest_path("0.1.0").read_text())["data_files"]["101"]
+    assert entry["lindi_index"]["path"] == "lindi/data/s101.nwb.lindi.json"
+    assert json.loads(torn.read_text())["refs"][".zgroup"] == {"zarr_format": 2}
