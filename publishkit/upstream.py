@@ -75,6 +75,11 @@ PRIVATE: tuple[tuple[str, str, str], ...] = (
         "strings and references of a dataset as lindi writes them inline: likewise",
     ),
     (
+        "lindi.conversion.create_zarr_dataset_from_h5_data",
+        "_make_json_serializable",
+        "a field of a compound dataset's row as lindi writes it inline: likewise",
+    ),
+    (
         "lindi.conversion.h5_filters_to_codecs",
         "h5_filters_to_codecs",
         "a dataset's HDF5 filters as the codecs lindi's reader decodes its chunks with: likewise",

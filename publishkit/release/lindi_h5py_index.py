@@ -6,9 +6,9 @@ its keys: 70-150 ms a small NWB file. This walks the file once and writes the sa
 file system (version 1) directly: groups' `.zgroup`, `.zattrs` (attributes converted by lindi's
 own `h5_to_zarr_attr`), soft links as `_SOFT_LINK`, small datasets inline (raw bytes, or
 numcodecs' JSON for strings and references, as lindi's reader decodes them), larger ones as
-`[url, offset, size]` per chunk from h5py's chunk index. Anything else (compound or complex
-types, external links, a large contiguous dataset lindi would split) raises `Unsupported`, and
-the caller uses lindi's own builder.
+`[url, offset, size]` per chunk from h5py's chunk index, compound rows as JSON with their
+`_COMPOUND_DTYPE`. Anything else (complex types, external links, a large contiguous dataset
+lindi would split) raises `Unsupported`, and the caller uses lindi's own builder.
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ def h5py_index(h5: Any, url: str, contiguous_chunk: int) -> dict[str, Any]:
         found = attrs(item, key)
         if item.shape == ():
             found["_SCALAR"] = True
+        if item.dtype.names is not None:
+            found["_COMPOUND_DTYPE"] = _compound_dtype(item.dtype)
         _meta(refs, key, ".zattrs", found)
         if _inline(item):
             _inline_array(refs, item, key, h5)
@@ -78,6 +80,8 @@ def _inline(item: Any) -> bool:
         return item.shape == () or 0 < item.size < INLINE_BELOW
     if kind in "bOSU":
         return True
+    if kind == "V" and item.dtype.names is not None and item.shape != ():
+        return True  # compound: its rows as JSON (a scalar one lindi does not index either)
     raise Unsupported(f"{item.name}: dtype {item.dtype}")
 
 
@@ -97,7 +101,7 @@ def _inline_array(refs: dict[str, Any], item: Any, key: str, h5: Any) -> None:
         "shape": shape,
         "zarr_format": 2,
     }
-    if item.dtype.kind == "O":
+    if item.dtype.kind in "OV":
         import numcodecs
 
         codec = numcodecs.JSON()
@@ -105,7 +109,10 @@ def _inline_array(refs: dict[str, Any], item: Any, key: str, h5: Any) -> None:
         refs[_join(key, ".zarray")] = zarray
         if empty:
             return
-        values = _objects(item[()], h5, key, scalar)
+        if item.dtype.kind == "V":
+            values = _rows(item[()], h5, key)
+        else:
+            values = _objects(item[()], h5, key, scalar)
         refs[_join(key, _chunk_name(len(shape)))] = bytes(codec.encode(values)).decode("ascii")
         return
     data = np.ascontiguousarray(np.asarray(item[()]).reshape(shape))
@@ -131,6 +138,31 @@ def _objects(value: Any, h5: Any, key: str, scalar: bool) -> Any:
         out[0] = value.decode() if isinstance(value, bytes) else value
         return out
     return h5_object_data_to_zarr_data(value, h5f=h5, label=key)
+
+
+def _rows(data: Any, h5: Any, key: str) -> Any:
+    """A compound dataset's rows as tuples of JSON values, as lindi writes them."""
+    import numpy as np
+    from lindi.conversion.create_zarr_dataset_from_h5_data import _make_json_serializable
+
+    rows = np.empty(data.shape, dtype=object)
+    flat, names = rows.ravel(), data.dtype.names
+    for n, row in enumerate(data.ravel()):
+        flat[n] = tuple(
+            _make_json_serializable(row[name], data.dtype[name], label=f"{key}[{n}]", h5f=h5)
+            for name in names
+        )
+    return rows
+
+
+def _compound_dtype(dtype: Any) -> list[list[str]]:
+    import h5py
+
+    reference = h5py.special_dtype(ref=h5py.Reference)
+    return [
+        [name, "<REFERENCE>" if dtype[name] == reference else str(dtype[name])]
+        for name in dtype.names
+    ]
 
 
 def _referenced(refs: dict[str, Any], item: Any, key: str, url: str, contiguous_chunk: int) -> None:

@@ -99,7 +99,7 @@ def test_every_corpus_file_reads_the_same() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("template", ["ecephys-units", "ophys-dff"])
+@pytest.mark.parametrize("template", ["ecephys-units", "ophys-dff", "icephys-sweeps"])
 def test_template_files_read_the_same(cli, tmp_path: Path, template: str) -> None:
     from tests.nwb.templates.roundtrip import make_and_convert
 
@@ -108,25 +108,42 @@ def test_template_files_read_the_same(cli, tmp_path: Path, template: str) -> Non
         assert_reads_as_lindis(path)
 
 
-def test_what_it_does_not_write_is_indexed_by_lindi(tmp_path: Path) -> None:
-    """A compound dataset (suite2p's pixel masks, icephys tables): lindi's own index."""
+def test_compound_datasets_read_the_same(tmp_path: Path) -> None:
+    """Compound rows (suite2p's pixel masks; icephys tables, with a reference field)."""
     path = write_session(tmp_path / "s.nwb", np.ones((10, 2)))
     with h5py.File(path, "a") as h5:
         h5["acquisition/mask"] = np.array(
-            [(1, 2, 0.5)], dtype=[("x", "<u4"), ("y", "<u4"), ("weight", "<f4")]
+            [(1, 2, 0.5), (3, 4, 0.25)], dtype=[("x", "<u4"), ("y", "<u4"), ("weight", "<f4")]
         )
-    with h5py.File(path, "r") as h5, pytest.raises(Unsupported, match="acquisition/mask"):
-        h5py_index(h5, str(path), CONTIGUOUS_CHUNK)
+        kind = np.dtype([("start", "<i4"), ("series", h5py.special_dtype(ref=h5py.Reference))])
+        h5.create_dataset(
+            "acquisition/rows", data=np.array([(5, h5["acquisition/signal"].ref)], dtype=kind)
+        )
+    with h5py.File(path, "r") as h5:
+        ours = h5py_index(h5, str(path), CONTIGUOUS_CHUNK)
+    theirs = _lindi(path, str(path), skip_specifications=False)
 
+    assert ours["refs"]["acquisition/rows/.zattrs"] == theirs["refs"]["acquisition/rows/.zattrs"]
+    read = read_through_lindi(ours)
+    assert read == read_through_lindi(theirs)
+    assert read["acquisition/mask"]["weight"][2] == np.array([0.5, 0.25], "<f4").tobytes()
+
+
+def test_what_it_does_not_write_is_indexed_by_lindi(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A contiguous dataset over the piece size, which lindi splits: lindi's own index."""
+    path = write_session(tmp_path / "s.nwb", np.ones((10, 2)))
+    with h5py.File(path, "a") as h5:
+        h5["acquisition/long"] = np.arange(4096, dtype="<f8")
+    with h5py.File(path, "r") as h5, pytest.raises(Unsupported, match="acquisition/long"):
+        h5py_index(h5, str(path), 1024)
+
+    monkeypatch.setattr("publishkit.release.lindi_build.CONTIGUOUS_CHUNK", 1024)
     built = build_index(path, str(path))
 
-    assert "_COMPOUND_DTYPE" in json.dumps(built["refs"]["acquisition/mask/.zattrs"])
-    assert (
-        read_through_lindi(built)["acquisition/mask"]
-        == read_through_lindi(_lindi(path, str(path), skip_specifications=False))[
-            "acquisition/mask"
-        ]
-    )
+    assert built["refs"]["acquisition/long/.zarray"]["chunks"] == [128]  # lindi's pieces
+    assert read_through_lindi(built)["acquisition/long"][2] == np.arange(4096.0).tobytes()
 
 
 def test_the_corpus_is_where_the_tests_look() -> None:
