@@ -64,6 +64,26 @@ PRIVATE: tuple[tuple[str, str, str], ...] = (
         "tqdm",
         "the progress bar lindi shows on stderr while it indexes a large dataset: turned off",
     ),
+    (
+        "lindi.conversion.attr_conversion",
+        "h5_to_zarr_attr",
+        "an HDF5 attribute as lindi writes it in an index (release.lindi_h5py_index)",
+    ),
+    (
+        "lindi.conversion.create_zarr_dataset_from_h5_data",
+        "h5_object_data_to_zarr_data",
+        "strings and references of a dataset as lindi writes them inline: likewise",
+    ),
+    (
+        "lindi.conversion.create_zarr_dataset_from_h5_data",
+        "_make_json_serializable",
+        "a field of a compound dataset's row as lindi writes it inline: likewise",
+    ),
+    (
+        "lindi.conversion.h5_filters_to_codecs",
+        "h5_filters_to_codecs",
+        "a dataset's HDF5 filters as the codecs lindi's reader decodes its chunks with: likewise",
+    ),
 )
 
 

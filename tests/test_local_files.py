@@ -131,3 +131,6 @@ def test_a_put_in_place_is_synced_before_the_rename_and_the_folder_after(
     write_atomic(tmp_path / "a.json", "{}\n")
     assert events == ["sync file", "rename", "sync dir"]
     assert (tmp_path / "a.json").read_text() == "{}\n"
+    events.clear()  # a cache's file (a LINDI index built before): renamed whole, not synced
+    write_atomic(tmp_path / "cached.json", "[]", durable=False)
+    assert events == ["rename"] and (tmp_path / "cached.json").read_text() == "[]"

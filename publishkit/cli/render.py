@@ -175,6 +175,11 @@ def print_fetch(report: FetchReport) -> None:
         + (f"; {resumed} bytes kept from an interrupted fetch" if resumed else "")
         + (f"; {retries} range(s) retried" if retries else "")
     )
+    if report.indexes_not_fetched:
+        err.print(
+            f"note: {report.indexes_not_fetched} LINDI index(es) not fetched: they read the "
+            "files from the bucket (open_release uses them; `publishkit verify` checks them)"
+        )
 
 
 def print_conversion(report: ConversionReport) -> None:

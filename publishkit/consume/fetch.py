@@ -6,6 +6,11 @@ is hard-linked rather than downloaded again. A file bigger than the transfer's t
 as parallel ranges into a partial that a killed fetch resumes (`ranged_fetch`). A file at a
 target that is not this release's content and that fetch did not place there is not replaced
 unless asked (`overwrite`).
+
+The LINDI indexes a manifest records are not fetched: every reference in one reads its file from
+the bucket, at the pinned version, so beside the local copy it is of no use (and AllenSDK's cache
+does not know it); `verify` checks them, `open_release` reads them in place. The report counts
+them, to say so.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ class FetchReport(Tally):
     manifest: str
     root: str  # <DIR>/<project>-<version>
     files: tuple[FetchedFile, ...]
+    indexes_not_fetched: int = 0  # LINDI indexes the manifest records (they read the bucket)
 
     def as_json(self) -> dict[str, Any]:
         """The report as JSON, for `--format json` and scripts."""
@@ -74,6 +80,7 @@ class FetchReport(Tally):
             "ok": self.ok,
             "counts": self.counts(),
             "retries": sum(f.retries for f in self.files),
+            "lindi_indexes_not_fetched": self.indexes_not_fetched,
             "files": self.items_json(),
         }
 
@@ -146,7 +153,8 @@ def fetch_release(
             results = tuple(
                 large[n] if n in large else small[n].result() for n in range(len(files))
             )
-    return FetchReport(str(manifest_path), str(root), results)
+    indexes = sum("lindi_index" in entry for entry in document["data_files"].values())
+    return FetchReport(str(manifest_path), str(root), results, indexes)
 
 
 def _refusal(in_the_way: list[Path], dest: Path) -> UsageError:

@@ -1,4 +1,7 @@
-"""Prove a published release is intact: every pinned version exists, with its size and hash."""
+"""Prove a published release is intact: every pinned version exists, with its size and hash.
+
+The LINDI indexes the manifest records are checked too, one check each after the files
+(`index_checks`)."""
 
 from __future__ import annotations
 
@@ -8,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from publishkit.consume.index_checks import check_index, indexes_of
 from publishkit.consume.transfer import TransferSettings, digest_in_ranges
 from publishkit.errors import PublishkitError
 from publishkit.formats import manifest
+from publishkit.formats.lindi_index import IndexRecord
 from publishkit.progress import Progress, no_progress
 from publishkit.s3.pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
 from publishkit.tally import Tally
@@ -70,9 +75,11 @@ def verify_release(
     progress: Progress = no_progress,
 ) -> VerifyReport:
     """Check that every version a manifest pins exists with its recorded size (and, deep, every
-    digest it records: a large file read as parallel ranges, `transfer`'s, hashed in order)."""
+    digest it records: a large file read as parallel ranges, `transfer`'s, hashed in order),
+    and each LINDI index it records (deep: its hash, and its references at the pinned file)."""
     document = manifest.load(manifest_path)
     files = pinned_files(document, read)
+    indexes = indexes_of(dict(document), files)
     pool = BucketPool(read, connections=transfer.concurrency + THREADS)
     warnings = [_versioning_warning(pool, name) for name in sorted({f.bucket for f in files})]
 
@@ -81,16 +88,27 @@ def verify_release(
             result = _check_one(pool, item, deep, transfer)
         except PublishkitError as exc:
             result = FileCheck(item.relpath, item.version_id, "error", str(exc))
-        progress("Verifying", 1, len(files))
+        progress("Verifying", 1, len(files) + len(indexes))
         return result
+
+    def check_lindi(item: PinnedFile, record: IndexRecord, url: str) -> FileCheck:
+        try:
+            problem = check_index(pool.get(item.bucket), item, record, url, deep=deep)
+        except PublishkitError as exc:
+            problem = "error", str(exc)
+        progress("Verifying", 1, len(files) + len(indexes))
+        if problem is None:
+            return FileCheck(record["path"], record["version_id"], "ok")
+        return FileCheck(record["path"], record["version_id"], *problem)
 
     with ThreadPoolExecutor(THREADS) as executor:  # whole files, while the ranged ones go
         ranged = {n for n, item in enumerate(files) if deep and transfer.ranged(item.size)}
         whole = {n: executor.submit(check, item) for n, item in enumerate(files) if n not in ranged}
         one_by_one = {n: check(files[n]) for n in sorted(ranged)}  # memory stays bounded
+        lindi = [executor.submit(check_lindi, *index) for index in indexes]
         checks = tuple(
             one_by_one[n] if n in ranged else whole[n].result() for n in range(len(files))
-        )
+        ) + tuple(check.result() for check in lindi)
     return VerifyReport(
         manifest=str(manifest_path),
         version=document["manifest_version"],

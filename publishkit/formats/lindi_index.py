@@ -37,6 +37,13 @@ def index_path(file_path: str) -> str:
     return f"{INDEX_FOLDER}/{file_path}{SUFFIX}"
 
 
+def key_beside(key: str, relpath: str, other: str) -> str:
+    """The key of release path `other`, given the key of the file at release path `relpath`
+    (both under the same release prefix)."""
+    prefix = key[: -len(relpath)] if key.endswith(relpath) else ""
+    return prefix + other
+
+
 def pinned_url(url: str, version_id: str) -> str:
     """A manifest URL pinned to one version of its object."""
     return f"{url}?versionId={quote(version_id, safe='')}"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from publishkit.errors import CheckFailed, StorageError, UsageError
-from publishkit.formats.lindi_index import IndexRecord, parse_index, pinned_url
+from publishkit.formats.lindi_index import IndexRecord, key_beside, parse_index, pinned_url
 from publishkit.formats.summaries import SUMMARIES_FOLDER, Summary, parse_summaries, summaries_name
 from publishkit.reading.nwb_stream import reachable_index, stream_nwb
 from publishkit.reading.sources import load_manifest
@@ -205,8 +205,7 @@ def _published(pinned: PinnedFile, entry: Mapping[str, Any]) -> PublishedFile:
 
 def _key(pinned: PinnedFile, relpath: str) -> str:
     """The key of `relpath` under the release prefix `pinned` is in."""
-    prefix = pinned.key[: -len(pinned.relpath)] if pinned.key.endswith(pinned.relpath) else ""
-    return prefix + relpath
+    return key_beside(pinned.key, pinned.relpath, relpath)
 
 
 def open_release(
@@ -235,13 +234,21 @@ _POOLS_LOCK = threading.Lock()
 def _pool(read: ReadSettings) -> BucketPool:
     """The clients of this process for `read` (a client costs ~0.3 s to make), signed or
     not as credentials are found now."""
-    from publishkit.s3.bucket import has_credentials
-
-    key = (read, has_credentials())
+    key = (read, _signed())
     with _POOLS_LOCK:
         if key not in _POOLS:
             _POOLS[key] = BucketPool(read)
         return _POOLS[key]
+
+
+def _signed() -> bool:
+    """Credentials are found now: the chain's first provider (the environment's keys, ~0.01
+    ms) before the whole chain (a botocore session, ~10-40 ms an `open_release`)."""
+    from botocore.credentials import EnvProvider
+
+    from publishkit.s3.bucket import has_credentials
+
+    return EnvProvider().load() is not None or has_credentials()
 
 
 def digest_bytes(data: bytes) -> FileDigests:

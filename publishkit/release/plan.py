@@ -5,18 +5,21 @@ DANDI instance and key, the dandiset's metadata, the bucket, the version), then,
 are known (nothing left to convert), the inspect stage's gate (NWB files and tables; findings
 are cached by content, so the release reuses them) and the release's decision (the version, the
 bump, what changed). The first refusal is the plan's, so a plan that passes is a release that
-starts, and one that fails names what the release would refuse.
+starts, and one that fails names what the release would refuse. It names the LINDI index of
+each HDF5 NWB file the release would build, upload (built before) or keep from the previous
+release (`lindi_indexes.index_work`, the release's own choice).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from publishkit.errors import PublishkitError
 from publishkit.formats.versions import Bump
 from publishkit.progress import no_progress
 from publishkit.release.decision import shown_warnings
+from publishkit.release.lindi_indexes import PlannedIndex, index_work
 from publishkit.release.pipeline import STAGES, inspect_stage
 from publishkit.release.preflight import (
     check_request,
@@ -39,6 +42,7 @@ class ReleasePlan:
     next_version: str | None
     refusal: str | None = None  # why the release would be refused, when it would
     warnings: tuple[str, ...] = ()
+    indexes: tuple[PlannedIndex, ...] = ()  # the LINDI indexes the release would publish
 
     @property
     def ok(self) -> bool:
@@ -55,6 +59,10 @@ class ReleasePlan:
             "suggested_bump": self.suggested_bump,
             "next_version": self.next_version,
             "warnings": list(self.warnings),
+            "lindi_indexes": [
+                {"path": index.path, "file": index.file, "action": index.action}
+                for index in self.indexes
+            ],
         }
 
 
@@ -112,9 +120,39 @@ def plan_release(
             f"S3: s3://{settings.s3.bucket} is ready; what to upload is known once the rows "
             "are converted (run `publishkit convert`, then plan again for the draft notes)"
         )
+    indexes: list[PlannedIndex] = []
+    if decision is not None and decision.version and not refusal and "manifest" in names:
+        indexes = _plan_indexes(run, lines)
     if not lines and refusal is None:
         lines.append("nothing to do: publishkit.yaml enables none of the selected stages")
-    return _plan(lines, run, refusal)
+    return replace(_plan(lines, run, refusal), indexes=tuple(indexes))
+
+
+SHOWN_INDEXES = 20  # indexes named one a line; the JSON plan has them all
+
+
+def _plan_indexes(run: Run, lines: list[str]) -> list[PlannedIndex]:
+    """The LINDI indexes the release would publish, and the plan's lines on them."""
+    staged = run.stage_s3()
+    planned = index_work(
+        settings=run.settings,
+        document=staged.draft.document,
+        files=staged.files,
+        previous=staged.target.published.document,
+    ).plan()
+    if not planned:
+        return planned
+    counts = {a: sum(i.action == a for i in planned) for a in ("build", "upload", "keep")}
+    lines.append(
+        f"LINDI: {len(planned)} index(es): {counts['build']} to build and upload, "
+        f"{counts['upload']} to upload (built before), {counts['keep']} kept from the "
+        "previous release"
+    )
+    shown = [index for index in planned if index.action != "keep"]
+    lines += [f"  {index.action}: {index.path}" for index in shown[:SHOWN_INDEXES]]
+    if len(shown) > SHOWN_INDEXES:
+        lines.append(f"  … and {len(shown) - SHOWN_INDEXES} more (--format json lists them)")
+    return planned
 
 
 def _plan_conversion(settings: Settings, names: tuple[StageName, ...], lines: list[str]) -> bool:
@@ -185,8 +223,6 @@ def _plan(lines: list[str], run: Run, refusal: str | None) -> ReleasePlan:
         suggested = decision.comparison.suggested_bump
         cut = str(decision.version) if decision.version else None
         if cut and refusal is None:
-            from dataclasses import replace
-
             notes = render_markdown(
                 replace(decision.comparison, new_name="(next release)", new_version=cut)
             )

@@ -1,4 +1,5 @@
-"""LINDI indexes built from local NWB files: /specifications indexed once per content."""
+"""LINDI indexes built from local NWB files by lindi's builder (files the h5py builder does not
+index): /specifications indexed once per content."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from publishkit.release.lindi_build import PLACEHOLDER, build_index
+from publishkit.release.lindi_build import PLACEHOLDER, _with_lindi
 from tests.reading.conftest import write_session
 
 
@@ -16,11 +17,11 @@ def test_an_index_with_shared_specifications_is_lindis_own(tmp_path: Path) -> No
     second = write_session(tmp_path / "b.nwb", np.zeros((50, 4)), units=7)
     cache = tmp_path / "cache"
 
-    build_index(first, PLACEHOLDER, cache)  # builds and keeps the specifications' index
-    shared = build_index(second, PLACEHOLDER, cache)
+    _with_lindi(first, PLACEHOLDER, cache)  # builds and keeps the specifications' index
+    shared = _with_lindi(second, PLACEHOLDER, cache)
 
     assert len(list(cache.glob("specifications-*.json"))) == 1
     assert json.dumps(shared, sort_keys=True) == json.dumps(
-        build_index(second, PLACEHOLDER), sort_keys=True
+        _with_lindi(second, PLACEHOLDER, None), sort_keys=True
     )
     assert any(key.startswith("specifications/") for key in shared["refs"])

@@ -1,6 +1,10 @@
-"""Publishing LINDI indexes: an index a dead run put is adopted, not put a second time."""
+"""Publishing LINDI indexes: an index a dead run put is adopted, not put a second time; the plan
+names the indexes a release would publish."""
 
 from __future__ import annotations
+
+import hashlib
+import json
 
 from publishkit.release.lindi_indexes import _put
 from publishkit.s3.bucket import S3Bucket
@@ -42,3 +46,70 @@ def test_only_hdf5_files_from_the_workspaces_size_get_an_index(tmp_path) -> None
     assert [indexed(p, LINDI_INDEX_MIN_MB) for p in (small, large, zarr)] == [False, True, False]
     assert [indexed(p, 0) for p in (small, large, zarr)] == [True, True, False]
     assert [indexed(p, None) for p in (small, large, zarr)] == [False, False, False]
+
+
+def test_the_plan_names_the_indexes_the_release_builds_and_keeps(
+    cli, workspace, aws_env, s3_client
+) -> None:
+    """`release --plan` names each index the release would build (or keep from the previous
+    release, its file unchanged), in its lines and its JSON; planning writes nothing."""
+    from tests.reading.conftest import set_files, signal, write_session
+
+    for path in (workspace.root / "data").glob("*.nwb"):
+        path.unlink()
+    set_files(workspace, {"101": (signal(1, samples=200), 2), "102": (signal(2, samples=200), 1)})
+    config = workspace.root / "publishkit.yaml"
+    config.write_text(config.read_text() + "lindi_index_min_mb: 0\n")
+    cache = workspace.root / ".publishkit" / "lindi"
+
+    def plan(version: str) -> tuple[dict[str, str], str]:
+        shown = cli("release", "--version", version, "--plan", cwd=workspace.root)
+        done = cli(
+            "release", "--version", version, "--plan", "--format", "json", cwd=workspace.root
+        )
+        assert shown.exit_code == 0 == done.exit_code, shown.stdout + shown.stderr
+        planned = json.loads(done.stdout)["lindi_indexes"]
+        return {p["path"]: p["action"] for p in planned}, shown.stdout
+
+    first, text = plan("0.1.0")
+    assert first == {
+        "lindi/data/s101.nwb.lindi.json": "build",
+        "lindi/data/s102.nwb.lindi.json": "build",
+    }
+    assert "build: lindi/data/s101.nwb.lindi.json" in text
+    assert not list(cache.glob("*.lindi.json"))
+    assert "Versions" not in s3_client.list_object_versions(
+        Bucket=workspace.bucket, Prefix="demo-project/lindi/"
+    )
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+
+    write_session(workspace.root / "data" / "s101.nwb", signal(3, samples=200), 2)  # s102 kept
+    second, text = plan("0.2.0")
+    assert second == {
+        "lindi/data/s101.nwb.lindi.json": "build",
+        "lindi/data/s102.nwb.lindi.json": "keep",
+    }
+    assert "1 to build and upload, 0 to upload (built before), 1 kept" in text
+
+
+def test_a_torn_cached_index_is_built_again(cli, workspace, aws_env) -> None:
+    """The cached indexes are written without an fsync: one a crash left torn is not valid
+    JSON, and the release builds that index again instead of publishing the file without one."""
+    from publishkit.release.lindi_build import BUILD
+    from tests.reading.conftest import set_files, signal
+
+    for path in (workspace.root / "data").glob("*.nwb"):
+        path.unlink()
+    set_files(workspace, {"101": (signal(1, samples=200), 2)})
+    config = workspace.root / "publishkit.yaml"
+    config.write_text(config.read_text() + "lindi_index_min_mb: 0\n")
+    content = hashlib.blake2b((workspace.root / "data" / "s101.nwb").read_bytes()).hexdigest()
+    torn = workspace.root / ".publishkit" / "lindi" / f"{content[:32]}.b{BUILD}.lindi.json"
+    torn.parent.mkdir(parents=True)
+    torn.write_text('{"refs": {".zgroup"')
+
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+
+    entry = json.loads(workspace.manifest_path("0.1.0").read_text())["data_files"]["101"]
+    assert entry["lindi_index"]["path"] == "lindi/data/s101.nwb.lindi.json"
+    assert json.loads(torn.read_text())["refs"][".zgroup"] == {"zarr_format": 2}

@@ -22,6 +22,7 @@ from publishkit.sandbox.s3 import S3Sandbox
 READER = Path(__file__).resolve().parents[1] / "compat" / "allensdk_reader.py"
 PROJECT = "demo-project"  # also the S3 prefix: S3CloudCache lists <project>/manifests/
 BUCKET = "compat-bucket"
+LINDI_BUCKET = "compat-lindi"  # a bucket of its own: the sandbox's S3 outlives one test
 REGION = "us-west-2"
 OLD = f"{PROJECT}_project_manifest_v0.1.0.json"
 NEW = f"{PROJECT}_project_manifest_v0.2.0.json"
@@ -37,13 +38,13 @@ def _allensdk_python() -> str:
     return python
 
 
-def _write_config(root: Path, tables: dict[str, bytes]) -> None:
+def _write_config(root: Path, tables: dict[str, bytes], bucket: str = BUCKET) -> None:
     """publishkit.yaml publishing the sessions table and `tables` (name -> content), each a
     metadata table of its own that lists no data files."""
     listed = "".join(f"  {name}: metadata/{name}.csv\n" for name in tables)
     (root / "publishkit.yaml").write_text(
         f"project: {PROJECT}\n"
-        f"s3:\n  bucket: {BUCKET}\n  region: {REGION}\n"
+        f"s3:\n  bucket: {bucket}\n  region: {REGION}\n"
         f"metadata_files:\n  sessions: metadata/sessions.csv\n{listed}"
     )
     (root / "metadata").mkdir(exist_ok=True)
@@ -72,9 +73,9 @@ def _blake2b(data: bytes) -> str:
     return hashlib.blake2b(data).hexdigest()
 
 
-def _files_of(manifest: dict[str, Any]) -> dict[str, str]:
+def _files_of(manifest: dict[str, Any], bucket: str = BUCKET) -> dict[str, str]:
     """relpath under the project prefix -> file_hash, as AllenSDK lays files out locally."""
-    prefix = f"https://{BUCKET}.s3.{REGION}.amazonaws.com/{PROJECT}/"
+    prefix = f"https://{bucket}.s3.{REGION}.amazonaws.com/{PROJECT}/"
     files = {}
     for group in ("metadata_files", "data_files"):
         for entry in manifest[group].values():
@@ -179,3 +180,61 @@ def test_allensdk_s3_cloud_cache_reads_publishkit_releases(tmp_path: Path) -> No
         "data/s104.nwb deleted\n"
         "data/s105.nwb renamed data/s106.nwb\n"
     )
+
+
+@pytest.mark.slow
+def test_allensdk_reads_a_release_whose_entries_hold_lindi_indexes(tmp_path: Path) -> None:
+    """HDF5 NWB files, each with its LINDI index (`lindi_index` in its manifest entry, outside
+    the fields AllenSDK reads): AllenSDK lists, loads, downloads and compares both versions."""
+    import numpy as np
+
+    from tests.reading.conftest import write_session
+
+    allensdk_python = _allensdk_python()
+    workspace = tmp_path / "release"
+    workspace.mkdir()
+    data = workspace / "data"
+    with S3Sandbox() as sandbox:
+        info = sandbox.create_bucket(LINDI_BUCKET, REGION)
+        env = {**os.environ, **info.environment()}
+        publishkit = [sys.executable, "-m", "publishkit"]
+        _write_config(workspace, {}, LINDI_BUCKET)
+        with (workspace / "publishkit.yaml").open("a") as config:
+            config.write("lindi_index_min_mb: 0\n")  # these small files indexed all the same
+        _write_sessions(workspace, {"101": b"", "102": b""})  # the table; the files follow
+        write_session(data / "s101.nwb", np.ones((300, 2)), units=2)
+        write_session(data / "s102.nwb", np.zeros((300, 2)), units=3)
+        _run([*publishkit, "release", "--version", "0.1.0"], workspace, env)
+        write_session(data / "s101.nwb", np.full((300, 2), 2.0), units=4)  # s102 unchanged
+        _run([*publishkit, "release", "--version", "0.2.0"], workspace, env)
+        manifests = workspace / "manifests"
+        reader_env = {
+            key: value
+            for key, value in env.items()
+            if key not in {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PUBLISHKIT_BUCKET"}
+            and key not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
+        }
+        stdout = _run(
+            [
+                allensdk_python, str(READER),
+                "--cache-dir", str(tmp_path / "allensdk-cache"),
+                "--bucket", LINDI_BUCKET,
+                "--project", PROJECT,
+                "--old", OLD,
+                "--new", NEW,
+            ],
+            tmp_path,
+            reader_env,
+        )  # fmt: skip
+
+    new_manifest = json.loads((manifests / NEW).read_text())
+    old_manifest = json.loads((manifests / OLD).read_text())
+    assert {"lindi_index"} <= set(new_manifest["data_files"]["101"])
+    assert all(
+        "lindi_index" in e for m in (new_manifest, old_manifest) for e in m["data_files"].values()
+    )
+    read = json.loads(stdout)
+    assert read["latest"] == NEW
+    assert read["downloaded"] == _files_of(new_manifest, LINDI_BUCKET)
+    assert read["downloaded_old"] == _files_of(old_manifest, LINDI_BUCKET)
+    assert read["compare"] == (f"Changes going from\n{OLD}\nto\n{NEW}\n\ndata/s101.nwb changed\n")

@@ -1,0 +1,231 @@
+"""A LINDI index built straight from h5py, without lindi's zarr layer.
+
+lindi's builder makes an in-memory zarr group for each object's attributes and an in-memory
+zarr array for each dataset it holds inline, and looks each object up by path again for each of
+its keys: 70-150 ms a small NWB file. This walks the file once and writes the same reference
+file system (version 1) directly: groups' `.zgroup`, `.zattrs` (attributes converted by lindi's
+own `h5_to_zarr_attr`), soft links as `_SOFT_LINK`, small datasets inline (raw bytes, or
+numcodecs' JSON for strings and references, as lindi's reader decodes them), larger ones as
+`[url, offset, size]` per chunk from h5py's chunk index, compound rows as JSON with their
+`_COMPOUND_DTYPE`. Anything else (complex types, external links, a large contiguous dataset
+lindi would split) raises `Unsupported`, and the caller uses lindi's own builder.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Any
+
+INLINE_BELOW = 1000  # elements: a numeric dataset this small is held in the index (as lindi)
+
+
+class Unsupported(Exception):
+    """Something this builder does not write the way lindi would: use lindi's builder."""
+
+
+def h5py_index(h5: Any, url: str, contiguous_chunk: int) -> dict[str, Any]:
+    """The LINDI index of the open h5py file `h5`, its chunks referenced at `url`; contiguous
+    datasets over `contiguous_chunk` bytes: Unsupported (lindi splits them)."""
+    import h5py
+    from lindi.conversion.attr_conversion import h5_to_zarr_attr
+
+    refs: dict[str, Any] = {}
+
+    def attrs(item: Any, key: str) -> dict[str, Any]:
+        found = {}
+        for name, value in item.attrs.items():
+            converted = h5_to_zarr_attr(value, label=f"{key} {name}", h5f=h5)
+            if converted is not None:
+                found[name] = converted
+        return found
+
+    def group(item: Any, key: str) -> None:
+        _meta(refs, key, ".zattrs", attrs(item, key))
+        refs[_join(key, ".zgroup")] = {"zarr_format": 2}
+        for name in item:
+            child = _join(key, name)
+            link = item.get(name, getlink=True)
+            if isinstance(link, h5py.SoftLink):
+                refs[_join(child, ".zattrs")] = {"_SOFT_LINK": {"path": link.path}}
+                refs[_join(child, ".zgroup")] = {"zarr_format": 2}
+                continue
+            if not isinstance(link, h5py.HardLink):
+                raise Unsupported(f"{child}: {type(link).__name__}")
+            target = item[name]
+            if isinstance(target, h5py.Group):
+                group(target, child)
+            elif isinstance(target, h5py.Dataset):
+                dataset(target, child)
+
+    def dataset(item: Any, key: str) -> None:
+        found = attrs(item, key)
+        if item.shape == ():
+            found["_SCALAR"] = True
+        if item.dtype.names is not None:
+            found["_COMPOUND_DTYPE"] = _compound_dtype(item.dtype)
+        _meta(refs, key, ".zattrs", found)
+        if _inline(item):
+            _inline_array(refs, item, key, h5)
+        else:
+            _referenced(refs, item, key, url, contiguous_chunk)
+
+    group(h5, "")
+    return {"refs": refs, "version": 1}
+
+
+def _inline(item: Any) -> bool:
+    kind = item.dtype.kind
+    if kind in "iuf":
+        return item.shape == () or 0 < item.size < INLINE_BELOW
+    if kind in "bOSU":
+        return True
+    if kind == "V" and item.dtype.names is not None and item.shape != ():
+        return True  # compound: its rows as JSON (a scalar one lindi does not index either)
+    raise Unsupported(f"{item.name}: dtype {item.dtype}")
+
+
+def _inline_array(refs: dict[str, Any], item: Any, key: str, h5: Any) -> None:
+    """A dataset held in the index: one chunk, its whole content."""
+    import numpy as np
+
+    scalar = item.shape == ()
+    shape = [1] if scalar else list(item.shape)
+    empty = not scalar and math.prod(shape) == 0
+    zarray: dict[str, Any] = {
+        "chunks": [1] * len(shape) if empty else shape,
+        "compressor": None,
+        "fill_value": None,
+        "filters": None,
+        "order": "C",
+        "shape": shape,
+        "zarr_format": 2,
+    }
+    if item.dtype.kind in "OV":
+        import numcodecs
+
+        codec = numcodecs.JSON()
+        zarray["dtype"], zarray["filters"] = "|O", [codec.get_config()]
+        refs[_join(key, ".zarray")] = zarray
+        if empty:
+            return
+        if item.dtype.kind == "V":
+            values = _rows(item[()], h5, key)
+        else:
+            values = _objects(item[()], h5, key, scalar)
+        refs[_join(key, _chunk_name(len(shape)))] = bytes(codec.encode(values)).decode("ascii")
+        return
+    data = np.ascontiguousarray(np.asarray(item[()]).reshape(shape))
+    if data.dtype.kind == "b":
+        data = data.astype("|b1")
+    zarray["dtype"] = data.dtype.str
+    zarray["fill_value"] = _fill(data.dtype, None)
+    refs[_join(key, ".zarray")] = zarray
+    if not empty:
+        chunk = "base64:" + base64.b64encode(data.tobytes()).decode("ascii")
+        refs[_join(key, _chunk_name(len(shape)))] = chunk
+
+
+def _objects(value: Any, h5: Any, key: str, scalar: bool) -> Any:
+    """Strings and references as lindi writes them (references as `_REFERENCE` objects)."""
+    import numpy as np
+    from lindi.conversion.create_zarr_dataset_from_h5_data import h5_object_data_to_zarr_data
+
+    if scalar:
+        if not isinstance(value, (bytes, str)):
+            raise Unsupported(f"{key}: a scalar {type(value).__name__}")
+        out = np.empty((1,), dtype=object)
+        out[0] = value.decode() if isinstance(value, bytes) else value
+        return out
+    return h5_object_data_to_zarr_data(value, h5f=h5, label=key)
+
+
+def _rows(data: Any, h5: Any, key: str) -> Any:
+    """A compound dataset's rows as tuples of JSON values, as lindi writes them."""
+    import numpy as np
+    from lindi.conversion.create_zarr_dataset_from_h5_data import _make_json_serializable
+
+    rows = np.empty(data.shape, dtype=object)
+    flat, names = rows.ravel(), data.dtype.names
+    for n, row in enumerate(data.ravel()):
+        flat[n] = tuple(
+            _make_json_serializable(row[name], data.dtype[name], label=f"{key}[{n}]", h5f=h5)
+            for name in names
+        )
+    return rows
+
+
+def _compound_dtype(dtype: Any) -> list[list[str]]:
+    import h5py
+
+    reference = h5py.special_dtype(ref=h5py.Reference)
+    return [
+        [name, "<REFERENCE>" if dtype[name] == reference else str(dtype[name])]
+        for name in dtype.names
+    ]
+
+
+def _referenced(refs: dict[str, Any], item: Any, key: str, url: str, contiguous_chunk: int) -> None:
+    """A dataset read from its file: `.zarray` with the file's chunks and filters, and each
+    stored chunk's byte range."""
+    from lindi.conversion.h5_filters_to_codecs import h5_filters_to_codecs
+
+    codecs = h5_filters_to_codecs(item) or []
+    shape = list(item.shape)
+    chunks = list(item.chunks) if item.chunks is not None else shape
+    if math.prod(chunks) == 0:  # zarr refuses a chunk of no elements
+        chunks = [1] * len(shape)
+    if not codecs and chunks == shape and item.dtype.itemsize * item.size > contiguous_chunk:
+        raise Unsupported(f"{key}: a contiguous dataset lindi splits")
+    refs[_join(key, ".zarray")] = {
+        "chunks": chunks,
+        "compressor": None,
+        "dtype": item.dtype.str,
+        "fill_value": _fill(item.dtype, item.fillvalue),
+        "filters": [codec.get_config() for codec in codecs] or None,
+        "order": "C",
+        "shape": shape,
+        "zarr_format": 2,
+    }
+    if item.size == 0:
+        return
+    if item.chunks is None:
+        offset = item.id.get_offset()
+        if offset is not None:
+            refs[_join(key, _chunk_name(len(shape)))] = [url, offset, item.id.get_storage_size()]
+        return
+
+    def add(info: Any) -> None:
+        name = ".".join(str(at // size) for at, size in zip(info.chunk_offset, chunks, strict=True))
+        refs[_join(key, name)] = [url, info.byte_offset, info.size]
+
+    item.id.chunk_iter(add)
+
+
+def _fill(dtype: Any, value: Any) -> Any:
+    """A fill value as zarr writes it in `.zarray` (NaN and infinities as strings)."""
+    if dtype.kind == "b":
+        return bool(value) if value is not None else False
+    if dtype.kind in "iu":
+        return int(value) if value is not None else 0
+    if dtype.kind == "f":
+        number = float(value) if value is not None else 0.0
+        if math.isnan(number):
+            return "NaN"
+        if math.isinf(number):
+            return "Infinity" if number > 0 else "-Infinity"
+        return number
+    return None
+
+
+def _meta(refs: dict[str, Any], key: str, name: str, content: dict[str, Any]) -> None:
+    if content:  # lindi leaves out an empty .zattrs
+        refs[_join(key, name)] = content
+
+
+def _chunk_name(ndim: int) -> str:
+    return ".".join("0" * ndim) if ndim else "0"
+
+
+def _join(key: str, name: str) -> str:
+    return f"{key}/{name}" if key else name

@@ -1,0 +1,150 @@
+"""The LINDI index built straight from h5py reads, through lindi, what lindi's own index reads:
+every group's and dataset's attributes and every dataset's values, for the real NWB corpus and
+the templates' files (a differential test: lindi's builder is the reference)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pytest
+
+from publishkit.release.lindi_build import CONTIGUOUS_CHUNK, _lindi, build_index
+from publishkit.release.lindi_h5py_index import Unsupported, h5py_index
+from tests.corpus import CORPUS, real_nwb_corpus
+from tests.reading.conftest import write_session
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "O":
+            return ("objects", value.shape, [str(v) for v in value.ravel()])
+        return (value.dtype.str, value.shape, value.tobytes())
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, float) and value != value:
+        return "nan"
+    return value if isinstance(value, (int, float, str, bool)) else repr(value)
+
+
+def _read(dataset: Any) -> Any:
+    if dataset.dtype.names:  # compound: read by field (lindi's way)
+        return {field: _value(np.asarray(dataset[field][:])) for field in dataset.dtype.names}
+    return _value(dataset[()] if dataset.shape == () else dataset[:])
+
+
+def read_through_lindi(document: dict[str, Any]) -> dict[str, Any]:
+    """Every object's attributes and every dataset's values, as lindi reads them from the
+    index (its chunk references read from the local file)."""
+    import lindi
+
+    found: dict[str, Any] = {}
+    h5 = lindi.LindiH5pyFile.from_reference_file_system(json.loads(json.dumps(document)))
+
+    def walk(group: Any, prefix: str) -> None:
+        found[prefix + "@"] = {k: _value(group.attrs[k]) for k in group.attrs}
+        for name in group.keys():  # noqa: SIM118 (lindi's groups)
+            item = group[name]
+            if isinstance(item, lindi.LindiH5pyGroup):
+                walk(item, f"{prefix}{name}/")
+            else:
+                found[f"{prefix}{name}@"] = {k: _value(item.attrs[k]) for k in item.attrs}
+                found[prefix + name] = _read(item)
+
+    walk(h5, "")
+    return found
+
+
+def assert_reads_as_lindis(path: Path) -> None:
+    with h5py.File(path, "r") as h5:
+        ours = h5py_index(h5, str(path), CONTIGUOUS_CHUNK)
+    theirs = _lindi(path, str(path), skip_specifications=False)
+    assert sorted(ours["refs"]) == sorted(theirs["refs"])
+    assert read_through_lindi(ours) == read_through_lindi(theirs)
+
+
+FAST = (
+    "pynwb-back-compat/2.2.0_subject_no_age__reference.nwb",  # object references
+    "pynwb-back-compat/2.1.0_imageseries_no_data.nwb",  # an empty 3-d dataset
+    "pynwb-back-compat/1.1.2_str_experimenter.nwb",  # string arrays
+)
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_corpus_files_read_the_same(name: str) -> None:
+    assert_reads_as_lindis(real_nwb_corpus() / name)
+
+
+def test_a_session_reads_the_same(tmp_path: Path) -> None:
+    """Units (ragged spike times, an index), a signal over INLINE_BELOW elements (by reference),
+    a chunked compressed dataset with a chunk never written (its fill value, NaN)."""
+    path = write_session(tmp_path / "s.nwb", np.arange(3000.0).reshape(1000, 3), units=5)
+    with h5py.File(path, "a") as h5:
+        values = np.arange(5000, dtype="<i4").reshape(1000, 5)
+        h5.create_dataset("acquisition/packed", data=values, chunks=(64, 5), compression="gzip")
+        gaps = h5.create_dataset(
+            "acquisition/gaps", shape=(3000,), chunks=(1000,), dtype="<f4", fillvalue=np.nan
+        )
+        gaps[:1000] = 1.5
+    assert_reads_as_lindis(path)
+
+
+@pytest.mark.slow
+def test_every_corpus_file_reads_the_same() -> None:
+    for path in sorted(real_nwb_corpus().rglob("*.nwb")):
+        assert_reads_as_lindis(path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("template", ["ecephys-units", "ophys-dff", "icephys-sweeps"])
+def test_template_files_read_the_same(cli, tmp_path: Path, template: str) -> None:
+    from tests.nwb.templates.roundtrip import make_and_convert
+
+    workspace = make_and_convert(cli, tmp_path, template)
+    for path in sorted((workspace / "nwb").glob("*.nwb")):
+        assert_reads_as_lindis(path)
+
+
+def test_compound_datasets_read_the_same(tmp_path: Path) -> None:
+    """Compound rows (suite2p's pixel masks; icephys tables, with a reference field)."""
+    path = write_session(tmp_path / "s.nwb", np.ones((10, 2)))
+    with h5py.File(path, "a") as h5:
+        h5["acquisition/mask"] = np.array(
+            [(1, 2, 0.5), (3, 4, 0.25)], dtype=[("x", "<u4"), ("y", "<u4"), ("weight", "<f4")]
+        )
+        kind = np.dtype([("start", "<i4"), ("series", h5py.special_dtype(ref=h5py.Reference))])
+        h5.create_dataset(
+            "acquisition/rows", data=np.array([(5, h5["acquisition/signal"].ref)], dtype=kind)
+        )
+    with h5py.File(path, "r") as h5:
+        ours = h5py_index(h5, str(path), CONTIGUOUS_CHUNK)
+    theirs = _lindi(path, str(path), skip_specifications=False)
+
+    assert ours["refs"]["acquisition/rows/.zattrs"] == theirs["refs"]["acquisition/rows/.zattrs"]
+    read = read_through_lindi(ours)
+    assert read == read_through_lindi(theirs)
+    assert read["acquisition/mask"]["weight"][2] == np.array([0.5, 0.25], "<f4").tobytes()
+
+
+def test_what_it_does_not_write_is_indexed_by_lindi(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A contiguous dataset over the piece size, which lindi splits: lindi's own index."""
+    path = write_session(tmp_path / "s.nwb", np.ones((10, 2)))
+    with h5py.File(path, "a") as h5:
+        h5["acquisition/long"] = np.arange(4096, dtype="<f8")
+    with h5py.File(path, "r") as h5, pytest.raises(Unsupported, match="acquisition/long"):
+        h5py_index(h5, str(path), 1024)
+
+    monkeypatch.setattr("publishkit.release.lindi_build.CONTIGUOUS_CHUNK", 1024)
+    built = build_index(path, str(path))
+
+    assert built["refs"]["acquisition/long/.zarray"]["chunks"] == [128]  # lindi's pieces
+    assert read_through_lindi(built)["acquisition/long"][2] == np.arange(4096.0).tobytes()
+
+
+def test_the_corpus_is_where_the_tests_look() -> None:
+    assert CORPUS.name == "real-nwb"
