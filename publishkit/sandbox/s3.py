@@ -107,6 +107,7 @@ class S3Sandbox:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         _list_versions_without_copying_bodies()
+        _ranges_without_copying_bodies()
         app = CredentialCheck(DomainDispatcherApplication(create_backend_app), self._keys)
         self._server, self._thread = serve_on_loopback(app, self._port, MotoRequestHandler, "s3")
         return self.endpoint_url
@@ -185,6 +186,70 @@ def _list_versions_without_copying_bodies() -> None:
 
     FakeKey.__deepcopy__ = listed_copy  # type: ignore[attr-defined]
     FakeKey._publishkit_shallow_listing = True  # type: ignore[attr-defined]
+
+
+_RANGED = threading.local()  # set while moto answers a GET with a Range header
+
+
+def _ranges_without_copying_bodies() -> None:
+    """Patch moto (in this process, once) so that a ranged GET reads only its range.
+
+    moto answers every GET with the whole body (`FakeKey.value`, a copy under the key's lock),
+    runs a regex over it and only then slices the range out: a ranged GET of 8 MiB of a 1 GiB
+    object copied and scanned 1 GiB, so a parallel download's speed measured moto's memcpy, not
+    the client. While moto answers a GET with a Range header, the body is a view that reads
+    only the bytes sliced from it; anything else made of it (a range moto serves whole) reads
+    the whole body as before.
+    """
+    from moto.s3.models import FakeKey
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Response, "_publishkit_ranged_reads", False):
+        return
+    whole_value: Any = FakeKey.value  # the property object
+    get_object, handle_range = S3Response.get_object, S3Response._handle_range_header
+
+    def value(self: Any) -> Any:
+        return _BodyView(self) if getattr(_RANGED, "on", False) else whole_value.fget(self)
+
+    def ranged_get_object(self: Any) -> Any:
+        ranged = bool(self.headers.get("range")) and "partNumber" not in self.querystring
+        _RANGED.on = ranged
+        try:
+            return get_object(self)
+        finally:
+            _RANGED.on = False
+
+    def range_of(self: Any, request: Any, headers: Any, content: Any) -> Any:
+        # moto calls this for every 200 answer to a GET with a Range header: a view made for
+        # one always comes here, and leaves as bytes (a range moto serves whole: all of them)
+        status, headers, body = handle_range(self, request, headers, content)
+        return status, headers, body.whole() if isinstance(body, _BodyView) else body
+
+    FakeKey.value = property(value, whole_value.fset)  # type: ignore[method-assign,assignment]
+    S3Response.get_object = ranged_get_object  # type: ignore[method-assign]
+    S3Response._handle_range_header = range_of  # type: ignore[method-assign,assignment]
+    S3Response._publishkit_ranged_reads = True  # type: ignore[attr-defined]
+
+
+class _BodyView:
+    """An object's body as moto's range handling uses it (its length, a slice of it), read
+    from the stored body under the key's lock only where sliced."""
+
+    def __init__(self, key: Any) -> None:
+        self._key = key
+
+    def __len__(self) -> int:
+        return int(self._key.size)
+
+    def __getitem__(self, part: slice) -> bytes:
+        start, stop, _ = part.indices(len(self))
+        with self._key.lock:
+            self._key._value_buffer.seek(start)
+            return bytes(self._key._value_buffer.read(max(0, stop - start)))
+
+    def whole(self) -> bytes:
+        return self[0 : len(self)]
 
 
 def _borrowed_body_kept(garbage: bool = False) -> None:
