@@ -63,8 +63,12 @@ def test_the_digests_of_many_files_are_kept_in_one_commit(tmp_path: Path) -> Non
         paths[-1].write_bytes(os.urandom(100 + n))
     with StateStore.in_dir(tmp_path / "state") as store:
         commits = _commits(store)
+        started = time.monotonic()
         found = DigestCache(store).get_all(paths)
-        assert len(commits) == 1
+        seconds = time.monotonic() - started
+        # one commit every 0.5 s at most (one in all, unless a loaded machine took longer), not
+        # one a file
+        assert 1 <= len(commits) <= 1 + int(seconds / 0.5) and len(commits) < len(paths) / 4
     with StateStore.in_dir(tmp_path / "state") as store:
         cache = DigestCache(store)
         assert all(cache.known(p) == found[p] for p in paths)
