@@ -87,17 +87,17 @@ def plan_release(
         known = _plan_conversion(settings, names, lines)
         _plan_dandi(settings, names, lines)
         preflight(run, suggest=True)
-        if run.stopped == METADATA and run.dandiset_metadata is not None:
+        if run.result.stopped == METADATA and run.result.dandiset_metadata is not None:
             refusal = (
-                f"{run.dandiset_metadata.path}: the archive would refuse to publish this "
+                f"{run.result.dandiset_metadata.path}: the archive would refuse to publish this "
                 "dandiset metadata"
             )
         elif known:
             refusal = _plan_release(run, lines)
     except PublishkitError as exc:
         refusal = exc.message + (f" (fix: {exc.hint})" if exc.hint else "")
-    if run.dandiset_metadata is not None:
-        lines += _metadata_lines(run.dandiset_metadata)
+    if run.result.dandiset_metadata is not None:
+        lines += _metadata_lines(run.result.dandiset_metadata)
     decision = run.decision
     if decision is not None and not refusal:
         comparison, cut = decision.comparison, decision.version
@@ -188,18 +188,18 @@ def _plan_release(run: Run, lines: list[str]) -> str | None:
     """The inspect stage's gate and the release's decision, on files that are known."""
     if StageName.INSPECT in run.selected:
         inspect_stage(run)
-        if run.inspection is not None:
-            inspected = run.inspection
+        if run.result.inspection is not None:
+            inspected = run.result.inspection
             lines.append(
                 f"inspect: {len(inspected.files)} NWB file(s): "
                 + ("pass" if inspected.passed else inspected.failure_summary())
             )
-        if run.tables is not None:
+        if run.result.tables is not None:
             lines.append(
                 "inspect: the checks tables: declares: "
-                + ("pass" if run.tables.passed else run.tables.failure_summary())
+                + ("pass" if run.result.tables.passed else run.result.tables.failure_summary())
             )
-        if run.stopped == StageName.INSPECT:
+        if run.result.stopped == StageName.INSPECT:
             return (
                 "inspection failed, which stops the release (fix: correct the files or "
                 "tables, or pass --publish-despite-inspection REASON)"

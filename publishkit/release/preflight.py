@@ -78,7 +78,7 @@ def preflight(run: Run, *, suggest: bool = False) -> None:
         run.files = collect(settings)  # checked before the bucket; staged from it, once
     if {StageName.UPLOAD, StageName.PUBLISH} & names and settings.dandi_enabled:
         _check_dandi(run)
-        if run.stopped:
+        if run.result.stopped:
             return
     if not to_s3:
         return
@@ -99,8 +99,8 @@ def _check_dandi(run: Run) -> None:
     settings = run.settings
     access = check_dandi_access(settings=settings, api_key=run.request.dandi_api_key)
     if settings.publishes:
-        run.dandiset_metadata = check_dandiset_metadata(settings, access.info)
-        if not run.dandiset_metadata.ok:
+        run.result.dandiset_metadata = check_dandiset_metadata(settings, access.info)
+        if not run.result.dandiset_metadata.ok:
             run.stop(METADATA)
 
 
