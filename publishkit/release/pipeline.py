@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from publishkit.errors import UsageError
 from publishkit.formats.manifest import DandiRelease
-from publishkit.formats.versions import Bump
 from publishkit.interrupts import Interrupt, never
 from publishkit.progress import Progress, no_progress
 from publishkit.release.preflight import (
@@ -258,36 +257,20 @@ def run_release(
     *,
     settings: Settings,
     stages: tuple[str, ...] = STAGE_NAMES,
-    version: str | None = None,
-    bump: Bump | None = None,
-    publish_despite_inspection: str | None = None,
-    notes: tuple[str, ...] = (),
-    allow_empty: bool = False,
-    allow_smaller_bump: bool = False,
-    dandi_api_key: str | None = None,
-    jobs: int = 1,
+    request: Request = Request(),
     wait: bool = False,
     progress: Progress = no_progress,
     interrupt: Interrupt = never,
 ) -> PipelineResult:
     """Run the selected stages that the workspace enables, in order, as one writing run of
-    the workspace. What would refuse the release later is checked before the first stage
-    writes; a stage that fails stops every stage after it, so nothing is published from a run
-    that went wrong. `interrupt` is checked before each stage and before each write that
-    must not follow an interrupt (errors.Interrupted)."""
+    the workspace, for what the release engineer asked (`request`). What would refuse the
+    release later is checked before the first stage writes; a stage that fails stops every
+    stage after it, so nothing is published from a run that went wrong. `interrupt` is
+    checked before each stage and before each write that must not follow an interrupt
+    (errors.Interrupted)."""
     selected = tuple(s for s in STAGES if s.name in stages and s.enabled(settings))
     names = tuple(s.name for s in selected)
-    check_request(version, bump, publish_despite_inspection)
-    request = Request(
-        version,
-        bump,
-        publish_despite_inspection,
-        notes,
-        allow_empty,
-        dandi_api_key,
-        jobs,
-        allow_smaller_bump,
-    )
+    check_request(request)
     with exclusive_run(settings.state_dir, "release", wait=wait):
         run = Run(settings, request, names, progress, interrupt=interrupt)
         preflight(run)

@@ -70,20 +70,15 @@ def plan_release(
     *,
     settings: Settings,
     stages: tuple[str, ...],
-    version: str | None = None,
-    bump: Bump | None = None,
-    allow_empty: bool = False,
-    allow_smaller_bump: bool = False,
-    dandi_api_key: str | None = None,
+    request: Request = Request(),
 ) -> ReleasePlan:
     """What `run_release` with these arguments would do, and the first thing it would refuse."""
     names = tuple(s.name for s in STAGES if s.name in stages and s.enabled(settings))
-    request = Request(version, bump, None, (), allow_empty, dandi_api_key, 1, allow_smaller_bump)
     run = Run(settings, request, names, no_progress)
     lines: list[str] = []
     refusal = None
     try:
-        check_request(version, bump, None)
+        check_request(request)
         known = _plan_conversion(settings, names, lines)
         _plan_dandi(settings, names, lines)
         preflight(run, suggest=True)

@@ -24,7 +24,7 @@ from publishkit.workspace.settings import METADATA, StageName
 
 if TYPE_CHECKING:
     from publishkit.dandi.metadata import MetadataReport
-    from publishkit.release.stages import Run
+    from publishkit.release.stages import Request, Run
 
 
 def decides_while_inspecting(settings: Settings, selected: tuple[str, ...]) -> bool:
@@ -40,8 +40,9 @@ def decides_while_inspecting(settings: Settings, selected: tuple[str, ...]) -> b
     )
 
 
-def check_request(version: str | None, bump: Bump | None, despite: str | None) -> None:
+def check_request(request: Request) -> None:
     """Refuse a request that no workspace could carry out, before the run lock is taken."""
+    version, bump, despite = request.version, request.bump, request.despite
     if version and bump:
         raise UsageError("give either --version or --bump, not both")
     if version:
