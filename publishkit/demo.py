@@ -24,6 +24,7 @@ from publishkit.progress import Progress, no_progress
 from publishkit.release.pipeline import STAGE_NAMES, PipelineResult, enabled_stages, run_release
 from publishkit.release.plan import plan_release
 from publishkit.release.site_preview import write_site_preview
+from publishkit.release.stages import Request
 from publishkit.s3.pinned import ReadSettings
 from publishkit.workspace.config import load_settings
 
@@ -58,19 +59,23 @@ def run_demo(*, root: Path, target: DemoTarget, progress: Progress = no_progress
     _configure(workspace, target)
     settings = load_settings(workspace)
     key = target.api_key
-    first = run_release(settings=settings, version="1.0.0", dandi_api_key=key, progress=progress)
+    first = run_release(
+        settings=settings, request=Request("1.0.0", dandi_api_key=key), progress=progress
+    )
     changes = _change_the_data(workspace)
     # Everything up to the upload first; then the changes name the version to cut.
     staged = run_release(
-        settings=settings, stages=STAGE_NAMES[:4], dandi_api_key=key, progress=progress
+        settings=settings,
+        stages=STAGE_NAMES[:4],
+        request=Request(dandi_api_key=key),
+        progress=progress,
     )
     bump = plan_release(settings=settings, stages=("manifest",)).suggested_bump
     # inspect again (each file's result is cached by content): the release's page shows it
     published = run_release(
         settings=settings,
         stages=tuple(n for n in ("inspect", *STAGE_NAMES[4:]) if n in enabled_stages(settings)),
-        bump=bump or "patch",
-        dandi_api_key=key,
+        request=Request(bump=bump or "patch", dandi_api_key=key),
         progress=progress,
     )
     second = replace(

@@ -95,23 +95,25 @@ def release(
     release with nothing changed writes nothing and exits 0. Re-running after a crash converges.
     """
     from publishkit.release.pipeline import run_release, select_stages
+    from publishkit.release.stages import Request
 
     settings = with_executor(workspace_settings(workspace), executor, scheduler)
     settings = with_transfers(settings, max_concurrency, part_size_mb)
     stages = select_stages(first, last, only)
-    api_key = dandi_api_key(settings)
+    request = Request(
+        version=version,
+        bump=bump,
+        despite=despite,
+        notes=tuple(note or ()),
+        allow_empty=allow_empty,
+        dandi_api_key=dandi_api_key(settings),
+        jobs=jobs,
+        allow_smaller_bump=allow_smaller_bump,
+    )
     if plan:
         from publishkit.release.plan import plan_release
 
-        planned = plan_release(
-            settings=settings,
-            stages=stages,
-            version=version,
-            bump=bump,
-            allow_empty=allow_empty,
-            allow_smaller_bump=allow_smaller_bump,
-            dandi_api_key=api_key,
-        )
+        planned = plan_release(settings=settings, stages=stages, request=request)
         if fmt is TextOrJson.json:
             render.print_json(planned.as_json())
         else:
@@ -120,20 +122,13 @@ def release(
             raise typer.Exit(CheckFailed.exit_code)
         return
     with (
-        relayed_to_dandi_cli(settings, api_key),
+        relayed_to_dandi_cli(settings, request.dandi_api_key),
         render.Bars(fmt is TextOrJson.text and not quiet) as bars,
     ):
         result = run_release(
             settings=settings,
             stages=stages,
-            version=version,
-            bump=bump,
-            publish_despite_inspection=despite,
-            notes=tuple(note or ()),
-            allow_empty=allow_empty,
-            allow_smaller_bump=allow_smaller_bump,
-            dandi_api_key=api_key,
-            jobs=jobs,
+            request=request,
             wait=wait,
             progress=bars,
             interrupt=SIGNALS,

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from publishkit.errors import UsageError
 from publishkit.formats.manifest import DandiRelease
-from publishkit.formats.versions import Bump
 from publishkit.interrupts import Interrupt, never
 from publishkit.progress import Progress, no_progress
 from publishkit.release.preflight import (
@@ -48,13 +47,13 @@ __all__ = [
 def _convert(run: Run) -> None:
     from publishkit.nwb.convert import convert_sessions
 
-    run.conversion = convert_sessions(
+    run.result.conversion = convert_sessions(
         settings=run.settings,
         jobs=run.request.jobs,
         progress=run.progress,
         interrupt=run.interrupt,
     )
-    if not run.conversion.ok and set(run.later(StageName.CONVERT)) - {StageName.INSPECT}:
+    if not run.result.conversion.ok and set(run.later(StageName.CONVERT)) - {StageName.INSPECT}:
         # a release without the failed rows' files is not the one asked for
         run.stop(StageName.CONVERT)
 
@@ -66,13 +65,13 @@ def inspect_stage(run: Run) -> None:
     if run.settings.tables_checked:
         from publishkit.workspace.table_checks import check_tables
 
-        run.tables = check_tables(settings=run.settings)
-    inspected, tables = run.inspection, run.tables
+        run.result.tables = check_tables(settings=run.settings)
+    inspected, tables = run.result.inspection, run.result.tables
     if (inspected and not inspected.passed) or (tables and not tables.passed):
         if run.request.despite is None:
             run.stop(StageName.INSPECT)
         else:
-            run.overridden = run.request.despite
+            run.result.overridden = run.request.despite
 
 
 def _inspect_files(run: Run) -> None:
@@ -96,7 +95,7 @@ def _inspect_files(run: Run) -> None:
     try:
         if early:  # the version refused now if it must be; the summaries are the workers'
             decide(run, provisional=True) if StageName.MANIFEST in run.selected else run.stage_s3()
-        run.inspection = pending.finish()
+        run.result.inspection = pending.finish()
     except BaseException:
         pending.cancel()
         raise
@@ -107,7 +106,7 @@ def _inspect_files(run: Run) -> None:
 def _organize(run: Run) -> None:
     from publishkit.dandi.organize import organize_files
 
-    run.organized = organize_files(settings=run.settings, progress=run.progress)
+    run.result.organized = organize_files(settings=run.settings, progress=run.progress)
 
 
 def _upload(run: Run) -> None:
@@ -119,10 +118,10 @@ def _upload(run: Run) -> None:
     if settings.dandi_enabled:
         from publishkit.dandi.upload import upload_to_dandi
 
-        run.dandi = upload_to_dandi(
+        run.result.dandi = upload_to_dandi(
             settings=settings, progress=run.progress, interrupt=run.interrupt
         )
-        if not run.dandi.ok:
+        if not run.result.dandi.ok:
             run.stop(StageName.UPLOAD)
             return
         run.staged = None  # staged again: the draft records the DANDI assets just uploaded
@@ -130,7 +129,7 @@ def _upload(run: Run) -> None:
         from publishkit.release.s3_upload import upload_release
 
         run.interrupt("the S3 upload")
-        run.s3_upload = upload_release(
+        run.result.s3_upload = upload_release(
             settings=settings, staged=run.stage_s3(), progress=run.progress, interrupt=run.interrupt
         )
 
@@ -140,20 +139,20 @@ def _publish(run: Run) -> None:
     record no DANDI version."""
     from publishkit.dandi.version_publish import publish_dandiset
 
-    run.published = publish_dandiset(
+    run.result.published = publish_dandiset(
         settings=run.settings,
         api_key=run.request.dandi_api_key,
         link=notes_link(run) if run.settings.s3_enabled else None,
         progress=run.progress,
     )
-    if not run.published.ok:
+    if not run.result.published.ok:
         run.stop(StageName.PUBLISH)
 
 
 def _manifest(run: Run) -> None:
     from publishkit.release.manifest_and_notes import publish_release_manifest
 
-    found = run.published.version if run.published is not None else None
+    found = run.result.published.version if run.result.published is not None else None
     if found is not None:
         assert run.settings.dandi_target is not None  # it published a version there
         dandi: DandiRelease = {
@@ -167,7 +166,7 @@ def _manifest(run: Run) -> None:
             dandi["doi"] = found.doi
         run.stage_s3().draft.record_dandi(dandi, found.assets)
     decision = decide(run)
-    run.manifest = publish_release_manifest(
+    run.result.manifest = publish_release_manifest(
         settings=run.settings,
         staged=run.stage_s3(),
         decision=decision,
@@ -181,17 +180,17 @@ def _notes(run: Run) -> None:
 
     target = run.target or check_target(settings=run.settings)
     latest, comparison = target.published.document, None
-    if run.manifest is not None:
-        latest = run.manifest.document
-        comparison = run.manifest.comparison if run.manifest.version else None
-    run.notes = write_release_notes(
+    if run.result.manifest is not None:
+        latest = run.result.manifest.document
+        comparison = run.result.manifest.comparison if run.result.manifest.version else None
+    run.result.notes = write_release_notes(
         settings=run.settings,
         bucket=target.bucket,
         latest=latest,
         comparison=comparison,
         remarks=run.request.notes
-        + dandi_remarks(run.published)
-        + _remarks(run, run.overridden)
+        + dandi_remarks(run.result.published)
+        + _remarks(run, run.result.overridden)
         + _not_compared(run),
         inspection=_inspection_summary(run),
         seen=target,
@@ -205,7 +204,7 @@ def _inspection_summary(run: Run) -> InspectionSummary | None:
     from publishkit.site.pages import InspectionSummary
     from publishkit.workspace.inspection_settings import rank
 
-    inspected, tables = run.inspection, run.tables
+    inspected, tables = run.result.inspection, run.result.tables
     if inspected is None and tables is None:
         return None
     found = Counter(f.importance for f in (inspected.findings if inspected is not None else ()))
@@ -214,7 +213,7 @@ def _inspection_summary(run: Run) -> InspectionSummary | None:
         files=len(inspected.files) if inspected is not None else 0,
         findings=tuple(sorted(found.items(), key=lambda item: rank(item[0]))),
         suppressed=len(inspected.suppressed) if inspected is not None else 0,
-        overridden=run.overridden,
+        overridden=run.result.overridden,
     )
 
 
@@ -258,66 +257,35 @@ def run_release(
     *,
     settings: Settings,
     stages: tuple[str, ...] = STAGE_NAMES,
-    version: str | None = None,
-    bump: Bump | None = None,
-    publish_despite_inspection: str | None = None,
-    notes: tuple[str, ...] = (),
-    allow_empty: bool = False,
-    allow_smaller_bump: bool = False,
-    dandi_api_key: str | None = None,
-    jobs: int = 1,
+    request: Request = Request(),
     wait: bool = False,
     progress: Progress = no_progress,
     interrupt: Interrupt = never,
 ) -> PipelineResult:
     """Run the selected stages that the workspace enables, in order, as one writing run of
-    the workspace. What would refuse the release later is checked before the first stage
-    writes; a stage that fails stops every stage after it, so nothing is published from a run
-    that went wrong. `interrupt` is checked before each stage and before each write that
-    must not follow an interrupt (errors.Interrupted)."""
+    the workspace, for what the release engineer asked (`request`). What would refuse the
+    release later is checked before the first stage writes; a stage that fails stops every
+    stage after it, so nothing is published from a run that went wrong. `interrupt` is
+    checked before each stage and before each write that must not follow an interrupt
+    (errors.Interrupted)."""
     selected = tuple(s for s in STAGES if s.name in stages and s.enabled(settings))
     names = tuple(s.name for s in selected)
-    check_request(version, bump, publish_despite_inspection)
-    request = Request(
-        version,
-        bump,
-        publish_despite_inspection,
-        notes,
-        allow_empty,
-        dandi_api_key,
-        jobs,
-        allow_smaller_bump,
-    )
+    check_request(request)
     with exclusive_run(settings.state_dir, "release", wait=wait):
         run = Run(settings, request, names, progress, interrupt=interrupt)
         preflight(run)
         since = time.monotonic()
-        for stage in selected if not run.stopped else ():
+        for stage in selected if not run.result.stopped else ():
             interrupt(f"the {stage.name} stage")
             stage.run(run)
             now = time.monotonic()
-            run.seconds[stage.name] = round(now - since, 3)
+            run.result.seconds[stage.name] = round(now - since, 3)
             since = now
-            if run.stopped:
+            if run.result.stopped:
                 break
-    return PipelineResult(
-        stages=names,
-        conversion=run.conversion,
-        inspection=run.inspection,
-        tables=run.tables,
-        organized=run.organized,
-        dandi=run.dandi,
-        dandiset_metadata=run.dandiset_metadata,
-        published=run.published,
-        s3_upload=run.s3_upload,
-        manifest=run.manifest,
-        notes=run.notes,
-        stopped=run.stopped,
-        overridden=run.overridden,
-        skipped=tuple(s for s in stages if s not in names),
-        seconds=run.seconds,
-        warnings=run.decision.warnings() if run.decision else (),
-    )
+    run.result.skipped = tuple(s for s in stages if s not in names)
+    run.result.warnings = run.decision.warnings() if run.decision else ()
+    return run.result
 
 
 def notes_link(run: Run) -> NotesLink:
@@ -347,7 +315,7 @@ def dandi_remarks(published: PublishReport | None) -> tuple[str, ...]:
 def _remarks(run: Run, reason: str | None) -> tuple[str, ...]:
     failed = [
         report.failure_summary()
-        for report in (run.inspection, run.tables)
+        for report in (run.result.inspection, run.result.tables)
         if report is not None and not report.passed
     ]
     if not failed or reason is None:

@@ -70,34 +70,29 @@ def plan_release(
     *,
     settings: Settings,
     stages: tuple[str, ...],
-    version: str | None = None,
-    bump: Bump | None = None,
-    allow_empty: bool = False,
-    allow_smaller_bump: bool = False,
-    dandi_api_key: str | None = None,
+    request: Request = Request(),
 ) -> ReleasePlan:
     """What `run_release` with these arguments would do, and the first thing it would refuse."""
     names = tuple(s.name for s in STAGES if s.name in stages and s.enabled(settings))
-    request = Request(version, bump, None, (), allow_empty, dandi_api_key, 1, allow_smaller_bump)
     run = Run(settings, request, names, no_progress)
     lines: list[str] = []
     refusal = None
     try:
-        check_request(version, bump, None)
+        check_request(request)
         known = _plan_conversion(settings, names, lines)
         _plan_dandi(settings, names, lines)
         preflight(run, suggest=True)
-        if run.stopped == METADATA and run.dandiset_metadata is not None:
+        if run.result.stopped == METADATA and run.result.dandiset_metadata is not None:
             refusal = (
-                f"{run.dandiset_metadata.path}: the archive would refuse to publish this "
+                f"{run.result.dandiset_metadata.path}: the archive would refuse to publish this "
                 "dandiset metadata"
             )
         elif known:
             refusal = _plan_release(run, lines)
     except PublishkitError as exc:
         refusal = exc.message + (f" (fix: {exc.hint})" if exc.hint else "")
-    if run.dandiset_metadata is not None:
-        lines += _metadata_lines(run.dandiset_metadata)
+    if run.result.dandiset_metadata is not None:
+        lines += _metadata_lines(run.result.dandiset_metadata)
     decision = run.decision
     if decision is not None and not refusal:
         comparison, cut = decision.comparison, decision.version
@@ -188,18 +183,18 @@ def _plan_release(run: Run, lines: list[str]) -> str | None:
     """The inspect stage's gate and the release's decision, on files that are known."""
     if StageName.INSPECT in run.selected:
         inspect_stage(run)
-        if run.inspection is not None:
-            inspected = run.inspection
+        if run.result.inspection is not None:
+            inspected = run.result.inspection
             lines.append(
                 f"inspect: {len(inspected.files)} NWB file(s): "
                 + ("pass" if inspected.passed else inspected.failure_summary())
             )
-        if run.tables is not None:
+        if run.result.tables is not None:
             lines.append(
                 "inspect: the checks tables: declares: "
-                + ("pass" if run.tables.passed else run.tables.failure_summary())
+                + ("pass" if run.result.tables.passed else run.result.tables.failure_summary())
             )
-        if run.stopped == StageName.INSPECT:
+        if run.result.stopped == StageName.INSPECT:
             return (
                 "inspection failed, which stops the release (fix: correct the files or "
                 "tables, or pass --publish-despite-inspection REASON)"

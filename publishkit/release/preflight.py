@@ -24,7 +24,7 @@ from publishkit.workspace.settings import METADATA, StageName
 
 if TYPE_CHECKING:
     from publishkit.dandi.metadata import MetadataReport
-    from publishkit.release.stages import Run
+    from publishkit.release.stages import Request, Run
 
 
 def decides_while_inspecting(settings: Settings, selected: tuple[str, ...]) -> bool:
@@ -40,8 +40,9 @@ def decides_while_inspecting(settings: Settings, selected: tuple[str, ...]) -> b
     )
 
 
-def check_request(version: str | None, bump: Bump | None, despite: str | None) -> None:
+def check_request(request: Request) -> None:
     """Refuse a request that no workspace could carry out, before the run lock is taken."""
+    version, bump, despite = request.version, request.bump, request.despite
     if version and bump:
         raise UsageError("give either --version or --bump, not both")
     if version:
@@ -78,7 +79,7 @@ def preflight(run: Run, *, suggest: bool = False) -> None:
         run.files = collect(settings)  # checked before the bucket; staged from it, once
     if {StageName.UPLOAD, StageName.PUBLISH} & names and settings.dandi_enabled:
         _check_dandi(run)
-        if run.stopped:
+        if run.result.stopped:
             return
     if not to_s3:
         return
@@ -99,8 +100,8 @@ def _check_dandi(run: Run) -> None:
     settings = run.settings
     access = check_dandi_access(settings=settings, api_key=run.request.dandi_api_key)
     if settings.publishes:
-        run.dandiset_metadata = check_dandiset_metadata(settings, access.info)
-        if not run.dandiset_metadata.ok:
+        run.result.dandiset_metadata = check_dandiset_metadata(settings, access.info)
+        if not run.result.dandiset_metadata.ok:
             run.stop(METADATA)
 
 

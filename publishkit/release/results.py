@@ -52,9 +52,11 @@ class ReleaseResult:
         }
 
 
-@dataclass(frozen=True)
+@dataclass
 class PipelineResult:
-    """What a run of the pipeline did: each stage's report, and the stage that stopped it."""
+    """What a run of the pipeline did: each stage's report, and the stage that stopped it.
+    The run's stages fill it as they go (`Run.result`); `run_release` returns it once the run
+    has ended, and nothing changes it after."""
 
     stages: tuple[StageName, ...]  # the stages that ran (or were to run, when one stopped the run)
     conversion: ConversionReport | None = None

@@ -1,7 +1,8 @@
 """The stages of `publishkit release`, each a value: its name, when the workspace enables it,
 and what it does with the run so far.
 
-A stage reads what the stages before it left in the `Run` and leaves its report there; it
+A stage reads what the stages before it left in the `Run` and leaves its report in the run's
+`PipelineResult` (`Run.result`, which `run_release` returns as it is); it
 stops the run (`Run.stop`) when what follows must not happen: a row that failed to convert, a
 failed inspection without a recorded reason, a failed DANDI upload or publish. Later stages
 never publish from a run that went wrong; dandiset metadata the archive would refuse stops the
@@ -17,22 +18,14 @@ from typing import TYPE_CHECKING
 from publishkit.formats.versions import Bump
 from publishkit.interrupts import Interrupt, never
 from publishkit.progress import Progress
+from publishkit.release.results import PipelineResult
 from publishkit.workspace.settings import StageName, StopReason
 
 if TYPE_CHECKING:
-    from publishkit.dandi.metadata import MetadataReport
-    from publishkit.dandi.organize import OrganizeReport
-    from publishkit.dandi.upload import DandiUploadReport
-    from publishkit.dandi.version_publish import PublishReport
-    from publishkit.inspection.inspect_files import InspectionReport
-    from publishkit.nwb.convert import ConversionReport
     from publishkit.release.decision import Decision
-    from publishkit.release.manifest_and_notes import ManifestResult, NotesResult
     from publishkit.release.s3_staging import Staged, Target
-    from publishkit.release.s3_upload import S3UploadResult
     from publishkit.workspace.inventory import ReleaseFile
     from publishkit.workspace.settings import Settings
-    from publishkit.workspace.table_checks import TableCheckReport
 
 
 @dataclass(frozen=True)
@@ -61,24 +54,15 @@ class Run:
     files: list[ReleaseFile] | None = None  # the files, collected when no stage converts
     staged: Staged | None = None  # the S3 release, staged (read) before it is written
     decision: Decision | None = None  # the release it cuts, settled before the first upload
-    conversion: ConversionReport | None = None
-    inspection: InspectionReport | None = None
-    tables: TableCheckReport | None = None  # the checks tables: declares
-    overridden: str | None = None  # published despite failed inspection, for this reason
-    organized: OrganizeReport | None = None
-    dandi: DandiUploadReport | None = None
-    dandiset_metadata: MetadataReport | None = None  # dandiset.yaml, checked before the stages
-    published: PublishReport | None = None  # the DANDI version published (or the latest)
-    s3_upload: S3UploadResult | None = None
-    manifest: ManifestResult | None = None
-    notes: NotesResult | None = None
-    stopped: StopReason | None = None  # the stage that stopped the run, or METADATA
-    seconds: dict[str, float] = field(default_factory=dict)
     interrupt: Interrupt = never  # checked before each stage and before each write
+    result: PipelineResult = field(init=False)  # what each stage reports: the run's result
+
+    def __post_init__(self) -> None:
+        self.result = PipelineResult(stages=self.selected)
 
     def stop(self, stage: StopReason) -> None:
         """Stop the run after this stage (METADATA: before the first): nothing after it runs."""
-        self.stopped = stage
+        self.result.stopped = stage
 
     def later(self, stage: StageName) -> tuple[StageName, ...]:
         """The selected stages after `stage`."""

@@ -62,40 +62,67 @@ def check_names(bucket: str, region: str) -> None:
         )
 
 
-def serve_on_loopback(
-    app: Any, port: int, handler: type[WSGIRequestHandler], name: str
-) -> tuple[BaseWSGIServer, threading.Thread]:
-    """`app` served on 127.0.0.1:port (0: a free port) by a daemon thread. The port is bound
-    here, first: one in use is a UsageError at once, never a server thread that dies unseen."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug does
-        listener.bind(("127.0.0.1", port))
-        listener.listen(128)
-        server = make_server(
-            "127.0.0.1", port, app, threaded=True, request_handler=handler, fd=listener.fileno()
+class LoopbackServer:
+    """A WSGI app served on 127.0.0.1 by a daemon thread, from `start` until `stop`: what each
+    sandbox (S3, DANDI) runs its app in."""
+
+    def __init__(self, name: str, port: int) -> None:
+        self.name, self._port = name, port  # port 0: a free one
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def url(self) -> str:
+        """http://127.0.0.1:PORT, while it runs."""
+        if self._server is None:
+            raise RuntimeError(f"the {self.name} sandbox is not running")
+        return f"http://127.0.0.1:{self._server.port}"
+
+    def start(self, app: Any, handler: type[WSGIRequestHandler]) -> None:
+        """Serve `app`. The port is bound here, first: one in use is a UsageError at once,
+        never a server thread that dies unseen."""
+        port = self._port
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug does
+            listener.bind(("127.0.0.1", port))
+            listener.listen(128)
+            server = make_server(
+                "127.0.0.1", port, app, threaded=True, request_handler=handler, fd=listener.fileno()
+            )
+        except (OSError, OverflowError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise UsageError(
+                f"cannot listen on 127.0.0.1:{port}: {reason}",
+                hint=f"pass --port 0 to pick a free port, or stop the program using port {port}",
+            ) from None
+        finally:
+            listener.close()  # the server holds its own duplicate of the socket
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name=f"{self.name.lower()}-sandbox", daemon=True
         )
-    except (OSError, OverflowError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise UsageError(
-            f"cannot listen on 127.0.0.1:{port}: {reason}",
-            hint=f"pass --port 0 to pick a free port, or stop the program using port {port}",
-        ) from None
-    finally:
-        listener.close()  # the server holds its own duplicate of the socket
-    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
-    thread.start()
-    return server, thread
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=10)
+            self._server = self._thread = None
 
 
 class S3Sandbox:
     """moto's S3 server in a background thread, bound to 127.0.0.1; a context manager."""
 
     def __init__(self, port: int = 0, *, key: str = SANDBOX_KEY, secret: str = SANDBOX_KEY) -> None:
-        self._port = port
         self._keys = {key: secret}  # the credentials it accepts; others get S3's 403s
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._loopback = LoopbackServer("S3", port)
 
     def start(self) -> str:
         # moto is a heavy import, only when a sandbox runs
@@ -109,7 +136,7 @@ class S3Sandbox:
         _list_versions_without_copying_bodies()
         _ranges_without_copying_bodies()
         app = CredentialCheck(DomainDispatcherApplication(create_backend_app), self._keys)
-        self._server, self._thread = serve_on_loopback(app, self._port, MotoRequestHandler, "s3")
+        self._loopback.start(app, MotoRequestHandler)
         return self.endpoint_url
 
     def accept(self, key: str, secret: str) -> None:
@@ -118,17 +145,10 @@ class S3Sandbox:
 
     @property
     def endpoint_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the S3 sandbox is not running")
-        return f"http://127.0.0.1:{self._server.port}"
+        return self._loopback.url
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=10)
-            self._server = self._thread = None
+        self._loopback.stop()
 
     def __enter__(self) -> S3Sandbox:
         self.start()

@@ -83,20 +83,23 @@ def _table_path(root: Path, table: str, csv_path: Path) -> Path:
             f"{what}: path {listed!r} holds control character U+{ord(listed[at]):04X}",
             hint="fix the path in metadata_files in publishkit.yaml",
         )
-    real = inside(
-        root,
-        csv_path,
-        what,
-        "move the table into the workspace and fix its path in metadata_files in publishkit.yaml",
-    )
-    regular = is_regular_file(real, what)
-    if not regular:
-        problem = "does not exist" if regular is None else "is not a regular file"
+    move = "move the table into the workspace and fix its path in metadata_files in publishkit.yaml"
+    real, problem = _listed_file(root, csv_path, what, move, absent="does not exist")
+    if problem:
         raise WorkspaceError(
             f"{what}: {csv_path} {problem}",
             hint="fix metadata_files in publishkit.yaml or create the file",
         )
     return real
+
+
+def _listed_file(root: Path, path: Path, what: str, move: str, *, absent: str) -> tuple[Path, str]:
+    """The real path of a file publishkit.yaml or a table lists (a WorkspaceError, with the
+    hint `move`, when it leads outside the workspace), and what is wrong with it: `absent`, or
+    not a regular file ("": nothing)."""
+    real = inside(root, path, what, move)
+    regular = is_regular_file(real, what)
+    return real, "" if regular else absent if regular is None else "is not a regular file"
 
 
 def _data_rows(settings: Settings, table: str, found: Table) -> list[ReleaseFile]:
@@ -121,15 +124,14 @@ def _data_rows(settings: Settings, table: str, found: Table) -> list[ReleaseFile
         relpath = data_relpath(raw_path, where, settings.path_column)
         check_key(prefix, relpath, f"{where}: {settings.path_column}")
         what = f"{where}: data file {raw_path}"
-        local = inside(
+        local, problem = _listed_file(
             settings.workspace,
             settings.workspace / relpath,
             what,
             "move the file into the workspace",
+            absent="is absent on disk",
         )
-        regular = is_regular_file(local, what)
-        if not regular:
-            problem = "is absent on disk" if regular is None else "is not a regular file"
+        if problem:
             raise WorkspaceError(
                 f"{where}: data file {raw_path} is listed in table {table!r} but {problem}",
                 hint=f"restore the file or remove the row from {found.shown.name}",

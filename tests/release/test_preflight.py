@@ -319,3 +319,19 @@ def test_the_bucket_checks_are_sent_at_once_and_the_notes_read_once(
     assert len(notes_reads) == 1  # the preflight's; the notes stage wrote on top of it
     notes = (workspace.root / "release_notes.md").read_text()
     assert "## v0.2.0" in notes and "## v0.1.0" in notes
+
+
+def test_the_plan_passes_a_failed_inspection_the_release_would_publish_despite(
+    cli, workspace: Workspace, aws_env, s3_client
+) -> None:
+    """The plan is given what the release is given: with a reason, failed inspection refuses
+    neither."""
+    unreadable_nwb_inspected(workspace)
+    plan = ("release", "--plan", "--version", "0.1.0", "-f", "json")
+    refused = cli(*plan, cwd=workspace.root)
+    assert refused.exit_code == 1
+    assert json.loads(refused.stdout)["refusal"].startswith("inspection failed")
+    despite = cli(*plan, "--publish-despite-inspection", "legacy files", cwd=workspace.root)
+    assert despite.exit_code == 0, despite.stdout + despite.stderr
+    assert json.loads(despite.stdout)["refusal"] is None
+    assert object_versions(s3_client, workspace.bucket) == []

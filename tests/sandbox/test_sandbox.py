@@ -11,12 +11,14 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 import requests
 from botocore import UNSIGNED
 from botocore.config import Config
+from werkzeug.serving import WSGIRequestHandler
 
 from publishkit.errors import UsageError
 from publishkit.sandbox.archive import DandiSandbox
@@ -183,3 +185,26 @@ def test_sigterm_stops_the_sandbox_and_removes_its_temporary_folder(
     assert process.returncode == 0, stderr
     assert stderr == ""
     assert not state.exists()
+
+
+def test_both_sandboxes_serve_on_loopback_until_stopped() -> None:
+    """One LoopbackServer serves each sandbox's app: its URL while it runs, a clear error
+    before and after."""
+    from publishkit.sandbox.s3 import LoopbackServer
+
+    def hello(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"hello"]
+
+    server = LoopbackServer("test", 0)
+    with pytest.raises(RuntimeError, match="the test sandbox is not running"):
+        _ = server.url
+    server.start(hello, WSGIRequestHandler)
+    try:
+        assert server.running
+        assert requests.get(server.url, timeout=5).text == "hello"
+    finally:
+        server.stop()
+    assert not server.running
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = server.url

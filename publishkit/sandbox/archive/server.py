@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
+from werkzeug.serving import WSGIRequestHandler
 
 from publishkit.sandbox.archive.app import DandiApp
 from publishkit.sandbox.archive.blobs import BlobStorage
 from publishkit.sandbox.archive.documents import Site
 from publishkit.sandbox.archive.store import DandiStore
 from publishkit.sandbox.archive.tasks import ArchiveTasks
-from publishkit.sandbox.s3 import serve_on_loopback
+from publishkit.sandbox.s3 import LoopbackServer
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +42,7 @@ class DandiSandbox:
         storage = BlobStorage(s3_endpoint, bucket, region)
         self.app = DandiApp(self.store, storage)
         self.tasks = ArchiveTasks(self.store, storage, self._site, task_interval)
-        self._port = port
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._loopback = LoopbackServer("DANDI", port)
 
     @property
     def api_key(self) -> str:
@@ -53,9 +50,7 @@ class DandiSandbox:
 
     @property
     def api_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the DANDI sandbox is not running")
-        return f"http://127.0.0.1:{self._server.port}/api"
+        return f"{self._loopback.url}/api"
 
     def _site(self) -> Site:
         api = self.api_url
@@ -72,10 +67,8 @@ class DandiSandbox:
         return {"DANDI_INSTANCE": self.api_url, self.api_key_env_var: self.api_key}
 
     def start(self) -> str:
-        if self._server is None:
-            self._server, self._thread = serve_on_loopback(
-                self.app, self._port, _QuietHandler, "dandi-sandbox"
-            )
+        if not self._loopback.running:
+            self._loopback.start(self.app, _QuietHandler)
             self.tasks.start()
             logger.info("DANDI sandbox serving %s", self.api_url)
         return self.api_url
@@ -86,12 +79,7 @@ class DandiSandbox:
 
     def stop(self) -> None:
         self.tasks.stop()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=10)
-            self._server = self._thread = None
+        self._loopback.stop()
         self.store.close()
 
     def __enter__(self) -> DandiSandbox:
