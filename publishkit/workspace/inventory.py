@@ -16,7 +16,7 @@ from typing import Literal
 
 from publishkit.errors import ConfigError, WorkspaceError
 from publishkit.workspace.config import CONFIG_NAME, Settings
-from publishkit.workspace.confined import inside, invisible_at, is_regular_file
+from publishkit.workspace.confined import RealPaths, inside, invisible_at, is_regular_file
 from publishkit.workspace.csv_tables import Table, read_table
 from publishkit.workspace.release_keys import check_key, data_relpath, table_relpath
 
@@ -107,6 +107,7 @@ def _data_rows(settings: Settings, table: str, found: Table) -> list[ReleaseFile
         return []
     rows = []
     prefix = settings.s3_settings.prefix if settings.s3_settings else None
+    real_paths = RealPaths()  # each folder resolved once
     for line, row in found.rows:
         where = f"{found.shown} line {line}"
         raw_id = _visible(row[id_at], where, settings.id_column)
@@ -126,6 +127,7 @@ def _data_rows(settings: Settings, table: str, found: Table) -> list[ReleaseFile
             settings.workspace / relpath,
             what,
             "move the file into the workspace",
+            real_paths,
         )
         regular = is_regular_file(local, what)
         if not regular:
