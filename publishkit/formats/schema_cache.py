@@ -63,6 +63,8 @@ def compiled_validator(
 def cache_folder() -> Path | None:
     """The cache's folder (made when absent), or None when it is not this user's alone: not a
     folder, a symlink, someone else's, or writable by others."""
+    if not hasattr(os, "getuid"):  # no owners to check (Windows): no cache
+        return None
     folder = Path(tempfile.gettempdir()) / f"publishkit-schemas-{os.getuid()}"
     with contextlib.suppress(OSError):
         folder.mkdir(mode=0o700)
