@@ -8,21 +8,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
-
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from publishkit.cli.consoles import err
 from publishkit.progress import unit
+
+if TYPE_CHECKING:  # rich is imported only when progress is shown (not --quiet, not JSON)
+    from rich.progress import ProgressColumn, TaskID
 
 EVERY = 10.0  # seconds between plain progress lines without a terminal
 
@@ -55,18 +47,25 @@ def size_text(count: float) -> str:
     return f"{value:.1f} GiB"
 
 
-class _Amount(ProgressColumn):
-    """Done of total; for a transfer, its rate and the time left too."""
+def _amount_column() -> ProgressColumn:
+    """A column of done of total; for a transfer, its rate and the time left too."""
+    from rich.progress import ProgressColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.text import Text
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._speed, self._left = TransferSpeedColumn(), TimeRemainingColumn()
+    class Amount(ProgressColumn):
+        def __init__(self) -> None:
+            super().__init__()
+            self._speed, self._left = TransferSpeedColumn(), TimeRemainingColumn()
 
-    def render(self, task: Any) -> Text:
-        done = Text(amount(task.description, task.completed, task.total), style="progress.download")
-        if unit(task.description) != "bytes":
-            return done
-        return Text.assemble(done, " ", self._speed.render(task), " ", self._left.render(task))
+        def render(self, task: Any) -> Text:
+            done = Text(
+                amount(task.description, task.completed, task.total), style="progress.download"
+            )
+            if unit(task.description) != "bytes":
+                return done
+            return Text.assemble(done, " ", self._speed.render(task), " ", self._left.render(task))
+
+    return Amount()
 
 
 class Bars:
@@ -74,16 +73,20 @@ class Bars:
     a plain line per unfinished task every `every` seconds. Nothing when not `enabled`."""
 
     def __init__(self, enabled: bool, *, every: float = EVERY) -> None:
+        self._enabled = enabled  # else nothing is shown, and rich is not imported
         self._terminal = enabled and err.is_terminal
         self._plain = enabled and not err.is_terminal
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            _Amount(),
-            console=err,
-            transient=True,
-            disable=not self._terminal,
-        )
+        if enabled:
+            from rich.progress import BarColumn, Progress, TextColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                _amount_column(),
+                console=err.rich,
+                transient=True,
+                disable=not self._terminal,
+            )
         self._tasks: dict[str, TaskID] = {}
         self._lock = threading.Lock()
         self._every = every
@@ -91,6 +94,8 @@ class Bars:
         self._ticker: threading.Thread | None = None
 
     def __call__(self, task: str, advance: int, total: int, done: str = "") -> None:
+        if not self._enabled:
+            return
         if done and self._plain:
             err.print(f"{task}: {done} done", markup=False, highlight=False)
         with self._lock:
@@ -120,6 +125,8 @@ class Bars:
                 err.print(line, markup=False, highlight=False)
 
     def __enter__(self) -> Bars:
+        if not self._enabled:
+            return self
         self._progress.start()
         if self._plain:
             self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
@@ -130,7 +137,8 @@ class Bars:
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join()
-        self._progress.stop()
+        if self._enabled:
+            self._progress.stop()
 
 
 def _rate(task: Any) -> str:

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
-from rich.table import Table
-
 from publishkit.cli.consoles import err, out
 from publishkit.cli.progress_bars import Bars as Bars  # the commands' progress, on stderr
 from publishkit.cli.progress_bars import size_text
 
 if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import them
+    from rich.table import Table
+
     from publishkit.consume.fetch import FetchReport
     from publishkit.consume.verify import VerifyReport
     from publishkit.dandi.metadata import MetadataReport
@@ -27,6 +26,19 @@ if TYPE_CHECKING:  # the S3 stages load boto3: only their own commands import th
     from publishkit.release.results import PipelineResult, ReleaseResult
     from publishkit.release.status import WorkspaceStatus
     from publishkit.workspace.table_checks import TableCheckReport
+
+
+def escape(text: str) -> str:
+    """`text` shown as it is inside rich markup (rich imported only when markup is printed)."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _table(*columns: str, **options: Any) -> Table:
+    from rich.table import Table
+
+    return Table(*columns, **options)
 
 
 def print_json(document: Any) -> None:
@@ -91,7 +103,7 @@ def print_inspection(report: InspectionReport) -> None:
 
     rows = summary(report)
     if rows:
-        table = Table("importance", "check", "files", "messages", box=None)
+        table = _table("importance", "check", "files", "messages", box=None)
         for importance, check, n_files, n in rows:
             style = _LEVEL_STYLE[importance]
             table.add_row(f"[{style}]{importance}[/]", escape(check), str(n_files), str(n))
@@ -142,7 +154,7 @@ def print_release(result: ReleaseResult) -> None:
 
 
 def print_verify(report: VerifyReport) -> None:
-    table = Table("file", "status", "detail", box=None)
+    table = _table("file", "status", "detail", box=None)
     for check in report.checks:
         if check.status != "ok" or check.warning:
             style = _STATUS_STYLE[check.status]
@@ -341,7 +353,7 @@ def print_status(report: WorkspaceStatus) -> None:
             f"DANDI version of that release: {dandi['dandiset_id']}/{dandi['version']}{link}",
             markup=False,
         )
-    table = Table(
+    table = _table(
         "file",
         "inspection",
         "dandiset path",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
 
+from publishkit.formats.schema_cache import Validator, compiled_validator
 from publishkit.resources import shipped
 
 if TYPE_CHECKING:  # imported where a refusal is explained: ~0.1 s of every start otherwise
@@ -112,7 +113,6 @@ def _explainer(schema_name: str) -> jsonschema.Draft202012Validator:
 # (draft 7 ignores its siblings). A schema with any other keyword has no compiled validator
 # (None): jsonschema judges it, so a schema edit can make validation slower but never change its
 # verdict.
-Validator = Callable[[Any], Any]
 _IGNORED = frozenset(
     {"title", "description", "$comment", "examples", "default", "$schema", "$id"}
     | {"contentEncoding", "contentMediaType", "contentSchema"}
@@ -157,9 +157,7 @@ def compile_schema(
     except _Unsupported:
         return None
     # (detailed exceptions: without them, fastjsonschema 2.22 fails to compile some messages)
-    return fastjsonschema.compile(
-        schema, formats=formats or {}, use_default=False, use_formats=formats is not None
-    )
+    return compiled_validator(schema, formats=formats or {}, use_formats=formats is not None)
 
 
 def _rewritten(schema: Any, ignored: frozenset[str], defs: dict[str, Any]) -> Any:

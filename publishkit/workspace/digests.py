@@ -19,6 +19,7 @@ from pathlib import Path
 from publishkit.errors import WorkspaceError
 from publishkit.formats.file_digests import FileDigests, Hasher
 from publishkit.progress import Progress, no_progress
+from publishkit.workspace.confined import RealPaths
 from publishkit.workspace.executors import (
     LOCAL,
     Executor,
@@ -125,14 +126,16 @@ class DigestCache:
     def known(self, path: Path) -> FileDigests | None:
         """The digests on record for `path`, if it has not changed since; reads no content."""
         stat = path.stat()
-        row = self._records.of(str(path.resolve()))
-        if row and (row.size, row.mtime_ns, row.inode) == (
-            stat.st_size,
-            stat.st_mtime_ns,
-            stat.st_ino,
-        ):
-            return FileDigests(size=stat.st_size, blake2b=row.blake2b, sha256=row.sha256)
-        return None
+        return _unchanged(self._records.of(str(path.resolve())), stat)
+
+    def _known_all(self, paths: Sequence[Path]) -> dict[Path, FileDigests | None]:
+        """`known` of every path, in order: their records read in one query, each folder
+        resolved once."""
+        real_paths = RealPaths()
+        stats = {path: path.stat() for path in paths}
+        reals = {path: str(real_paths(path)) for path in paths}
+        records = self._records.of_all(list(dict.fromkeys(reals.values())))
+        return {path: _unchanged(records.get(reals[path]), stats[path]) for path in paths}
 
     def get_all(
         self,
@@ -144,8 +147,7 @@ class DigestCache:
         a Dask executor, on the cluster's workers (and recorded here)."""
         found: dict[Path, FileDigests] = {}
         missing = []
-        for path in paths:
-            known = self.known(path)
+        for path, known in self._known_all(paths).items():
             if known is None:
                 missing.append(path)
                 continue
@@ -188,6 +190,13 @@ class DigestCache:
             if (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (row.size, row.mtime_ns, row.inode):
                 return Path(row.path), FileDigests(row.size, blake2b, row.sha256)
         return None
+
+
+def _unchanged(row: FileRecord | None, stat: os.stat_result) -> FileDigests | None:
+    """The digests on record when the file is as it was then (size, mtime, inode)."""
+    if row and (row.size, row.mtime_ns, row.inode) == (stat.st_size, stat.st_mtime_ns, stat.st_ino):
+        return FileDigests(size=stat.st_size, blake2b=row.blake2b, sha256=row.sha256)
+    return None
 
 
 def _read_all(

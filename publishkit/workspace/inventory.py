@@ -16,7 +16,7 @@ from typing import Literal
 
 from publishkit.errors import ConfigError, WorkspaceError
 from publishkit.workspace.config import CONFIG_NAME, Settings
-from publishkit.workspace.confined import inside, invisible_at, is_regular_file
+from publishkit.workspace.confined import RealPaths, inside, invisible_at, is_regular_file
 from publishkit.workspace.csv_tables import Table, read_table
 from publishkit.workspace.release_keys import check_key, data_relpath, table_relpath
 
@@ -93,11 +93,19 @@ def _table_path(root: Path, table: str, csv_path: Path) -> Path:
     return real
 
 
-def _listed_file(root: Path, path: Path, what: str, move: str, *, absent: str) -> tuple[Path, str]:
+def _listed_file(
+    root: Path,
+    path: Path,
+    what: str,
+    move: str,
+    *,
+    absent: str,
+    real_paths: RealPaths | None = None,
+) -> tuple[Path, str]:
     """The real path of a file publishkit.yaml or a table lists (a WorkspaceError, with the
     hint `move`, when it leads outside the workspace), and what is wrong with it: `absent`, or
-    not a regular file ("": nothing)."""
-    real = inside(root, path, what, move)
+    not a regular file ("": nothing). `real_paths`: the folders resolved so far, for many files."""
+    real = inside(root, path, what, move, real_paths)
     regular = is_regular_file(real, what)
     return real, "" if regular else absent if regular is None else "is not a regular file"
 
@@ -110,6 +118,7 @@ def _data_rows(settings: Settings, table: str, found: Table) -> list[ReleaseFile
         return []
     rows = []
     prefix = settings.s3_settings.prefix if settings.s3_settings else None
+    real_paths = RealPaths()  # each folder resolved once
     for line, row in found.rows:
         where = f"{found.shown} line {line}"
         raw_id = _visible(row[id_at], where, settings.id_column)
@@ -130,6 +139,7 @@ def _data_rows(settings: Settings, table: str, found: Table) -> list[ReleaseFile
             what,
             "move the file into the workspace",
             absent="is absent on disk",
+            real_paths=real_paths,
         )
         if problem:
             raise WorkspaceError(

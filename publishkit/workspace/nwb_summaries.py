@@ -75,13 +75,13 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 def is_hdf5(path: Path) -> bool:
     """The file starts with HDF5's signature (at 0, or after a user block of 512 bytes times
-    a power of two), read without importing h5py."""
+    a power of two), read without importing h5py: 8 bytes at each place (unbuffered: a
+    buffered read there reads 8 kB, ~30 MB for 300 files of 2 MB that are not HDF5)."""
     try:
-        with open(path, "rb") as stream:
+        with open(path, "rb", buffering=0) as stream:
             size, offset = os.fstat(stream.fileno()).st_size, 0
             while offset + len(HDF5_SIGNATURE) <= size:
-                stream.seek(offset)
-                if stream.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+                if os.pread(stream.fileno(), len(HDF5_SIGNATURE), offset) == HDF5_SIGNATURE:
                     return True
                 offset = 512 if offset == 0 else offset * 2
     except OSError:

@@ -140,3 +140,31 @@ def test_files_are_read_and_hashed_at_once_not_one_after_the_other(tmp_path: Pat
     assert gave_up == []
     assert found[first].blake2b == hashlib.blake2b(b"first").hexdigest()
     assert found[second].blake2b == hashlib.blake2b(b"second").hexdigest()
+
+
+def test_the_records_of_many_files_are_read_in_one_query(tmp_path: Path) -> None:
+    """An unchanged release of 300 files asked SQLite 300 times (and resolved every part of
+    every path); now one query reads them all, and each file is still checked against its own
+    record: a changed one is read again, a symlink's record is its target's."""
+    (tmp_path / "data").mkdir()
+    paths = []
+    for n in range(40):
+        paths.append(tmp_path / "data" / f"f{n}.bin")
+        paths[-1].write_bytes(os.urandom(100 + n))
+    (tmp_path / "link").symlink_to(tmp_path / "data")
+    (tmp_path / "data" / "alias.bin").symlink_to(paths[0])
+    with StateStore.in_dir(tmp_path / "state") as store:
+        first = DigestCache(store).get_all(paths)
+    paths[3].write_bytes(b"changed")
+    through = [tmp_path / "link" / "f5.bin", tmp_path / "data" / "alias.bin"]
+    with StateStore.in_dir(tmp_path / "state") as store:
+        selects: list[str] = []
+        store._conn.set_trace_callback(
+            lambda sql: selects.append(sql) if sql.startswith("SELECT") else None
+        )
+        found = DigestCache(store).get_all([*paths, *through])
+        assert len(selects) == 1  # the records of all 42 paths
+    assert found[paths[3]].blake2b == hashlib.blake2b(b"changed").hexdigest()
+    assert all(found[p] == first[p] for n, p in enumerate(paths) if n != 3)
+    assert found[through[0]] == first[paths[5]]
+    assert found[through[1]] == first[paths[0]]

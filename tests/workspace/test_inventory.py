@@ -441,3 +441,35 @@ def test_inspection_finds_listed_nwb_files_whose_real_path_has_no_suffix(
     found = workspace_nwb_files(load_settings(workspace.root))
 
     assert found == [blob, workspace.root / "data" / "s102.nwb"]
+
+
+def test_real_paths_resolve_as_path_resolve_does_each_folder_once(tmp_path: Path) -> None:
+    """The inventory and the digest cache resolve each folder once, not every part of every
+    file's path: the real path is the same as `Path.resolve`'s for a plain file, a file in a
+    linked folder, a file that is a link (into another folder, or dangling), an absent file,
+    `..`, and a link swapped in after its folder was resolved."""
+    from publishkit.workspace.confined import RealPaths
+
+    (tmp_path / "data" / "deep").mkdir(parents=True)
+    (tmp_path / "data" / "a.bin").write_bytes(b"a")
+    (tmp_path / "data" / "deep" / "b.bin").write_bytes(b"b")
+    (tmp_path / "linked").symlink_to(tmp_path / "data")
+    (tmp_path / "data" / "to-b.bin").symlink_to(tmp_path / "data" / "deep" / "b.bin")
+    (tmp_path / "data" / "dangling.bin").symlink_to(tmp_path / "nowhere")
+    real_paths = RealPaths()
+    paths = [
+        tmp_path / "data" / "a.bin",
+        tmp_path / "linked" / "a.bin",
+        tmp_path / "linked" / "deep" / "b.bin",
+        tmp_path / "data" / "to-b.bin",
+        tmp_path / "linked" / "to-b.bin",
+        tmp_path / "data" / "dangling.bin",
+        tmp_path / "data" / "absent.bin",
+        tmp_path / "linked" / "deep" / "..",
+        Path("relative.bin"),
+    ]
+    for path in paths:
+        assert real_paths(path) == path.resolve(), path
+    (tmp_path / "data" / "a.bin").unlink()
+    (tmp_path / "data" / "a.bin").symlink_to(tmp_path / "data" / "deep" / "b.bin")
+    assert real_paths(tmp_path / "linked" / "a.bin") == tmp_path / "data" / "deep" / "b.bin"

@@ -3,6 +3,7 @@ cached by content."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +161,37 @@ def test_publishkit_inspect_records_the_summary_of_its_read(cli, tmp_path: Path)
 @pytest.fixture(autouse=True)
 def _user_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
+def _bytes_read() -> int:
+    """What this process has read by read(2) and pread(2) so far (Linux's rchar)."""
+    text = Path("/proc/self/io").read_text()
+    return int(next(line for line in text.splitlines() if line.startswith("rchar:")).split()[1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="counts reads by /proc (Linux)")
+def test_the_hdf5_signature_is_looked_for_in_8_bytes_at_each_place(tmp_path: Path) -> None:
+    """A release warns of every listed .nwb that is not HDF5, looking for the signature at 0,
+    512, 1024, ... (a user block): 8 bytes each, not a buffer of 8 kB each (~30 MB read for 300
+    files of 2 MB); found at each place it may be, and nowhere else."""
+    from publishkit.workspace.nwb_summaries import HDF5_SIGNATURE, is_hdf5
+
+    size = 2 * 1024 * 1024
+    for at in (0, 512, 4096, size // 2):
+        path = tmp_path / f"at-{at}.nwb"
+        path.write_bytes(bytes(at) + HDF5_SIGNATURE + bytes(size - at - 8))
+        assert is_hdf5(path), at
+    for at in (1, 600, size - 4):
+        path = tmp_path / f"not-at-{at}.nwb"
+        path.write_bytes((bytes(at) + HDF5_SIGNATURE + bytes(size))[:size])
+        assert not is_hdf5(path), at
+    (tmp_path / "short.nwb").write_bytes(HDF5_SIGNATURE[:7])
+    assert not is_hdf5(tmp_path / "short.nwb")
+    assert not is_hdf5(tmp_path / "absent.nwb")
+    plain = []
+    for n in range(20):
+        plain.append(tmp_path / f"plain-{n}.nwb")
+        plain[-1].write_bytes(os.urandom(size))
+    before = _bytes_read()
+    assert not any(is_hdf5(path) for path in plain)
+    assert _bytes_read() - before < 20 * 13 * 8 * 4  # 13 places a file, 8 bytes each

@@ -42,6 +42,21 @@ class FileDigestRecords:
         )
         return _file_record(rows[0]) if rows else None
 
+    _BATCH = 500  # paths per query (SQLite allows 999 parameters)
+
+    def of_all(self, paths: list[str]) -> dict[str, FileRecord]:
+        """The records of these keys that exist, by key: one query per 500 keys."""
+        found: dict[str, FileRecord] = {}
+        for start in range(0, len(paths), self._BATCH):
+            batch = paths[start : start + self._BATCH]
+            rows = self._store.query(
+                "SELECT path, size, mtime_ns, inode, blake2b, sha256 FROM file_digests "
+                f"WHERE path IN ({', '.join('?' * len(batch))})",
+                tuple(batch),
+            )
+            found.update((record.path, record) for record in map(_file_record, rows))
+        return found
+
     def with_blake2b(self, blake2b: str) -> list[FileRecord]:
         """Every file on record with this content."""
         rows = self._store.query(
