@@ -1,8 +1,10 @@
 """A LINDI index built from a local HDF5 NWB file, with a placeholder for its URL.
 
-Built straight from h5py (`lindi_h5py_index`, 5-7x faster than lindi's builder); a file with
-something that builder does not write (compound types, external links, a large contiguous
-dataset) is indexed by lindi's own builder, as follows.
+Built straight from h5py (`lindi_h5py_index`, 5-7x faster than lindi's builder), in the read
+that summarizes a new file (`build_from_open`), its /specifications' refs built once per
+content in a process (half of a small file's index); a file with something that builder does
+not write (external links, a large contiguous dataset) is indexed by lindi's own builder, as
+follows.
 
 lindi spends three quarters of an index of a small NWB file on `/specifications`, the
 namespaces pynwb caches in every file it writes: the same in each file a release's pynwb wrote,
