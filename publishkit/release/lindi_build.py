@@ -1,8 +1,10 @@
 """A LINDI index built from a local HDF5 NWB file, with a placeholder for its URL.
 
-Built straight from h5py (`lindi_h5py_index`, 5-7x faster than lindi's builder); a file with
-something that builder does not write (compound types, external links, a large contiguous
-dataset) is indexed by lindi's own builder, as follows.
+Built straight from h5py (`lindi_h5py_index`, 5-7x faster than lindi's builder), in the read
+that summarizes a new file (`build_from_open`), its /specifications' refs built once per
+content in a process (half of a small file's index); a file with something that builder does
+not write (external links, a large contiguous dataset) is indexed by lindi's own builder, as
+follows.
 
 lindi spends three quarters of an index of a small NWB file on `/specifications`, the
 namespaces pynwb caches in every file it writes: the same in each file a release's pynwb wrote,
@@ -22,7 +24,7 @@ from typing import Any
 
 from publishkit.formats.lindi_index import check_index
 from publishkit.local_files import write_atomic
-from publishkit.release.lindi_h5py_index import Unsupported, h5py_index
+from publishkit.release.lindi_h5py_index import Unsupported, h5py_index, inline_key
 from publishkit.upstream import quiet_lindi
 
 PLACEHOLDER = "https://publishkit.invalid/pinned"  # the URL in a cached index, not yet pinned
@@ -64,11 +66,62 @@ def build_index(path: Path, url: str, cache: Path | None = None) -> dict[str, An
 
     try:
         with h5py.File(path, "r") as h5:
-            document = h5py_index(h5, url, CONTIGUOUS_CHUNK)
+            return _from_open(h5, url)
     except Unsupported:
         document = _with_lindi(path, url, cache)
     LindiReferenceFileSystemStore.use_templates_in_rfs(document)
     return dict(document)
+
+
+def build_from_open(cached: Path, h5: Any) -> None:
+    """Build the index of the file open as h5py File `h5`, with the placeholder URL, into
+    `cached`: in the read that summarizes the file (`SummaryCache.get_all`), so a release
+    opens each new NWB file once for both. Nothing when `h5py_index` cannot build it (lindi's
+    builder then does, in `publish_indexes`)."""
+    try:
+        document = _from_open(h5, PLACEHOLDER)
+    except Unsupported:
+        return
+    check_index(document, str(cached))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    _keep(cached, _compact(document))
+
+
+_SHARED: dict[str, dict[str, Any]] = {}  # the refs of /specifications by `inline_key`, built
+# once in this process: the same in each file a release's pynwb wrote, half of a small file's
+# index (7 of its 14 ms)
+
+
+def _from_open(h5: Any, url: str) -> dict[str, Any]:
+    """`h5py_index` of the open file, its URL put in a template as lindi does; Unsupported.
+    Its /specifications, when they are all inline, the refs built for the first file with the
+    same ones."""
+    from lindi.LindiH5pyFile.LindiReferenceFileSystemStore import (
+        LindiReferenceFileSystemStore,
+    )
+
+    key = inline_key(h5, SPECIFICATIONS) if SPECIFICATIONS in h5 else None
+    shared = _SHARED.get(key) if key is not None else None
+    if shared is None:
+        document = h5py_index(h5, url, CONTIGUOUS_CHUNK)
+        specs = _specifications(document["refs"])
+        if key is not None and len(_SHARED) < 64 and not any(map(_is_range, specs.values())):
+            _SHARED[key] = specs
+    else:
+        document = h5py_index(h5, url, CONTIGUOUS_CHUNK, skip=SPECIFICATIONS)
+        document["refs"].update(shared)
+    LindiReferenceFileSystemStore.use_templates_in_rfs(document)
+    return dict(document)
+
+
+def _is_range(ref: Any) -> bool:
+    return isinstance(ref, list)
+
+
+def _specifications(refs: dict[str, Any]) -> dict[str, Any]:
+    """The refs of /specifications (a copy: documents share none of their values)."""
+    found = {k: v for k, v in refs.items() if k.partition("/")[0] == SPECIFICATIONS}
+    return json.loads(json.dumps(found))
 
 
 def _with_lindi(path: Path, url: str, cache: Path | None) -> dict[str, Any]:

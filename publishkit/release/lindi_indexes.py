@@ -10,10 +10,12 @@ index: nothing is built or sent for it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -28,7 +30,7 @@ from publishkit.formats.lindi_index import (
     with_urls,
 )
 from publishkit.formats.manifest import Manifest
-from publishkit.release.lindi_build import BUILD, PLACEHOLDER, build_template
+from publishkit.release.lindi_build import BUILD, PLACEHOLDER, build_from_open, build_template
 from publishkit.s3 import content_types
 from publishkit.s3.bucket import S3Bucket
 from publishkit.workspace.config import Settings
@@ -80,7 +82,7 @@ class IndexWork:
 
     def template(self, entry: dict[str, Any]) -> Path:
         """Where the index of this entry's content, with the placeholder URL, is kept."""
-        return self.cache / f"{entry['file_hash'][:32]}.b{BUILD}.lindi.json"
+        return _template_path(self.cache, entry["file_hash"])
 
 
 def index_work(
@@ -104,6 +106,27 @@ def index_work(
         elif indexed(item.path, settings.lindi_index_min_mb):
             todo.append((item, entry))
     return IndexWork(kept, todo, settings.state_dir / "lindi")
+
+
+def built_while_summarizing(
+    settings: Settings, files: list[ReleaseFile], blake2b: Mapping[str, str]
+) -> dict[str, Callable[[Any], object]]:
+    """Content hash -> what builds that NWB data file's index, with the placeholder URL, in
+    the read that summarizes it (`SummaryCache.get_all`'s `also`): each file this release
+    indexes (`blake2b`: relpath -> its content hash) whose index is not built yet. None on a
+    Dask cluster (its workers write elsewhere): `publish_indexes` builds them."""
+    if settings.lindi_index_min_mb is None or settings.executor.dask:
+        return {}
+    cache = settings.state_dir / "lindi"
+    found: dict[str, Callable[[Any], object]] = {}
+    for item in files:
+        if item.group != "data" or PurePosixPath(item.relpath).suffix.lower() != ".nwb":
+            continue
+        content = blake2b[item.relpath]
+        template = _template_path(cache, content)
+        if not template.is_file() and indexed(item.path, settings.lindi_index_min_mb):
+            found[content] = functools.partial(build_from_open, template)
+    return found
 
 
 def publish_indexes(
@@ -182,6 +205,11 @@ def _template(cached: Path) -> dict[str, Any] | None:
         return dict(json.loads(cached.read_bytes()))
     except (OSError, ValueError):
         return None
+
+
+def _template_path(cache: Path, content: str) -> Path:
+    """Where the index of this content (blake2b), with the placeholder URL, is kept."""
+    return cache / f"{content[:32]}.b{BUILD}.lindi.json"
 
 
 def indexed(path: Path, min_mb: float | None) -> bool:

@@ -108,18 +108,20 @@ def publish_release_manifest(
 
 
 def compare_staged(
-    settings: Settings, staged: Staged, *, read: bool = True
+    settings: Settings, staged: Staged, *, read: bool = True, build_indexes: bool = False
 ) -> tuple[Comparison, Summaries, dict[str, str]]:
     """What the staged release changes since the latest one, inside its tables and NWB files
     too; the summaries of its NWB files; and why each NWB file that cannot be read as NWB is
     not compared (reads only). Without `read`, only the summaries on record (see
-    `release_summaries`)."""
+    `release_summaries`). `build_indexes`: each NWB file read builds its LINDI index too."""
     published, draft = staged.target.published, staged.draft
     previous = published.document
     latest = published.latest
     old_name = manifest.manifest_name(settings.project, latest) if latest else None
     comparison = compare_manifests(previous, draft.document, old_name, "(this release)")
-    summaries, unreadable = release_summaries(settings, staged.files, staged.digests, read=read)
+    summaries, unreadable = release_summaries(
+        settings, staged.files, staged.digests, read=read, build_indexes=build_indexes
+    )
     if previous is None or not comparison.changes:
         return comparison, summaries, unreadable
     detailed = compared_in_run(

@@ -167,7 +167,9 @@ def decide(run: Run, *, suggest: bool = False, provisional: bool = False) -> Dec
     from publishkit.release.s3_staging import resolve_version
 
     staged = run.stage_s3()
-    comparison, summaries, unreadable = compare_staged(run.settings, staged, read=not provisional)
+    comparison, summaries, unreadable = compare_staged(  # the plan (suggest) builds no index
+        run.settings, staged, read=not provisional, build_indexes=not suggest
+    )
     request, version = run.request, None
     if StageName.MANIFEST in run.selected or request.version or request.bump:
         bump = request.bump

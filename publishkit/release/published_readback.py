@@ -29,6 +29,7 @@ from publishkit.formats.summaries import (
     summaries_document,
     summaries_name,
 )
+from publishkit.release.lindi_indexes import built_while_summarizing
 from publishkit.s3 import content_types
 from publishkit.s3.bucket import ConditionFailed, S3Bucket
 from publishkit.s3.pinned import BucketPool, ReadSettings
@@ -177,18 +178,23 @@ def release_summaries(
     digests: Mapping[str, FileDigests],
     *,
     read: bool = True,
+    build_indexes: bool = False,
 ) -> tuple[Summaries, dict[str, str]]:
     """The summaries of a release's NWB data files (from the state store, else read with h5py
     and recorded), and relpath -> why, for each one that cannot be read as NWB. Without `read`,
     those on record only (none is read, none said unreadable): while inspection, which records
-    them from its own read of each file, is under way."""
+    them from its own read of each file, is under way. `build_indexes`: each file read here
+    builds its LINDI index in the same open (`built_while_summarizing`), for the release to
+    publish."""
     nwb = {
         item.path: digests[item.relpath].blake2b
         for item in files
         if item.group == "data" and PurePosixPath(item.relpath).suffix.lower() == ".nwb"
     }
-    with StateStore.in_dir(settings.state_dir) as store:
-        found = SummaryCache(store).get_all(nwb, settings.executor, read=read)
+    hashes = {relpath: found.blake2b for relpath, found in digests.items()}
+    also = built_while_summarizing(settings, files, hashes) if build_indexes else {}
+    with StateStore.in_dir(settings.state_dir) as store:  # each new file's index in its read
+        found = SummaryCache(store).get_all(nwb, settings.executor, read=read, also=also)
     encoded = {content_key(c): text for c, text in found.items() if text is not None}
     unreadable = {
         item.relpath: why_unreadable(item.path)

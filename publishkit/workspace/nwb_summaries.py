@@ -8,9 +8,10 @@ the state store by (content hash, summary version): an unchanged file is never r
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from publishkit.formats.summaries import (
 from publishkit.workspace.executors import LOCAL, ExecutorSettings, WorkerCrashed, executor_for
 from publishkit.workspace.state import NwbSummaries, StateStore
 
+Also = Callable[[Any], object]  # given the open h5py File of an NWB file being summarized
 _SKIPPED = ("general", "specifications")  # /general is read field by field; specs are schemas
 _GENERAL_TABLES = ("general/extracellular_ephys/electrodes", "general/intracellular_ephys")
 _NAMED = {
@@ -110,8 +112,10 @@ def why_unreadable(path: Path) -> str:
     return "not readable as NWB"
 
 
-def summarize_path(path: Path) -> str | None:
-    """The encoded summary of the NWB file at `path`; None when h5py cannot read it as one."""
+def summarize_path(path: Path, also: Also | None = None) -> str | None:
+    """The encoded summary of the NWB file at `path`; None when h5py cannot read it as one.
+    `also`: more read from the same open file once it is summarized (a LINDI index), its
+    failure ignored (whoever asked for it does it again without this read)."""
     if not is_hdf5(path):  # h5py (and numpy) not imported for a file that is not HDF5 at all
         return None
     import h5py
@@ -120,9 +124,17 @@ def summarize_path(path: Path) -> str | None:
         with h5py.File(path, "r") as h5:
             if "neurodata_type" not in h5.attrs:
                 return None
-            return encode(summarize(h5))
+            encoded = encode(summarize(h5))
+            if also is not None:
+                with contextlib.suppress(Exception):
+                    also(h5)
+            return encoded
     except Exception:  # not HDF5, truncated, not NWB: the summary says nothing of it
         return None
+
+
+def _summarize_task(task: tuple[Path, Also | None]) -> str | None:
+    return summarize_path(*task)
 
 
 def _fields(h5: Any, base: str, names: tuple[str, ...], paths: Mapping[str, str]) -> dict[str, Any]:
@@ -252,11 +264,17 @@ class SummaryCache:
         self._records.keep({content: encoded})
 
     def get_all(
-        self, files: Mapping[Path, str], executor: ExecutorSettings = LOCAL, *, read: bool = True
+        self,
+        files: Mapping[Path, str],
+        executor: ExecutorSettings = LOCAL,
+        *,
+        read: bool = True,
+        also: Mapping[str, Also] | None = None,
     ) -> dict[str, str | None]:
         """Content hash -> encoded summary (None: not readable as NWB) of each file (path ->
         its content hash): on record, else read here or on the Dask cluster, and recorded.
-        Without `read`, only those on record."""
+        Without `read`, only those on record. `also`: content hash -> more to read from that
+        file's open h5py File when it is read here (`summarize_path`; picklable)."""
         found = self._records.of(set(files.values()))
         if not read:
             return found
@@ -266,7 +284,8 @@ class SummaryCache:
                 todo.setdefault(content, path)
         computed: dict[str, str | None] = {}
         runner = executor_for(executor, 1, len(todo))
-        for path, outcome in runner.map_unordered(summarize_path, list(todo.values())):
+        tasks = [(path, (also or {}).get(content)) for content, path in todo.items()]
+        for (path, _), outcome in runner.map_unordered(_summarize_task, tasks):
             computed[files[path]] = None if isinstance(outcome, WorkerCrashed) else outcome
         self._records.keep(computed)
         return {**found, **computed}

@@ -140,7 +140,9 @@ def test_summaries_are_read_once_per_content(
     files = {p: digest_file(p).blake2b for p in sorted(tmp_path.glob("*.nwb"))}
     read: list[Path] = []
     real = nwb_summaries.summarize_path
-    monkeypatch.setattr(nwb_summaries, "summarize_path", lambda p: read.append(p) or real(p))
+    monkeypatch.setattr(
+        nwb_summaries, "summarize_path", lambda p, also=None: read.append(p) or real(p, also)
+    )
     with StateStore.in_dir(tmp_path / "state") as store:
         first = SummaryCache(store).get_all(files)
         again = SummaryCache(store).get_all(files)
