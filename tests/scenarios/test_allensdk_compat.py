@@ -124,25 +124,7 @@ def test_allensdk_s3_cloud_cache_reads_publishkit_releases(tmp_path: Path) -> No
             env,
         )
 
-        # the reader is an anonymous public user of a separate venv: no keys, no dev-venv paths
-        reader_env = {
-            key: value
-            for key, value in env.items()
-            if key not in {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PUBLISHKIT_BUCKET"}
-            and key not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
-        }
-        stdout = _run(
-            [
-                allensdk_python, str(READER),
-                "--cache-dir", str(tmp_path / "allensdk-cache"),
-                "--bucket", BUCKET,
-                "--project", PROJECT,
-                "--old", OLD,
-                "--new", NEW,
-            ],
-            tmp_path,
-            reader_env,
-        )  # fmt: skip
+        stdout = _read_with_allensdk(allensdk_python, BUCKET, tmp_path, env)
 
     read = json.loads(stdout)
     assert read["manifests"] == [OLD, NEW]
@@ -208,24 +190,7 @@ def test_allensdk_reads_a_release_whose_entries_hold_lindi_indexes(tmp_path: Pat
         write_session(data / "s101.nwb", np.full((300, 2), 2.0), units=4)  # s102 unchanged
         _run([*publishkit, "release", "--version", "0.2.0"], workspace, env)
         manifests = workspace / "manifests"
-        reader_env = {
-            key: value
-            for key, value in env.items()
-            if key not in {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PUBLISHKIT_BUCKET"}
-            and key not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
-        }
-        stdout = _run(
-            [
-                allensdk_python, str(READER),
-                "--cache-dir", str(tmp_path / "allensdk-cache"),
-                "--bucket", LINDI_BUCKET,
-                "--project", PROJECT,
-                "--old", OLD,
-                "--new", NEW,
-            ],
-            tmp_path,
-            reader_env,
-        )  # fmt: skip
+        stdout = _read_with_allensdk(allensdk_python, LINDI_BUCKET, tmp_path, env)
 
     new_manifest = json.loads((manifests / NEW).read_text())
     old_manifest = json.loads((manifests / OLD).read_text())
@@ -238,3 +203,28 @@ def test_allensdk_reads_a_release_whose_entries_hold_lindi_indexes(tmp_path: Pat
     assert read["downloaded"] == _files_of(new_manifest, LINDI_BUCKET)
     assert read["downloaded_old"] == _files_of(old_manifest, LINDI_BUCKET)
     assert read["compare"] == (f"Changes going from\n{OLD}\nto\n{NEW}\n\ndata/s101.nwb changed\n")
+
+
+def _read_with_allensdk(
+    allensdk_python: str, bucket: str, tmp_path: Path, env: dict[str, str]
+) -> str:
+    """What READER prints: AllenSDK's cloud cache in its own venv reading both releases as an
+    anonymous public user (no keys, no dev-venv paths)."""
+    reader_env = {
+        key: value
+        for key, value in env.items()
+        if key not in {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PUBLISHKIT_BUCKET"}
+        and key not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
+    }
+    return _run(
+        [
+            allensdk_python, str(READER),
+            "--cache-dir", str(tmp_path / "allensdk-cache"),
+            "--bucket", bucket,
+            "--project", PROJECT,
+            "--old", OLD,
+            "--new", NEW,
+        ],
+        tmp_path,
+        reader_env,
+    )  # fmt: skip
