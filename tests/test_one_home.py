@@ -201,3 +201,25 @@ def test_whether_a_stage_is_enabled_is_decided_by_the_settings_alone(module: str
             if {"instance", "dandiset"} <= attrs:
                 found.append(f"line {node.lineno}: .instance and .dandiset")
     assert not found, f"{module} decides whether a stage is enabled itself: {found}"
+
+
+@pytest.mark.parametrize("module", ALL)
+def test_dandi_cli_s_client_is_made_in_one_place(module: str) -> None:
+    """dandi/api.py makes dandi-cli's client (a timeout on every request, the key given, never
+    dandi-cli's own search of the environment and keyring): `DandiAPIClient(...)` or
+    `.for_dandi_instance(...)` elsewhere asks the archive on terms of its own."""
+    if module == "dandi.api":
+        return
+    found = _calls(module, "DandiAPIClient", {"for_dandi_instance"})
+    found += [
+        f"line {node.lineno}: DandiAPIClient(...)"
+        for node in ast.walk(ast.parse(modules()[module].read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "DandiAPIClient"
+    ]
+    assert not found, f"{module} makes dandi-cli's client itself: {found}; use dandi.api"
+
+
+def test_the_client_rule_sees_a_client() -> None:
+    assert "DandiAPIClient(" in modules()["dandi.api"].read_text()

@@ -147,7 +147,11 @@ def upload(
             check_dandi_access(settings=settings, api_key=api_key)
             with relayed_to_dandi_cli(settings, api_key):
                 dandi_report = upload_to_dandi(
-                    settings=settings, wait=wait, progress=bars, interrupt=SIGNALS
+                    settings=settings,
+                    api_key=api_key,
+                    wait=wait,
+                    progress=bars,
+                    interrupt=SIGNALS,
                 )
             summary["dandi"] = dandi_report.as_json()
             ok = dandi_report.ok

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from publishkit.dandi.access import require_target
+from publishkit.dandi.api import authenticated_client, dandi_client
 from publishkit.errors import WorkspaceError
 from publishkit.interrupts import Interrupt, never
 from publishkit.progress import Progress, no_progress
@@ -80,18 +81,23 @@ class DandiUploadReport(Tally):
 def upload_to_dandi(
     *,
     settings: Settings,
+    api_key: str | None = None,
     wait: bool = False,
     progress: Progress = no_progress,
     interrupt: Interrupt = never,
 ) -> DandiUploadReport:
     """dandi-cli's upload of what changed in the dandiset folder, file by file (a failure is
     reported, the others go on); one writing run of the workspace at a time. dandi-cli finds
-    the API key where it always does (`<INSTANCE>_API_KEY`, its keyring)."""
+    the API key where it always does (`<INSTANCE>_API_KEY`, its keyring); publishkit's own
+    requests (each uploaded asset's digest, a stale asset's removal) go through dandi-cli's
+    client with `api_key` (else the keyring's: `api.authenticated_client`)."""
     with exclusive_run(settings.state_dir, "upload", wait=wait):
-        return _upload(settings=settings, progress=progress, interrupt=interrupt)
+        return _upload(settings=settings, api_key=api_key, progress=progress, interrupt=interrupt)
 
 
-def _upload(*, settings: Settings, progress: Progress, interrupt: Interrupt) -> DandiUploadReport:
+def _upload(
+    *, settings: Settings, api_key: str | None, progress: Progress, interrupt: Interrupt
+) -> DandiUploadReport:
     instance, dandiset = require_target(settings)
     dandi = settings.dandi
     with StateStore.in_dir(settings.state_dir) as store:
@@ -101,8 +107,8 @@ def _upload(*, settings: Settings, progress: Progress, interrupt: Interrupt) -> 
                 f"{dandi.folder}: nothing organized yet", hint="run `publishkit organize` first"
             )
         digests = DigestCache(store)
-        results = _upload_all(store, digests, settings, organized, progress, interrupt)
-        results += _remove_stale(store, instance, dandiset, set(organized))
+        results = _upload_all(store, digests, settings, api_key, organized, progress, interrupt)
+        results += _remove_stale(store, instance, dandiset, api_key, set(organized))
     return DandiUploadReport(instance, dandiset, tuple(results))
 
 
@@ -110,6 +116,7 @@ def _upload_all(
     store: StateStore,
     digests: DigestCache,
     settings: Settings,
+    api_key: str | None,
     organized: list[str],
     progress: Progress,
     interrupt: Interrupt,
@@ -137,7 +144,7 @@ def _upload_all(
 
     def upload(name: str, target: Path, trusted: bool, isolated: bool) -> DandiFile:
         interrupt(f"the DANDI upload of {name}")  # none starts after an interrupt
-        return _upload_one(instance, dandiset, target, name, trusted, isolated=isolated)
+        return _upload_one(instance, dandiset, api_key, target, name, trusted, isolated=isolated)
 
     def record(name: str, content: str, result: DandiFile) -> None:
         done[name] = result
@@ -164,7 +171,7 @@ def _upload_all(
 
 
 def _remove_stale(
-    store: StateStore, instance: str, dandiset: str, organized: set[str]
+    store: StateStore, instance: str, dandiset: str, api_key: str | None, organized: set[str]
 ) -> list[DandiFile]:
     """Assets publishkit uploaded whose file left the dandiset folder leave the draft too."""
     assets = DandiAssets(store, dandiset)
@@ -173,10 +180,8 @@ def _remove_stale(
     ]
     if not stale:
         return []
-    from dandi.dandiapi import DandiAPIClient
-
     results = []
-    with DandiAPIClient.for_dandi_instance(instance, authenticate=True) as client:
+    with authenticated_client(instance, api_key) as client:
         draft = client.get_dandiset(dandiset, "draft")
         for path, asset_id in stale:
             try:
@@ -190,12 +195,18 @@ def _remove_stale(
 
 
 def _upload_one(
-    instance: str, dandiset: str, target: Path, name: str, trusted: bool, *, isolated: bool = True
+    instance: str,
+    dandiset: str,
+    api_key: str | None,
+    target: Path,
+    name: str,
+    trusted: bool,
+    *,
+    isolated: bool = True,
 ) -> DandiFile:
     """One dandi-cli upload, its parts PARTS_AT_ONCE at a time; its failure is this file's,
     reported with the reason. `isolated`: dandi-cli's log and output are captured here (the
     caller does it once for uploads that run side by side)."""
-    from dandi.dandiapi import DandiAPIClient
     from dandi.upload import UploadExisting, UploadValidation, upload
 
     validation = UploadValidation.SKIP if trusted else UploadValidation.REQUIRE
@@ -210,7 +221,7 @@ def _upload_one(
                 jobs=1,
                 jobs_per_file=PARTS_AT_ONCE,
             )
-            with DandiAPIClient.for_dandi_instance(instance) as client:
+            with dandi_client(instance, api_key=api_key) as client:
                 asset = client.get_dandiset(dandiset, "draft").get_asset_by_path(name)
                 etag = asset.get_raw_digest()
     except Exception as exc:

@@ -119,7 +119,10 @@ def _upload(run: Run) -> None:
         from publishkit.dandi.upload import upload_to_dandi
 
         run.result.dandi = upload_to_dandi(
-            settings=settings, progress=run.progress, interrupt=run.interrupt
+            settings=settings,
+            api_key=run.request.dandi_api_key,
+            progress=run.progress,
+            interrupt=run.interrupt,
         )
         if not run.result.dandi.ok:
             run.stop(StageName.UPLOAD)

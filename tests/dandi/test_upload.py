@@ -193,6 +193,30 @@ def test_a_session_removed_from_the_table_leaves_nwb_dandiset_and_draft(
     ]
 
 
+def test_a_stale_asset_is_removed_with_the_key_given_not_one_from_the_environment(
+    cli, study: tuple[Path, str], archive: DandiSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The core is given the key (the CLI reads the environment): removing a stale asset asks
+    for no key of its own (dandi-cli's authenticate would read the environment, then a keyring
+    that fails loudly here)."""
+    from publishkit.dandi.upload import upload_to_dandi
+    from publishkit.workspace.config import load_settings
+
+    workspace, dandiset = study
+    assert upload(cli, workspace)["counts"]["uploaded"] == 2
+    sessions = workspace / "sessions.csv"
+    sessions.write_text("".join(sessions.read_text().splitlines(keepends=True)[:2]))
+    assert cli("convert", "-w", str(workspace)).exit_code == 0
+    assert cli("organize", "-w", str(workspace)).exit_code == 0
+    monkeypatch.delenv("DANDI_API_KEY")
+    monkeypatch.delenv(archive.api_key_env_var, raising=False)
+    report = upload_to_dandi(settings=load_settings(workspace), api_key=archive.api_key)
+    assert report.counts() == {"uploaded": 0, "unchanged": 1, "removed": 1, "failed": 0}
+    assert [a["path"] for a in api_assets(archive, dandiset)] == [
+        "sub-M-101/sub-M-101_ses-ts01.nwb"
+    ]
+
+
 RELAXED = {  # three ways a workspace lets a file with a CRITICAL finding pass its own gate
     "suppressed": (
         "  suppress:\n    - check: check_subject_sex\n      paths: m1.nwb\n"
