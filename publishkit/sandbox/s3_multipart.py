@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,6 +25,12 @@ def complete_without_holding_objects() -> None:
     "-N") and checksum (the same algorithms and fallbacks, fed in chunks), but copies each part
     from its spool file into the object's own, CHUNK bytes at a time; the new key takes that
     file as its body. Anything else set as a key's value is stored as before.
+
+    Assembling 10 GiB takes longer than botocore's 60 s read timeout, so the client sends the
+    Complete again while the first runs; moto ran both, and the first to finish closed the
+    parts under the other (a 500) or both stored the object (two versions). One Complete of an
+    upload runs at a time here; one that waited for another gets the object it made, which is
+    moto's answer to a Complete sent again after it.
     """
     from moto.s3 import models
     from moto.settings import get_s3_default_key_buffer_size
@@ -31,6 +38,19 @@ def complete_without_holding_objects() -> None:
     if getattr(models.FakeMultipart, "_publishkit_streamed", False):
         return
     stock_value: Any = models.FakeKey.value  # the property (the ranged-GET patch's, or moto's)
+    stock_finish = models.S3Backend.complete_multipart_upload
+    guard, completing = threading.Lock(), dict[str, threading.Lock]()  # per upload id, kept
+
+    def complete_multipart_upload(self: Any, bucket_name: str, upload_id: str, body: Any) -> Any:
+        upload = self.get_bucket(bucket_name).multiparts.get(upload_id)
+        with guard:
+            one_at_a_time = completing.setdefault(upload_id, threading.Lock())
+        with one_at_a_time:
+            if upload is not None and upload_id not in self.get_bucket(bucket_name).multiparts:
+                made = self.get_object(bucket_name, upload.key_name)  # completed meanwhile
+                if made is not None and made.multipart and made.multipart.id == upload_id:
+                    return made
+            return stock_finish(self, bucket_name, upload_id, body)
 
     def complete(self: Any, body: Iterator[tuple[int, str]]) -> tuple[Any, str, Any]:
         chosen: list[Any] = []
@@ -74,6 +94,7 @@ def complete_without_holding_objects() -> None:
         self._value_buffer.close()
         self._value_buffer, self.contentsize = new_value.buffer, new_value.size
 
+    models.S3Backend.complete_multipart_upload = complete_multipart_upload  # type: ignore[method-assign,assignment]
     models.FakeMultipart.complete = complete  # type: ignore[method-assign]
     models.FakeKey.value = property(stock_value.fget, set_value)  # type: ignore[method-assign,assignment]
     models.FakeMultipart._publishkit_streamed = True  # type: ignore[attr-defined]

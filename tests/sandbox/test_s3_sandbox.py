@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -308,5 +309,65 @@ def test_completing_a_multipart_upload_holds_a_chunk_not_the_object(
         tracemalloc.stop()
     # stock moto: 96 MiB and more (the joined parts, then their copy as bytes)
     assert peak < 16 * MB, peak
+    body = s3_client.get_object(Bucket=bucket.bucket, Key=key)["Body"].read()
+    assert body == b"".join(parts)
+
+
+@pytest.mark.slow
+def test_a_complete_sent_again_while_the_first_runs_gets_the_same_object(
+    s3_server: S3Sandbox, bucket: SandboxInfo, s3_client: Any
+) -> None:
+    """A client whose Complete timed out (botocore waits 60 s; a 10 GiB object takes longer
+    to assemble) sends it again while the first still runs. moto ran both: the first to finish
+    closed the parts under the other (a 500), or both stored the object (two versions). The
+    sandbox runs one Complete of an upload at a time, and answers the later one with the
+    object the first made, as moto answers a Complete repeated after it. To have both arrive
+    while the first runs, the test holds a part's lock in the in-process server."""
+    import threading
+
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    key = "completed-twice.bin"
+    parts = [os.urandom(6 * MB), os.urandom(6 * MB)]
+    upload, sent = _parts_sent(s3_client, bucket.bucket, key, parts, ChecksumAlgorithm="SHA256")
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    held = backend.get_bucket(bucket.bucket).multiparts[upload].parts[1].lock
+    answers: list[str] = []
+
+    def client() -> Any:  # one per thread, trying once: no retry hides an error
+        return boto3.session.Session(
+            aws_access_key_id="sandbox", aws_secret_access_key="sandbox"
+        ).client(
+            "s3",
+            endpoint_url=s3_server.endpoint_url,
+            config=Config(
+                region_name=REGION,
+                s3={"addressing_style": "path"},
+                retries={"total_max_attempts": 1},
+            ),
+        )
+
+    def complete(client: Any) -> None:
+        try:
+            answers.append(
+                client.complete_multipart_upload(
+                    Bucket=bucket.bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": sent}
+                )["VersionId"]
+            )
+        except ClientError as exc:
+            answers.append(exc.response["Error"]["Code"])
+
+    with held:
+        threads = [threading.Thread(target=complete, args=(client(),)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)  # both Completes are in the server, one of them waiting for the part
+    for thread in threads:
+        thread.join(timeout=30)
+    listed = s3_client.list_object_versions(Bucket=bucket.bucket, Prefix=key)["Versions"]
+    assert len(answers) == 2
+    assert answers[0] == answers[1], answers  # the same version, no error
+    assert [version["VersionId"] for version in listed] == answers[:1]
     body = s3_client.get_object(Bucket=bucket.bucket, Key=key)["Body"].read()
     assert body == b"".join(parts)
