@@ -13,12 +13,9 @@ the one-small-file peak (flat in count and in size). Linux only (/proc).
 
 The local S3 is not what is measured, but it has to cope. moto spools what it is sent to files
 under the temp directory: the disk needs room for the file plus twice its size again (the parts,
-then the completed object). Stock moto also answers CompleteMultipartUpload only after joining
-the parts in memory and copying them twice, which at 5 GiB takes longer than botocore's 60 s
-read timeout (whose retry then finds the upload consumed: NoSuchUpload) and needs 2x the file
-size of RAM; so this benchmark, in its own process only, has moto read the parts straight into
-one buffer and spool it straight to disk (`quicken_moto`), about 1x the file size of RAM for a
-few seconds. The benchmark refuses to start when the disk or the RAM would not do.
+then the completed object), and the benchmark refuses to start without it. The sandbox completes
+a multipart upload on disk, a chunk at a time (publishkit/sandbox/s3_multipart.py; stock moto
+joined the parts in memory, 3x the file), so its memory does not grow with the file.
 """
 
 from __future__ import annotations
@@ -34,7 +31,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -171,80 +167,8 @@ def make_workspace(root: Path, bucket: str, sizes: list[int]) -> int:
     return sum(sizes)
 
 
-def quicken_moto() -> bool:
-    """Let moto complete a multipart upload of several GiB well within botocore's read timeout.
-
-    Server side only (the release process runs stock publishkit and botocore): the parts are read
-    from their spool files into one preallocated buffer, and the object is spooled straight to
-    disk, where stock moto builds a bytearray, copies it to bytes, then to a BytesIO before it
-    rolls over to disk. Same checks, ETag and checksums. False (stock moto kept) when moto's
-    internals are not the ones this was written against.
-    """
-    from moto.s3 import models
-
-    needed = (
-        *("FakeMultipart", "FakeKey", "MultipartChecksumBuilder", "md5_hash"),
-        *("InvalidPart", "EntityTooSmall", "MalformedXML", "S3_UPLOAD_PART_MIN_SIZE"),
-    )
-    key_value = getattr(getattr(models, "FakeKey", None), "value", None)
-    if not all(hasattr(models, name) for name in needed) or not isinstance(key_value, property):
-        return False
-    stock_setter = key_value.fset
-
-    def complete(self: Any, body: Any) -> tuple[bytearray, str, Any]:
-        builder = models.MultipartChecksumBuilder(
-            self.metadata.get("x-amz-checksum-algorithm"),
-            self.metadata.get("x-amz-checksum-type"),
-        )
-        md5s = bytearray()
-        chosen: list[Any] = []
-        for number, etag in body:
-            part = self.parts.get(number)
-            if part is None or part.etag.replace('"', "") != etag.replace('"', ""):
-                raise models.InvalidPart()
-            if chosen and chosen[-1].contentsize < models.S3_UPLOAD_PART_MIN_SIZE:
-                raise models.EntityTooSmall()
-            md5s.extend(bytes.fromhex(part.etag.replace('"', "")))
-            chosen.append(part)
-        if not chosen:
-            raise models.MalformedXML
-        total = bytearray(sum(part.contentsize for part in chosen))
-        view = memoryview(total)
-        offset = 0
-        for part in chosen:
-            with part.lock:
-                part._value_buffer.seek(0)
-                read = part._value_buffer.readinto(view[offset : offset + part.contentsize])
-            builder.addPart(view[offset : offset + read])
-            offset += read
-        etag = f"{models.md5_hash(bytes(md5s)).hexdigest()}-{len(chosen)}"
-        return total, etag, builder.build()
-
-    def set_value(self: Any, new_value: Any) -> None:
-        if len(new_value) > self._max_buffer_size:  # to disk at once, not through a BytesIO
-            self._value_buffer.seek(0)
-            self._value_buffer.truncate()
-            self._value_buffer.rollover()
-        stock_setter(self, new_value)
-
-    models.FakeMultipart.complete = complete
-    models.FakeKey.value = key_value.setter(set_value)
-    return True
-
-
-def available_memory() -> int | None:
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def check_room(work: Path, spool: Path, big: int, small: int, moto_copies: float) -> None:
-    """Refuse, with the figures, when the disk or the RAM cannot hold what moto will keep."""
+def check_room(work: Path, spool: Path, big: int, small: int) -> None:
+    """Refuse, with the figures, when the disk cannot hold what moto will keep."""
     need = {work: big + small}  # our files
     spool_dev = os.stat(spool).st_dev
     moto = 2 * (big + small)  # moto's spooled parts, then the completed object
@@ -262,14 +186,6 @@ def check_room(work: Path, spool: Path, big: int, small: int, moto_copies: float
                 "its parts and of the completed object, plus 1 GiB); use --dir, a smaller "
                 "--size-gb, or TMPDIR for moto's copies"
             )
-    ram = available_memory()
-    ram_needed = int(moto_copies * big) + 2048 * MIB  # moto joins the parts in memory
-    if ram is not None and ram < ram_needed:
-        raise SystemExit(
-            f"not enough memory: {ram / 2**30:.1f} GiB available, about "
-            f"{ram_needed / 2**30:.1f} GiB needed by the local S3 server (moto assembles a "
-            f"completed multipart upload in memory, {moto_copies:g}x); use a smaller --size-gb"
-        )
 
 
 def main() -> None:
@@ -282,10 +198,7 @@ def main() -> None:
     big = int(args.size_gb * 2**30)
     small = args.files * args.file_kb * 1024
     work = args.dir or Path(tempfile.gettempdir())
-    quick = quicken_moto()
-    if not quick:
-        print("unexpected moto internals: stock moto, slow to complete a big multipart upload")
-    check_room(work, Path(tempfile.gettempdir()), big, small, 1.1 if quick else 2.2)
+    check_room(work, Path(tempfile.gettempdir()), big, small)
 
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(dir=work) as tmp, S3Sandbox() as s3:

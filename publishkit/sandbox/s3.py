@@ -17,6 +17,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from publishkit.errors import UsageError
 from publishkit.formats.schemas import load_schema
 from publishkit.sandbox.s3_credentials import CredentialCheck
+from publishkit.sandbox.s3_multipart import complete_without_holding_objects
 
 SANDBOX_KEY = "sandbox"  # the key and secret the sandbox accepts by default; not secrets
 DEFAULT_BUCKET = "demo-release"
@@ -135,6 +136,7 @@ class S3Sandbox:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         _list_versions_without_copying_bodies()
         _ranges_without_copying_bodies()
+        complete_without_holding_objects()
         app = CredentialCheck(DomainDispatcherApplication(create_backend_app), self._keys)
         self._loopback.start(app, MotoRequestHandler)
         return self.endpoint_url

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,165 @@ def test_a_ranged_get_reads_only_its_range_and_answers_as_s3_does(
     # the whole body is 64 MiB (moto's copy: twice that); what else the process allocates
     # meanwhile (its other threads, botocore) was up to 10 MB
     assert peak < 32 * 1024 * 1024, peak
+
+
+def _parts_sent(
+    s3_client: Any, bucket: str, key: str, parts: list[bytes], **checksum: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """A multipart upload of `parts` (its checksum as given), not completed: its id, and the
+    parts as a Complete names them."""
+    upload = s3_client.create_multipart_upload(Bucket=bucket, Key=key, **checksum)["UploadId"]
+    algorithm = {"ChecksumAlgorithm": checksum["ChecksumAlgorithm"]} if checksum else {}
+    sent = []
+    for number, part in enumerate(parts, start=1):
+        answer = s3_client.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=part, **algorithm
+        )
+        checksums = {name: value for name, value in answer.items() if name.startswith("Checksum")}
+        sent.append({"PartNumber": number, "ETag": answer["ETag"], **checksums})
+    return upload, sent
+
+
+def _expected_checksum(parts: list[bytes], algorithm: str, kind: str) -> str:
+    """The checksum moto's stock CompleteMultipartUpload records: of the whole object
+    (FULL_OBJECT), or of the parts' checksums joined (COMPOSITE)."""
+    from moto.s3.utils import compute_checksum
+
+    if kind == "FULL_OBJECT":
+        return compute_checksum(b"".join(parts), algorithm).decode()
+    joined = b"".join(compute_checksum(part, algorithm, encode_base64=False) for part in parts)
+    return compute_checksum(joined, algorithm).decode()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "checksum",
+    [
+        {},  # moto's default: CRC64NVME of the whole object (CRC32 without awscrt), not shown
+        {"ChecksumAlgorithm": "SHA256"},  # what publishkit sends: SHA256 of the parts' SHA256s
+        {"ChecksumAlgorithm": "SHA1"},
+        {"ChecksumAlgorithm": "CRC32", "ChecksumType": "FULL_OBJECT"},
+    ],
+    ids=["default", "sha256", "sha1", "crc32-full-object"],
+)
+def test_a_completed_multipart_upload_is_the_object_moto_made(
+    bucket: SandboxInfo, s3_client: Any, checksum: dict[str, str]
+) -> None:
+    """The sandbox assembles a completed upload from its parts on disk, a chunk at a time; the
+    object is the one stock moto made: the same bytes, ETag (md5 of the parts' md5s, "-N"),
+    checksum and parts (parts whose sizes are no multiple of the chunk)."""
+    import hashlib
+
+    parts = [os.urandom(5 * MB + 3), os.urandom(5 * MB), os.urandom(1000)]
+    key = f"multipart-{checksum.get('ChecksumAlgorithm', 'default')}.bin"
+    upload, sent = _parts_sent(s3_client, bucket.bucket, key, parts, **checksum)
+    done = s3_client.complete_multipart_upload(
+        Bucket=bucket.bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": sent}
+    )
+    md5s = b"".join(hashlib.md5(part).digest() for part in parts)
+    etag = f'"{hashlib.md5(md5s).hexdigest()}-3"'
+    assert done["ETag"] == etag
+    got = s3_client.get_object(Bucket=bucket.bucket, Key=key, VersionId=done["VersionId"])
+    assert got["ETag"] == etag
+    assert got["ContentLength"] == sum(map(len, parts))
+    assert got["Body"].read() == b"".join(parts)
+    second = s3_client.get_object(Bucket=bucket.bucket, Key=key, PartNumber=2)
+    assert second["PartsCount"] == 3
+    assert second["Body"].read() == parts[1]
+    if checksum:  # moto shows the checksum it stored (with no algorithm: none to name)
+        algorithm = checksum["ChecksumAlgorithm"]
+        kind = checksum.get("ChecksumType", "COMPOSITE")
+        attributes = s3_client.get_object_attributes(
+            Bucket=bucket.bucket, Key=key, ObjectAttributes=["Checksum"]
+        )
+        assert attributes["Checksum"] == {
+            f"Checksum{algorithm}": _expected_checksum(parts, algorithm, kind),
+            "ChecksumType": kind,
+        }
+
+
+@pytest.mark.slow
+def test_completing_a_multipart_upload_holds_a_chunk_not_the_object(
+    bucket: SandboxInfo, s3_client: Any
+) -> None:
+    """Stock moto joined the parts in memory to complete an upload, then copied them twice
+    (3x the object: a 10 GiB release was killed at 20 GB); the sandbox streams them from their
+    spool files into the object's, a chunk at a time."""
+    import tracemalloc
+
+    parts = [os.urandom(8 * MB) for _ in range(6)]  # 48 MiB, each part spooled to disk
+    key = "streamed.bin"
+    upload, sent = _parts_sent(s3_client, bucket.bucket, key, parts, ChecksumAlgorithm="SHA256")
+    gc.collect()
+    tracemalloc.start()
+    try:
+        s3_client.complete_multipart_upload(
+            Bucket=bucket.bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": sent}
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # stock moto: 96 MiB and more (the joined parts, then their copy as bytes)
+    assert peak < 16 * MB, peak
+    body = s3_client.get_object(Bucket=bucket.bucket, Key=key)["Body"].read()
+    assert body == b"".join(parts)
+
+
+@pytest.mark.slow
+def test_a_complete_sent_again_while_the_first_runs_gets_the_same_object(
+    s3_server: S3Sandbox, bucket: SandboxInfo, s3_client: Any
+) -> None:
+    """A client whose Complete timed out (botocore waits 60 s; a 10 GiB object takes longer
+    to assemble) sends it again while the first still runs. moto ran both: the first to finish
+    closed the parts under the other (a 500), or both stored the object (two versions). The
+    sandbox runs one Complete of an upload at a time, and answers the later one with the
+    object the first made, as moto answers a Complete repeated after it. To have both arrive
+    while the first runs, the test holds a part's lock in the in-process server."""
+    import threading
+
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    key = "completed-twice.bin"
+    parts = [os.urandom(6 * MB), os.urandom(6 * MB)]
+    upload, sent = _parts_sent(s3_client, bucket.bucket, key, parts, ChecksumAlgorithm="SHA256")
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    held = backend.get_bucket(bucket.bucket).multiparts[upload].parts[1].lock
+    answers: list[str] = []
+
+    def client() -> Any:  # one per thread, trying once: no retry hides an error
+        return boto3.session.Session(
+            aws_access_key_id="sandbox", aws_secret_access_key="sandbox"
+        ).client(
+            "s3",
+            endpoint_url=s3_server.endpoint_url,
+            config=Config(
+                region_name=REGION,
+                s3={"addressing_style": "path"},
+                retries={"total_max_attempts": 1},
+            ),
+        )
+
+    def complete(client: Any) -> None:
+        try:
+            answers.append(
+                client.complete_multipart_upload(
+                    Bucket=bucket.bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": sent}
+                )["VersionId"]
+            )
+        except ClientError as exc:
+            answers.append(exc.response["Error"]["Code"])
+
+    with held:
+        threads = [threading.Thread(target=complete, args=(client(),)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)  # both Completes are in the server, one of them waiting for the part
+    for thread in threads:
+        thread.join(timeout=30)
+    listed = s3_client.list_object_versions(Bucket=bucket.bucket, Prefix=key)["Versions"]
+    assert len(answers) == 2
+    assert answers[0] == answers[1], answers  # the same version, no error
+    assert [version["VersionId"] for version in listed] == answers[:1]
+    body = s3_client.get_object(Bucket=bucket.bucket, Key=key)["Body"].read()
+    assert body == b"".join(parts)
