@@ -21,8 +21,7 @@ from typing import Any
 
 from publishkit.errors import ManifestError
 from publishkit.formats.jsonio import loads
-from publishkit.formats.patterns import pattern_test
-from publishkit.formats.schemas import load_schema, violations
+from publishkit.formats.schemas import violations
 
 SUMMARY_VERSION = 1
 # Under the release prefix, beside manifests/ and not in it: AllenSDK's S3CloudCache takes every
@@ -175,24 +174,13 @@ def summaries_document(
 def validate_document(document: Any, source: str) -> None:
     """Refuse a document that breaks its schema, naming `source` and the JSON pointer; the
     summaries themselves are checked as they are decoded."""
-    left = document
-    files = document.get("nwb_files") if isinstance(document, dict) else None
-    if type(files) is dict and _plain(files):
-        left = {**document, "nwb_files": {}}
-    problems = violations(left, _SCHEMA)
+    problems = violations(document, _SCHEMA)
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ManifestError(
             f"{source}: at {first.pointer or '/'}: {first.message}{more}", hint=_HINT
         )
-
-
-def _plain(files: dict[Any, Any]) -> bool:
-    """Whether the schema surely accepts each of these summaries: a string under a key its
-    propertyNames' pattern matches (the whole of the schema's `nwb_files`, but annotations)."""
-    names = load_schema(_SCHEMA)["properties"]["nwb_files"]["propertyNames"]
-    return set(map(type, files.values())) <= {str} and pattern_test(names["pattern"])(list(files))
 
 
 def parse_summaries(data: bytes, source: str) -> Summaries:

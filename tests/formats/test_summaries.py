@@ -9,7 +9,6 @@ import random
 import zlib
 from typing import Any
 
-import fastjsonschema
 import pytest
 
 from publishkit.errors import ManifestError
@@ -124,30 +123,19 @@ def _mutated(rng: random.Random) -> Any:
 def test_the_compiled_validator_of_summaries_accepts_only_what_jsonschema_accepts() -> None:
     """Valid only when jsonschema finds nothing wrong; and valid for valid summaries (speed)."""
     check = compiled("nwb-summary")
-    assert check is not None
-    check(OLD), check(NEW)
+    assert check(OLD) and check(NEW)
     rng = random.Random(15)
     for _ in range(3000):
         summary = _mutated(rng)
-        try:
-            check(summary)
-        except fastjsonschema.JsonSchemaException:
-            continue
-        assert not listed(summary, "nwb-summary"), summary
+        if check(summary):
+            assert not listed(summary, "nwb-summary"), summary
 
 
 def test_the_summaries_a_document_vouches_for_are_what_jsonschema_accepts() -> None:
     """validate_document's verdict and message are jsonschema's alone, whatever the keys and
-    values of nwb_files; and the quick test reads the whole of the schema's nwb_files."""
-    from publishkit.formats.schemas import load_schema
+    values of nwb_files."""
     from publishkit.formats.summaries import validate_document
 
-    nwb_files = load_schema("nwb-summaries")["properties"]["nwb_files"]
-    annotations = {"description", "contentEncoding", "contentMediaType"}
-    assert set(nwb_files) == {"type", "propertyNames", "additionalProperties", "description"}
-    assert nwb_files["propertyNames"] == {"pattern": "^[0-9a-f]{32}$"}
-    assert set(nwb_files["additionalProperties"]) - annotations == {"type"}
-    assert nwb_files["additionalProperties"]["type"] == "string"
     keys = ["0" * 32, "a" * 32, "A" * 32, "0" * 31, "0" * 33, "0" * 32 + "\n", "é" * 32, "g" * 32]
     values: list[Any] = ["eJw=", "", 1, None, ["x"], {"a": 1}, True]
     document = summaries_document("proj", "1.0.0", {}, {})
