@@ -137,11 +137,6 @@ class Summaries:
     files: dict[str, str]  # content_key(blake2b) -> encoded summary
     dictionary: bytes = DICTIONARY  # zlib's preset dictionary of the encoded summaries
 
-    def summary(self, file_hash: str) -> Summary | None:
-        """The summary of this content (a file_hash), decoded and checked; None when the
-        release published none."""
-        return self.many([file_hash]).get(file_hash)
-
     def many(self, contents: list[str]) -> dict[str, Summary]:
         """The summaries of these contents (file_hashes) that the release published, each
         decoded and checked."""

@@ -76,8 +76,7 @@ def test_the_document_round_trips_and_names_what_is_wrong() -> None:
     )
     summaries = parse_summaries(json.dumps(document).encode(), "s.json")
     assert summaries.keys == {"sessions": ("session_id",)}
-    assert summaries.summary(content) == NEW
-    assert summaries.summary("0" * 128) is None
+    assert summaries.many([content, "0" * 128]) == {content: NEW}
 
     bad_key = {**document, "nwb_files": {"abc": encode(NEW)}}
     with pytest.raises(ManifestError, match=r"s\.json: at /nwb_files: 'abc' does not match"):
@@ -87,7 +86,7 @@ def test_the_document_round_trips_and_names_what_is_wrong() -> None:
         json.dumps({**document, "nwb_files": {content[:32]: not_a_summary}}).encode(), "s.json"
     )
     with pytest.raises(ManifestError, match=r"s\.json: nwb_files/.*: at /objects/x: 'type' is a"):
-        wrong.summary(content)
+        wrong.many([content])
     with pytest.raises(ManifestError, match=r"s\.json: not valid JSON"):
         parse_summaries(b"{", "s.json")
 
