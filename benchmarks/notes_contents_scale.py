@@ -48,9 +48,10 @@ from notes_scale import (
 )
 
 from publishkit.formats import manifest
+from publishkit.formats.comparison import Comparison, compare_manifests
 from publishkit.formats.content_changes import with_contents
-from publishkit.formats.jsonio import dumps, write_atomic
-from publishkit.formats.notes import Comparison, compare_manifests, render_markdown
+from publishkit.formats.jsonio import dumps
+from publishkit.formats.notes import render_markdown
 from publishkit.formats.summaries import (
     content_key,
     encode,
@@ -58,6 +59,7 @@ from publishkit.formats.summaries import (
     summaries_document,
 )
 from publishkit.formats.table_diff import TableDiff
+from publishkit.local_files import write_atomic
 from publishkit.workspace.digests import FileDigests
 
 RATIO_TARGET = 2.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from itertools import chain, islice
 from typing import Any
 
 from publishkit.errors import ManifestError
@@ -134,16 +135,15 @@ def table_lines(diff: TableDiff) -> tuple[str, ...]:
     lines += [f"column `{c}` added" for c in diff.columns_added]
     lines += [f"column `{c}` removed" for c in diff.columns_removed]
     total = len(lines) + len(diff.rows_added) + len(diff.rows_removed) + len(diff.cells)
-    room = LIMIT - len(lines)
-    lines += [f"row added: {_text(diff.label(r))}" for r in diff.rows_added[: max(room, 0)]]
-    room = LIMIT - len(lines)
-    lines += [f"row removed: {_text(diff.label(r))}" for r in diff.rows_removed[: max(room, 0)]]
-    room = LIMIT - len(lines)
-    lines += [
-        f"{_text(diff.label(c.key))} `{c.column}`: {_text(c.old)} → {_text(c.new)}"
-        for c in diff.cells[: max(room, 0)]
-    ]
-    return _capped(lines, total)
+    rows = chain(
+        (f"row added: {_text(diff.label(r))}" for r in diff.rows_added),
+        (f"row removed: {_text(diff.label(r))}" for r in diff.rows_removed),
+        (
+            f"{_text(diff.label(c.key))} `{c.column}`: {_text(c.old)} → {_text(c.new)}"
+            for c in diff.cells
+        ),
+    )
+    return _capped([*lines, *islice(rows, max(LIMIT - len(lines), 0))], total)
 
 
 def _capped(lines: list[str], total: int) -> tuple[str, ...]:

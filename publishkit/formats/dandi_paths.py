@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 
 ALLOWED = "letters A-Z and a-z, digits, spaces, (),&#+~_=- and single dots"
-_CHAR = r"[A-Za-z0-9(),&\s#+~_=-]"  # not A-z: that range holds [ \ ] ^ ` too
-_PATH = re.compile(rf"^(?:/?\.?{_CHAR})+$")
-_PLAIN = re.compile(rf"{_CHAR}|[./]")
+_CHARS = r"A-Za-z0-9(),&\s#+~_=-"  # not A-z: that range holds [ \ ] ^ ` too
+_PATH = re.compile(rf"^(?:/?\.?[{_CHARS}])+$")
+_REFUSED = re.compile(rf"[^./{_CHARS}]")  # a character no path may hold
 SANITIZED = re.compile(r"[_*\\/<>:|\"'?%@;,\s.]")  # what dandi organize turns into "-"
 NAMED_BY = ("subject_id", "session_id", "tissue_sample_id", "slice_id", "cell_id")
 
@@ -34,9 +34,9 @@ def archive_refuses(path: str) -> bool:
 def culprit(path: str) -> str:
     """What in `path` the archive refuses: the first character it does not allow, or the
     doubled dot or slash."""
-    for char in path:
-        if not _PLAIN.fullmatch(char):
-            return repr(char)
+    refused = _REFUSED.search(path)
+    if refused:
+        return repr(refused.group())
     for pair in ("..", "//", "./"):
         if pair in path:
             return repr(pair)
@@ -56,7 +56,5 @@ def refused_value(metadata: dict[str, object], path: str) -> tuple[str, str] | N
 def refused_in_id(value: str) -> str | None:
     """The first character of an id (subject_id, session_id, ...) that the archive would refuse
     in the dandiset path `dandi organize` names after it, quoted; None when it allows them all."""
-    for char in SANITIZED.sub("-", value):
-        if not _PLAIN.fullmatch(char):
-            return repr(char)
-    return None
+    refused = _REFUSED.search(SANITIZED.sub("-", value))
+    return repr(refused.group()) if refused else None

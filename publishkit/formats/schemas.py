@@ -9,10 +9,11 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import fastjsonschema
+import jsonschema_rs
 
-from publishkit.formats.schema_cache import Validator, compiled_validator
 from publishkit.resources import shipped
+
+Validator = Callable[[Any], bool]
 
 if TYPE_CHECKING:  # imported where a refusal is explained: ~0.1 s of every start otherwise
     import jsonschema
@@ -59,15 +60,7 @@ def violations(document: Any, schema_name: str) -> list[SchemaViolation]:
     """All violations, most specific first within a path, ordered by where they occur. A
     document the compiled validator passes has none; only one it refuses (or one it cannot
     judge) is listed by jsonschema, which explains each fault."""
-    check = compiled(schema_name)
-    if check is not None:
-        try:
-            check(document)
-        except fastjsonschema.JsonSchemaException:
-            pass  # fastjsonschema is stricter in places (1.0 as an integer, "$" before a "\\n")
-        else:
-            return []
-    return listed(document, schema_name)
+    return [] if compiled(schema_name)(document) else listed(document, schema_name)
 
 
 def listed(document: Any, schema_name: str) -> list[SchemaViolation]:
@@ -106,85 +99,26 @@ def _explainer(schema_name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_schema(schema_name))
 
 
-# One compiled validator per schema, built the first time a process validates with it. It is
-# fastjsonschema's (drafts 4 to 2019), given the schema with what it would read differently from
-# JSON Schema 2020-12 rewritten or removed: dependentRequired is draft 7's dependencies; format and
-# the content keywords are annotations; a $ref beside other keywords is one more part of an allOf
-# (draft 7 ignores its siblings). A schema with any other keyword has no compiled validator
-# (None): jsonschema judges it, so a schema edit can make validation slower but never change its
-# verdict.
-_IGNORED = frozenset(
-    {"title", "description", "$comment", "examples", "default", "$schema", "$id"}
-    | {"contentEncoding", "contentMediaType", "contentSchema"}
-)
-_PLAIN = frozenset(
-    {"type", "enum", "const", "required", "minLength", "maxLength", "pattern", "minimum"}
-    | {"maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minItems", "maxItems"}
-    | {"uniqueItems", "minProperties", "maxProperties"}
-)
-_ONE_SCHEMA = frozenset({"additionalProperties", "items", "propertyNames", "not", "contains"})
-_ONE_SCHEMA |= {"if", "then", "else"}
-_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf"})
-_SCHEMA_MAPS = frozenset({"properties", "patternProperties"})
-
-
-class _Unsupported(Exception):
-    """A keyword fastjsonschema would not read as JSON Schema 2020-12 does."""
-
-
 @cache
-def compiled(schema_name: str) -> Validator | None:
-    """The schema's compiled validator (raises fastjsonschema.JsonSchemaException on a fault),
-    or None when the schema has a keyword it does not read as JSON Schema 2020-12 does."""
+def compiled(schema_name: str) -> Validator:
+    """The schema's validator, compiled the first time a process validates with it."""
     return compile_schema(load_schema(schema_name))
 
 
 def compile_schema(
-    root: dict[str, Any],
-    *,
-    annotations: frozenset[str] = frozenset(),
-    formats: dict[str, Callable[[str], bool]] | None = None,
-) -> Validator | None:
-    """A JSON Schema 2020-12 document compiled by fastjsonschema, or None when it has a keyword
-    other than `annotations` that fastjsonschema does not read as JSON Schema 2020-12 does.
-    `format` is an annotation unless `formats` gives a check of each format the schema names."""
-    ignored = _IGNORED | annotations | ({"format"} if formats is None else set())
-    defs = root.get("$defs", {})
-    try:
-        schema = _rewritten(root, ignored, defs)
-        if defs:  # where its $refs point
-            schema["$defs"] = {name: _rewritten(d, ignored, defs) for name, d in defs.items()}
-    except _Unsupported:
-        return None
-    # (detailed exceptions: without them, fastjsonschema 2.22 fails to compile some messages)
-    return compiled_validator(schema, formats=formats or {}, use_formats=formats is not None)
+    schema: dict[str, Any], *, formats: dict[str, Callable[[str], bool]] | None = None
+) -> Validator:
+    """Whether a document is valid by `schema` (JSON Schema 2020-12, or the draft its $schema
+    names), compiled by jsonschema-rs: False too for a value JSON has no type for (a set, an
+    int key), left to jsonschema. `format` is an annotation unless `formats` checks each."""
+    validator = jsonschema_rs.validator_for(
+        schema, formats=formats, validate_formats=formats is not None
+    )
 
+    def valid(document: Any) -> bool:
+        try:
+            return validator.is_valid(document)
+        except ValueError:  # jsonschema-rs: "Unsupported type", "Dict key must be str"
+            return False
 
-def _rewritten(schema: Any, ignored: frozenset[str], defs: dict[str, Any]) -> Any:
-    if isinstance(schema, bool):
-        return schema
-    if not isinstance(schema, dict):
-        raise _Unsupported(schema)
-    out: dict[str, Any] = {}
-    for keyword, value in schema.items():
-        if keyword in ignored or keyword == "$defs":
-            continue
-        if keyword in _PLAIN or keyword == "format":  # (format: when not an annotation)
-            out[keyword] = value
-        elif keyword in _ONE_SCHEMA:
-            out[keyword] = _rewritten(value, ignored, defs)
-        elif keyword in _SCHEMA_LISTS and isinstance(value, list):
-            out[keyword] = [_rewritten(item, ignored, defs) for item in value]
-        elif keyword in _SCHEMA_MAPS and isinstance(value, dict):
-            out[keyword] = {name: _rewritten(item, ignored, defs) for name, item in value.items()}
-        elif keyword == "dependentRequired" and isinstance(value, dict):
-            out["dependencies"] = value
-        elif keyword == "$ref" and isinstance(value, str) and value[8:] in defs:
-            if not value.startswith("#/$defs/") or "~" in value or "%" in value:
-                raise _Unsupported(value)
-            out["allOf"] = [*out.get("allOf", []), {"$ref": value}]
-        else:
-            raise _Unsupported(keyword)
-    if list(out) == ["allOf"] and "$ref" in schema and "allOf" not in schema:
-        return out["allOf"][0]  # only a $ref
-    return out
+    return valid

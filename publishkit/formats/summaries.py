@@ -21,8 +21,7 @@ from typing import Any
 
 from publishkit.errors import ManifestError
 from publishkit.formats.jsonio import loads
-from publishkit.formats.patterns import pattern_test
-from publishkit.formats.schemas import load_schema, violations
+from publishkit.formats.schemas import violations
 
 SUMMARY_VERSION = 1
 # Under the release prefix, beside manifests/ and not in it: AllenSDK's S3CloudCache takes every
@@ -138,22 +137,15 @@ class Summaries:
     files: dict[str, str]  # content_key(blake2b) -> encoded summary
     dictionary: bytes = DICTIONARY  # zlib's preset dictionary of the encoded summaries
 
-    def summary(self, file_hash: str) -> Summary | None:
-        """The summary of this content (a file_hash), decoded and checked; None when the
-        release published none."""
-        return self.many([file_hash]).get(file_hash)
-
     def many(self, contents: list[str]) -> dict[str, Summary]:
         """The summaries of these contents (file_hashes) that the release published, each
         decoded and checked."""
         keys = {c: content_key(c) for c in contents}
-        where = {c: f"{self.source}: nwb_files/{k}" for c, k in keys.items() if k in self.files}
-        found = {
-            c: _decoded(self.files[keys[c]], source, self.dictionary) for c, source in where.items()
+        return {
+            c: decode(self.files[k], f"{self.source}: nwb_files/{k}", self.dictionary)
+            for c, k in keys.items()
+            if k in self.files
         }
-        for content, summary in found.items():
-            check_summary(summary, where[content])
-        return found
 
 
 def summaries_document(
@@ -175,24 +167,13 @@ def summaries_document(
 def validate_document(document: Any, source: str) -> None:
     """Refuse a document that breaks its schema, naming `source` and the JSON pointer; the
     summaries themselves are checked as they are decoded."""
-    left = document
-    files = document.get("nwb_files") if isinstance(document, dict) else None
-    if type(files) is dict and _plain(files):
-        left = {**document, "nwb_files": {}}
-    problems = violations(left, _SCHEMA)
+    problems = violations(document, _SCHEMA)
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ManifestError(
             f"{source}: at {first.pointer or '/'}: {first.message}{more}", hint=_HINT
         )
-
-
-def _plain(files: dict[Any, Any]) -> bool:
-    """Whether the schema surely accepts each of these summaries: a string under a key its
-    propertyNames' pattern matches (the whole of the schema's `nwb_files`, but annotations)."""
-    names = load_schema(_SCHEMA)["properties"]["nwb_files"]["propertyNames"]
-    return set(map(type, files.values())) <= {str} and pattern_test(names["pattern"])(list(files))
 
 
 def parse_summaries(data: bytes, source: str) -> Summaries:

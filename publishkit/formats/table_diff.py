@@ -58,18 +58,6 @@ class TableDiff:
         removed_rows = bool(self.rows_removed) and self.key is not None
         return removed_rows or bool(self.columns_removed or self.columns_renamed)
 
-    @property
-    def empty(self) -> bool:
-        """Nothing a reader of the rows would notice changed (e.g. only quoting or order)."""
-        return not (
-            self.columns_added
-            or self.columns_removed
-            or self.columns_renamed
-            or self.rows_added
-            or self.rows_removed
-            or self.cells
-        )
-
     def label(self, row: dict[str, str] | Row) -> str:
         """How the notes name a row: `session 1055` for key session_id, else its values."""
         if self.key is None:
@@ -125,14 +113,10 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
+@paused_gc()
 def parse_table(data: bytes, source: str) -> tuple[list[str], list[list[str]]]:
     """The header and the non-blank rows of a CSV table (UTF-8, as a release publishes them);
     a ManifestError names `source` and the line when it is not such a table."""
-    with paused_gc():
-        return _parse(data, source)
-
-
-def _parse(data: bytes, source: str) -> tuple[list[str], list[list[str]]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import total_ordering
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from publishkit.errors import VersionError
 
@@ -19,16 +18,24 @@ _SEMVER = re.compile(
 )
 
 
-@total_ordering
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Version:
-    """A semantic version (semver.org 2.0.0), ordered as semver orders them."""
+    """A semantic version (semver.org 2.0.0), ordered and told apart as semver orders them (by
+    precedence: the build metadata plays no part)."""
 
-    major: int
-    minor: int
-    patch: int
-    prerelease: str = ""
-    build: str = ""
+    _precedence: tuple[Any, ...] = field(init=False, repr=False)
+    major: int = field(compare=False)
+    minor: int = field(compare=False)
+    patch: int = field(compare=False)
+    prerelease: str = field(default="", compare=False)
+    build: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        pre = tuple(
+            (0, int(part)) if part.isdigit() else (1, part) for part in self.prerelease.split(".")
+        )
+        key = (self.major, self.minor, self.patch, 0 if self.prerelease else 1, pre)
+        object.__setattr__(self, "_precedence", key)
 
     @classmethod
     def parse(cls, text: str) -> Version:
@@ -63,23 +70,6 @@ class Version:
         if pre:
             return Version(self.major, self.minor, self.patch)
         return Version(self.major, self.minor, self.patch + 1)
-
-    def _key(self) -> tuple[int, int, int, int, tuple[tuple[int, int | str], ...]]:
-        pre = tuple(
-            (0, int(part)) if part.isdigit() else (1, part) for part in self.prerelease.split(".")
-        )
-        return (self.major, self.minor, self.patch, 0 if self.prerelease else 1, pre)
-
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, Version):
-            return NotImplemented
-        return self._key() < other._key()
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Version) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
 
     def __str__(self) -> str:
         text = f"{self.major}.{self.minor}.{self.patch}"

@@ -29,21 +29,15 @@ def published_asset_problems(metadata: dict[str, Any], path: str) -> list[str]:
 
 # dandischema's `validate` checks a PublishedAsset against its JSON Schema with jsonschema (~4 ms:
 # the schema is 43 KB), then builds the pydantic model. Here the JSON Schema is compiled once per
-# process (each inspection worker compiles its own, at its first file) by fastjsonschema, with
+# process (each inspection worker compiles its own, at its first file) by jsonschema-rs, with
 # jsonschema's own format checks: an asset it passes goes on to the model alone; one it refuses,
 # or any asset of another schema version, goes through dandischema's `validate`, whose messages
 # the findings quote. tests/inspection/test_published_asset.py checks both give one verdict.
 def asset_problems(document: dict[str, Any]) -> list[str]:
     """The problems of a PublishedAsset document, as dandischema's `validate` finds them."""
     from dandischema.consts import DANDI_SCHEMA_VERSION
-    from fastjsonschema import JsonSchemaException
 
-    check = _compiled()
-    if check is None or document.get("schemaVersion") != DANDI_SCHEMA_VERSION:
-        return dandischema_problems(document)
-    try:
-        check(document)
-    except JsonSchemaException:
+    if document.get("schemaVersion") != DANDI_SCHEMA_VERSION or not _compiled()(document):
         return dandischema_problems(document)
     return _model_problems(document)
 
@@ -53,13 +47,8 @@ def prepare() -> None:
     _compiled()
 
 
-# what dandischema's JSON Schema says that jsonschema reads as annotations (pydantic's OpenAPI
-# discriminator, dandischema's own names)
-_ANNOTATIONS = frozenset({"readOnly", "nskey", "rangeIncludes", "discriminator"})
-
-
 @cache
-def _compiled() -> Validator | None:
+def _compiled() -> Validator:
     from publishkit.formats.schemas import compile_schema
     from publishkit.upstream import dandischema_validator
 
@@ -68,7 +57,7 @@ def _compiled() -> Validator | None:
     formats: dict[str, Callable[[str], bool]] = {
         name: partial(_conforms, checker, name) for name in checker.checkers
     }
-    return compile_schema(validator.schema, annotations=_ANNOTATIONS, formats=formats)
+    return compile_schema(validator.schema, formats=formats)
 
 
 def _conforms(checker: Any, name: str, value: str) -> bool:

@@ -9,7 +9,6 @@ import random
 import zlib
 from typing import Any
 
-import fastjsonschema
 import pytest
 
 from publishkit.errors import ManifestError
@@ -77,8 +76,7 @@ def test_the_document_round_trips_and_names_what_is_wrong() -> None:
     )
     summaries = parse_summaries(json.dumps(document).encode(), "s.json")
     assert summaries.keys == {"sessions": ("session_id",)}
-    assert summaries.summary(content) == NEW
-    assert summaries.summary("0" * 128) is None
+    assert summaries.many([content, "0" * 128]) == {content: NEW}
 
     bad_key = {**document, "nwb_files": {"abc": encode(NEW)}}
     with pytest.raises(ManifestError, match=r"s\.json: at /nwb_files: 'abc' does not match"):
@@ -88,7 +86,7 @@ def test_the_document_round_trips_and_names_what_is_wrong() -> None:
         json.dumps({**document, "nwb_files": {content[:32]: not_a_summary}}).encode(), "s.json"
     )
     with pytest.raises(ManifestError, match=r"s\.json: nwb_files/.*: at /objects/x: 'type' is a"):
-        wrong.summary(content)
+        wrong.many([content])
     with pytest.raises(ManifestError, match=r"s\.json: not valid JSON"):
         parse_summaries(b"{", "s.json")
 
@@ -124,30 +122,19 @@ def _mutated(rng: random.Random) -> Any:
 def test_the_compiled_validator_of_summaries_accepts_only_what_jsonschema_accepts() -> None:
     """Valid only when jsonschema finds nothing wrong; and valid for valid summaries (speed)."""
     check = compiled("nwb-summary")
-    assert check is not None
-    check(OLD), check(NEW)
+    assert check(OLD) and check(NEW)
     rng = random.Random(15)
     for _ in range(3000):
         summary = _mutated(rng)
-        try:
-            check(summary)
-        except fastjsonschema.JsonSchemaException:
-            continue
-        assert not listed(summary, "nwb-summary"), summary
+        if check(summary):
+            assert not listed(summary, "nwb-summary"), summary
 
 
 def test_the_summaries_a_document_vouches_for_are_what_jsonschema_accepts() -> None:
     """validate_document's verdict and message are jsonschema's alone, whatever the keys and
-    values of nwb_files; and the quick test reads the whole of the schema's nwb_files."""
-    from publishkit.formats.schemas import load_schema
+    values of nwb_files."""
     from publishkit.formats.summaries import validate_document
 
-    nwb_files = load_schema("nwb-summaries")["properties"]["nwb_files"]
-    annotations = {"description", "contentEncoding", "contentMediaType"}
-    assert set(nwb_files) == {"type", "propertyNames", "additionalProperties", "description"}
-    assert nwb_files["propertyNames"] == {"pattern": "^[0-9a-f]{32}$"}
-    assert set(nwb_files["additionalProperties"]) - annotations == {"type"}
-    assert nwb_files["additionalProperties"]["type"] == "string"
     keys = ["0" * 32, "a" * 32, "A" * 32, "0" * 31, "0" * 33, "0" * 32 + "\n", "é" * 32, "g" * 32]
     values: list[Any] = ["eJw=", "", 1, None, ["x"], {"a": 1}, True]
     document = summaries_document("proj", "1.0.0", {}, {})

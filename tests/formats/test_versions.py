@@ -43,3 +43,13 @@ def test_rejects_non_semver(bad: str) -> None:
 def test_bumps_from_a_pre_release_go_to_its_final_version(pre: str, part: str, bumped: str) -> None:
     assert str(Version.parse(pre).bump(part)) == bumped  # type: ignore[arg-type]
     assert Version.parse(bumped) > Version.parse(pre)
+
+
+def test_build_metadata_neither_orders_nor_tells_versions_apart() -> None:
+    a, b = Version.parse("1.0.0+build.1"), Version.parse("1.0.0+build.2")
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1 and not a < b
+    assert (str(a), str(b)) == ("1.0.0+build.1", "1.0.0+build.2")
+    assert a != "1.0.0" and a == Version(1, 0, 0)
+    numeric = [Version.parse(v) for v in ("1.0.0-2", "1.0.0-10", "1.0.0-a", "1.0.0-a.1")]
+    assert sorted(reversed(numeric)) == numeric  # numeric identifiers by value, before text
+    assert repr(a) == "Version(major=1, minor=0, patch=0, prerelease='', build='build.1')"
