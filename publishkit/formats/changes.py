@@ -46,12 +46,6 @@ def compare(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Chang
 
 def _hashes(entries: dict[str, Any]) -> dict[str, str]:
     """Each entry's path and file_hash (the last entry's, for a path listed twice)."""
-    try:  # in one pass when each entry has a path (publishkit's manifests)
-        found = dict(map(itemgetter("path", "file_hash"), entries.values()))
-    except KeyError:
-        found = {"": ""}
-    if "" not in found:
-        return found
     listed = list(entries.values())
     return dict(zip(entry_relpaths(listed), map(itemgetter("file_hash"), listed), strict=True))
 
