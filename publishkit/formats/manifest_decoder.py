@@ -6,7 +6,7 @@ few small keys). A document this does not vouch for is left to the schema (None)
 from __future__ import annotations
 
 from functools import cache, partial
-from itertools import repeat
+from itertools import chain, repeat
 from operator import is_not, itemgetter
 from typing import Annotated, Any, NamedTuple, Required, TypedDict
 
@@ -83,7 +83,7 @@ class Decoded(NamedTuple):
     clean_paths: list[str] | None
 
 
-def decode(data: bytes | str) -> Decoded | None:
+def decode(data: bytes | str | memoryview) -> Decoded | None:
     """The manifest in `data`, when it surely is one the schema accepts and has no key the
     schema does not name outside its entries; else None. An entry's keys the schema does not
     name are not kept (no reader reads them)."""
@@ -101,7 +101,7 @@ def decode(data: bytes | str) -> Decoded | None:
     if violations(document, "manifest"):
         return None
     groups = {group: getattr(decoded, group) for group in GROUPS}
-    matched, paths = _matched([entry for group in groups.values() for entry in group.values()])
+    matched, paths = _matched(list(chain.from_iterable(map(dict.values, groups.values()))))
     return Decoded(document | groups, paths) if matched else None
 
 
@@ -148,6 +148,8 @@ def _vouched(group: str, entries: dict[Any, Any]) -> bool:
 def matches(field: str, entries: list[Any]) -> bool:
     """Whether each entry's `field` (where it has one) matches the schema's pattern for it."""
     values: list[Any] = list(map(dict.get, entries, repeat(field)))
+    if not any(values) and values.count(None) == len(values):  # no entry has it
+        return True
     if not all(values):  # some entries without the field (or "")
         values = list(filter(partial(is_not, None), values))
     return pattern_test(_entry_pattern(field))(values)

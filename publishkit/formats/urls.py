@@ -11,7 +11,7 @@ from operator import itemgetter
 from urllib.parse import quote, unquote, urlparse, urlsplit
 
 from publishkit.errors import ManifestError
-from publishkit.formats.keys import MAX_KEY_BYTES, first_unclean, key_problem
+from publishkit.formats.keys import MAX_KEY_BYTES, key_problem
 
 _SAFE = "/-_.~"
 _UNQUOTED = re.compile(r"[A-Za-z0-9/_.~-]*")  # what quote(key, safe=_SAFE) leaves alone
@@ -157,6 +157,10 @@ def locate(url: str, template: str | None = None, bucket: str | None = None) -> 
 
 # What urllib and AllenSDK read specially in a URL, and '%' (a key is percent-decoded)
 _SPECIAL = "?#;[]\t\r\n%"
+# printable ASCII but _SPECIAL and '\\' (a control character, a backslash: not a clean key), and
+# the newline that joins the paths
+_PLAIN_PATHS = bytes(sorted({*range(0x20, 0x7F), 0x0A} - {*b"?#;[]%\\"}))
+_EMPTY_OR_DOTS = re.compile(r"/\.{0,2}/")  # an empty, '.' or '..' part of a path wrapped in '/'
 
 
 def one_head(urls: list[str], paths: list[str]) -> str | None:
@@ -165,23 +169,26 @@ def one_head(urls: list[str], paths: list[str]) -> str | None:
     paths are ASCII and clean, with nothing urllib reads specially nor a '%'. Then each URL's
     key is the prefix, '/' and the path, a clean key; AllenSDK's path for it is the path; and
     each URL matches the schema's `^https?://[^?#]+$`. None when it is not so (a manifest whose
-    URLs percent-encode their keys, say): each URL is then read on its own."""
-    if not urls or len(urls) != len(paths) or not urls[0].endswith(paths[0]) or not paths[0]:
+    URLs percent-encode their keys, say): each URL is then read on its own. All entries are
+    checked at once, in a few passes over the paths joined (at C speed)."""
+    if not urls or len(urls) != len(paths) or not paths[0] or not urls[0].endswith(paths[0]):
         return None
     head = urls[0][: len(urls[0]) - len(paths[0])]
     key_head = _plain_key_head(head)
     if key_head is None:
         return None
-    joined = "".join(paths)  # (a newline, a control character: first_unclean refuses it)
-    lengths = list(map(len, paths))
+    try:  # each path between two '/'
+        wrapped = "/" + "/\n/".join(paths) + "/"
+        joined_urls = "\n".join(urls)
+    except TypeError:  # not all strings
+        return None
     if (
-        not joined.isascii()
-        or any(char in joined for char in _SPECIAL)
-        or max(lengths) + len(key_head) > MAX_KEY_BYTES
-        or first_unclean(paths) is not None
-        or not all(map(str.startswith, urls, repeat(head)))
-        or not all(map(str.endswith, urls, paths))
-        or list(map(len, urls)) != list(map(len(head).__add__, lengths))
+        not wrapped.isascii()
+        or wrapped.count("\n") != len(paths) - 1  # (no newline in a path)
+        or wrapped.encode().translate(None, _PLAIN_PATHS)
+        or _EMPTY_OR_DOTS.search(wrapped) is not None
+        or max(map(len, paths)) + len(key_head) > MAX_KEY_BYTES
+        or joined_urls != head + ("\n" + head).join(paths)  # (each URL is the head + its path)
     ):
         return None
     return head
