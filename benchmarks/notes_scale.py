@@ -24,10 +24,9 @@ after a garbage collection):
             start-up and imports (its wall time with them, and all runs, is shown too)
 
 Also shown: json.loads and orjson.loads of both files alone (the floor of either side's diff),
-the diff's stages one by one (read, mapped as `manifest.load` reads a large file; msgspec's
-typed decode alone; that decode with the schema's patterns, the rest of the schema and the URLs'
-shapes; the paths' clashes; the comparison; the Markdown) and `publishkit notes --format
-allensdk`'s work. Targets: each
+the diff's stages one by one (read; msgspec's typed decode alone; that decode with the schema's
+patterns, the rest of the schema and the URLs' shapes; the paths' clashes; the comparison; the
+Markdown) and `publishkit notes --format allensdk`'s work. Targets: each
 publishkit step under 5 s, the diff under 2 s and diff / AllenSDK <= 0.2 (issue 23). It fails
 loudly unless publishkit's `allensdk_text` is AllenSDK's message, character for character, and
 `compare` finds exactly the changes made.
@@ -57,7 +56,6 @@ from publishkit.formats import manifest, manifest_decoder
 from publishkit.formats.changes import allensdk_text
 from publishkit.formats.comparison import compare_manifests
 from publishkit.formats.notes import render_markdown
-from publishkit.local_files import read_whole
 from publishkit.release.draft import draft_manifest
 from publishkit.workspace.config import S3Settings, Settings
 from publishkit.workspace.digests import FileDigests
@@ -229,7 +227,7 @@ def diff_stages(old: Path, new: Path, repeat: int) -> dict[str, float]:
     """publishkit_notes's work stage by stage, both manifests each: least CPU time of `repeat`."""
     paths = (old, new)
     found: dict[str, float] = {}
-    found["read"], data = cpu_best_of(repeat, lambda: [read_whole(p) for p in paths])
+    found["read"], data = cpu_best_of(repeat, lambda: [p.read_bytes() for p in paths])
     found["msgspec decode alone"], _ = cpu_best_of(
         repeat, lambda: [manifest_decoder._DECODER.decode(d) for d in data]
     )

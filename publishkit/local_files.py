@@ -1,34 +1,14 @@
-"""File operations every stage needs: a path as the user sees it, a file put in place whole or
-not at all (the one atomic writer: `put_in_place` for a block that writes a path,
-`write_atomic` for bytes), and a large file read whole without a copy (`read_whole`)."""
+"""Two file operations every stage needs: a path as the user sees it, and a file put in place
+whole or not at all (the one atomic writer: `put_in_place` for a block that writes a path,
+`write_atomic` for bytes)."""
 
 from __future__ import annotations
 
 import contextlib
-import mmap
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-
-_MAP_FROM = 1 << 20  # bytes: a smaller file is read (mapping it gains nothing)
-
-
-def read_whole(path: Path) -> bytes | memoryview:
-    """The bytes of `path`. A large regular file is mapped into memory read-only, its pages
-    mapped in at once (`MAP_POPULATE`), not copied: a 170 MB manifest costs 0.02 s of CPU, not
-    0.1 s to copy it into fresh memory. A mapped file cut short by another process while it is
-    read would end this one (SIGBUS): publishkit replaces files whole (`write_atomic`), never
-    in place. Raises OSError as `Path.read_bytes` does."""
-    with path.open("rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size >= _MAP_FROM and hasattr(mmap, "MAP_POPULATE"):
-            try:
-                flags = mmap.MAP_SHARED | mmap.MAP_POPULATE
-                return memoryview(mmap.mmap(handle.fileno(), 0, flags, mmap.PROT_READ))
-            except (OSError, ValueError):  # a file that cannot be mapped (e.g. on a FUSE mount)
-                pass
-        return handle.read()
 
 
 def shown(path: Path, root: Path | None) -> str:

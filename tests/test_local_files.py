@@ -1,5 +1,4 @@
-"""A file is put in place whole or not at all; paths are shown relative to the workspace; a
-large file is read mapped."""
+"""A file is put in place whole or not at all; paths are shown relative to the workspace."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from publishkit.local_files import put_in_place, read_whole, shown, write_atomic
+from publishkit.local_files import put_in_place, shown, write_atomic
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_partial(tmp_path: Path) -> None:
@@ -135,17 +134,3 @@ def test_a_put_in_place_is_synced_before_the_rename_and_the_folder_after(
     events.clear()  # a cache's file (a LINDI index built before): renamed whole, not synced
     write_atomic(tmp_path / "cached.json", "[]", durable=False)
     assert events == ["rename"] and (tmp_path / "cached.json").read_text() == "[]"
-
-
-def test_a_large_file_is_read_mapped_and_a_small_one_copied(tmp_path: Path) -> None:
-    big, small, empty = tmp_path / "big", tmp_path / "small", tmp_path / "empty"
-    big.write_bytes(bytes(range(256)) * 8192)  # 2 MiB
-    small.write_bytes(b"abc")
-    empty.write_bytes(b"")
-    mapped = read_whole(big)
-    assert isinstance(mapped, memoryview) and mapped.readonly
-    assert mapped == big.read_bytes()
-    assert read_whole(small) == b"abc" and type(read_whole(small)) is bytes
-    assert read_whole(empty) == b""
-    with pytest.raises(OSError):
-        read_whole(tmp_path / "absent")

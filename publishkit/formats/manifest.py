@@ -23,7 +23,7 @@ from publishkit.formats.urls import locate as locate
 from publishkit.formats.urls import one_head, url_error, url_keys
 from publishkit.formats.urls import public_url as public_url
 from publishkit.formats.versions import Version
-from publishkit.local_files import read_whole, write_atomic
+from publishkit.local_files import write_atomic
 
 _NAME = re.compile(r"^(?P<project>.+)_project_manifest_v(?P<version>[^/]+)\.json$")
 GROUPS = ("metadata_files", "data_files")
@@ -97,7 +97,7 @@ def version_from_name(name: str) -> Version | None:
         return None
 
 
-def parse_manifest(data: bytes | str | memoryview, source: str) -> dict[str, Any]:
+def parse_manifest(data: bytes | str, source: str) -> dict[str, Any]:
     """Decode and validate; a ManifestError names `source` and the JSON pointer at fault. A
     manifest the typed decoder vouches for is read in one pass (keys the schema does not name
     are not kept); any other is read by jsonio and judged by the schema."""
@@ -111,7 +111,7 @@ def parse_manifest(data: bytes | str | memoryview, source: str) -> dict[str, Any
             _check_places(document, source, entries, places)
         return document
     try:
-        document = loads(bytes(data) if isinstance(data, memoryview) else data)
+        document = loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(
             f"{source}: not valid JSON ({exc})", hint="is this a publishkit or AllenSDK manifest?"
@@ -131,7 +131,7 @@ def load(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ManifestError(f"{path}: no such manifest file", hint="check the path")
     try:
-        data = read_whole(path)
+        data = path.read_bytes()
     except OSError as exc:
         raise ManifestError(
             f"{path}: cannot read the manifest ({exc.strerror})", hint="check its permissions"
