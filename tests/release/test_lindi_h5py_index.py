@@ -148,3 +148,27 @@ def test_what_it_does_not_write_is_indexed_by_lindi(
 
 def test_the_corpus_is_where_the_tests_look() -> None:
     assert CORPUS.name == "real-nwb"
+
+
+def test_references_in_attributes_name_what_lindi_names(tmp_path: Path) -> None:
+    """An attribute's reference names its target's path as lindi's builder does (found among
+    the file's links instead of HDF5's search): a target visited later, one with two hard
+    links (HDF5's own choice of name), the root."""
+    path = write_session(tmp_path / "s.nwb", np.ones((10, 2)), units=3)
+    with h5py.File(path, "a") as h5:
+        h5["processing/alias"] = h5["acquisition/signal"]  # a second hard link
+        h5["acquisition"].attrs["later"] = h5["units/spike_times"].ref
+        h5["acquisition"].attrs["linked"] = h5["acquisition/signal"].ref
+        h5["units"].attrs["root"] = h5.ref
+    with h5py.File(path, "r") as h5:
+        ours = h5py_index(h5, str(path), CONTIGUOUS_CHUNK)["refs"]
+    own = _lindi(path, str(path), skip_specifications=False)["refs"]
+
+    def references(refs: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in refs.items() if k.endswith(".zattrs") and "_REFERENCE" in str(v)}
+
+    found = references(ours)
+    theirs = {k: json.loads(v) if isinstance(v, str) else v for k, v in references(own).items()}
+    assert found == theirs
+    assert found["acquisition/.zattrs"]["later"]["_REFERENCE"]["path"] == "/units/spike_times"
+    assert found["units/.zattrs"]["root"]["_REFERENCE"]["path"] == "/"
