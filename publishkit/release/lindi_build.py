@@ -12,6 +12,8 @@ and held inline in the index (no byte offsets). So the index of `/specifications
 once per content (keyed by the hash of its datasets) and kept beside the cached indexes; each
 file's own objects are indexed without it, and the two are put together. Where the
 specifications reference byte ranges (a huge extension), the whole file is indexed by lindi.
+Their text is held zlib-compressed (`compressed`: any string chunk over 1 KiB), as zarr reads
+it: a small file's index is half its size instead of as large, read in the same one request.
 """
 
 from __future__ import annotations
