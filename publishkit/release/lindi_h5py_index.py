@@ -6,9 +6,10 @@ its keys: 70-150 ms a small NWB file. This walks the file once and writes the sa
 file system (version 1) directly: groups' `.zgroup`, `.zattrs` (attributes converted by lindi's
 own `h5_to_zarr_attr`), soft links as `_SOFT_LINK`, small datasets inline (raw bytes, or
 numcodecs' JSON for strings and references, as lindi's reader decodes them), larger ones as
-`[url, offset, size]` per chunk from h5py's chunk index, compound rows as JSON with their
+`[url, offset, size]` per chunk from h5py's chunk index (a large contiguous numeric dataset in
+pieces along its first axis, as lindi splits it), compound rows as JSON with their
 `_COMPOUND_DTYPE`. Anything else (complex types, external links, a large contiguous dataset
-lindi would split) raises `Unsupported`, and the caller uses lindi's own builder.
+of another type) raises `Unsupported`, and the caller uses lindi's own builder.
 """
 
 from __future__ import annotations
@@ -271,8 +272,12 @@ def _referenced(refs: dict[str, Any], item: Any, key: str, url: str, contiguous_
     chunks = list(item.chunks) if item.chunks is not None else shape
     if math.prod(chunks) == 0:  # zarr refuses a chunk of no elements
         chunks = [1] * len(shape)
-    if not codecs and chunks == shape and item.dtype.itemsize * item.size > contiguous_chunk:
-        raise Unsupported(f"{key}: a contiguous dataset lindi splits")
+    split = not codecs and chunks == shape and item.dtype.itemsize * item.size > contiguous_chunk
+    if split and item.dtype.kind not in "iuf":
+        raise Unsupported(f"{key}: a contiguous dataset of {item.dtype} lindi splits")
+    if split:  # in pieces along the first axis, as lindi's builder does
+        chunks = [max(1, contiguous_chunk // (item.dtype.itemsize * math.prod(shape[1:])))]
+        chunks += shape[1:]
     refs[_join(key, ".zarray")] = {
         "chunks": chunks,
         "compressor": None,
@@ -285,6 +290,9 @@ def _referenced(refs: dict[str, Any], item: Any, key: str, url: str, contiguous_
     }
     if item.size == 0:
         return
+    if split:
+        _pieces(refs, item, key, url, chunks)
+        return
     if item.chunks is None:
         offset = item.id.get_offset()
         if offset is not None:
@@ -296,6 +304,23 @@ def _referenced(refs: dict[str, Any], item: Any, key: str, url: str, contiguous_
         refs[_join(key, name)] = [url, info.byte_offset, info.size]
 
     item.id.chunk_iter(add)
+
+
+def _pieces(refs: dict[str, Any], item: Any, key: str, url: str, chunks: list[int]) -> None:
+    """The byte ranges of a dataset stored in one piece (contiguous, or a single chunk
+    without filters) split into `chunks`, the last one short (lindi pads it)."""
+    if item.chunks is None:
+        offset, stored = item.id.get_offset(), item.id.get_storage_size()
+    else:
+        first = item.id.get_chunk_info(0)
+        offset, stored = first.byte_offset, first.size
+    if offset is None:  # never written: the fill value
+        return
+    piece = math.prod(chunks) * item.dtype.itemsize
+    rest = ".0" * (len(chunks) - 1)
+    for n in range(-(-item.size // math.prod(chunks))):
+        start = offset + n * piece
+        refs[_join(key, f"{n}{rest}")] = [url, start, min(piece, offset + stored - start)]
 
 
 def _fill(dtype: Any, value: Any) -> Any:
