@@ -7,6 +7,8 @@ that reaches the store as configured.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
@@ -66,9 +68,33 @@ def stream_nwb(
             stack.callback(remote.close)
             h5file = h5py.File(remote, "r")
             stack.callback(h5file.close)
-        reader = NWBHDF5IO(file=h5file, mode="r", load_namespaces=True)
+        key = _specifications_key(index) if index is not None else None
+        known = _TYPE_MAPS.get(key) if key is not None else None
+        if known is not None:
+            from hdmf.build import BuildManager
+
+            reader = NWBHDF5IO(file=h5file, mode="r", manager=BuildManager(known))
+        else:
+            reader = NWBHDF5IO(file=h5file, mode="r", load_namespaces=True)
+            if key is not None and len(_TYPE_MAPS) < 16:
+                _TYPE_MAPS[key] = reader.manager.type_map
         stack.callback(_close, reader, h5file, lindi_file=index is not None)
         yield reader.read()
+
+
+_TYPE_MAPS: dict[str, Any] = {}  # the hash of an index's specifications -> pynwb's type map
+# with them loaded: a file read after another of the same release (the same specifications)
+# skips pynwb's copy of its type map and its load of the file's namespaces
+
+
+def _specifications_key(index: dict[str, Any]) -> str | None:
+    """A hash of everything an index holds of /specifications (the namespaces cached in the
+    file, what `load_namespaces` reads); None when it holds none."""
+    found = {k: v for k, v in index["refs"].items() if k.partition("/")[0] == "specifications"}
+    if not found:
+        return None
+    text = json.dumps(found, sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def _close(reader: Any, h5file: Any, *, lindi_file: bool) -> None:

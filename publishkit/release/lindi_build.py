@@ -12,13 +12,17 @@ and held inline in the index (no byte offsets). So the index of `/specifications
 once per content (keyed by the hash of its datasets) and kept beside the cached indexes; each
 file's own objects are indexed without it, and the two are put together. Where the
 specifications reference byte ranges (a huge extension), the whole file is indexed by lindi.
+Their text is held zlib-compressed (`compressed`: any string chunk over 1 KiB), as zarr reads
+it: a small file's index is half its size instead of as large, read in the same one request.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +35,9 @@ PLACEHOLDER = "https://publishkit.invalid/pinned"  # the URL in a cached index, 
 # a contiguous dataset is referenced in pieces of this size: a slice reads about what
 # remfile would (lindi's default, 20 MB, reads a whole 20 MB piece for a few rows)
 CONTIGUOUS_CHUNK = 1024 * 1024
-BUILD = 2  # how indexes are built (the options above): a cached index of another is not used
+BUILD = 3  # how indexes are built (the options above): a cached index of another is not used
 SPECIFICATIONS = "specifications"
+COMPRESS_FROM = 1024  # characters of an inline string chunk (`compressed`)
 
 
 def build_template(task: tuple[Path, Path]) -> str | None:
@@ -104,14 +109,37 @@ def _from_open(h5: Any, url: str) -> dict[str, Any]:
     shared = _SHARED.get(key) if key is not None else None
     if shared is None:
         document = h5py_index(h5, url, CONTIGUOUS_CHUNK)
+        document["refs"] = compressed(document["refs"])
         specs = _specifications(document["refs"])
         if key is not None and len(_SHARED) < 64 and not any(map(_is_range, specs.values())):
             _SHARED[key] = specs
     else:
         document = h5py_index(h5, url, CONTIGUOUS_CHUNK, skip=SPECIFICATIONS)
+        document["refs"] = compressed(document["refs"])
         document["refs"].update(shared)
     LindiReferenceFileSystemStore.use_templates_in_rfs(document)
     return dict(document)
+
+
+def compressed(refs: dict[str, Any]) -> dict[str, Any]:
+    """`refs` with each inline chunk of a string dataset over `COMPRESS_FROM` characters
+    compressed (zlib, the array's `compressor`: zarr decodes it before its JSON filter), as
+    `base64:`. pynwb's specifications are JSON text, 175 KB of a small file's 195 KB index;
+    compressed, 8 times smaller, with no request more to open the file."""
+    found = dict(refs)
+    for key, ref in refs.items():
+        array, _, chunk = key.rpartition("/")
+        meta = found.get(f"{array}/.zarray")
+        if not (isinstance(ref, str) and len(ref) >= COMPRESS_FROM and chunk.isdigit()):
+            continue
+        if not isinstance(meta, dict) or meta.get("compressor") is not None:
+            continue
+        if ref.startswith("base64:") or meta.get("dtype") != "|O":
+            continue
+        found[f"{array}/.zarray"] = {**meta, "compressor": {"id": "zlib", "level": 9}}
+        packed = base64.b64encode(zlib.compress(ref.encode(), 9)).decode("ascii")
+        found[key] = "base64:" + packed
+    return found
 
 
 def _is_range(ref: Any) -> bool:
@@ -130,10 +158,12 @@ def _with_lindi(path: Path, url: str, cache: Path | None) -> dict[str, Any]:
     shared = None if specs is None or cache is None else _shared(cache, specs)
     if shared is None:
         document = _lindi(path, url, skip_specifications=False)
+        document["refs"] = compressed(document["refs"])
         if specs is not None and cache is not None:
             _keep_specifications(cache, specs, document)
     else:
         document = _lindi(path, url, skip_specifications=True)
+        document["refs"] = compressed(document["refs"])
         document["refs"].update(shared)
     return document
 

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from publishkit.formats import manifest
 from publishkit.formats.lindi_index import (
+    INDEX_FOLDER,
     IndexRecord,
     check_index,
     index_path,
@@ -156,6 +157,7 @@ def publish_indexes(
         if problem is not None:  # WorkerCrashed, or lindi's reason
             log.warning("%s: no LINDI index (%s); readers stream it with remfile", path, problem)
     templates |= {to: _template(to) for to in missing}
+    listed = _listed(bucket, settings.s3.key(INDEX_FOLDER + "/"), len(todo), len(work.kept))
     with ThreadPoolExecutor(PUTS_AT_ONCE) as pool:
         sent = []
         for item, entry in todo:
@@ -164,7 +166,8 @@ def publish_indexes(
                 continue
             data = _pinned_index(template, pinned_url(entry["url"], entry["version_id"]))
             key = settings.s3.key(index_path(item.relpath))
-            sent.append((entry, data, pool.submit(_put, bucket, key, data)))
+            known = listed.get(key, "") if listed is not None else None
+            sent.append((entry, data, pool.submit(_put, bucket, key, data, known)))
         for entry, data, put in sent:
             entry["lindi_index"] = IndexRecord(
                 path=index_path(manifest.entry_relpath(entry)),
@@ -174,12 +177,25 @@ def publish_indexes(
     return len(sent)
 
 
-def _put(bucket: S3Bucket, key: str, data: bytes) -> str:
+def _listed(bucket: S3Bucket, folder: str, todo: int, kept: int) -> dict[str, str] | None:
+    """The index keys under `folder` with their latest ETags, when one listing (a request per
+    1,000 keys: about as many as the release's indexes) costs fewer requests than a HEAD before
+    each of the `todo` PUTs; None otherwise."""
+    if todo <= (todo + kept) // 1000 + 1:
+        return None
+    return bucket.etags(folder)
+
+
+def _put(bucket: S3Bucket, key: str, data: bytes, listed: str | None = None) -> str:
     """Put the index; a run that died after putting this same index left it as the key's
-    latest version (its ETag is the MD5 of a single PUT): that version, not a second one."""
-    current = bucket.head(key)
-    if current is not None and current.etag.strip('"') == hashlib.md5(data).hexdigest():
-        return current.version_id
+    latest version (its ETag is the MD5 of a single PUT): that version, not a second one.
+    `listed`: the key's latest ETag as a listing found it ("" when absent): a HEAD only when
+    it is this index's, for its version id; None: not listed, a HEAD first."""
+    md5 = hashlib.md5(data).hexdigest()
+    if listed is None or listed == md5:
+        current = bucket.head(key)
+        if current is not None and current.etag.strip('"') == md5:
+            return current.version_id
     version = bucket.put_bytes(key, data, content_type=content_types.JSON, create_only=False)
     log.info("published LINDI index s3://%s/%s", bucket.name, key)
     return version

@@ -217,6 +217,22 @@ class S3Bucket:
         )
         return keys or []
 
+    def etags(self, prefix: str) -> dict[str, str]:
+        """Every key under `prefix` with the ETag of its latest version (quotes removed): one
+        request per 1,000 keys."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.name, Prefix=prefix
+        )
+        found = self._ask(
+            prefix,
+            lambda: {
+                str(item["Key"]): str(item.get("ETag", "")).strip('"')
+                for p in pages
+                for item in p.get("Contents", [])
+            },
+        )
+        return found or {}
+
     def get_bytes(self, key: str, version_id: str | None = None) -> bytes | None:
         """The content of the given (or current) version of `key`; None when there is none."""
         body = self._get(key, version_id)

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from publishkit.release.lindi_build import CONTIGUOUS_CHUNK, _lindi, build_index
+from publishkit.release.lindi_build import CONTIGUOUS_CHUNK, _lindi
 from publishkit.release.lindi_h5py_index import Unsupported, h5py_index
 from tests.corpus import CORPUS, real_nwb_corpus
 from tests.reading.conftest import write_session
@@ -129,22 +129,71 @@ def test_compound_datasets_read_the_same(tmp_path: Path) -> None:
     assert read["acquisition/mask"]["weight"][2] == np.array([0.5, 0.25], "<f4").tobytes()
 
 
-def test_what_it_does_not_write_is_indexed_by_lindi(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A contiguous dataset over the piece size, which lindi splits: lindi's own index."""
+def test_large_contiguous_datasets_are_split_as_lindi_splits_them(tmp_path: Path) -> None:
+    """A contiguous numeric dataset over the piece size (pynwb's default layout), or one chunk
+    without filters: in pieces along its first axis, the last one short, as lindi's builder
+    writes them (~5x faster than lindi's builder, which indexed such a file before)."""
     path = write_session(tmp_path / "s.nwb", np.ones((10, 2)))
     with h5py.File(path, "a") as h5:
-        h5["acquisition/long"] = np.arange(4096, dtype="<f8")
-    with h5py.File(path, "r") as h5, pytest.raises(Unsupported, match="acquisition/long"):
-        h5py_index(h5, str(path), 1024)
+        h5["acquisition/long"] = np.arange(4099, dtype="<f8")
+        h5["acquisition/wide"] = np.arange(3000 * 7, dtype="<i2").reshape(3000, 7)
+        h5.create_dataset("acquisition/one", data=np.arange(999.0), chunks=(999,))
+    with h5py.File(path, "r") as h5:
+        ours = h5py_index(h5, str(path), 1024)
+    theirs = _lindi_split(path, 1024)
 
-    monkeypatch.setattr("publishkit.release.lindi_build.CONTIGUOUS_CHUNK", 1024)
-    built = build_index(path, str(path))
+    assert ours["refs"]["acquisition/long/.zarray"]["chunks"] == [128]
+    assert ours["refs"]["acquisition/long/32"][2] == 3 * 8  # the last piece: 3 values
+    assert sorted(ours["refs"]) == sorted(theirs["refs"])
+    assert read_through_lindi(ours) == read_through_lindi(theirs)
 
-    assert built["refs"]["acquisition/long/.zarray"]["chunks"] == [128]  # lindi's pieces
-    assert read_through_lindi(built)["acquisition/long"][2] == np.arange(4096.0).tobytes()
+
+def _lindi_split(path: Path, piece: int) -> dict[str, Any]:
+    import lindi
+
+    opts = lindi.LindiH5ZarrStoreOpts(
+        num_dataset_chunks_threshold=None, contiguous_dataset_max_chunk_size=piece
+    )
+    store = lindi.LindiH5ZarrStore.from_file(str(path), url=str(path), opts=opts)
+    try:
+        return dict(store.to_reference_file_system())
+    finally:
+        store.close()
+
+
+def test_what_it_does_not_write_is_indexed_by_lindi(tmp_path: Path) -> None:
+    """An external link: lindi's own index."""
+    target = write_session(tmp_path / "t.nwb", np.ones((10, 2)))
+    path = write_session(tmp_path / "s.nwb", np.ones((10, 2)))
+    with h5py.File(path, "a") as h5:
+        h5["acquisition/elsewhere"] = h5py.ExternalLink(str(target), "/acquisition/signal")
+    with h5py.File(path, "r") as h5, pytest.raises(Unsupported, match="acquisition/elsewhere"):
+        h5py_index(h5, str(path), CONTIGUOUS_CHUNK)
 
 
 def test_the_corpus_is_where_the_tests_look() -> None:
     assert CORPUS.name == "real-nwb"
+
+
+def test_references_in_attributes_name_what_lindi_names(tmp_path: Path) -> None:
+    """An attribute's reference names its target's path as lindi's builder does (found among
+    the file's links instead of HDF5's search): a target visited later, one with two hard
+    links (HDF5's own choice of name), the root."""
+    path = write_session(tmp_path / "s.nwb", np.ones((10, 2)), units=3)
+    with h5py.File(path, "a") as h5:
+        h5["processing/alias"] = h5["acquisition/signal"]  # a second hard link
+        h5["acquisition"].attrs["later"] = h5["units/spike_times"].ref
+        h5["acquisition"].attrs["linked"] = h5["acquisition/signal"].ref
+        h5["units"].attrs["root"] = h5.ref
+    with h5py.File(path, "r") as h5:
+        ours = h5py_index(h5, str(path), CONTIGUOUS_CHUNK)["refs"]
+    own = _lindi(path, str(path), skip_specifications=False)["refs"]
+
+    def references(refs: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in refs.items() if k.endswith(".zattrs") and "_REFERENCE" in str(v)}
+
+    found = references(ours)
+    theirs = {k: json.loads(v) if isinstance(v, str) else v for k, v in references(own).items()}
+    assert found == theirs
+    assert found["acquisition/.zattrs"]["later"]["_REFERENCE"]["path"] == "/units/spike_times"
+    assert found["units/.zattrs"]["root"]["_REFERENCE"]["path"] == "/"

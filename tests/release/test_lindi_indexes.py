@@ -113,3 +113,48 @@ def test_a_torn_cached_index_is_built_again(cli, workspace, aws_env) -> None:
     entry = json.loads(workspace.manifest_path("0.1.0").read_text())["data_files"]["101"]
     assert entry["lindi_index"]["path"] == "lindi/data/s101.nwb.lindi.json"
     assert json.loads(torn.read_text())["refs"][".zgroup"] == {"zarr_format": 2}
+
+
+def test_indexes_are_put_without_a_head_each_and_a_dead_runs_are_adopted(
+    cli, workspace, aws_env, s3_server, s3_client, monkeypatch
+) -> None:
+    """A release lists the index folder once instead of a HEAD before each index's PUT; the
+    re-run of a run that died after putting its indexes (before its manifest) finds them there
+    with the same ETag and puts none again."""
+    from tests.faultproxy import FaultProxy
+    from tests.reading.conftest import set_files, signal
+
+    for path in (workspace.root / "data").glob("*.nwb"):
+        path.unlink()
+    set_files(workspace, {f"10{n}": (signal(n, samples=100), n) for n in range(1, 4)})
+    config = workspace.root / "publishkit.yaml"
+    config.write_text(config.read_text() + "lindi_index_min_mb: 0\n")
+    folder = f"/{workspace.bucket}/demo-project/lindi/"
+
+    def release() -> list[tuple[str, str]]:
+        with FaultProxy(s3_server.endpoint_url) as proxy:
+            monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+            done = cli("release", "--version", "0.1.0", cwd=workspace.root)
+            assert done.exit_code == 0, done.stdout + done.stderr
+        lists = [r for r in proxy.records if "list-type=2" in r.query and "lindi" in r.query]
+        on_indexes = [(r.method, r.path) for r in proxy.records if r.path.startswith(folder)]
+        return [("LIST", r.path) for r in lists] + on_indexes
+
+    first = release()
+    assert sorted(method for method, _ in first) == ["LIST", "PUT", "PUT", "PUT"]
+    recorded = json.loads(workspace.manifest_path("0.1.0").read_text())["data_files"]
+
+    key = "demo-project/manifests/demo-project_project_manifest_v0.1.0.json"
+    s3_client.delete_object(Bucket=workspace.bucket, Key=key)  # died before its manifest
+    workspace.manifest_path("0.1.0").unlink()
+    again = release()
+
+    assert sorted(method for method, _ in again) == ["HEAD", "HEAD", "HEAD", "LIST"]
+    redone = json.loads(workspace.manifest_path("0.1.0").read_text())["data_files"]
+    assert [e["lindi_index"] for e in redone.values()] == [
+        e["lindi_index"] for e in recorded.values()
+    ]
+    versions = s3_client.list_object_versions(
+        Bucket=workspace.bucket, Prefix="demo-project/lindi/"
+    )["Versions"]
+    assert len(versions) == 3
