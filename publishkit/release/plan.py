@@ -97,7 +97,7 @@ def plan_release(
     if decision is not None and not refusal:
         comparison, cut = decision.comparison, decision.version
         lines.append(
-            f"S3: {len(run.stage_s3().draft.pending())} file(s) to upload to "
+            f"S3: {len(run.s3_release.draft.pending())} file(s) to upload to "
             f"s3://{settings.s3.bucket}; "
             + (f"v{cut}" if cut else "nothing changed, nothing to publish")
             + (
@@ -128,7 +128,7 @@ SHOWN_INDEXES = 20  # indexes named one a line; the JSON plan has them all
 
 def _plan_indexes(run: Run, lines: list[str]) -> list[PlannedIndex]:
     """The LINDI indexes the release would publish, and the plan's lines on them."""
-    staged = run.stage_s3()
+    staged = run.s3_release
     planned = index_work(
         settings=run.settings,
         document=staged.draft.document,
@@ -203,7 +203,7 @@ def _plan_release(run: Run, lines: list[str]) -> str | None:
         decide(run, suggest=True)
     elif {StageName.UPLOAD} & set(run.selected) and run.settings.s3_enabled:
         lines.append(
-            f"S3: {len(run.stage_s3().draft.pending())} file(s) to upload to "
+            f"S3: {len(run.s3_release.draft.pending())} file(s) to upload to "
             f"s3://{run.settings.s3.bucket}; no manifest (--to upload)"
         )
     return None
