@@ -299,10 +299,11 @@ def notes_link(run: Run) -> NotesLink:
     from publishkit.dandi.version_publish import NotesLink
     from publishkit.formats.manifest import public_url
     from publishkit.formats.release_layout import NOTES_FILE
+    from publishkit.release.s3_staging import check_target
 
     settings = run.settings
-    assert run.target is not None  # the preflight checked the bucket of an S3 release
-    version = decide(run).version or run.target.published.latest
+    cut = decide(run).version if run.staged is not None else None  # else it cuts none
+    version = cut or (run.target or check_target(settings=settings)).published.latest
     s3 = settings.s3
     url = public_url(s3.public_url, bucket=s3.bucket, region=s3.region, key=s3.key(NOTES_FILE))
     name = f"Release notes of {settings.project}" + (f" v{version}" if version else "")

@@ -87,13 +87,12 @@ def preflight(run: Run, *, suggest: bool = False) -> None:
     from publishkit.release.s3_staging import check_target
 
     run.target = check_target(settings=settings, version=run.request.version)
-    known = stages_s3(settings, run.selected) and (not converts or files_known(settings))
-    if known:
-        stage(run)  # else as soon as conversion wrote them (`staged_after_conversion`)
+    if stages_s3(settings, run.selected) and not converts:
+        stage(run)  # else once conversion wrote the files (`staged_after_conversion`)
     if StageName.MANIFEST not in names:
         return
     if converts:
-        _check_converting(run, suggest, known)
+        _check_converting(run, suggest)
     elif not decides_while_inspecting(settings, run.selected):
         decide(run, suggest=suggest)
 
@@ -105,9 +104,10 @@ def stages_s3(settings: Settings, selected: tuple[str, ...]) -> bool:
 
 def stage(run: Run) -> Staged:
     """The one point of a release's path that stages its S3 release (reads only: the files,
-    their digests, the bucket as `check_target` found it, the draft manifest): once the files
-    are known, so in the preflight, unless rows are left to convert (then as soon as conversion
-    wrote them: `staged_after_conversion`). Every later step reads `run.staged` as it is; the
+    their digests, the bucket as `check_target` found it, the draft manifest): once its files
+    are known, so in the preflight, unless the run converts (then once conversion wrote them,
+    `staged_after_conversion`, or in the preflight when the version must be settled before
+    conversion and nothing is left to convert). Every later step reads `run.staged` as it is; the
     DANDI upload records its assets into the draft (`s3_staging.record_dandi_assets`) instead
     of staging again, and a file changed after it was hashed is refused by the upload."""
     from publishkit.release.s3_staging import stage_release
@@ -126,8 +126,8 @@ def stage(run: Run) -> Staged:
 
 
 def staged_after_conversion(run: Run) -> None:
-    """A converting release's S3 release, staged once conversion wrote its files (unless the
-    preflight found nothing left to convert and staged it then)."""
+    """A converting release's S3 release, staged once conversion wrote its files (or, for the
+    plan, found nothing left to convert), unless the preflight had to settle it before."""
     if run.staged is None and stages_s3(run.settings, run.selected):
         stage(run)
 
@@ -165,7 +165,7 @@ def files_known(settings: Settings) -> bool:
     return not todo and settings.conversion.files_table.is_file()
 
 
-def _check_converting(run: Run, suggest: bool, known: bool) -> None:
+def _check_converting(run: Run, suggest: bool) -> None:
     """A converting release whose version depends on what it converts: no version given, or
     the latest one given (a re-run that must change nothing). With nothing left to convert,
     the release is settled now; else it is refused before conversion writes anything."""
@@ -174,7 +174,8 @@ def _check_converting(run: Run, suggest: bool, known: bool) -> None:
     again = latest is not None and request.version and Version.parse(request.version) == latest
     if not again and (request.version or request.bump):
         return
-    if known:  # nothing left to convert: staged already
+    if files_known(run.settings):  # nothing left to convert: settled now
+        stage(run)
         decide(run, suggest=suggest)
         return
     if suggest and not again:
