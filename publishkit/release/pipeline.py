@@ -200,6 +200,9 @@ def _notes(run: Run) -> None:
         + _not_compared(run),
         inspection=_inspection_summary(run),
         seen=target,
+        tables={f.name: f.path for f in run.staged.files if f.group == "metadata"}
+        if run.staged is not None
+        else None,
     )
 
 
