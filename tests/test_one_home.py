@@ -4,6 +4,7 @@ the source like the layout's rules (tests/test_layout.py)."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 
 import pytest
 
@@ -223,3 +224,45 @@ def test_dandi_cli_s_client_is_made_in_one_place(module: str) -> None:
 
 def test_the_client_rule_sees_a_client() -> None:
     assert "DandiAPIClient(" in modules()["dandi.api"].read_text()
+
+
+def _where(module: str, found: Callable[[ast.AST], bool]) -> list[str]:
+    """`module`'s functions ("line N: function") holding a node that `found` says yes to."""
+    places = []
+    for function in ast.walk(ast.parse(modules()[module].read_text())):
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            for node in ast.walk(function):
+                if found(node):
+                    places.append(f"{module}.{function.name}")
+    return places
+
+
+def _calls_stage_release(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and (
+        (isinstance(node.func, ast.Name) and node.func.id == "stage_release")
+        or (isinstance(node.func, ast.Attribute) and node.func.attr == "stage_release")
+    )
+
+
+def _sets_staged(node: ast.AST) -> bool:
+    targets = node.targets if isinstance(node, ast.Assign) else []
+    targets += [node.target] if isinstance(node, ast.AnnAssign | ast.AugAssign) else []
+    return any(isinstance(t, ast.Attribute) and t.attr == "staged" for t in targets)
+
+
+def test_a_release_is_staged_at_one_point_of_its_path() -> None:
+    """The S3 release is staged once, by `preflight.stage` (issue 22: `Run.stage_s3()` was
+    called lazily from nine places and the pipeline threw the staging away after the DANDI
+    upload to read it all again); every other step takes `run.staged` as it is. The
+    `publishkit upload` command stages its own upload (a path of its own, without a run)."""
+    calls = [place for module in ALL for place in _where(module, _calls_stage_release)]
+    assert sorted(calls) == ["release.preflight.stage", "release.s3_upload.upload_to_s3"]
+    sets = [place for module in ALL for place in _where(module, _sets_staged)]
+    assert sets == ["release.preflight.stage"]
+
+
+def test_the_staging_rule_sees_a_second_staging_point() -> None:
+    """The rule's own check: the pipeline's old `run.staged = None` is what it refuses."""
+    tree = ast.parse("def _upload(run):\n    run.staged = None\n    stage_release()\n")
+    assert [n for n in ast.walk(tree) if _sets_staged(n)]
+    assert [n for n in ast.walk(tree) if _calls_stage_release(n)]

@@ -30,9 +30,12 @@ class DandiEntry:
 class Draft:
     """The draft manifest of a release and the files it lists."""
 
-    def __init__(self, document: Manifest, files: list[ReleaseFile]) -> None:
+    def __init__(
+        self, document: Manifest, files: list[ReleaseFile], digests: dict[str, FileDigests]
+    ) -> None:
         self.document = document
         self._files = files
+        self._digests = digests
 
     def entry(self, item: ReleaseFile) -> Entry:
         """The draft's manifest entry of `item`."""
@@ -51,6 +54,15 @@ class Draft:
         entry = self.entry(item)
         entry["version_id"] = version_id
         entry["created"] = now()
+
+    def record_dandi_assets(self, on_dandi: dict[str, DandiEntry]) -> None:
+        """Record each data file's DANDI asset as the archive has it now (`on_dandi`: workspace
+        path -> its asset as last uploaded, e.g. just after this run's DANDI upload): recorded
+        when the asset has the content the release hashed, dropped otherwise."""
+        for item in self._files:
+            if item.group == "data":
+                asset, digest = on_dandi.get(item.relpath), self._digests[item.relpath]
+                _record_asset(self.entry(item), asset, digest)
 
     def record_dandi(self, dandi: DandiRelease, assets: dict[str, str]) -> None:
         """Record the DANDI version the release was published with, and each data file's
@@ -119,13 +131,21 @@ def draft_manifest(
                 entry["created"] = old["created"]
         else:
             entry["previous_version_id"] = old["version_id"] if old else None
-        asset = on_dandi.get(item.relpath)
-        if item.group == "data" and asset is not None and asset.blake2b == digest.blake2b:
-            entry["dandiset_id"] = asset.dandiset_id
-            entry["dandi_asset_path"] = asset.dandi_asset_path
-            entry["dandi_asset_id"] = asset.dandi_asset_id
+        if item.group == "data":
+            _record_asset(entry, on_dandi.get(item.relpath), digest)
         document[GROUP_KEY[item.group]][item.name] = entry  # type: ignore[literal-required]
-    return Draft(document, files)
+    return Draft(document, files, digests)
+
+
+def _record_asset(entry: Entry, asset: DandiEntry | None, digest: FileDigests) -> None:
+    """A data file's DANDI asset in its entry when the asset has the file's content, else none."""
+    if asset is not None and asset.blake2b == digest.blake2b:
+        entry["dandiset_id"] = asset.dandiset_id
+        entry["dandi_asset_path"] = asset.dandi_asset_path
+        entry["dandi_asset_id"] = asset.dandi_asset_id
+    else:
+        for key in ("dandiset_id", "dandi_asset_path", "dandi_asset_id"):
+            entry.pop(key, None)  # type: ignore[misc]
 
 
 def now() -> str:

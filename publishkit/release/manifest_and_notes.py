@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from publishkit.errors import CheckFailed, UsageError
@@ -204,13 +205,16 @@ def write_release_notes(
     remarks: tuple[str, ...] = (),
     inspection: InspectionSummary | None = None,
     seen: Target | None = None,
+    tables: dict[str, Path] | None = None,
 ) -> NotesResult:
     """The notes of the `latest` manifest, on top of the bucket's release_notes.md, unless they
     are there already (then only a missing local copy is restored); then, unless the workspace
     says `site: false`, the release site (`site.publishing`: the release's page, the index).
     `comparison`: what changed, when the caller has it; else it is read from the previous
     manifest in the bucket. `seen`: the bucket as this run's preflight found it (its
-    release_notes.md is not read again; this run is the workspace's one writer)."""
+    release_notes.md is not read again, nor its manifests listed: this run is the workspace's
+    one writer). `tables`: the release's tables in the workspace (name -> path), read for the
+    site when they have the content the manifest pins."""
     existing = seen.notes if seen is not None else bucket.get_bytes(settings.s3.key(NOTES_FILE))
     if not settings.site or latest is None:
         return _write_notes(settings, bucket, latest, comparison, remarks, existing)
@@ -218,11 +222,14 @@ def write_release_notes(
     from publishkit.site.publishing import draft_index, publish_site
 
     s3 = settings.s3
+    versions = None  # the manifests in the bucket: those the preflight listed, and this one
+    if seen is not None:
+        versions = {str(v) for v in seen.published.versions} | {latest["manifest_version"]}
     with ThreadPoolExecutor(1, thread_name_prefix="publishkit-site") as pool:
         # a release cut in this run: its index drawn while its notes and page are put
         drafted = None
         if comparison is not None:
-            drafted = pool.submit(draft_index, bucket, s3.prefix, latest, comparison)
+            drafted = pool.submit(draft_index, bucket, s3.prefix, latest, comparison, versions)
         result = _write_notes(settings, bucket, latest, comparison, remarks, existing)
         site = publish_site(
             bucket=bucket,
@@ -235,6 +242,8 @@ def write_release_notes(
             record=PageRecord(settings.project, result.version, remarks, inspection),
             new=result.written,
             drafted=drafted,
+            versions=versions,
+            tables=tables,
         )
     return replace(result, page_url=site.page_url)
 

@@ -24,6 +24,7 @@ from publishkit.release.preflight import (
     decide,
     decides_while_inspecting,
     preflight,
+    staged_after_conversion,
 )
 from publishkit.release.results import PipelineResult
 from publishkit.release.stages import Request, Run, Stage
@@ -56,6 +57,8 @@ def _convert(run: Run) -> None:
     if not run.result.conversion.ok and set(run.later(StageName.CONVERT)) - {StageName.INSPECT}:
         # a release without the failed rows' files is not the one asked for
         run.stop(StageName.CONVERT)
+        return
+    staged_after_conversion(run)
 
 
 def inspect_stage(run: Run) -> None:
@@ -93,8 +96,8 @@ def _inspect_files(run: Run) -> None:
         executor=settings.executor,
     )
     try:
-        if early:  # the version refused now if it must be; the summaries are the workers'
-            decide(run, provisional=True) if StageName.MANIFEST in run.selected else run.stage_s3()
+        if early and StageName.MANIFEST in run.selected:  # the version refused now if it
+            decide(run, provisional=True)  # must be; the summaries are the workers'
         run.result.inspection = pending.finish()
     except BaseException:
         pending.cancel()
@@ -127,13 +130,16 @@ def _upload(run: Run) -> None:
         if not run.result.dandi.ok:
             run.stop(StageName.UPLOAD)
             return
-        run.staged = None  # staged again: the draft records the DANDI assets just uploaded
+        if settings.s3_enabled:  # the assets just uploaded, recorded in the staged draft
+            from publishkit.release.s3_staging import record_dandi_assets
+
+            record_dandi_assets(settings, run.s3_release.draft)
     if settings.s3_enabled:
         from publishkit.release.s3_upload import upload_release
 
         run.interrupt("the S3 upload")
         run.result.s3_upload = upload_release(
-            settings=settings, staged=run.stage_s3(), progress=run.progress, interrupt=run.interrupt
+            settings=settings, staged=run.s3_release, progress=run.progress, interrupt=run.interrupt
         )
 
 
@@ -167,11 +173,11 @@ def _manifest(run: Run) -> None:
             dandi["url"] = found.url
         if found.doi:
             dandi["doi"] = found.doi
-        run.stage_s3().draft.record_dandi(dandi, found.assets)
+        run.s3_release.draft.record_dandi(dandi, found.assets)
     decision = decide(run)
     run.result.manifest = publish_release_manifest(
         settings=run.settings,
-        staged=run.stage_s3(),
+        staged=run.s3_release,
         decision=decision,
         interrupt=run.interrupt,
     )
@@ -197,6 +203,9 @@ def _notes(run: Run) -> None:
         + _not_compared(run),
         inspection=_inspection_summary(run),
         seen=target,
+        tables={f.name: f.path for f in run.staged.files if f.group == "metadata"}
+        if run.staged is not None
+        else None,
     )
 
 
@@ -296,9 +305,11 @@ def notes_link(run: Run) -> NotesLink:
     from publishkit.dandi.version_publish import NotesLink
     from publishkit.formats.manifest import public_url
     from publishkit.formats.release_layout import NOTES_FILE
+    from publishkit.release.s3_staging import check_target
 
     settings = run.settings
-    version = decide(run).version or run.stage_s3().target.published.latest
+    cut = decide(run).version if run.staged is not None else None  # else it cuts none
+    version = cut or (run.target or check_target(settings=settings)).published.latest
     s3 = settings.s3
     url = public_url(s3.public_url, bucket=s3.bucket, region=s3.region, key=s3.key(NOTES_FILE))
     name = f"Release notes of {settings.project}" + (f" v{version}" if version else "")

@@ -26,6 +26,7 @@ from publishkit.release.preflight import (
     decide,
     files_known,
     preflight,
+    staged_after_conversion,
 )
 from publishkit.release.stages import Request, Run
 from publishkit.workspace.config import Settings
@@ -97,7 +98,7 @@ def plan_release(
     if decision is not None and not refusal:
         comparison, cut = decision.comparison, decision.version
         lines.append(
-            f"S3: {len(run.stage_s3().draft.pending())} file(s) to upload to "
+            f"S3: {len(run.s3_release.draft.pending())} file(s) to upload to "
             f"s3://{settings.s3.bucket}; "
             + (f"v{cut}" if cut else "nothing changed, nothing to publish")
             + (
@@ -128,7 +129,7 @@ SHOWN_INDEXES = 20  # indexes named one a line; the JSON plan has them all
 
 def _plan_indexes(run: Run, lines: list[str]) -> list[PlannedIndex]:
     """The LINDI indexes the release would publish, and the plan's lines on them."""
-    staged = run.stage_s3()
+    staged = run.s3_release
     planned = index_work(
         settings=run.settings,
         document=staged.draft.document,
@@ -181,6 +182,7 @@ def _plan_dandi(settings: Settings, names: tuple[StageName, ...], lines: list[st
 
 def _plan_release(run: Run, lines: list[str]) -> str | None:
     """The inspect stage's gate and the release's decision, on files that are known."""
+    staged_after_conversion(run)  # nothing left to convert: the files are the release's
     if StageName.INSPECT in run.selected:
         inspect_stage(run)
         if run.result.inspection is not None:
@@ -203,7 +205,7 @@ def _plan_release(run: Run, lines: list[str]) -> str | None:
         decide(run, suggest=True)
     elif {StageName.UPLOAD} & set(run.selected) and run.settings.s3_enabled:
         lines.append(
-            f"S3: {len(run.stage_s3().draft.pending())} file(s) to upload to "
+            f"S3: {len(run.s3_release.draft.pending())} file(s) to upload to "
             f"s3://{run.settings.s3.bucket}; no manifest (--to upload)"
         )
     return None

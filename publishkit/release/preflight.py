@@ -24,6 +24,7 @@ from publishkit.workspace.settings import METADATA, StageName
 
 if TYPE_CHECKING:
     from publishkit.dandi.metadata import MetadataReport
+    from publishkit.release.s3_staging import Staged
     from publishkit.release.stages import Request, Run
 
 
@@ -86,12 +87,49 @@ def preflight(run: Run, *, suggest: bool = False) -> None:
     from publishkit.release.s3_staging import check_target
 
     run.target = check_target(settings=settings, version=run.request.version)
+    if stages_s3(settings, run.selected) and not converts:
+        stage(run)  # else once conversion wrote the files (`staged_after_conversion`)
     if StageName.MANIFEST not in names:
         return
     if converts:
         _check_converting(run, suggest)
     elif not decides_while_inspecting(settings, run.selected):
         decide(run, suggest=suggest)
+
+
+def stages_s3(settings: Settings, selected: tuple[str, ...]) -> bool:
+    """The run uploads to S3 or publishes a manifest: it stages the S3 release."""
+    return settings.s3_enabled and bool({StageName.UPLOAD, StageName.MANIFEST} & set(selected))
+
+
+def stage(run: Run) -> Staged:
+    """The one point of a release's path that stages its S3 release (reads only: the files,
+    their digests, the bucket as `check_target` found it, the draft manifest): once its files
+    are known, so in the preflight, unless the run converts (then once conversion wrote them,
+    `staged_after_conversion`, or in the preflight when the version must be settled before
+    conversion and nothing is left to convert). Every later step reads `run.staged` as it is; the
+    DANDI upload records its assets into the draft (`s3_staging.record_dandi_assets`) instead
+    of staging again, and a file changed after it was hashed is refused by the upload."""
+    from publishkit.release.s3_staging import stage_release
+
+    if run.staged is not None:
+        raise AssertionError("the S3 release is staged once per run")
+    run.staged = stage_release(
+        settings=run.settings,
+        version=run.request.version,
+        allow_empty=run.request.allow_empty,
+        progress=run.progress,
+        target=run.target,
+        files=run.files,
+    )
+    return run.staged
+
+
+def staged_after_conversion(run: Run) -> None:
+    """A converting release's S3 release, staged once conversion wrote its files (or, for the
+    plan, found nothing left to convert), unless the preflight had to settle it before."""
+    if run.staged is None and stages_s3(run.settings, run.selected):
+        stage(run)
 
 
 def _check_dandi(run: Run) -> None:
@@ -136,7 +174,8 @@ def _check_converting(run: Run, suggest: bool) -> None:
     again = latest is not None and request.version and Version.parse(request.version) == latest
     if not again and (request.version or request.bump):
         return
-    if files_known(run.settings):
+    if files_known(run.settings):  # nothing left to convert: settled now
+        stage(run)
         decide(run, suggest=suggest)
         return
     if suggest and not again:
@@ -166,7 +205,7 @@ def decide(run: Run, *, suggest: bool = False, provisional: bool = False) -> Dec
     from publishkit.release.manifest_and_notes import compare_staged
     from publishkit.release.s3_staging import resolve_version
 
-    staged = run.stage_s3()
+    staged = run.s3_release
     comparison, summaries, unreadable = compare_staged(  # the plan (suggest) builds no index
         run.settings, staged, read=not provisional, build_indexes=not suggest
     )

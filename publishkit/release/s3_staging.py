@@ -187,6 +187,13 @@ def _check_local_notes(settings: Settings, remote: bytes | None) -> None:
     )
 
 
+def record_dandi_assets(settings: Settings, draft: Draft) -> None:
+    """Record in the draft each data file's DANDI asset as the workspace's records have it now
+    (after a DANDI upload: the assets it just made), without staging the release again."""
+    with StateStore.in_dir(settings.state_dir) as store:
+        draft.record_dandi_assets(dandi_entries(store, settings))
+
+
 def dandi_entries(store: StateStore, settings: Settings) -> dict[str, DandiEntry]:
     """Workspace path -> its DANDI asset as last uploaded (the draft records it only when the
     asset has the content the file has now)."""

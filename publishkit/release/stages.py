@@ -52,7 +52,7 @@ class Run:
     progress: Progress
     target: Target | None = None  # the bucket, as checked before anything was written
     files: list[ReleaseFile] | None = None  # the files, collected when no stage converts
-    staged: Staged | None = None  # the S3 release, staged (read) before it is written
+    staged: Staged | None = None  # the S3 release, staged once (preflight.stage), then read
     decision: Decision | None = None  # the release it cuts, settled before the first upload
     interrupt: Interrupt = never  # checked before each stage and before each write
     result: PipelineResult = field(init=False)  # what each stage reports: the run's result
@@ -68,19 +68,12 @@ class Run:
         """The selected stages after `stage`."""
         return self.selected[self.selected.index(stage) + 1 :]
 
-    def stage_s3(self) -> Staged:
-        """The S3 release staged for this run: once, reading only."""
+    @property
+    def s3_release(self) -> Staged:
+        """The S3 release as staged at the one point of the path that stages it
+        (`preflight.stage`: once its files are known, before anything is written)."""
         if self.staged is None:
-            from publishkit.release.s3_staging import stage_release
-
-            self.staged = stage_release(
-                settings=self.settings,
-                version=self.request.version,
-                allow_empty=self.request.allow_empty,
-                progress=self.progress,
-                target=self.target,
-                files=self.files,
-            )
+            raise AssertionError("the S3 release is read before the path staged it")
         return self.staged
 
 

@@ -114,15 +114,29 @@ class Transfers:
     def __init__(
         self, bucket: S3Bucket, settings: TransferSettings, backoff: Backoff | None = None
     ) -> None:
-        connections = settings.files_at_once + settings.max_concurrency + 4
+        self._connections = connections = settings.files_at_once + settings.max_concurrency + 4
         self.settings = settings
-        self.bucket = bucket.tuned(connections=connections, attempts=CONTROL_ATTEMPTS)
+        self._given = bucket
+        self._control: S3Bucket | None = None  # made by the first multipart upload (`bucket`)
+        self._control_lock = threading.Lock()
         # Data requests: retried here, part by part; their bodies carry a signed SHA-256 header
         self._data = bucket.tuned(connections=connections, attempts=1, sign_payload=False).client
         self._backoff = backoff or Backoff()
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)  # parts in flight
         self._small = threading.BoundedSemaphore(settings.files_at_once)  # single PUTs
         self._pool = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="s3-part")
+
+    @property
+    def bucket(self) -> S3Bucket:
+        """The bucket through the client of the multipart uploads' control requests (create,
+        complete, abort, HEAD), with botocore's retries: made when the first large file needs
+        it, so a run of single PUTs makes one client of its own, not two (~15 ms each)."""
+        with self._control_lock:
+            if self._control is None:
+                self._control = self._given.tuned(
+                    connections=self._connections, attempts=CONTROL_ATTEMPTS
+                )
+            return self._control
 
     def __enter__(self) -> Transfers:
         return self
@@ -167,7 +181,7 @@ class Transfers:
 
                 def put() -> Any:
                     return self._data.put_object(
-                        Bucket=self.bucket.name,
+                        Bucket=self._given.name,
                         Key=key,
                         Body=whole_file(fd, content, str(path)),
                         ChecksumAlgorithm="SHA256",
@@ -183,11 +197,11 @@ class Transfers:
         except ClientError as exc:
             if _code(exc) == "PreconditionFailed":
                 raise ConditionFailed(
-                    f"s3://{self.bucket.name}/{key} changed during the upload"
+                    f"s3://{self._given.name}/{key} changed during the upload"
                 ) from None
-            raise self.bucket.error(exc, key) from None
+            raise self._given.error(exc, key) from None
         except BotoCoreError as exc:
-            raise self.bucket.error(exc, key) from None
+            raise self._given.error(exc, key) from None
 
 
 class _Multipart:

@@ -8,8 +8,9 @@ is put last, so a page in the bucket means its file pages and record are there t
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -65,12 +66,15 @@ def publish_site(
     record: PageRecord,
     new: bool = False,
     drafted: Future[DraftedIndex] | None = None,
+    versions: Collection[str] | None = None,
+    tables: Mapping[str, Path] | None = None,
 ) -> SiteResult:
     """Put release `document`'s page (unless the bucket has it) and the index of every release
     the bucket's manifests list (unless nothing was put and the index lists this release).
     `comparison` says what changed since the release before; `url_of` gives a key's public
     URL; `new`: the caller knows the page is not there yet (its notes were just written), so
-    the bucket is not asked; `drafted`: the index `draft_index` is drawing meanwhile."""
+    the bucket is not asked; `drafted`: the index `draft_index` is drawing meanwhile;
+    `versions`, `tables`: see `draft_index` and `_shapes`."""
     version = str(document["manifest_version"])
     written: list[str] = []
     page_key = f"{prefix}/{PAGES_FOLDER}/{page_name(version)}"
@@ -79,10 +83,10 @@ def publish_site(
         if new or bucket.head(page_key) is None:
             changes = comparison()
             if drafted is None:  # the index drawn while this release's page is put
-                drafted = pool.submit(draft_index, bucket, prefix, document, changes)
+                drafted = pool.submit(draft_index, bucket, prefix, document, changes, versions)
             record = replace(
                 record,
-                shapes=_shapes(bucket, prefix, document),
+                shapes=_shapes(bucket, prefix, document, tables or {}),
                 facts=release_facts(document, changes.changes),
             )
             pages = release_files(
@@ -109,7 +113,7 @@ def publish_site(
             if draft is not None and mine is not None and draft.facts == mine:
                 index = draft.html
             else:
-                earlier = draft.earlier if draft else _earlier(bucket, prefix, document)
+                earlier = draft.earlier if draft else _earlier(bucket, prefix, document, versions)
                 index = render_index(_history(document, earlier, mine))
             bucket.put_bytes(
                 index_key, index.encode(), content_type=content_types.HTML, create_only=False
@@ -129,12 +133,17 @@ class DraftedIndex:
 
 
 def draft_index(
-    bucket: S3Bucket, prefix: str, document: Mapping[str, Any], comparison: Comparison
+    bucket: S3Bucket,
+    prefix: str,
+    document: Mapping[str, Any],
+    comparison: Comparison,
+    versions: Collection[str] | None = None,
 ) -> DraftedIndex:
     """The index with release `document` in it (`comparison`: since the release before),
     drawn from the records of the releases before: for a thread to draw while the release's
-    notes and page are put (reads only)."""
-    earlier = _earlier(bucket, prefix, document)
+    notes and page are put (reads only). `versions`: the manifests' versions in the bucket
+    (`document`'s too), as the caller listed them in this run; else listed here."""
+    earlier = _earlier(bucket, prefix, document, versions)
     facts = release_facts(document, comparison.changes)
     return DraftedIndex(facts, earlier, render_index(_history(document, earlier, facts)))
 
@@ -150,10 +159,17 @@ class _Earlier:
     prefix: str
 
 
-def _earlier(bucket: S3Bucket, prefix: str, document: Mapping[str, Any]) -> _Earlier:
-    keys = manifest_keys(bucket, prefix, str(document["project_name"]))
+def _earlier(
+    bucket: S3Bucket,
+    prefix: str,
+    document: Mapping[str, Any],
+    versions: Collection[str] | None = None,
+) -> _Earlier:
+    if versions is None:
+        versions = manifest_keys(bucket, prefix, str(document["project_name"])).keys()
+    keys = tuple(versions)
     before = [v for v in keys if v != str(document["manifest_version"])]
-    return _Earlier(tuple(keys), records_in(bucket, prefix, before), bucket, prefix)
+    return _Earlier(keys, records_in(bucket, prefix, before), bucket, prefix)
 
 
 def _history(document: Mapping[str, Any], earlier: _Earlier, mine: ReleaseFacts | None) -> History:
@@ -263,13 +279,17 @@ def _put_new(bucket: S3Bucket, key: str, data: bytes) -> bool:
 
 
 def _shapes(
-    bucket: S3Bucket, prefix: str, document: Mapping[str, Any]
+    bucket: S3Bucket, prefix: str, document: Mapping[str, Any], tables: Mapping[str, Path]
 ) -> dict[str, tuple[int, int]]:
-    """Each metadata table's rows and columns, read at the version the manifest pins."""
+    """Each metadata table's rows and columns, read at the version the manifest pins: from
+    the local copy (`tables`: name -> path) when it has the content the manifest pins (the
+    release that just uploaded it), else from the bucket."""
     found = {}
     for name, entry in document["metadata_files"].items():
         key = f"{prefix}/{entry_relpath(dict(entry))}"
-        data = bucket.get_bytes(key, entry["version_id"])
+        data = _local_copy(tables.get(name), str(entry["file_hash"]))
+        if data is None:
+            data = bucket.get_bytes(key, entry["version_id"])
         if data is None:
             continue
         try:
@@ -278,3 +298,12 @@ def _shapes(
             continue
         found[name] = (len(rows), len(header))
     return found
+
+
+def _local_copy(path: Path | None, blake2b: str) -> bytes | None:
+    """The bytes at `path` when they are the content a manifest pins by its `blake2b`."""
+    try:
+        data = path.read_bytes() if path is not None else None
+    except OSError:
+        return None
+    return data if data is not None and hashlib.blake2b(data).hexdigest() == blake2b else None

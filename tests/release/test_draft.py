@@ -64,3 +64,27 @@ def test_unchanged_files_keep_their_versions_and_the_rest_wait_for_a_pin() -> No
     )
     assert second.document["dandi"]["version"] == "0.240101.0000"
     assert "dandi_asset_path" not in second.entry(SAME)  # a file not in that version: none
+
+
+def test_a_dandi_upload_records_its_assets_into_the_staged_draft() -> None:
+    """After the DANDI upload the staged draft records the assets it made (the release is not
+    staged again): an asset with the content the release hashed is recorded, one with other
+    content (or none) leaves the entry without DANDI fields, the table never gets any."""
+    files = [TABLE, SAME, CHANGED]
+    hashed = digests(sessions="t", s1="a", s2="b", s3="c")
+    before = {"data/s1.nwb": DandiEntry("000123", "sub-1/sub-1.nwb", "old-1", "a")}
+    draft = draft_manifest(SETTINGS, files, hashed, None, before)
+    assert draft.entry(SAME)["dandi_asset_id"] == "old-1"
+    assert "dandi_asset_id" not in draft.entry(CHANGED)
+    draft.record_dandi_assets(
+        {
+            "data/s1.nwb": DandiEntry("000123", "sub-1/sub-1.nwb", "asset-1", "other"),
+            "data/s2.nwb": DandiEntry("000123", "sub-2/sub-2.nwb", "asset-2", "b"),
+            "project_metadata/sessions.csv": DandiEntry("000123", "x.csv", "asset-t", "t"),
+        }
+    )
+    assert "dandi_asset_id" not in draft.entry(SAME)  # DANDI holds other content now
+    assert "dandi_asset_path" not in draft.entry(SAME)
+    assert draft.entry(CHANGED)["dandi_asset_id"] == "asset-2"
+    assert draft.entry(CHANGED)["dandi_asset_path"] == "sub-2/sub-2.nwb"
+    assert "dandi_asset_id" not in draft.entry(TABLE)

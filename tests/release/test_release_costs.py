@@ -121,3 +121,27 @@ def test_a_release_that_inspects_reads_no_nwb_file_again_for_its_summaries(
     (found,) = [o["Key"] for o in listed if o["Key"].endswith(key)]
     document = json.loads(s3_client.get_object(Bucket=workspace.bucket, Key=found)["Body"].read())
     assert len(document["nwb_files"]) == 3  # every file's summary, from inspection's read
+
+
+def test_a_one_change_release_sends_only_the_requests_it_needs(
+    cli, workspace: Workspace, aws_env: dict[str, str], s3_server, monkeypatch
+) -> None:
+    """After one data file changed, the release (its site too) sends, counted at a proxy in
+    front of the S3 server: the preflight's five (versioning, location, the notes, the list of
+    manifests, the latest manifest), the previous summaries (an NWB file changed), a HEAD and
+    a PUT of the file, the summaries and the manifest, the notes, and the site's record of the
+    release before, then its record, page and index. Not the manifests listed a second time,
+    nor the unchanged table read back at its pinned version: the run knows both (issue 23)."""
+    from tests.faultproxy import FaultProxy
+
+    assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
+    (workspace.root / "data" / "s101.nwb").write_bytes(b"session 101, again " * 500)
+    with FaultProxy(s3_server.endpoint_url) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        result = cli("release", "--bump", "minor", cwd=workspace.root)
+        sent = sorted(f"{r.method} {r.path.split('/', 2)[-1]}" for r in proxy.records)
+    assert result.exit_code == 0, result.stderr
+    listed = [line for line in sent if "list-type=2" in line]
+    assert len(listed) == 1, sent
+    assert not [line for line in sent if "versionId=" in line], sent
+    assert len(sent) == 15, "\n".join(sent)
