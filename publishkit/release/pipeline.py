@@ -24,7 +24,7 @@ from publishkit.release.preflight import (
     decide,
     decides_while_inspecting,
     preflight,
-    staged_after_conversion,
+    stage_once_files_are_known,
 )
 from publishkit.release.results import PipelineResult
 from publishkit.release.stages import Request, Run, Stage
@@ -58,7 +58,7 @@ def _convert(run: Run) -> None:
         # a release without the failed rows' files is not the one asked for
         run.stop(StageName.CONVERT)
         return
-    staged_after_conversion(run)
+    stage_once_files_are_known(run)
 
 
 def inspect_stage(run: Run) -> None:
@@ -96,8 +96,10 @@ def _inspect_files(run: Run) -> None:
         executor=settings.executor,
     )
     try:
-        if early and StageName.MANIFEST in run.selected:  # the version refused now if it
-            decide(run, provisional=True)  # must be; the summaries are the workers'
+        if early:  # staged (hashed) while the workers inspect; the version refused now if it
+            stage_once_files_are_known(run)  # must be; the summaries are the workers'
+        if early and StageName.MANIFEST in run.selected:
+            decide(run, provisional=True)
         run.result.inspection = pending.finish()
     except BaseException:
         pending.cancel()

@@ -26,7 +26,7 @@ from publishkit.release.preflight import (
     decide,
     files_known,
     preflight,
-    staged_after_conversion,
+    stage_once_files_are_known,
 )
 from publishkit.release.stages import Request, Run
 from publishkit.workspace.config import Settings
@@ -182,7 +182,7 @@ def _plan_dandi(settings: Settings, names: tuple[StageName, ...], lines: list[st
 
 def _plan_release(run: Run, lines: list[str]) -> str | None:
     """The inspect stage's gate and the release's decision, on files that are known."""
-    staged_after_conversion(run)  # nothing left to convert: the files are the release's
+    stage_once_files_are_known(run)  # nothing left to convert: the files are the release's
     if StageName.INSPECT in run.selected:
         inspect_stage(run)
         if run.result.inspection is not None:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 def decides_while_inspecting(settings: Settings, selected: tuple[str, ...]) -> bool:
     """The inspect stage settles the S3 release while its workers inspect (reads only, so the
     gate still holds): an S3-only release, whose files nothing changes after inspection."""
-    if StageName.INSPECT not in selected:
+    if StageName.INSPECT not in selected or not settings.inspects_files:
         return False
     later = set(selected[selected.index(StageName.INSPECT) + 1 :])
     return (
@@ -87,8 +87,10 @@ def preflight(run: Run, *, suggest: bool = False) -> None:
     from publishkit.release.s3_staging import check_target
 
     run.target = check_target(settings=settings, version=run.request.version)
-    if stages_s3(settings, run.selected) and not converts:
-        stage(run)  # else once conversion wrote the files (`staged_after_conversion`)
+    if stages_s3(settings, run.selected) and not (
+        converts or decides_while_inspecting(settings, run.selected)
+    ):  # else once conversion wrote the files, or while they are inspected: hashed meanwhile
+        stage(run)
     if StageName.MANIFEST not in names:
         return
     if converts:
@@ -105,9 +107,10 @@ def stages_s3(settings: Settings, selected: tuple[str, ...]) -> bool:
 def stage(run: Run) -> Staged:
     """The one point of a release's path that stages its S3 release (reads only: the files,
     their digests, the bucket as `check_target` found it, the draft manifest): once its files
-    are known, so in the preflight, unless the run converts (then once conversion wrote them,
-    `staged_after_conversion`, or in the preflight when the version must be settled before
-    conversion and nothing is left to convert). Every later step reads `run.staged` as it is; the
+    are known, so in the preflight, unless the run converts or inspects (then once conversion
+    wrote them, or while the inspection's workers read them: `stage_once_files_are_known`; or
+    in the preflight when the version must be settled before conversion and nothing is left to
+    convert). Every later step reads `run.staged` as it is; the
     DANDI upload records its assets into the draft (`s3_staging.record_dandi_assets`) instead
     of staging again, and a file changed after it was hashed is refused by the upload."""
     from publishkit.release.s3_staging import stage_release
@@ -125,9 +128,10 @@ def stage(run: Run) -> Staged:
     return run.staged
 
 
-def staged_after_conversion(run: Run) -> None:
-    """A converting release's S3 release, staged once conversion wrote its files (or, for the
-    plan, found nothing left to convert), unless the preflight had to settle it before."""
+def stage_once_files_are_known(run: Run) -> None:
+    """The S3 release staged, unless it is already: a converting release's once conversion
+    wrote its files (the plan's, once it found nothing left to convert), an inspecting one's
+    while its workers inspect the files (the files hashed meanwhile, not before)."""
     if run.staged is None and stages_s3(run.settings, run.selected):
         stage(run)
 

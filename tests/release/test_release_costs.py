@@ -123,6 +123,46 @@ def test_a_release_that_inspects_reads_no_nwb_file_again_for_its_summaries(
     assert len(document["nwb_files"]) == 3  # every file's summary, from inspection's read
 
 
+@pytest.mark.slow
+def test_a_release_that_inspects_hashes_its_files_while_the_workers_inspect(
+    cli, workspace: Workspace, aws_env: dict[str, str], tmp_path: Path, monkeypatch
+) -> None:
+    """The S3 release is staged (every file hashed: hours for terabytes) after the inspection's
+    workers started and before their verdict is awaited, not in the preflight before them."""
+    from publishkit.inspection import inspect_files
+    from publishkit.release import s3_staging
+    from tests.nwbfactory import write_nwb
+
+    made = write_nwb(tmp_path / "101.nwb", subject_id="mouse-101", session_id="s101")
+    workspace.set_sessions({"101": made.read_bytes()})
+    config = workspace.root / "publishkit.yaml"
+    config.write_text(config.read_text() + "inspection:\n  config: dandi\n")
+    events: list[str] = []
+    start, stage = inspect_files.start_inspection, s3_staging.stage_release
+
+    def started(*args: Any, **kwargs: Any) -> Any:
+        pending = start(*args, **kwargs)
+        events.append("inspection started")
+        finish = pending.finish
+
+        def finished() -> Any:
+            events.append("verdict awaited")
+            return finish()
+
+        pending.finish = finished  # type: ignore[method-assign]
+        return pending
+
+    def staged(*args: Any, **kwargs: Any) -> Any:
+        events.append("staged")
+        return stage(*args, **kwargs)
+
+    monkeypatch.setattr(inspect_files, "start_inspection", started)
+    monkeypatch.setattr(s3_staging, "stage_release", staged)
+    result = cli("release", "--version", "1.0.0", cwd=workspace.root)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert events == ["inspection started", "staged", "verdict awaited"]
+
+
 def test_a_one_change_release_sends_only_the_requests_it_needs(
     cli, workspace: Workspace, aws_env: dict[str, str], s3_server, monkeypatch
 ) -> None:
