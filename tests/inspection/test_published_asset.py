@@ -71,7 +71,7 @@ def test_the_compiled_check_gives_dandischemas_verdict_on_the_corpus(
     corpus_assets: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert len(corpus_assets) >= 10
-    assert published_asset._compiled() is not None
+    published_asset._compiled()  # dandischema's schema compiles (it raises if not)
     for document in corpus_assets:
         assert asset_problems(document) == dandischema_problems(document)
 
