@@ -98,7 +98,7 @@ def fetch_release(
     root = dest / f"{document['project_name']}-{document['manifest_version']}"
     targets = {item: _target(root, item) for item in files}  # every key checked first
     small_at_once = min(SMALL_FILES_AT_ONCE, 8 * transfer.concurrency)
-    pool = BucketPool(read, connections=transfer.concurrency + small_at_once)
+    pool = BucketPool(read, connections=transfer.concurrency + small_at_once, digests_checked=True)
     for name in {item.bucket for item in files}:
         pool.get(name)
     total = sum(item.size or 0 for item in files)
