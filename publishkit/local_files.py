@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,22 +22,53 @@ def shown(path: Path, root: Path | None) -> str:
     return str(path)
 
 
+class FolderSyncs:
+    """Folders that gained a name by a rename, each synced once for many files (thread-safe):
+    many files put in place at once each have their bytes synced before their rename, so no
+    name ever shows a torn file, and each folder is synced once by `sync` for all its new
+    names (a power loss before then may lose a name, never expose a truncated file), not once
+    a file. Whatever records a file as placed comes after `sync`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._folders: set[Path] = set()
+
+    def add(self, folder: Path) -> None:
+        """`folder` gained a name: sync it with the next `sync`."""
+        with self._lock:
+            self._folders.add(folder)
+
+    def sync(self) -> None:
+        """Sync each folder added since the last call, once."""
+        with self._lock:
+            folders, self._folders = self._folders, set()
+        for folder in sorted(folders):
+            _sync(folder)
+
+
 @contextlib.contextmanager
-def put_in_place(target: Path, *, racing: bool = False, durable: bool = True) -> Iterator[Path]:
+def put_in_place(
+    target: Path,
+    *,
+    racing: bool = False,
+    durable: bool = True,
+    folders: FolderSyncs | None = None,
+) -> Iterator[Path]:
     """A hidden partial path beside `target` for the block to write; when the block ends
     without an error the partial replaces `target` in one rename. Either way no partial
     outlives the block, and `target` is never half-written. The partial is `.NAME.part`, so the
     next attempt removes what a killed one left; `racing`: several writers may put the same
     content at once (threads, worker processes), each with a partial of its own. The partial is
     synced to disk before the rename, and the folder after it (unless not `durable`: a cache,
-    whose file a crash may leave torn because its reader builds a torn one again)."""
+    whose file a crash may leave torn because its reader builds a torn one again); with
+    `folders`, the folder is synced later, with others (`FolderSyncs`)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     token = f".{secrets.token_hex(6)}" if racing else ""
     partial = target.with_name(f".{target.name}{token}.part")
     partial.unlink(missing_ok=True)
     try:
         yield partial
-        settle(partial, target, durable=durable)
+        settle(partial, target, durable=durable, folders=folders)
     finally:
         partial.unlink(missing_ok=True)
 
@@ -53,16 +85,23 @@ def write_atomic(path: Path, data: str | bytes, *, durable: bool = True) -> None
             handle.write(payload)
 
 
-def settle(partial: Path, target: Path, *, durable: bool = True) -> None:
+def settle(
+    partial: Path, target: Path, *, durable: bool = True, folders: FolderSyncs | None = None
+) -> None:
     """A whole `partial` becomes `target` in one rename, durably: the partial synced to disk
-    before the rename, the folder after it. Every file publishkit puts in place gets there
-    through this (a fetch resumed across runs keeps its partial until then). Not `durable`:
-    renamed only (a cache's file, ~10 ms a file less)."""
+    before the rename, the folder after it (or with `folders`, later, once for many files).
+    Every file publishkit puts in place gets there through this (a fetch resumed across runs
+    keeps its partial until then). Not `durable`: renamed only (a cache's file, ~10 ms a file
+    less)."""
     if durable:
         _sync(partial)
     os.replace(partial, target)
-    if durable:
+    if not durable:
+        return
+    if folders is None:
         _sync(target.parent)
+    else:
+        folders.add(target.parent)
 
 
 def _sync(path: Path) -> None:

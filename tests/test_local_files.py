@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from publishkit.local_files import put_in_place, shown, write_atomic
+from publishkit.local_files import FolderSyncs, put_in_place, shown, write_atomic
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_partial(tmp_path: Path) -> None:
@@ -134,3 +134,39 @@ def test_a_put_in_place_is_synced_before_the_rename_and_the_folder_after(
     events.clear()  # a cache's file (a LINDI index built before): renamed whole, not synced
     write_atomic(tmp_path / "cached.json", "[]", durable=False)
     assert events == ["rename"] and (tmp_path / "cached.json").read_text() == "[]"
+
+
+def test_files_put_in_place_together_sync_each_file_and_each_folder_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many files at once (a fetch of small files): each file's bytes reach the disk before its
+    rename, so no name ever shows a torn file; each folder is synced once, by `sync`, for all
+    the names it gained (an os.fsync at the OS boundary is the only way to see it)."""
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        events.append(f"sync {Path(path).relative_to(tmp_path).as_posix() or '.'}")
+        real_fsync(fd)
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        events.append(f"rename {Path(dst).relative_to(tmp_path).as_posix()}")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    folders = FolderSyncs()
+    for name in ("a/1", "a/2", "b/3"):
+        with put_in_place(tmp_path / name, racing=True, folders=folders) as partial:
+            partial.write_bytes(name.encode())
+        (synced_partial,) = [e for e in events if e.startswith("sync ") and ".part" in e]
+        assert events == [synced_partial, f"rename {name}"]  # no folder synced yet
+        events.clear()
+
+    folders.sync()
+    assert sorted(events) == ["sync a", "sync b"]
+    events.clear()
+    folders.sync()  # nothing new: nothing synced again
+    assert events == []
+    assert (tmp_path / "a" / "2").read_bytes() == b"a/2"

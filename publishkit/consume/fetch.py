@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from publishkit.consume.local_copies import AtTarget, LocalFiles
 from publishkit.consume.ranged_fetch import fetch_in_ranges
 from publishkit.consume.transfer import TransferSettings
 from publishkit.errors import DiskFull, ManifestError, PublishkitError, UsageError
@@ -33,18 +34,11 @@ from publishkit.local_files import put_in_place
 from publishkit.progress import Progress, no_progress
 from publishkit.s3.pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
 from publishkit.tally import Tally
-from publishkit.workspace.digests import DigestCache, FileDigests, digest_file
-from publishkit.workspace.state import (
-    FetchedFiles,
-    PartialDownloads,
-    Placed,
-    PlacedFiles,
-    StateStore,
-)
+from publishkit.workspace.digests import FileDigests
+from publishkit.workspace.state import PartialDownloads, StateStore
 from publishkit.writable import write_error
 
 Outcome = Literal["downloaded", "linked", "present", "failed"]
-AtTarget = Literal["absent", "present", "placed", "in the way"]
 THREADS = 4  # local reads (what is at each target)
 SMALL_FILES_AT_ONCE = 64  # small files fetched at once, at most: each is round trips, not bytes
 
@@ -104,12 +98,11 @@ def fetch_release(
     root = dest / f"{document['project_name']}-{document['manifest_version']}"
     targets = {item: _target(root, item) for item in files}  # every key checked first
     small_at_once = min(SMALL_FILES_AT_ONCE, 8 * transfer.concurrency)
-    pool = BucketPool(read, connections=transfer.concurrency + small_at_once)
+    pool = BucketPool(read, connections=transfer.concurrency + small_at_once, digests_checked=True)
     for name in {item.bucket for item in files}:
         pool.get(name)
     total = sum(item.size or 0 for item in files)
-    with _prepare(dest, root) as store:
-        local = LocalFiles(store)
+    with _prepare(dest, root) as store, LocalFiles(store) as local:
         with ThreadPoolExecutor(THREADS) as executor:
             found = list(executor.map(lambda item: local.at_target(item, targets[item]), files))
         in_the_way = [
@@ -117,6 +110,7 @@ def fetch_release(
         ]
         if in_the_way and not overwrite:
             raise _refusal(in_the_way, dest)
+        local.expect(files)
         journal = PartialDownloads(store)
 
         def fetch(item: PinnedFile, at: AtTarget) -> FetchedFile:
@@ -239,73 +233,6 @@ def _target(root: Path, item: PinnedFile) -> Path:
     return target
 
 
-class LocalFiles:
-    """The digests of files fetch placed or read under DIR, trusted only while each file's
-    ctime has not moved: a write moves it even when the mtime is put back (a cache keyed by
-    size, mtime and inode alone is fooled then), so do a chmod and a new hard link, and the file
-    is read again. A change that moves no ctime (the disk itself flipping a bit) is not seen:
-    only reading every file again would find it."""
-
-    def __init__(self, store: StateStore) -> None:
-        self._fetched = FetchedFiles(store)
-        self._cache = DigestCache(store)
-        self._placed = PlacedFiles(store)
-
-    def at_target(self, item: PinnedFile, target: Path) -> AtTarget:
-        """What is at `target` now: nothing, `item`'s content, what fetch placed there, or a
-        file fetch did not place (a user's own, or one changed since fetch placed it)."""
-        if not os.path.lexists(target):
-            return "absent"
-        if target.is_symlink() or not target.is_file():
-            return "in the way"
-        try:
-            found = self.digests(target)
-        except OSError:
-            return "in the way"
-        if item.mismatch(found) is None:
-            return "present"
-        placed = self._placed.of(target)
-        return (
-            "placed" if placed == Placed(found.size, found.blake2b, found.sha256) else "in the way"
-        )
-
-    def placed(self, path: Path, digests: FileDigests) -> None:
-        """Record that fetch placed this content at `path` (and its digests, as it is now)."""
-        self.remember(path, digests)
-        self._placed.keep(path, Placed(digests.size, digests.blake2b, digests.sha256))
-
-    def digests(self, path: Path) -> FileDigests:
-        """`path`'s digests: on record if nothing changed the file since, else read now."""
-        before = path.stat()
-        seen = self._fetched.ctime_ns(path)
-        known = self._cache.known(path) if seen == before.st_ctime_ns else None
-        if known is not None:
-            return known
-        found = digest_file(path)
-        now = path.stat()
-        if _unchanged(before, now):
-            self.remember(path, found)
-        return found
-
-    def remember(self, path: Path, digests: FileDigests) -> None:
-        """Record `path`'s digests (computed while downloading, or just read) as it is now."""
-        self._cache.record(path, digests)
-        self._fetched.keep(path, path.stat().st_ctime_ns)
-
-    def find(self, item: PinnedFile) -> tuple[Path, FileDigests] | None:
-        """A file on record with the content `item` pins, checked against all its digests."""
-        known = self._cache.find(item.file_hash)
-        if known is None:
-            return None
-        digests = self.digests(known[0])
-        return None if item.mismatch(digests) else (known[0], digests)
-
-
-def _unchanged(before: os.stat_result, now: os.stat_result) -> bool:
-    keys = ("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino")
-    return all(getattr(before, key) == getattr(now, key) for key in keys)
-
-
 def _fetch_one(
     pool: BucketPool,
     local: LocalFiles,
@@ -319,7 +246,10 @@ def _fetch_one(
         progress("Fetching", item.size or 0, total)
         return "linked"
     blake, sha, size = hashlib.blake2b(), hashlib.sha256(), 0
-    with put_in_place(target, racing=True) as partial, partial.open("wb") as handle:
+    with (
+        put_in_place(target, racing=True, folders=local.folders) as partial,
+        partial.open("wb") as handle,
+    ):
 
         def write(chunk: bytes) -> None:
             nonlocal size
@@ -350,14 +280,14 @@ def _linked(local: LocalFiles, item: PinnedFile, target: Path) -> bool:
     known = local.find(item)
     if known is None or known[0] == target:
         return False
-    _link_into_place(known[0], target)
+    _link_into_place(known[0], target, local)
     local.remember(known[0], known[1])  # the new hard link moved its ctime, not its content
     local.placed(target, known[1])
     return True
 
 
-def _link_into_place(source: Path, target: Path) -> None:
-    with put_in_place(target, racing=True) as partial:
+def _link_into_place(source: Path, target: Path, local: LocalFiles) -> None:
+    with put_in_place(target, racing=True, folders=local.folders) as partial:
         try:
             os.link(source, partial)
         except OSError:  # another filesystem, or links not supported: copy instead

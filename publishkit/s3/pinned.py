@@ -100,10 +100,15 @@ def pinned_files(document: dict[str, Any], read: ReadSettings) -> list[PinnedFil
 
 
 class BucketPool:
-    """One read-only client per bucket, shared by the worker threads."""
+    """One read-only client per bucket, shared by the worker threads. `digests_checked`: the
+    caller checks every body it reads against the manifest's digests, so the store's own
+    checksum of each body is not computed as well."""
 
-    def __init__(self, read: ReadSettings, *, connections: int = 10) -> None:
+    def __init__(
+        self, read: ReadSettings, *, connections: int = 10, digests_checked: bool = False
+    ) -> None:
         self._read = read
+        self._store_checksums = not digests_checked
         self._buckets: dict[str, S3Bucket] = {}
         self._connections = connections
         self._ranged_client: Any = None
@@ -116,7 +121,11 @@ class BucketPool:
         with self._lock:
             if name not in self._buckets:
                 self._buckets[name] = S3Bucket.connect(
-                    name, self._read.region, self._read.endpoint_url, write=False
+                    name,
+                    self._read.region,
+                    self._read.endpoint_url,
+                    write=False,
+                    store_checksums=self._store_checksums,
                 )
             return self._buckets[name]
 

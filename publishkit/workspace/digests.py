@@ -182,14 +182,27 @@ class DigestCache:
 
     def find(self, blake2b: str) -> tuple[Path, FileDigests] | None:
         """A file on record with this content that is still unchanged on disk."""
-        for row in self._records.with_blake2b(blake2b):
-            try:
-                stat = os.stat(row.path)
-            except OSError:
-                continue
-            if (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (row.size, row.mtime_ns, row.inode):
-                return Path(row.path), FileDigests(row.size, blake2b, row.sha256)
-        return None
+        return _first_unchanged(self._records.with_blake2b(blake2b)).get(blake2b)
+
+    def find_all(self, blake2bs: Sequence[str]) -> dict[str, tuple[Path, FileDigests]]:
+        """`find` of each content, by blake2b (those with no file left out): one query per 500
+        contents, not one each."""
+        return _first_unchanged(self._records.with_blake2b_in(list(dict.fromkeys(blake2bs))))
+
+
+def _first_unchanged(rows: list[FileRecord]) -> dict[str, tuple[Path, FileDigests]]:
+    """For each content among `rows`, the first file still unchanged on disk since its row."""
+    found: dict[str, tuple[Path, FileDigests]] = {}
+    for row in rows:
+        if row.blake2b in found:
+            continue
+        try:
+            stat = os.stat(row.path)
+        except OSError:
+            continue
+        if (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (row.size, row.mtime_ns, row.inode):
+            found[row.blake2b] = Path(row.path), FileDigests(row.size, row.blake2b, row.sha256)
+    return found
 
 
 def _unchanged(row: FileRecord | None, stat: os.stat_result) -> FileDigests | None:

@@ -66,6 +66,19 @@ class FileDigestRecords:
         )
         return [_file_record(row) for row in rows]
 
+    def with_blake2b_in(self, blake2bs: list[str]) -> list[FileRecord]:
+        """Every file on record with any of these contents: one query per 500 of them."""
+        found: list[FileRecord] = []
+        for start in range(0, len(blake2bs), self._BATCH):
+            batch = blake2bs[start : start + self._BATCH]
+            rows = self._store.query(
+                "SELECT path, size, mtime_ns, inode, blake2b, sha256 FROM file_digests "
+                f"WHERE blake2b IN ({', '.join('?' * len(batch))})",
+                tuple(batch),
+            )
+            found.extend(map(_file_record, rows))
+        return found
+
     def keep(self, record: FileRecord) -> None:
         """Record it, replacing what was recorded for the same key."""
         with self._store.transaction() as conn:
