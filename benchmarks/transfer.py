@@ -52,6 +52,7 @@ from typing import Any
 import boto3
 import psutil
 from botocore.config import Config
+from memory import high_water_kib  # benchmarks/memory.py, beside this script
 
 from publishkit.sandbox.wan import WanProxy
 
@@ -168,19 +169,6 @@ def journaled_parts(root: Path) -> int:
         return 0
 
 
-def high_water_kib(pid: int) -> int:
-    """VmHWM of a live process (the kernel's high-water mark of its resident set), in KiB; 0
-    once it ended."""
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 @dataclass(frozen=True)
 class MemoryPeak:
     own_mb: float  # VmHWM of the publishkit process
@@ -200,16 +188,20 @@ def peak_memory(command: list[str], env: dict[str, str], cwd: Path, server: int)
     parent = psutil.Process(process.pid)
     own = workers = 0
     while process.poll() is None:
-        own = max(own, high_water_kib(process.pid))
+        own = max(own, high_water_kib(process.pid) or 0)
         try:
             kids = parent.children(recursive=True)
         except psutil.Error:
             kids = []
-        workers = max(workers, sum(high_water_kib(kid.pid) for kid in kids))
+        workers = max(workers, sum(high_water_kib(kid.pid) or 0 for kid in kids))
         time.sleep(0.05)
     seconds = time.perf_counter() - start
     return MemoryPeak(
-        own / 1024, workers / 1024, high_water_kib(server) / 1024, seconds, process.returncode
+        own / 1024,
+        workers / 1024,
+        (high_water_kib(server) or 0) / 1024,
+        seconds,
+        process.returncode,
     )
 
 

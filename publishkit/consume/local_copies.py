@@ -171,14 +171,7 @@ class LocalFiles:
 
     def _keep(self, path: Path, digests: FileDigests, placed: Placed | None) -> None:
         stat = path.stat()
-        record = FileRecord(
-            str(path.resolve()),
-            stat.st_size,
-            stat.st_mtime_ns,
-            stat.st_ino,
-            digests.blake2b,
-            digests.sha256,
-        )
+        record = FileRecord.at(path, stat, digests)
         with self._lock:
             earlier = self._pending.get(path)
             if placed is None and earlier is not None:

@@ -168,17 +168,7 @@ class DigestCache:
 
     def record(self, path: Path, digests: FileDigests) -> None:
         """Remember digests computed elsewhere (e.g. while downloading) for `path` as it is now."""
-        stat = path.stat()
-        self._records.keep(
-            FileRecord(
-                str(path.resolve()),
-                stat.st_size,
-                stat.st_mtime_ns,
-                stat.st_ino,
-                digests.blake2b,
-                digests.sha256,
-            )
-        )
+        self._records.keep(FileRecord.at(path, path.stat(), digests))
 
     def find(self, blake2b: str) -> tuple[Path, FileDigests] | None:
         """A file on record with this content that is still unchanged on disk."""

@@ -8,11 +8,13 @@ contents passed inspection) instead of importing each other.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from publishkit.formats.file_digests import FileDigests
 from publishkit.workspace.state.store import StateStore
 
 
@@ -26,6 +28,18 @@ class FileRecord:
     inode: int
     blake2b: str
     sha256: str
+
+    @classmethod
+    def at(cls, path: Path, stat: os.stat_result, digests: FileDigests) -> FileRecord:
+        """`digests` for `path` as `stat` found it (its resolved path, size, mtime, inode)."""
+        return cls(
+            str(path.resolve()),
+            stat.st_size,
+            stat.st_mtime_ns,
+            stat.st_ino,
+            digests.blake2b,
+            digests.sha256,
+        )
 
 
 class FileDigestRecords:
@@ -46,16 +60,7 @@ class FileDigestRecords:
 
     def of_all(self, paths: list[str]) -> dict[str, FileRecord]:
         """The records of these keys that exist, by key: one query per 500 keys."""
-        found: dict[str, FileRecord] = {}
-        for start in range(0, len(paths), self._BATCH):
-            batch = paths[start : start + self._BATCH]
-            rows = self._store.query(
-                "SELECT path, size, mtime_ns, inode, blake2b, sha256 FROM file_digests "
-                f"WHERE path IN ({', '.join('?' * len(batch))})",
-                tuple(batch),
-            )
-            found.update((record.path, record) for record in map(_file_record, rows))
-        return found
+        return {record.path: record for record in self._where_in("path", paths)}
 
     def with_blake2b(self, blake2b: str) -> list[FileRecord]:
         """Every file on record with this content."""
@@ -68,12 +73,16 @@ class FileDigestRecords:
 
     def with_blake2b_in(self, blake2bs: list[str]) -> list[FileRecord]:
         """Every file on record with any of these contents: one query per 500 of them."""
+        return self._where_in("blake2b", blake2bs)
+
+    def _where_in(self, column: str, values: list[str]) -> list[FileRecord]:
+        """The records whose `column` is one of `values`: one query per 500 values."""
         found: list[FileRecord] = []
-        for start in range(0, len(blake2bs), self._BATCH):
-            batch = blake2bs[start : start + self._BATCH]
+        for start in range(0, len(values), self._BATCH):
+            batch = values[start : start + self._BATCH]
             rows = self._store.query(
                 "SELECT path, size, mtime_ns, inode, blake2b, sha256 FROM file_digests "
-                f"WHERE blake2b IN ({', '.join('?' * len(batch))})",
+                f"WHERE {column} IN ({', '.join('?' * len(batch))})",
                 tuple(batch),
             )
             found.extend(map(_file_record, rows))
