@@ -15,9 +15,10 @@ from publishkit.formats.release_layout import MANIFESTS_FOLDER
 from publishkit.release.published_readback import Place, compared_in_bucket, place_of
 from publishkit.s3.bucket import S3Bucket
 from publishkit.s3.pinned import BucketPool, ReadSettings
+from publishkit.site.earlier_releases import manifests_in, records_in
 from publishkit.site.page_record import PageRecord
 from publishkit.site.pages import release_files, release_page
-from publishkit.site.publishing import manifests_in, records_in, write_site
+from publishkit.site.publishing import write_site
 from publishkit.workspace.config import Settings
 
 

@@ -47,11 +47,12 @@ class PageRecord:
                 name: {"rows": rows, "columns": columns}
                 for name, (rows, columns) in self.shapes.items()
             },
-            "release": None if self.facts is None else _facts_json(self.facts),
+            "release": None if self.facts is None else facts_json(self.facts),
         }
 
 
-def _facts_json(facts: ReleaseFacts) -> dict[str, Any]:
+def facts_json(facts: ReleaseFacts) -> dict[str, Any]:
+    """A release's facts as its record and the site's history (site_history) write them."""
     dandi = facts.dandi
     return {
         "date": facts.date,
@@ -73,7 +74,8 @@ def _facts_json(facts: ReleaseFacts) -> dict[str, Any]:
     }
 
 
-def _facts(version: str, found: dict[str, Any] | None) -> ReleaseFacts | None:
+def facts_from_json(version: str, found: dict[str, Any] | None) -> ReleaseFacts | None:
+    """Release `version`'s facts as `facts_json` wrote them (None: not known)."""
     if found is None:
         return None
     dandi = found["dandi"]
@@ -124,7 +126,7 @@ def parse(data: bytes, source: str) -> PageRecord:
         remarks=tuple(document["remarks"]),
         inspection=inspection,
         shapes={n: (t["rows"], t["columns"]) for n, t in document["tables"].items()},
-        facts=_facts(document["manifest_version"], document["release"]),
+        facts=facts_from_json(document["manifest_version"], document["release"]),
     )
 
 

@@ -1,9 +1,11 @@
 """The site put in the bucket by each release, and read back from it.
 
-`<prefix>/index.html` is replaced by each release (a new version of one key). A release's page,
-the pages of its file table and its record (`releases/vX.Y.Z.json`) are create-only, like
-manifests: a key that exists is left as it is (a re-run after a crash finds them), and the page
-is put last, so a page in the bucket means its file pages and record are there too.
+`<prefix>/index.html` and the site's history (`releases/history.json`, what the index says of
+each release, read back by the next release in one GET) are replaced by each release (a new
+version of each key). A release's page, the pages of its file table and its record
+(`releases/vX.Y.Z.json`) are create-only, like manifests: a key that exists is left as it is
+(a re-run after a crash finds them), and the page is put last, so a page in the bucket means
+its file pages and record are there too.
 """
 
 from __future__ import annotations
@@ -18,13 +20,19 @@ from typing import Any
 
 from publishkit.errors import ManifestError
 from publishkit.formats.comparison import Comparison
-from publishkit.formats.manifest import entry_relpath, parse_manifest, version_from_name
-from publishkit.formats.release_layout import MANIFESTS_FOLDER
+from publishkit.formats.manifest import entry_relpath
 from publishkit.formats.table_diff import parse_table
 from publishkit.local_files import write_atomic
 from publishkit.s3 import content_types
 from publishkit.s3.bucket import ConditionFailed, S3Bucket
-from publishkit.site import page_record
+from publishkit.site import page_record, site_history
+from publishkit.site.earlier_releases import (
+    Earlier,
+    earlier_releases,
+    manifests_in,
+    record_name,
+    records_in,
+)
 from publishkit.site.history import (
     PAGES_FOLDER,
     History,
@@ -37,6 +45,7 @@ from publishkit.site.history import (
 )
 from publishkit.site.page_record import PageRecord
 from publishkit.site.pages import release_files, release_page, render_index
+from publishkit.site.site_history import HISTORY
 
 log = logging.getLogger(__name__)
 INDEX = "index.html"
@@ -50,10 +59,6 @@ class SiteResult:
     page_url: str
     index_url: str
     written: tuple[str, ...]
-
-
-def record_name(version: str) -> str:
-    return f"{PAGES_FOLDER}/v{version}.json"
 
 
 def publish_site(
@@ -111,10 +116,16 @@ def publish_site(
         if written or not _lists(bucket.get_bytes(index_key), version):
             draft = drafted.result() if drafted else None
             if draft is not None and mine is not None and draft.facts == mine:
-                index = draft.html
+                earlier, drawn, index = draft.earlier, draft.history, draft.html
             else:
-                earlier = draft.earlier if draft else _earlier(bucket, prefix, document, versions)
-                index = render_index(_history(document, earlier, mine))
+                if draft is not None:
+                    earlier = draft.earlier
+                else:
+                    earlier = earlier_releases(bucket, prefix, document, versions)
+                drawn = _history(document, earlier, mine)
+                index = render_index(drawn)
+            if _keep_history(earlier, drawn):  # before the index: a re-run finds it unlisted
+                written.append(HISTORY)
             bucket.put_bytes(
                 index_key, index.encode(), content_type=content_types.HTML, create_only=False
             )
@@ -128,7 +139,8 @@ class DraftedIndex:
     """The index as drawn ahead, for release `facts`: used when the record put says the same."""
 
     facts: ReleaseFacts
-    earlier: _Earlier
+    earlier: Earlier
+    history: History
     html: str
 
 
@@ -140,50 +152,29 @@ def draft_index(
     versions: Collection[str] | None = None,
 ) -> DraftedIndex:
     """The index with release `document` in it (`comparison`: since the release before),
-    drawn from the records of the releases before: for a thread to draw while the release's
-    notes and page are put (reads only). `versions`: the manifests' versions in the bucket
-    (`document`'s too), as the caller listed them in this run; else listed here."""
-    earlier = _earlier(bucket, prefix, document, versions)
+    drawn from the site's history of the releases before: for a thread to draw while the
+    release's notes and page are put (reads only). `versions`: the manifests' versions in the
+    bucket (`document`'s too), as the caller listed them in this run; else listed here."""
+    earlier = earlier_releases(bucket, prefix, document, versions)
     facts = release_facts(document, comparison.changes)
-    return DraftedIndex(facts, earlier, render_index(_history(document, earlier, facts)))
+    drawn = _history(document, earlier, facts)
+    return DraftedIndex(facts, earlier, drawn, render_index(drawn))
 
 
-@dataclass(frozen=True)
-class _Earlier:
-    """The manifests' versions in the bucket (this release's too), and the records of the
-    releases before it."""
-
-    versions: tuple[str, ...]
-    records: dict[str, PageRecord]
-    bucket: S3Bucket
-    prefix: str
-
-
-def _earlier(
-    bucket: S3Bucket,
-    prefix: str,
-    document: Mapping[str, Any],
-    versions: Collection[str] | None = None,
-) -> _Earlier:
-    if versions is None:
-        versions = manifest_keys(bucket, prefix, str(document["project_name"])).keys()
-    keys = tuple(versions)
-    before = [v for v in keys if v != str(document["manifest_version"])]
-    return _Earlier(keys, records_in(bucket, prefix, before), bucket, prefix)
-
-
-def _history(document: Mapping[str, Any], earlier: _Earlier, mine: ReleaseFacts | None) -> History:
-    """Every release of `document`'s project, from the pages' records (small) when each one
-    has its record (`mine`: this release's, just put; else read from the bucket), else from
-    the manifests (releases published before the site)."""
+def _history(document: Mapping[str, Any], earlier: Earlier, mine: ReleaseFacts | None) -> History:
+    """Every release of `document`'s project from what the site's history says of it (`mine`:
+    this release's, just put; else from the document or the record in the bucket), else from
+    the manifests (when one could not be read)."""
     project, version = str(document["project_name"]), str(document["manifest_version"])
-    records = dict(earlier.records)
-    if mine is None:
-        records.update(records_in(earlier.bucket, earlier.prefix, [version]))
-    facts = [record.facts for record in records.values() if record.facts is not None]
-    facts += [mine] if mine is not None else []
-    if len(facts) == len(earlier.versions) and version in earlier.versions:
-        return history_of(project, facts)
+    facts = dict(earlier.facts)
+    if mine is not None:
+        facts[version] = mine
+    elif version not in facts:
+        record = records_in(earlier.bucket, earlier.prefix, [version]).get(version)
+        if record is not None and record.facts is not None:
+            facts[version] = record.facts
+    if version in facts and set(earlier.versions) <= facts.keys():
+        return history_of(project, list(facts.values()))
     documents = {
         str(d["manifest_version"]): d
         for d in manifests_in(earlier.bucket, earlier.prefix, document)
@@ -192,51 +183,19 @@ def _history(document: Mapping[str, Any], earlier: _Earlier, mine: ReleaseFacts 
     return history(list(documents.values()))
 
 
+def _keep_history(earlier: Earlier, drawn: History) -> bool:
+    """Put the site's history document of `drawn` unless the bucket has it already."""
+    data = site_history.dump(drawn.project, drawn.releases)
+    if data == earlier.stored:
+        return False
+    key = f"{earlier.prefix}/{HISTORY}"
+    earlier.bucket.put_bytes(key, data, content_type=content_types.JSON, create_only=False)
+    return True
+
+
 def _lists(index: bytes | None, version: str) -> bool:
     """The index links to the page of `version` (a re-run that changed nothing writes none)."""
     return index is not None and f'href="{PAGES_FOLDER}/{page_name(version)}"'.encode() in index
-
-
-def manifest_keys(bucket: S3Bucket, prefix: str, project: str) -> dict[str, str]:
-    """The key of each manifest of `project` in the bucket's `manifests/`, by version."""
-    found = {}
-    for key in bucket.list_keys(f"{prefix}/{MANIFESTS_FOLDER}/"):
-        name = key.rsplit("/", 1)[-1]
-        version = version_from_name(name)
-        if name.startswith(f"{project}_project_manifest_v") and version is not None:
-            found[str(version)] = key
-    return found
-
-
-def manifests_in(bucket: S3Bucket, prefix: str, like: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Every manifest of `like`'s project in the bucket's `manifests/`, parsed and validated."""
-    keys = list(manifest_keys(bucket, prefix, str(like["project_name"])).values())
-    found = []
-    for key, data in zip(keys, _read_all(bucket, keys), strict=True):
-        if data is not None:
-            found.append(parse_manifest(data, f"s3://{bucket.name}/{key}"))
-    return ordered(found)
-
-
-def records_in(bucket: S3Bucket, prefix: str, versions: list[str]) -> dict[str, PageRecord]:
-    """The page records the bucket has, by version."""
-    keys = [f"{prefix}/{record_name(version)}" for version in versions]
-    found = {}
-    for version, key, data in zip(versions, keys, _read_all(bucket, keys), strict=True):
-        if data is not None:
-            found[version] = page_record.parse(data, f"s3://{bucket.name}/{key}")
-    return found
-
-
-READS_AT_ONCE = 8  # one small record per release, read at once (within the client's 10 connections)
-
-
-def _read_all(bucket: S3Bucket, keys: list[str]) -> list[bytes | None]:
-    """Each key's bytes (None: absent), read READS_AT_ONCE at a time."""
-    if len(keys) <= 1:
-        return [bucket.get_bytes(key) for key in keys]
-    with ThreadPoolExecutor(min(READS_AT_ONCE, len(keys))) as pool:
-        return list(pool.map(bucket.get_bytes, keys))
 
 
 def write_site(

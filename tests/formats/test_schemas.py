@@ -36,7 +36,8 @@ def test_an_unknown_schema_name_lists_the_known_ones(cli, name: str) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith(
         f"error: no schema named {name!r} (known: config, inspection-report, lindi-index, "
-        "manifest, nwb-summaries, nwb-summary, release-page, template, template-objects/dff,"
+        "manifest, nwb-summaries, nwb-summary, release-page, site-history, template, "
+        "template-objects/dff,"
     )
     assert result.stderr.rstrip().endswith("(fix: e.g. `publishkit schema config`)")
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr

@@ -163,25 +163,42 @@ def test_a_release_that_inspects_hashes_its_files_while_the_workers_inspect(
     assert events == ["inspection started", "staged", "verdict awaited"]
 
 
+@pytest.mark.parametrize("earlier", [1, 4])
 def test_a_one_change_release_sends_only_the_requests_it_needs(
-    cli, workspace: Workspace, aws_env: dict[str, str], s3_server, monkeypatch
+    cli, workspace: Workspace, aws_env: dict[str, str], s3_server, monkeypatch, earlier: int
 ) -> None:
     """After one data file changed, the release (its site too) sends, counted at a proxy in
     front of the S3 server: the preflight's five (versioning, location, the notes, the list of
     manifests, the latest manifest), the previous summaries (an NWB file changed), a HEAD and
-    a PUT of the file, the summaries and the manifest, the notes, and the site's record of the
-    release before, then its record, page and index. Not the manifests listed a second time,
-    nor the unchanged table read back at its pinned version: the run knows both (issue 23)."""
+    a PUT of the file, the summaries and the manifest, the notes, and the site's history (a
+    GET), then the release's record, page, the history (a PUT) and the index: 16, whatever
+    the count of releases before (not one GET per earlier release's record). Not the
+    manifests listed a second time, nor the unchanged table read back at its pinned version:
+    the run knows both (issue 23)."""
     from tests.faultproxy import FaultProxy
 
     assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
+    for n in range(1, earlier):
+        (workspace.root / "data" / "s102.nwb").write_bytes(b"session 102, take %d " % n * 500)
+        assert cli("release", "--bump", "minor", cwd=workspace.root).exit_code == 0
     (workspace.root / "data" / "s101.nwb").write_bytes(b"session 101, again " * 500)
     with FaultProxy(s3_server.endpoint_url) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         result = cli("release", "--bump", "minor", cwd=workspace.root)
         sent = sorted(f"{r.method} {r.path.split('/', 2)[-1]}" for r in proxy.records)
     assert result.exit_code == 0, result.stderr
+    assert f"1.{earlier}.0" in result.stdout + result.stderr
     listed = [line for line in sent if "list-type=2" in line]
     assert len(listed) == 1, sent
     assert not [line for line in sent if "versionId=" in line], sent
-    assert len(sent) == 15, "\n".join(sent)
+    site = [line.split("?")[0] for line in sent if "/releases/" in line]
+    version = f"1.{earlier}.0"
+    assert site == sorted(
+        [
+            "GET demo-project/releases/history.json",
+            "PUT demo-project/releases/history.json",
+            f"PUT demo-project/releases/v{version}.html",
+            f"PUT demo-project/releases/v{version}.json",
+        ]
+    ), sent
+    assert len(sent) == 16, "\n".join(sent)

@@ -316,8 +316,8 @@ def test_a_release_candidate_is_promoted_without_changes(
         }
     data_keys = {v["Key"] for v in before}
     after = [v for v in versions(s3_client, workspace.bucket) if v["Key"] in data_keys]
-    # the notes and the site's index, rewritten; no data file uploaded again
-    assert len(after) == len(before) + 2
+    # the notes, the site's history and its index, rewritten; no data file uploaded again
+    assert len(after) == len(before) + 3
     notes = (workspace.root / "release_notes.md").read_text()
     assert notes.startswith("# Release notes\n\n## v1.0.1 ")
     assert "No changes since v1.0.1-rc1." in notes

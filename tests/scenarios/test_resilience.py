@@ -111,8 +111,8 @@ def test_many_new_files_are_listed_once_not_asked_for_one_by_one(
     heads = [r for r in proxy.records if r.method == "HEAD" and r.path.count("/") > 1]
     puts = [r for r in proxy.records if r.method == "PUT"]
     # the files, the table, the NWB summaries, the manifest, the notes; the release's page, its
-    # record and the site's index
-    assert heads == [] and len(puts) == 40 + 4 + 3
+    # record, the site's history and its index
+    assert heads == [] and len(puts) == 40 + 4 + 4
     assert len([r for r in proxy.records if _lists_the_prefix(r)]) == 1
     seen = len(proxy.records)
     workspace.set_sessions(

@@ -15,6 +15,7 @@ from tests.site.hostile import IMG, JS_URL, SCRIPT, live_parts
 
 PAGE_KEYS = [
     "demo-project/index.html",
+    "demo-project/releases/history.json",
     "demo-project/releases/v0.1.0.html",
     "demo-project/releases/v0.1.0.json",
     "demo-project/releases/v0.2.0.html",
@@ -63,6 +64,7 @@ def test_each_release_puts_its_page_create_only_and_replaces_the_index(
     assert site_keys(s3_client, workspace.bucket) == PAGE_KEYS
     bucket = workspace.bucket
     assert len(versions(s3_client, bucket, "demo-project/index.html")) == 2  # replaced
+    assert len(versions(s3_client, bucket, "demo-project/releases/history.json")) == 2
     assert len(versions(s3_client, bucket, "demo-project/releases/v0.1.0.html")) == 1
     for key in PAGE_KEYS:
         head = s3_client.head_object(Bucket=bucket, Key=key)
@@ -86,9 +88,14 @@ def test_each_release_puts_its_page_create_only_and_replaces_the_index(
     assert record["tables"] == {"sessions": {"columns": 3, "rows": 3}}
     assert record["remarks"][0] == f"Fixed {SCRIPT} and {IMG}, see {JS_URL}"
 
+    history = json.loads(body("releases/history.json"))
+    assert sorted(history["releases"]) == ["0.1.0", "0.2.0"]
+    assert history["releases"]["0.2.0"] == record["release"]  # what the index says of it
+
     again = cli("release", "--version", "0.2.0", cwd=workspace.root)  # nothing changed
     assert again.exit_code == 0, again.stderr
     assert len(versions(s3_client, bucket, "demo-project/index.html")) == 2  # nothing written
+    assert len(versions(s3_client, bucket, "demo-project/releases/history.json")) == 2
 
 
 def test_a_workspace_with_site_false_puts_no_page(
@@ -136,19 +143,28 @@ def test_site_out_writes_every_page_from_the_bucket(
 
 
 @pytest.mark.slow
-def test_a_release_builds_the_index_from_the_pages_records_not_every_manifest(
+def test_a_release_builds_the_index_from_the_site_history_not_the_records_or_manifests(
     cli, workspace: Workspace, aws_env, s3_client
 ) -> None:
     two_releases(cli, workspace)
-    key = "demo-project/releases/v0.1.0.json"
-    record = json.loads(s3_client.get_object(Bucket=workspace.bucket, Key=key)["Body"].read())
-    assert record["release"]["files"] == 3 and record["release"]["created"] == 3
-    record["release"]["files"] = 777  # a mark only the record carries
-    s3_client.put_object(Bucket=workspace.bucket, Key=key, Body=json.dumps(record).encode())
+    bucket, key = workspace.bucket, "demo-project/releases/history.json"
+    history = json.loads(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert history["releases"]["0.1.0"]["files"] == 3
+    assert history["releases"]["0.1.0"]["created"] == 3
+    history["releases"]["0.1.0"]["files"] = 777  # a mark only the history carries
+    s3_client.put_object(Bucket=bucket, Key=key, Body=json.dumps(history).encode())
+    record_key = "demo-project/releases/v0.1.0.json"
+    record = json.loads(s3_client.get_object(Bucket=bucket, Key=record_key)["Body"].read())
+    record["release"]["files"] = 555  # the record is not read again
+    s3_client.put_object(Bucket=bucket, Key=record_key, Body=json.dumps(record).encode())
     workspace.set_sessions({"101": b"again"})
     assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
-    index = s3_client.get_object(Bucket=workspace.bucket, Key="demo-project/index.html")
-    assert '<td class="num">777</td>' in index["Body"].read().decode()
+    index = s3_client.get_object(Bucket=bucket, Key="demo-project/index.html")
+    html = index["Body"].read().decode()
+    assert '<td class="num">777</td>' in html and '<td class="num">555</td>' not in html
+    kept = json.loads(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert sorted(kept["releases"]) == ["0.1.0", "0.2.0", "1.0.0"]
+    assert kept["releases"]["0.1.0"]["files"] == 777
 
 
 def test_site_out_before_any_release_is_refused(
@@ -161,12 +177,13 @@ def test_site_out_before_any_release_is_refused(
 
 
 @pytest.mark.slow
-def test_a_release_reads_the_earlier_records_while_it_renders_and_not_its_own_back(
+def test_a_release_reads_the_site_history_once_while_it_renders_and_no_record(
     cli, workspace: Workspace, aws_env, s3_client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The index's history: the records of the releases before and the record this release
-    just put, from memory; the index is drawn once, in the background while the release's
-    notes and page are put, and lists all three releases."""
+    """The index's history: the site's history document (one GET, whatever the count of
+    releases before) and the record this release just put, from memory; the index is drawn
+    once, in the background while the release's notes and page are put, and lists all three
+    releases."""
     import threading
 
     from publishkit.s3.bucket import S3Bucket
@@ -192,13 +209,8 @@ def test_a_release_reads_the_earlier_records_while_it_renders_and_not_its_own_ba
     monkeypatch.setattr(publishing, "render_index", drawing)
     workspace.set_sessions({"101": b"again"})
     assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
-    records = [
-        (key, thread) for key, thread in reads if key.endswith(".json") and "/releases/" in key
-    ]
-    assert sorted(key for key, _ in records) == [
-        "demo-project/releases/v0.1.0.json",
-        "demo-project/releases/v0.2.0.json",
-    ]
+    records = [(key, thread) for key, thread in reads if "/releases/" in key]
+    assert [key for key, _ in records] == ["demo-project/releases/history.json"]
     assert all(thread != "MainThread" for _, thread in records)
     assert len(drawn) == 1 and drawn[0].startswith("publishkit-site")  # once, meanwhile
     index = s3_client.get_object(Bucket=workspace.bucket, Key="demo-project/index.html")
