@@ -83,7 +83,7 @@ class Decoded(NamedTuple):
     clean_paths: list[str] | None
 
 
-def decode(data: bytes | str | memoryview) -> Decoded | None:
+def decode(data: bytes | str) -> Decoded | None:
     """The manifest in `data`, when it surely is one the schema accepts and has no key the
     schema does not name outside its entries; else None. An entry's keys the schema does not
     name are not kept (no reader reads them)."""
