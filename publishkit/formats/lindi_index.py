@@ -17,7 +17,7 @@ from typing import Any, TypedDict
 from urllib.parse import quote
 
 from publishkit.errors import ManifestError
-from publishkit.formats.schemas import violations
+from publishkit.formats.schemas import refuse_invalid
 
 INDEX_FOLDER = "lindi"
 SUFFIX = ".lindi.json"
@@ -61,10 +61,7 @@ def parse_index(data: bytes, source: str) -> dict[str, Any]:
 
 def check_index(document: Any, source: str) -> None:
     """Refuse a document that is not a LINDI index, naming `source` and the JSON pointer."""
-    problems = violations(document, "lindi-index")
-    if problems:
-        first = problems[0]
-        raise ManifestError(f"{source}: at {first.pointer or '/'}: {first.message}", hint=_HINT)
+    refuse_invalid(document, "lindi-index", source, _HINT)
 
 
 def with_urls(document: dict[str, Any], change: Callable[[str], str]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from publishkit.formats.jsonio import encode, loads
 from publishkit.formats.keys import first_unclean
 from publishkit.formats.lindi_index import IndexRecord
 from publishkit.formats.manifest_decoder import decode, unvouched
-from publishkit.formats.schemas import violations
+from publishkit.formats.schemas import refuse_invalid
 from publishkit.formats.urls import ObjectLocation as ObjectLocation
 from publishkit.formats.urls import allensdk_relpath as allensdk_relpath
 from publishkit.formats.urls import allensdk_relpaths as allensdk_relpaths
@@ -141,14 +141,7 @@ def load(path: Path) -> dict[str, Any]:
 
 def validate(document: Any, source: str) -> None:
     """Refuse a document that breaks the schema, or whose files no folder can hold together."""
-    problems = violations(unvouched(document), "manifest")
-    if problems:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ManifestError(
-            f"{source}: at {first.pointer or '/'}: {first.message}{more}",
-            hint="see `publishkit schema manifest`",
-        )
+    refuse_invalid(unvouched(document), "manifest", source, "see `publishkit schema manifest`")
     _check_paths(document, source)
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
 
+from publishkit.errors import ManifestError
 from publishkit.resources import shipped
 
 Validator = Callable[[Any], bool]
@@ -61,6 +62,15 @@ def violations(document: Any, schema_name: str) -> list[SchemaViolation]:
     document the compiled validator passes has none; only one it refuses (or one it cannot
     judge) is listed by jsonschema, which explains each fault."""
     return [] if compiled(schema_name)(document) else listed(document, schema_name)
+
+
+def refuse_invalid(document: Any, schema_name: str, source: str, hint: str) -> None:
+    """Refuse a document that breaks schema `schema_name`: a ManifestError naming `source`,
+    the JSON pointer of the first violation and how many more there are."""
+    problems = violations(document, schema_name)
+    if problems:
+        first, more = problems[0], f" (and {len(problems) - 1} more)" if problems[1:] else ""
+        raise ManifestError(f"{source}: at {first.pointer or '/'}: {first.message}{more}", hint)
 
 
 def listed(document: Any, schema_name: str) -> list[SchemaViolation]:

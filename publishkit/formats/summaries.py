@@ -21,7 +21,7 @@ from typing import Any
 
 from publishkit.errors import ManifestError
 from publishkit.formats.jsonio import loads
-from publishkit.formats.schemas import violations
+from publishkit.formats.schemas import refuse_invalid
 
 SUMMARY_VERSION = 1
 # Under the release prefix, beside manifests/ and not in it: AllenSDK's S3CloudCache takes every
@@ -101,10 +101,7 @@ def encode(summary: Summary) -> str:
 
 def check_summary(summary: Any, source: str) -> Summary:
     """`summary` if it is one (`schemas/nwb-summary.schema.json`); else a ManifestError."""
-    problems = violations(summary, "nwb-summary")
-    if problems:
-        first = problems[0]
-        raise ManifestError(f"{source}: at {first.pointer or '/'}: {first.message}", hint=_HINT)
+    refuse_invalid(summary, "nwb-summary", source, _HINT)
     return dict(summary)
 
 
@@ -167,13 +164,7 @@ def summaries_document(
 def validate_document(document: Any, source: str) -> None:
     """Refuse a document that breaks its schema, naming `source` and the JSON pointer; the
     summaries themselves are checked as they are decoded."""
-    problems = violations(document, _SCHEMA)
-    if problems:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ManifestError(
-            f"{source}: at {first.pointer or '/'}: {first.message}{more}", hint=_HINT
-        )
+    refuse_invalid(document, _SCHEMA, source, _HINT)
 
 
 def parse_summaries(data: bytes, source: str) -> Summaries:
