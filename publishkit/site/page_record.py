@@ -12,7 +12,7 @@ from typing import Any
 from publishkit.errors import ManifestError
 from publishkit.formats.jsonio import dumps
 from publishkit.formats.release_layout import DandiVersion
-from publishkit.formats.schemas import violations
+from publishkit.formats.schemas import refuse_invalid
 from publishkit.site.history import ReleaseFacts
 from publishkit.site.pages import InspectionSummary
 
@@ -131,10 +131,4 @@ def parse(data: bytes, source: str) -> PageRecord:
 
 
 def _check(document: Any, source: str) -> None:
-    problems = violations(document, SCHEMA)
-    if problems:
-        first = problems[0]
-        raise ManifestError(
-            f"{source}: at {first.pointer or '/'}: {first.message}",
-            hint="see `publishkit schema release-page`",
-        )
+    refuse_invalid(document, SCHEMA, source, "see `publishkit schema release-page`")

@@ -6,16 +6,20 @@ earlier release."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, NoReturn
+from typing import Any
 
 from publishkit.errors import ManifestError
 from publishkit.formats.jsonio import encode, loads
-from publishkit.formats.schemas import violations
+from publishkit.formats.schemas import refuse_invalid
 from publishkit.site.history import PAGES_FOLDER, ReleaseFacts
 from publishkit.site.page_record import facts_from_json, facts_json
 
 SCHEMA = "site-history"
 HISTORY = f"{PAGES_FOLDER}/history.json"  # beside the pages; a page is v<version>.html
+_HINT = (
+    "delete it: the next release writes it again from the pages' records and the manifests "
+    "(see `publishkit schema site-history`)"
+)
 
 
 def dump(project: str, releases: Iterable[ReleaseFacts]) -> bytes:
@@ -25,7 +29,7 @@ def dump(project: str, releases: Iterable[ReleaseFacts]) -> bytes:
         "project_name": project,
         "releases": {facts.version: facts_json(facts) for facts in releases},
     }
-    _check(document, HISTORY)
+    refuse_invalid(document, SCHEMA, HISTORY, _HINT)
     return encode(document)
 
 
@@ -35,26 +39,11 @@ def parse(data: bytes, source: str) -> dict[str, ReleaseFacts]:
     try:
         document = loads(data)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        _refuse(source, f"not valid JSON ({exc})")
-    _check(document, source)
+        raise ManifestError(f"{source}: not valid JSON ({exc})", _HINT) from None
+    refuse_invalid(document, SCHEMA, source, _HINT)
     found: dict[str, Any] = document["releases"]
     return {
         version: facts
         for version, entry in found.items()
         if (facts := facts_from_json(version, entry)) is not None
     }
-
-
-def _check(document: Any, source: str) -> None:
-    problems = violations(document, SCHEMA)
-    if problems:
-        first = problems[0]
-        _refuse(source, f"at {first.pointer or '/'}: {first.message}")
-
-
-def _refuse(source: str, problem: str) -> NoReturn:
-    raise ManifestError(
-        f"{source}: {problem}",
-        hint="delete it: the next release writes it again from the pages' records and the "
-        "manifests (see `publishkit schema site-history`)",
-    )
