@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from publishkit.errors import ManifestError, StorageError, UsageError
 from publishkit.formats import manifest
+from publishkit.formats.keys import KEY_FIX, key_problem
 from publishkit.formats.release_layout import MANIFESTS_FOLDER
 from publishkit.formats.urls import locate
 from publishkit.s3.pinned import BucketPool
@@ -46,7 +47,13 @@ def load_manifest(
 def _from_bucket(
     pool: BucketPool, bucket: str, key: str, version: str | None
 ) -> tuple[dict[str, Any], str]:
-    """A manifest by its key, or release `version` (else the latest) under prefix `key`."""
+    """A manifest by its key, or release `version` (else the latest) under prefix `key`;
+    a bucket or prefix that names no clean key is refused before any request."""
+    if not bucket:
+        raise UsageError(f"s3://{bucket}/{key}: no bucket named", hint=_HINT)
+    problem = key_problem(key.rstrip("/")) if key.rstrip("/") else None
+    if problem is not None:
+        raise UsageError(f"s3://{bucket}/{key}: the prefix {problem}", hint=KEY_FIX)
     store = pool.get(bucket)
     if not key.endswith(".json"):
         prefix = key.strip("/")
