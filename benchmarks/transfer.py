@@ -286,7 +286,7 @@ def main() -> None:
                     s5 = tools.s5("s3://bench/s5-small/*", str(tmp / "s5-down") + "/")
                     compare(f"fetch {label}", ours, tm, s5, rows)
                 if args.case == "fetch-small":
-                    rows.append(fetch_small_case(tmp, args.files, args.file_kb, tools))
+                    rows.append(fetch_small_case(tmp, args.files, args.file_kb, tools, server.pid))
                 if "resume" not in args.skip:
                     notes.append(resume_case(tmp, big, size, wan, tools, env))
                     print(notes[-1], flush=True)
@@ -344,22 +344,92 @@ def memory_case(tmp: Path, big: Path, size: int, env: dict[str, str], server: in
     )
 
 
-def fetch_small_case(tmp: Path, count: int, file_kb: int, tools: Tools) -> str:
+def fetch_small_case(tmp: Path, count: int, file_kb: int, tools: Tools, server: int) -> str:
     """The fetch of `count` files of `file_kb` KB alone: released first (untimed), then read by
-    the three tools, each from the release's own objects."""
+    the three tools, each from the release's own objects; for each, the CPU seconds of the
+    client, of the local S3 server and of the WAN proxy (this process) while it ran."""
     folder = tmp / "small"
     folder.mkdir()
     for n in range(count):
         (folder / f"f{n:05d}.bin").write_bytes(os.urandom(file_kb * 1000))
     ws = workspace(tmp / "ws-small", "small", sorted(folder.iterdir()))
     run(publishkit("release", "--version", "1.0.0", "-q"), tools.env, ws)
-    rows: list[str] = []
     down = str(tmp / "pk-down")
-    ours = run(publishkit("fetch", str(manifest(ws)), "--to", down), tools.env, ws)
-    tm = tools.transfer_manager("down", tmp / "tm-down", "small/data")
-    s5 = tools.s5("s3://bench/small/data/*", str(tmp / "s5-down") + "/")
-    compare(f"fetch {count} x {file_kb} KB", ours, tm, s5, rows)
-    return rows[0]
+    ours = run_with_cpu(publishkit("fetch", str(manifest(ws)), "--to", down), tools.env, ws, server)
+    tm_command = [sys.executable, "-c", TM_SCRIPT, "down", tools.endpoint, "bench"]
+    tm = run_with_cpu([*tm_command, str(tmp / "tm-down"), "small/data"], tools.env, None, server)
+    s5 = None
+    if tools.s5cmd is not None:
+        command = [tools.s5cmd, "--endpoint-url", tools.endpoint, "cp"]
+        source, target = "s3://bench/small/data/*", str(tmp / "s5-down") + "/"
+        s5 = run_with_cpu([*command, source, target], tools.env, None, server)
+    rows: list[str] = []
+    compare(
+        f"fetch {count} x {file_kb} KB",
+        ours.seconds,
+        tm.seconds,
+        None if s5 is None else s5.seconds,
+        rows,
+    )
+    for name, usage in (("publishkit", ours), ("TransferManager", tm), ("s5cmd", s5)):
+        if usage is not None:
+            rows.append(f"  {name:<16} {usage}")
+    return "\n".join(rows)
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """One tool's run: its wall time, and the CPU seconds of each process while it ran."""
+
+    seconds: float
+    client: float  # the tool (and any process it waited for)
+    server: float  # the local S3 (`publishkit sandbox` and its children)
+    proxy: float  # the WAN proxy: this process, which does nothing else meanwhile
+
+    def __str__(self) -> str:
+        total = self.client + self.server + self.proxy
+        return (
+            f"{self.seconds:5.1f} s wall; CPU s: client {self.client:5.1f}, S3 server "
+            f"{self.server:5.1f}, WAN proxy {self.proxy:5.1f}, together {total:5.1f} "
+            f"= {total / self.seconds:.2f} cores"
+        )
+
+
+def _cpu_of_tree(pid: int) -> float:
+    process = psutil.Process(pid)
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        try:
+            times = each.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def run_with_cpu(command: list[str], env: dict[str, str], cwd: Path | None, server: int) -> CpuUse:
+    """`run`, with the CPU seconds of the tool (its rusage at exit), of the server's process
+    tree and of this process (the WAN proxy's threads) over the run."""
+    own = psutil.Process()
+    server_before, proxy_before = _cpu_of_tree(server), sum(own.cpu_times()[:2])
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert child.stderr is not None
+    errors = threading.Thread(target=child.stderr.read, daemon=True)
+    errors.start()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        sys.exit(f"{' '.join(command[:4])}... failed ({child.returncode})")
+    return CpuUse(
+        seconds,
+        usage.ru_utime + usage.ru_stime,
+        _cpu_of_tree(server) - server_before,
+        sum(own.cpu_times()[:2]) - proxy_before,
+    )
 
 
 def resume_case(

@@ -110,6 +110,8 @@ def fetch_release(
         ]
         if in_the_way and not overwrite:
             raise _refusal(in_the_way, dest)
+        placing = zip(files, found, strict=True)
+        local.intend([(targets[item], item) for item, at in placing if at != "present"])
         local.expect(files)
         journal = PartialDownloads(store)
 

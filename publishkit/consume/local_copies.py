@@ -8,7 +8,9 @@ kept here and committed with the others every `seconds` (and when the fetch ends
 ends), after the folders that gained those files are synced (`FolderSyncs`): a record never
 names a file whose rename a power loss could still undo. A fetch killed meanwhile loses only
 records, which save work when they are there (the next run reads the file again), never a
-file's integrity; until then, the records waiting here are consulted as if committed.
+file's integrity; until then, the records waiting here are consulted as if committed. That a file
+is fetch's (to be replaced by a later fetch without --overwrite) is never left to a batch: the
+content each file is about to get is committed before the first rename (`intend`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from publishkit.workspace.state import (
     FetchedFiles,
     FileDigestRecords,
     FileRecord,
+    Intent,
     Placed,
     PlacedFiles,
     StateStore,
@@ -85,8 +88,17 @@ class LocalFiles:
         with self._lock:
             pending = self._pending.get(target)
         placed = pending.placed if pending is not None else self._placed.of(target)
-        return (
-            "placed" if placed == Placed(found.size, found.blake2b, found.sha256) else "in the way"
+        content = Placed(found.size, found.blake2b, found.sha256)
+        if placed == content or self._placed.intended(target, content):
+            return "placed"
+        return "in the way"
+
+    def intend(self, placing: Sequence[tuple[Path, PinnedFile]]) -> None:
+        """Record, durably and at once, the content each of `placing` is about to put at its
+        path, before the first of them is renamed into place: a fetch killed after a rename and
+        before its batch of records leaves a file still known as fetch's."""
+        self._placed.intend(
+            [Intent(path, item.file_hash, item.size, item.sha256) for path, item in placing]
         )
 
     def placed(self, path: Path, digests: FileDigests) -> None:

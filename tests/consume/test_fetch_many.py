@@ -59,7 +59,9 @@ def test_many_files_sync_each_folder_and_the_records_once_a_batch_not_once_a_fil
     assert len(folder_syncs) < FILES / 4  # one per folder and batch, not one per file
     with sqlite3.connect(cache / ".publishkit" / "state.sqlite") as db:
         placed = {row[0] for row in db.execute("SELECT path FROM fetch_placed")}
+        intents = list(db.execute("SELECT path FROM fetch_intents"))
     assert placed == {str(p) for p in root.rglob("*") if p.is_file()}
+    assert intents == []  # each intent dropped once its file was recorded as placed
 
     again = cli("fetch", str(manifest), "--to", str(cache), "--format", "json", cwd=tmp_path)
     assert json.loads(again.stdout)["counts"]["present"] == FILES + 1

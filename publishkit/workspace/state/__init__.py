@@ -1,6 +1,12 @@
 """The workspace's state store: one SQLite file under `.publishkit/`, and its tables."""
 
-from publishkit.workspace.state.fetch_journal import PartialDownloads, Placed, PlacedFiles, Written
+from publishkit.workspace.state.fetch_journal import (
+    Intent,
+    PartialDownloads,
+    Placed,
+    PlacedFiles,
+    Written,
+)
 from publishkit.workspace.state.store import STATE_FILE, Batches, StateStore
 from publishkit.workspace.state.tables import (
     Conversion,
@@ -32,6 +38,7 @@ __all__ = [
     "FileIdentity",
     "FileRecord",
     "Inspections",
+    "Intent",
     "InterfaceSchemas",
     "JournaledPart",
     "Notices",

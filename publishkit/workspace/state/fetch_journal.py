@@ -19,7 +19,8 @@ class Placed:
 
 
 class PlacedFiles:
-    """fetch_placed: each file fetch placed (downloaded or linked), and the content it placed."""
+    """fetch_placed and fetch_intents: each file fetch placed (downloaded or linked) and the
+    content it placed, and the contents a fetch is about to place."""
 
     def __init__(self, store: StateStore) -> None:
         self._store = store
@@ -34,13 +35,47 @@ class PlacedFiles:
         size, blake2b, sha256 = rows[0]
         return Placed(int(str(size)), str(blake2b), str(sha256))
 
+    def intended(self, path: Path, found: Placed) -> bool:
+        """A fetch meant to place `found` at `path` (it may have been killed before recording
+        that it did): every digest the intent records is `found`'s."""
+        rows = self._store.query(
+            "SELECT size, sha256 FROM fetch_intents WHERE path = ? AND blake2b = ?",
+            (str(path), found.blake2b),
+        )
+        return any(
+            size in (None, found.size) and sha256 in (None, found.sha256) for size, sha256 in rows
+        )
+
+    def intend(self, intents: list[Intent]) -> None:
+        """Record, durably and in one transaction, the contents a fetch is about to place:
+        before the first of them is renamed into place."""
+        with self._store.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO fetch_intents VALUES (?, ?, ?, ?)",
+                [(str(i.path), i.blake2b, i.size, i.sha256) for i in intents],
+            )
+
     def keep(self, path: Path, placed: Placed) -> None:
-        """Record that fetch placed this content at `path`."""
+        """Record that fetch placed this content at `path` (no longer only intended)."""
         with self._store.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO fetch_placed VALUES (?, ?, ?, ?)",
                 (str(path), placed.size, placed.blake2b, placed.sha256),
             )
+            conn.execute(
+                "DELETE FROM fetch_intents WHERE path = ? AND blake2b = ?",
+                (str(path), placed.blake2b),
+            )
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A content a fetch is about to place at a path, as its manifest pins it."""
+
+    path: Path
+    blake2b: str
+    size: int | None
+    sha256: str | None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,14 @@ CREATE TABLE IF NOT EXISTS fetched (path TEXT PRIMARY KEY, ctime_ns INTEGER NOT 
 CREATE TABLE IF NOT EXISTS fetch_placed (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, blake2b TEXT NOT NULL, sha256 TEXT NOT NULL
 );
+-- fetch: the contents a fetch is about to place, each at its path, as its manifest pins them
+-- (size and sha256 when it records them), committed before the first of them is renamed into
+-- place: a file found there with one of them is fetch's even if the fetch was killed before it
+-- recorded the file in fetch_placed (which drops the intent when it does)
+CREATE TABLE IF NOT EXISTS fetch_intents (
+    path TEXT NOT NULL, blake2b TEXT NOT NULL, size INTEGER, sha256 TEXT,
+    PRIMARY KEY (path, blake2b)
+);
 -- fetch: a large file's partial download (by the partial's path) and the object it is of; its
 -- ranges written and checked, each with the sha256 of its bytes, re-checked before a resume
 CREATE TABLE IF NOT EXISTS fetch_partials (
