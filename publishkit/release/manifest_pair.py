@@ -65,11 +65,11 @@ def fingerprints(document: dict[str, Any]) -> Fingerprints:
     return found
 
 
-def read_pair(old: Path, new: Path, *, fork_from: int = FORK_FROM_BYTES) -> ManifestPair:
+def read_pair(old: Path, new: Path) -> ManifestPair:
     """OLD and NEW read and checked (`manifest.load`), OLD in a child process when it has
-    `fork_from` bytes or more and this process may fork; a refusal is `manifest.load`'s, OLD's
+    FORK_FROM_BYTES or more and this process may fork; a refusal is `manifest.load`'s, OLD's
     when both are refused."""
-    if not _may_fork(old, new, fork_from):
+    if not _may_fork(old, new):
         return paired(manifest.load(old), manifest.load(new))
     with _child_reading(old) as child:
         try:
@@ -120,12 +120,12 @@ def _cut(document: dict[str, Any], prints: Fingerprints, wanted: _Wanted) -> dic
     return cut
 
 
-def _may_fork(old: Path, new: Path, fork_from: int) -> bool:
+def _may_fork(old: Path, new: Path) -> bool:
     """Whether OLD is read in a child: it is that large, both files are there (else reading
     both here says what is wrong), and no other thread runs (a fork copies the locks other
     threads hold, never released in the child)."""
     try:
-        large = old.stat().st_size >= fork_from and new.is_file() and old.is_file()
+        large = old.stat().st_size >= FORK_FROM_BYTES and new.is_file() and old.is_file()
     except OSError:
         return False
     return large and hasattr(os, "fork") and threading.active_count() == 1
