@@ -21,8 +21,9 @@ from publishkit.cli.options import (
 from publishkit.cli.render import err, out
 from publishkit.errors import CheckFailed, ManifestError, UsageError
 from publishkit.formats import manifest
+from publishkit.formats.changes import allensdk_text
 from publishkit.formats.comparison import check_comparable
-from publishkit.formats.notes import render_allensdk, render_markdown
+from publishkit.formats.notes import render_markdown
 from publishkit.formats.release_layout import MANIFESTS_FOLDER
 from publishkit.writable import check_file, write_error
 
@@ -87,7 +88,7 @@ def notes(
     if fmt is NotesFormat.allensdk:  # (AllenSDK's text reads every entry of both)
         old_doc, new_doc = manifest.load(old), manifest.load(new)
         _warn_if_backwards(old_doc, new_doc, old, new)
-        out.out(render_allensdk(old_doc, new_doc, old.name, new.name), highlight=False)
+        out.out(allensdk_text(old_doc, new_doc, old.name, new.name), highlight=False)
         return
     from publishkit.release.manifest_pair import read_pair
 
