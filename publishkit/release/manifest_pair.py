@@ -164,8 +164,11 @@ class _Child:
 
     def ask(self, prints: Fingerprints) -> None:
         """Send NEW's fingerprints: the child cuts OLD by them."""
-        pickle.dump(prints, self._asks, protocol=pickle.HIGHEST_PROTOCOL)
-        self._asks.flush()
+        try:
+            pickle.dump(prints, self._asks, protocol=pickle.HIGHEST_PROTOCOL)
+            self._asks.flush()
+        except OSError:  # (a broken pipe: not the CLI's reader gone, but the child)
+            raise self._died() from None
 
     def entries(self) -> dict[str, dict[str, Any]]:
         """Per group, OLD's entries NEW does not list as they are, and its first, in order."""
@@ -197,7 +200,8 @@ class _Child:
     def end(self) -> None:
         """The child stopped (it is done, or no longer needed) and reaped."""
         self._answers.close()
-        self._asks.close()
+        with suppress(OSError):  # what is left unsent when the child is gone
+            self._asks.close()
         if self.pid:
             with suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)

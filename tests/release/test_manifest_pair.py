@@ -11,6 +11,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,27 @@ def test_a_small_old_manifest_is_read_here(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(os, "fork", no_fork)
     pair = manifest_pair.read_pair(old, new)
     assert pair.compared("a", "b") == compare_manifests(*releases(1), "a", "b")
+
+
+def test_no_child_is_forked_while_another_thread_runs(tmp_path: Path, monkeypatch) -> None:
+    old, new = (tmp_path / name for name in ("old.json", "new.json"))
+    for path, doc in zip((old, new), releases(2), strict=True):
+        path.write_bytes(encode(doc))
+    monkeypatch.setattr(manifest_pair, "FORK_FROM_BYTES", 0)
+
+    def no_fork() -> int:
+        raise AssertionError("forked while another thread runs")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        pair = manifest_pair.read_pair(old, new)
+    finally:
+        stop.set()
+        other.join()
+    assert pair.compared("a", "b") == compare_manifests(*releases(2), "a", "b")
 
 
 @pytest.fixture
