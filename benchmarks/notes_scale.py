@@ -269,7 +269,7 @@ def diff_stages(old: Path, new: Path, repeat: int) -> dict[str, float]:
             for d, p in zip(documents, places, strict=True)
         ],
     )
-    found["fingerprints, compare"], comparison = cpu_best_of(
+    found["fingerprint, compare"], comparison = cpu_best_of(
         repeat, lambda: manifest_pair.paired(*documents).compared(old.name, new.name)
     )
     found["render markdown"], _ = cpu_best_of(repeat, lambda: render_markdown(comparison))
