@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ BASE = "https://b.s3.us-west-2.amazonaws.com/proj"
 # Runs `body` in a fresh interpreter where OLD of any size is read in a child, each fork
 # counted in the file argv[1] (by the parent, after the fork).
 PRELUDE = """
-import os, signal, sys
+import os, signal, sys, time
 from publishkit.formats import manifest
 from publishkit.release import manifest_pair
 manifest_pair.FORK_FROM_BYTES = 0
@@ -278,6 +280,32 @@ def test_a_child_that_fails_says_why(tmp_path: Path, written: tuple[Path, Path])
     done, forks = forked(tmp_path, body, "notes", str(old), str(new), "--files-only")
     assert done.returncode == 1 and forks == 1 and "Traceback" not in done.stderr
     assert "MemoryError" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_a_command_interrupted_while_the_child_reads_stops_the_child(
+    tmp_path: Path, written: tuple[Path, Path]
+) -> None:
+    old, new = written
+    marks = tmp_path / "forks"
+    body = DIES.format(how="time.sleep(60)") + CLI  # a read of OLD that takes long
+    args = [str(marks), "notes", str(old), str(new), "--files-only"]
+    with subprocess.Popen(
+        [sys.executable, "-c", PRELUDE + body, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    ) as command:
+        deadline = time.monotonic() + 30
+        while not marks.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _children_left(tmp_path), "no child is reading OLD"
+        command.send_signal(signal.SIGTERM)
+        out, err = command.communicate(timeout=30)
+    assert (command.returncode, out) == (143, ""), err
+    assert err.startswith("error: interrupted by SIGTERM") and err.count("\n") == 1, err
+    assert not _children_left(tmp_path)  # the child did not outlive the command
 
 
 def _children_left(tmp_path: Path) -> list[str]:
