@@ -76,3 +76,10 @@ class DiskFull(CannotWrite):
     """The disk has no space left for what a command writes; freeing space and retrying works."""
 
     exit_code = 1
+
+
+class ProcessDied(PublishkitError):
+    """A process publishkit started for part of the work died before it answered (killed,
+    out of memory): exit 1, like a failed check; running again usually works."""
+
+    exit_code = 1

@@ -4,7 +4,7 @@ file-manifest`."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,8 +21,9 @@ from publishkit.cli.options import (
 from publishkit.cli.render import err, out
 from publishkit.errors import CheckFailed, ManifestError, UsageError
 from publishkit.formats import manifest
-from publishkit.formats.comparison import check_comparable, compare_manifests
-from publishkit.formats.notes import render_allensdk, render_markdown
+from publishkit.formats.changes import allensdk_text
+from publishkit.formats.comparison import check_comparable
+from publishkit.formats.notes import render_markdown
 from publishkit.formats.release_layout import MANIFESTS_FOLDER
 from publishkit.writable import check_file, write_error
 
@@ -84,14 +85,17 @@ def notes(
     bucket at their pinned versions) and each changed NWB file's fields and objects (from the
     summaries the releases published). `--format allensdk` is AllenSDK's own text, file by file.
     """
-    old_doc, new_doc = manifest.load(old), manifest.load(new)
-    backwards = check_comparable(old_doc, new_doc, old.name, new.name)
-    if backwards:
-        err.print(f"warning: {backwards}", markup=False)
-    if fmt is NotesFormat.allensdk:
-        out.out(render_allensdk(old_doc, new_doc, old.name, new.name), highlight=False)
+    if fmt is NotesFormat.allensdk:  # (AllenSDK's text reads every entry of both)
+        old_doc, new_doc = manifest.load(old), manifest.load(new)
+        _warn_if_backwards(old_doc, new_doc, old, new)
+        out.out(allensdk_text(old_doc, new_doc, old.name, new.name), highlight=False)
         return
-    comparison = compare_manifests(old_doc, new_doc, old.name, new.name)
+    from publishkit.release.manifest_pair import read_pair
+
+    pair = read_pair(old, new)
+    old_doc, new_doc = pair.old, pair.new
+    _warn_if_backwards(old_doc, new_doc, old, new)
+    comparison = pair.compared(old.name, new.name)
     read = None
     if not files_only:
         from publishkit.release.published_readback import compared_where_published
@@ -107,6 +111,14 @@ def notes(
         out.out(page, highlight=False, end="")
     else:
         out.print(render_markdown(comparison), markup=False, end="")
+
+
+def _warn_if_backwards(
+    old_doc: dict[str, Any], new_doc: dict[str, Any], old: Path, new: Path
+) -> None:
+    backwards = check_comparable(old_doc, new_doc, old.name, new.name)
+    if backwards:
+        err.print(f"warning: {backwards}", markup=False)
 
 
 def verify(

@@ -1,24 +1,18 @@
 """Release notes: what changed between two manifests (a `comparison.Comparison`, whose JSON is
-its own), as Markdown or AllenSDK text (HTML: `notes_html`); inside the tables and NWB files
-too, once `contents` compared them."""
+its own), as Markdown (AllenSDK's text: `changes.allensdk_text`; HTML: `notes_html`); inside
+the tables and NWB files too, once `contents` compared them."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from publishkit.formats.changes import Change, allensdk_text, counts
+from publishkit.formats.changes import Change, counts
 from publishkit.formats.comparison import GROUP_TITLES, Comparison
 from publishkit.formats.content_changes import nwb_lines, table_heading, table_lines, table_rows
 from publishkit.formats.table_diff import TableDiff
 
 NOTES_TITLE = "# Release notes\n"
-
-
-def render_allensdk(old: dict[str, Any], new: dict[str, Any], old_name: str, new_name: str) -> str:
-    """Exactly the text AllenSDK's compare_manifests gives for these two manifests."""
-    return allensdk_text(old, new, old_name, new_name)
 
 
 @dataclass(frozen=True)
