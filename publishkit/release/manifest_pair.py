@@ -1,7 +1,7 @@
 """Two manifest files read for `publishkit notes`, side by side: OLD in a child process forked
 for it while this process reads NEW (each read is the decode and every check, ~0.5 s per
 100,000 entries: two cores read both in the time of one). The child sends back what the
-comparison needs and no more: a fingerprint of each entry, then the entries of OLD that NEW
+comparison needs and no more: each entry's path and file_hash, then the entries of OLD that NEW
 does not list as they are. The comparison looks at only those (`ManifestPair.compared`); the
 checks, their refusals (OLD's first) and the notes are those of reading both here."""
 
@@ -12,7 +12,6 @@ import os
 import pickle
 import signal
 import threading
-from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ GROUPS = manifest.GROUPS
 # child saves ~50 ms and more. (A small manifest: the fork would cost more than it saves.)
 FORK_FROM_BYTES = 10_000_000
 
-Fingerprints = dict[str, "array[int]"]  # per group, each entry's fingerprint, in order
+Fingerprints = dict[str, list[str]]  # per group, each entry's fingerprint, in order
 
 
 @dataclass(frozen=True)
@@ -52,16 +51,16 @@ class ManifestPair:
 
 
 def fingerprints(document: dict[str, Any]) -> Fingerprints:
-    """Per group, a fingerprint of each entry's path and file_hash, what `changes.compare`
-    reads: Python's hash of the pair, keyed by this process's random secret, which a forked
-    child shares. Two different pairs share one with odds 2**-64 (3e-9 between two manifests
-    of 300,000 entries)."""
+    """Per group, each entry's path and file_hash, what `changes.compare` reads, as one string
+    (`path NUL file_hash`: a checked manifest's paths and hashes hold no NUL). Exact, not a
+    hash of them: two entries share a fingerprint only when they are the same file, so the
+    entries left out of the comparison are exactly those that change nothing."""
     found = {}
     for group in GROUPS:
         entries = list(document[group].values())
         hashes = map(itemgetter("file_hash"), entries)
         pairs = zip(manifest.entry_relpaths(entries), hashes, strict=True)
-        found[group] = array("q", map(hash, pairs))
+        found[group] = list(map("\0".join, pairs))
     return found
 
 
@@ -113,7 +112,7 @@ def paired(old: dict[str, Any], new: dict[str, Any]) -> ManifestPair:
     return ManifestPair(old_cut, new, _cut(new, new_prints, old_prints, first))
 
 
-def _first(prints: Fingerprints) -> tuple[str, int] | None:
+def _first(prints: Fingerprints) -> tuple[str, str] | None:
     """The group and fingerprint of a manifest's first entry (metadata tables first)."""
     return next(((group, prints[group][0]) for group in GROUPS if prints[group]), None)
 
@@ -122,7 +121,7 @@ def _cut(
     document: dict[str, Any],
     prints: Fingerprints,
     others: Fingerprints,
-    first: tuple[str, int] | None,
+    first: tuple[str, str] | None,
 ) -> dict[str, Any]:
     """`document` with only the entries the other manifest does not list as they are, and
     those as OLD's `first` is, in order: the cut OLD starts with its first entry (a reader of

@@ -319,3 +319,15 @@ def _children_left(tmp_path: Path) -> list[str]:
         if b"manifest_pair.FORK_FROM_BYTES" in line and str(tmp_path).encode() in line:
             found.append(proc.name)
     return found
+
+
+def test_entries_are_told_apart_by_their_path_and_hash_themselves(monkeypatch) -> None:
+    """Were an entry's fingerprint a hash of its path and file_hash, two entries whose hashes
+    collide would both be left out of the comparison as unchanged; with every hash colliding,
+    every change would vanish from the notes."""
+    monkeypatch.setattr(manifest_pair, "hash", lambda _: 0, raising=False)
+    old, new = releases(3)
+    whole = compare_manifests(old, new, "old.json", "new.json")
+
+    assert whole.changes
+    assert manifest_pair.paired(old, new).compared("old.json", "new.json") == whole
