@@ -184,3 +184,25 @@ def test_read_ahead_can_be_turned_off(nwb_releases: NwbReleases, s3_server) -> N
             down[read_ahead] = (wan.traffic().bytes_down, wan.traffic().connections)
     # without read-ahead: fewer bytes, in more (smaller) requests
     assert down[False][0] < down[True][0] and down[False][1] > down[True][1], down
+
+
+def test_a_release_read_from_its_bucket_opens_an_index_on_the_manifests_connection(
+    nwb_releases: NwbReleases, s3_server
+) -> None:
+    """S3 keeps a connection open between requests (moto closes each one: a keep-alive proxy
+    in front of it stands in for S3): the listing of the manifests, the manifest and the
+    LINDI index come over one connection, so opening a file costs one round trip, not two
+    (a TCP connect and the GET)."""
+    from tests.faultproxy import FaultProxy
+
+    ws = nwb_releases.workspace
+    with FaultProxy(s3_server.endpoint_url) as s3, WanProxy(s3.url) as wan:
+        read = ReadSettings(region=REGION, endpoint_url=wan.endpoint_url)
+        release = publishkit.open_release(f"s3://{ws.bucket}/demo-project", "0.2.0", read=read)
+        with release.open_nwb("101") as nwbfile:
+            names = {o.name for o in nwbfile.objects.values()}
+        requests = [(r.method, r.path.partition("?")[0]) for r in s3.records]
+    assert "units" in names and "signal" in names
+    assert [method for method, _ in requests] == ["GET", "GET", "GET"], requests
+    assert requests[-1][1].endswith("lindi/data/s101.nwb.lindi.json")
+    assert wan.traffic().connections == 1

@@ -158,3 +158,40 @@ def test_indexes_are_put_without_a_head_each_and_a_dead_runs_are_adopted(
         Bucket=workspace.bucket, Prefix="demo-project/lindi/"
     )["Versions"]
     assert len(versions) == 3
+
+
+def test_an_index_is_published_as_the_text_of_its_document_with_the_pinned_url(
+    tmp_path,
+) -> None:
+    """The published index is the cached template's text with the pinned URL put in place of
+    the placeholder: byte for byte what `json.dumps` writes for the document with that URL
+    (in the templates and in each chunk's reference), checked against the JSON round trip;
+    a cached index naming another URL, or torn, is not used."""
+    import h5py
+    import numpy as np
+
+    from publishkit.formats.lindi_index import with_urls
+    from publishkit.release.lindi_build import build_from_open
+    from publishkit.release.lindi_indexes import _pinned_index, _template
+    from tests.reading.conftest import write_session
+
+    url = "https://b.s3.amazonaws.com/p/data/a%20b.nwb?versionId=3%2Bq%2Fx.Y_z-1"
+    for rows, units in ((4, 0), (20_000, 3), (250_000, 1)):  # inline; a URL; a template
+        path = write_session(tmp_path / f"s{rows}.nwb", np.ones((rows, 3)), units=units)
+        cached = tmp_path / f"s{rows}.lindi.json"
+        with h5py.File(path, "r") as h5:
+            build_from_open(cached, h5)
+        template = _template(cached)
+        assert template is not None
+        expected = with_urls(json.loads(template), lambda _: url)
+        published = _pinned_index(template, url)
+        assert published == json.dumps(expected, sort_keys=True, separators=(",", ":")).encode()
+        assert (url.encode() in published) == (rows > 4)
+        assert b"publishkit.invalid" not in published
+        assert (rows == 250_000) == ("templates" in expected and expected["templates"] != {})
+
+    other = tmp_path / "other.lindi.json"
+    other.write_bytes(template.replace(b"https://publishkit.invalid/pinned", b"https://x.org/f"))
+    torn = tmp_path / "torn.lindi.json"
+    torn.write_bytes(template[:100])
+    assert _template(other) is None and _template(torn) is None
