@@ -26,9 +26,10 @@ from publishkit.formats.comparison import compare_manifests
 from publishkit.formats.jsonio import encode
 from publishkit.formats.notes import render_markdown
 from publishkit.release import manifest_pair
+from tests.formats.test_notes import BASE, entry
+from tests.formats.test_notes import manifest as document
 
 REPO = Path(__file__).resolve().parents[2]
-BASE = "https://b.s3.us-west-2.amazonaws.com/proj"
 
 # Runs `body` in a fresh interpreter where OLD of any size is read in a child, each fork
 # counted in the file argv[1] (by the parent, after the fork).
@@ -62,22 +63,6 @@ def forked(tmp_path: Path, body: str, *args: str) -> tuple[subprocess.CompletedP
         timeout=60,  # a child that never answers must not hang the parent
     )
     return done, marks.read_text().count("fork") if marks.exists() else 0
-
-
-def entry(path: str, content: str) -> dict[str, Any]:
-    digest = (content.encode().hex() * 128)[:128].ljust(128, "0")
-    return {"url": f"{BASE}/{path}", "version_id": f"v-{content}", "file_hash": digest}
-
-
-def document(version: str, metadata: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "project_name": "proj",
-        "manifest_version": version,
-        "metadata_file_id_column_name": "file_id",
-        "data_pipeline": [{"name": "publishkit", "version": "0", "comment": ""}],
-        "metadata_files": metadata,
-        "data_files": data,
-    }
 
 
 def releases(seed: int, files: int = 60) -> tuple[dict[str, Any], dict[str, Any]]:
