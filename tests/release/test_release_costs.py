@@ -168,13 +168,14 @@ def test_a_one_change_release_sends_only_the_requests_it_needs(
     cli, workspace: Workspace, aws_env: dict[str, str], s3_server, monkeypatch, earlier: int
 ) -> None:
     """After one data file changed, the release (its site too) sends, counted at a proxy in
-    front of the S3 server: the preflight's five (versioning, location, the notes, the list of
-    manifests, the latest manifest), the previous summaries (an NWB file changed), a HEAD and
-    a PUT of the file, the summaries and the manifest, the notes, and the site's history (a
-    GET), then the release's record, page, the history (a PUT) and the index: 16, whatever
-    the count of releases before (not one GET per earlier release's record). Not the
-    manifests listed a second time, nor the unchanged table read back at its pinned version:
-    the run knows both (issue 23)."""
+    front of the S3 server: the preflight's four (versioning, location, the notes, the list of
+    manifests; the latest manifest is the workspace's copy, which the listing's ETag vouches
+    for), the previous summaries (an NWB file changed), a HEAD and a PUT of the file, the
+    summaries and the manifest, the notes, and the site's history (a GET), then the release's
+    record, page, the history (a PUT) and the index: 15, whatever the count of releases
+    before (not one GET per earlier release's record). Not the manifests listed a second
+    time, nor the unchanged table read back at its pinned version: the run knows both
+    (issue 23)."""
     from tests.faultproxy import FaultProxy
 
     assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
@@ -201,4 +202,46 @@ def test_a_one_change_release_sends_only_the_requests_it_needs(
             f"PUT demo-project/releases/v{version}.json",
         ]
     ), sent
-    assert len(sent) == 16, "\n".join(sent)
+    assert not [line for line in sent if line.startswith("GET") and "/manifests/" in line], sent
+    assert len(sent) == 15, "\n".join(sent)
+
+
+def test_the_latest_manifest_is_read_from_the_bucket_unless_the_local_copy_is_its_bytes(
+    cli, workspace: Workspace, aws_env: dict[str, str], s3_server, monkeypatch, s3_client
+) -> None:
+    """The preflight reads the latest manifest from the workspace's copy only when its MD5 is
+    the ETag the bucket lists for it: a copy edited (here: an unchanged file's version ID
+    altered) or missing is not trusted, the bucket's is read (a GET), and the release pins
+    what the bucket's manifest pins."""
+    from tests.faultproxy import FaultProxy
+
+    assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
+    local = workspace.manifest_path("1.0.0")
+    published = json.loads(local.read_text())
+    (unchanged,) = [e for e in published["data_files"].values() if e["path"].endswith("102.nwb")]
+    edited = json.loads(local.read_text())
+    for entry in edited["data_files"].values():
+        if entry["path"] == unchanged["path"]:
+            entry["version_id"] = "not-the-pinned-version"
+    local.write_text(json.dumps(edited, indent=2, sort_keys=True) + "\n")
+    (workspace.root / "data" / "s101.nwb").write_bytes(b"session 101, again " * 500)
+    name = local.name
+    with FaultProxy(s3_server.endpoint_url) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        result = cli("release", "--bump", "minor", cwd=workspace.root)
+        read = [r for r in proxy.records if r.method == "GET" and r.path.endswith(name)]
+    assert result.exit_code == 0, result.stderr
+    assert len(read) == 1  # the edited copy was not trusted
+    pinned = json.loads(workspace.manifest_path("1.1.0").read_text())["data_files"]
+    assert [e["version_id"] for e in pinned.values() if e["path"] == unchanged["path"]] == [
+        unchanged["version_id"]
+    ]
+    workspace.manifest_path("1.1.0").unlink()  # a missing copy: the bucket's, restored
+    (workspace.root / "data" / "s101.nwb").write_bytes(b"session 101, third " * 500)
+    with FaultProxy(s3_server.endpoint_url) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        result = cli("release", "--bump", "minor", cwd=workspace.root)
+        read = [r for r in proxy.records if r.method == "GET" and "/manifests/" in r.path]
+    assert result.exit_code == 0, result.stderr
+    assert len(read) == 1 and workspace.manifest_path("1.1.0").is_file()
+    assert workspace.manifest_path("1.2.0").is_file()
