@@ -12,6 +12,7 @@ which the release notes record.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -120,6 +121,7 @@ def _upload(run: Run) -> None:
     settings = run.settings
     if settings.s3_enabled and StageName.MANIFEST in run.selected:
         decide(run)  # the version, before the first byte goes to DANDI or S3
+        _warm_site(run)
     if settings.dandi_enabled:
         from publishkit.dandi.upload import upload_to_dandi
 
@@ -143,6 +145,24 @@ def _upload(run: Run) -> None:
         run.result.s3_upload = upload_release(
             settings=settings, staged=run.s3_release, progress=run.progress, interrupt=run.interrupt
         )
+
+
+def _warm_site(run: Run) -> None:
+    """A run that cuts a release and puts its site: what drawing the pages takes imported and
+    compiled in a thread of its own while the uploads and the manifest wait on the store
+    (`site.pages.warm`: reads nothing, writes nothing)."""
+    settings, decision = run.settings, run.decision
+    if not (settings.site and StageName.NOTES in run.selected):
+        return
+    if decision is None or decision.version is None:
+        return
+    threading.Thread(target=_warm, name="publishkit-site-warm", daemon=True).start()
+
+
+def _warm() -> None:
+    from publishkit.site.pages import warm  # its modules imported in the thread too
+
+    warm()
 
 
 def _publish(run: Run) -> None:

@@ -245,3 +245,38 @@ def test_the_latest_manifest_is_read_from_the_bucket_unless_the_local_copy_is_it
     assert result.exit_code == 0, result.stderr
     assert len(read) == 1 and workspace.manifest_path("1.1.0").is_file()
     assert workspace.manifest_path("1.2.0").is_file()
+
+
+def test_a_release_warms_its_site_while_it_uploads_and_not_when_nothing_changed(
+    cli, workspace: Workspace, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release that cuts a version imports and compiles what its pages take
+    (`site.pages.warm`) in a thread while its upload runs, not after it; a release with
+    nothing to cut warms nothing."""
+    import threading
+
+    from publishkit.release import s3_upload
+    from publishkit.site import pages
+
+    warmed, calls = threading.Event(), []
+    real_warm, real_upload = pages.warm, s3_upload.upload_release
+
+    def warm() -> None:
+        calls.append(threading.current_thread().name)
+        real_warm()
+        warmed.set()
+
+    def upload(**kwargs: Any) -> Any:
+        seen.append(warmed.wait(10) if not seen else None)  # the first: under way meanwhile
+        return real_upload(**kwargs)
+
+    seen: list[bool | None] = []
+    monkeypatch.setattr(pages, "warm", warm)
+    monkeypatch.setattr(s3_upload, "upload_release", upload)
+    result = cli("release", "--version", "1.0.0", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert seen == [True] and calls == ["publishkit-site-warm"]
+    result = cli("release", "--bump", "minor", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert "nothing changed" in (result.stdout + result.stderr).lower()
+    assert calls == ["publishkit-site-warm"]  # not again
