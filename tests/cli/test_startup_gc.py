@@ -1,0 +1,69 @@
+"""The collector paused while a release starts up, resumed (start-up frozen) before its first
+write, whatever the release's outcome."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from publishkit.cli.startup_gc import collecting_after_startup
+from tests.conftest import Workspace
+
+
+@pytest.fixture(autouse=True)
+def _collector_as_it_was() -> Iterator[None]:
+    yield
+    gc.enable()
+    gc.unfreeze()
+
+
+def test_a_release_collects_nothing_while_it_starts_up_and_as_usual_once_it_writes(
+    cli, workspace: Workspace, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """During the preflight (imports, the S3 client, the bucket's reads, the staging) the
+    collector is paused; from the first stage on it runs, with what start-up made frozen; and
+    it runs after the command."""
+    from publishkit.release import pipeline, s3_upload
+
+    seen: dict[str, tuple[bool, int]] = {}
+    preflight, upload = pipeline.preflight, s3_upload.upload_release
+
+    def noted_preflight(run: Any, **kwargs: Any) -> None:
+        seen["preflight"] = (gc.isenabled(), gc.get_freeze_count())
+        preflight(run, **kwargs)
+
+    def noted_upload(**kwargs: Any) -> Any:
+        seen["upload"] = (gc.isenabled(), gc.get_freeze_count())
+        return upload(**kwargs)
+
+    monkeypatch.setattr(pipeline, "preflight", noted_preflight)
+    monkeypatch.setattr(s3_upload, "upload_release", noted_upload)
+    gc.unfreeze()
+    result = cli("release", "--version", "1.0.0", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert seen["preflight"] == (False, 0)
+    assert seen["upload"][0] is True and seen["upload"][1] > 0
+    assert gc.isenabled()
+
+
+def test_a_refused_release_leaves_the_collector_running(
+    cli, workspace: Workspace, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release refused in its preflight (a version that is not newer) resumes collection as
+    it ends."""
+    assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
+    workspace.set_sessions({"101": b"session 101, again " * 500})
+    result = cli("release", "--version", "0.9.0", cwd=workspace.root)
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert gc.isenabled()
+
+
+def test_a_collector_paused_by_someone_else_stays_paused() -> None:
+    gc.disable()
+    calls: list[str] = []
+    with collecting_after_startup(calls.append) as interrupt:
+        interrupt("the upload stage")
+    assert calls == ["the upload stage"] and not gc.isenabled()
