@@ -14,7 +14,7 @@ already, and restores the local copies a run that died after publishing left beh
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,7 @@ from publishkit.workspace.config import Settings
 if TYPE_CHECKING:
     from publishkit.release.decision import Decision
     from publishkit.site.pages import InspectionSummary
+    from publishkit.site.publishing import DraftedIndex
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,7 @@ def write_release_notes(
     inspection: InspectionSummary | None = None,
     seen: Target | None = None,
     tables: dict[str, Path] | None = None,
+    drafted: Future[DraftedIndex] | None = None,
 ) -> NotesResult:
     """The notes of the `latest` manifest, on top of the bucket's release_notes.md, unless they
     are there already (then only a missing local copy is restored); then, unless the workspace
@@ -214,7 +216,9 @@ def write_release_notes(
     manifest in the bucket. `seen`: the bucket as this run's preflight found it (its
     release_notes.md is not read again, nor its manifests listed: this run is the workspace's
     one writer). `tables`: the release's tables in the workspace (name -> path), read for the
-    site when they have the content the manifest pins."""
+    site when they have the content the manifest pins. `drafted`: the index as the caller drew
+    it meanwhile (`site.publishing.draft_index`; put only when drawn with the facts of the
+    record this release puts), else drawn here while the notes are put."""
     existing = seen.notes if seen is not None else bucket.get_bytes(settings.s3.key(NOTES_FILE))
     if not settings.site or latest is None:
         return _write_notes(settings, bucket, latest, comparison, remarks, existing)
@@ -227,8 +231,7 @@ def write_release_notes(
         versions = {str(v) for v in seen.published.versions} | {latest["manifest_version"]}
     with ThreadPoolExecutor(1, thread_name_prefix="publishkit-site") as pool:
         # a release cut in this run: its index drawn while its notes and page are put
-        drafted = None
-        if comparison is not None:
+        if drafted is None and comparison is not None:
             drafted = pool.submit(draft_index, bucket, s3.prefix, latest, comparison, versions)
         result = _write_notes(settings, bucket, latest, comparison, remarks, existing)
         site = publish_site(

@@ -12,7 +12,6 @@ which the release notes record.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -28,6 +27,7 @@ from publishkit.release.preflight import (
     stage_once_files_are_known,
 )
 from publishkit.release.results import PipelineResult
+from publishkit.release.site_ahead import start_site
 from publishkit.release.stages import Request, Run, Stage
 from publishkit.workspace.config import Settings
 from publishkit.workspace.runlock import exclusive_run
@@ -121,7 +121,7 @@ def _upload(run: Run) -> None:
     settings = run.settings
     if settings.s3_enabled and StageName.MANIFEST in run.selected:
         decide(run)  # the version, before the first byte goes to DANDI or S3
-        _warm_site(run)
+        start_site(run)
     if settings.dandi_enabled:
         from publishkit.dandi.upload import upload_to_dandi
 
@@ -145,24 +145,6 @@ def _upload(run: Run) -> None:
         run.result.s3_upload = upload_release(
             settings=settings, staged=run.s3_release, progress=run.progress, interrupt=run.interrupt
         )
-
-
-def _warm_site(run: Run) -> None:
-    """A run that cuts a release and puts its site: what drawing the pages takes imported and
-    compiled in a thread of its own while the uploads and the manifest wait on the store
-    (`site.pages.warm`: reads nothing, writes nothing)."""
-    settings, decision = run.settings, run.decision
-    if not (settings.site and StageName.NOTES in run.selected):
-        return
-    if decision is None or decision.version is None:
-        return
-    threading.Thread(target=_warm, name="publishkit-site-warm", daemon=True).start()
-
-
-def _warm() -> None:
-    from publishkit.site.pages import warm  # its modules imported in the thread too
-
-    warm()
 
 
 def _publish(run: Run) -> None:
@@ -228,6 +210,7 @@ def _notes(run: Run) -> None:
         tables={f.name: f.path for f in run.staged.files if f.group == "metadata"}
         if run.staged is not None
         else None,
+        drafted=run.site_index if comparison is not None else None,
     )
 
 

@@ -247,36 +247,42 @@ def test_the_latest_manifest_is_read_from_the_bucket_unless_the_local_copy_is_it
     assert workspace.manifest_path("1.2.0").is_file()
 
 
-def test_a_release_warms_its_site_while_it_uploads_and_not_when_nothing_changed(
+def test_a_release_draws_its_site_index_while_it_uploads_and_not_when_nothing_changed(
     cli, workspace: Workspace, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A release that cuts a version imports and compiles what its pages take
-    (`site.pages.warm`) in a thread while its upload runs, not after it; a release with
-    nothing to cut warms nothing."""
+    """An S3-only release that cuts a version draws its site's index (the history read, the
+    charts and the page drawn) in a thread while its upload runs, not after it, and the notes
+    stage puts that drawing (not drawn again); a release with nothing to cut draws nothing."""
     import threading
 
     from publishkit.release import s3_upload
-    from publishkit.site import pages
+    from publishkit.site import publishing
 
-    warmed, calls = threading.Event(), []
-    real_warm, real_upload = pages.warm, s3_upload.upload_release
+    drawn, calls = threading.Event(), []
+    real_draw, real_upload = publishing.draft_index, s3_upload.upload_release
 
-    def warm() -> None:
+    def draw(*args: Any) -> Any:
         calls.append(threading.current_thread().name)
-        real_warm()
-        warmed.set()
+        try:
+            return real_draw(*args)
+        finally:
+            drawn.set()
 
     def upload(**kwargs: Any) -> Any:
-        seen.append(warmed.wait(10) if not seen else None)  # the first: under way meanwhile
+        seen.append(drawn.wait(10) if not seen else None)  # the first: under way meanwhile
         return real_upload(**kwargs)
 
     seen: list[bool | None] = []
-    monkeypatch.setattr(pages, "warm", warm)
+    monkeypatch.setattr(publishing, "draft_index", draw)
     monkeypatch.setattr(s3_upload, "upload_release", upload)
     result = cli("release", "--version", "1.0.0", cwd=workspace.root)
     assert result.exit_code == 0, result.stderr
-    assert seen == [True] and calls == ["publishkit-site-warm"]
+    assert seen == [True] and calls == ["publishkit-site-draft"]
+    workspace.set_sessions({"101": b"session 101, again " * 500, "102": b"session 102 " * 2000})
+    result = cli("release", "--bump", "minor", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert calls == ["publishkit-site-draft"] * 2
     result = cli("release", "--bump", "minor", cwd=workspace.root)
     assert result.exit_code == 0, result.stderr
     assert "nothing changed" in (result.stdout + result.stderr).lower()
-    assert calls == ["publishkit-site-warm"]  # not again
+    assert calls == ["publishkit-site-draft"] * 2  # not again
