@@ -1,4 +1,6 @@
-"""The cyclic garbage collector paused while a release starts up, resumed before its first write.
+"""The cyclic garbage collector paused while the command line starts up (its imports, for every
+command: `pause`, then `resume` as the command starts), and while a release starts up, resumed
+before its first write.
 
 A release's start-up (boto3 and botocore imported, botocore's S3 model parsed from its JSON, the
 settings, the preflight's reads) makes a few hundred thousand objects that live as long as the
@@ -18,6 +20,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from publishkit.interrupts import Interrupt
+
+_PAUSED: list[bool] = []  # the command line's start-up paused the collector
+
+
+def pause() -> None:
+    """Pause the collector while the command line imports what it runs (unless someone else
+    paused it already): called first thing."""
+    if gc.isenabled():
+        gc.disable()
+        _PAUSED.append(True)
+
+
+def resume() -> None:
+    """As the command starts: what the command line's start-up made frozen, and the collector
+    running again (when `pause` paused it)."""
+    if _PAUSED:
+        _PAUSED.clear()
+        gc.freeze()
+        gc.enable()
 
 
 @contextmanager

@@ -67,3 +67,44 @@ def test_a_collector_paused_by_someone_else_stays_paused() -> None:
     with collecting_after_startup(calls.append) as interrupt:
         interrupt("the upload stage")
     assert calls == ["the upload stage"] and not gc.isenabled()
+
+
+def test_the_command_line_pauses_the_collector_while_it_imports_and_resumes_it_to_run() -> None:
+    """`pause` first thing, `resume` once the command is known (its module imported): the
+    collector runs for the command itself, start-up frozen; a collector paused by someone else
+    is left paused."""
+    from publishkit.cli.startup_gc import pause, resume
+
+    gc.unfreeze()
+    pause()
+    assert not gc.isenabled()
+    resume()
+    assert gc.isenabled() and gc.get_freeze_count() > 0
+    resume()  # once only
+    gc.disable()
+    pause()
+    resume()
+    assert not gc.isenabled()
+
+
+def test_a_command_runs_with_the_collector_running() -> None:
+    """Through the real entry point: the collector is on while a command runs."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import functools, gc, sys\n"
+        "from publishkit.cli import tool_commands\n"
+        "real = tool_commands.schema_command\n"
+        "@functools.wraps(real)\n"
+        "def schema(*a, **k):\n"
+        "    print('COLLECTING', gc.isenabled(), file=sys.stderr)\n"
+        "    return real(*a, **k)\n"
+        "tool_commands.schema_command = schema\n"
+        "sys.argv = ['publishkit', 'schema', 'config']\n"
+        "from publishkit.cli import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "COLLECTING True" in done.stderr
