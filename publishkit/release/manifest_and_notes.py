@@ -33,6 +33,7 @@ from publishkit.release.draft import now
 from publishkit.release.lindi_indexes import publish_indexes
 from publishkit.release.published_readback import (
     Place,
+    changes_nwb,
     compared_in_bucket,
     compared_in_run,
     put_summaries,
@@ -121,19 +122,27 @@ def compare_staged(
     latest = published.latest
     old_name = manifest.manifest_name(settings.project, latest) if latest else None
     comparison = compare_manifests(previous, draft.document, old_name, "(this release)")
-    summaries, unreadable = release_summaries(
-        settings, staged.files, staged.digests, read=read, build_indexes=build_indexes
-    )
-    if previous is None or not comparison.changes:
-        return comparison, summaries, unreadable
-    detailed = compared_in_run(
-        comparison,
-        previous,
-        draft.document,
-        old_place=Place(staged.target.bucket, settings.s3.prefix),
-        files=staged.files,
-        summaries=summaries,
-    )
+    place = Place(staged.target.bucket, settings.s3.prefix)
+    with ThreadPoolExecutor(1, thread_name_prefix="publishkit-readback") as pool:
+        earlier = None  # the previous release's summaries, read while this one's are found
+        if previous is not None and changes_nwb(comparison):
+            earlier = pool.submit(
+                place.summaries, previous["project_name"], previous["manifest_version"]
+            )
+        summaries, unreadable = release_summaries(
+            settings, staged.files, staged.digests, read=read, build_indexes=build_indexes
+        )
+        if previous is None or not comparison.changes:
+            return comparison, summaries, unreadable
+        detailed = compared_in_run(
+            comparison,
+            previous,
+            draft.document,
+            old_place=place,
+            files=staged.files,
+            summaries=summaries,
+            old_summaries=earlier,
+        )
     return detailed, summaries, unreadable
 
 

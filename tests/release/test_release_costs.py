@@ -286,3 +286,33 @@ def test_a_release_draws_its_site_index_while_it_uploads_and_not_when_nothing_ch
     assert result.exit_code == 0, result.stderr
     assert "nothing changed" in (result.stdout + result.stderr).lower()
     assert calls == ["publishkit-site-draft"] * 2  # not again
+
+
+def test_the_previous_summaries_are_read_while_this_releases_are_found(
+    cli, workspace: Workspace, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an NWB file changed, the previous release's summaries (a GET) are read while the
+    release finds its own files' summaries (the state store, the files), not after."""
+    import threading
+
+    from publishkit.release import manifest_and_notes
+    from publishkit.release.published_readback import Place
+
+    assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
+    asked, seen = threading.Event(), []
+    real_read, real_find = Place.summaries, manifest_and_notes.release_summaries
+
+    def read(self: Place, project: str, version: str) -> Any:
+        asked.set()
+        return real_read(self, project, version)
+
+    def find(*args: Any, **kwargs: Any) -> Any:
+        seen.append(asked.wait(10))  # released by the GET under way, else at 10 s
+        return real_find(*args, **kwargs)
+
+    monkeypatch.setattr(Place, "summaries", read)
+    monkeypatch.setattr(manifest_and_notes, "release_summaries", find)
+    workspace.set_sessions({"101": b"session 101, again " * 500, "102": b"session 102 " * 2000})
+    result = cli("release", "--bump", "minor", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert seen == [True]
