@@ -125,7 +125,7 @@ def release(
     with (
         relayed_to_dandi_cli(settings, request.dandi_api_key),
         render.Bars(fmt is TextOrJson.text and not quiet) as bars,
-        collecting_after_startup(SIGNALS) as interrupt,
+        collecting_after_startup(SIGNALS, pause=not settings.executor.dask) as interrupt,
     ):
         result = run_release(
             settings=settings,

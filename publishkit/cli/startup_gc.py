@@ -42,10 +42,12 @@ def resume() -> None:
 
 
 @contextmanager
-def collecting_after_startup(interrupt: Interrupt) -> Iterator[Interrupt]:
+def collecting_after_startup(interrupt: Interrupt, *, pause: bool = True) -> Iterator[Interrupt]:
     """`interrupt` as the core calls it, the collector paused until its first call (or the
-    end of the block, whichever comes first). A collector someone else paused stays paused."""
-    if not gc.isenabled():
+    end of the block, whichever comes first). A collector someone else paused stays paused.
+    Not `pause`: `interrupt` as it is, the collector left running (a release whose preflight
+    hashes its files on a Dask cluster, whose client makes garbage cycles as it goes)."""
+    if not pause or not gc.isenabled():
         yield interrupt
         return
     gc.disable()

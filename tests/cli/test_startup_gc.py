@@ -61,7 +61,13 @@ def test_a_refused_release_leaves_the_collector_running(
     assert gc.isenabled()
 
 
-def test_a_collector_paused_by_someone_else_stays_paused() -> None:
+def test_a_collector_paused_by_someone_else_stays_paused_and_one_running_may_be_left_so() -> None:
+    calls: list[str] = []
+    with collecting_after_startup(calls.append, pause=False) as interrupt:
+        assert gc.isenabled()
+        interrupt("the convert stage")
+    assert calls == ["the convert stage"] and gc.isenabled()
+    calls.clear()
     gc.disable()
     calls: list[str] = []
     with collecting_after_startup(calls.append) as interrupt:
