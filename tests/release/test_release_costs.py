@@ -37,7 +37,8 @@ def test_an_s3_only_release_imports_no_nwb_or_dandi_module(
     """A release of files that are not HDF5 (the workspace's data are plain bytes named .nwb)
     imports neither h5py, pynwb, numpy nor dandi, nor jsonschema (a refusal's explainer) or
     pydantic, nor rich (--quiet prints only plain lines): the first release, one after a change,
-    and one with nothing changed; nor the command groups it does not run."""
+    and one with nothing changed, and one with --format json (no inspection report to render);
+    nor the command groups it does not run."""
     probe = PROBE.replace("{heavy}", repr({*HEAVY, "publishkit.cli.consumer_commands"}))
     env = {**os.environ, **aws_env}
     # the release site is published too (its charts by pygal, without lxml)
@@ -45,11 +46,13 @@ def test_an_s3_only_release_imports_no_nwb_or_dandi_module(
         (["--version", "1.0.0"], None),
         (["--bump", "minor"], b"session 101, again " * 500),
         (["--bump", "minor"], None),
+        (["--bump", "minor", "--format", "json"], b"session 101, third " * 500),
     ):
         if change is not None:
             workspace.set_sessions({"101": change, "102": b"session 102 " * 2000})
         done = subprocess.run(
-            [sys.executable, "-c", probe, "release", "--quiet", *args],
+            [sys.executable, "-c", probe, "release", *args]
+            + ([] if "--format" in args else ["--quiet"]),
             cwd=workspace.root,
             env=env,
             capture_output=True,
