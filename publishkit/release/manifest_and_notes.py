@@ -238,11 +238,21 @@ def write_release_notes(
     versions = None  # the manifests in the bucket: those the preflight listed, and this one
     if seen is not None:
         versions = {str(v) for v in seen.published.versions} | {latest["manifest_version"]}
-    with ThreadPoolExecutor(1, thread_name_prefix="publishkit-site") as pool:
+    version = latest["manifest_version"]
+    text = existing.decode("utf-8") if existing is not None else None
+    new = not has_section(text, version)  # the notes are written now: the page is not there
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="publishkit-site") as pool,
+        ThreadPoolExecutor(1, thread_name_prefix="publishkit-notes") as notes,
+    ):
         # a release cut in this run: its index drawn while its notes and page are put
         if drafted is None and comparison is not None:
             drafted = pool.submit(draft_index, bucket, s3.prefix, latest, comparison, versions)
-        result = _write_notes(settings, bucket, latest, comparison, remarks, existing)
+        # the notes put while the page goes up: a run that dies between them leaves a page the
+        # next run finds (create-only), and notes without this section, which it writes
+        written = notes.submit(
+            _write_notes, settings, bucket, latest, comparison, remarks, existing
+        )
         site = publish_site(
             bucket=bucket,
             prefix=s3.prefix,
@@ -251,12 +261,13 @@ def write_release_notes(
             ),
             document=latest,
             comparison=lambda: comparison or _from_previous(settings, bucket, latest),
-            record=PageRecord(settings.project, result.version, remarks, inspection),
-            new=result.written,
+            record=PageRecord(settings.project, version, remarks, inspection),
+            new=new,
             drafted=drafted,
             versions=versions,
             tables=tables,
         )
+        result = written.result()
     return replace(result, page_url=site.page_url)
 
 
