@@ -25,6 +25,7 @@ from publishkit import __version__
 from publishkit.cli.consoles import err, out
 from publishkit.cli.plain_values import plain_values
 from publishkit.cli.signals import SIGNALS
+from publishkit.cli.startup_gc import resume
 from publishkit.errors import Interrupted, PublishkitError
 from publishkit.writable import write_error
 
@@ -38,8 +39,9 @@ class _Group(typer.core.TyperGroup):
     in the format the command was asked for (`--format json`: a JSON object on stdout)."""
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        name, command, rest = super().resolve_command(ctx, args)
+        name, command, rest = super().resolve_command(ctx, args)  # its module imported
         ctx.meta[INVOKED] = (name, command, list(rest))
+        resume()  # the command line's start-up over: the collector runs again
         return name, command, rest
 
     def invoke(self, ctx: Any) -> Any:

@@ -28,6 +28,7 @@ from publishkit.cli.options import (
 )
 from publishkit.cli.render import err
 from publishkit.cli.signals import SIGNALS
+from publishkit.cli.startup_gc import collecting_after_startup
 from publishkit.errors import CheckFailed
 from publishkit.formats.versions import Bump
 from publishkit.workspace.settings import METADATA, StageName
@@ -124,6 +125,7 @@ def release(
     with (
         relayed_to_dandi_cli(settings, request.dandi_api_key),
         render.Bars(fmt is TextOrJson.text and not quiet) as bars,
+        collecting_after_startup(SIGNALS, pause=not settings.executor.dask) as interrupt,
     ):
         result = run_release(
             settings=settings,
@@ -131,7 +133,7 @@ def release(
             request=request,
             wait=wait,
             progress=bars,
-            interrupt=SIGNALS,
+            interrupt=interrupt,
         )
     if fmt is TextOrJson.json:
         render.print_json(result.as_json())

@@ -14,7 +14,7 @@ already, and restores the local copies a run that died after publishing left beh
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ from publishkit.release.draft import now
 from publishkit.release.lindi_indexes import publish_indexes
 from publishkit.release.published_readback import (
     Place,
+    changes_nwb,
     compared_in_bucket,
     compared_in_run,
     put_summaries,
@@ -47,6 +48,7 @@ from publishkit.workspace.config import Settings
 if TYPE_CHECKING:
     from publishkit.release.decision import Decision
     from publishkit.site.pages import InspectionSummary
+    from publishkit.site.publishing import DraftedIndex
 
 log = logging.getLogger(__name__)
 
@@ -120,19 +122,27 @@ def compare_staged(
     latest = published.latest
     old_name = manifest.manifest_name(settings.project, latest) if latest else None
     comparison = compare_manifests(previous, draft.document, old_name, "(this release)")
-    summaries, unreadable = release_summaries(
-        settings, staged.files, staged.digests, read=read, build_indexes=build_indexes
-    )
-    if previous is None or not comparison.changes:
-        return comparison, summaries, unreadable
-    detailed = compared_in_run(
-        comparison,
-        previous,
-        draft.document,
-        old_place=Place(staged.target.bucket, settings.s3.prefix),
-        files=staged.files,
-        summaries=summaries,
-    )
+    place = Place(staged.target.bucket, settings.s3.prefix)
+    with ThreadPoolExecutor(1, thread_name_prefix="publishkit-readback") as pool:
+        earlier = None  # the previous release's summaries, read while this one's are found
+        if previous is not None and changes_nwb(comparison):
+            earlier = pool.submit(
+                place.summaries, previous["project_name"], previous["manifest_version"]
+            )
+        summaries, unreadable = release_summaries(
+            settings, staged.files, staged.digests, read=read, build_indexes=build_indexes
+        )
+        if previous is None or not comparison.changes:
+            return comparison, summaries, unreadable
+        detailed = compared_in_run(
+            comparison,
+            previous,
+            draft.document,
+            old_place=place,
+            files=staged.files,
+            summaries=summaries,
+            old_summaries=earlier,
+        )
     return detailed, summaries, unreadable
 
 
@@ -206,6 +216,7 @@ def write_release_notes(
     inspection: InspectionSummary | None = None,
     seen: Target | None = None,
     tables: dict[str, Path] | None = None,
+    drafted: Future[DraftedIndex] | None = None,
 ) -> NotesResult:
     """The notes of the `latest` manifest, on top of the bucket's release_notes.md, unless they
     are there already (then only a missing local copy is restored); then, unless the workspace
@@ -214,7 +225,9 @@ def write_release_notes(
     manifest in the bucket. `seen`: the bucket as this run's preflight found it (its
     release_notes.md is not read again, nor its manifests listed: this run is the workspace's
     one writer). `tables`: the release's tables in the workspace (name -> path), read for the
-    site when they have the content the manifest pins."""
+    site when they have the content the manifest pins. `drafted`: the index as the caller drew
+    it meanwhile (`site.publishing.draft_index`; put only when drawn with the facts of the
+    record this release puts), else drawn here while the notes are put."""
     existing = seen.notes if seen is not None else bucket.get_bytes(settings.s3.key(NOTES_FILE))
     if not settings.site or latest is None:
         return _write_notes(settings, bucket, latest, comparison, remarks, existing)
@@ -225,12 +238,21 @@ def write_release_notes(
     versions = None  # the manifests in the bucket: those the preflight listed, and this one
     if seen is not None:
         versions = {str(v) for v in seen.published.versions} | {latest["manifest_version"]}
-    with ThreadPoolExecutor(1, thread_name_prefix="publishkit-site") as pool:
+    version = latest["manifest_version"]
+    text = existing.decode("utf-8") if existing is not None else None
+    new = not has_section(text, version)  # the notes are written now: the page is not there
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="publishkit-site") as pool,
+        ThreadPoolExecutor(1, thread_name_prefix="publishkit-notes") as notes,
+    ):
         # a release cut in this run: its index drawn while its notes and page are put
-        drafted = None
-        if comparison is not None:
+        if drafted is None and comparison is not None:
             drafted = pool.submit(draft_index, bucket, s3.prefix, latest, comparison, versions)
-        result = _write_notes(settings, bucket, latest, comparison, remarks, existing)
+        # the notes put while the page goes up: a run that dies between them leaves a page the
+        # next run finds (create-only), and notes without this section, which it writes
+        written = notes.submit(
+            _write_notes, settings, bucket, latest, comparison, remarks, existing
+        )
         site = publish_site(
             bucket=bucket,
             prefix=s3.prefix,
@@ -239,12 +261,13 @@ def write_release_notes(
             ),
             document=latest,
             comparison=lambda: comparison or _from_previous(settings, bucket, latest),
-            record=PageRecord(settings.project, result.version, remarks, inspection),
-            new=result.written,
+            record=PageRecord(settings.project, version, remarks, inspection),
+            new=new,
             drafted=drafted,
             versions=versions,
             tables=tables,
         )
+        result = written.result()
     return replace(result, page_url=site.page_url)
 
 

@@ -27,6 +27,7 @@ from publishkit.release.preflight import (
     stage_once_files_are_known,
 )
 from publishkit.release.results import PipelineResult
+from publishkit.release.site_ahead import start_site
 from publishkit.release.stages import Request, Run, Stage
 from publishkit.workspace.config import Settings
 from publishkit.workspace.runlock import exclusive_run
@@ -120,6 +121,7 @@ def _upload(run: Run) -> None:
     settings = run.settings
     if settings.s3_enabled and StageName.MANIFEST in run.selected:
         decide(run)  # the version, before the first byte goes to DANDI or S3
+        start_site(run)
     if settings.dandi_enabled:
         from publishkit.dandi.upload import upload_to_dandi
 
@@ -208,6 +210,7 @@ def _notes(run: Run) -> None:
         tables={f.name: f.path for f in run.staged.files if f.group == "metadata"}
         if run.staged is not None
         else None,
+        drafted=run.site_index if comparison is not None else None,
     )
 
 

@@ -11,6 +11,7 @@ release did.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any
@@ -96,7 +97,7 @@ def compared_in_bucket(
 ) -> Comparison:
     """`comparison` with what changed inside the tables and NWB files, all read from the
     bucket: the tables at their pinned versions, both releases' published summaries."""
-    nwb = _changes_nwb(comparison)
+    nwb = changes_nwb(comparison)
     tables = any(c.group == "metadata" and c.kind == "changed" for c in comparison.changes)
     old_summaries = new_summaries = None
     if nwb:
@@ -138,20 +139,23 @@ def compared_in_run(
     old_place: Place,
     files: list[ReleaseFile],
     summaries: Summaries,
+    old_summaries: Future[Summaries | None] | None = None,
 ) -> Comparison:
     """`comparison` of the previous release and the one being cut: the previous release's
     tables and summaries from the bucket, this release's from the workspace (its tables are
-    checked against the draft's hashes, so the notes say what the bucket will hold)."""
+    checked against the draft's hashes, so the notes say what the bucket will hold).
+    `old_summaries`: the previous release's, as the caller is reading them (when an NWB file
+    changed); else read here when one did."""
     tables = {item.name: item.path for item in files if item.group == "metadata"}
 
     def local(name: str, entry: Mapping[str, Any]) -> bytes:
         return tables[name].read_bytes()
 
-    old_summaries = (
-        old_place.summaries(old["project_name"], old["manifest_version"])
-        if _changes_nwb(comparison)
-        else None
-    )
+    earlier = None
+    if old_summaries is not None:
+        earlier = old_summaries.result()
+    elif changes_nwb(comparison):
+        earlier = old_place.summaries(old["project_name"], old["manifest_version"])
     reader: Reader = local
     return with_contents(
         comparison,
@@ -159,13 +163,14 @@ def compared_in_run(
         new,
         read_old=old_place.pinned,
         read_new=reader,
-        old_summaries=old_summaries,
+        old_summaries=earlier,
         new_summaries=summaries,
         keys=summaries.keys,
     )
 
 
-def _changes_nwb(comparison: Comparison) -> bool:
+def changes_nwb(comparison: Comparison) -> bool:
+    """An NWB data file changed: its summaries are compared."""
     return any(
         c.group == "data" and c.kind == "changed" and c.path.lower().endswith(".nwb")
         for c in comparison.changes

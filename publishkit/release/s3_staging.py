@@ -8,8 +8,10 @@ awaiting one. Both read only, so `release --plan` shows exactly what a release w
 
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from publishkit.errors import (
     PublishkitError,
@@ -209,22 +211,43 @@ def dandi_entries(store: StateStore, settings: Settings) -> dict[str, DandiEntry
 
 
 def read_published(settings: Settings, bucket: S3Bucket) -> Published:
-    """The versions published in the bucket, and the latest one's manifest."""
+    """The versions published in the bucket, and the latest one's manifest: listed with their
+    ETags (the same one request), the latest read from the workspace's own copy when the
+    listing vouches for it (`_local_copy`), else from the bucket."""
     prefix = settings.s3.key(MANIFESTS_FOLDER + "/")
-    versions = {}
-    for key in bucket.list_keys(prefix):
+    versions, etags = {}, {}
+    for key, etag in bucket.etags(prefix).items():
         name = key[len(prefix) :]
         found = manifest.version_from_name(name)
         if found is not None and name == manifest.manifest_name(settings.project, found):
-            versions[found] = key
+            versions[found], etags[found] = key, etag
     if not versions:
         return Published(None, frozenset(), None)
     latest = max(versions)
-    data = bucket.get_bytes(versions[latest])
+    local = settings.workspace / MANIFESTS_FOLDER / versions[latest][len(prefix) :]
+    data = _local_copy(local, etags[latest]) or bucket.get_bytes(versions[latest])
     if data is None:
         raise PublishkitError(f"s3://{bucket.name}/{versions[latest]} vanished while reading it")
     document = manifest.parse_manifest(data, f"s3://{bucket.name}/{versions[latest]}")
     return Published(latest, frozenset(versions), document)  # type: ignore[arg-type]
+
+
+def _local_copy(path: Path, etag: str) -> bytes | None:
+    """The workspace's copy of a published manifest (`_put_manifest` writes the bytes it puts),
+    when its MD5 is the ETag the bucket listed for the manifest's key; else None, and the
+    manifest is read from the bucket. Safe to read instead of a GET: a manifest is put in one
+    PUT (never in parts) and never replaced (`If-None-Match: *`), so its ETag is the MD5 of the
+    bytes the bucket holds, and a copy with that MD5 holds those bytes (short of an MD5
+    collision forged by someone who can write both the workspace and the bucket). A store whose
+    ETags are not MD5s (SSE-KMS, SSE-C; a multipart ETag, with its "-N") matches no copy: the
+    bucket's is read, as before."""
+    if not etag or "-" in etag:
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError:  # none (a fresh clone), or unreadable: the bucket's
+        return None
+    return data if hashlib.md5(data, usedforsecurity=False).hexdigest() == etag else None
 
 
 def check_new(requested: Version, published: Published) -> None:

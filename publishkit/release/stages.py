@@ -12,6 +12,7 @@ run before its first stage ("metadata").
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from publishkit.workspace.settings import StageName, StopReason
 if TYPE_CHECKING:
     from publishkit.release.decision import Decision
     from publishkit.release.s3_staging import Staged, Target
+    from publishkit.site.publishing import DraftedIndex
     from publishkit.workspace.inventory import ReleaseFile
     from publishkit.workspace.settings import Settings
 
@@ -55,6 +57,7 @@ class Run:
     staged: Staged | None = None  # the S3 release, staged once (preflight.stage), then read
     decision: Decision | None = None  # the release it cuts, settled before the first upload
     interrupt: Interrupt = never  # checked before each stage and before each write
+    site_index: Future[DraftedIndex] | None = None  # the site's index, drawn during the upload
     result: PipelineResult = field(init=False)  # what each stage reports: the run's result
 
     def __post_init__(self) -> None:

@@ -82,7 +82,7 @@ def _bars(
     *,
     integers: bool = True,
 ) -> Chart:
-    pygal = _pygal()
+    pygal = chart_library()
     from pygal.style import Style
 
     colors = tuple(_COLORS.get(name, "#1565c0") for name in series)
@@ -144,7 +144,7 @@ def _plain(svg: str, chart_id: str) -> str:
     return _PYGAL_ID.sub(f"{chart_id}-svg", svg)
 
 
-def _pygal() -> Any:
+def chart_library() -> Any:
     """pygal, without its map plugins: publishkit draws no map, so neither the import hook it
     adds for them (a finder without `find_spec`, which makes every later failed import warn)
     nor the search for them (importlib_metadata imported and every installed distribution's

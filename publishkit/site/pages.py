@@ -16,7 +16,7 @@ from publishkit.formats.comparison import Comparison
 from publishkit.formats.manifest import manifest_name
 from publishkit.formats.notes_html import render_html
 from publishkit.formats.release_layout import DandiVersion
-from publishkit.site.charts import history_charts, size_text
+from publishkit.site.charts import chart_library, history_charts, size_text
 from publishkit.site.file_table import (
     FilePage,
     Folder,
@@ -150,6 +150,18 @@ def render_index(history: History) -> str:
     charts = history_charts(history.releases) if history.releases else ()
     template = _environment().get_template("index.html.j2")
     return template.render(history=history, charts=charts)
+
+
+def warm() -> None:
+    """Import and compile what drawing the pages takes (jinja2 and the layouts, pygal), and
+    draw nothing: for a release to call in a thread of its own while it waits on its uploads,
+    so its pages are drawn at once after them (~0.04 s of CPU moved off its path). A failure
+    is left for the drawing itself to meet."""
+    with contextlib.suppress(Exception):
+        environment = _environment()
+        for name in ("index.html.j2", "release.html.j2", "files.html.j2"):
+            environment.get_template(name)
+        chart_library()
 
 
 def href(url: object) -> str | None:

@@ -5,7 +5,8 @@ each release, read back by the next release in one GET) are replaced by each rel
 version of each key). A release's page, the pages of its file table and its record
 (`releases/vX.Y.Z.json`) are create-only, like manifests: a key that exists is left as it is
 (a re-run after a crash finds them), and the page is put last, so a page in the bucket means
-its file pages and record are there too.
+its file pages and record are there too. A release whose page is new puts the history and the
+index it drew ahead while its record and page go up.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def publish_site(
     page_key = f"{prefix}/{PAGES_FOLDER}/{page_name(version)}"
     with ThreadPoolExecutor(1, thread_name_prefix="publishkit-site") as pool:
         mine: ReleaseFacts | None = None  # this release's facts, as the record it put says
+        ahead: Future[list[str] | None] | None = None  # the index put while the page is
         if new or bucket.head(page_key) is None:
             changes = comparison()
             if drafted is None:  # the index drawn while this release's page is put
@@ -107,13 +109,18 @@ def publish_site(
             files: dict[str, bytes] = {record_name(version): page_record.dump(record)}
             files.update((path, text.encode()) for path, text in pages.items() if path != main)
             files[main] = pages[main].encode()  # last
+            if new and drafted is not None and record.facts is not None:
+                ahead = pool.submit(_put_drafted_index, bucket, prefix, drafted, record.facts)
             for path, data in files.items():
                 if _put_new(bucket, f"{prefix}/{path}", data):
                     written.append(path)
             if record_name(version) in written:  # else the bucket's record is the one
                 mine = record.facts
         index_key = f"{prefix}/{INDEX}"
-        if written or not _lists(bucket.get_bytes(index_key), version):
+        put_ahead = ahead.result() if ahead is not None else None
+        if put_ahead is not None and mine is not None:
+            written += put_ahead
+        elif written or not _lists(bucket.get_bytes(index_key), version):
             draft = drafted.result() if drafted else None
             if draft is not None and mine is not None and draft.facts == mine:
                 earlier, drawn, index = draft.earlier, draft.history, draft.html
@@ -132,6 +139,26 @@ def publish_site(
             written.append(INDEX)
             log.info("published the release site s3://%s/%s", bucket.name, index_key)
     return SiteResult(url_of(page_key), url_of(index_key), tuple(written))
+
+
+def _put_drafted_index(
+    bucket: S3Bucket, prefix: str, drafted: Future[DraftedIndex], facts: ReleaseFacts
+) -> list[str] | None:
+    """The site's history and the index as drawn ahead, put while the release's record and
+    page go up, when they were drawn with `facts` (the record this release puts); None, and
+    nothing put, otherwise. Only for a page known to be new (its notes were just written, so
+    no earlier run put its record): the record put is this one, and the index drawn ahead is
+    the one `publish_site` would put after it. Put before the page, the index may list a page
+    that a crash then leaves missing: the next run finds the page absent, puts it, and puts
+    the index again (a key replaced, as each release replaces it)."""
+    draft = drafted.result()
+    if draft.facts != facts:
+        return None
+    written = [HISTORY] if _keep_history(draft.earlier, draft.history) else []
+    key = f"{prefix}/{INDEX}"
+    bucket.put_bytes(key, draft.html.encode(), content_type=content_types.HTML, create_only=False)
+    log.info("published the release site s3://%s/%s", bucket.name, key)
+    return [*written, INDEX]
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ def test_an_s3_only_release_imports_no_nwb_or_dandi_module(
     """A release of files that are not HDF5 (the workspace's data are plain bytes named .nwb)
     imports neither h5py, pynwb, numpy nor dandi, nor jsonschema (a refusal's explainer) or
     pydantic, nor rich (--quiet prints only plain lines): the first release, one after a change,
-    and one with nothing changed; nor the command groups it does not run."""
+    and one with nothing changed, and one with --format json (no inspection report to render);
+    nor the command groups it does not run."""
     probe = PROBE.replace("{heavy}", repr({*HEAVY, "publishkit.cli.consumer_commands"}))
     env = {**os.environ, **aws_env}
     # the release site is published too (its charts by pygal, without lxml)
@@ -45,11 +46,13 @@ def test_an_s3_only_release_imports_no_nwb_or_dandi_module(
         (["--version", "1.0.0"], None),
         (["--bump", "minor"], b"session 101, again " * 500),
         (["--bump", "minor"], None),
+        (["--bump", "minor", "--format", "json"], b"session 101, third " * 500),
     ):
         if change is not None:
             workspace.set_sessions({"101": change, "102": b"session 102 " * 2000})
         done = subprocess.run(
-            [sys.executable, "-c", probe, "release", "--quiet", *args],
+            [sys.executable, "-c", probe, "release", *args]
+            + ([] if "--format" in args else ["--quiet"]),
             cwd=workspace.root,
             env=env,
             capture_output=True,
@@ -168,13 +171,14 @@ def test_a_one_change_release_sends_only_the_requests_it_needs(
     cli, workspace: Workspace, aws_env: dict[str, str], s3_server, monkeypatch, earlier: int
 ) -> None:
     """After one data file changed, the release (its site too) sends, counted at a proxy in
-    front of the S3 server: the preflight's five (versioning, location, the notes, the list of
-    manifests, the latest manifest), the previous summaries (an NWB file changed), a HEAD and
-    a PUT of the file, the summaries and the manifest, the notes, and the site's history (a
-    GET), then the release's record, page, the history (a PUT) and the index: 16, whatever
-    the count of releases before (not one GET per earlier release's record). Not the
-    manifests listed a second time, nor the unchanged table read back at its pinned version:
-    the run knows both (issue 23)."""
+    front of the S3 server: the preflight's four (versioning, location, the notes, the list of
+    manifests; the latest manifest is the workspace's copy, which the listing's ETag vouches
+    for), the previous summaries (an NWB file changed), a HEAD and a PUT of the file, the
+    summaries and the manifest, the notes, and the site's history (a GET), then the release's
+    record, page, the history (a PUT) and the index: 15, whatever the count of releases
+    before (not one GET per earlier release's record). Not the manifests listed a second
+    time, nor the unchanged table read back at its pinned version: the run knows both
+    (issue 23)."""
     from tests.faultproxy import FaultProxy
 
     assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
@@ -201,4 +205,117 @@ def test_a_one_change_release_sends_only_the_requests_it_needs(
             f"PUT demo-project/releases/v{version}.json",
         ]
     ), sent
-    assert len(sent) == 16, "\n".join(sent)
+    assert not [line for line in sent if line.startswith("GET") and "/manifests/" in line], sent
+    assert len(sent) == 15, "\n".join(sent)
+
+
+def test_the_latest_manifest_is_read_from_the_bucket_unless_the_local_copy_is_its_bytes(
+    cli, workspace: Workspace, aws_env: dict[str, str], s3_server, monkeypatch, s3_client
+) -> None:
+    """The preflight reads the latest manifest from the workspace's copy only when its MD5 is
+    the ETag the bucket lists for it: a copy edited (here: an unchanged file's version ID
+    altered) or missing is not trusted, the bucket's is read (a GET), and the release pins
+    what the bucket's manifest pins."""
+    from tests.faultproxy import FaultProxy
+
+    assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
+    local = workspace.manifest_path("1.0.0")
+    published = json.loads(local.read_text())
+    (unchanged,) = [e for e in published["data_files"].values() if e["path"].endswith("102.nwb")]
+    edited = json.loads(local.read_text())
+    for entry in edited["data_files"].values():
+        if entry["path"] == unchanged["path"]:
+            entry["version_id"] = "not-the-pinned-version"
+    local.write_text(json.dumps(edited, indent=2, sort_keys=True) + "\n")
+    (workspace.root / "data" / "s101.nwb").write_bytes(b"session 101, again " * 500)
+    name = local.name
+    with FaultProxy(s3_server.endpoint_url) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        result = cli("release", "--bump", "minor", cwd=workspace.root)
+        read = [r for r in proxy.records if r.method == "GET" and r.path.endswith(name)]
+    assert result.exit_code == 0, result.stderr
+    assert len(read) == 1  # the edited copy was not trusted
+    pinned = json.loads(workspace.manifest_path("1.1.0").read_text())["data_files"]
+    assert [e["version_id"] for e in pinned.values() if e["path"] == unchanged["path"]] == [
+        unchanged["version_id"]
+    ]
+    workspace.manifest_path("1.1.0").unlink()  # a missing copy: the bucket's, restored
+    (workspace.root / "data" / "s101.nwb").write_bytes(b"session 101, third " * 500)
+    with FaultProxy(s3_server.endpoint_url) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        result = cli("release", "--bump", "minor", cwd=workspace.root)
+        read = [r for r in proxy.records if r.method == "GET" and "/manifests/" in r.path]
+    assert result.exit_code == 0, result.stderr
+    assert len(read) == 1 and workspace.manifest_path("1.1.0").is_file()
+    assert workspace.manifest_path("1.2.0").is_file()
+
+
+def test_a_release_draws_its_site_index_while_it_uploads_and_not_when_nothing_changed(
+    cli, workspace: Workspace, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An S3-only release that cuts a version draws its site's index (the history read, the
+    charts and the page drawn) in a thread while its upload runs, not after it, and the notes
+    stage puts that drawing (not drawn again); a release with nothing to cut draws nothing."""
+    import threading
+
+    from publishkit.release import s3_upload
+    from publishkit.site import publishing
+
+    drawn, calls = threading.Event(), []
+    real_draw, real_upload = publishing.draft_index, s3_upload.upload_release
+
+    def draw(*args: Any) -> Any:
+        calls.append(threading.current_thread().name)
+        try:
+            return real_draw(*args)
+        finally:
+            drawn.set()
+
+    def upload(**kwargs: Any) -> Any:
+        seen.append(drawn.wait(10) if not seen else None)  # the first: under way meanwhile
+        return real_upload(**kwargs)
+
+    seen: list[bool | None] = []
+    monkeypatch.setattr(publishing, "draft_index", draw)
+    monkeypatch.setattr(s3_upload, "upload_release", upload)
+    result = cli("release", "--version", "1.0.0", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert seen == [True] and calls == ["publishkit-site-draft"]
+    workspace.set_sessions({"101": b"session 101, again " * 500, "102": b"session 102 " * 2000})
+    result = cli("release", "--bump", "minor", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert calls == ["publishkit-site-draft"] * 2
+    result = cli("release", "--bump", "minor", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert "nothing changed" in (result.stdout + result.stderr).lower()
+    assert calls == ["publishkit-site-draft"] * 2  # not again
+
+
+def test_the_previous_summaries_are_read_while_this_releases_are_found(
+    cli, workspace: Workspace, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an NWB file changed, the previous release's summaries (a GET) are read while the
+    release finds its own files' summaries (the state store, the files), not after."""
+    import threading
+
+    from publishkit.release import manifest_and_notes
+    from publishkit.release.published_readback import Place
+
+    assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
+    asked, seen = threading.Event(), []
+    real_read, real_find = Place.summaries, manifest_and_notes.release_summaries
+
+    def read(self: Place, project: str, version: str) -> Any:
+        asked.set()
+        return real_read(self, project, version)
+
+    def find(*args: Any, **kwargs: Any) -> Any:
+        seen.append(asked.wait(10))  # released by the GET under way, else at 10 s
+        return real_find(*args, **kwargs)
+
+    monkeypatch.setattr(Place, "summaries", read)
+    monkeypatch.setattr(manifest_and_notes, "release_summaries", find)
+    workspace.set_sessions({"101": b"session 101, again " * 500, "102": b"session 102 " * 2000})
+    result = cli("release", "--bump", "minor", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert seen == [True]

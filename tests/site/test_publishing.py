@@ -217,3 +217,75 @@ def test_a_release_reads_the_site_history_once_while_it_renders_and_no_record(
     html = index["Body"].read().decode()
     listed = re.findall(r'<a href="releases/v([\d.]+)\.html">v', html)
     assert listed[-3:] == ["1.0.0", "0.2.0", "0.1.0"]
+
+
+def test_a_new_release_puts_its_index_while_its_page_goes_up(
+    cli, workspace: Workspace, aws_env, s3_server, s3_client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index and the site's history, drawn ahead for the record this release puts, go up
+    while the release's page does, not after it (held at a proxy: the index's PUT arrives
+    while the page's is held); both end as a release leaves them, the page listed."""
+    import threading
+
+    from tests.faultproxy import FaultProxy, Request
+
+    first = cli("release", "--version", "0.1.0", cwd=workspace.root)
+    assert first.exit_code == 0, first.stderr
+    index_put, held = threading.Event(), []
+
+    def hold_the_page(request: Request) -> None:
+        if request.method == "PUT" and request.key.endswith("/index.html"):
+            index_put.set()
+        if request.method == "PUT" and request.key.endswith("/releases/v0.2.0.html"):
+            held.append(index_put.wait(10))  # released by the index's PUT, else at 10 s
+        return None
+
+    workspace.set_sessions({"101": b"session 101, again " * 100})
+    with FaultProxy(s3_server.endpoint_url, hold_the_page) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        result = cli("release", "--version", "0.2.0", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert held == [True]
+    keys = site_keys(s3_client, workspace.bucket)
+    assert "demo-project/releases/v0.2.0.html" in keys
+    assert "demo-project/releases/v0.2.0.json" in keys
+    index = s3_client.get_object(Bucket=workspace.bucket, Key="demo-project/index.html")
+    listed = re.findall(r'<a href="releases/v([\d.]+)\.html">v', index["Body"].read().decode())
+    assert listed[-2:] == ["0.2.0", "0.1.0"]
+
+
+def test_a_release_puts_its_notes_while_its_page_goes_up(
+    cli, workspace: Workspace, aws_env, s3_server, s3_client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The release's notes and its page's record go up at once (held at a proxy: the record's
+    PUT arrives while the notes' is held); both end in the bucket, and a run that cut nothing
+    writes neither again."""
+    import threading
+
+    from tests.faultproxy import FaultProxy, Request
+
+    first = cli("release", "--version", "0.1.0", cwd=workspace.root)
+    assert first.exit_code == 0, first.stderr
+    record_put, held = threading.Event(), []
+
+    def hold_the_notes(request: Request) -> None:
+        if request.method == "PUT" and request.key.endswith("/releases/v0.2.0.json"):
+            record_put.set()
+        if request.method == "PUT" and request.key.endswith("/release_notes.md"):
+            held.append(record_put.wait(10))  # released by the record's PUT, else at 10 s
+        return None
+
+    workspace.set_sessions({"101": b"session 101, again " * 100})
+    with FaultProxy(s3_server.endpoint_url, hold_the_notes) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        result = cli("release", "--version", "0.2.0", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    assert held == [True]
+    notes = s3_client.get_object(Bucket=workspace.bucket, Key="demo-project/release_notes.md")
+    assert "## v0.2.0" in notes["Body"].read().decode()
+    assert "demo-project/releases/v0.2.0.html" in site_keys(s3_client, workspace.bucket)
+    before = versions(s3_client, workspace.bucket, "demo-project/release_notes.md")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
+    again = cli("release", "--bump", "minor", cwd=workspace.root)
+    assert again.exit_code == 0, again.stderr
+    assert versions(s3_client, workspace.bucket, "demo-project/release_notes.md") == before

@@ -128,8 +128,9 @@ def test_a_release_made_while_the_site_was_off_is_completed_from_its_manifest(
     assert site_reads(reads) == [HISTORY, "demo-project/releases/v0.2.0.json"]  # absent
     manifests = "demo-project/manifests/demo-project_project_manifest_v"
     read = sorted(key for key in reads if key.startswith(manifests))
-    # the preflight's latest manifest, then 0.2.0's and the one before it, for 0.2.0's facts
-    assert read == [f"{manifests}0.1.0.json", f"{manifests}0.2.0.json", f"{manifests}0.2.0.json"]
+    # 0.2.0's and the one before it, for 0.2.0's facts (the preflight read the latest
+    # manifest from the workspace's copy, whose MD5 is the ETag the bucket listed)
+    assert read == [f"{manifests}0.1.0.json", f"{manifests}0.2.0.json"]
     history = read_json(s3_client, bucket, HISTORY)
     assert sorted(history["releases"]) == ["0.1.0", "0.2.0", "1.0.0"]
     facts = history["releases"]["0.2.0"]
