@@ -12,6 +12,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "publishkit"
 CORE = {
+    "collector",
     "errors",
     "local_files",
     "progress",

@@ -9,15 +9,13 @@ appeared holding the same values, row for row, was renamed.
 from __future__ import annotations
 
 import csv
-import gc
 import io
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from operator import itemgetter
 from typing import Any
 
+from publishkit.collector import paused_gc
 from publishkit.errors import ManifestError
 from publishkit.formats.table_header import header_problem
 
@@ -98,19 +96,6 @@ class TableDiff:
 def _noun(column: str) -> str:
     """session_id -> session; a column that is not a *_id names itself."""
     return column[:-3] if column.endswith("_id") and len(column) > 3 else column
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """The cyclic garbage collector paused: building millions of rows (lists and tuples, never
-    cycles) otherwise sets it scanning them all again and again, doubling the time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @paused_gc()

@@ -20,6 +20,7 @@ from operator import itemgetter, not_
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from publishkit.collector import paused_gc
 from publishkit.errors import ProcessDied, PublishkitError
 from publishkit.formats import manifest
 from publishkit.formats.comparison import Comparison, compare_manifests
@@ -68,23 +69,10 @@ def read_pair(old: Path, new: Path) -> ManifestPair:
     """OLD and NEW read and checked (`manifest.load`), OLD in a child process when it has
     FORK_FROM_BYTES or more and this process may fork; a refusal is `manifest.load`'s, OLD's
     when both are refused."""
-    with _no_cycle_collection():
+    with paused_gc():  # the entries are a dict each, and no cycle
         if not _may_fork(old, new):
             return paired(manifest.load(old), manifest.load(new))
         return _read_beside(old, new)
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """The cycle collector paused while the manifests are read: it would walk their entries
-    (a dict each) again and again as they are made, finding no cycle (~10% of a read)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _read_beside(old: Path, new: Path) -> ManifestPair:
