@@ -51,6 +51,19 @@ class LazyConsole:
         stream.flush()
         return True
 
+    def line(self, text: str) -> None:
+        """`text` as a plain line, as `print(text, markup=False, highlight=False)` shows it
+        without a terminal, written as is even once rich's Console is made: the threads of a
+        fetch of 2,000 small files, each saying a file is done, queued behind rich's lock and
+        its rendering of each line (half of the fetch's samples waited there). Not for a
+        terminal where a rich bar is live (rich draws a line above its bar)."""
+        if "\t" in text:  # rich expands tabs to its tab stops
+            self.print(text, markup=False, highlight=False)
+            return
+        stream: TextIO = sys.stderr if self._stderr else sys.stdout
+        stream.write(text.translate(_STRIPPED) + "\n")
+        stream.flush()
+
     def print(
         self, *objects: Any, markup: bool | None = None, highlight: bool | None = None, **kw: Any
     ) -> None:

@@ -97,7 +97,7 @@ class Bars:
         if not self._enabled:
             return
         if done and self._plain:
-            err.print(f"{task}: {done} done", markup=False, highlight=False)
+            err.line(f"{task}: {done} done")  # not through rich: see LazyConsole.line
         with self._lock:
             if task not in self._tasks:
                 self._tasks[task] = self._progress.add_task(task, total=total)
