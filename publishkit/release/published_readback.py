@@ -197,7 +197,8 @@ def release_summaries(
         if item.group == "data" and PurePosixPath(item.relpath).suffix.lower() == ".nwb"
     }
     hashes = {relpath: found.blake2b for relpath, found in digests.items()}
-    also = built_while_summarizing(settings, files, hashes) if build_indexes else {}
+    sizes = {relpath: found.size for relpath, found in digests.items()}
+    also = built_while_summarizing(settings, files, hashes, sizes) if build_indexes else {}
     with StateStore.in_dir(settings.state_dir) as store:  # each new file's index in its read
         cache = SummaryCache(store)
         found = cache.get_all(nwb, settings.executor, read=read, also=also)
