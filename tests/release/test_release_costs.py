@@ -20,6 +20,7 @@ HEAVY = ("h5py", "pynwb", "hdmf", "dandi", "dandischema", "numpy", "nwbinspector
 HEAVY += ("pydantic", "lxml")  # typer converts option values with pydantic; pygal, with lxml
 HEAVY += ("rich",)  # --quiet prints plain lines: no table, markup or progress bar
 HEAVY += ("boto3", "s3transfer")  # botocore alone makes the S3 clients (~40 ms less CPU)
+HEAVY += ("multiprocessing",)  # no worker process: the digests' threads, the rest here
 PROBE = (
     "import runpy, sys\n"
     "sys.argv = ['publishkit', *sys.argv[1:]]\n"
@@ -38,7 +39,7 @@ def test_an_s3_only_release_imports_no_nwb_or_dandi_module(
     """A release of files that are not HDF5 (the workspace's data are plain bytes named .nwb)
     imports neither h5py, pynwb, numpy nor dandi, nor jsonschema (a refusal's explainer) or
     pydantic, nor rich (--quiet prints only plain lines), nor boto3 (botocore's clients are
-    what it uses): the first release, one after a change,
+    what it uses) or multiprocessing (it starts no worker process): the first release, one after a change,
     and one with nothing changed, and one with --format json (no inspection report to render);
     nor the command groups it does not run."""
     probe = PROBE.replace("{heavy}", repr({*HEAVY, "publishkit.cli.consumer_commands"}))
