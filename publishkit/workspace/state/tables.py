@@ -286,9 +286,11 @@ class NwbSummaries:
         self._keep("nwb_unreadable", reasons)
 
     def _keep(self, table: str, records: Mapping[str, str | None]) -> None:
+        """Not durable (no sync to disk, ~2 ms each): a record lost with the machine's power
+        only means the file is read again."""
         if not records:
             return
-        with self._store.transaction() as conn:
+        with self._store.transaction(durable=False) as conn:
             conn.executemany(
                 f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)",
                 [(content, self._version, text) for content, text in records.items()],
