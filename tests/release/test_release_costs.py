@@ -39,9 +39,9 @@ def test_an_s3_only_release_imports_no_nwb_or_dandi_module(
     """A release of files that are not HDF5 (the workspace's data are plain bytes named .nwb)
     imports neither h5py, pynwb, numpy nor dandi, nor jsonschema (a refusal's explainer) or
     pydantic, nor rich (--quiet prints only plain lines), nor boto3 (botocore's clients are
-    what it uses) or multiprocessing (it starts no worker process): the first release, one after a change,
-    and one with nothing changed, and one with --format json (no inspection report to render);
-    nor the command groups it does not run."""
+    what it uses) or multiprocessing (it starts no worker process): the first release, one
+    after a change, and one with nothing changed, and one with --format json (no inspection
+    report to render); nor the command groups it does not run."""
     probe = PROBE.replace("{heavy}", repr({*HEAVY, "publishkit.cli.consumer_commands"}))
     env = {**os.environ, **aws_env}
     # the release site is published too (its charts by pygal, without lxml)
