@@ -107,18 +107,22 @@ def index_work(
         old = earlier.get(item.relpath)
         if old is not None and old["version_id"] == entry["version_id"] and "lindi_index" in old:
             kept.append((item, old["lindi_index"]))
-        elif indexed(item.path, settings.lindi_index_min_mb):
+        elif indexed(item.path, settings.lindi_index_min_mb, entry.get("size")):
             todo.append((item, entry))
     return IndexWork(kept, todo, settings.state_dir / "lindi")
 
 
 def built_while_summarizing(
-    settings: Settings, files: list[ReleaseFile], blake2b: Mapping[str, str]
+    settings: Settings,
+    files: list[ReleaseFile],
+    blake2b: Mapping[str, str],
+    sizes: Mapping[str, int] | None = None,
 ) -> dict[str, Callable[[Any], object]]:
     """Content hash -> what builds that NWB data file's index, with the placeholder URL, in
     the read that summarizes it (`SummaryCache.get_all`'s `also`): each file this release
-    indexes (`blake2b`: relpath -> its content hash) whose index is not built yet. None on a
-    Dask cluster (its workers write elsewhere): `publish_indexes` builds them."""
+    indexes (`blake2b`: relpath -> its content hash; `sizes`: relpath -> its size as hashed,
+    when known: a file too small for an index is not looked at) whose index is not built yet.
+    None on a Dask cluster (its workers write elsewhere): `publish_indexes` builds them."""
     if settings.lindi_index_min_mb is None or settings.executor.dask:
         return {}
     cache = settings.state_dir / "lindi"
@@ -126,9 +130,12 @@ def built_while_summarizing(
     for item in files:
         if item.group != "data" or PurePosixPath(item.relpath).suffix.lower() != ".nwb":
             continue
+        size = sizes.get(item.relpath) if sizes else None
+        if size is not None and size < settings.lindi_index_min_mb * 2**20:
+            continue
         content = blake2b[item.relpath]
         template = _template_path(cache, content)
-        if not template.is_file() and indexed(item.path, settings.lindi_index_min_mb):
+        if not template.is_file() and indexed(item.path, settings.lindi_index_min_mb, size):
             found[content] = functools.partial(build_from_open, template)
     return found
 
@@ -262,13 +269,14 @@ def _template_path(cache: Path, content: str) -> Path:
     return cache / f"{content[:32]}.b{BUILD}.lindi.json"
 
 
-def indexed(path: Path, min_mb: float | None) -> bool:
+def indexed(path: Path, min_mb: float | None, size: int | None = None) -> bool:
     """The file gets an index: HDF5 (its signature, without importing h5py), at least
-    `min_mb` MiB (the workspace's `lindi_index_min_mb`; None: no file does)."""
+    `min_mb` MiB (the workspace's `lindi_index_min_mb`; None: no file does). `size`: the
+    file's size as the release hashed it (its manifest entry's), else it is asked of the file."""
     if min_mb is None:
         return False
     try:
-        large = path.stat().st_size >= min_mb * 2**20
+        large = (path.stat().st_size if size is None else size) >= min_mb * 2**20
     except OSError:
         return False
     return large and is_hdf5(path)

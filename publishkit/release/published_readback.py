@@ -37,7 +37,7 @@ from publishkit.s3.pinned import BucketPool, ReadSettings
 from publishkit.workspace.config import Settings
 from publishkit.workspace.digests import FileDigests
 from publishkit.workspace.inventory import ReleaseFile
-from publishkit.workspace.nwb_summaries import SummaryCache, why_unreadable
+from publishkit.workspace.nwb_summaries import SummaryCache
 from publishkit.workspace.state import StateStore
 
 
@@ -197,15 +197,16 @@ def release_summaries(
         if item.group == "data" and PurePosixPath(item.relpath).suffix.lower() == ".nwb"
     }
     hashes = {relpath: found.blake2b for relpath, found in digests.items()}
-    also = built_while_summarizing(settings, files, hashes) if build_indexes else {}
+    sizes = {relpath: found.size for relpath, found in digests.items()}
+    also = built_while_summarizing(settings, files, hashes, sizes) if build_indexes else {}
     with StateStore.in_dir(settings.state_dir) as store:  # each new file's index in its read
-        found = SummaryCache(store).get_all(nwb, settings.executor, read=read, also=also)
+        cache = SummaryCache(store)
+        found = cache.get_all(nwb, settings.executor, read=read, also=also)
+        why = cache.why_unreadable(
+            {path: content for path, content in nwb.items() if found.get(content, "") is None}
+        )
     encoded = {content_key(c): text for c, text in found.items() if text is not None}
-    unreadable = {
-        item.relpath: why_unreadable(item.path)
-        for item in files
-        if item.path in nwb and nwb[item.path] in found and found[nwb[item.path]] is None
-    }
+    unreadable = {item.relpath: why[item.path] for item in files if item.path in why}
     summaries = Summaries("(this release)", SUMMARY_VERSION, settings.table_keys(), encoded)
     return summaries, unreadable
 

@@ -1,4 +1,8 @@
-"""The object store: a versioned S3 bucket reached through boto3 (AWS, MinIO, Ceph, moto)."""
+"""The object store: a versioned S3 bucket reached through botocore (AWS, MinIO, Ceph, moto).
+
+botocore alone, not boto3 over it: boto3's session adds nothing a client of ours uses (its
+resources and the transfer methods it injects into every S3 client, which import s3transfer),
+and costs ~40 ms of CPU to import and set up, a tenth of a one-change release."""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import boto3
 import botocore.session
 from botocore import UNSIGNED
 from botocore.config import Config
@@ -40,10 +43,10 @@ def make_client(
     *,
     anonymous: bool = False,
     pool: int = 0,
-    using: boto3.session.Session | None = None,
+    using: botocore.session.Session | None = None,
     store_checksums: bool = True,
 ) -> Any:
-    """A boto3 S3 client; `anonymous` signs nothing (public buckets, consumers); `pool`: for a
+    """An S3 client; `anonymous` signs nothing (public buckets, consumers); `pool`: for a
     caller that retries (and counts retries) itself, `pool` connections and no retries;
     `using`: a session made just before (`session()`), else one made here. Not
     `store_checksums`: a body read is not hashed again against the checksum the store keeps
@@ -57,33 +60,29 @@ def make_client(
         signature_version=UNSIGNED if anonymous else None,
         response_checksum_validation="when_supported" if store_checksums else "when_required",
     )
-    return (using or session()).client("s3", endpoint_url=endpoint_url, config=config)
+    return (using or session()).create_client("s3", endpoint_url=endpoint_url, config=config)
 
 
 _models: list[Any] = []  # botocore's loader of its service models, once loaded: shared
 _models_lock = threading.Lock()
 
 
-def session() -> boto3.session.Session:
-    """A boto3 session of its own (credentials and settings read afresh, as
-    `boto3.session.Session()`) that reads botocore's S3 model through the process's one loader:
-    a client then costs ~0.04 s, not ~0.2 s of parsing the same JSON again (a release makes
-    three or more)."""
+def session() -> botocore.session.Session:
+    """A botocore session of its own (credentials and settings read afresh) that reads
+    botocore's S3 model through the process's one loader: a client then costs ~0.04 s, not
+    ~0.2 s of parsing the same JSON again (a release makes three or more)."""
     core = botocore.session.Session()
     with _models_lock:
         if not _models:
             _models.append(core.get_component("data_loader"))
-            return boto3.session.Session(botocore_session=core)
-        core.register_component("data_loader", _models[0])
-        paths = len(_models[0].search_paths)
-        made = boto3.session.Session(botocore_session=core)
-        del _models[0].search_paths[paths:]  # boto3 adds its own folder again: it is there
-        return made
+        else:
+            core.register_component("data_loader", _models[0])
+    return core
 
 
 def has_credentials() -> bool:
     """The usual AWS chain finds credentials (environment, ~/.aws, instance role)."""
-    return boto3.session.Session().get_credentials() is not None
+    return botocore.session.Session().get_credentials() is not None
 
 
 class S3Bucket:
@@ -95,7 +94,7 @@ class S3Bucket:
         bucket: str,
         *,
         endpoint_url: str | None = None,
-        made_by: boto3.session.Session | None = None,
+        made_by: botocore.session.Session | None = None,
     ) -> None:
         self.client = client
         self.name = bucket
@@ -340,7 +339,7 @@ class S3Bucket:
         )
         endpoint = self.endpoint_url or meta.endpoint_url
         made = self._session or session()  # the same credentials: no second session (~30 ms)
-        client = made.client("s3", endpoint_url=endpoint, config=config)
+        client = made.create_client("s3", endpoint_url=endpoint, config=config)
         return S3Bucket(client, self.name, endpoint_url=self.endpoint_url, made_by=made)
 
 

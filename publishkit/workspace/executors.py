@@ -16,13 +16,13 @@ cluster's shared filesystem).
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import forkserver
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:  # multiprocessing is imported when worker processes start, not before: a
+    from concurrent.futures import ProcessPoolExecutor  # command that starts none saves ~5 ms
 
 from publishkit.errors import UsageError
 
@@ -172,6 +172,8 @@ class ProcessExecutor:
     ) -> Generator[tuple[Any, Any], None, None]:
         """(item, fn(item, *args)) for each item as it completes; a WorkerCrashed result when the
         task took its worker down."""
+        from concurrent.futures.process import BrokenProcessPool
+
         remaining = dict(enumerate(items))
         try:
             with self._pool_of(self._jobs) as pool:
@@ -196,6 +198,8 @@ class ProcessExecutor:
                 yield item, self._isolated(fn, item, args)
 
     def _isolated(self, fn: Callable[..., Any], item: Any, args: tuple[Any, ...]) -> Any:
+        from concurrent.futures.process import BrokenProcessPool
+
         try:
             with self._pool_of(1) as pool:
                 return pool.submit(fn, item, *args).result()
@@ -204,6 +208,8 @@ class ProcessExecutor:
 
     def _pool_of(self, workers: int) -> ProcessPoolExecutor:
         """Workers forked from the forkserver, each quiet until set up (`lifeline`)."""
+        from concurrent.futures import ProcessPoolExecutor
+
         from publishkit.workspace.lifeline import worker_started
 
         return ProcessPoolExecutor(workers, mp_context=self._context, initializer=worker_started)
@@ -244,6 +250,9 @@ def warm_forkserver(preload: Sequence[str] = ()) -> Any:
     """The forkserver context workers fork from, importing `preload` once, in the background,
     from the moment it is started (at once when it is running already). Call it from the
     main thread: the forkserver dies with the thread that started it (`lifeline`)."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([LIFELINE, *preload])  # the lifeline first: see its module
     if preload and not _MENDED:  # pynwb's cache, cut short by an earlier run, would end the

@@ -91,13 +91,16 @@ def is_hdf5(path: Path) -> bool:
     return False
 
 
+_NOT_READ = "cannot be read"
+
+
 def why_unreadable(path: Path) -> str:
     """Why the file at `path` cannot be summarized as NWB, in words for a warning."""
     try:
         if path.stat().st_size == 0:
             return "an empty file"
     except OSError as exc:
-        return f"cannot be read ({exc.strerror})"
+        return f"{_NOT_READ} ({exc.strerror})"
     if not is_hdf5(path):
         return "not an HDF5 file"
     import h5py
@@ -289,3 +292,21 @@ class SummaryCache:
             computed[files[path]] = None if isinstance(outcome, WorkerCrashed) else outcome
         self._records.keep(computed)
         return {**found, **computed}
+
+    def why_unreadable(self, files: Mapping[Path, str]) -> dict[Path, str]:
+        """Path -> why that file (path -> its content hash, one without a summary) cannot be
+        read as NWB: on record by content, else judged here (`why_unreadable`) and recorded,
+        so an unchanged file is not opened again. A file that cannot be read at all is judged
+        each time (that is not its content's doing)."""
+        known = self._records.reasons(files.values())
+        found = {
+            path: known.get(content) or why_unreadable(path) for path, content in files.items()
+        }
+        self._records.keep_reasons(
+            {
+                content: found[path]
+                for path, content in files.items()
+                if content not in known and not found[path].startswith(_NOT_READ)
+            }
+        )
+        return found

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from publishkit.release.lindi_indexes import _put
 from publishkit.s3.bucket import S3Bucket
@@ -195,3 +200,41 @@ def test_an_index_is_published_as_the_text_of_its_document_with_the_pinned_url(
     torn = tmp_path / "torn.lindi.json"
     torn.write_bytes(template[:100])
     assert _template(other) is None and _template(torn) is None
+
+
+def test_files_smaller_than_an_index_needs_are_not_looked_at(
+    workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether a file gets an index is decided from the size the release hashed: a release of
+    files under `lindi_index_min_mb` looks at none of them for their indexes (300 files: a
+    stat each, every release), builds none, and still carries over the index the previous
+    release recorded for a file pinned at the same version."""
+    from publishkit.release.lindi_indexes import built_while_summarizing, index_work
+    from publishkit.workspace.config import load_settings
+    from publishkit.workspace.inventory import ReleaseFile
+
+    settings = load_settings(workspace.root)
+    files = [
+        ReleaseFile("data", n, f"data/s{n}.nwb", workspace.root / "data" / f"s{n}.nwb")
+        for n in ("101", "102")
+    ]
+    record = {"path": "lindi/data/s101.nwb.lindi.json", "version_id": "i1", "file_hash": "ab"}
+    entries = {
+        item.name: {"path": item.relpath, "url": "u", "version_id": f"v{item.name}", "size": 9}
+        for item in files
+    }
+    previous: Any = {"data_files": {"101": {**entries["101"], "lindi_index": record}}}
+    document: Any = {"data_files": entries}
+    looked: list[Path] = []
+    real = Path.stat
+    monkeypatch.setattr(Path, "stat", lambda self, **kw: looked.append(self) or real(self, **kw))
+    work = index_work(settings=settings, document=document, files=files, previous=previous)
+    built = built_while_summarizing(
+        replace(settings, lindi_index_min_mb=1),
+        files,
+        {item.relpath: "0" * 128 for item in files},
+        {item.relpath: 9 for item in files},
+    )
+    assert looked == []
+    assert built == {} and work.todo == []
+    assert [(item.name, kept) for item, kept in work.kept] == [("101", record)]

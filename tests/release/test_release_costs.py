@@ -19,6 +19,8 @@ from tests.conftest import Workspace
 HEAVY = ("h5py", "pynwb", "hdmf", "dandi", "dandischema", "numpy", "nwbinspector", "jsonschema")
 HEAVY += ("pydantic", "lxml")  # typer converts option values with pydantic; pygal, with lxml
 HEAVY += ("rich",)  # --quiet prints plain lines: no table, markup or progress bar
+HEAVY += ("boto3", "s3transfer")  # botocore alone makes the S3 clients (~40 ms less CPU)
+HEAVY += ("multiprocessing",)  # no worker process: the digests' threads, the rest here
 PROBE = (
     "import runpy, sys\n"
     "sys.argv = ['publishkit', *sys.argv[1:]]\n"
@@ -36,9 +38,10 @@ def test_an_s3_only_release_imports_no_nwb_or_dandi_module(
 ) -> None:
     """A release of files that are not HDF5 (the workspace's data are plain bytes named .nwb)
     imports neither h5py, pynwb, numpy nor dandi, nor jsonschema (a refusal's explainer) or
-    pydantic, nor rich (--quiet prints only plain lines): the first release, one after a change,
-    and one with nothing changed, and one with --format json (no inspection report to render);
-    nor the command groups it does not run."""
+    pydantic, nor rich (--quiet prints only plain lines), nor boto3 (botocore's clients are
+    what it uses) or multiprocessing (it starts no worker process): the first release, one
+    after a change, and one with nothing changed, and one with --format json (no inspection
+    report to render); nor the command groups it does not run."""
     probe = PROBE.replace("{heavy}", repr({*HEAVY, "publishkit.cli.consumer_commands"}))
     env = {**os.environ, **aws_env}
     # the release site is published too (its charts by pygal, without lxml)
@@ -319,3 +322,51 @@ def test_the_previous_summaries_are_read_while_this_releases_are_found(
     result = cli("release", "--bump", "minor", cwd=workspace.root)
     assert result.exit_code == 0, result.stderr
     assert seen == [True]
+
+
+_OPENED: list[str] = []  # what this process opened while a test listened (`_listening`)
+_LISTENING: list[bool] = []
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "open" and _LISTENING and isinstance(args[0], str | bytes | os.PathLike):
+        _OPENED.append(os.fsdecode(args[0]))
+
+
+@pytest.fixture
+def opened() -> Any:
+    """The paths this process opens (open(), os.open(): Python's audit event) while the test
+    runs; an audit hook cannot be removed, so one hook per process listens when asked."""
+    if not getattr(sys, "_publishkit_audit", False):
+        sys.addaudithook(_audit)
+        sys._publishkit_audit = True  # type: ignore[attr-defined]
+    _OPENED.clear()
+    _LISTENING.append(True)
+    yield _OPENED
+    _LISTENING.clear()
+
+
+def test_a_release_judges_an_unchanged_file_that_is_not_nwb_without_opening_it(
+    cli, workspace: Workspace, aws_env: dict[str, str], opened: list[str]
+) -> None:
+    """Why a .nwb file cannot be read as NWB (its warning) is kept with its content's summary:
+    the next release names it without opening the file again (300 files of 2 MB that are not
+    HDF5: 3,900 reads a release); a file that changed is judged again, by its new content."""
+    import h5py
+
+    assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
+    changed = workspace.root / "data" / "s101.nwb"
+    with h5py.File(changed, "w") as h5:  # HDF5 now, but not NWB
+        h5["x"] = [1, 2, 3]
+    opened.clear()
+    result = cli("release", "--bump", "minor", "--format", "json", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    unchanged = str(workspace.root / "data" / "s102.nwb")
+    assert [path for path in opened if path == unchanged] == []
+    assert str(changed) in opened  # hashed, uploaded and judged: it changed
+    warned = json.loads(result.stdout)["warnings"]
+    assert [w for w in warned if "not compared" in w] == [
+        "data/s101.nwb: an HDF5 file but not NWB (no neurodata_type); its contents are not "
+        "compared in the release notes",
+        "data/s102.nwb: not an HDF5 file; its contents are not compared in the release notes",
+    ]

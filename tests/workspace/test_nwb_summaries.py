@@ -151,6 +151,35 @@ def test_summaries_are_read_once_per_content(
     assert first[files[tmp_path / "c.nwb"]] is None
 
 
+def test_why_a_file_is_not_nwb_is_judged_once_per_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reason a file cannot be read as NWB is recorded by content: asked again, it is not
+    judged again; new content is; a file that cannot be read at all is not recorded."""
+    plain, empty = tmp_path / "plain.nwb", tmp_path / "empty.nwb"
+    plain.write_bytes(b"not NWB")
+    empty.write_bytes(b"")
+    files = {p: digest_file(p).blake2b for p in (plain, empty)}
+    files[tmp_path / "gone.nwb"] = "0" * 128
+    judged: list[Path] = []
+    real = nwb_summaries.why_unreadable
+    monkeypatch.setattr(nwb_summaries, "why_unreadable", lambda p: judged.append(p) or real(p))
+    with StateStore.in_dir(tmp_path / "state") as store:
+        first = SummaryCache(store).why_unreadable(files)
+        assert sorted(judged) == sorted(files)
+        judged.clear()
+        assert SummaryCache(store).why_unreadable(files) == first
+        assert judged == [tmp_path / "gone.nwb"]  # not on record: not its content's doing
+        with h5py.File(plain, "w") as h5:  # new content, judged again: HDF5, not NWB
+            h5["x"] = [1]
+        judged.clear()
+        again = SummaryCache(store).why_unreadable({plain: digest_file(plain).blake2b})
+        assert again == {plain: "an HDF5 file but not NWB (no neurodata_type)"}
+        assert judged == [plain]
+    assert first[plain] == "not an HDF5 file" and first[empty] == "an empty file"
+    assert first[tmp_path / "gone.nwb"].startswith("cannot be read (")
+
+
 def test_publishkit_inspect_records_the_summary_of_its_read(cli, tmp_path: Path) -> None:
     path = write_nwb(tmp_path / "files" / "s.nwb")
     assert cli("inspect", str(path)).exit_code == 0

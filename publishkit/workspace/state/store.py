@@ -73,6 +73,11 @@ CREATE TABLE IF NOT EXISTS nwb_summaries (
     content TEXT NOT NULL, version INTEGER NOT NULL, summary TEXT,
     PRIMARY KEY (content, version)
 );
+-- release: why a content with no summary cannot be read as NWB (its warning), judged once
+CREATE TABLE IF NOT EXISTS nwb_unreadable (
+    content TEXT NOT NULL, version INTEGER NOT NULL, why TEXT NOT NULL,
+    PRIMARY KEY (content, version)
+);
 -- organize: the DANDI name of a content (under a setup: required fields, dandi version)
 CREATE TABLE IF NOT EXISTS dandi_names (
     content TEXT NOT NULL, setup TEXT NOT NULL, name TEXT NOT NULL,

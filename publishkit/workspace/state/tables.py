@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,8 +245,8 @@ class Inspections:
 
 
 class NwbSummaries:
-    """nwb_summaries: each NWB content's encoded summary (None: not readable as NWB), for one
-    summary version."""
+    """nwb_summaries: each NWB content's encoded summary (None: not readable as NWB), and
+    nwb_unreadable: why one is not, for one summary version."""
 
     _BATCH = 500  # contents per query (SQLite allows 999 parameters)
 
@@ -256,25 +256,44 @@ class NwbSummaries:
 
     def of(self, contents: Iterable[str]) -> dict[str, str | None]:
         """The summaries on record of these contents (those without a record left out)."""
+        rows = self._rows("SELECT content, summary FROM nwb_summaries", contents)
+        return {str(c): None if s is None else str(s) for c, s in rows}
+
+    def reasons(self, contents: Iterable[str]) -> dict[str, str]:
+        """Why each of these contents cannot be read as NWB, where that is on record."""
+        return {
+            str(c): str(w)
+            for c, w in self._rows("SELECT content, why FROM nwb_unreadable", contents)
+        }
+
+    def _rows(self, select: str, contents: Iterable[str]) -> list[tuple[object, ...]]:
         wanted = sorted(set(contents))
-        found: dict[str, str | None] = {}
+        found: list[tuple[object, ...]] = []
         for start in range(0, len(wanted), self._BATCH):
             batch = wanted[start : start + self._BATCH]
             marks = ", ".join("?" * len(batch))
-            rows = self._store.query(
-                f"SELECT content, summary FROM nwb_summaries WHERE version = ? "
-                f"AND content IN ({marks})",
-                (self._version, *batch),
+            found += self._store.query(
+                f"{select} WHERE version = ? AND content IN ({marks})", (self._version, *batch)
             )
-            found.update({str(c): None if s is None else str(s) for c, s in rows})
         return found
 
     def keep(self, summaries: dict[str, str | None]) -> None:
         """Record these summaries, replacing what was recorded for the same contents."""
-        with self._store.transaction() as conn:
+        self._keep("nwb_summaries", summaries)
+
+    def keep_reasons(self, reasons: dict[str, str]) -> None:
+        """Record why these contents cannot be read as NWB."""
+        self._keep("nwb_unreadable", reasons)
+
+    def _keep(self, table: str, records: Mapping[str, str | None]) -> None:
+        """Not durable (no sync to disk, ~2 ms each): a record lost with the machine's power
+        only means the file is read again."""
+        if not records:
+            return
+        with self._store.transaction(durable=False) as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO nwb_summaries VALUES (?, ?, ?)",
-                [(content, self._version, text) for content, text in summaries.items()],
+                f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)",
+                [(content, self._version, text) for content, text in records.items()],
             )
 
 
