@@ -225,26 +225,10 @@ def test_a_new_release_puts_its_index_while_its_page_goes_up(
     """The index and the site's history, drawn ahead for the record this release puts, go up
     while the release's page does, not after it (held at a proxy: the index's PUT arrives
     while the page's is held); both end as a release leaves them, the page listed."""
-    import threading
+    held = _second_release_holding(
+        cli, workspace, s3_server, monkeypatch, "/releases/v0.2.0.html", until="/index.html"
+    )
 
-    from tests.faultproxy import FaultProxy, Request
-
-    first = cli("release", "--version", "0.1.0", cwd=workspace.root)
-    assert first.exit_code == 0, first.stderr
-    index_put, held = threading.Event(), []
-
-    def hold_the_page(request: Request) -> None:
-        if request.method == "PUT" and request.key.endswith("/index.html"):
-            index_put.set()
-        if request.method == "PUT" and request.key.endswith("/releases/v0.2.0.html"):
-            held.append(index_put.wait(10))  # released by the index's PUT, else at 10 s
-        return None
-
-    workspace.set_sessions({"101": b"session 101, again " * 100})
-    with FaultProxy(s3_server.endpoint_url, hold_the_page) as proxy:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-        result = cli("release", "--version", "0.2.0", cwd=workspace.root)
-    assert result.exit_code == 0, result.stderr
     assert held == [True]
     keys = site_keys(s3_client, workspace.bucket)
     assert "demo-project/releases/v0.2.0.html" in keys
@@ -260,26 +244,10 @@ def test_a_release_puts_its_notes_while_its_page_goes_up(
     """The release's notes and its page's record go up at once (held at a proxy: the record's
     PUT arrives while the notes' is held); both end in the bucket, and a run that cut nothing
     writes neither again."""
-    import threading
+    held = _second_release_holding(
+        cli, workspace, s3_server, monkeypatch, "/release_notes.md", until="/releases/v0.2.0.json"
+    )
 
-    from tests.faultproxy import FaultProxy, Request
-
-    first = cli("release", "--version", "0.1.0", cwd=workspace.root)
-    assert first.exit_code == 0, first.stderr
-    record_put, held = threading.Event(), []
-
-    def hold_the_notes(request: Request) -> None:
-        if request.method == "PUT" and request.key.endswith("/releases/v0.2.0.json"):
-            record_put.set()
-        if request.method == "PUT" and request.key.endswith("/release_notes.md"):
-            held.append(record_put.wait(10))  # released by the record's PUT, else at 10 s
-        return None
-
-    workspace.set_sessions({"101": b"session 101, again " * 100})
-    with FaultProxy(s3_server.endpoint_url, hold_the_notes) as proxy:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-        result = cli("release", "--version", "0.2.0", cwd=workspace.root)
-    assert result.exit_code == 0, result.stderr
     assert held == [True]
     notes = s3_client.get_object(Bucket=workspace.bucket, Key="demo-project/release_notes.md")
     assert "## v0.2.0" in notes["Body"].read().decode()
@@ -289,3 +257,32 @@ def test_a_release_puts_its_notes_while_its_page_goes_up(
     again = cli("release", "--bump", "minor", cwd=workspace.root)
     assert again.exit_code == 0, again.stderr
     assert versions(s3_client, workspace.bucket, "demo-project/release_notes.md") == before
+
+
+def _second_release_holding(
+    cli, workspace: Workspace, s3_server, monkeypatch: pytest.MonkeyPatch, held: str, until: str
+) -> list[bool]:
+    """Releases 0.1.0, then 0.2.0 through a proxy that holds the PUT of the key ending `held`
+    until the PUT of the key ending `until` arrives (at most 10 s): for each held PUT, whether
+    the other one came while it was held."""
+    import threading
+
+    from tests.faultproxy import FaultProxy, Request
+
+    first = cli("release", "--version", "0.1.0", cwd=workspace.root)
+    assert first.exit_code == 0, first.stderr
+    arrived, found = threading.Event(), []
+
+    def hold(request: Request) -> None:
+        if request.method == "PUT" and request.key.endswith(until):
+            arrived.set()
+        if request.method == "PUT" and request.key.endswith(held):
+            found.append(arrived.wait(10))
+        return None
+
+    workspace.set_sessions({"101": b"session 101, again " * 100})
+    with FaultProxy(s3_server.endpoint_url, hold) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        result = cli("release", "--version", "0.2.0", cwd=workspace.root)
+    assert result.exit_code == 0, result.stderr
+    return found
