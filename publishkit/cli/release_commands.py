@@ -206,7 +206,7 @@ def demo(
         check_folder(folder, "the demo workspace")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="publishkit-demo-") as scratch, serve() as services:
-        root = folder or Path(scratch)
+        root = (folder or Path(scratch)).absolute()  # its page's file:// URI needs it whole
         root.mkdir(parents=True, exist_ok=True)
         # The sandboxes' own credentials (not secrets), for boto3 and dandi-cli: never the user's.
         lent = {

@@ -139,8 +139,9 @@ def test_a_full_release_without_a_version_is_refused_first(cli, study: Path, aws
 def test_demo_runs_offline_without_credentials(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DANDI"))}
     env["HOME"] = str(tmp_path / "empty-home")
-    done = subprocess.run(
-        [sys.executable, "-m", "publishkit", "demo", "--dir", str(tmp_path / "demo")],
+    done = subprocess.run(  # --dir relative, as a user types it
+        [sys.executable, "-m", "publishkit", "demo", "--dir", "demo"],
+        cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
