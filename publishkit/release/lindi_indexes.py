@@ -211,23 +211,17 @@ def _put(bucket: S3Bucket, key: str, data: bytes, listed: str | None = None) -> 
     return version
 
 
-def _pinned_index(template: bytes, url: str) -> bytes:
-    """The index as published: the cached text (`_template`: compact JSON, sorted keys, every
-    URL the placeholder) with the placeholder replaced by the pinned URL as a string value:
-    the bytes `json.dumps` writes for the document with that URL, without building them again
-    (a third of what a small file's index costs to publish)."""
-    if b"_EXTERNAL_ARRAY_LINK" in template:  # a URL inside an attribute's JSON text
-        return _compact(with_urls(_parsed(template), lambda _: url))
-    return template.replace(_QUOTED, json.dumps(url).encode())
+def _pinned_index(template: dict[str, Any], url: str) -> bytes:
+    """The index as published: the placeholder URL replaced by the pinned one, compact JSON
+    with sorted keys (chunk lists of a big file stay one line each)."""
+    document = with_urls(template, lambda _: url)
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
-_QUOTED = json.dumps(PLACEHOLDER).encode()
-
-
-def _template(cached: Path) -> bytes | None:
-    """The cached index's text, checked: a LINDI index (its schema) whose every URL is the
+def _template(cached: Path) -> dict[str, Any] | None:
+    """The cached index, checked: a LINDI index (its schema) whose every URL is the
     placeholder; None when none could be built, a crash left it torn (it does not parse) or
-    it is not one."""
+    it is not one (then it is built again)."""
 
     def placeholder(found: str) -> str:
         if found != PLACEHOLDER:
@@ -235,24 +229,12 @@ def _template(cached: Path) -> bytes | None:
         return found
 
     try:
-        text = cached.read_bytes().rstrip(b"\n")
-        document = _parsed(text)
+        document = _parsed(cached.read_bytes())
         check_index(document, str(cached))
         with_urls(document, placeholder)
     except (OSError, ValueError, TypeError, ManifestError):
         return None
-    if "templates" in document:
-        return text
-    if text.endswith(_LAST):  # as `with_urls` leaves it: an empty "templates" (sorted keys)
-        return text[: -len(_LAST)] + b',"templates":{}' + _LAST
-    return _compact({**document, "templates": {}})
-
-
-_LAST = b',"version":1}'  # the last of an index's keys, in the compact text
-
-
-def _compact(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    return document
 
 
 def _parsed(text: bytes) -> dict[str, Any]:
