@@ -31,6 +31,7 @@ GROUPS = manifest.GROUPS
 # ~10-20 ms, what reading ~3 MB of manifest costs here; from 10 MB (~18,000 entries) on, the
 # child saves ~50 ms and more. (A small manifest: the fork would cost more than it saves.)
 FORK_FROM_BYTES = 10_000_000
+_STOPPING = {signal.SIGINT, signal.SIGTERM}
 
 Fingerprints = dict[str, list[str]]  # per group, each entry's fingerprint, in order
 
@@ -197,31 +198,52 @@ class _Child:
 
 @contextmanager
 def _child_reading(old: Path) -> Iterator[_Child]:
-    """A child forked to read OLD; stopped and reaped on the way out, whatever happens."""
+    """A child forked to read OLD; stopped and reaped on the way out, whatever happens.
+
+    SIGINT and SIGTERM are held from before the fork until the child is in hand: Ctrl-C raises
+    KeyboardInterrupt where it lands, and landing between the fork and the `try` that ends the
+    child would leave it running (and holding the command's stdout and stderr) after the
+    command exits. Held, the signal is raised as the `try` starts."""
+    parent = os.getpid()
     answers_in, answers_out = os.pipe()
     asks_in, asks_out = os.pipe()
-    parent = os.getpid()
-    pid = os.fork()
-    if pid == 0:  # the child: it never returns
-        os.close(answers_in)
-        os.close(asks_out)
-        _serve(old, parent, os.fdopen(answers_out, "wb"), os.fdopen(asks_in, "rb"))
-    os.close(answers_out)
-    os.close(asks_in)
-    child = _Child(old, pid, os.fdopen(answers_in, "rb"), os.fdopen(asks_out, "wb"))
+    held, pid = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING), 0
     try:
+        pid = os.fork()
+        if pid == 0:  # the child: it never returns
+            os.close(answers_in)
+            os.close(asks_out)
+            _serve(old, parent, held, os.fdopen(answers_out, "wb"), os.fdopen(asks_in, "rb"))
+        os.close(answers_out)
+        os.close(asks_in)
+        child = _Child(old, pid, os.fdopen(answers_in, "rb"), os.fdopen(asks_out, "wb"))
+    except BaseException:  # the fork or the pipes failed: no child left, the signals let go
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        for fd in (answers_in, answers_out, asks_in, asks_out):
+            with suppress(OSError):
+                os.close(fd)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a signal held is raised here
         yield child
     finally:
         child.end()
 
 
-def _serve(old: Path, parent: int, answers: BinaryIO, asks: BinaryIO) -> None:
+def _serve(
+    old: Path, parent: int, held: set[signal.Signals], answers: BinaryIO, asks: BinaryIO
+) -> None:
     """The child: OLD read and checked, its fingerprints sent, then the entries asked for; it
-    ends with os._exit (nothing of the parent's is flushed or run twice)."""
+    ends with os._exit (nothing of the parent's is flushed or run twice). `held`: the signal
+    mask the parent had before it held SIGINT and SIGTERM for the fork."""
     code = 0
     try:
-        for each in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C ends it with the parent
+        for each in _STOPPING:  # Ctrl-C ends it with the parent
             signal.signal(each, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         die_with_parent(parent)
         gc.disable()  # it ends within the second: no cycle is worth looking for
         try:

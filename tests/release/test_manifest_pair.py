@@ -293,6 +293,33 @@ def test_a_command_interrupted_while_the_child_reads_stops_the_child(
     assert not _children_left(tmp_path)  # the child did not outlive the command
 
 
+# The signal lands just after the fork returns, before the parent holds the child in a `try`
+# that ends it; the child's own parent-death signal is turned off, as where prctl is refused
+# (a sandbox): only the parent can stop it then.
+SIGNAL_AT_FORK = """
+manifest_pair.die_with_parent = lambda parent=None: None
+_counting = os.fork
+def _signalled():
+    pid = _counting()
+    if pid:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return pid
+os.fork = _signalled
+"""
+
+
+def test_a_signal_as_the_child_is_forked_still_stops_the_child(
+    tmp_path: Path, written: tuple[Path, Path]
+) -> None:
+    old, new = written
+    body = SIGNAL_AT_FORK + DIES.format(how="time.sleep(60)") + CLI
+    done, forks = forked(tmp_path, body, "notes", str(old), str(new), "--files-only")
+    assert (done.returncode, done.stdout, forks) == (143, "", 1), done.stderr
+    assert done.stderr.startswith("error: interrupted by SIGTERM"), done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert not _children_left(tmp_path)
+
+
 def _children_left(tmp_path: Path) -> list[str]:
     """Processes still running of this test's `python -c` (its folder is in their arguments)."""
     found = []
