@@ -234,7 +234,7 @@ def _child_reading(old: Path) -> Iterator[_Child]:
 
 
 def _serve(
-    old: Path, parent: int, held: set[signal.Signals], answers: BinaryIO, asks: BinaryIO
+    old: Path, parent: int, held: set[int | signal.Signals], answers: BinaryIO, asks: BinaryIO
 ) -> None:
     """The child: OLD read and checked, its fingerprints sent, then the entries asked for; it
     ends with os._exit (nothing of the parent's is flushed or run twice). `held`: the signal
