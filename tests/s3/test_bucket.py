@@ -3,7 +3,11 @@ its requests: "none" where the store has none, any other failure in one line nam
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +16,39 @@ from botocore.loaders import JSONFileLoader
 from publishkit.errors import StorageError, StoreUnavailable
 from publishkit.s3.bucket import ConditionFailed, S3Bucket, make_client, session
 from publishkit.sandbox.s3 import SandboxInfo
+
+# In a fresh interpreter: the first client of a process, the folders it lists to find the model.
+LISTED = """
+import os, sys
+listed = []
+_listdir = os.listdir
+def listdir(path="."):
+    listed.append(path)
+    return _listdir(path)
+os.listdir = listdir
+from publishkit.s3.bucket import S3Bucket, make_client
+client = make_client("us-west-2", sys.argv[1])
+store = S3Bucket(client, sys.argv[2], endpoint_url=sys.argv[1])
+assert store.versioning() == "Enabled"
+print(len([path for path in listed if "botocore" in str(path)]))
+"""
+
+
+def test_a_client_is_made_without_listing_every_service_botocore_knows(
+    aws_env: dict[str, str], bucket: SandboxInfo
+) -> None:
+    """botocore lists each of its ~455 service folders (twice: for the API model and the
+    endpoint rules) to learn that S3 exists before it loads S3's model: ~18 ms of every
+    release's start. The process's loader knows it is asked for S3 only."""
+    done = subprocess.run(
+        [sys.executable, "-c", LISTED, aws_env["AWS_ENDPOINT_URL"], bucket.bucket],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **aws_env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) <= 4  # S3's folder, for each kind of model (botocore: 900+)
 
 
 def test_clients_share_one_parse_of_the_s3_model(
