@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import csv
 import shutil
-from dataclasses import dataclass, replace
 from pathlib import Path
+
+import msgspec
+from msgspec.structs import replace
 
 from publishkit.consume.verify import VerifyReport, verify_release
 from publishkit.formats.release_layout import NOTES_FILE
@@ -29,8 +31,7 @@ from publishkit.s3.pinned import ReadSettings
 from publishkit.workspace.config import load_settings
 
 
-@dataclass(frozen=True)
-class DemoTarget:
+class DemoTarget(msgspec.Struct, frozen=True):
     """Where the demo releases to: a DANDI archive with an empty dandiset, a versioned bucket."""
 
     api_url: str  # the DANDI archive's API
@@ -41,8 +42,7 @@ class DemoTarget:
     endpoint_url: str  # the S3 server's
 
 
-@dataclass(frozen=True)
-class DemoResult:
+class DemoResult(msgspec.Struct, frozen=True):
     workspace: Path
     first: PipelineResult
     second: PipelineResult

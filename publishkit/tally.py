@@ -1,20 +1,24 @@
 """What the stages and checks report: a tally of items that each end in one outcome.
 
 Convert (rows), organize, the DANDI upload and fetch (files), verify (checks): each report is a
-frozen dataclass holding its items, and is ok when no item failed. `Tally` gives them `ok`,
+frozen record holding its items, and is ok when no item failed. `Tally` gives them `ok`,
 `count`, `counts` and the items as JSON once, instead of each writing its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import dataclasses
 from typing import Any, ClassVar
+
+import msgspec
 
 
 class Tally:
     """A report whose items (the field `ITEMS` names) each end in one of `OUTCOMES`, held in
     the item's field `OUTCOME`; ok when none is `FAILED` (or, with `PASSED` set, when every one
-    is `PASSED`)."""
+    is `PASSED`). A mixin of reports that are records (`msgspec.Struct`): no slots of its own."""
+
+    __slots__ = ()
 
     ITEMS: ClassVar[str]
     OUTCOMES: ClassVar[tuple[str, ...]]
@@ -44,4 +48,12 @@ class Tally:
 
     def items_json(self) -> list[dict[str, Any]]:
         """Every item as a JSON object of its fields."""
-        return [asdict(item) for item in self.items()]
+        return [_fields(item) for item in self.items()]
+
+
+def _fields(item: Any) -> dict[str, Any]:
+    """A record's fields, records in them as their fields too."""
+    if isinstance(item, msgspec.Struct):
+        found = msgspec.structs.asdict(item)
+        return {k: _fields(v) if isinstance(v, msgspec.Struct) else v for k, v in found.items()}
+    return dataclasses.asdict(item)

@@ -11,8 +11,9 @@ refused in seconds, with the fix.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from publishkit.dandi.api import dandi_client, key_variable, user_key
 from publishkit.errors import ConfigError, CredentialsError, StoreUnavailable
@@ -31,14 +32,13 @@ class DandiUnreachable(StoreUnavailable):
     """The DANDI instance did not answer, or answered something other than DANDI's API."""
 
 
-@dataclass(frozen=True)
-class DandiAccess:
+class DandiAccess(msgspec.Struct, frozen=True):
     """What the check found: the instance's API, the dandiset, that the key works, and what
     the instance says of itself (/api/info/: its schema version, licenses, ...)."""
 
     api_url: str
     dandiset: str
-    info: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 def require_target(settings: Settings) -> tuple[str, str]:

@@ -6,11 +6,11 @@ field, its line in dandiset.yaml and the fix (`metadata_fixes`)."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
 from publishkit.dandi.metadata_fixes import Finding, findings, with_schema_keys
@@ -27,8 +27,7 @@ OPEN = "dandi:OpenAccess"
 PLACEHOLDER_VERSION = "0.123456.1234"  # the form of a published version's id: 0.YYMMDD.HHMM
 
 
-@dataclass(frozen=True)
-class ServerInfo:
+class ServerInfo(msgspec.Struct, frozen=True):
     """What an instance's /api/info/ says about the metadata it accepts."""
 
     schema_version: str | None
@@ -47,8 +46,7 @@ class ServerInfo:
         )
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(msgspec.Struct, frozen=True):
     """What the archive would refuse (an error) or what the check could not vouch for (a
     warning): the field, its line in dandiset.yaml, and the fix."""
 
@@ -59,8 +57,7 @@ class Problem:
     severity: str  # error or warning
 
 
-@dataclass(frozen=True)
-class MetadataReport(Tally):
+class MetadataReport(Tally, msgspec.Struct, frozen=True):
     """The dandiset metadata file, checked as the archive checks it at publish."""
 
     ITEMS, OUTCOME, FAILED = "problems", "severity", "error"

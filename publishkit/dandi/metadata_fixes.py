@@ -10,14 +10,14 @@ instead ("name must be 'Last, First'", the ORCID pattern, the license choices).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 Path = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True):
     """One thing the archive would refuse: where, what, and how to fix it."""
 
     path: Path

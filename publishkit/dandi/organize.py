@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import msgspec
 
 from publishkit.errors import WorkspaceError
 from publishkit.formats.dandi_paths import ALLOWED, archive_refuses, culprit, refused_value
@@ -30,8 +31,7 @@ from publishkit.workspace.state import DandiNames, OrganizedPaths, StateStore
 Action = Literal["created", "updated", "unchanged", "removed"]
 
 
-@dataclass(frozen=True)
-class Organized:
+class Organized(msgspec.Struct, frozen=True):
     """Where one NWB file went in the dandiset folder, and what organize did."""
 
     source: str  # relative to the workspace
@@ -39,8 +39,7 @@ class Organized:
     action: Action
 
 
-@dataclass(frozen=True)
-class OrganizeReport(Tally):
+class OrganizeReport(Tally, msgspec.Struct, frozen=True):
     """Where each NWB file went in the dandiset folder."""
 
     ITEMS, OUTCOME = "files", "action"

@@ -13,9 +13,10 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import msgspec
 
 from publishkit.dandi.access import require_target
 from publishkit.dandi.api import authenticated_client, dandi_client
@@ -44,8 +45,7 @@ def _silenced_if(isolated: bool) -> contextlib.AbstractContextManager[None]:
     return silenced() if isolated else contextlib.nullcontext()
 
 
-@dataclass(frozen=True)
-class DandiFile:
+class DandiFile(msgspec.Struct, frozen=True):
     """What the DANDI upload did with one file of the dandiset folder, and why it failed."""
 
     dandi_path: str
@@ -56,8 +56,7 @@ class DandiFile:
     reason: str | None = None
 
 
-@dataclass(frozen=True)
-class DandiUploadReport(Tally):
+class DandiUploadReport(Tally, msgspec.Struct, frozen=True):
     """What the DANDI upload did with each file of the dandiset folder."""
 
     ITEMS = "files"

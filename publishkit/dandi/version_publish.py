@@ -16,8 +16,9 @@ and its `publish` sends no release notes: both are done here with its client's r
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
 
 from publishkit.dandi.api import ArchiveRefused, archive_errors, authenticated_client
 from publishkit.dandi.metadata import COMPUTED, dandiset_document, load_metadata, metadata_path
@@ -39,16 +40,14 @@ RELEASE_NOTES_MAX = 5000  # characters the archive takes (dandiapi's Version.rel
 LOCKED = 423  # the archive's answer to a publish while the draft is being published
 
 
-@dataclass(frozen=True)
-class NotesLink:
+class NotesLink(msgspec.Struct, frozen=True):
     """Where the release notes of the release that carries the dandiset's files are."""
 
     url: str
     name: str
 
 
-@dataclass(frozen=True)
-class PublishReport:
+class PublishReport(msgspec.Struct, frozen=True):
     """What the publish stage did: the version published (or the latest, when nothing changed),
     or why the archive would not publish."""
 

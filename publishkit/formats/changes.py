@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from itertools import compress
 from operator import itemgetter, ne
 from typing import Any, Literal
+
+import msgspec
 
 from publishkit.formats.manifest import allensdk_relpaths, entry_relpaths
 from publishkit.formats.versions import Bump
@@ -17,8 +18,7 @@ KINDS: tuple[Kind, ...] = ("created", "changed", "renamed", "deleted")
 GROUP_OF = {"metadata_files": "metadata", "data_files": "data"}
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(msgspec.Struct, frozen=True):
     """One file's change between two manifests: created, changed, renamed or deleted."""
 
     group: str  # "metadata" or "data"

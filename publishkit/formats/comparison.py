@@ -5,8 +5,9 @@ all read this one comparison."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from publishkit.errors import UsageError, VersionError
 from publishkit.formats.changes import Change, compare, counts, suggest_bump
@@ -17,8 +18,7 @@ from publishkit.formats.versions import Bump, Version
 GROUP_TITLES = (("metadata", "Metadata tables"), ("data", "Data files"))
 
 
-@dataclass(frozen=True)
-class Comparison:
+class Comparison(msgspec.Struct, frozen=True):
     """Two manifests, named as the user named them, and what changed between them: file by
     file, and (once compared) inside the tables and NWB files that changed."""
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from itertools import chain, islice
 from typing import Any
+
+from msgspec.structs import replace
 
 from publishkit.errors import ManifestError
 from publishkit.formats.comparison import Comparison

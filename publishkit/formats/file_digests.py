@@ -4,8 +4,9 @@ the object store use these, so they live with the documents, not with either."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
+
+import msgspec
 
 
 class Hasher(Protocol):
@@ -16,8 +17,7 @@ class Hasher(Protocol):
     def hexdigest(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class FileDigests:
+class FileDigests(msgspec.Struct, frozen=True):
     """What a manifest and the object store need to know about a file's content."""
 
     size: int

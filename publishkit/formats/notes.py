@@ -5,7 +5,8 @@ the tables and NWB files too, once `contents` compared them."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 from publishkit.formats.changes import Change, counts
 from publishkit.formats.comparison import GROUP_TITLES, Comparison
@@ -15,20 +16,17 @@ from publishkit.formats.table_diff import TableDiff
 NOTES_TITLE = "# Release notes\n"
 
 
-@dataclass(frozen=True)
-class Heading:
+class Heading(msgspec.Struct, frozen=True):
     level: int
     text: str
 
 
-@dataclass(frozen=True)
-class Para:
+class Para(msgspec.Struct, frozen=True):
     text: str
     remark: bool = False  # a remark the release engineer gave (--note)
 
 
-@dataclass(frozen=True)
-class Items:
+class Items(msgspec.Struct, frozen=True):
     """A list; each item's text and the lines under it."""
 
     items: tuple[tuple[str, tuple[str, ...]], ...]

@@ -5,15 +5,15 @@ these names from here (the site imports no stage)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 MANIFESTS_FOLDER = "manifests"  # <prefix>/manifests/<project>_manifest_v<version>.json
 NOTES_FILE = "release_notes.md"  # <prefix>/release_notes.md, every release's notes, newest first
 
 
-@dataclass(frozen=True)
-class DandiVersion:
+class DandiVersion(msgspec.Struct, frozen=True):
     """A published version of a dandiset: its id, web page, DOI, and its assets by path (known
     to the stage that published it; a manifest records the version without them)."""
 
@@ -21,7 +21,7 @@ class DandiVersion:
     version: str
     url: str | None
     doi: str | None
-    assets: dict[str, str] = field(default_factory=dict)  # path -> asset id in the version
+    assets: dict[str, str] = msgspec.field(default_factory=dict)  # path -> asset id in the version
 
     @property
     def doi_url(self) -> str | None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
+import msgspec
 
 from publishkit.errors import ManifestError
 from publishkit.resources import shipped
@@ -38,8 +38,7 @@ def load_schema(name: str) -> dict[str, Any]:
     return json.loads((schema_dir() / f"{name}.schema.json").read_text(encoding="utf-8"))
 
 
-@dataclass(frozen=True)
-class SchemaViolation:
+class SchemaViolation(msgspec.Struct, frozen=True):
     """One place where a document breaks its schema."""
 
     path: tuple[str | int, ...]

@@ -16,8 +16,10 @@ import base64
 import binascii
 import json
 import zlib
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
+from msgspec.structs import asdict
 
 from publishkit.errors import ManifestError
 from publishkit.formats.jsonio import loads
@@ -124,8 +126,7 @@ def _decoded(text: str, source: str, dictionary: bytes) -> Any:
         ) from None
 
 
-@dataclass(frozen=True)
-class Summaries:
+class Summaries(msgspec.Struct, frozen=True):
     """A release's published summaries: the tables' keys and each NWB content's summary."""
 
     source: str
@@ -189,8 +190,7 @@ def parse_summaries(data: bytes, source: str) -> Summaries:
     )
 
 
-@dataclass(frozen=True)
-class FieldChange:
+class FieldChange(msgspec.Struct, frozen=True):
     """One field of an NWB file's summary, changed; or a named item (device, object...) added
     (`field` None, `old` None) or removed (`field` None, `new` None)."""
 
@@ -209,11 +209,10 @@ class FieldChange:
 
     def as_json(self) -> dict[str, Any]:
         """The change, for `--format json`."""
-        return {**self.__dict__, "kind": self.kind}
+        return {**asdict(self), "kind": self.kind}
 
 
-@dataclass(frozen=True)
-class NwbDiff:
+class NwbDiff(msgspec.Struct, frozen=True):
     """What changed inside one NWB file, from its summaries; `missing` names the release
     whose summary of it is not published (then nothing is compared)."""
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from dataclasses import dataclass, replace
 from operator import itemgetter
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from publishkit.collector import paused_gc
 from publishkit.errors import ManifestError
@@ -22,8 +24,7 @@ from publishkit.formats.table_header import header_problem
 Row = tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class CellChange:
+class CellChange(msgspec.Struct, frozen=True):
     """One cell of a row both versions have, changed."""
 
     key: Row  # the row's key values
@@ -32,8 +33,7 @@ class CellChange:
     new: str
 
 
-@dataclass(frozen=True)
-class TableDiff:
+class TableDiff(msgspec.Struct, frozen=True):
     """A table's changes between two releases, every one of them."""
 
     table: str

@@ -4,11 +4,12 @@ AllenSDK gives a file."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import cache
 from itertools import repeat
 from operator import itemgetter
 from urllib.parse import quote, unquote, urlparse, urlsplit
+
+import msgspec
 
 from publishkit.errors import ManifestError
 from publishkit.formats.keys import MAX_KEY_BYTES, key_problem
@@ -112,8 +113,7 @@ def _url_path(url: str) -> str:
     return urlparse(url).path
 
 
-@dataclass(frozen=True)
-class ObjectLocation:
+class ObjectLocation(msgspec.Struct, frozen=True):
     """The bucket and key a manifest URL points at."""
 
     bucket: str

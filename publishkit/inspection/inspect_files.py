@@ -11,10 +11,12 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+import msgspec
+from msgspec.structs import asdict, replace
 
 from publishkit.errors import UsageError
 from publishkit.inspection.pool import Inspecting, Task
@@ -33,8 +35,7 @@ INSPECTED = "{publishkit:inspected-file}"  # a cached message's file: the one in
 UNIQUE_IDENTIFIERS = "check_unique_identifiers"
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True):
     """One message, in nwbinspector's fields plus where it came from."""
 
     message: str
@@ -57,7 +58,7 @@ class Finding:
 
     def as_json(self) -> dict[str, Any]:
         optional = ("suppressed_because", "file_paths")
-        document = {k: v for k, v in self.__dict__.items() if k not in optional}
+        document = {k: v for k, v in asdict(self).items() if k not in optional}
         if self.suppressed_because:
             document["suppressed_because"] = self.suppressed_because
         if self.file_paths:
@@ -65,20 +66,18 @@ class Finding:
         return document
 
 
-@dataclass(frozen=True)
-class InspectedFile:
+class InspectedFile(msgspec.Struct, frozen=True):
     path: str  # as shown to the user
     readable: bool
     cached: bool
 
 
-@dataclass(frozen=True)
-class InspectionReport:
+class InspectionReport(msgspec.Struct, frozen=True):
     files: tuple[InspectedFile, ...]
     findings: tuple[Finding, ...]  # active, most important first
     suppressed: tuple[Finding, ...]
     fail_on: str
-    versions: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = msgspec.field(default_factory=dict)
 
     @property
     def failing(self) -> tuple[Finding, ...]:
@@ -185,8 +184,7 @@ def start_inspection(
     )
 
 
-@dataclass
-class PendingInspection:
+class PendingInspection(msgspec.Struct):
     """An inspection under way: cached results known, the others arriving from `inspecting`."""
 
     files: list[Path]
@@ -340,7 +338,7 @@ def _apply_suppressions(
         if rule is None:
             active.append(item)
         else:
-            suppressed.append(Finding(**{**item.__dict__, "suppressed_because": rule.reason}))
+            suppressed.append(replace(item, suppressed_because=rule.reason))
     return active, suppressed
 
 

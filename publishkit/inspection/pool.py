@@ -11,9 +11,10 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from publishkit.inspection.specs import spec_names
 from publishkit.inspection.worker import inspect_batch, inspect_path
@@ -29,8 +30,7 @@ from publishkit.workspace.executors import (
 PRELOAD = ["publishkit.inspection.preload"]
 
 
-@dataclass(frozen=True)
-class Task:
+class Task(msgspec.Struct, frozen=True):
     """What every file's inspection is given besides its path."""
 
     config: dict[str, list[str]] | None  # nwbinspector's configuration

@@ -10,15 +10,15 @@ import contextlib
 import hashlib
 import pickle
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from publishkit.local_files import put_in_place
 
 
-@dataclass
-class Spec:
+class Spec(msgspec.Struct):
     """What one cached specification costs to load, loaded once per worker."""
 
     namespaces: list[str]  # the most specific ones, which pynwb validates against

@@ -10,10 +10,11 @@ from __future__ import annotations
 import csv
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
 
 from publishkit.errors import WorkspaceError
 from publishkit.formats.table_header import header_problem
@@ -35,8 +36,7 @@ class ConversionError(Exception):
         self.column = column
 
 
-@dataclass(frozen=True)
-class BuildContext:
+class BuildContext(msgspec.Struct, frozen=True):
     """Where a row's source files are, and the row itself (values as strings)."""
 
     root: Path  # source paths are relative to it (the workspace)

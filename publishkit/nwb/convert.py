@@ -12,10 +12,11 @@ import io
 import json
 from collections.abc import Generator
 from contextlib import closing
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
+
+import msgspec
 
 from publishkit.interrupts import Interrupt, never
 from publishkit.local_files import put_in_place, shown, write_atomic
@@ -48,8 +49,7 @@ PRELOAD = ("publishkit.nwb.convert", "pynwb")  # what conversion workers import 
 Status = Literal["converted", "unchanged", "failed"]
 
 
-@dataclass(frozen=True)
-class RowOutcome:
+class RowOutcome(msgspec.Struct, frozen=True):
     row: int  # 1-based data row; the table's line is row + 1
     output: str | None  # relative to the workspace
     status: Status
@@ -57,8 +57,7 @@ class RowOutcome:
     reason: str | None = None
 
 
-@dataclass(frozen=True)
-class ConversionReport(Tally):
+class ConversionReport(Tally, msgspec.Struct, frozen=True):
     """What convert did to each row of the sessions table."""
 
     ITEMS, OUTCOME = "outcomes", "status"
@@ -86,8 +85,7 @@ class ConversionReport(Tally):
         }
 
 
-@dataclass(frozen=True)
-class _Task:
+class _Task(msgspec.Struct, frozen=True):
     row: int
     output: Path
     key: str

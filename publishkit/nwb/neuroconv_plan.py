@@ -14,11 +14,12 @@ import difflib
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cache
 from importlib import metadata as package_metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+import msgspec
 
 from publishkit.errors import ConfigError, UsageError, WorkspaceError
 from publishkit.formats.yamlio import line_of, read_yaml
@@ -47,8 +48,7 @@ RUNS_CODE = {
 _ROW_COLUMN = re.compile(r"row\.([A-Za-z_]\w*)|row\[\s*['\"]([^'\"]+)['\"]\s*\]")
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(msgspec.Struct, frozen=True):
     """One `kind: neuroconv` object of a template, by its index in `objects`."""
 
     index: int
@@ -83,8 +83,7 @@ def interface_class(name: str) -> Any:
     return getattr(datainterfaces(), name)
 
 
-@dataclass(frozen=True)
-class Interface:
+class Interface(msgspec.Struct, frozen=True):
     """What a plan needs to know of one NeuroConv interface."""
 
     name: str
@@ -198,8 +197,7 @@ def preload(document: dict[str, Any]) -> tuple[str, ...]:
 # --- one row -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PlannedEntry:
+class PlannedEntry(msgspec.Struct, frozen=True):
     """A neuroconv object ready for a worker: paths absolute, values of the schema's types."""
 
     index: int

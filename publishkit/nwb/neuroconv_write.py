@@ -9,9 +9,10 @@ applied to every dataset before publishkit writes the file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+
+import msgspec
 
 from publishkit.nwb.build import ConversionError
 from publishkit.nwb.neuroconv_plan import PlannedEntry, interface_class
@@ -46,8 +47,7 @@ SUBJECT_FIELDS = (
 )
 
 
-@dataclass
-class Sources:
+class Sources(msgspec.Struct):
     """The row's interfaces, opened, and the metadata they and the template give together."""
 
     entries: list[PlannedEntry]

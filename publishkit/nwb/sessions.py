@@ -9,8 +9,9 @@ every row was converted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from publishkit.errors import WorkspaceError
 from publishkit.formats.dandi_paths import ALLOWED, refused_in_id
@@ -25,8 +26,7 @@ from publishkit.workspace.csv_tables import read_table
 NAMED_FIELDS = (("subject", "subject_id"), ("nwbfile", "session_id"))
 
 
-@dataclass(frozen=True)
-class Sessions:
+class Sessions(msgspec.Struct, frozen=True):
     """The sessions table: its rows (column -> value, stripped) and the line each starts on."""
 
     rows: list[dict[str, str]]

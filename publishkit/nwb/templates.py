@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import importlib
 import pkgutil
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from publishkit import __version__
 from publishkit.errors import ConfigError, UsageError
@@ -31,8 +32,7 @@ MAX_RENDERED = 1_000_000  # characters of a rendered value; items of a list, dig
 _DIGITS_PER_BIT = 0.30103  # log10(2)
 
 
-@dataclass(frozen=True)
-class Template:
+class Template(msgspec.Struct, frozen=True):
     name: str
     version: str
     description: str

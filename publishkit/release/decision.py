@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from publishkit.formats.comparison import Comparison
 from publishkit.formats.summaries import Summaries
 from publishkit.formats.versions import Version
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     """The release a run cuts, settled before anything is uploaded."""
 
     version: Version | None  # None: nothing changed since the latest release

@@ -6,8 +6,9 @@ IDs; the others are pending until the upload (or an adopted earlier upload) pins
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import msgspec
 
 from publishkit import __version__
 from publishkit.formats import manifest
@@ -17,8 +18,7 @@ from publishkit.workspace.digests import FileDigests
 from publishkit.workspace.inventory import ReleaseFile
 
 
-@dataclass(frozen=True)
-class DandiEntry:
+class DandiEntry(msgspec.Struct, frozen=True):
     """A data file's DANDI asset, as the manifest records it, and the content uploaded."""
 
     dandiset_id: str

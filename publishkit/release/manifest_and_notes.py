@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
+from msgspec.structs import replace
 
 from publishkit.errors import CheckFailed, UsageError
 from publishkit.formats import manifest
@@ -53,8 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ManifestResult:
+class ManifestResult(msgspec.Struct, frozen=True):
     """What the manifest step published, or why it had nothing to publish."""
 
     version: str | None  # None: nothing changed since previous_version
@@ -187,8 +188,7 @@ def _restore_local_manifest(settings: Settings, latest: Manifest) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class NotesResult:
+class NotesResult(msgspec.Struct, frozen=True):
     """What the notes step did for the notes of manifest `version`."""
 
     version: str

@@ -14,11 +14,12 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from itertools import compress
 from operator import itemgetter, not_
 from pathlib import Path
 from typing import Any, BinaryIO
+
+import msgspec
 
 from publishkit.collector import paused_gc
 from publishkit.errors import ProcessDied, PublishkitError
@@ -36,8 +37,7 @@ _STOPPING = {signal.SIGINT, signal.SIGTERM}
 Fingerprints = dict[str, list[str]]  # per group, each entry's fingerprint, in order
 
 
-@dataclass(frozen=True)
-class ManifestPair:
+class ManifestPair(msgspec.Struct, frozen=True):
     """OLD and NEW, each read and checked. `old`: OLD's keys, its entries only those NEW does
     not list with the same path and file_hash, and its first entry (where its files are:
     `published_readback.place_of`); `new`: NEW whole."""

@@ -12,8 +12,10 @@ release (`lindi_indexes.index_work`, the release's own choice).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from publishkit.errors import PublishkitError
 from publishkit.formats.versions import Bump
@@ -33,8 +35,7 @@ from publishkit.workspace.config import Settings
 from publishkit.workspace.settings import METADATA, StageName
 
 
-@dataclass(frozen=True)
-class ReleasePlan:
+class ReleasePlan(msgspec.Struct, frozen=True):
     """What a release would do, and the first thing it would refuse."""
 
     lines: tuple[str, ...]

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from publishkit.errors import ManifestError, StorageError
 from publishkit.formats import manifest
@@ -41,8 +43,7 @@ from publishkit.workspace.nwb_summaries import SummaryCache
 from publishkit.workspace.state import StateStore
 
 
-@dataclass(frozen=True)
-class Place:
+class Place(msgspec.Struct, frozen=True):
     """Where a release lives: its bucket and the prefix its manifest's paths are under."""
 
     bucket: S3Bucket

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from publishkit.formats.comparison import Comparison
 from publishkit.workspace.settings import METADATA, StageName, StopReason
@@ -20,8 +21,7 @@ if TYPE_CHECKING:
     from publishkit.workspace.table_checks import TableCheckReport
 
 
-@dataclass(frozen=True)
-class ReleaseResult:
+class ReleaseResult(msgspec.Struct, frozen=True):
     """The S3 release of a run: what was uploaded, the manifest published, its notes."""
 
     version: str | None  # None when nothing changed
@@ -52,8 +52,7 @@ class ReleaseResult:
         }
 
 
-@dataclass
-class PipelineResult:
+class PipelineResult(msgspec.Struct):
     """What a run of the pipeline did: each stage's report, and the stage that stopped it.
     The run's stages fill it as they go (`Run.result`); `run_release` returns it once the run
     has ended, and nothing changes it after."""
@@ -74,7 +73,9 @@ class PipelineResult:
     )
     overridden: str | None = None  # the reason given to publish despite failed inspection
     skipped: tuple[str, ...] = ()  # selected but not enabled by the workspace
-    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage that ran
+    seconds: dict[str, float] = msgspec.field(
+        default_factory=dict
+    )  # wall time of each stage that ran
     warnings: tuple[str, ...] = ()  # what the engineer should see before it is permanent
 
     @property

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from publishkit.errors import (
     PublishkitError,
@@ -35,8 +36,7 @@ from publishkit.workspace.inventory import ReleaseFile, collect
 from publishkit.workspace.state import DandiAssets, OrganizedPaths, StateStore
 
 
-@dataclass(frozen=True)
-class Published:
+class Published(msgspec.Struct, frozen=True):
     """The versions published in the bucket, and the latest one's manifest."""
 
     latest: Version | None
@@ -75,8 +75,7 @@ def _promotes(latest: Version | None, requested: Version) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(msgspec.Struct, frozen=True):
     """The bucket as a release finds it, checked before anything is written anywhere."""
 
     bucket: S3Bucket
@@ -107,8 +106,7 @@ def check_target(*, settings: Settings, version: str | None = None) -> Target:
     return Target(bucket, published, notes.result())
 
 
-@dataclass(frozen=True)
-class Staged:
+class Staged(msgspec.Struct, frozen=True):
     """Everything a release or an S3 upload knows before it writes anything."""
 
     files: list[ReleaseFile]

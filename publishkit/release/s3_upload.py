@@ -13,8 +13,9 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import msgspec
 
 from publishkit.errors import CheckFailed, Interrupted, PublishkitError
 from publishkit.interrupts import Interrupt, never
@@ -34,8 +35,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class S3UploadResult:
+class S3UploadResult(msgspec.Struct, frozen=True):
     """What the upload step sent (or adopted) and what it left as it was."""
 
     uploaded: tuple[str, ...]  # relpaths

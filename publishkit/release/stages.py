@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from publishkit.formats.versions import Bump
 from publishkit.interrupts import Interrupt, never
@@ -30,8 +31,7 @@ if TYPE_CHECKING:
     from publishkit.workspace.settings import Settings
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(msgspec.Struct, frozen=True):
     """What the release engineer asked for."""
 
     version: str | None = None
@@ -44,8 +44,7 @@ class Request:
     allow_smaller_bump: bool = False  # --bump smaller than the changes call for is meant
 
 
-@dataclass
-class Run:
+class Run(msgspec.Struct):
     """One run of the pipeline: what it was asked, and what each stage has left so far."""
 
     settings: Settings
@@ -58,7 +57,8 @@ class Run:
     decision: Decision | None = None  # the release it cuts, settled before the first upload
     interrupt: Interrupt = never  # checked before each stage and before each write
     site_index: Future[DraftedIndex] | None = None  # the site's index, drawn during the upload
-    result: PipelineResult = field(init=False)  # what each stage reports: the run's result
+    # what each stage reports, the run's result: made for `selected` as the run starts
+    result: PipelineResult = msgspec.field(default_factory=lambda: PipelineResult(stages=()))
 
     def __post_init__(self) -> None:
         self.result = PipelineResult(stages=self.selected)
@@ -80,8 +80,7 @@ class Run:
         return self.staged
 
 
-@dataclass(frozen=True)
-class Stage:
+class Stage(msgspec.Struct, frozen=True):
     """A stage of the release: its name, and what it does. Whether the workspace enables it
     is the settings' to say (Settings.enables: one property per stage)."""
 

@@ -3,8 +3,10 @@ release, and the DANDI version it was published with), from the workspace (no ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
+from msgspec.structs import asdict
 
 from publishkit.errors import PublishkitError
 from publishkit.formats import manifest
@@ -15,8 +17,7 @@ from publishkit.workspace.nwb_files import workspace_nwb_files
 from publishkit.workspace.state import DandiAssets, Inspections, OrganizedPaths, StateStore
 
 
-@dataclass(frozen=True)
-class FileState:
+class FileState(msgspec.Struct, frozen=True):
     """One NWB file's state: inspected, on DANDI, in the latest release."""
 
     path: str
@@ -27,8 +28,7 @@ class FileState:
     in_dandi_version: str | None = None  # the DANDI version of that release, holding it too
 
 
-@dataclass(frozen=True)
-class WorkspaceStatus:
+class WorkspaceStatus(msgspec.Struct, frozen=True):
     """Each enabled stage, the latest release, and each NWB file's state."""
 
     enabled: tuple[str, ...]
@@ -42,7 +42,7 @@ class WorkspaceStatus:
             "enabled_stages": list(self.enabled),
             "latest_release": self.latest_release,
             "dandi_version": self.dandi_version,
-            "files": [f.__dict__ for f in self.files],
+            "files": [asdict(f) for f in self.files],
         }
 
 

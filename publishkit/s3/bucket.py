@@ -11,11 +11,11 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import botocore.loaders
 import botocore.session
+import msgspec
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,14 +28,13 @@ _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket"}
 _Answer = TypeVar("_Answer")
 
 
-@dataclass(frozen=True)
-class ObjectVersion:
+class ObjectVersion(msgspec.Struct, frozen=True):
     """One version of an object: its key, version ID, size, metadata and ETag."""
 
     key: str
     version_id: str
     size: int
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
     etag: str = ""
 
 

@@ -16,7 +16,8 @@ import base64
 import hashlib
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+
+import msgspec
 
 from publishkit.errors import StorageError
 from publishkit.formats.file_digests import Hasher
@@ -25,8 +26,7 @@ MAX_PARTS = 10_000
 _HASH_READ_SIZE = 1024 * 1024  # a part's checksum is computed in reads of this size
 
 
-@dataclass(frozen=True)
-class Content:
+class Content(msgspec.Struct, frozen=True):
     """What a file's bytes were when the release hashed them."""
 
     size: int
@@ -152,8 +152,7 @@ def whole_file(fd: int, content: Content, label: str) -> FileRange:
     return FileRange(fd, 0, content.size, label, _whole_hashers, verify)
 
 
-@dataclass(frozen=True)
-class Part:
+class Part(msgspec.Struct, frozen=True):
     """One part of a multipart upload, with the checksum of its bytes when they were read."""
 
     number: int

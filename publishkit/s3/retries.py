@@ -11,9 +11,9 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
+import msgspec
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
@@ -42,8 +42,7 @@ def transient(exc: BaseException) -> bool:
     return isinstance(exc, BotoConnectionError | HTTPClientError)
 
 
-@dataclass
-class Backoff:
+class Backoff(msgspec.Struct):
     """How often and how patiently a request is tried: attempt n waits a uniform draw from
     [0, min(cap, base * 2**n)] seconds (full jitter), so retries of many parts spread out."""
 
@@ -51,7 +50,7 @@ class Backoff:
     base: float = 0.25
     cap: float = 20.0
     sleep: Callable[[float], None] = time.sleep
-    rng: random.Random = field(default_factory=random.Random)
+    rng: random.Random = msgspec.field(default_factory=random.Random)
 
     def delay(self, attempt: int) -> float:
         return self.rng.uniform(0, min(self.cap, self.base * 2**attempt))

@@ -22,10 +22,10 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
 from botocore.exceptions import BotoCoreError, ClientError
 
 from publishkit.s3 import content_types
@@ -53,8 +53,7 @@ DEFAULT_PART_SIZE = 8 * MIB
 CONTROL_ATTEMPTS = 8  # botocore's standard retries for create, list, complete, abort, head
 
 
-@dataclass(frozen=True)
-class TransferSettings:
+class TransferSettings(msgspec.Struct, frozen=True):
     """How many requests a run has in flight at once, and how files are cut into parts."""
 
     max_concurrency: int = DEFAULT_CONCURRENCY
@@ -86,8 +85,7 @@ class MultipartLog(Protocol):
     def ended(self, token: int) -> None: ...
 
 
-@dataclass(frozen=True)
-class Resume:
+class Resume(msgspec.Struct, frozen=True):
     """A dead run's multipart upload of this same file, as the journal has it."""
 
     token: int
@@ -96,8 +94,7 @@ class Resume:
     parts: Mapping[int, JournaledPart]
 
 
-@dataclass(frozen=True)
-class Sent:
+class Sent(msgspec.Struct, frozen=True):
     """What one file's upload did."""
 
     version_id: str

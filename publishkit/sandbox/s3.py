@@ -7,10 +7,10 @@ import logging
 import re
 import socket
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import msgspec
 from botocore.config import Config
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -25,8 +25,7 @@ DEFAULT_REGION = "us-west-2"
 DANDI_BLOB_BUCKET = "dandi-blobs"  # where the sandbox's DANDI archive keeps its blobs
 
 
-@dataclass(frozen=True)
-class SandboxInfo:
+class SandboxInfo(msgspec.Struct, frozen=True):
     endpoint_url: str
     bucket: str
     region: str

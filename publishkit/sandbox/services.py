@@ -7,8 +7,9 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from publishkit.sandbox.archive import DandiSandbox
 from publishkit.sandbox.s3 import (
@@ -21,8 +22,7 @@ from publishkit.sandbox.s3 import (
 )
 
 
-@dataclass(frozen=True)
-class Services:
+class Services(msgspec.Struct, frozen=True):
     """Where the running sandbox answers, and the names and keys to reach it with."""
 
     s3: SandboxInfo

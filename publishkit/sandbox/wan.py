@@ -26,15 +26,15 @@ import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+import msgspec
 
 _CHUNK = 64 * 1024
 _UP, _DOWN = 0, 1
 
 
-@dataclass(frozen=True)
-class Traffic:
+class Traffic(msgspec.Struct, frozen=True):
     """What the proxy relayed since it started (or since `reset_counts`)."""
 
     bytes_up: int  # client to upstream: what an upload sent

@@ -11,8 +11,9 @@ import re
 import sys
 import types
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from publishkit.site.history import ReleaseFacts
 
@@ -21,8 +22,7 @@ _METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.S)
 _COLORS = {"created": "#2e7d32", "changed": "#f9a825", "deleted": "#c62828"}
 
 
-@dataclass(frozen=True)
-class Chart:
+class Chart(msgspec.Struct, frozen=True):
     id: str
     title: str
     description: str  # the text alternative: what the chart shows, as numbers

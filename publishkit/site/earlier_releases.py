@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from publishkit.errors import ManifestError
 from publishkit.formats.changes import compare
@@ -29,8 +30,7 @@ def record_name(version: str) -> str:
     return f"{PAGES_FOLDER}/v{version}.json"
 
 
-@dataclass(frozen=True)
-class Earlier:
+class Earlier(msgspec.Struct, frozen=True):
     """The manifests' versions in the bucket (this release's too); each release's facts as the
     site's history document says them, completed for the releases before this one that it
     lacks; and the document as read (None: absent)."""

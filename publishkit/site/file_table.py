@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from publishkit.errors import UsageError
 from publishkit.formats.dandi_instances import dandi_api_url
 from publishkit.formats.manifest import entry_relpaths
 
 
-@dataclass(frozen=True)
-class FileRow:
+class FileRow(msgspec.Struct, frozen=True):
     path: str  # under its folder
     size: int | None
     short_hash: str  # blake2b, first 12 hex digits
@@ -21,8 +21,7 @@ class FileRow:
     dandi_url: str | None  # the asset on the DANDI archive, when the manifest records one
 
 
-@dataclass(frozen=True)
-class Folder:
+class Folder(msgspec.Struct, frozen=True):
     name: str  # "" for the release's top level
     files: tuple[FileRow, ...]
 
@@ -31,8 +30,7 @@ class Folder:
         return sum(f.size or 0 for f in self.files)
 
 
-@dataclass(frozen=True)
-class TableRow:
+class TableRow(msgspec.Struct, frozen=True):
     name: str
     path: str
     url: str
@@ -87,8 +85,7 @@ def _dandi_api(document: Mapping[str, Any]) -> str | None:
         return None
 
 
-@dataclass(frozen=True)
-class FilePage:
+class FilePage(msgspec.Struct, frozen=True):
     """One page of a large release's file table: `releases/vX.Y.Z/files-NNN.html`."""
 
     number: int
@@ -103,8 +100,7 @@ class FilePage:
         return sum(len(folder.files) for folder in self.folders)
 
 
-@dataclass(frozen=True)
-class FolderLink:
+class FolderLink(msgspec.Struct, frozen=True):
     """A folder in a large release's folder list, and the pages that hold its files."""
 
     folder: Folder

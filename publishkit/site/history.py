@@ -4,9 +4,10 @@ and changes, where its manifest and notes are, its DANDI version; and a release'
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+import msgspec
 
 from publishkit.formats.changes import Change, compare, counts
 from publishkit.formats.manifest import entry_relpaths, manifest_name
@@ -21,8 +22,7 @@ def page_name(version: str) -> str:
     return f"v{version}.html"
 
 
-@dataclass(frozen=True)
-class ReleaseFacts:
+class ReleaseFacts(msgspec.Struct, frozen=True):
     """One release as the index shows it."""
 
     version: str
@@ -41,8 +41,7 @@ class ReleaseFacts:
         return f"{PAGES_FOLDER}/{page_name(self.version)}"
 
 
-@dataclass(frozen=True)
-class History:
+class History(msgspec.Struct, frozen=True):
     """A project's releases, newest first."""
 
     project: str

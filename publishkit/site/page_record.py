@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from publishkit.errors import ManifestError
 from publishkit.formats.jsonio import dumps
@@ -19,13 +20,14 @@ from publishkit.site.pages import InspectionSummary
 SCHEMA = "release-page"
 
 
-@dataclass(frozen=True)
-class PageRecord:
+class PageRecord(msgspec.Struct, frozen=True):
     project: str
     version: str
     remarks: tuple[str, ...] = ()
     inspection: InspectionSummary | None = None
-    shapes: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # rows, columns by table
+    shapes: Mapping[str, tuple[int, int]] = msgspec.field(
+        default_factory=dict
+    )  # rows, columns by table
     facts: ReleaseFacts | None = None  # what the index says of the release (None: not known)
 
     def as_json(self) -> dict[str, Any]:

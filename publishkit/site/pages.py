@@ -7,10 +7,11 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from publishkit.formats.comparison import Comparison
 from publishkit.formats.manifest import manifest_name
@@ -42,8 +43,7 @@ PER_PAGE = 1_000  # files on each of those pages
 NOTES_ITEMS = 100  # files of each group of changes the notes on the page name
 
 
-@dataclass(frozen=True)
-class InspectionSummary:
+class InspectionSummary(msgspec.Struct, frozen=True):
     """What the release's inspection found: files inspected, findings by importance (most
     important first), findings the settings suppressed, and the reason given to publish
     despite a failure (None: it passed, or no reason was needed)."""
@@ -54,8 +54,7 @@ class InspectionSummary:
     overridden: str | None = None
 
 
-@dataclass(frozen=True)
-class ReleasePage:
+class ReleasePage(msgspec.Struct, frozen=True):
     project: str
     version: str
     previous: str | None

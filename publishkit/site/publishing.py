@@ -15,9 +15,11 @@ import hashlib
 import logging
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from publishkit.errors import ManifestError
 from publishkit.formats.comparison import Comparison
@@ -53,8 +55,7 @@ INDEX = "index.html"
 Compare = Callable[[Mapping[str, Any] | None, Mapping[str, Any]], Comparison]
 
 
-@dataclass(frozen=True)
-class SiteResult:
+class SiteResult(msgspec.Struct, frozen=True):
     """What a release put of the site: its page's URL, the index's, and the keys written."""
 
     page_url: str
@@ -161,8 +162,7 @@ def _put_drafted_index(
     return [*written, INDEX]
 
 
-@dataclass(frozen=True)
-class DraftedIndex:
+class DraftedIndex(msgspec.Struct, frozen=True):
     """The index as drawn ahead, for release `facts`: used when the record put says the same."""
 
     facts: ReleaseFacts

@@ -6,12 +6,12 @@ import difflib
 import ipaddress
 import re
 import string
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+from msgspec.structs import replace
 
 from publishkit.errors import ConfigError
 from publishkit.formats.keys import KEY_FIX, key_problem

@@ -9,9 +9,10 @@ from __future__ import annotations
 import codecs
 import csv
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+import msgspec
 
 from publishkit.errors import WorkspaceError
 from publishkit.formats.table_header import HEADER_HINT, header_problem
@@ -23,8 +24,7 @@ QUOTING = (
 _EMPTY_HINT = "write a header row of column names, or remove the table from metadata_files"
 
 
-@dataclass(frozen=True)
-class Table:
+class Table(msgspec.Struct, frozen=True):
     """A CSV table: its header and its non-blank rows to come, with line numbers."""
 
     shown: Path  # the path publishkit.yaml gives, for messages

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import fnmatch
 import importlib.util
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from publishkit.errors import ConfigError
 from publishkit.formats.yamlio import read_yaml
@@ -34,8 +35,7 @@ def rank(level: str) -> int:
     return LEVELS.index(level)
 
 
-@dataclass(frozen=True)
-class Suppression:
+class Suppression(msgspec.Struct, frozen=True):
     """Findings of one check set aside, for files matching a glob, with the reason."""
 
     check: str
@@ -49,14 +49,13 @@ class Suppression:
         )
 
 
-@dataclass(frozen=True)
-class InspectionConfig:
+class InspectionConfig(msgspec.Struct, frozen=True, dict=True):  # dict: for its cached_property
     """The effective configuration: a base plus the workspace's changes."""
 
     base: str = "dandi"  # "dandi", "none" (nwbinspector's defaults) or a YAML path
     importance: tuple[tuple[str, str], ...] = ()  # check -> CRITICAL|BEST_PRACTICE_...
     skip: tuple[str, ...] = ()
-    suppress: tuple[Suppression, ...] = field(default=())
+    suppress: tuple[Suppression, ...] = ()
 
     @cached_property
     def _levels(self) -> dict[str, str] | None:

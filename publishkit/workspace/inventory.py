@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+import msgspec
 
 from publishkit.errors import ConfigError, WorkspaceError
 from publishkit.workspace.config import CONFIG_NAME, Settings
@@ -23,8 +24,7 @@ from publishkit.workspace.release_keys import check_key, data_relpath, table_rel
 Group = Literal["metadata", "data"]
 
 
-@dataclass(frozen=True)
-class ReleaseFile:
+class ReleaseFile(msgspec.Struct, frozen=True):
     """One file of a release: its manifest group and key, its path under the prefix, on disk."""
 
     group: Group

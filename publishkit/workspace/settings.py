@@ -4,10 +4,11 @@ Settings. workspace/config.py reads publishkit.yaml into these."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Final, Literal
+
+import msgspec
 
 from publishkit.errors import ConfigError
 from publishkit.workspace import CONFIG_NAME
@@ -52,8 +53,7 @@ DEFAULT_PUBLIC_URL = "https://{bucket}.s3.{region}.amazonaws.com/{key}"
 LINDI_INDEX_MIN_MB = 16.0
 
 
-@dataclass(frozen=True)
-class S3Settings:
+class S3Settings(msgspec.Struct, frozen=True):
     """Where releases go: the bucket, prefix, region, endpoint, URL form and part size."""
 
     bucket: str
@@ -70,8 +70,7 @@ class S3Settings:
         return f"{self.prefix}/{relpath}"
 
 
-@dataclass(frozen=True)
-class ConversionSettings:
+class ConversionSettings(msgspec.Struct, frozen=True):
     """How convert works: the template, the sessions table, where NWB files go, the files table."""
 
     template: str
@@ -81,8 +80,7 @@ class ConversionSettings:
     templates_dir: Path | None = None
 
 
-@dataclass(frozen=True)
-class DandiSettings:
+class DandiSettings(msgspec.Struct, frozen=True):
     """Where organize lays files out, which DANDI instance and dandiset the upload sends them
     to, the dandiset's metadata file, and whether a release publishes a DANDI version."""
 
@@ -95,8 +93,7 @@ class DandiSettings:
     publish: bool = False
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(msgspec.Struct, frozen=True):
     """A workspace's publishkit.yaml, validated: every section as settings."""
 
     workspace: Path
@@ -105,7 +102,7 @@ class Settings:
     metadata_files: tuple[tuple[str, Path], ...]
     id_column: str = "file_id"
     path_column: str = "file_path"
-    inspection: InspectionConfig = field(default_factory=InspectionConfig)
+    inspection: InspectionConfig = msgspec.field(default_factory=InspectionConfig)
     fail_on: str = "CRITICAL"
     inspection_enabled: bool = False  # an `inspection:` section is present
     conversion_settings: ConversionSettings | None = None

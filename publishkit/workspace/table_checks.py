@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import msgspec
+from msgspec.structs import asdict
 
 from publishkit.formats.schemas import first_violation
 from publishkit.formats.summaries import Summary, decode, field_value
@@ -32,8 +33,7 @@ _INTEGER = re.compile(r"[+-]?\d+")
 Rows = list[tuple[int, list[str]]]
 
 
-@dataclass(frozen=True)
-class TableFinding:
+class TableFinding(msgspec.Struct, frozen=True):
     """One value (or a missing column) a table check refuses."""
 
     table: str
@@ -55,11 +55,10 @@ class TableFinding:
 
     def as_json(self) -> dict[str, Any]:
         """The finding, for `--format json`."""
-        return dict(self.__dict__)
+        return asdict(self)
 
 
-@dataclass(frozen=True)
-class TableCheckReport:
+class TableCheckReport(msgspec.Struct, frozen=True):
     """What the tables' checks found."""
 
     tables: tuple[str, ...]

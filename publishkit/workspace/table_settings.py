@@ -15,8 +15,9 @@ tables:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from publishkit.errors import ConfigError
 from publishkit.formats.summaries import SESSION_FIELDS, SUBJECT_FIELDS, known_field
@@ -24,13 +25,12 @@ from publishkit.formats.summaries import SESSION_FIELDS, SUBJECT_FIELDS, known_f
 Where = Callable[[tuple[str | int, ...]], str]  # "<file> line N" of a key path
 
 
-@dataclass(frozen=True)
-class TableSpec:
+class TableSpec(msgspec.Struct, frozen=True):
     """One table's key and checks, as publishkit.yaml declares them."""
 
     name: str
     key: tuple[str, ...] = ()
-    columns: Mapping[str, Any] = field(default_factory=dict)  # column -> JSON Schema
+    columns: Mapping[str, Any] = msgspec.field(default_factory=dict)  # column -> JSON Schema
     unique: tuple[tuple[str, ...], ...] = ()
     references: tuple[tuple[str, str, str], ...] = ()  # (column, table, column)
     nwb: tuple[tuple[str, str], ...] = ()  # (column, summary field)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from msgspec.structs import replace
 
 from publishkit.formats.changes import _allensdk_detect, compare, suggest_bump
 from publishkit.formats.manifest import allensdk_relpath, allensdk_relpaths, entry_relpath

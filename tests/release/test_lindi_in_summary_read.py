@@ -8,13 +8,13 @@ import base64
 import json
 import shutil
 import zlib
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 import pytest
+from msgspec.structs import replace
 
 from publishkit.release import lindi_build
 from publishkit.release.lindi_build import BUILD, CONTIGUOUS_CHUNK, PLACEHOLDER, build_template

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from publishkit.release.lindi_indexes import _put
 from publishkit.s3.bucket import S3Bucket

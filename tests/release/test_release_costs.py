@@ -145,24 +145,23 @@ def test_a_release_that_inspects_hashes_its_files_while_the_workers_inspect(
     config.write_text(config.read_text() + "inspection:\n  config: dandi\n")
     events: list[str] = []
     start, stage = inspect_files.start_inspection, s3_staging.stage_release
+    finish = inspect_files.PendingInspection.finish
 
     def started(*args: Any, **kwargs: Any) -> Any:
         pending = start(*args, **kwargs)
         events.append("inspection started")
-        finish = pending.finish
-
-        def finished() -> Any:
-            events.append("verdict awaited")
-            return finish()
-
-        pending.finish = finished  # type: ignore[method-assign]
         return pending
+
+    def finished(self: inspect_files.PendingInspection) -> Any:
+        events.append("verdict awaited")
+        return finish(self)
 
     def staged(*args: Any, **kwargs: Any) -> Any:
         events.append("staged")
         return stage(*args, **kwargs)
 
     monkeypatch.setattr(inspect_files, "start_inspection", started)
+    monkeypatch.setattr(inspect_files.PendingInspection, "finish", finished)
     monkeypatch.setattr(s3_staging, "stage_release", staged)
     result = cli("release", "--version", "1.0.0", cwd=workspace.root)
     assert result.exit_code == 0, result.stdout + result.stderr

@@ -6,6 +6,8 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from typing import Any
 
+from msgspec.structs import replace
+
 from publishkit.formats.comparison import Comparison, compare_manifests
 from publishkit.formats.table_diff import diff_tables
 
@@ -67,7 +69,7 @@ def hostile_releases() -> tuple[dict[str, Any], dict[str, Any], Comparison]:
         (["file_id", "note", IMG], [["1", SCRIPT, JS_URL], [JS_URL, IMG, SCRIPT]]),
         ("file_id",),
     )
-    return old, new, Comparison(**{**comparison.__dict__, "tables": (table,), "nwb_files": ()})
+    return old, new, replace(comparison, tables=(table,), nwb_files=())
 
 
 class LiveParts(HTMLParser):

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import math
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
 
+import msgspec
 import numpy as np
 
 from publishkit.nwb.build import BuildContext, ConversionError, builder, column, read_table
@@ -29,8 +29,7 @@ CURRENT_UNITS |= {"pA": 1e-12}
 VOLTAGE_UNITS = {"V": 1.0, "volts": 1.0, "mV": 1e-3, "uV": 1e-6, "µV": 1e-6}
 
 
-@dataclass(frozen=True)
-class ClampMode:
+class ClampMode(msgspec.Struct, frozen=True):
     label: str  # as written in descriptions
     stimulus_class: str  # pynwb.icephys class names
     response_class: str
@@ -267,8 +266,7 @@ def _sweep_rows(table: dict[str, list[str]], path: Path) -> list[dict[str, Any]]
     return rows
 
 
-@dataclass(frozen=True)
-class _Cells:
+class _Cells(msgspec.Struct, frozen=True):
     """One sweep-table row's cells; errors name the file, the line and the column."""
 
     table: dict[str, list[str]]

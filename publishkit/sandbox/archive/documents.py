@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from publishkit.sandbox.archive.rows import AssetRow, VersionRow, format_dandiset_id
 
@@ -17,8 +18,7 @@ OPEN_ACCESS = {"schemaKey": "AccessRequirements", "status": "dandi:OpenAccess"}
 CONTEXT = "https://raw.githubusercontent.com/dandi/schema/master/releases/{}/context.json"
 
 
-@dataclass(frozen=True)
-class Site:
+class Site(msgspec.Struct, frozen=True):
     """Where the archive answers: its API and its web address (the archive's web app)."""
 
     api: str  # http://127.0.0.1:PORT/api

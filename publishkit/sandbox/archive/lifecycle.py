@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from publishkit.sandbox.archive.db import Database
 from publishkit.sandbox.archive.rows import (
@@ -34,8 +35,7 @@ ASSET_SELECT = (
 )
 
 
-@dataclass(frozen=True)
-class PublishLock:
+class PublishLock(msgspec.Struct, frozen=True):
     """What the draft was found in when a publish was asked for, and whether it was locked."""
 
     status: str

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import msgspec
 
 DRAFT = "draft"
 # A version's status (dandiapi's Version.Status); an asset's is Pending, Validating, Valid or
@@ -24,8 +25,7 @@ def format_dandiset_id(number: int) -> str:
     return f"{number:06d}"
 
 
-@dataclass(frozen=True)
-class DandisetRow:
+class DandisetRow(msgspec.Struct, frozen=True):
     number: int
     embargo_status: str
     created: str
@@ -36,8 +36,7 @@ class DandisetRow:
         return format_dandiset_id(self.number)
 
 
-@dataclass(frozen=True)
-class VersionRow:
+class VersionRow(msgspec.Struct, frozen=True):
     dandiset: int
     version: str
     name: str
@@ -49,8 +48,7 @@ class VersionRow:
     release_notes: str = ""  # the draft's: the notes its next publish was asked with
 
 
-@dataclass(frozen=True)
-class BlobRow:
+class BlobRow(msgspec.Struct, frozen=True):
     blob_id: str
     object_key: str
     etag: str
@@ -59,8 +57,7 @@ class BlobRow:
     created: str
 
 
-@dataclass(frozen=True)
-class UploadRow:
+class UploadRow(msgspec.Struct, frozen=True):
     upload_id: str
     multipart_upload_id: str
     object_key: str
@@ -69,8 +66,7 @@ class UploadRow:
     dandiset: int
 
 
-@dataclass(frozen=True)
-class AssetRow:
+class AssetRow(msgspec.Struct, frozen=True):
     asset_id: str
     path: str
     blob: BlobRow

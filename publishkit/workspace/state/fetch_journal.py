@@ -3,14 +3,14 @@ large files it has written so far (the journal a killed fetch resumes from)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from publishkit.workspace.state.store import StateStore
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(msgspec.Struct, frozen=True):
     """The content fetch placed at a path."""
 
     size: int
@@ -68,8 +68,7 @@ class PlacedFiles:
             )
 
 
-@dataclass(frozen=True)
-class Intent:
+class Intent(msgspec.Struct, frozen=True):
     """A content a fetch is about to place at a path, as its manifest pins it."""
 
     path: Path
@@ -78,8 +77,7 @@ class Intent:
     sha256: str | None
 
 
-@dataclass(frozen=True)
-class Written:
+class Written(msgspec.Struct, frozen=True):
     """A range [start, end) of a partial file, written and checked, and its bytes' sha256."""
 
     start: int

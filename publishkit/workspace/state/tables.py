@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from publishkit.formats.file_digests import FileDigests
 from publishkit.workspace.state.store import StateStore
 
 
-@dataclass(frozen=True)
-class FileRecord:
+class FileRecord(msgspec.Struct, frozen=True):
     """A file's digests and the stat they were taken at."""
 
     path: str
@@ -121,8 +121,7 @@ class FetchedFiles:
             conn.execute("INSERT OR REPLACE INTO fetched VALUES (?, ?)", (str(path), ctime_ns))
 
 
-@dataclass(frozen=True)
-class Conversion:
+class Conversion(msgspec.Struct, frozen=True):
     """What convert wrote for a row: its output, the key of its inputs, the output's stat."""
 
     output: str
@@ -343,8 +342,7 @@ class OrganizedPaths:
             conn.execute("DELETE FROM organized WHERE source = ?", (source,))
 
 
-@dataclass(frozen=True)
-class DandiAsset:
+class DandiAsset(msgspec.Struct, frozen=True):
     """What a dandiset path holds on DANDI, as publishkit uploaded it."""
 
     asset_id: str

@@ -9,14 +9,14 @@ aborts it otherwise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import msgspec
 
 from publishkit.workspace.state.store import StateStore
 
 
-@dataclass(frozen=True)
-class FileIdentity:
+class FileIdentity(msgspec.Struct, frozen=True):
     """The file an upload sends, as it was when the upload started."""
 
     size: int
@@ -25,8 +25,7 @@ class FileIdentity:
     blake2b: str
 
 
-@dataclass(frozen=True)
-class JournaledPart:
+class JournaledPart(msgspec.Struct, frozen=True):
     """A part S3 acknowledged: its size, base64 SHA-256 and ETag."""
 
     size: int
@@ -34,8 +33,7 @@ class JournaledPart:
     etag: str
 
 
-@dataclass(frozen=True)
-class OpenUpload:
+class OpenUpload(msgspec.Struct, frozen=True):
     """A multipart upload a run recorded as open: its id once S3 gave it one, and the file and
     part size it was started with (None for an upload recorded before this journal kept them)."""
 
