@@ -32,6 +32,7 @@ from publishkit.release.stages import Request, Run, Stage
 from publishkit.workspace.config import Settings
 from publishkit.workspace.runlock import exclusive_run
 from publishkit.workspace.settings import StageName
+from publishkit.workspace.state import StateStore
 
 if TYPE_CHECKING:
     from publishkit.dandi.version_publish import NotesLink, PublishReport
@@ -288,7 +289,13 @@ def run_release(
     selected = tuple(s for s in STAGES if s.name in stages and s.enabled(settings))
     names = tuple(s.name for s in selected)
     check_request(request)
-    with exclusive_run(settings.state_dir, "release", wait=wait):
+    # The state database held open for the run: SQLite moves its write-ahead log into the
+    # database (and syncs both) as the last connection closes; the stages' own connections
+    # then close without it, once per run instead of once per stage (~5-10 ms each).
+    with (
+        exclusive_run(settings.state_dir, "release", wait=wait),
+        StateStore.in_dir(settings.state_dir),
+    ):
         run = Run(settings, request, names, progress, interrupt=interrupt)
         preflight(run)
         since = time.monotonic()

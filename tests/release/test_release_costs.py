@@ -369,3 +369,32 @@ def test_a_release_judges_an_unchanged_file_that_is_not_nwb_without_opening_it(
         "compared in the release notes",
         "data/s102.nwb: not an HDF5 file; its contents are not compared in the release notes",
     ]
+
+
+def test_a_release_keeps_the_state_database_open_from_its_start_to_its_end(
+    cli, workspace: Workspace, aws_env: dict[str, str], monkeypatch
+) -> None:
+    """SQLite moves the write-ahead log into the database, and syncs both, as the last
+    connection to it closes (~5-10 ms): a release holds one connection for the whole run, so
+    the stages' own connections close without it and that happens once."""
+    from publishkit.workspace.state import store as state_store
+
+    events: list[tuple[str, int]] = []
+    opened, closed = state_store.StateStore.__init__, state_store.StateStore.close
+
+    def open_(self: Any, path: Path) -> None:
+        opened(self, path)
+        events.append(("open", id(self)))
+
+    def close(self: Any) -> None:
+        events.append(("close", id(self)))
+        closed(self)
+
+    monkeypatch.setattr(state_store.StateStore, "__init__", open_)
+    monkeypatch.setattr(state_store.StateStore, "close", close)
+    assert cli("release", "--version", "1.0.0", cwd=workspace.root).exit_code == 0
+    (workspace.root / "data" / "s101.nwb").write_bytes(b"session 101, again " * 500)
+    events.clear()
+    assert cli("release", "--bump", "minor", cwd=workspace.root).exit_code == 0
+    assert len(events) >= 4, events  # the run's own, and the stages'
+    assert events[0] == ("open", events[-1][1]) and events[-1][0] == "close", events
