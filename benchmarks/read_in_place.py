@@ -18,8 +18,9 @@ answer one more; moto closes a connection after each answer, so connections = re
      open file: the same values as the local file, and at most 1.2x remfile's time.
    Both sides there start on new connections (moto closes each): publishkit's timed open is
    `open_release` of the local manifest (no request) and `open_nwb` (the index's GET, a
-   connect and the request: 2 round trips; lindi; pynwb), remfile's its GETs (the size, then
-   the ranges), each a connect and the request. Then the open again as over S3, which keeps
+   connect and the request: 2 round trips, sent first from a thread while the file's URL is
+   signed and lindi and pynwb are made ready; its hash checked, then lindi and pynwb read
+   it), remfile's its GETs (the size, then the ranges), each a connect and the request. Then the open again as over S3, which keeps
    connections open (`compare_warm_opens`: a keep-alive proxy in front of moto, for both
    sides): publishkit's release opened from its bucket beforehand, untimed (the manifest
    read, the connection kept: the index's GET is one round trip), remfile from the pinned URL
