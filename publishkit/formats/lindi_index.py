@@ -17,6 +17,7 @@ from typing import Any, TypedDict
 from urllib.parse import quote
 
 from publishkit.errors import ManifestError
+from publishkit.formats import jsonio
 from publishkit.formats.schemas import refuse_invalid
 
 INDEX_FOLDER = "lindi"
@@ -52,7 +53,7 @@ def pinned_url(url: str, version_id: str) -> str:
 def parse_index(data: bytes, source: str) -> dict[str, Any]:
     """An index document, checked against `schemas/lindi-index.schema.json`."""
     try:
-        document = json.loads(data)
+        document = jsonio.loads(data)  # orjson: a fifth of json's time on an index
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{source}: not valid JSON ({exc})", hint=_HINT) from None
     check_index(document, source)

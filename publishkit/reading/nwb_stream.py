@@ -8,10 +8,12 @@ that reaches the store as configured.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from publishkit.errors import CheckFailed
 from publishkit.formats.lindi_index import with_urls
@@ -44,12 +46,36 @@ def reachable_index(index: dict[str, Any], expected_url: str, url: str) -> dict[
     return with_urls(index, pinned)
 
 
+@dataclass(frozen=True)
+class ReaderAhead:
+    """What reading an NWB file through its index needs that the index's bytes do not, made
+    while its GET waits on the network (`reader_ahead`): lindi and pynwb imported, and pynwb's
+    type map copied when no file's namespaces are loaded yet in this process."""
+
+    type_map: Any | None
+
+
+def reader_ahead() -> ReaderAhead:
+    """lindi and pynwb imported (half a second in a new process), a type map to load a file's
+    namespaces into when none is loaded yet (~4 ms): the work of a first open that can be done
+    before the index arrives."""
+    import lindi  # noqa: F401
+    from pynwb import get_type_map
+
+    return ReaderAhead(get_type_map() if not _TYPE_MAPS else None)
+
+
 @contextmanager
 def stream_nwb(
-    url: str, size: int | None, *, index: dict[str, Any] | None, read_ahead: bool = True
+    url: str,
+    size: int | None,
+    *,
+    index: dict[str, Any] | None,
+    read_ahead: bool = True,
+    ahead: ReaderAhead | None = None,
 ) -> Iterator[NWBFile]:
     """The NWB file at `url` (a URL of one version), read through `index` (from
-    `reachable_index`) when given, else with remfile."""
+    `reachable_index`) when given, else with remfile; `ahead`: what `reader_ahead` prepared."""
     from pynwb import NWBHDF5IO
 
     with ExitStack() as stack:
@@ -57,6 +83,7 @@ def stream_nwb(
             import lindi
 
             h5file: Any = lindi.LindiH5pyFile.from_reference_file_system(index)
+            reader = NWBHDF5IO(file=h5file, mode="r", manager=_manager(h5file, index, ahead))
         else:
             import h5py
             import remfile
@@ -68,18 +95,28 @@ def stream_nwb(
             stack.callback(remote.close)
             h5file = h5py.File(remote, "r")
             stack.callback(h5file.close)
-        key = _specifications_key(index) if index is not None else None
-        known = _TYPE_MAPS.get(key) if key is not None else None
-        if known is not None:
-            from hdmf.build import BuildManager
-
-            reader = NWBHDF5IO(file=h5file, mode="r", manager=BuildManager(known))
-        else:
             reader = NWBHDF5IO(file=h5file, mode="r", load_namespaces=True)
-            if key is not None and len(_TYPE_MAPS) < 16:
-                _TYPE_MAPS[key] = reader.manager.type_map
         stack.callback(_close, reader, h5file, lindi_file=index is not None)
         yield reader.read()
+
+
+def _manager(h5file: Any, index: dict[str, Any], ahead: ReaderAhead | None) -> Any:
+    """pynwb's BuildManager for a file read through `index`: over the type map already loaded
+    for the same specifications, else over one with the file's namespaces loaded into it (as
+    `NWBHDF5IO(load_namespaces=True)` loads them), kept for the next file."""
+    from hdmf.build import BuildManager
+    from pynwb import NWBHDF5IO, get_type_map
+
+    key = _specifications_key(index)
+    known = _TYPE_MAPS.get(key) if key is not None else None
+    if known is not None:
+        return BuildManager(known)
+    type_map = ahead.type_map if ahead is not None and ahead.type_map is not None else None
+    type_map = type_map if type_map is not None else get_type_map()
+    NWBHDF5IO.load_namespaces(type_map, file=h5file)
+    if key is not None and len(_TYPE_MAPS) < 16:
+        _TYPE_MAPS[key] = type_map
+    return BuildManager(type_map)
 
 
 _TYPE_MAPS: dict[str, Any] = {}  # the hash of an index's specifications -> pynwb's type map
@@ -93,8 +130,8 @@ def _specifications_key(index: dict[str, Any]) -> str | None:
     found = {k: v for k, v in index["refs"].items() if k.partition("/")[0] == "specifications"}
     if not found:
         return None
-    text = json.dumps(found, sort_keys=True, separators=(",", ":"))
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    text = orjson.dumps(found, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(text, digest_size=16).hexdigest()
 
 
 def _close(reader: Any, h5file: Any, *, lindi_file: bool) -> None:

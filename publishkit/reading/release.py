@@ -22,13 +22,16 @@ from typing import TYPE_CHECKING, Any
 from publishkit.errors import CheckFailed, StorageError, UsageError
 from publishkit.formats.lindi_index import IndexRecord, key_beside, parse_index, pinned_url
 from publishkit.formats.summaries import SUMMARIES_FOLDER, Summary, parse_summaries, summaries_name
-from publishkit.reading.nwb_stream import reachable_index, stream_nwb
+from publishkit.reading.background import in_background
+from publishkit.reading.nwb_stream import reachable_index, reader_ahead, stream_nwb
 from publishkit.reading.sources import load_manifest
 from publishkit.s3.pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
 from publishkit.workspace.digests import FileDigests
 
 if TYPE_CHECKING:
     from pynwb import NWBFile
+
+    from publishkit.s3.bucket import S3Bucket
 
 _GROUP = {"metadata_files": "metadata", "data_files": "data"}
 URL_LIFETIME = 12 * 3600  # seconds a signed URL of a pinned version stays valid
@@ -103,12 +106,22 @@ class Release:
         bytes asked for (remfile's growing read-ahead and its cache off)."""
         pinned, entry = self._entry(file_id, groups=("data_files",))
         record: IndexRecord | None = entry.get("lindi_index") if index else None
+        if record is None:
+            return stream_nwb(self._url(pinned), pinned.size, index=None, read_ahead=read_ahead)
+        bucket = self._pool.get(pinned.bucket)
+        # the index's GET sent first: what does not need its bytes is done while it travels
+        arriving = in_background(lambda: self._index_bytes(bucket, pinned, record))
         url = self._url(pinned)
-        document = None
-        if record is not None:
-            expected = pinned_url(entry["url"], pinned.version_id)
-            document = reachable_index(self._index(pinned, record), expected, url)
-        return stream_nwb(url, pinned.size, index=document, read_ahead=read_ahead)
+        ahead = reader_ahead()
+        document = self._index(pinned, record, arriving())
+        expected = pinned_url(entry["url"], pinned.version_id)
+        return stream_nwb(
+            url,
+            pinned.size,
+            index=reachable_index(document, expected, url),
+            read_ahead=read_ahead,
+            ahead=ahead,
+        )
 
     def summaries(self, *, required: bool = True) -> dict[str, Summary]:
         """The summaries of the release's NWB files (fields, objects, shapes, rows), by data
@@ -165,18 +178,22 @@ class Release:
             raise CheckFailed(f"{where}: {wrong}; not used", hint="tell the bucket's owner")
         return data
 
-    def _index(self, pinned: PinnedFile, record: IndexRecord) -> dict[str, Any]:
-        """The file's LINDI index at its pinned version, refused unless its hash is the one
-        the manifest records."""
+    def _index_bytes(self, bucket: S3Bucket, pinned: PinnedFile, record: IndexRecord) -> bytes:
+        """The bytes of the file's LINDI index at the version the manifest records."""
         key = _key(pinned, record["path"])
-        where = f"s3://{pinned.bucket}/{key}"
-        data = self._pool.get(pinned.bucket).get_bytes(key, record["version_id"])
+        data = bucket.get_bytes(key, record["version_id"])
         if data is None:
             raise StorageError(
-                f"{where}: version {record['version_id']} of the LINDI index of "
-                f"{pinned.relpath} is gone from the bucket",
+                f"s3://{pinned.bucket}/{key}: version {record['version_id']} of the LINDI index "
+                f"of {pinned.relpath} is gone from the bucket",
                 hint="open the file without it: open_nwb(file_id, index=False)",
             )
+        return data
+
+    def _index(self, pinned: PinnedFile, record: IndexRecord, data: bytes) -> dict[str, Any]:
+        """The file's LINDI index from its bytes, refused unless their hash is the one the
+        manifest records (checked before anything reads them)."""
+        where = f"s3://{pinned.bucket}/{_key(pinned, record['path'])}"
         found = hashlib.blake2b(data).hexdigest()  # its sha256 is not recorded: not computed
         if found != record["file_hash"]:
             raise CheckFailed(

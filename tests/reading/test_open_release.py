@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import publishkit
-from publishkit.errors import CheckFailed
+from publishkit.errors import CheckFailed, StorageError
 from publishkit.s3.bucket import has_credentials
 from publishkit.s3.pinned import ReadSettings
 from publishkit.sandbox.wan import WanProxy
@@ -206,3 +206,59 @@ def test_a_release_read_from_its_bucket_opens_an_index_on_the_manifests_connecti
     assert [method for method, _ in requests] == ["GET", "GET", "GET"], requests
     assert requests[-1][1].endswith("lindi/data/s101.nwb.lindi.json")
     assert wan.traffic().connections == 1
+
+
+def test_the_index_is_on_its_way_while_the_reader_is_prepared(
+    nwb_releases: NwbReleases, s3_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """open_nwb sends the index's GET first, then prepares what does not need its bytes (here
+    the type map of a first open): that work is done while the GET crosses the network."""
+    import pynwb
+
+    from publishkit.reading import nwb_stream
+    from publishkit.s3.bucket import S3Bucket
+
+    events: list[str] = []
+    real_get, real_type_map = S3Bucket.get_bytes, pynwb.get_type_map
+
+    def get_bytes(self: S3Bucket, key: str, version_id: str | None = None) -> bytes | None:
+        events.append(f"sent {key.rpartition('.')[2]}")
+        data = real_get(self, key, version_id)
+        events.append(f"answered {key.rpartition('.')[2]}")
+        return data
+
+    def get_type_map(*args: object, **kwargs: object) -> object:
+        events.append("type map")
+        return real_type_map(*args, **kwargs)
+
+    monkeypatch.setattr(S3Bucket, "get_bytes", get_bytes)
+    monkeypatch.setattr(pynwb, "get_type_map", get_type_map)
+    monkeypatch.setattr(nwb_stream, "_TYPE_MAPS", {})  # a first open: the type map is made
+    with WanProxy(s3_server.endpoint_url, latency_ms=200) as wan:
+        read = ReadSettings(region=REGION, endpoint_url=wan.endpoint_url)
+        release = publishkit.open_release(nwb_releases.workspace.manifest_path("0.1.0"), read=read)
+        with release.open_nwb("101") as nwbfile:
+            data = nwbfile.acquisition["signal"].data[:10, :5]
+    assert np.array_equal(data, nwb_releases.signals[("0.1.0", "101")][:10, :5])
+    assert events.count("type map") == 1 and events.count("answered json") == 1, events
+    assert events.index("type map") < events.index("answered json"), events  # in its shadow
+
+
+def test_an_index_version_gone_from_the_bucket_is_named_in_one_line(
+    nwb_releases: NwbReleases, s3_client
+) -> None:
+    ws = nwb_releases.workspace
+    record = json.loads(ws.manifest_path("0.1.0").read_text())["data_files"]["101"]["lindi_index"]
+    key = f"demo-project/{record['path']}"
+    s3_client.delete_object(Bucket=ws.bucket, Key=key, VersionId=record["version_id"])
+    release = publishkit.open_release(ws.manifest_path("0.1.0"), read=nwb_releases.read)
+
+    with pytest.raises(StorageError) as gone:  # raised in the GET's thread, then here
+        release.open_nwb("101")
+
+    message = str(gone.value)
+    assert "\n" not in message and key in message and "is gone from the bucket" in message
+    assert "index=False" in (gone.value.hint or "")
+    with release.open_nwb("101", index=False) as nwbfile:  # the way the hint gives still reads
+        data = nwbfile.acquisition["signal"].data[:10, :5]
+    assert np.array_equal(data, nwb_releases.signals[("0.1.0", "101")][:10, :5])
