@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from publishkit.formats.summaries import Summary
 from publishkit.reading.release import PublishedFile, Release, open_release
@@ -19,8 +20,7 @@ LISTED_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class ListedFile:
+class ListedFile(msgspec.Struct, frozen=True):
     """One file of a release, and its NWB summary when the release published one."""
 
     file: PublishedFile
@@ -57,8 +57,7 @@ class ListedFile:
         }
 
 
-@dataclass(frozen=True)
-class Listing:
+class Listing(msgspec.Struct, frozen=True):
     """A release's files, metadata tables first."""
 
     source: str

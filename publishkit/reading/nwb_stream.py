@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import orjson
 
 from publishkit.errors import CheckFailed
@@ -46,8 +46,7 @@ def reachable_index(index: dict[str, Any], expected_url: str, url: str) -> dict[
     return with_urls(index, pinned)
 
 
-@dataclass(frozen=True)
-class ReaderAhead:
+class ReaderAhead(msgspec.Struct, frozen=True):
     """What reading an NWB file through its index needs that the index's bytes do not, made
     while its GET waits on the network (`reader_ahead`): lindi and pynwb imported, and pynwb's
     type map copied when no file's namespaces are loaded yet in this process."""

@@ -15,14 +15,15 @@ import io
 import threading
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
+from publishkit.background import in_background
 from publishkit.errors import CheckFailed, StorageError, UsageError
 from publishkit.formats.lindi_index import IndexRecord, key_beside, parse_index, pinned_url
 from publishkit.formats.summaries import SUMMARIES_FOLDER, Summary, parse_summaries, summaries_name
-from publishkit.reading.background import in_background
 from publishkit.reading.nwb_stream import reachable_index, reader_ahead, stream_nwb
 from publishkit.reading.sources import load_manifest
 from publishkit.s3.pinned import BucketPool, PinnedFile, ReadSettings, pinned_files
@@ -37,8 +38,7 @@ _GROUP = {"metadata_files": "metadata", "data_files": "data"}
 URL_LIFETIME = 12 * 3600  # seconds a signed URL of a pinned version stays valid
 
 
-@dataclass(frozen=True)
-class PublishedFile:
+class PublishedFile(msgspec.Struct, frozen=True):
     """One file of a release: its id, path, size and hashes, and its URL at the pinned version."""
 
     id: str  # a data file's id (the id column's value), or a metadata table's name
@@ -110,10 +110,10 @@ class Release:
             return stream_nwb(self._url(pinned), pinned.size, index=None, read_ahead=read_ahead)
         bucket = self._pool.get(pinned.bucket)
         # the index's GET sent first: what does not need its bytes is done while it travels
-        arriving = in_background(lambda: self._index_bytes(bucket, pinned, record))
+        arriving = in_background("publishkit-index", self._index_bytes, bucket, pinned, record)
         url = self._url(pinned)
         ahead = reader_ahead()
-        document = self._index(pinned, record, arriving())
+        document = self._index(pinned, record, arriving.result())
         expected = pinned_url(entry["url"], pinned.version_id)
         return stream_nwb(
             url,

@@ -4,16 +4,13 @@ index drawn ahead, or what its pages take imported and compiled, in a thread of 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
+from publishkit.background import in_background
 from publishkit.workspace.settings import StageName
 
 if TYPE_CHECKING:
     from publishkit.release.stages import Run
-
-T = TypeVar("T")
 
 
 def start_site(run: Run) -> None:
@@ -55,19 +52,3 @@ def _warm() -> None:
     from publishkit.site.pages import warm  # its modules imported in the thread too
 
     warm()
-
-
-def in_background(name: str, function: Callable[..., T], *args: Any) -> Future[T]:
-    """function(*args) in a daemon thread of its own, its outcome in the future returned; for
-    reads a run may not wait for (it stops, or nothing asks)."""
-    future: Future[T] = Future()
-
-    def run() -> None:
-        if future.set_running_or_notify_cancel():
-            try:
-                future.set_result(function(*args))
-            except BaseException as exc:  # handed to whoever asks for the result
-                future.set_exception(exc)
-
-    threading.Thread(target=run, name=name, daemon=True).start()
-    return future
