@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from publishkit.consume.leftovers import fetching
 from publishkit.consume.local_copies import AtTarget, LocalFiles
 from publishkit.consume.ranged_fetch import fetch_in_ranges
 from publishkit.consume.transfer import TransferSettings
@@ -102,7 +103,11 @@ def fetch_release(
     for name in {item.bucket for item in files}:
         pool.get(name)
     total = sum(item.size or 0 for item in files)
-    with _prepare(dest, root) as store, LocalFiles(store) as local:
+    with (
+        _prepare(dest, root) as store,
+        fetching(store, dest / ".publishkit"),  # first, the partials a killed fetch left
+        LocalFiles(store) as local,
+    ):
         with ThreadPoolExecutor(THREADS) as executor:
             found = list(executor.map(lambda item: local.at_target(item, targets[item]), files))
         in_the_way = [

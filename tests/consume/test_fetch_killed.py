@@ -97,3 +97,55 @@ def test_a_file_placed_by_a_fetch_killed_before_recording_it_is_still_fetchs(
     outcomes = {f["path"]: f["outcome"] for f in json.loads(result.stdout)["files"]}
     assert outcomes["demo-project-0.1.0/data/s102.nwb"] == "downloaded"
     assert target.read_bytes() == b"edited"
+
+
+def test_the_partials_of_a_killed_fetch_are_removed_by_the_next_and_only_those(
+    cli, workspace: Workspace, aws_env, s3_server, tmp_path: Path
+) -> None:
+    """A fetch SIGKILLed while its GETs are held by the proxy leaves a `.NAME.<token>.part`
+    beside each file it was writing; the next fetch into the folder removes them and fetches
+    every file; a file named like a partial beside a path fetch never meant to place is not
+    fetch's, and is left alone."""
+    workspace.set_sessions({str(n): f"session {n} ".encode() * 300 for n in range(6)})
+    assert cli("release", "--version", "0.1.0", cwd=workspace.root).exit_code == 0
+    cache = tmp_path / "cache"
+    data = cache / "demo-project-0.1.0" / "data"
+    held, let_go = threading.Event(), threading.Event()
+
+    def hold(request: Request) -> Fault | None:
+        if request.method == "GET" and "versionId=" in request.query and "/data/" in request.key:
+            held.set()
+            let_go.wait(60)
+        return None
+
+    with FaultProxy(s3_server.endpoint_url, hold) as proxy:
+        env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url, "PYTHONPATH": str(REPO)}
+        command = ["fetch", str(workspace.manifest_path("0.1.0")), "--to", str(cache)]
+        child = subprocess.Popen(
+            [sys.executable, "-m", "publishkit", *command],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _wait_for(lambda: held.is_set() or child.poll() is not None)
+            _wait_for(lambda: len(list(data.glob(".*.part"))) == 6 or child.poll() is not None)
+            assert child.poll() is None, child.stderr.read() if child.stderr else ""
+            child.send_signal(signal.SIGKILL)
+        finally:
+            child.wait()
+            let_go.set()
+    assert child.returncode == -signal.SIGKILL
+    left = sorted(p.name for p in data.glob(".*.part"))
+    assert len(left) == 6 and all(name.startswith(".s") for name in left), left
+    users = data / ".notes.txt.0123456789ab.part"  # beside a path fetch never meant to place
+    users.write_bytes(b"mine")
+
+    result = cli("fetch", str(workspace.manifest_path("0.1.0")), "--to", str(cache), cwd=tmp_path)
+
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in data.glob(".*.part")) == [users.name]
+    assert users.read_bytes() == b"mine"
+    for n in range(6):
+        assert (data / f"s{n}.nwb").read_bytes() == f"session {n} ".encode() * 300

@@ -46,6 +46,14 @@ class PlacedFiles:
             size in (None, found.size) and sha256 in (None, found.sha256) for size, sha256 in rows
         )
 
+    def intended_paths(self) -> list[Path]:
+        """Every path a fetch meant to place something at and has not recorded as placed (a
+        fetch killed before it did, or one under way)."""
+        return [
+            Path(str(row[0]))
+            for row in self._store.query("SELECT DISTINCT path FROM fetch_intents", ())
+        ]
+
     def intend(self, intents: list[Intent]) -> None:
         """Record, durably and in one transaction, the contents a fetch is about to place:
         before the first of them is renamed into place."""
