@@ -7,7 +7,6 @@ frozen record holding its items, and is ok when no item failed. `Tally` gives th
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, ClassVar
 
 import msgspec
@@ -51,9 +50,7 @@ class Tally:
         return [_fields(item) for item in self.items()]
 
 
-def _fields(item: Any) -> dict[str, Any]:
+def _fields(item: msgspec.Struct) -> dict[str, Any]:
     """A record's fields, records in them as their fields too."""
-    if isinstance(item, msgspec.Struct):
-        found = msgspec.structs.asdict(item)
-        return {k: _fields(v) if isinstance(v, msgspec.Struct) else v for k, v in found.items()}
-    return dataclasses.asdict(item)
+    found = msgspec.structs.asdict(item)
+    return {k: _fields(v) if isinstance(v, msgspec.Struct) else v for k, v in found.items()}

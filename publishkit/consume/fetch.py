@@ -21,9 +21,10 @@ import shutil
 import sqlite3
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
+
+import msgspec
 
 from publishkit.consume.leftovers import fetching
 from publishkit.consume.local_copies import AtTarget, LocalFiles
@@ -44,8 +45,7 @@ THREADS = 4  # local reads (what is at each target)
 SMALL_FILES_AT_ONCE = 64  # small files fetched at once, at most: each is round trips, not bytes
 
 
-@dataclass(frozen=True)
-class FetchedFile:
+class FetchedFile(msgspec.Struct, frozen=True):
     """Where one file of a release landed, and how (downloaded, linked, present or failed)."""
 
     path: str  # where it landed, relative to DIR
@@ -55,8 +55,7 @@ class FetchedFile:
     resumed: int = 0  # bytes a killed fetch had written, checked and kept
 
 
-@dataclass(frozen=True)
-class FetchReport(Tally):
+class FetchReport(Tally, msgspec.Struct, frozen=True):
     """How each file of a release came to be in the cache."""
 
     ITEMS = "files"

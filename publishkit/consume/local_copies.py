@@ -19,9 +19,10 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+import msgspec
 
 from publishkit.formats.file_digests import FileDigests
 from publishkit.local_files import FolderSyncs
@@ -40,8 +41,7 @@ from publishkit.workspace.state import (
 AtTarget = Literal["absent", "present", "placed", "in the way"]
 
 
-@dataclass(frozen=True)
-class _Pending:
+class _Pending(msgspec.Struct, frozen=True):
     """The records of one file, as it was when they were made."""
 
     path: Path

@@ -22,8 +22,9 @@ import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from publishkit.consume.transfer import (
     Part,
@@ -43,8 +44,7 @@ CHUNK = 4 * 1024 * 1024  # what the hashers read back at a time
 CHECKPOINT = 2 * 1024 * 1024  # a range is written and journaled in pieces this large as it arrives
 
 
-@dataclass(frozen=True)
-class RangedFetch:
+class RangedFetch(msgspec.Struct, frozen=True):
     """What one ranged fetch did: the content it placed, the bytes it read from the bucket and
     from the partial a killed fetch left, and the retries its ranges needed."""
 

@@ -12,8 +12,9 @@ import hashlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
+
+import msgspec
 
 from publishkit.progress import Progress, no_progress
 from publishkit.workspace.digests import FileDigests
@@ -26,8 +27,7 @@ Part = tuple[int, int]  # [start, end) in the file
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class TransferSettings:
+class TransferSettings(msgspec.Struct, frozen=True):
     """How large files are read: `concurrency` ranges at once, of `part_size` bytes each, for
     every file bigger than `threshold` (smaller ones are read in one GET)."""
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
 
 from publishkit.consume.index_checks import check_index, indexes_of
 from publishkit.consume.transfer import TransferSettings, digest_in_ranges
@@ -28,8 +29,7 @@ Status = Literal["ok", "missing", "size-mismatch", "hash-mismatch", "error"]
 THREADS = 8
 
 
-@dataclass(frozen=True)
-class FileCheck:
+class FileCheck(msgspec.Struct, frozen=True):
     """One pinned file's check: its status, the detail of a problem, a warning."""
 
     path: str
@@ -40,8 +40,7 @@ class FileCheck:
     retries: int = 0  # ranges read again after a transient failure (--deep)
 
 
-@dataclass(frozen=True)
-class VerifyReport(Tally):
+class VerifyReport(Tally, msgspec.Struct, frozen=True):
     """Each pinned file's check; ok when every one is ok."""
 
     ITEMS, OUTCOME, PASSED = "checks", "status", "ok"

@@ -13,6 +13,8 @@ which the release notes record.
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from publishkit.errors import UsageError
@@ -32,7 +34,7 @@ from publishkit.release.stages import Request, Run, Stage
 from publishkit.workspace.config import Settings
 from publishkit.workspace.runlock import exclusive_run
 from publishkit.workspace.settings import StageName
-from publishkit.workspace.state import StateStore
+from publishkit.workspace.state import STATE_FILE, StateStore
 
 if TYPE_CHECKING:
     from publishkit.dandi.version_publish import NotesLink, PublishReport
@@ -289,12 +291,9 @@ def run_release(
     selected = tuple(s for s in STAGES if s.name in stages and s.enabled(settings))
     names = tuple(s.name for s in selected)
     check_request(request)
-    # The state database held open for the run: SQLite moves its write-ahead log into the
-    # database (and syncs both) as the last connection closes; the stages' own connections
-    # then close without it, once per run instead of once per stage (~5-10 ms each).
     with (
         exclusive_run(settings.state_dir, "release", wait=wait),
-        StateStore.in_dir(settings.state_dir),
+        _state_held_open(settings.state_dir),
     ):
         run = Run(settings, request, names, progress, interrupt=interrupt)
         preflight(run)
@@ -310,6 +309,15 @@ def run_release(
     run.result.skipped = tuple(s for s in stages if s not in names)
     run.result.warnings = run.decision.warnings() if run.decision else ()
     return run.result
+
+
+def _state_held_open(state_dir: Path) -> AbstractContextManager[object]:
+    """The state database held open for the run, when there is one (a refused release makes
+    none): SQLite moves its write-ahead log into the database, and syncs both, as the last
+    connection to it closes (~5-10 ms); the stages' own connections then close without it,
+    and that happens once per run instead of once per stage."""
+    path = state_dir / STATE_FILE
+    return StateStore(path) if path.exists() else nullcontext()
 
 
 def notes_link(run: Run) -> NotesLink:

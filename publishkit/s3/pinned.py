@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from publishkit.formats import manifest
 from publishkit.formats.file_digests import FileDigests
@@ -14,8 +15,7 @@ if TYPE_CHECKING:  # boto3 is imported only once a bucket is reached
     from publishkit.s3.ranged import RangedReader
 
 
-@dataclass(frozen=True)
-class ReadSettings:
+class ReadSettings(msgspec.Struct, frozen=True):
     """How to reach the bucket(s) a manifest points at."""
 
     region: str = "us-east-1"
@@ -24,8 +24,7 @@ class ReadSettings:
     bucket: str | None = None  # a workspace's bucket, for public_url forms without {bucket}
 
 
-@dataclass(frozen=True)
-class PinnedFile:
+class PinnedFile(msgspec.Struct, frozen=True):
     """A manifest entry resolved to the object it pins: bucket, key, version and digests."""
 
     group: str  # "metadata_files" or "data_files"
@@ -51,8 +50,7 @@ class PinnedFile:
         return None
 
 
-@dataclass(frozen=True)
-class Mismatch:
+class Mismatch(msgspec.Struct, frozen=True):
     """A digest of a file's content that is not the one its manifest entry records."""
 
     digest: str  # "size", "file_hash (blake2b)" or "sha256"
