@@ -20,6 +20,18 @@ from tests.faultproxy import Fault, FaultProxy, Request
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _fetching(endpoint: str, manifest: Path, cache: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    """A real `publishkit fetch MANIFEST --to CACHE` started against `endpoint` (a proxy)."""
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "publishkit", "fetch", str(manifest), "--to", str(cache)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
 def _wait_for(condition, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -55,15 +67,7 @@ def test_a_file_placed_by_a_fetch_killed_before_recording_it_is_still_fetchs(
         return None
 
     with FaultProxy(s3_server.endpoint_url, hold) as proxy:
-        env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url, "PYTHONPATH": str(REPO)}
-        command = ["fetch", str(workspace.manifest_path("0.1.0")), "--to", str(cache)]
-        child = subprocess.Popen(
-            [sys.executable, "-m", "publishkit", *command],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        child = _fetching(proxy.url, workspace.manifest_path("0.1.0"), cache, tmp_path)
         lock = None
         try:
             _wait_for(lambda: arrived.is_set() or child.poll() is not None)
@@ -119,15 +123,7 @@ def test_the_partials_of_a_killed_fetch_are_removed_by_the_next_and_only_those(
         return None
 
     with FaultProxy(s3_server.endpoint_url, hold) as proxy:
-        env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url, "PYTHONPATH": str(REPO)}
-        command = ["fetch", str(workspace.manifest_path("0.1.0")), "--to", str(cache)]
-        child = subprocess.Popen(
-            [sys.executable, "-m", "publishkit", *command],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        child = _fetching(proxy.url, workspace.manifest_path("0.1.0"), cache, tmp_path)
         try:
             _wait_for(lambda: held.is_set() or child.poll() is not None)
             _wait_for(lambda: len(list(data.glob(".*.part"))) == 6 or child.poll() is not None)
