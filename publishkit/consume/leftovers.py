@@ -37,6 +37,9 @@ def fetching(store: StateStore, state_dir: Path) -> Iterator[int]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:  # another fetch is running: its partials are alive
             pass
+        except OSError:  # a filesystem without locks (some network mounts): none removed
+            yield 0
+            return
         else:
             removed = remove_dead_partials(PlacedFiles(store).intended_paths())
         fcntl.flock(fd, fcntl.LOCK_SH)

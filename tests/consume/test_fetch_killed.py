@@ -145,3 +145,26 @@ def test_the_partials_of_a_killed_fetch_are_removed_by_the_next_and_only_those(
     assert users.read_bytes() == b"mine"
     for n in range(6):
         assert (data / f"s{n}.nwb").read_bytes() == f"session {n} ".encode() * 300
+
+
+def test_a_folder_whose_filesystem_refuses_locks_still_fetches_and_removes_nothing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Some network mounts refuse flock (ENOLCK). Not caused for real here: flock is made to
+    refuse, as such a mount does. The fetch goes on; no partial is removed, as none can be
+    known dead."""
+    import errno
+
+    from publishkit.consume import leftovers
+    from publishkit.workspace.state import StateStore
+
+    def refused(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(leftovers.fcntl, "flock", refused)
+    partial = tmp_path / ".s101.nwb.0123456789ab.part"
+    partial.write_bytes(b"half")
+    state = tmp_path / ".publishkit"
+    with StateStore.in_dir(state) as store, leftovers.fetching(store, state) as removed:
+        assert removed == 0
+    assert partial.exists()
