@@ -110,8 +110,9 @@ def _manager(h5file: Any, index: dict[str, Any], ahead: ReaderAhead | None) -> A
     known = _TYPE_MAPS.get(key) if key is not None else None
     if known is not None:
         return BuildManager(known)
-    type_map = ahead.type_map if ahead is not None and ahead.type_map is not None else None
-    type_map = type_map if type_map is not None else get_type_map()
+    type_map = ahead.type_map if ahead is not None else None
+    if type_map is None:
+        type_map = get_type_map()
     NWBHDF5IO.load_namespaces(type_map, file=h5file)
     if key is not None and len(_TYPE_MAPS) < 16:
         _TYPE_MAPS[key] = type_map
