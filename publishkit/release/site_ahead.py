@@ -3,7 +3,6 @@ index drawn ahead, or what its pages take imported and compiled, in a thread of 
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 from publishkit.background import in_background
@@ -28,7 +27,7 @@ def start_site(run: Run) -> None:
     if decision is None or decision.version is None or run.target is None:
         return
     if settings.dandi_enabled:
-        threading.Thread(target=_warm, name="publishkit-site-warm", daemon=True).start()
+        in_background("publishkit-site-warm", _warm)
         return
     from publishkit.site.publishing import draft_index
 
